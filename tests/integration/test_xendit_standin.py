@@ -1,0 +1,367 @@
+"""The Xendit stand-in, driven through our production adapter (official SDK) and received by a real HTTP endpoint."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from emulators.process import ManagedProcess, free_port
+from shared.adapters.xendit_payments import PaymentProviderError, XenditInvoices, callback_token_matches
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET_KEY = "xnd_development_test_secret"
+CALLBACK_TOKEN = "callback-token-for-tests"
+PAID_CALLBACK_FIELDS = {
+    "id",
+    "external_id",
+    "user_id",
+    "is_high",
+    "payment_method",
+    "status",
+    "merchant_name",
+    "amount",
+    "paid_amount",
+    "bank_code",
+    "paid_at",
+    "payer_email",
+    "description",
+    "adjusted_received_amount",
+    "fees_paid_amount",
+    "updated",
+    "created",
+    "currency",
+    "payment_channel",
+    "payment_destination",
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    headers: dict[str, str]
+    body: dict[str, Any]
+    answered: int
+
+
+class CallbackReceiver:
+    """Plays our webhook endpoint: records each delivery and can answer 500 to the next N for an external_id."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self._failures: dict[str, int] = {}
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status = receiver._answer_for(body["external_id"])
+                with receiver._lock:
+                    receiver.deliveries.append(Delivery(dict(self.headers), body, status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/xendit_webhook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def fail_next(self, external_id: str, count: int) -> None:
+        with self._lock:
+            self._failures[external_id] = count
+
+    def for_invoice(self, external_id: str) -> list[Delivery]:
+        with self._lock:
+            return [d for d in self.deliveries if d.body["external_id"] == external_id]
+
+    def _answer_for(self, external_id: str) -> int:
+        with self._lock:
+            left = self._failures.get(external_id, 0)
+            self._failures[external_id] = max(left - 1, 0)
+        return 500 if left else 200
+
+    def __enter__(self) -> CallbackReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def start_standin(log_dir: Path, callback_url: str, *extra: str) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    argv = [sys.executable, "-m", "emulators.xendit_standin", "--host", "127.0.0.1", "--port", str(port),
+            "--callback-url", callback_url, "--callback-token", CALLBACK_TOKEN, "--secret-key", SECRET_KEY,
+            "--retry-delay", "0.05", *extra]  # fmt: skip
+    process = ManagedProcess(f"xendit-standin-{port}", argv, log_dir=log_dir, cwd=ROOT).start()
+    try:
+        process.wait_port(port, timeout=20)
+    except Exception:
+        process.stop()
+        raise
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[CallbackReceiver]:
+    with CallbackReceiver() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def standin(receiver: CallbackReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, url = start_standin(tmp_path_factory.mktemp("xendit"), receiver.url)
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def invoices(standin: str) -> XenditInvoices:
+    return XenditInvoices(secret_key=SECRET_KEY, host=standin)
+
+
+def new_external_id() -> str:
+    return f"order-{uuid.uuid4()}"
+
+
+def test_invoice_create_get_expire_through_the_sdk(invoices: XenditInvoices, receiver: CallbackReceiver) -> None:
+    external_id = new_external_id()
+    before = datetime.now(UTC)
+
+    created = invoices.create_invoice(
+        external_id=external_id,
+        amount=150_000,
+        description="Sesi curhat 60 menit",
+        invoice_duration_s=900,
+        customer_email="budi@example.com",
+    )
+
+    assert created.external_id == external_id
+    assert (created.status, created.amount, created.currency) == ("PENDING", 150_000, "IDR")
+    assert created.invoice_url.endswith(f"/web/{created.invoice_id}")
+    assert created.expires_at.tzinfo is not None
+    assert before + timedelta(seconds=899) <= created.expires_at <= datetime.now(UTC) + timedelta(seconds=901)
+    assert invoices.get_invoice(created.invoice_id) == created
+
+    expired = invoices.expire_invoice(created.invoice_id)
+
+    assert expired.status == "EXPIRED"
+    assert invoices.get_invoice(created.invoice_id).status == "EXPIRED"
+    wait_for(lambda: len(receiver.for_invoice(external_id)) == 1)
+    assert receiver.for_invoice(external_id)[0].body["status"] == "EXPIRED"
+
+
+def test_sdk_lists_invoices_by_external_id(invoices: XenditInvoices, standin: str) -> None:
+    import xendit
+    from xendit.invoice import InvoiceApi
+
+    external_id = new_external_id()
+    first = invoices.create_invoice(external_id=external_id, amount=50_000, description="a", invoice_duration_s=600)
+    invoices.create_invoice(external_id=new_external_id(), amount=50_000, description="other", invoice_duration_s=600)
+    api = InvoiceApi(xendit.ApiClient(xendit.Configuration(host=standin, api_key=SECRET_KEY)))
+
+    found = api.get_invoices(external_id=external_id, limit=10.0)
+
+    assert [inv.id for inv in found] == [first.invoice_id]
+
+
+def test_wrong_secret_key_is_refused_with_xendit_401(standin: str) -> None:
+    stranger = XenditInvoices(secret_key="xnd_development_someone_else", host=standin)
+
+    with pytest.raises(PaymentProviderError) as refused:
+        stranger.create_invoice(external_id=new_external_id(), amount=10_000, description="x", invoice_duration_s=60)
+
+    assert (refused.value.status, refused.value.error_code, refused.value.retryable) == (401, "INVALID_API_KEY", False)
+    raw = requests.get(f"{standin}/v2/invoices/anything", timeout=5)
+    assert raw.status_code == 401
+    assert raw.json() == {"error_code": "INVALID_API_KEY", "message": "API key is not authorized for this API service"}
+
+
+def test_validation_errors_are_xendit_400s(invoices: XenditInvoices, standin: str) -> None:
+    with pytest.raises(PaymentProviderError) as refused:
+        invoices.create_invoice(external_id=new_external_id(), amount=0, description="x", invoice_duration_s=60)
+    assert (refused.value.status, refused.value.error_code, refused.value.retryable) == (
+        400,
+        "API_VALIDATION_ERROR",
+        False,
+    )
+
+    raw = requests.post(f"{standin}/v2/invoices", json={"amount": 10_000}, auth=(SECRET_KEY, ""), timeout=5)
+    assert raw.status_code == 400
+    assert raw.json() == {"error_code": "API_VALIDATION_ERROR", "message": '"external_id" is required'}
+
+
+def test_unknown_invoice_is_a_404(invoices: XenditInvoices) -> None:
+    with pytest.raises(PaymentProviderError) as missing:
+        invoices.get_invoice("000000000000000000000000")
+
+    assert (missing.value.status, missing.value.error_code, missing.value.retryable) == (
+        404,
+        "INVOICE_NOT_FOUND_ERROR",
+        False,
+    )
+
+
+def test_unreachable_xendit_is_retryable() -> None:
+    nowhere = XenditInvoices(secret_key=SECRET_KEY, host=f"http://127.0.0.1:{free_port()}")
+
+    with pytest.raises(PaymentProviderError) as unreachable:
+        nowhere.get_invoice("000000000000000000000000")
+
+    assert unreachable.value.retryable
+
+
+def test_payment_sends_one_callback_with_token_and_xendit_body(
+    invoices: XenditInvoices, receiver: CallbackReceiver, standin: str
+) -> None:
+    external_id = new_external_id()
+    invoice = invoices.create_invoice(
+        external_id=external_id,
+        amount=75_000,
+        description="Paket 3 sesi",
+        invoice_duration_s=900,
+        customer_email="sari@example.com",
+    )
+
+    paid = requests.post(f"{standin}/_standin/invoices/{invoice.invoice_id}/pay", json={}, timeout=5)
+
+    assert paid.status_code == 200
+    wait_for(lambda: len(receiver.for_invoice(external_id)) == 1)
+    time.sleep(0.2)  # a second delivery would have arrived by now
+    [delivery] = receiver.for_invoice(external_id)
+    assert callback_token_matches(delivery.headers.get("x-callback-token"), CALLBACK_TOKEN)
+    assert delivery.headers.get("webhook-id")
+    body = delivery.body
+    assert set(body) == PAID_CALLBACK_FIELDS
+    assert body["id"] == invoice.invoice_id
+    assert (body["status"], body["amount"], body["paid_amount"], body["currency"]) == ("PAID", 75_000, 75_000, "IDR")
+    assert (body["payment_method"], body["payment_channel"], body["bank_code"]) == ("BANK_TRANSFER", "BCA", "BCA")
+    assert (body["payer_email"], body["description"]) == ("sari@example.com", "Paket 3 sesi")
+    assert datetime.fromisoformat(body["paid_at"]).tzinfo is not None
+    assert invoices.get_invoice(invoice.invoice_id).status == "PAID"
+    log = [
+        a for a in requests.get(f"{standin}/_standin/callbacks", timeout=5).json() if a["external_id"] == external_id
+    ]
+    assert [(a["attempt"], a["response_status"]) for a in log] == [(1, 200)]
+
+
+def test_paid_invoice_cannot_be_expired_or_paid_again(invoices: XenditInvoices, standin: str) -> None:
+    invoice = invoices.create_invoice(
+        external_id=new_external_id(), amount=20_000, description="x", invoice_duration_s=600
+    )
+    requests.post(f"{standin}/_standin/invoices/{invoice.invoice_id}/pay", timeout=5).raise_for_status()
+
+    with pytest.raises(PaymentProviderError) as refused:
+        invoices.expire_invoice(invoice.invoice_id)
+
+    assert refused.value.status == 404
+    assert requests.post(f"{standin}/_standin/invoices/{invoice.invoice_id}/pay", timeout=5).status_code == 409
+
+
+def test_failed_callback_is_retried_with_the_same_webhook_id(
+    invoices: XenditInvoices, receiver: CallbackReceiver, standin: str
+) -> None:
+    external_id = new_external_id()
+    invoice = invoices.create_invoice(external_id=external_id, amount=40_000, description="x", invoice_duration_s=600)
+    receiver.fail_next(external_id, 1)
+
+    requests.post(
+        f"{standin}/_standin/invoices/{invoice.invoice_id}/pay",
+        json={"payment_method": "EWALLET", "payment_channel": "OVO", "paid_amount": 40_000},
+        timeout=5,
+    ).raise_for_status()
+
+    wait_for(lambda: len(receiver.for_invoice(external_id)) == 2)
+    first, second = receiver.for_invoice(external_id)
+    assert (first.answered, second.answered) == (500, 200)
+    assert first.body == second.body
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert (second.body["payment_method"], second.body["payment_channel"]) == ("EWALLET", "OVO")
+    log = [
+        a for a in requests.get(f"{standin}/_standin/callbacks", timeout=5).json() if a["external_id"] == external_id
+    ]
+    assert [(a["attempt"], a["response_status"]) for a in log] == [(1, 500), (2, 200)]
+
+
+def test_replay_resends_the_last_callback(invoices: XenditInvoices, receiver: CallbackReceiver, standin: str) -> None:
+    external_id = new_external_id()
+    invoice = invoices.create_invoice(external_id=external_id, amount=30_000, description="x", invoice_duration_s=600)
+    assert requests.post(f"{standin}/_standin/invoices/{invoice.invoice_id}/callback", timeout=5).status_code == 404
+    requests.post(f"{standin}/_standin/invoices/{invoice.invoice_id}/pay", timeout=5).raise_for_status()
+    wait_for(lambda: len(receiver.for_invoice(external_id)) == 1)
+
+    replayed = requests.post(f"{standin}/_standin/invoices/{invoice.invoice_id}/callback", timeout=5)
+
+    assert replayed.status_code == 200
+    wait_for(lambda: len(receiver.for_invoice(external_id)) == 2)
+    original, replay = receiver.for_invoice(external_id)
+    assert replay.body == original.body == replayed.json()
+    assert replay.headers["webhook-id"] == original.headers["webhook-id"]
+    assert replay.headers["x-callback-token"] == CALLBACK_TOKEN
+
+
+def test_invoice_expires_by_itself_and_calls_back(invoices: XenditInvoices, receiver: CallbackReceiver) -> None:
+    external_id = new_external_id()
+    invoice = invoices.create_invoice(external_id=external_id, amount=10_000, description="x", invoice_duration_s=1)
+
+    wait_for(lambda: len(receiver.for_invoice(external_id)) == 1, timeout=5)
+
+    [delivery] = receiver.for_invoice(external_id)
+    assert (delivery.body["id"], delivery.body["status"]) == (invoice.invoice_id, "EXPIRED")
+    assert "paid_amount" not in delivery.body
+    assert invoices.get_invoice(invoice.invoice_id).status == "EXPIRED"
+    assert datetime.now(UTC) >= invoice.expires_at
+
+
+def test_unreachable_receiver_is_retried_then_given_up(tmp_path: Path) -> None:
+    process, url = start_standin(tmp_path, f"http://127.0.0.1:{free_port()}/nobody", "--retry-attempts", "3")
+    try:
+        invoice = XenditInvoices(secret_key=SECRET_KEY, host=url).create_invoice(
+            external_id=new_external_id(), amount=10_000, description="x", invoice_duration_s=600
+        )
+        requests.post(f"{url}/_standin/invoices/{invoice.invoice_id}/pay", timeout=5).raise_for_status()
+
+        wait_for(lambda: len(requests.get(f"{url}/_standin/callbacks", timeout=5).json()) == 3)
+        time.sleep(0.3)
+        attempts = requests.get(f"{url}/_standin/callbacks", timeout=5).json()
+    finally:
+        process.stop()
+
+    assert [(a["attempt"], a["response_status"], a["error"]) for a in attempts] == [
+        (1, None, "ConnectionError"),
+        (2, None, "ConnectionError"),
+        (3, None, "ConnectionError"),
+    ]
+
+
+def test_callback_token_comparison() -> None:
+    assert callback_token_matches("secret-token", "secret-token")
+    assert not callback_token_matches("secret-tokeN", "secret-token")
+    assert not callback_token_matches(None, "secret-token")
+    assert not callback_token_matches("", "")
+    assert not callback_token_matches("tokén", "token")
