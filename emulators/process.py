@@ -41,6 +41,7 @@ class ManagedProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         user: tuple[int, int] | None = None,
+        stop_signal: int = signal.SIGTERM,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -48,6 +49,7 @@ class ManagedProcess:
         self.env = env
         self.cwd = cwd
         self.user = user
+        self.stop_signal = stop_signal
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ManagedProcess:
@@ -72,7 +74,9 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise ProcessFailed(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}\n{self.tail()}")
+                raise ProcessFailed(
+                    f"{self.name} exited with {self.proc.returncode}; see {self.log_path}\n{self.tail()}"
+                )
             if check():
                 return
             time.sleep(0.05)
@@ -91,7 +95,7 @@ class ManagedProcess:
         if self.proc is None or self.proc.poll() is not None:
             self._reap_group()
             return
-        self._signal_group(signal.SIGTERM)
+        self._signal_group(self.stop_signal)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -1,0 +1,50 @@
+# Halo Bestie backend. `make dev` runs the whole local stack; `make test` proves it. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: dev test bootstrap lint typecheck unit integration e2e bench openapi migrate clean
+
+dev: bootstrap
+	$(BIN)/python -m emulators.dev
+
+test: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest tests
+
+unit: bootstrap
+	$(BIN)/python -m pytest tests/unit
+
+integration: bootstrap
+	$(BIN)/python -m pytest tests/integration
+
+e2e: bootstrap
+	$(BIN)/python -m pytest tests/e2e
+
+lint: bootstrap
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+bench: bootstrap
+	$(BIN)/python -m bench
+
+# Regenerates the committed OpenAPI document (a test fails when it drifts from the code).
+openapi: bootstrap
+	$(BIN)/python -m functions.openapi > openapi.json
+
+bootstrap: $(VENV)/.installed node_modules/.installed
+	@bash emulators/check_system.sh
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf .local

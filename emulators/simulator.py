@@ -1,0 +1,167 @@
+"""Act as the apps do: sign in through the Firebase Auth emulator, call functions through the gateway.
+
+The e2e tests, the demo and developers in a Python shell use the same code:
+
+    >>> from emulators.simulator import AuthEmulator, App
+    >>> auth = AuthEmulator("http://127.0.0.1:9099")
+    >>> client = App("http://127.0.0.1:5001", auth.sign_in_with_google("sari@example.com", "Sari"))
+    >>> client.get("pricing_quote")
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+PROJECT = "demo-halo"
+_API_KEY = "fake-api-key"  # the emulator accepts any key
+
+
+@dataclass
+class Session:
+    """A signed-in Firebase user as an app holds it: an ID token and a refresh token."""
+
+    auth: AuthEmulator
+    uid: str
+    id_token: str
+    refresh_token: str
+
+    def refresh(self) -> Session:
+        """What an app does after `client_register`/`mitra_login` to pick up its role claim."""
+        tokens = self.auth.exchange_refresh_token(self.refresh_token)
+        self.id_token, self.refresh_token = tokens["id_token"], tokens["refresh_token"]
+        return self
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        payload = self.id_token.split(".")[1]
+        return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+@dataclass
+class AuthEmulator:
+    url: str
+    project: str = PROJECT
+    http: requests.Session = field(default_factory=requests.Session)
+
+    def _identity(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post(
+            f"{self.url}/identitytoolkit.googleapis.com/v1/accounts:{method}?key={_API_KEY}", json=body, timeout=10
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+    def _session(self, result: dict[str, Any]) -> Session:
+        return Session(self, result["localId"], result["idToken"], result["refreshToken"])
+
+    def sign_in_with_google(self, email: str, name: str = "Google User", sub: str | None = None) -> Session:
+        claims = {"sub": sub or f"google-{uuid.uuid4().hex[:12]}", "email": email, "email_verified": True, "name": name}
+        fake_id_token = (
+            ".".join(
+                base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+                for part in ({"alg": "none", "typ": "JWT"}, claims)
+            )
+            + "."
+        )
+        return self._session(
+            self._identity(
+                "signInWithIdp",
+                {
+                    "postBody": f"id_token={fake_id_token}&providerId=google.com",
+                    "requestUri": "http://localhost",
+                    "returnSecureToken": True,
+                    "returnIdpCredential": True,
+                },
+            )
+        )
+
+    def sign_in_with_phone(self, phone: str) -> Session:
+        session_info = self._identity("sendVerificationCode", {"phoneNumber": phone, "recaptchaToken": "emulator"})[
+            "sessionInfo"
+        ]
+        return self._session(
+            self._identity("signInWithPhoneNumber", {"sessionInfo": session_info, "code": self.code_for(session_info)})
+        )
+
+    def code_for(self, session_info: str) -> str:
+        codes = self.http.get(f"{self.url}/emulator/v1/projects/{self.project}/verificationCodes", timeout=10).json()
+        return str(next(c["code"] for c in codes["verificationCodes"] if c["sessionInfo"] == session_info))
+
+    def sign_up_with_email(self, email: str, password: str) -> Session:
+        return self._session(
+            self._identity("signUp", {"email": email, "password": password, "returnSecureToken": True})
+        )
+
+    def sign_in_with_email(self, email: str, password: str) -> Session:
+        return self._session(
+            self._identity("signInWithPassword", {"email": email, "password": password, "returnSecureToken": True})
+        )
+
+    def exchange_refresh_token(self, refresh_token: str) -> dict[str, str]:
+        response = self.http.post(
+            f"{self.url}/securetoken.googleapis.com/v1/token?key={_API_KEY}",
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+    def expired_token_for(self, session: Session) -> str:
+        """The same user's token with `exp` in the past: what an app sends after an hour asleep."""
+        header = session.id_token.split(".")[0]
+        claims = session.claims | {"exp": int(time.time()) - 60, "iat": int(time.time()) - 3660}
+        encoded = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        return f"{header}.{encoded}."
+
+
+@dataclass
+class App:
+    """A mobile app or the control center, calling functions through the gateway."""
+
+    functions_url: str
+    session: Session | None
+    http: requests.Session = field(default_factory=requests.Session)
+
+    def _headers(self, idempotency_key: str | None) -> dict[str, str]:
+        headers = {}
+        if self.session is not None:
+            headers["Authorization"] = f"Bearer {self.session.id_token}"
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    def post(self, function: str, body: dict[str, Any] | None = None, *, idempotency_key: str | None = None) -> Reply:
+        response = self.http.post(
+            f"{self.functions_url}/{function}", json=body or {}, headers=self._headers(idempotency_key), timeout=30
+        )
+        return Reply(response.status_code, _json(response), dict(response.headers))
+
+    def get(self, function: str, **query: Any) -> Reply:
+        response = self.http.get(
+            f"{self.functions_url}/{function}", params=query, headers=self._headers(None), timeout=30
+        )
+        return Reply(response.status_code, _json(response), dict(response.headers))
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def error_code(self) -> str | None:
+        return self.body.get("error", {}).get("code") if isinstance(self.body, dict) else None
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text

@@ -1,0 +1,298 @@
+"""The whole local stack, in-process orchestration: used by `make dev` (fixed ports) and the tests (free ports).
+
+Parts: PostgreSQL (private cluster, migrated, seeded), Google's Firestore and Pub/Sub emulators, the Firebase Auth
+emulator (firebase-tools), our Cloud Tasks emulator, the Xendit and FCM stand-ins, and the gateway serving every
+function. Pub/Sub topics get push subscriptions to the gateway; every Cloud Tasks queue is created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from emulators.postgres import PostgresCluster
+from emulators.process import ManagedProcess, free_port, port_open
+from functions.manifest import FUNCTIONS, QUEUES
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "demo-halo"
+DATABASE = "halo"
+TEMPLATE_DATABASE = "halo_template"
+XENDIT_SECRET_KEY = "xnd_development_local_stack"
+XENDIT_CALLBACK_TOKEN = "local-callback-token"
+TASKS_SERVICE_ACCOUNT = f"tasks-invoker@{PROJECT}.iam.gserviceaccount.com"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    postgres: int
+    firestore: int
+    pubsub: int
+    auth: int
+    functions: int
+    tasks: int
+    xendit: int
+    fcm: int
+    auth_hub: int
+    auth_logging: int
+
+    @classmethod
+    def from_firebase_json(cls, path: Path = ROOT / "firebase.json") -> StackPorts:
+        emulators = json.loads(path.read_text())["emulators"]
+        named = {name: int(emulators[name]["port"]) for name in ("postgres", "firestore", "pubsub", "auth",
+                                                                  "functions", "tasks", "xendit", "fcm")}  # fmt: skip
+        return cls(**named, auth_hub=int(emulators.get("hub", {}).get("port", 4400)),
+                   auth_logging=int(emulators.get("logging", {}).get("port", 4500)))  # fmt: skip
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+
+
+def gcloud_emulators() -> Path | None:
+    """The Cloud SDK's platform folder when its Firestore and Pub/Sub emulators are installed."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None or shutil.which("java") is None:
+        return None
+    platform = Path(gcloud).resolve().parents[1] / "platform"
+    needed = (platform / "cloud-firestore-emulator" / "cloud_firestore_emulator",
+              platform / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator")  # fmt: skip
+    return platform if all(path.exists() for path in needed) else None
+
+
+class LocalStack:
+    def __init__(self, ports: StackPorts, state_dir: Path, *, tick_s: float = 5.0, progress: Progress = print) -> None:
+        self.ports = ports
+        self.state_dir = state_dir
+        self.log_dir = state_dir / "logs"
+        self.tick_s = tick_s
+        self.progress = progress
+        self.platform = gcloud_emulators()
+        self.postgres = PostgresCluster(state_dir / "postgres", ports.postgres, self.log_dir)
+        self.processes: list[ManagedProcess] = []
+        self._ticker_stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    @property
+    def has_gcloud(self) -> bool:
+        return self.platform is not None
+
+    @property
+    def functions_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.functions}"
+
+    def env(self) -> dict[str, str]:
+        """What a function instance (and a test acting as a client) needs to reach this stack."""
+        dead = f"127.0.0.1:{self.ports.auth_logging}"  # nothing answers there: fail fast instead of reaching Google
+        return {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "GCLOUD_PROJECT": PROJECT,
+            "HALO_DB_HOST": "127.0.0.1",
+            "HALO_DB_PORT": str(self.ports.postgres),
+            "HALO_DB_NAME": DATABASE,
+            "HALO_DB_USER": "postgres",
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.ports.firestore}" if self.has_gcloud else dead,
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports.pubsub}" if self.has_gcloud else dead,
+            "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{self.ports.auth}",
+            "HALO_TASKS_EMULATOR_HOST": f"127.0.0.1:{self.ports.tasks}",
+            "HALO_TASKS_SERVICE_ACCOUNT": TASKS_SERVICE_ACCOUNT,
+            "HALO_FUNCTIONS_BASE_URL": self.functions_url,
+            "HALO_XENDIT_HOST": f"http://127.0.0.1:{self.ports.xendit}",
+            "HALO_XENDIT_SECRET_KEY": XENDIT_SECRET_KEY,
+            "HALO_XENDIT_CALLBACK_TOKEN": XENDIT_CALLBACK_TOKEN,
+            "HALO_FCM_BASE_URL": f"http://127.0.0.1:{self.ports.fcm}",
+            "HALO_FCM_USE_CREDENTIALS": "false",
+        }
+
+    # -- start -------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        started = time.monotonic()
+        try:
+            self._start_children()
+            self._prepare_database()
+            self._wait_children()
+            self._start_gateway()
+            self._wire()
+            self._seed()
+            self._start_ticker()
+        except BaseException:
+            self.stop()
+            raise
+        self.progress(f"stack ready in {time.monotonic() - started:.1f}s")
+
+    def _start_children(self) -> None:
+        self.progress(f"postgres   starting on 127.0.0.1:{self.ports.postgres}")
+        self._postgres_thread = _Background(self.postgres.start)
+        python = sys.executable
+        if self.platform:
+            self._spawn("firestore", [str(self.platform / "cloud-firestore-emulator" / "cloud_firestore_emulator"),
+                                      "start", "--host=127.0.0.1", f"--port={self.ports.firestore}",
+                                      f"--rules={ROOT / 'firestore.rules'}", f"--project_id={PROJECT}"])  # fmt: skip
+            self._spawn("pubsub", [str(self.platform / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"),
+                                   "--host=127.0.0.1", f"--port={self.ports.pubsub}"])  # fmt: skip
+        else:
+            self.progress("!! Google Cloud CLI emulators not installed: Firestore and Pub/Sub are NOT running")
+        self._spawn("auth", self._auth_command(), cwd=self.state_dir)
+        self._spawn("tasks", [python, "-m", "emulators.tasks_emulator", "--host", "127.0.0.1",
+                              "--port", str(self.ports.tasks)])  # fmt: skip
+        self._spawn("xendit", [python, "-m", "emulators.xendit_standin", "--host", "127.0.0.1",
+                               "--port", str(self.ports.xendit), "--secret-key", XENDIT_SECRET_KEY,
+                               "--callback-url", f"{self.functions_url}/xendit_webhook",
+                               "--callback-token", XENDIT_CALLBACK_TOKEN])  # fmt: skip
+        self._spawn("fcm", [python, "-m", "emulators.fcm_sink", "--host", "127.0.0.1", "--port", str(self.ports.fcm)])
+
+    def _auth_command(self) -> list[str]:
+        firebase = ROOT / "node_modules" / ".bin" / "firebase"
+        if not firebase.exists():
+            raise RuntimeError("firebase-tools is not installed: run `make bootstrap` (npm ci)")
+        config = self.state_dir / "firebase.auth.json"
+        config.write_text(json.dumps({"emulators": {
+            "auth": {"host": "127.0.0.1", "port": self.ports.auth},
+            "hub": {"host": "127.0.0.1", "port": self.ports.auth_hub},
+            "logging": {"host": "127.0.0.1", "port": self.ports.auth_logging},
+            "ui": {"enabled": False}, "singleProjectMode": True}}))  # fmt: skip
+        return [str(firebase), "emulators:start", "--only", "auth", "--project", PROJECT, "--config", str(config)]
+
+    def _spawn(self, name: str, argv: list[str], cwd: Path | None = None) -> None:
+        env = {**os.environ, **self.env(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        self.processes.append(ManagedProcess(name, argv, log_dir=self.log_dir, env=env, cwd=cwd or ROOT).start())
+
+    def _process(self, name: str) -> ManagedProcess:
+        return next(process for process in self.processes if process.name == name)
+
+    def _wait_children(self) -> None:
+        checks = {
+            "firestore": lambda: _http_ok(f"http://127.0.0.1:{self.ports.firestore}/"),
+            "pubsub": lambda: port_open(self.ports.pubsub),
+            "auth": lambda: _http_ok(f"http://127.0.0.1:{self.ports.auth}/"),
+            "tasks": lambda: port_open(self.ports.tasks),
+            "xendit": lambda: port_open(self.ports.xendit),
+            "fcm": lambda: port_open(self.ports.fcm),
+        }
+        for process in self.processes:
+            process.wait_ready(checks[process.name], timeout=90)
+            self.progress(f"{process.name:<10} ready on 127.0.0.1:{getattr(self.ports, process.name)}")
+
+    def _prepare_database(self) -> None:
+        self._postgres_thread.join()
+        from emulators.seed import seed_database
+        from shared.adapters.db import Database
+        from shared.adapters.migrations import migrate
+
+        for name in (TEMPLATE_DATABASE, DATABASE):
+            self.postgres.drop_database(name)
+        self.postgres.create_database(TEMPLATE_DATABASE)
+        template = Database(lambda: self.postgres.connect(TEMPLATE_DATABASE), max_idle=1)
+        applied = migrate(template)
+        template.close()
+        self.postgres.create_database(DATABASE, template=TEMPLATE_DATABASE)
+        db = Database(lambda: self.postgres.connect(DATABASE), max_idle=1)
+        seed_database(db)
+        db.close()
+        self.progress(f"postgres   ready on 127.0.0.1:{self.ports.postgres} (db {DATABASE}, migrations {applied})")
+
+    def _start_gateway(self) -> None:
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self._spawn("gateway", [str(gunicorn), "--no-control-socket", "--worker-class", "gthread", "--threads", "16",
+                                "--workers", "1", "--bind", f"127.0.0.1:{self.ports.functions}", "--timeout", "120",
+                                "emulators.gateway:app"])  # fmt: skip
+        self._process("gateway").wait_ready(lambda: _http_ok(f"{self.functions_url}/openapi.json"), timeout=60)
+        self.progress(f"gateway    ready on {self.functions_url} ({len(FUNCTIONS)} functions, /openapi.json)")
+
+    def _wire(self) -> None:
+        from shared.adapters.cloud_tasks import CloudTasksScheduler
+
+        scheduler = CloudTasksScheduler(project=PROJECT, location="asia-southeast2",
+                                        target_base_url=self.functions_url,
+                                        service_account_email=TASKS_SERVICE_ACCOUNT,
+                                        emulator_host=f"127.0.0.1:{self.ports.tasks}")  # fmt: skip
+        for queue in QUEUES:
+            scheduler.ensure_queue(queue=queue.name, max_attempts=queue.max_attempts,
+                                   min_backoff_s=queue.min_backoff_s, max_backoff_s=queue.max_backoff_s,
+                                   max_doublings=queue.max_doublings)  # fmt: skip
+        self.progress(f"tasks      queues: {', '.join(queue.name for queue in QUEUES)}")
+        if not self.has_gcloud:
+            return
+        from emulators.pubsub_wiring import wire_push_subscriptions
+
+        wired = wire_push_subscriptions(PROJECT, f"127.0.0.1:{self.ports.pubsub}", self.functions_url)
+        self.progress(f"pubsub     topics → push: {', '.join(wired)}")
+
+    def _seed(self) -> None:
+        from emulators.seed import seed_auth
+        from shared.adapters.db import Database
+
+        db = Database(lambda: self.postgres.connect(DATABASE), max_idle=1)
+        seed_auth(f"http://127.0.0.1:{self.ports.auth}", PROJECT, db)
+        db.close()
+        self.progress("seed       admin admin@halo.local, mitras +6281100000001..3, tiers, config")
+
+    def _start_ticker(self) -> None:
+        """Cloud Scheduler's stand-in: publish to every scheduled topic every few seconds."""
+        if not self.has_gcloud:
+            return
+        from emulators.pubsub_wiring import publish_tick
+
+        scheduled = [spec.topic for spec in FUNCTIONS if spec.schedule and spec.topic]
+
+        def tick() -> None:
+            while not self._ticker_stop.wait(self.tick_s):
+                for topic in scheduled:
+                    publish_tick(PROJECT, f"127.0.0.1:{self.ports.pubsub}", topic)
+
+        self._ticker = threading.Thread(target=tick, name="scheduler", daemon=True)
+        self._ticker.start()
+
+    # -- stop --------------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._ticker_stop.set()
+        if self._ticker:
+            self._ticker.join(timeout=5)
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+        self.postgres.stop()
+
+    def describe(self) -> dict[str, object]:
+        return {"ports": asdict(self.ports), "env": self.env(), "logs": str(self.log_dir)}
+
+
+class _Background(threading.Thread):
+    """Runs one start-up step beside the others and re-raises its failure on join."""
+
+    def __init__(self, target: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self._step = target
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._step()
+        except BaseException as exc:
+            self._error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self._error is not None:
+            raise self._error
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False

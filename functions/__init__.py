@@ -1,0 +1,1 @@
+"""Thin triggers, one module per area: parse, authorize, call one service, respond."""

@@ -1,0 +1,169 @@
+"""The shape every app-facing HTTP function shares: method check, Firebase token, pydantic parsing, error envelope.
+
+@endpoint(method="GET", roles={Role.CLIENT}, response=PricingQuote)
+def pricing_quote(call: Call[Empty]) -> PricingQuote: ...
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import flask
+import functions_framework
+from pydantic import BaseModel, ValidationError
+
+from shared.config import get_settings
+from shared.domain.roles import Role
+from shared.errors import AppError, Forbidden, InvalidRequest, MethodNotAllowed, RateLimited, Unauthenticated
+from shared.logging import configure, event, set_trace
+from shared.schemas import Empty
+
+log = logging.getLogger("halo.http")
+
+Body = TypeVar("Body", bound=BaseModel)
+# What functions-framework serves: a request in, a Flask response out.
+HttpFunction = Callable[[flask.Request], Any]
+_MAX_BODY_BYTES = 64 * 1024
+_IDEMPOTENCY_KEY_MAX = 200
+
+
+@dataclass(frozen=True)
+class Caller:
+    uid: str
+    role: Role | None
+    claims: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Call(Generic[Body]):
+    caller: Caller
+    body: Body
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    roles: frozenset[Role] | None
+    request: type[BaseModel]
+    response: type[BaseModel]
+    summary: str
+
+
+# Every endpoint registers here on import; the OpenAPI document is built from this table.
+ENDPOINTS: dict[str, Endpoint] = {}
+
+
+def endpoint(
+    *,
+    response: type[BaseModel],
+    request: type[BaseModel] = Empty,
+    method: str = "POST",
+    roles: set[Role] | None = None,
+) -> Callable[[Callable[[Call[Any]], BaseModel]], HttpFunction]:
+    """`roles=None` admits any signed-in user (e.g. before registration gives them a role)."""
+
+    def decorate(handler: Callable[[Call[Any]], BaseModel]) -> HttpFunction:
+        spec = Endpoint(
+            name=handler.__name__,
+            method=method,
+            roles=frozenset(roles) if roles is not None else None,
+            request=request,
+            response=response,
+            summary=(handler.__doc__ or "").strip().split("\n")[0],
+        )
+        ENDPOINTS[spec.name] = spec
+
+        @functions_framework.http
+        @functools.wraps(handler)
+        def http_function(req: flask.Request) -> flask.Response:
+            configure(get_settings().log_level)
+            set_trace(req.headers.get("X-Cloud-Trace-Context"), get_settings().project_id)
+            try:
+                if req.method != spec.method:
+                    raise MethodNotAllowed(f"{spec.name} takes {spec.method}")
+                caller = authenticate(req, spec.roles)
+                body = parse(req, spec)
+                result = handler(Call(caller=caller, body=body, idempotency_key=_idempotency_key(req)))
+                return _json(200, result.model_dump(mode="json"))
+            except AppError as err:
+                return error_response(err)
+            except Exception:
+                log.exception("unhandled error", extra={"fields": {"function": spec.name}})
+                return _json(500, {"error": {"code": "internal", "message": "something went wrong on our side"}})
+
+        return http_function
+
+    return decorate
+
+
+def authenticate(req: flask.Request, roles: frozenset[Role] | None) -> Caller:
+    from shared.adapters import runtime
+    from shared.services import identity
+
+    header = req.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send `Authorization: Bearer <Firebase ID token>`")
+    verified = runtime.firebase_auth().verify(token.strip())
+    role = identity.resolve_role(runtime.database(), verified.uid, verified.role)
+    if roles is not None and role not in roles:
+        raise Forbidden("this function is not available to your account")
+    return Caller(uid=verified.uid, role=role, claims=verified.claims)
+
+
+def parse(req: flask.Request, spec: Endpoint) -> BaseModel:
+    if spec.method == "GET":
+        raw: Any = {key: req.args.get(key) for key in req.args}
+    else:
+        data = req.get_data(cache=False)
+        if len(data) > _MAX_BODY_BYTES:
+            raise InvalidRequest("the body is too large", fields=[{"field": "body", "problem": "too large"}])
+        try:
+            raw = json.loads(data or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidRequest("the body must be JSON", fields=[{"field": "body", "problem": "not JSON"}]) from exc
+        if not isinstance(raw, dict):
+            raise InvalidRequest(
+                "the body must be a JSON object", fields=[{"field": "body", "problem": "not an object"}]
+            )
+    try:
+        return spec.request.model_validate(raw)
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(str(part) for part in error["loc"]) or "body", "problem": error["msg"]}
+            for error in exc.errors()
+        ]
+        raise InvalidRequest("some fields are invalid", fields=fields) from exc
+
+
+def _idempotency_key(req: flask.Request) -> str | None:
+    key = req.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > _IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise InvalidRequest(
+            "Idempotency-Key must be 1-200 printable characters",
+            fields=[{"field": "Idempotency-Key", "problem": "invalid"}],
+        )
+    return key
+
+
+def error_response(err: AppError) -> flask.Response:
+    if err.status >= 500:
+        event(log, "request failed", logging.WARNING, code=err.code, status=err.status)
+    response = _json(err.status, err.envelope())
+    if isinstance(err, RateLimited):
+        response.headers["Retry-After"] = str(err.retry_after_s)
+    return response
+
+
+def _json(status: int, payload: dict[str, Any]) -> flask.Response:
+    return flask.Response(json.dumps(payload), status=status, mimetype="application/json")

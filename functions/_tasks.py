@@ -1,0 +1,60 @@
+"""The shape every Cloud Tasks handler shares.
+
+Tasks are delivered at least once and may fire after the world has moved on, so every handler re-checks the
+state in PostgreSQL and does nothing when it is stale. 2xx ends the task; 503 asks Cloud Tasks to retry with the
+queue's backoff; a payload that can never be parsed is acknowledged with 200 so it does not retry forever.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import flask
+import functions_framework
+from pydantic import BaseModel, ValidationError
+
+from functions._http import HttpFunction
+from shared.config import get_settings
+from shared.errors import AppError
+from shared.logging import configure, event
+
+log = logging.getLogger("halo.tasks")
+
+Payload = TypeVar("Payload", bound=BaseModel)
+
+
+def task_handler(
+    model: type[Payload],
+) -> Callable[[Callable[[Payload], str]], Callable[[flask.Request], flask.Response]]:
+    """The handler returns a short outcome word (`expired`, `stale`, ...) that is logged and returned."""
+
+    def decorate(handler: Callable[[Payload], str]) -> HttpFunction:
+        @functions_framework.http
+        @functools.wraps(handler)
+        def task_function(req: flask.Request) -> flask.Response:
+            configure(get_settings().log_level)
+            task = req.headers.get("X-CloudTasks-TaskName", "")
+            try:
+                payload = model.model_validate_json(req.get_data() or b"{}")
+            except ValidationError:
+                event(log, "unparseable task dropped", logging.ERROR, function=handler.__name__, task=task)
+                return _json(200, {"outcome": "dropped"})
+            try:
+                outcome = handler(payload)
+            except AppError as err:
+                event(log, "task will retry", logging.WARNING, function=handler.__name__, task=task, code=err.code)
+                return _json(503, err.envelope())
+            event(log, "task done", function=handler.__name__, task=task, outcome=outcome)
+            return _json(200, {"outcome": outcome})
+
+        return task_function
+
+    return decorate
+
+
+def _json(status: int, payload: dict[str, object]) -> flask.Response:
+    return flask.Response(json.dumps(payload), status=status, mimetype="application/json")

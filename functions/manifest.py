@@ -1,0 +1,49 @@
+"""The single list of deployed functions, their triggers, topics and queues.
+
+main.py, the local gateway, the emulators' Pub/Sub and Cloud Tasks wiring and infra/ are all checked against
+this table. Importing it must stay cheap: main.py reads it on every cold start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Trigger = Literal["http", "admin", "webhook", "task", "pubsub"]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    module: str
+    trigger: Trigger
+    topic: str | None = None
+    queue: str | None = None
+    # Cron for Pub/Sub functions that Cloud Scheduler triggers.
+    schedule: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    max_attempts: int
+    min_backoff_s: float
+    max_backoff_s: float
+    max_doublings: int
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("pricing_quote", "functions.pricing", "http"),
+    FunctionSpec("outbox_sweep", "functions.outbox", "pubsub", topic="outbox-sweep", schedule="* * * * *"),
+    FunctionSpec("task_project_outbox", "functions.outbox", "task", queue="outbox-retry"),
+)
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("outbox-retry", max_attempts=20, min_backoff_s=0.5, max_backoff_s=60, max_doublings=6),
+)
+
+BY_NAME = {spec.name: spec for spec in FUNCTIONS}
+
+
+def topics() -> list[str]:
+    return sorted({spec.topic for spec in FUNCTIONS if spec.topic})

@@ -1,0 +1,45 @@
+"""Catching up on side effects that could not be published right after their commit."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, Field
+
+from functions._events import pubsub_handler
+from functions._tasks import task_handler
+from shared.adapters import runtime
+from shared.errors import Unavailable
+from shared.services import projector
+
+# A scheduled sweep stops well before the function's timeout; the next run picks up the rest.
+_SWEEP_BUDGET_S = 45
+
+
+class SweepTick(BaseModel):
+    pass
+
+
+class OutboxIds(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=1000)
+
+
+@pubsub_handler(SweepTick)
+def outbox_sweep(_tick: SweepTick, _message_id: str) -> None:
+    """Publish every pending outbox row that is due (scheduled every minute)."""
+    ports = runtime.ports()
+    deadline = time.monotonic() + _SWEEP_BUDGET_S
+    while time.monotonic() < deadline:
+        result = projector.project(ports.db, ports.documents, ports.publisher)
+        if result.published == 0 or result.remaining <= 0:
+            return
+
+
+@task_handler(OutboxIds)
+def task_project_outbox(payload: OutboxIds) -> str:
+    """Retry publishing the rows one request committed; Cloud Tasks backs off between attempts."""
+    ports = runtime.ports()
+    result = projector.project(ports.db, ports.documents, ports.publisher, ids=payload.ids)
+    if result.failed:
+        raise Unavailable(f"{result.failed} outbox rows still failing")
+    return "published" if result.published else "already_published"

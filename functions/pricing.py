@@ -1,0 +1,19 @@
+"""Prices the client app shows before "Mulai Curhat"."""
+
+from __future__ import annotations
+
+from functions._http import Call, endpoint
+from shared.adapters import runtime
+from shared.domain.roles import Role
+from shared.schemas import Empty, FreeTrial, PricingQuote, Tier
+from shared.services import pricing
+
+
+@endpoint(method="GET", roles={Role.CLIENT}, response=PricingQuote)
+def pricing_quote(call: Call[Empty]) -> PricingQuote:
+    """Active pricing tiers and whether the free trial is still available to this client."""
+    found = pricing.quote(runtime.database())
+    return PricingQuote(
+        tiers=[Tier(id=t.id, minutes=t.minutes, duration_s=t.duration_s, price=t.price) for t in found.tiers],
+        free_trial=FreeTrial(available=found.free_trial_available, minutes=found.free_trial_minutes),
+    )

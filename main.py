@@ -1,0 +1,21 @@
+"""Deploy entry: `gcloud functions deploy NAME --entry-point NAME` finds every function here.
+
+Each function's module is imported only when that function is looked up, so an instance pays at cold start
+for its own function's dependencies and nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from functions.manifest import BY_NAME
+
+__all__ = list(BY_NAME)
+
+
+def __getattr__(name: str) -> Any:
+    spec = BY_NAME.get(name)
+    if spec is None:
+        raise AttributeError(f"module 'main' has no function {name!r}")
+    return getattr(importlib.import_module(spec.module), name)

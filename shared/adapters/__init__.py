@@ -1,0 +1,1 @@
+"""Adapters to PostgreSQL, Firestore, Pub/Sub, Cloud Tasks, FCM, Xendit and Firebase Auth."""

@@ -1,0 +1,161 @@
+"""PostgreSQL: a small per-process pool of pg8000 connections and the unit of work.
+
+Locally pg8000 connects to a host; in production the Cloud SQL connector (imported only there) hands back the
+same pg8000 DB-API connection, so everything above this module has one code path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pg8000.dbapi
+
+from shared.config import Settings
+from shared.errors import Unavailable
+
+# Named parameters (`:tier_id`) keep SQL readable; pg8000 reads this module-level switch on every execute.
+pg8000.dbapi.paramstyle = "named"
+
+Row = dict[str, Any]
+Connect = Callable[[], pg8000.dbapi.Connection]
+
+_BROKEN = (pg8000.dbapi.InterfaceError, OSError)
+
+
+class Tx:
+    """One open transaction. SQL is passed as written; parameters are always bound, never interpolated."""
+
+    def __init__(self, conn: pg8000.dbapi.Connection) -> None:
+        self._cursor = conn.cursor()
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        self._run(sql, params)
+        return int(self._cursor.rowcount)
+
+    def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        self._run(sql, params)
+        if self._cursor.description is None:
+            return []
+        names = [column[0] for column in self._cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in self._cursor.fetchall()]
+
+    def one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._cursor.executemany(sql, rows)
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None) -> None:
+        if params:
+            self._cursor.execute(sql, dict(params))
+        else:
+            self._cursor.execute(sql)
+
+
+class Database:
+    """Connections are reused across requests of one instance; a broken one is dropped, never handed out again."""
+
+    def __init__(self, connect: Connect, *, max_idle: int = 4) -> None:
+        self._connect = connect
+        self._max_idle = max_idle
+        self._idle: list[pg8000.dbapi.Connection] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """The unit of work: commits if the block finishes, rolls back on any exception."""
+        conn = self._checkout()
+        try:
+            yield Tx(conn)
+            conn.commit()
+        except _BROKEN as exc:
+            self._discard(conn)
+            raise Unavailable("the database connection was lost; retry the request") from exc
+        except BaseException:
+            try:
+                conn.rollback()
+            except _BROKEN:
+                self._discard(conn)
+                raise
+            self._checkin(conn)
+            raise
+        else:
+            self._checkin(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            self._close_quietly(conn)
+
+    def _checkout(self) -> pg8000.dbapi.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return self._connect()
+        except _BROKEN as exc:
+            raise Unavailable("the database is unreachable; retry the request") from exc
+
+    def _checkin(self, conn: pg8000.dbapi.Connection) -> None:
+        with self._lock:
+            if len(self._idle) < self._max_idle:
+                self._idle.append(conn)
+                return
+        self._close_quietly(conn)
+
+    def _discard(self, conn: pg8000.dbapi.Connection) -> None:
+        self._close_quietly(conn)
+
+    @staticmethod
+    def _close_quietly(conn: pg8000.dbapi.Connection) -> None:
+        try:
+            conn.close()
+        except (*_BROKEN, pg8000.dbapi.DatabaseError):
+            pass
+
+
+def connector_for(settings: Settings) -> Connect:
+    if settings.cloud_sql_instance:
+        return _cloud_sql_connector(settings)
+
+    def connect() -> pg8000.dbapi.Connection:
+        return pg8000.dbapi.connect(
+            host=settings.db_host,
+            port=settings.db_port,
+            database=settings.db_name,
+            user=settings.db_user,
+            password=settings.db_password,
+            timeout=10,
+            application_name="halo-functions",
+        )
+
+    return connect
+
+
+def _cloud_sql_connector(settings: Settings) -> Connect:
+    """IAM database auth over the Cloud SQL connector; imported only in production (it costs ~300 ms)."""
+    connector: Any = None
+    lock = threading.Lock()
+
+    def connect() -> pg8000.dbapi.Connection:
+        nonlocal connector
+        with lock:
+            if connector is None:
+                from google.cloud.sql.connector import Connector, IPTypes
+
+                connector = Connector(ip_type=IPTypes.PRIVATE, enable_iam_auth=True, refresh_strategy="lazy")
+        conn: pg8000.dbapi.Connection = connector.connect(
+            settings.cloud_sql_instance, "pg8000", user=settings.db_user, db=settings.db_name
+        )
+        return conn
+
+    return connect

@@ -1,0 +1,45 @@
+"""Settings from the environment: one place that knows every knob a deployment can turn."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HALO_", extra="ignore", frozen=True)
+
+    project_id: str = Field(default="demo-halo", validation_alias="GOOGLE_CLOUD_PROJECT")
+    region: str = "asia-southeast2"
+
+    # PostgreSQL: a host locally; a Cloud SQL instance connection name in production.
+    db_host: str = "127.0.0.1"
+    db_port: int = 5432
+    db_name: str = "halo"
+    db_user: str = "postgres"
+    db_password: str | None = None
+    cloud_sql_instance: str | None = None
+    db_pool_size: int = 4
+
+    # Where task handlers and push endpoints live (the gateway locally, the functions' base URL in production).
+    functions_base_url: str = "http://127.0.0.1:5001"
+    tasks_location: str = "asia-southeast2"
+    tasks_service_account: str = "tasks-invoker@demo-halo.iam.gserviceaccount.com"
+    tasks_emulator_host: str | None = None
+
+    xendit_host: str = "https://api.xendit.co"
+    xendit_secret_key: str = ""
+    xendit_callback_token: str = ""
+
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    fcm_use_credentials: bool = True
+
+    # Set by Cloud Logging-aware deployments; lets log lines join the request's trace.
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

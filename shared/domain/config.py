@@ -1,0 +1,36 @@
+"""The operation's settings, as the control center edits them; ranges are business rules."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AnonymityMode(StrEnum):
+    # Mitras see the client's display name unless the client chose anonymity.
+    CLIENT_CHOICE = "client_choice"
+    # Mitras always see a stable alias ("Bestie #4821").
+    ALIAS = "alias"
+
+
+class AppConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    free_trial_enabled: bool = True
+    free_trial_minutes: int = Field(15, ge=1, le=120)
+    extension_timeout_s: int = Field(60, ge=5, le=900)
+    early_end_client: bool = True
+    early_end_mitra: bool = False
+    max_concurrent_clients: int = Field(3, ge=1, le=20)
+    pairing_search_window_s: int = Field(90, ge=5, le=900)
+    heartbeat_grace_s: int = Field(90, ge=5, le=3600)
+    goodbye_window_s: int = Field(60, ge=0, le=600)
+    anonymity_mode: AnonymityMode = AnonymityMode.ALIAS
+    payment_expiry_s: int = Field(900, ge=60, le=86_400)
+
+    @classmethod
+    def from_rows(cls, rows: dict[str, Any]) -> AppConfig:
+        known = {key: value for key, value in rows.items() if key in cls.model_fields}
+        return cls.model_validate(known)

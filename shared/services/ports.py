@@ -1,0 +1,46 @@
+"""What the use cases need from the outside world, as protocols; adapters implement them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from shared.adapters.db import Database
+
+
+@dataclass(frozen=True)
+class DocOp:
+    """One Firestore write. `data` may hold {"$ts": iso} for a timestamp and {"$delete": true} to drop a field."""
+
+    path: str
+    op: Literal["set", "merge", "delete"]
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class DocumentWriter(Protocol):
+    def apply(self, ops: list[DocOp]) -> None:
+        """Write all ops; batched, so a failure means none of one batch landed."""
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        """Publish and wait for the server's message id."""
+
+
+class TaskScheduler(Protocol):
+    def schedule(self, *, queue: str, task_id: str, handler: str, payload: dict[str, Any], at: datetime | None) -> bool:
+        """True if created, False if a task of that name exists or existed recently."""
+
+    def cancel(self, *, queue: str, task_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Everything a use case may touch, handed in by the function layer."""
+
+    db: Database
+    documents: DocumentWriter
+    publisher: Publisher
+    tasks: TaskScheduler

@@ -1,0 +1,30 @@
+"""What a client can buy now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.adapters.db import Database, Tx
+from shared.domain.pricing import PricingTier
+from shared.services.settings_store import load_config
+
+
+@dataclass(frozen=True)
+class Quote:
+    tiers: list[PricingTier]
+    free_trial_available: bool
+    free_trial_minutes: int
+
+
+def active_tiers(tx: Tx) -> list[PricingTier]:
+    rows = tx.all("SELECT id, duration_s, price FROM pricing_tiers WHERE active ORDER BY sort_order, duration_s")
+    return [PricingTier(**row) for row in rows]
+
+
+def quote(db: Database) -> Quote:
+    with db.transaction() as tx:
+        config = load_config(tx)
+        tiers = active_tiers(tx)
+    return Quote(
+        tiers=tiers, free_trial_available=config.free_trial_enabled, free_trial_minutes=config.free_trial_minutes
+    )

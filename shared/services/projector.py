@@ -1,0 +1,137 @@
+"""Moves committed outbox rows to Firestore and Pub/Sub, at least once, in commit order per call.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED, so the inline projection right after a commit, the retry task and
+the periodic sweep can all run at once without writing the same row twice at the same time. A row that fails
+is retried later with backoff; Firestore writes are idempotent (set/merge) and Pub/Sub consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.adapters.db import Database, Tx
+from shared.logging import event
+from shared.services.ports import DocOp, DocumentWriter, Ports, Publisher
+
+log = logging.getLogger(__name__)
+
+RETRY_QUEUE = "outbox-retry"
+RETRY_HANDLER = "task_project_outbox"
+_MAX_BACKOFF_S = 300
+
+
+@dataclass(frozen=True)
+class Projection:
+    published: int
+    failed: int
+    remaining: int
+
+
+def project(
+    db: Database,
+    documents: DocumentWriter,
+    publisher: Publisher,
+    *,
+    ids: Sequence[int] | None = None,
+    limit: int = 500,
+) -> Projection:
+    """Publish pending rows (only `ids`, if given). `remaining` counts pending rows not handled by this call."""
+    with db.transaction() as tx:
+        rows = _claim(tx, ids, limit)
+        failed_ids, error = _deliver(rows, documents, publisher)
+        published_ids = [row["id"] for row in rows if row["id"] not in failed_ids]
+        if published_ids:
+            tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)", {"ids": published_ids})
+        if failed_ids:
+            tx.execute(
+                """UPDATE outbox SET attempts = attempts + 1, last_error = :error,
+                       next_attempt_at = now() + make_interval(secs => LEAST(:cap, power(2, attempts)))
+                   WHERE id = ANY(:ids)""",
+                {"ids": sorted(failed_ids), "error": error, "cap": _MAX_BACKOFF_S},
+            )
+        remaining = 0 if ids is not None else int(tx.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    if failed_ids:
+        event(log, "outbox rows failed", logging.WARNING, failed=len(failed_ids), error=error)
+    return Projection(published=len(published_ids), failed=len(failed_ids), remaining=remaining - len(failed_ids))
+
+
+def _claim(tx: Tx, ids: Sequence[int] | None, limit: int) -> list[dict[str, Any]]:
+    if ids is not None:
+        return tx.all(
+            """SELECT id, kind, destination, payload FROM outbox
+               WHERE id = ANY(:ids) AND published_at IS NULL
+               ORDER BY id FOR UPDATE SKIP LOCKED""",
+            {"ids": list(ids)},
+        )
+    return tx.all(
+        """SELECT id, kind, destination, payload FROM outbox
+           WHERE published_at IS NULL AND next_attempt_at <= now()
+           ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED""",
+        {"limit": limit},
+    )
+
+
+def _deliver(
+    rows: list[dict[str, Any]], documents: DocumentWriter, publisher: Publisher
+) -> tuple[set[int], str | None]:
+    failed: set[int] = set()
+    error: str | None = None
+    doc_rows = [row for row in rows if row["kind"] == "firestore"]
+    if doc_rows:
+        try:
+            documents.apply([_doc_op(row) for row in doc_rows])
+        except Exception as exc:
+            failed.update(row["id"] for row in doc_rows)
+            error = f"firestore: {type(exc).__name__}"
+    for row in rows:
+        if row["kind"] != "pubsub":
+            continue
+        payload = _payload(row)
+        try:
+            publisher.publish(row["destination"], json.dumps(payload["data"]).encode(), payload["attributes"])
+        except Exception as exc:
+            failed.add(row["id"])
+            error = f"pubsub: {type(exc).__name__}"
+    return failed, error
+
+
+def _payload(row: dict[str, Any]) -> dict[str, Any]:
+    """pg8000 hands jsonb back already decoded."""
+    return dict(row["payload"])
+
+
+def _doc_op(row: dict[str, Any]) -> DocOp:
+    payload = _payload(row)
+    return DocOp(path=row["destination"], op=payload["op"], data=payload["data"])
+
+
+def project_after_commit(ports: Ports, ids: Sequence[int]) -> None:
+    """The fast path: publish what a use case just committed. If that fails, a retry task (and, behind it,
+    the periodic sweep) publishes it later; the caller's request has succeeded either way."""
+    if not ids:
+        return
+    try:
+        result = project(ports.db, ports.documents, ports.publisher, ids=ids)
+        if result.failed == 0:
+            return
+    except Exception:
+        log.warning("inline projection failed", exc_info=True)
+    schedule_retry(ports, ids)
+
+
+def schedule_retry(ports: Ports, ids: Sequence[int]) -> None:
+    first, last = min(ids), max(ids)
+    try:
+        ports.tasks.schedule(
+            queue=RETRY_QUEUE,
+            task_id=f"outbox-{first}-{last}",
+            handler=RETRY_HANDLER,
+            payload={"ids": sorted(ids)},
+            at=None,
+        )
+    except Exception:
+        log.warning("could not schedule outbox retry; the sweep will catch up", exc_info=True)
