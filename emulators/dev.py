@@ -18,9 +18,14 @@ def _say(line: str) -> None:
 def main() -> int:
     stack = LocalStack(StackPorts.from_firebase_json(), Path(ROOT / ".local" / "dev"), tick_s=5.0, progress=_say)
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Explicit handlers: a shell that started us in the background may have left SIGINT ignored. While starting,
+    # Ctrl-C interrupts (start() stops what it began); once up, it asks the main loop to stop.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         stack.start()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopping.set())
         _say("")
         _say("Halo Bestie local stack is up (project demo-halo). Point the apps at:")
         for name, value in sorted(stack.env().items()):
@@ -28,8 +33,7 @@ def main() -> int:
         _say(f"  functions: {stack.functions_url}/<function_name>   OpenAPI: {stack.functions_url}/openapi.json")
         _say(f"  logs: {stack.log_dir}")
         _say("Press Ctrl-C to stop everything.")
-        while not stopping.wait(1):
-            pass
+        stopping.wait()
     except KeyboardInterrupt:
         pass
     finally:

@@ -61,7 +61,15 @@ class AuthEmulator:
         return Session(self, result["localId"], result["idToken"], result["refreshToken"])
 
     def sign_in_with_google(self, email: str, name: str = "Google User", sub: str | None = None) -> Session:
-        claims = {"sub": sub or f"google-{uuid.uuid4().hex[:12]}", "email": email, "email_verified": True, "name": name}
+        return self.sign_in_with_idp("google.com", email, name, sub)
+
+    def sign_in_with_apple(self, email: str, name: str = "Apple User", sub: str | None = None) -> Session:
+        return self.sign_in_with_idp("apple.com", email, name, sub)
+
+    def sign_in_with_idp(self, provider: str, email: str, name: str, sub: str | None = None) -> Session:
+        """The emulator takes an unsigned IdP id_token, as the native Google/Apple SDK would hand to Firebase."""
+        claims = {"sub": sub or f"{provider}-{uuid.uuid4().hex[:12]}", "email": email, "email_verified": True,
+                  "name": name}  # fmt: skip
         fake_id_token = (
             ".".join(
                 base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
@@ -73,7 +81,7 @@ class AuthEmulator:
             self._identity(
                 "signInWithIdp",
                 {
-                    "postBody": f"id_token={fake_id_token}&providerId=google.com",
+                    "postBody": f"id_token={fake_id_token}&providerId={provider}",
                     "requestUri": "http://localhost",
                     "returnSecureToken": True,
                     "returnIdpCredential": True,
@@ -103,6 +111,17 @@ class AuthEmulator:
             self._identity("signInWithPassword", {"email": email, "password": password, "returnSecureToken": True})
         )
 
+    def admin(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The emulator's admin surface ("owner" credential): what the Firebase console would do."""
+        response = self.http.post(
+            f"{self.url}/identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:{method}",
+            json=body,
+            headers={"Authorization": "Bearer owner"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
     def exchange_refresh_token(self, refresh_token: str) -> dict[str, str]:
         response = self.http.post(
             f"{self.url}/securetoken.googleapis.com/v1/token?key={_API_KEY}",
@@ -114,9 +133,13 @@ class AuthEmulator:
 
     def expired_token_for(self, session: Session) -> str:
         """The same user's token with `exp` in the past: what an app sends after an hour asleep."""
+        return self.altered_token(session, exp=int(time.time()) - 60, iat=int(time.time()) - 3660)
+
+    @staticmethod
+    def altered_token(session: Session, **claims: Any) -> str:
+        """The emulator's tokens are unsigned, so tests can shape one (e.g. an old `auth_time`)."""
         header = session.id_token.split(".")[0]
-        claims = session.claims | {"exp": int(time.time()) - 60, "iat": int(time.time()) - 3660}
-        encoded = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        encoded = base64.urlsafe_b64encode(json.dumps(session.claims | claims).encode()).decode().rstrip("=")
         return f"{header}.{encoded}."
 
 

@@ -71,11 +71,20 @@ def gcloud_emulators() -> Path | None:
 
 
 class LocalStack:
-    def __init__(self, ports: StackPorts, state_dir: Path, *, tick_s: float = 5.0, progress: Progress = print) -> None:
+    def __init__(
+        self,
+        ports: StackPorts,
+        state_dir: Path,
+        *,
+        tick_s: float = 5.0,
+        identity_cache_s: float = 5.0,
+        progress: Progress = print,
+    ) -> None:
         self.ports = ports
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
         self.tick_s = tick_s
+        self.identity_cache_s = identity_cache_s
         self.progress = progress
         self.platform = gcloud_emulators()
         self.postgres = PostgresCluster(state_dir / "postgres", ports.postgres, self.log_dir)
@@ -112,6 +121,7 @@ class LocalStack:
             "HALO_XENDIT_CALLBACK_TOKEN": XENDIT_CALLBACK_TOKEN,
             "HALO_FCM_BASE_URL": f"http://127.0.0.1:{self.ports.fcm}",
             "HALO_FCM_USE_CREDENTIALS": "false",
+            "HALO_IDENTITY_CACHE_S": str(self.identity_cache_s),
         }
 
     # -- start -------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ValidationError
 
+from shared.adapters.firebase_auth import VerifiedToken
 from shared.config import get_settings
 from shared.domain.roles import Role
 from shared.errors import AppError, Forbidden, InvalidRequest, MethodNotAllowed, RateLimited, Unauthenticated
@@ -36,12 +37,15 @@ _IDEMPOTENCY_KEY_MAX = 200
 class Caller:
     uid: str
     role: Role | None
-    claims: dict[str, Any]
+    # The caller's row in clients / mitras / admins, when it has one.
+    account_id: str | None
+    token: VerifiedToken
 
 
 @dataclass(frozen=True)
 class Call(Generic[Body]):
     caller: Caller
+    method: str
     body: Body
     idempotency_key: str | None
 
@@ -49,11 +53,12 @@ class Call(Generic[Body]):
 @dataclass(frozen=True)
 class Endpoint:
     name: str
-    method: str
+    # The request model of each accepted method (POST bodies, GET query strings).
+    methods: dict[str, type[BaseModel]]
     roles: frozenset[Role] | None
-    request: type[BaseModel]
     response: type[BaseModel]
     summary: str
+    check_revoked: bool
 
 
 # Every endpoint registers here on import; the OpenAPI document is built from this table.
@@ -63,20 +68,23 @@ ENDPOINTS: dict[str, Endpoint] = {}
 def endpoint(
     *,
     response: type[BaseModel],
-    request: type[BaseModel] = Empty,
-    method: str = "POST",
+    post: type[BaseModel] | None = None,
+    get: type[BaseModel] | None = None,
     roles: set[Role] | None = None,
+    check_revoked: bool = False,
 ) -> Callable[[Callable[[Call[Any]], BaseModel]], HttpFunction]:
-    """`roles=None` admits any signed-in user (e.g. before registration gives them a role)."""
+    """`roles=None` admits any signed-in user (e.g. before registration gives them a role).
+    `check_revoked` asks Firebase whether the token was revoked: one more call, for sensitive functions."""
+    methods = {method: model for method, model in (("GET", get), ("POST", post)) if model is not None}
 
     def decorate(handler: Callable[[Call[Any]], BaseModel]) -> HttpFunction:
         spec = Endpoint(
             name=handler.__name__,
-            method=method,
+            methods=methods or {"POST": Empty},
             roles=frozenset(roles) if roles is not None else None,
-            request=request,
             response=response,
             summary=(handler.__doc__ or "").strip().split("\n")[0],
+            check_revoked=check_revoked,
         )
         ENDPOINTS[spec.name] = spec
 
@@ -86,11 +94,12 @@ def endpoint(
             configure(get_settings().log_level)
             set_trace(req.headers.get("X-Cloud-Trace-Context"), get_settings().project_id)
             try:
-                if req.method != spec.method:
-                    raise MethodNotAllowed(f"{spec.name} takes {spec.method}")
-                caller = authenticate(req, spec.roles)
-                body = parse(req, spec)
-                result = handler(Call(caller=caller, body=body, idempotency_key=_idempotency_key(req)))
+                model = spec.methods.get(req.method)
+                if model is None:
+                    raise MethodNotAllowed(f"{spec.name} takes {' or '.join(spec.methods)}")
+                caller = authenticate(req, spec)
+                body = parse(req, model)
+                result = handler(Call(caller, req.method, body, _idempotency_key(req)))
                 return _json(200, result.model_dump(mode="json"))
             except AppError as err:
                 return error_response(err)
@@ -103,7 +112,7 @@ def endpoint(
     return decorate
 
 
-def authenticate(req: flask.Request, roles: frozenset[Role] | None) -> Caller:
+def authenticate(req: flask.Request, spec: Endpoint) -> Caller:
     from shared.adapters import runtime
     from shared.services import identity
 
@@ -111,17 +120,20 @@ def authenticate(req: flask.Request, roles: frozenset[Role] | None) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send `Authorization: Bearer <Firebase ID token>`")
-    verified = runtime.firebase_auth().verify(token.strip())
-    role = identity.resolve_role(runtime.database(), verified.uid, verified.role)
-    if roles is not None and role not in roles:
+    verified = runtime.firebase_auth().verify(token.strip(), check_revoked=spec.check_revoked)
+    known = identity.resolve(runtime.database(), verified.uid, get_settings().identity_cache_s)
+    if known.suspended:
+        raise Forbidden("this account is suspended", code="suspended")
+    if spec.roles is not None and known.role not in spec.roles:
         raise Forbidden("this function is not available to your account")
-    return Caller(uid=verified.uid, role=role, claims=verified.claims)
+    return Caller(uid=verified.uid, role=known.role, account_id=known.account_id, token=verified)
 
 
-def parse(req: flask.Request, spec: Endpoint) -> BaseModel:
-    if spec.method == "GET":
-        raw: Any = {key: req.args.get(key) for key in req.args}
-    else:
+def parse(req: flask.Request, model: type[BaseModel]) -> BaseModel:
+    """Query strings are coerced (they are all text); JSON bodies are strict, so `"1"` is not a number."""
+    try:
+        if req.method == "GET":
+            return model.model_validate({key: req.args.get(key) for key in req.args})
         data = req.get_data(cache=False)
         if len(data) > _MAX_BODY_BYTES:
             raise InvalidRequest("the body is too large", fields=[{"field": "body", "problem": "too large"}])
@@ -133,8 +145,7 @@ def parse(req: flask.Request, spec: Endpoint) -> BaseModel:
             raise InvalidRequest(
                 "the body must be a JSON object", fields=[{"field": "body", "problem": "not an object"}]
             )
-    try:
-        return spec.request.model_validate(raw)
+        return model.model_validate_json(data or b"{}", strict=True)
     except ValidationError as exc:
         fields = [
             {"field": ".".join(str(part) for part in error["loc"]) or "body", "problem": error["msg"]}

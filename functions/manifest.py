@@ -33,6 +33,9 @@ class QueueSpec:
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("client_register", "functions.accounts", "http"),
+    FunctionSpec("client_profile", "functions.accounts", "http"),
+    FunctionSpec("mitra_login", "functions.accounts", "http"),
     FunctionSpec("pricing_quote", "functions.pricing", "http"),
     FunctionSpec("outbox_sweep", "functions.outbox", "pubsub", topic="outbox-sweep", schedule="* * * * *"),
     FunctionSpec("task_project_outbox", "functions.outbox", "task", queue="outbox-retry"),

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from functions._http import ENDPOINTS
+from functions._http import ENDPOINTS, Endpoint
 from shared.schemas import ErrorEnvelope
 
 _ERRORS = {
@@ -24,7 +24,7 @@ def document() -> dict[str, Any]:
     endpoints = sorted(ENDPOINTS.values(), key=lambda e: e.name)
     models: set[type[BaseModel]] = {ErrorEnvelope}
     for spec in endpoints:
-        models.update((spec.request, spec.response))
+        models.update((*spec.methods.values(), spec.response))
     keyed, schemas = models_json_schema(
         [(model, "validation") for model in sorted(models, key=lambda m: m.__name__)],
         ref_template="#/components/schemas/{model}",
@@ -32,31 +32,9 @@ def document() -> dict[str, Any]:
     refs = {model: keyed[(model, "validation")] for model in models}
     paths: dict[str, Any] = {}
     for spec in endpoints:
-        operation: dict[str, Any] = {
-            "operationId": spec.name,
-            "summary": spec.summary,
-            "security": [{"firebase": []}],
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": refs[spec.response]}}},
-                **{
-                    code: {"description": text, "content": {"application/json": {"schema": refs[ErrorEnvelope]}}}
-                    for code, text in _ERRORS.items()
-                },
-            },
+        paths[f"/{spec.name}"] = {
+            method.lower(): _operation(spec, method, request, refs) for method, request in spec.methods.items()
         }
-        if spec.roles is not None:
-            operation["x-roles"] = sorted(spec.roles)
-        if spec.method == "GET":
-            operation["parameters"] = _query_parameters(spec.request)
-        else:
-            operation["parameters"] = [
-                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
-            ]
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": refs[spec.request]}},
-            }
-        paths[f"/{spec.name}"] = {spec.method.lower(): operation}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Halo Bestie backend", "version": "1"},
@@ -66,6 +44,31 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"firebase": {"type": "http", "scheme": "bearer", "bearerFormat": "Firebase ID token"}},
         },
     }
+
+
+def _operation(spec: Endpoint, method: str, request: type[BaseModel], refs: dict[Any, Any]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": spec.name if len(spec.methods) == 1 else f"{spec.name}_{method.lower()}",
+        "summary": spec.summary,
+        "security": [{"firebase": []}],
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": refs[spec.response]}}},
+            **{
+                code: {"description": text, "content": {"application/json": {"schema": refs[ErrorEnvelope]}}}
+                for code, text in _ERRORS.items()
+            },
+        },
+    }
+    if spec.roles is not None:
+        operation["x-roles"] = sorted(spec.roles)
+    if method == "GET":
+        operation["parameters"] = _query_parameters(request)
+    else:
+        operation["parameters"] = [
+            {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
+        ]
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs[request]}}}
+    return operation
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:

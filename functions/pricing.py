@@ -9,7 +9,7 @@ from shared.schemas import Empty, FreeTrial, PricingQuote, Tier
 from shared.services import pricing
 
 
-@endpoint(method="GET", roles={Role.CLIENT}, response=PricingQuote)
+@endpoint(get=Empty, roles={Role.CLIENT}, response=PricingQuote)
 def pricing_quote(call: Call[Empty]) -> PricingQuote:
     """Active pricing tiers and whether the free trial is still available to this client."""
     found = pricing.quote(runtime.database())

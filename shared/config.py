@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     fcm_base_url: str = "https://fcm.googleapis.com"
     fcm_use_credentials: bool = True
 
+    # How long an instance trusts its cached view of a caller's role and suspension.
+    identity_cache_s: float = 5.0
+
     # Set by Cloud Logging-aware deployments; lets log lines join the request's trace.
     log_level: str = "INFO"
 

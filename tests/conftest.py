@@ -43,8 +43,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def stack() -> Iterator[LocalStack]:
     # HALO_TEST_KEEP=1 keeps the stack's folder (logs of every part) for a look after the run.
     state = Path(tempfile.mkdtemp(prefix="halo-test-"))
-    local = LocalStack(StackPorts.free(), state, tick_s=1.0, progress=lambda _line: None)
-    local.start()
+    local = _start_stack(state)
     saved = dict(os.environ)
     os.environ.update(local.env())
     from shared.config import get_settings
@@ -59,6 +58,23 @@ def stack() -> Iterator[LocalStack]:
         local.stop()
         if not os.environ.get("HALO_TEST_KEEP"):
             shutil.rmtree(state, ignore_errors=True)
+
+
+def _start_stack(state: Path) -> LocalStack:
+    """Free ports are only free when looked at; another process may take one before we bind it, so a failed
+    start is tried once more on new ports."""
+    for attempt in (1, 2):
+        # A short identity cache so a suspension shows within a test's patience; the mechanism stays the same.
+        local = LocalStack(StackPorts.free(), state, tick_s=1.0, identity_cache_s=0.3, progress=lambda _line: None)
+        try:
+            local.start()
+        except Exception:
+            if attempt == 2:
+                raise
+            shutil.rmtree(state / "postgres", ignore_errors=True)
+            continue
+        return local
+    raise AssertionError("unreachable")
 
 
 _database_numbers = itertools.count()

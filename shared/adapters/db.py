@@ -80,15 +80,32 @@ class Database:
             self._discard(conn)
             raise Unavailable("the database connection was lost; retry the request") from exc
         except BaseException:
+            # The block's own error is the one to report, even when the rollback finds the connection dead.
             try:
                 conn.rollback()
             except _BROKEN:
                 self._discard(conn)
-                raise
-            self._checkin(conn)
+            else:
+                self._checkin(conn)
             raise
         else:
             self._checkin(conn)
+
+    def read_one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
+        """One read statement in autocommit: a single round trip, no BEGIN/COMMIT, for hot-path lookups."""
+        conn = self._checkout()
+        try:
+            conn.autocommit = True
+            row = Tx(conn).one(sql, params)
+            conn.autocommit = False
+        except _BROKEN as exc:
+            self._discard(conn)
+            raise Unavailable("the database connection was lost; retry the request") from exc
+        except BaseException:
+            self._discard(conn)
+            raise
+        self._checkin(conn)
+        return row
 
     def close(self) -> None:
         with self._lock:

@@ -62,10 +62,12 @@ class FirebaseAuth:
 
         return auth
 
-    def verify(self, id_token: str) -> VerifiedToken:
+    def verify(self, id_token: str, *, check_revoked: bool = False) -> VerifiedToken:
         auth = self._auth()
         try:
-            claims = auth.verify_id_token(id_token, app=self._app, clock_skew_seconds=_CLOCK_SKEW_S)
+            claims = auth.verify_id_token(
+                id_token, app=self._app, check_revoked=check_revoked, clock_skew_seconds=_CLOCK_SKEW_S
+            )
         except auth.CertificateFetchError as exc:
             raise Unavailable("could not fetch the token signing keys") from exc
         except auth.ExpiredIdTokenError as exc:
@@ -74,6 +76,8 @@ class FirebaseAuth:
             raise Unauthenticated("the ID token has been revoked") from exc
         except auth.UserDisabledError as exc:
             raise Unauthenticated("this account is disabled") from exc
+        except auth.UserNotFoundError as exc:
+            raise Unauthenticated("this account no longer exists") from exc
         except (auth.InvalidIdTokenError, ValueError) as exc:
             raise Unauthenticated("the ID token is invalid") from exc
         # The Auth emulator's path skips the time checks; they are cheap, so they are made everywhere.
@@ -85,10 +89,20 @@ class FirebaseAuth:
         return VerifiedToken(uid=claims["uid"], claims=claims)
 
     def set_role(self, uid: str, role: str | None) -> None:
-        self._auth().set_custom_user_claims(uid, {"role": role} if role else None, app=self._app)
+        auth = self._auth()
+        try:
+            auth.set_custom_user_claims(uid, {"role": role} if role else None, app=self._app)
+        except auth.UserNotFoundError:
+            if role is not None:
+                raise
 
     def revoke_sessions(self, uid: str) -> None:
-        self._auth().revoke_refresh_tokens(uid, app=self._app)
+        """Nothing to revoke for a Firebase user that no longer exists."""
+        auth = self._auth()
+        try:
+            auth.revoke_refresh_tokens(uid, app=self._app)
+        except auth.UserNotFoundError:
+            return
 
     def tokens_valid_after(self, uid: str) -> int:
         """Seconds since epoch before which this user's tokens are revoked (0 if never)."""

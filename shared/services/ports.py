@@ -44,3 +44,11 @@ class Ports:
     documents: DocumentWriter
     publisher: Publisher
     tasks: TaskScheduler
+
+
+class IdentityProvider(Protocol):
+    """Firebase Auth as the use cases need it."""
+
+    def set_role(self, uid: str, role: str | None) -> None: ...
+
+    def revoke_sessions(self, uid: str) -> None: ...

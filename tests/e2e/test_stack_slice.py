@@ -17,20 +17,8 @@ from emulators.stack import LocalStack
 from shared.adapters.db import Database
 
 
-def _client_app(stack: LocalStack, auth: AuthEmulator) -> App:
-    """A signed-in Google user holding the `client` role (set the way the backend sets it)."""
-    session = auth.sign_in_with_google(f"{uuid.uuid4().hex[:8]}@example.com", "Sari")
-    requests.post(
-        f"{auth.url}/identitytoolkit.googleapis.com/v1/projects/{auth.project}/accounts:update",
-        json={"localId": session.uid, "customAttributes": json.dumps({"role": "client"})},
-        headers={"Authorization": "Bearer owner"},
-        timeout=10,
-    ).raise_for_status()
-    return App(stack.functions_url, session.refresh())
-
-
-def test_pricing_quote_through_the_gateway_with_an_emulator_token(stack: LocalStack, auth: AuthEmulator) -> None:
-    reply = _client_app(stack, auth).get("pricing_quote")
+def test_pricing_quote_through_the_gateway_with_an_emulator_token(new_client: Callable[..., App]) -> None:
+    reply = new_client().get("pricing_quote")
 
     assert reply.status == 200, reply.body
     assert [tier["id"] for tier in reply.body["tiers"]] == ["sesi-30", "sesi-60", "sesi-90"]
@@ -66,8 +54,8 @@ def test_a_signed_in_user_without_the_role_is_403(stack: LocalStack, auth: AuthE
     assert (reply.status, reply.error_code) == (403, "forbidden")
 
 
-def test_an_expired_token_is_401(stack: LocalStack, auth: AuthEmulator) -> None:
-    app = _client_app(stack, auth)
+def test_an_expired_token_is_401(stack: LocalStack, auth: AuthEmulator, new_client: Callable[..., App]) -> None:
+    app = new_client()
     assert app.session is not None
     expired = auth.expired_token_for(app.session)
 
@@ -79,8 +67,10 @@ def test_an_expired_token_is_401(stack: LocalStack, auth: AuthEmulator) -> None:
     assert "expired" in response.json()["error"]["message"]
 
 
-def test_wrong_method_unknown_function_and_unknown_query_field(stack: LocalStack, auth: AuthEmulator) -> None:
-    app = _client_app(stack, auth)
+def test_wrong_method_unknown_function_and_unknown_query_field(
+    stack: LocalStack, new_client: Callable[..., App]
+) -> None:
+    app = new_client()
 
     assert app.post("pricing_quote").status == 405
     assert requests.get(f"{stack.functions_url}/no_such_function", timeout=10).status_code == 404

@@ -1,0 +1,44 @@
+"""Accounts: client registration and profile, mitra sign-in."""
+
+from __future__ import annotations
+
+from functions._http import Call, endpoint
+from shared.adapters import runtime
+from shared.domain.roles import Role
+from shared.errors import Forbidden
+from shared.schemas import ClientProfile, ClientProfileUpdate, ClientRegister, Empty, MitraProfile
+from shared.services import accounts
+
+
+@endpoint(post=ClientRegister, response=ClientProfile, check_revoked=True)
+def client_register(call: Call[ClientRegister]) -> ClientProfile:
+    """Create (or, with force after a fresh sign-in, take over) the caller's client profile; sets role `client`."""
+    if call.caller.role in (Role.MITRA, Role.ADMIN):
+        raise Forbidden("mitras and admins cannot register as clients", code="role_conflict")
+    profile = accounts.register_client(
+        runtime.database(), runtime.firebase_auth(), call.caller.token, call.body.display_name, force=call.body.force
+    )
+    return ClientProfile.model_validate(profile, from_attributes=True)
+
+
+@endpoint(get=Empty, post=ClientProfileUpdate, roles={Role.CLIENT}, response=ClientProfile)
+def client_profile(call: Call[Empty | ClientProfileUpdate]) -> ClientProfile:
+    """GET: the caller's profile. POST: change the display name and/or the anonymity choice."""
+    assert call.caller.account_id is not None
+    if isinstance(call.body, ClientProfileUpdate):
+        profile = accounts.update_client(
+            runtime.database(),
+            call.caller.account_id,
+            display_name=call.body.display_name,
+            anonymous=call.body.anonymous,
+        )
+    else:
+        profile = accounts.get_client(runtime.database(), call.caller.account_id)
+    return ClientProfile.model_validate(profile, from_attributes=True)
+
+
+@endpoint(post=Empty, response=MitraProfile, check_revoked=True)
+def mitra_login(call: Call[Empty]) -> MitraProfile:
+    """A phone sign-in of an active mitra registered by an admin: links the uid and sets role `mitra`."""
+    profile = accounts.mitra_login(runtime.database(), runtime.firebase_auth(), call.caller.token)
+    return MitraProfile.model_validate(profile, from_attributes=True)
