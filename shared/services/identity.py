@@ -1,8 +1,8 @@
 """Who a verified Firebase user is to us: PostgreSQL decides, not the token's claims.
 
 Claims only say what was true when the token was minted; a suspension, a deactivation or a takeover must take
-effect at once. A deactivated mitra simply has no role any more. The lookup is one indexed statement, cached per instance for a few seconds so the chat path
-does not pay a round trip per message.
+effect at once. A deactivated mitra simply has no role any more. The lookup is one indexed statement, cached per
+instance for a few seconds (HALO_IDENTITY_CACHE_S) so the chat path does not pay a round trip per message.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from shared.adapters.db import Database
 from shared.domain.roles import Role
-
 
 
 @dataclass(frozen=True)
