@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test bootstrap lint typecheck unit integration e2e bench openapi migrate clean
+.PHONY: dev test bootstrap lint unit integration e2e bench openapi infra clean
 
 dev: bootstrap
 	$(BIN)/python -m emulators.dev
@@ -13,6 +13,8 @@ test: bootstrap
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive infra; \
+	 else echo "!! terraform is not installed: terraform fmt -check skipped"; fi
 	$(BIN)/python -m pytest tests
 
 unit: bootstrap
@@ -33,6 +35,11 @@ bench: bootstrap
 # Regenerates the committed OpenAPI document (a test fails when it drifts from the code).
 openapi: bootstrap
 	$(BIN)/python -m functions.openapi > openapi.json
+
+# Regenerates infra/functions.auto.json from functions/manifest.py and formats the Terraform.
+infra: bootstrap
+	$(BIN)/python -m infra.generate
+	terraform fmt -recursive infra
 
 bootstrap: $(VENV)/.installed node_modules/.installed
 	@bash emulators/check_system.sh

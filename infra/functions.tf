@@ -1,0 +1,204 @@
+locals {
+  repository_root = "${path.module}/.."
+
+  # Exactly what the functions import at run time: main.py finds every function, requirements.txt is what the
+  # Python buildpack installs. Tests, emulators and infra stay out of the image.
+  source_files = sort([
+    for file in setunion(
+      fileset(local.repository_root, "main.py"),
+      fileset(local.repository_root, "requirements.txt"),
+      fileset(local.repository_root, "{functions,shared}/**"),
+    ) : file if !strcontains(file, "__pycache__")
+  ])
+
+  # One sizing per trigger class. Concurrency above 1 needs a whole vCPU, hence cpu = "1"; 512M holds firebase-admin
+  # and the gRPC clients with room for the concurrent requests.
+  trigger_class = {
+    # App-facing: I/O-bound handlers share an instance 20 at a time; one warm instance spares chat a cold start.
+    http = {
+      memory          = "512M"
+      cpu             = "1"
+      concurrency     = 20
+      timeout_seconds = 60
+      min_instances   = var.http_min_instances
+      max_instances   = 10
+      ingress         = "ALLOW_ALL"
+    }
+    # Control center: a few operators tolerate a cold start; listings and reports may take up to two minutes.
+    admin = {
+      memory          = "512M"
+      cpu             = "1"
+      concurrency     = 10
+      timeout_seconds = 120
+      min_instances   = 0
+      max_instances   = 3
+      ingress         = "ALLOW_INTERNAL_AND_GCLB"
+    }
+    # Xendit retries a callback that fails or times out, so it keeps no warm instance.
+    webhook = {
+      memory          = "512M"
+      cpu             = "1"
+      concurrency     = 20
+      timeout_seconds = 60
+      min_instances   = 0
+      max_instances   = 5
+      ingress         = "ALLOW_ALL"
+    }
+    # Timers fire in bursts (sessions ending on the hour), each a short re-check; only Cloud Tasks (internal) calls.
+    task = {
+      memory          = "512M"
+      cpu             = "1"
+      concurrency     = 10
+      timeout_seconds = 60
+      min_instances   = 0
+      max_instances   = 10
+      ingress         = "ALLOW_INTERNAL_ONLY"
+    }
+    # Events (the pairing blast) fan out to many writes and pushes, hence two minutes; only Eventarc (internal) calls.
+    pubsub = {
+      memory          = "512M"
+      cpu             = "1"
+      concurrency     = 10
+      timeout_seconds = 120
+      min_instances   = 0
+      max_instances   = 10
+      ingress         = "ALLOW_INTERNAL_ONLY"
+    }
+  }
+
+  # Who may call each trigger class. App-facing functions and the webhook are public at the network and IAM level
+  # because they authenticate every call themselves (a Firebase ID token; Xendit's x-callback-token).
+  invoker = {
+    http    = "allUsers"
+    webhook = "allUsers"
+    admin   = var.control_center_invoker
+    task    = "serviceAccount:${google_service_account.tasks_invoker.email}"
+    pubsub  = "serviceAccount:${google_service_account.eventarc.email}"
+  }
+
+  # The names shared/config.py reads (prefix HALO_); every function gets the same set.
+  runtime_environment = {
+    GOOGLE_CLOUD_PROJECT       = var.project_id
+    HALO_REGION                = var.region
+    HALO_CLOUD_SQL_INSTANCE    = google_sql_database_instance.halo.connection_name
+    HALO_DB_NAME               = google_sql_database.halo.name
+    HALO_DB_USER               = google_sql_user.functions.name
+    HALO_FUNCTIONS_BASE_URL    = local.functions_base_url
+    HALO_TASKS_LOCATION        = var.region
+    HALO_TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
+    HALO_FCM_USE_CREDENTIALS   = "true"
+  }
+}
+
+# Each release is its own object, named by its content hash. Re-applying an older commit uploads the same bytes
+# under the same name again, so a roll back never depends on what the bucket still holds.
+resource "google_storage_bucket" "source" {
+  name                        = "${var.project_id}-halo-functions-source"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+}
+
+# Built from file contents, not from the folder: entries carry no timestamps, so the zip (and so its hash, and so a
+# redeploy) changes only when the code does, and nothing outside local.source_files can slip in.
+data "archive_file" "source" {
+  type        = "zip"
+  output_path = "${path.module}/.terraform/function-source.zip"
+
+  dynamic "source" {
+    for_each = local.source_files
+    content {
+      filename = source.value
+      content  = file("${local.repository_root}/${source.value}")
+    }
+  }
+}
+
+resource "google_storage_bucket_object" "source" {
+  name   = "source/${data.archive_file.source.output_sha256}.zip"
+  bucket = google_storage_bucket.source.name
+  source = data.archive_file.source.output_path
+}
+
+resource "google_cloudfunctions2_function" "function" {
+  for_each = local.functions
+
+  name        = each.key
+  location    = var.region
+  description = "Halo Bestie ${each.value.trigger} function ${each.key}"
+  labels = {
+    app     = "halo-bestie"
+    trigger = each.value.trigger
+  }
+
+  build_config {
+    runtime         = "python311"
+    entry_point     = each.key
+    service_account = google_service_account.build.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory                 = local.trigger_class[each.value.trigger].memory
+    available_cpu                    = local.trigger_class[each.value.trigger].cpu
+    max_instance_request_concurrency = local.trigger_class[each.value.trigger].concurrency
+    timeout_seconds                  = local.trigger_class[each.value.trigger].timeout_seconds
+    min_instance_count               = local.trigger_class[each.value.trigger].min_instances
+    max_instance_count               = local.trigger_class[each.value.trigger].max_instances
+    ingress_settings                 = local.trigger_class[each.value.trigger].ingress
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.functions.email
+
+    # Only private ranges (Cloud SQL) go through the connector; Google APIs and Xendit are reached directly.
+    vpc_connector                 = google_vpc_access_connector.functions.id
+    vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
+
+    environment_variables = local.runtime_environment
+
+    dynamic "secret_environment_variables" {
+      for_each = local.secret_environment
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.runtime[secret_environment_variables.key].secret_id
+        version    = secret_environment_variables.value.version
+      }
+    }
+  }
+
+  dynamic "event_trigger" {
+    for_each = each.value.trigger == "pubsub" ? [each.value.topic] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
+      pubsub_topic          = google_pubsub_topic.topic[event_trigger.value].id
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.eventarc.email
+    }
+  }
+
+  depends_on = [
+    google_project_service.api,
+    google_project_iam_member.build,
+    google_project_iam_member.functions,
+    # A revision whose secrets its account cannot read never becomes ready.
+    google_secret_manager_secret_iam_member.functions_access,
+  ]
+}
+
+# A 2nd-gen function is a Cloud Run service: invocation is `run.invoker` on that service.
+resource "google_cloud_run_service_iam_member" "invoker" {
+  for_each = local.functions
+
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.function[each.key].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = local.invoker[each.value.trigger]
+}

@@ -1,0 +1,119 @@
+variable "project_id" {
+  description = "The Google Cloud project that hosts Halo Bestie (also its Firebase project)."
+  type        = string
+}
+
+variable "region" {
+  description = "Where everything regional runs: functions, Cloud SQL, queues, Firestore, secrets (Jakarta by default, close to the users and keeping health data in Indonesia)."
+  type        = string
+  default     = "asia-southeast2"
+}
+
+variable "control_center_invoker" {
+  description = <<-EOT
+    The one IAM member allowed to invoke the admin functions, e.g. `serviceAccount:control-center@PROJECT.iam.gserviceaccount.com`
+    (a control-center backend that sends its Google ID token in `X-Serverless-Authorization` and the admin's Firebase ID token
+    in `Authorization`), or the IAP service agent `serviceAccount:service-PROJECT_NUMBER@gcp-sa-iap.iam.gserviceaccount.com`
+    when the control center is served through an external Application Load Balancer with a serverless NEG and IAP.
+  EOT
+  type        = string
+
+  validation {
+    condition     = can(regex("^(user|group|serviceAccount|domain):", var.control_center_invoker))
+    error_message = "control_center_invoker must be an IAM member (user:, group:, serviceAccount: or domain:); admin functions are never public."
+  }
+}
+
+variable "http_min_instances" {
+  description = "Warm instances per app-facing function; 0 trades chat latency for cost in a staging project."
+  type        = number
+  default     = 1
+}
+
+variable "db_instance_name" {
+  description = "Cloud SQL instance name (a deleted name cannot be reused for a week)."
+  type        = string
+  default     = "halo-postgres"
+}
+
+variable "db_tier" {
+  description = "Cloud SQL machine type."
+  type        = string
+  default     = "db-custom-2-7680"
+}
+
+variable "db_availability_type" {
+  description = "REGIONAL keeps a standby in a second zone: sessions are paid and time-boxed, an outage is a refund."
+  type        = string
+  default     = "REGIONAL"
+
+  validation {
+    condition     = contains(["REGIONAL", "ZONAL"], var.db_availability_type)
+    error_message = "db_availability_type is REGIONAL or ZONAL."
+  }
+}
+
+variable "db_max_connections" {
+  description = "PostgreSQL max_connections. Each function instance opens up to its request concurrency in connections, so this bounds the sum of max instances x concurrency over all functions."
+  type        = number
+  default     = 400
+}
+
+variable "connector_cidr" {
+  description = "An unused /28 in the VPC for the Serverless VPC Access connector."
+  type        = string
+  default     = "10.8.0.0/28"
+}
+
+variable "xendit_secret_key_version" {
+  description = "Secret Manager version of the Xendit secret key the functions read; pin a number to roll every function onto a new value at once."
+  type        = string
+  default     = "latest"
+}
+
+variable "xendit_callback_token_version" {
+  description = "Secret Manager version of the Xendit callback token; see docs/operations.md for rotation."
+  type        = string
+  default     = "latest"
+}
+
+variable "pubsub_max_delivery_attempts" {
+  description = "Deliveries of one Pub/Sub message to a function before it moves to the topic's dead-letter topic."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.pubsub_max_delivery_attempts >= 5 && var.pubsub_max_delivery_attempts <= 100
+    error_message = "Pub/Sub accepts 5 to 100 delivery attempts before dead-lettering."
+  }
+}
+
+variable "pubsub_min_retry_delay" {
+  description = "First back-off between redeliveries of a failed Pub/Sub message."
+  type        = string
+  default     = "10s"
+}
+
+variable "pubsub_max_retry_delay" {
+  description = "Longest back-off between redeliveries of a failed Pub/Sub message."
+  type        = string
+  default     = "600s"
+}
+
+variable "queue_max_dispatches_per_second" {
+  description = "Cloud Tasks dispatch rate for queues whose manifest entry names none."
+  type        = number
+  default     = 50
+}
+
+variable "queue_max_concurrent_dispatches" {
+  description = "Cloud Tasks in-flight limit for queues whose manifest entry names none; stays under the task functions' capacity (max instances x concurrency)."
+  type        = number
+  default     = 100
+}
+
+variable "scheduler_time_zone" {
+  description = "Time zone of the manifest's cron schedules (the business runs on Jakarta time)."
+  type        = string
+  default     = "Asia/Jakarta"
+}
