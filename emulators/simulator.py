@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,3 +190,60 @@ def _json(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text
+
+
+class Watch:
+    """A realtime listener on one document or collection, as an app's Firestore SDK would hold it.
+
+    It listens with the Admin path (the Python client cannot carry a user's token to the emulator's listen
+    stream); what each user may read is proven separately against firestore.rules.
+    """
+
+    def __init__(self, target: Any) -> None:
+        self._condition = threading.Condition()
+        self.snapshots: list[dict[str, dict[str, Any]]] = []
+        self._watch = target.on_snapshot(self._on_snapshot)
+
+    @classmethod
+    def document(cls, path: str, project: str = PROJECT) -> Watch:
+        return cls(_firestore(project).document(path))
+
+    @classmethod
+    def collection(cls, path: str, project: str = PROJECT) -> Watch:
+        return cls(_firestore(project).collection(path))
+
+    def _on_snapshot(self, docs: Any, _changes: Any, _read_time: Any) -> None:
+        snapshot = {doc.reference.path: doc.to_dict() for doc in docs if doc.exists}
+        with self._condition:
+            self.snapshots.append(snapshot)
+            self._condition.notify_all()
+
+    @property
+    def latest(self) -> dict[str, dict[str, Any]]:
+        with self._condition:
+            return self.snapshots[-1] if self.snapshots else {}
+
+    def wait_for(self, predicate: Callable[[dict[str, dict[str, Any]]], bool], timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while True:
+                if self.snapshots and predicate(self.snapshots[-1]):
+                    return self.snapshots[-1]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"condition not met; last snapshot: {self.snapshots[-1:]}")
+                self._condition.wait(remaining)
+
+    def close(self) -> None:
+        self._watch.unsubscribe()
+
+
+_clients: dict[str, Any] = {}
+
+
+def _firestore(project: str) -> Any:
+    if project not in _clients:
+        from google.cloud import firestore
+
+        _clients[project] = firestore.Client(project=project)
+    return _clients[project]

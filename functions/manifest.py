@@ -37,11 +37,23 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("client_profile", "functions.accounts", "http"),
     FunctionSpec("mitra_login", "functions.accounts", "http"),
     FunctionSpec("pricing_quote", "functions.pricing", "http"),
+    FunctionSpec("mitra_set_status", "functions.presence", "http"),
+    FunctionSpec("mitra_heartbeat", "functions.presence", "http"),
+    FunctionSpec("presence_sweep", "functions.presence", "pubsub", topic="presence-sweep", schedule="* * * * *"),
+    FunctionSpec("pairing_request", "functions.pairing", "http"),
+    FunctionSpec("pairing_cancel", "functions.pairing", "http"),
+    FunctionSpec("pairing_accept", "functions.pairing", "http"),
+    FunctionSpec("pairing_decline", "functions.pairing", "http"),
+    FunctionSpec("on_pairing_requested", "functions.pairing", "pubsub", topic="pairing-requested"),
+    FunctionSpec("task_pairing_timeout", "functions.pairing", "task", queue="pairing-timeouts"),
+    FunctionSpec("devices_register", "functions.notify", "http"),
+    FunctionSpec("on_notify", "functions.notify", "pubsub", topic="notify"),
     FunctionSpec("outbox_sweep", "functions.outbox", "pubsub", topic="outbox-sweep", schedule="* * * * *"),
     FunctionSpec("task_project_outbox", "functions.outbox", "task", queue="outbox-retry"),
 )
 
 QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("pairing-timeouts", max_attempts=50, min_backoff_s=0.5, max_backoff_s=30, max_doublings=4),
     QueueSpec("outbox-retry", max_attempts=20, min_backoff_s=0.5, max_backoff_s=60, max_doublings=6),
 )
 

@@ -12,7 +12,8 @@ from shared.services import pricing
 @endpoint(get=Empty, roles={Role.CLIENT}, response=PricingQuote)
 def pricing_quote(call: Call[Empty]) -> PricingQuote:
     """Active pricing tiers and whether the free trial is still available to this client."""
-    found = pricing.quote(runtime.database())
+    assert call.caller.account_id is not None
+    found = pricing.quote(runtime.database(), call.caller.account_id)
     return PricingQuote(
         tiers=[Tier(id=t.id, minutes=t.minutes, duration_s=t.duration_s, price=t.price) for t in found.tiers],
         free_trial=FreeTrial(available=found.free_trial_available, minutes=found.free_trial_minutes),

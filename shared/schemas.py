@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
+from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from shared.domain.accounts import InvalidName, clean_display_name
 
@@ -90,3 +91,64 @@ class MitraProfile(BaseModel):
     display_name: str
     phone: str
     presence: str
+
+
+class MitraStatusChange(Model):
+    status: Literal["online", "offline"]
+
+
+class MitraStatus(BaseModel):
+    status: Literal["online", "offline"]
+    changed: bool
+
+
+class HeartbeatReply(BaseModel):
+    status: Literal["online", "offline"]
+
+
+class PairingRequestBody(Model):
+    """Exactly one of `tier_id` (a paid tier, paid through billing_checkout first) or `free_trial: true`."""
+
+    tier_id: str | None = Field(default=None, min_length=1, max_length=40)
+    free_trial: bool = False
+
+    @model_validator(mode="after")
+    def _one_way_to_pay(self) -> PairingRequestBody:
+        if (self.tier_id is None) == (not self.free_trial):
+            raise ValueError("send either tier_id or free_trial: true")
+        return self
+
+
+class PairingRequestReply(BaseModel):
+    request_id: str
+    status: Literal["searching", "no_mitra"]
+    search_deadline: datetime
+
+
+class RequestRef(Model):
+    request_id: UUID
+
+
+class PairingCancelReply(BaseModel):
+    request_id: str
+    status: str
+
+
+class PairingAcceptReply(BaseModel):
+    session_id: str
+    request_id: str
+    ends_at: datetime
+
+
+class PairingDeclineReply(BaseModel):
+    request_id: str
+    status: Literal["declined"] = "declined"
+
+
+class DeviceRegister(Model):
+    token: str = Field(min_length=20, max_length=4096, pattern=r"^[A-Za-z0-9_:\-\.]+$")
+    platform: Literal["android", "ios", "web"]
+
+
+class DeviceRegistered(BaseModel):
+    registered: bool = True

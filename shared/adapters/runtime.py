@@ -11,6 +11,7 @@ from shared.services.ports import Ports
 
 if TYPE_CHECKING:
     from shared.adapters.cloud_tasks import CloudTasksScheduler
+    from shared.adapters.fcm import FcmSender
     from shared.adapters.firebase_auth import FirebaseAuth
     from shared.adapters.firestore import FirestoreWriter
     from shared.adapters.pubsub import PubSubPublisher
@@ -60,3 +61,13 @@ def tasks() -> CloudTasksScheduler:
 @cache
 def ports() -> Ports:
     return Ports(db=database(), documents=firestore(), publisher=publisher(), tasks=tasks())
+
+
+@cache
+def fcm() -> FcmSender:
+    from shared.adapters.fcm import FcmSender
+
+    settings = get_settings()
+    return FcmSender(
+        project=settings.project_id, base_url=settings.fcm_base_url, use_credentials=settings.fcm_use_credentials
+    )

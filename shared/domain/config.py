@@ -24,7 +24,7 @@ class AppConfig(BaseModel):
     early_end_client: bool = True
     early_end_mitra: bool = False
     max_concurrent_clients: int = Field(3, ge=1, le=20)
-    pairing_search_window_s: int = Field(90, ge=5, le=900)
+    pairing_search_window_s: int = Field(60, ge=5, le=900)
     heartbeat_grace_s: int = Field(90, ge=5, le=3600)
     goodbye_window_s: int = Field(60, ge=0, le=600)
     anonymity_mode: AnonymityMode = AnonymityMode.ALIAS

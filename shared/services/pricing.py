@@ -21,10 +21,15 @@ def active_tiers(tx: Tx) -> list[PricingTier]:
     return [PricingTier(**row) for row in rows]
 
 
-def quote(db: Database) -> Quote:
+def quote(db: Database, client_id: str) -> Quote:
     with db.transaction() as tx:
         config = load_config(tx)
         tiers = active_tiers(tx)
+        trial_used = tx.scalar(
+            "SELECT EXISTS (SELECT 1 FROM free_trials WHERE client_id = CAST(:id AS uuid))", {"id": client_id}
+        )
     return Quote(
-        tiers=tiers, free_trial_available=config.free_trial_enabled, free_trial_minutes=config.free_trial_minutes
+        tiers=tiers,
+        free_trial_available=config.free_trial_enabled and not trial_used,
+        free_trial_minutes=config.free_trial_minutes,
     )

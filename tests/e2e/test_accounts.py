@@ -9,14 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from emulators.simulator import App, AuthEmulator
-from emulators.stack import DATABASE, LocalStack
+from emulators.stack import LocalStack
 from shared.adapters.db import Database
-
-
-@pytest.fixture
-def halo_db(stack: LocalStack) -> Database:
-    """The database the gateway serves, for arranging states no function offers yet (e.g. deactivation)."""
-    return Database(lambda: stack.postgres.connect(DATABASE), max_idle=1)
 
 
 def _email() -> str:
