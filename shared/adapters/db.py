@@ -94,7 +94,8 @@ class Database:
             self._checkin(conn)
 
     def read_one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
-        """One read statement in autocommit: a single round trip, no BEGIN/COMMIT, for hot-path lookups."""
+        """One statement in autocommit (a read, or a write that is atomic on its own): a single round trip, no
+        BEGIN/COMMIT, for hot paths."""
         conn = self._checkout()
         try:
             conn.autocommit = True

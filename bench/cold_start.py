@@ -1,0 +1,113 @@
+"""Cold start: importing `main` and looking one function up, against importing only the SDKs it needs.
+
+Every measurement runs in a fresh interpreter, timed inside it (interpreter start-up excluded), code and
+baseline interleaved so a noisy machine affects both alike. The SDKs our adapters import lazily on first use
+are not part of the code's figure: that is the point of importing them lazily.
+Target (TARGETS.md): cold import of `main` for any function at most 1.1 times its bare SDK set.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from functions.manifest import FUNCTIONS, Trigger
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = 5
+TARGET_RATIO = 1.1
+
+_HTTP = ("functions_framework", "flask", "pydantic", "pg8000", "firebase_admin.auth")
+_EVENT = ("functions_framework", "pydantic", "pg8000", "google.cloud.firestore", "google.cloud.pubsub_v1")
+# What a function of each trigger cannot do without: the framework, its request parsing, PostgreSQL, and the
+# client of whatever it talks to (Firebase tokens for app-facing calls, Firestore/Pub/Sub for projections,
+# Cloud Tasks for handlers that schedule the next step).
+SDKS: dict[Trigger, tuple[str, ...]] = {
+    "http": _HTTP,
+    "admin": _HTTP,
+    # Xendit proves itself with a shared callback token, not a Firebase token.
+    "webhook": ("functions_framework", "flask", "pydantic", "pg8000"),
+    "pubsub": _EVENT,
+    "task": (*_EVENT, "google.cloud.tasks_v2"),
+}
+
+_PROBE = """
+import json, time
+started = time.perf_counter()
+{body}
+elapsed = time.perf_counter() - started
+rss_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:"))
+print(json.dumps({{"ms": elapsed * 1000, "rss_mib": rss_kib / 1024}}))
+"""
+
+
+@dataclass(frozen=True)
+class Sample:
+    ms: float
+    rss_mib: float
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    trigger: str
+    code: Sample
+    sdks: Sample
+
+    @property
+    def ratio(self) -> float:
+        return self.code.ms / self.sdks.ms
+
+
+def _probe(body: str) -> Sample:
+    completed = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(body=body)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    return Sample(ms=figures["ms"], rss_mib=figures["rss_mib"])
+
+
+def _median(samples: list[Sample]) -> Sample:
+    return Sample(ms=statistics.median(s.ms for s in samples), rss_mib=statistics.median(s.rss_mib for s in samples))
+
+
+def measure(name: str, trigger: Trigger, runs: int = RUNS) -> Row:
+    code_body = f"import main\ngetattr(main, {name!r})"
+    sdk_body = "\n".join(f"import {module}" for module in SDKS[trigger])
+    code, sdks = [], []
+    for _ in range(runs):
+        code.append(_probe(code_body))
+        sdks.append(_probe(sdk_body))
+    return Row(name=name, trigger=trigger, code=_median(code), sdks=_median(sdks))
+
+
+def run() -> str:
+    rows = [measure(spec.name, spec.trigger) for spec in FUNCTIONS]
+    header = (
+        f"{'function':<24} {'trigger':<8} {'main ms':>8} {'SDKs ms':>8} {'ratio':>6} {'target':>7}  "
+        f"{'main RSS':>9} {'SDKs RSS':>9}"
+    )
+    lines = [
+        f"median of {RUNS} fresh interpreters each; ratio = main / SDKs; RSS after the import",
+        "",
+        header,
+        "-" * len(header),
+    ]
+    for row in rows:
+        verdict = "ok" if row.ratio <= TARGET_RATIO else "OVER"
+        lines.append(
+            f"{row.name:<24} {row.trigger:<8} {row.code.ms:>8.1f} {row.sdks.ms:>8.1f} {row.ratio:>5.2f}x "
+            f"{'≤' + str(TARGET_RATIO) + 'x':>6} {verdict:<4} {row.code.rss_mib:>5.1f} MiB {row.sdks.rss_mib:>5.1f} MiB"
+        )
+    lines.append("")
+    lines.append("SDK sets per trigger:")
+    lines.extend(f"  {trigger:<8} {', '.join(modules)}" for trigger, modules in SDKS.items())
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(run())

@@ -1,0 +1,171 @@
+"""The unit of work and the connection pool against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulators.stack import LocalStack
+from shared.adapters.db import Database, Tx
+from shared.errors import Unavailable
+
+
+class _Boom(Exception):
+    pass
+
+
+def _audit_rows(db: Database, action: str) -> int:
+    with db.transaction() as tx:
+        return int(tx.scalar("SELECT count(*) FROM audit_log WHERE action = :action", {"action": action}))
+
+
+def _record(tx: Tx, action: str) -> None:
+    tx.execute(
+        "INSERT INTO audit_log (actor_uid, actor_role, action) VALUES ('tester', 'admin', :action)", {"action": action}
+    )
+
+
+def _terminate(stack: LocalStack, database: str, pid: int) -> None:
+    """Kill one backend server-side, from a connection of its own, the way a failover or an admin would."""
+    other = stack.postgres.connect(database)
+    try:
+        cursor = other.cursor()
+        cursor.execute("SELECT pg_terminate_backend(:pid)", {"pid": pid})
+        assert cursor.fetchone() == [True]
+        other.commit()
+    finally:
+        other.close()
+
+
+def test_a_finished_block_commits(db: Database) -> None:
+    with db.transaction() as tx:
+        _record(tx, "committed")
+
+    assert _audit_rows(db, "committed") == 1
+
+
+def test_an_exception_rolls_everything_back_and_propagates(db: Database) -> None:
+    with pytest.raises(_Boom), db.transaction() as tx:
+        _record(tx, "rolled_back")
+        assert tx.scalar("SELECT count(*) FROM audit_log WHERE action = 'rolled_back'") == 1
+        raise _Boom
+
+    assert _audit_rows(db, "rolled_back") == 0
+
+
+def test_a_failed_statement_rolls_back_and_the_connection_stays_usable(db: Database) -> None:
+    with db.transaction() as tx:
+        pid = tx.scalar("SELECT pg_backend_pid()")
+
+    with pytest.raises(Exception, match="pricing_tiers_pkey"), db.transaction() as tx:
+        _record(tx, "before_the_duplicate")
+        tx.execute("INSERT INTO pricing_tiers (id, duration_s, price) VALUES ('sesi-30', 60, 1)")
+
+    with db.transaction() as tx:
+        assert tx.scalar("SELECT pg_backend_pid()") == pid
+    assert _audit_rows(db, "before_the_duplicate") == 0
+
+
+def test_tx_helpers_return_rows_as_dicts(db: Database) -> None:
+    with db.transaction() as tx:
+        rows = tx.all("SELECT id, price FROM pricing_tiers WHERE id = ANY(:ids) ORDER BY id", {"ids": ["sesi-30"]})
+        missing = tx.one("SELECT id FROM pricing_tiers WHERE id = :id", {"id": "nope"})
+        updated = tx.execute("UPDATE pricing_tiers SET sort_order = sort_order WHERE active")
+        nothing = tx.scalar("SELECT id FROM pricing_tiers WHERE id = :id", {"id": "nope"})
+
+    assert rows == [{"id": "sesi-30", "price": 35000}]
+    assert missing is None
+    assert updated == 3
+    assert nothing is None
+
+
+def test_the_pool_reuses_one_connection_for_sequential_transactions(db: Database) -> None:
+    with db.transaction() as tx:
+        first = tx.scalar("SELECT pg_backend_pid()")
+    with db.transaction() as tx:
+        second = tx.scalar("SELECT pg_backend_pid()")
+
+    assert first == second
+
+
+def test_overlapping_transactions_get_different_connections(db: Database) -> None:
+    with db.transaction() as outer, db.transaction() as inner:
+        assert outer.scalar("SELECT pg_backend_pid()") != inner.scalar("SELECT pg_backend_pid()")
+
+
+def test_a_connection_killed_mid_statement_is_unavailable_and_dropped(stack: LocalStack, db: Database) -> None:
+    with db.transaction() as tx:
+        name = tx.scalar("SELECT current_database()")
+
+    with pytest.raises(Unavailable), db.transaction() as tx:
+        _record(tx, "lost")
+        killed = tx.scalar("SELECT pg_backend_pid()")
+        _terminate(stack, name, killed)
+        tx.scalar("SELECT 1")
+
+    with db.transaction() as tx:
+        assert tx.scalar("SELECT pg_backend_pid()") != killed
+        _record(tx, "after_the_loss")
+    assert _audit_rows(db, "lost") == 0
+    assert _audit_rows(db, "after_the_loss") == 1
+
+
+def test_a_connection_killed_before_commit_is_unavailable_and_dropped(stack: LocalStack, db: Database) -> None:
+    with db.transaction() as tx:
+        name = tx.scalar("SELECT current_database()")
+
+    with pytest.raises(Unavailable), db.transaction() as tx:
+        _record(tx, "lost_at_commit")
+        killed = tx.scalar("SELECT pg_backend_pid()")
+        _terminate(stack, name, killed)
+
+    with db.transaction() as tx:
+        assert tx.scalar("SELECT pg_backend_pid()") != killed
+    assert _audit_rows(db, "lost_at_commit") == 0
+
+
+def test_an_idle_pooled_connection_killed_between_requests_is_unavailable_once(stack: LocalStack, db: Database) -> None:
+    with db.transaction() as tx:
+        name = tx.scalar("SELECT current_database()")
+        killed = tx.scalar("SELECT pg_backend_pid()")
+    _terminate(stack, name, killed)
+
+    with pytest.raises(Unavailable), db.transaction() as tx:
+        tx.scalar("SELECT 1")
+
+    with db.transaction() as tx:
+        assert tx.scalar("SELECT 1") == 1
+
+
+def test_an_unreachable_database_is_unavailable() -> None:
+    def refuse() -> None:
+        raise ConnectionRefusedError("nothing listens there")
+
+    with pytest.raises(Unavailable), Database(refuse).transaction():  # type: ignore[arg-type]
+        pass
+
+
+def test_the_blocks_own_error_wins_when_the_rollback_finds_the_connection_dead(stack: LocalStack, db: Database) -> None:
+    with db.transaction() as tx:
+        name = tx.scalar("SELECT current_database()")
+
+    with pytest.raises(_Boom), db.transaction() as tx:
+        killed = tx.scalar("SELECT pg_backend_pid()")
+        _terminate(stack, name, killed)
+        raise _Boom
+
+    with db.transaction() as tx:
+        assert tx.scalar("SELECT pg_backend_pid()") != killed
+
+
+def test_read_one_shares_the_pool_and_leaves_the_connection_transactional(db: Database) -> None:
+    with db.transaction() as tx:
+        pid = tx.scalar("SELECT pg_backend_pid()")
+
+    assert db.read_one("SELECT price FROM pricing_tiers WHERE id = :id", {"id": "sesi-60"}) == {"price": 60000}
+    assert db.read_one("SELECT pg_backend_pid() AS pid") == {"pid": pid}
+    with pytest.raises(_Boom), db.transaction() as tx:
+        assert tx.scalar("SELECT pg_backend_pid()") == pid
+        _record(tx, "after_read_one")
+        raise _Boom
+
+    assert _audit_rows(db, "after_read_one") == 0

@@ -1,0 +1,350 @@
+"""The outbox projector against real PostgreSQL, the Firestore and Pub/Sub emulators, Cloud Tasks and the gateway.
+
+Failures are injected with a DocumentWriter that refuses to write: a fault in the part we do not own, not a
+stand-in for Firestore. Everything that does get written goes to the real emulators.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from emulators.stack import PROJECT, TASKS_SERVICE_ACCOUNT, LocalStack
+from shared.adapters.cloud_tasks import CloudTasksScheduler
+from shared.adapters.db import Database
+from shared.adapters.firestore import FirestoreWriter
+from shared.adapters.pubsub import PubSubPublisher
+from shared.services import outbox, projector
+from shared.services.ports import DocOp, Ports
+
+pytestmark = pytest.mark.needs_gcloud
+
+
+class RefusingWriter:
+    """A DocumentWriter whose every batch fails, as Firestore does when it is unreachable."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def apply(self, ops: list[DocOp]) -> None:
+        self.calls += 1
+        raise ConnectionError("firestore is unreachable")
+
+
+class CountingWriter:
+    """The real writer, counting how often each document path is written."""
+
+    def __init__(self, inner: FirestoreWriter) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.writes: Counter[str] = Counter()
+
+    def apply(self, ops: list[DocOp]) -> None:
+        self._inner.apply(ops)
+        with self._lock:
+            self.writes.update(op.path for op in ops)
+
+
+class CountingPublisher:
+    def __init__(self, inner: PubSubPublisher) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.published: Counter[bytes] = Counter()
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        message_id = self._inner.publish(topic, data, attributes)
+        with self._lock:
+            self.published[data] += 1
+        return message_id
+
+
+@pytest.fixture(scope="module")
+def writer(stack: LocalStack) -> FirestoreWriter:
+    return FirestoreWriter(PROJECT)
+
+
+@pytest.fixture(scope="module")
+def publisher(stack: LocalStack) -> PubSubPublisher:
+    return PubSubPublisher(PROJECT)
+
+
+@pytest.fixture(scope="module")
+def firestore_client(stack: LocalStack) -> Any:
+    from google.cloud import firestore
+
+    return firestore.Client(project=PROJECT)
+
+
+@pytest.fixture
+def topic(stack: LocalStack) -> Iterator[tuple[str, str]]:
+    """A fresh topic with a pull subscription on it: (topic id, subscription path)."""
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    publisher_client = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    name = f"projector-{uuid.uuid4().hex[:12]}"
+    topic_path = publisher_client.topic_path(PROJECT, name)
+    subscription = subscriber.subscription_path(PROJECT, name)
+    publisher_client.create_topic(name=topic_path)
+    subscriber.create_subscription(name=subscription, topic=topic_path)
+    yield name, subscription
+    subscriber.delete_subscription(subscription=subscription)
+    publisher_client.delete_topic(topic=topic_path)
+    subscriber.close()
+
+
+def _pull(subscription: str, expected: int, timeout: float = 10) -> list[Any]:
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    received: list[Any] = []
+    deadline = time.monotonic() + timeout
+    with pubsub_v1.SubscriberClient() as subscriber:
+        while len(received) < expected and time.monotonic() < deadline:
+            reply = subscriber.pull(subscription=subscription, max_messages=100, timeout=5)
+            if reply.received_messages:
+                subscriber.acknowledge(
+                    subscription=subscription, ack_ids=[message.ack_id for message in reply.received_messages]
+                )
+            received.extend(message.message for message in reply.received_messages)
+    return received
+
+
+def _doc_path(kind: str = "projector_checks") -> str:
+    return f"{kind}/{uuid.uuid4().hex}"
+
+
+def _rows(db: Database, ids: list[int]) -> list[dict[str, Any]]:
+    with db.transaction() as tx:
+        return tx.all(
+            """SELECT id, published_at, attempts, last_error,
+                      EXTRACT(EPOCH FROM next_attempt_at - now()) AS due_in_s
+               FROM outbox WHERE id = ANY(:ids) ORDER BY id""",
+            {"ids": ids},
+        )
+
+
+def _pending(db: Database) -> int:
+    with db.transaction() as tx:
+        return int(tx.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_committed_rows_reach_firestore_and_pubsub_and_are_marked(
+    db: Database,
+    writer: FirestoreWriter,
+    publisher: PubSubPublisher,
+    firestore_client: Any,
+    topic: tuple[str, str],
+) -> None:
+    topic_name, subscription = topic
+    session, stale = _doc_path("sessions"), _doc_path()
+    firestore_client.document(stale).set({"left": "over"})
+    started = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    ends = started + timedelta(minutes=30)
+    with db.transaction() as tx:
+        ids = [
+            outbox.write_document(tx, session, {"status": "active", "started_at": outbox.ts(started), "note": "x"}),
+            outbox.write_document(tx, session, {"note": outbox.DELETE_FIELD, "timer": {"ends_at": outbox.ts(ends)}}),
+            outbox.delete_document(tx, stale),
+            outbox.publish(tx, topic_name, {"session": session}, {"kind": "session_started"}),
+        ]
+
+    result = projector.project(db, writer, publisher)
+
+    assert result == projector.Projection(published=4, failed=0, remaining=0)
+    document = firestore_client.document(session).get().to_dict()
+    assert document == {"status": "active", "started_at": started, "timer": {"ends_at": ends}}
+    assert isinstance(document["started_at"], datetime)
+    assert not firestore_client.document(stale).get().exists
+    messages = _pull(subscription, expected=1)
+    assert [(json.loads(m.data), dict(m.attributes)) for m in messages] == [
+        ({"session": session}, {"kind": "session_started"})
+    ]
+    assert all(row["published_at"] is not None and row["attempts"] == 0 for row in _rows(db, ids))
+
+
+def test_a_second_projection_publishes_nothing(
+    db: Database, writer: FirestoreWriter, publisher: PubSubPublisher, topic: tuple[str, str]
+) -> None:
+    topic_name, subscription = topic
+    with db.transaction() as tx:
+        ids = [outbox.write_document(tx, _doc_path(), {"n": 1}), outbox.publish(tx, topic_name, {"n": 1})]
+    assert projector.project(db, writer, publisher).published == 2
+
+    assert projector.project(db, writer, publisher) == projector.Projection(published=0, failed=0, remaining=0)
+    assert projector.project(db, writer, publisher, ids=ids).published == 0
+    assert len(_pull(subscription, expected=2, timeout=3)) == 1
+
+
+def test_a_rolled_back_transaction_leaves_nothing_to_publish(
+    db: Database, writer: FirestoreWriter, publisher: PubSubPublisher, firestore_client: Any, topic: tuple[str, str]
+) -> None:
+    topic_name, subscription = topic
+    path = _doc_path()
+    ids: list[int] = []
+
+    with pytest.raises(RuntimeError, match="changed my mind"), db.transaction() as tx:
+        ids.append(outbox.write_document(tx, path, {"n": 1}))
+        ids.append(outbox.publish(tx, topic_name, {"n": 1}))
+        raise RuntimeError("changed my mind")
+
+    assert projector.project(db, writer, publisher, ids=ids).published == 0
+    assert projector.project(db, writer, publisher) == projector.Projection(published=0, failed=0, remaining=0)
+    assert not firestore_client.document(path).get().exists
+    assert _pull(subscription, expected=1, timeout=2) == []
+
+
+def test_a_failing_writer_leaves_the_rows_for_a_later_attempt_with_backoff(
+    db: Database, publisher: PubSubPublisher, topic: tuple[str, str]
+) -> None:
+    topic_name, subscription = topic
+    refusing = RefusingWriter()
+    with db.transaction() as tx:
+        doc_ids = [outbox.write_document(tx, _doc_path(), {"n": n}) for n in range(3)]
+        message_id = outbox.publish(tx, topic_name, {"n": 1})
+
+    result = projector.project(db, refusing, publisher)
+
+    assert result == projector.Projection(published=1, failed=3, remaining=0)
+    assert refusing.calls == 1
+    rows = _rows(db, doc_ids)
+    assert [(row["attempts"], row["last_error"], row["published_at"]) for row in rows] == [
+        (1, "firestore: ConnectionError", None)
+    ] * 3
+    assert all(0 < row["due_in_s"] <= 1 for row in rows), rows
+    assert _rows(db, [message_id])[0]["published_at"] is not None
+    assert len(_pull(subscription, expected=1)) == 1
+
+    assert projector.project(db, refusing, publisher) == projector.Projection(published=0, failed=0, remaining=3)
+    assert refusing.calls == 1, "rows not yet due were claimed again"
+
+    projector.project(db, refusing, publisher, ids=doc_ids)
+    rows = _rows(db, doc_ids)
+    assert [row["attempts"] for row in rows] == [2] * 3
+    assert all(1 < row["due_in_s"] <= 2 for row in rows), "the backoff did not double"
+
+
+def test_a_missing_topic_fails_only_its_row(db: Database, writer: FirestoreWriter, publisher: PubSubPublisher) -> None:
+    with db.transaction() as tx:
+        doc_id = outbox.write_document(tx, _doc_path(), {"n": 1})
+        lost_id = outbox.publish(tx, f"no-such-topic-{uuid.uuid4().hex[:8]}", {"n": 1})
+
+    result = projector.project(db, writer, publisher, ids=[doc_id, lost_id])
+
+    assert (result.published, result.failed) == (1, 1)
+    doc_row, lost_row = _rows(db, [doc_id, lost_id])
+    assert doc_row["published_at"] is not None
+    assert (lost_row["published_at"], lost_row["attempts"], lost_row["last_error"]) == (None, 1, "pubsub: NotFound")
+
+
+def test_a_failed_inline_projection_is_retried_by_a_cloud_task_through_the_gateway(
+    stack: LocalStack, publisher: PubSubPublisher, firestore_client: Any
+) -> None:
+    """The gateway's functions use the stack's main database, so this test writes there too."""
+    halo = Database(lambda: stack.postgres.connect("halo"), max_idle=1)
+    tasks = CloudTasksScheduler(
+        project=PROJECT,
+        location="asia-southeast2",
+        target_base_url=stack.functions_url,
+        service_account_email=TASKS_SERVICE_ACCOUNT,
+        emulator_host=f"127.0.0.1:{stack.ports.tasks}",
+    )
+    refusing = RefusingWriter()
+    ports = Ports(db=halo, documents=refusing, publisher=publisher, tasks=tasks)
+    paths = [_doc_path(), _doc_path()]
+    try:
+        with halo.transaction() as tx:
+            ids = [outbox.write_document(tx, path, {"hello": "retry"}) for path in paths]
+            # As if these rows had failed often before: not due for an hour, and the next failure backs off to the
+            # 5-minute cap. The periodic sweep leaves them alone, so what publishes them can only be the retry task.
+            tx.execute(
+                "UPDATE outbox SET attempts = 9, next_attempt_at = now() + interval '1 hour' WHERE id = ANY(:ids)",
+                {"ids": ids},
+            )
+
+        projector.project_after_commit(ports, ids)
+
+        assert refusing.calls == 1
+        assert _eventually(lambda: all(firestore_client.document(path).get().exists for path in paths)), (
+            "the retry task never published the documents"
+        )
+        assert all(firestore_client.document(path).get().to_dict() == {"hello": "retry"} for path in paths)
+        assert _eventually(lambda: all(row["published_at"] is not None for row in _rows(halo, ids)))
+        assert [row["attempts"] for row in _rows(halo, ids)] == [10, 10]
+        task_id = f"outbox-{min(ids)}-{max(ids)}"
+
+        def outcomes() -> list[str]:
+            return [
+                json.loads(line)["outcome"]
+                for line in (stack.log_dir / "gateway.log").read_text().splitlines()
+                if task_id in line and '"outcome"' in line
+            ]
+
+        assert _eventually(lambda: bool(outcomes()))
+        assert outcomes() == ["published"]
+    finally:
+        halo.close()
+
+
+def test_concurrent_projections_publish_each_row_exactly_once(
+    db: Database, writer: FirestoreWriter, publisher: PubSubPublisher, firestore_client: Any, topic: tuple[str, str]
+) -> None:
+    topic_name, subscription = topic
+    paths = [_doc_path("race") for _ in range(200)]
+    messages = 20
+    with db.transaction() as tx:
+        for path in paths:
+            outbox.write_document(tx, path, {"path": path}, op="set")
+        for n in range(messages):
+            outbox.publish(tx, topic_name, {"n": n})
+    documents, published = CountingWriter(writer), CountingPublisher(publisher)
+    workers = 6
+    start = threading.Barrier(workers)
+    totals: list[int] = []
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        start.wait()
+        try:
+            while True:
+                result = projector.project(db, documents, published, limit=15)
+                totals.append(result.published)
+                if result.published == 0 and result.remaining == 0:
+                    return
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=drain) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+
+    assert errors == []
+    assert sum(totals) == len(paths) + messages
+    assert set(documents.writes) == set(paths)
+    assert max(documents.writes.values()) == 1
+    assert sorted(json.loads(data)["n"] for data in published.published) == list(range(messages))
+    assert max(published.published.values()) == 1
+    with db.transaction() as tx:
+        assert tx.scalar("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") == len(paths) + messages
+    assert _pending(db) == 0
+    snapshots = firestore_client.get_all([firestore_client.document(path) for path in paths])
+    assert sorted(snapshot.to_dict()["path"] for snapshot in snapshots) == sorted(paths)
+    assert len(_pull(subscription, expected=messages)) == messages

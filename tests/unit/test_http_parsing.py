@@ -1,0 +1,181 @@
+"""The HTTP layer's parsing and error envelope, driven with real Flask requests (no stack needed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import flask
+import pytest
+from pydantic import BaseModel, Field
+from werkzeug.test import EnvironBuilder
+
+from functions._http import _MAX_BODY_BYTES, _idempotency_key, error_response, parse
+from shared.errors import AppError, Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
+from shared.schemas import Empty, Model
+
+
+class Window(Model):
+    minutes: int = Field(ge=1)
+
+
+class Greeting(Model):
+    name: str
+    count: int = 1
+    window: Window | None = None
+
+
+class Page(Model):
+    limit: int = 20
+    cursor: str | None = None
+
+
+def _request(method: str = "POST", **kwargs: Any) -> flask.Request:
+    request: flask.Request = EnvironBuilder(path="/fn", method=method, **kwargs).get_request(flask.Request)
+    return request
+
+
+def _invalid(req: flask.Request, model: type[BaseModel]) -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as raised:
+        parse(req, model)
+    return raised.value
+
+
+def _fields(err: AppError) -> list[str]:
+    return [entry["field"] for entry in err.details["fields"]]
+
+
+def test_a_valid_json_object_becomes_the_model() -> None:
+    body = parse(_request(json={"name": "Sari", "count": 2, "window": {"minutes": 5}}), Greeting)
+
+    assert body == Greeting(name="Sari", count=2, window=Window(minutes=5))
+
+
+def test_an_empty_body_is_an_empty_object() -> None:
+    assert parse(_request(data=b""), Empty) == Empty()
+
+
+@pytest.mark.parametrize("data", [b"name=Sari", b"{not json", b"\xff\xfe\x00", b'{"name": "Sari"'])
+def test_a_body_that_is_not_json_is_invalid_with_field_body(data: bytes) -> None:
+    err = _invalid(_request(data=data, content_type="application/json"), Greeting)
+
+    assert err.details["fields"] == [{"field": "body", "problem": "not JSON"}]
+    assert err.status == 400
+    assert err.code == "invalid_request"
+
+
+@pytest.mark.parametrize("document", [[{"name": "Sari"}], "Sari", 3, None])
+def test_json_that_is_not_an_object_is_invalid(document: object) -> None:
+    err = _invalid(_request(data=json.dumps(document), content_type="application/json"), Greeting)
+
+    assert err.details["fields"] == [{"field": "body", "problem": "not an object"}]
+
+
+def test_a_field_of_the_wrong_type_is_named() -> None:
+    err = _invalid(_request(json={"name": "Sari", "count": "many"}), Greeting)
+
+    assert _fields(err) == ["count"]
+    assert err.details["fields"][0]["problem"]
+
+
+def test_nested_fields_are_named_with_dots_and_every_bad_field_is_listed() -> None:
+    err = _invalid(_request(json={"count": [], "window": {"minutes": 0}}), Greeting)
+
+    assert sorted(_fields(err)) == ["count", "name", "window.minutes"]
+
+
+def test_an_unknown_field_is_named() -> None:
+    err = _invalid(_request(json={"name": "Sari", "surprise": True}), Greeting)
+
+    assert _fields(err) == ["surprise"]
+
+
+def test_an_oversize_body_is_refused_before_it_is_parsed() -> None:
+    too_big = json.dumps({"name": "x" * _MAX_BODY_BYTES}).encode()
+
+    err = _invalid(_request(data=too_big, content_type="application/json"), Greeting)
+
+    assert err.details["fields"] == [{"field": "body", "problem": "too large"}]
+
+
+def test_a_body_at_the_limit_is_accepted() -> None:
+    padding = _MAX_BODY_BYTES - len(json.dumps({"name": ""}).encode())
+    at_limit = json.dumps({"name": "x" * padding}).encode()
+    assert len(at_limit) == _MAX_BODY_BYTES
+
+    assert parse(_request(data=at_limit, content_type="application/json"), Greeting).name == "x" * padding  # type: ignore[attr-defined]
+
+
+def test_get_reads_the_query_string_and_coerces_types() -> None:
+    body = parse(_request("GET", query_string={"limit": "5", "cursor": "abc"}), Page)
+
+    assert body == Page(limit=5, cursor="abc")
+
+
+def test_get_ignores_the_body() -> None:
+    assert parse(_request("GET", data=b"not json"), Page) == Page()
+
+
+def test_get_names_a_bad_or_unknown_query_parameter() -> None:
+    assert _fields(_invalid(_request("GET", query_string={"limit": "lots"}), Page)) == ["limit"]
+    assert _fields(_invalid(_request("GET", query_string={"surprise": "1"}), Page)) == ["surprise"]
+
+
+def test_no_idempotency_key_is_none() -> None:
+    assert _idempotency_key(_request()) is None
+
+
+def test_an_idempotency_key_is_trimmed() -> None:
+    assert _idempotency_key(_request(headers={"Idempotency-Key": "  pay-123  "})) == "pay-123"
+    assert _idempotency_key(_request(headers={"Idempotency-Key": "k" * 200})) == "k" * 200
+
+
+@pytest.mark.parametrize("key", ["", "   ", "k" * 201, "a\x01b", "a\tb"])
+def test_a_bad_idempotency_key_is_invalid(key: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        _idempotency_key(_request(headers={"Idempotency-Key": key}))
+
+    assert raised.value.details["fields"] == [{"field": "Idempotency-Key", "problem": "invalid"}]
+
+
+def _body(response: flask.Response) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(response.get_data())
+    return payload
+
+
+def test_error_response_carries_the_envelope_and_status() -> None:
+    response = error_response(InvalidRequest("some fields are invalid", fields=[{"field": "x", "problem": "bad"}]))
+
+    assert response.status_code == 400
+    assert response.mimetype == "application/json"
+    assert _body(response) == {
+        "error": {
+            "code": "invalid_request",
+            "message": "some fields are invalid",
+            "fields": [{"field": "x", "problem": "bad"}],
+        }
+    }
+    assert "Retry-After" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("err", "status", "code"),
+    [
+        (NotFound("no such session"), 404, "not_found"),
+        (Conflict("someone else accepted", code="already_taken"), 409, "already_taken"),
+        (Unavailable("the database is unreachable"), 503, "unavailable"),
+    ],
+)
+def test_each_error_keeps_its_status_and_stable_code(err: AppError, status: int, code: str) -> None:
+    response = error_response(err)
+
+    assert response.status_code == status
+    assert _body(response) == {"error": {"code": code, "message": err.message}}
+
+
+def test_rate_limited_sets_retry_after() -> None:
+    response = error_response(RateLimited("slow down", retry_after_s=17))
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "17"
+    assert _body(response) == {"error": {"code": "rate_limited", "message": "slow down", "retry_after_s": 17}}
