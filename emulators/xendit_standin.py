@@ -1,8 +1,9 @@
-"""Local stand-in for Xendit's Invoice API, as the official xendit-python SDK calls it, plus its invoice callbacks.
+"""Local stand-in for Xendit's Invoice and Refund APIs, as the official xendit-python SDK calls them, plus invoice
+callbacks.
 
 Xendit cannot be reached from development machines or CI, so this speaks the same wire protocol (paths, basic auth
 with the secret key, error JSON, invoice JSON, `x-callback-token` callbacks with retries) and adds `/_standin/...`
-controls that do what a customer or Xendit's dashboard would: pay, expire, replay a callback.
+controls that do what a customer or Xendit's dashboard would: pay, expire, replay a callback, list refunds.
 
     python -m emulators.xendit_standin --host 127.0.0.1 --port 8091 \
         --callback-url http://127.0.0.1:5001/payments/xendit-callback --callback-token TOKEN [--secret-key KEY]
@@ -20,6 +21,7 @@ import secrets
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
@@ -51,6 +53,9 @@ DEFAULT_CHANNEL = {
     "RETAIL_OUTLET": "ALFAMART",
     "CREDIT_CARD": "CREDIT_CARD",
 }
+REFUND_REASONS = ("FRAUDULENT", "DUPLICATE", "REQUESTED_BY_CUSTOMER", "CANCELLATION", "OTHERS")
+# Money paid into a virtual account or in cash at a retail outlet has no way back through the Refund API.
+UNREFUNDABLE_METHODS = ("BANK_TRANSFER", "RETAIL_OUTLET")
 
 
 class XenditError(Exception):
@@ -149,6 +154,9 @@ class InvoiceBook:
         self._invoices: dict[str, dict[str, Any]] = {}
         # The last callback per invoice, kept with its webhook id so a replay is the very same event.
         self._last_callback: dict[str, tuple[dict[str, Any], str]] = {}
+        self._refunds: dict[str, dict[str, Any]] = {}
+        # Idempotency-Key → (the request it came with, the refund it created).
+        self._refund_keys: dict[str, tuple[dict[str, Any], str]] = {}
 
     def create(self, body: Any) -> dict[str, Any]:
         fields = parse_create_request(body)
@@ -263,6 +271,62 @@ class InvoiceBook:
         self._send(callback)
         return callback[0]
 
+    def refund(self, body: Any, idempotency_key: str | None) -> dict[str, Any]:
+        """Refund (part of) a paid invoice. The same Idempotency-Key with the same body returns the same refund."""
+        fields = parse_refund_request(body)
+        with self._lock:
+            if idempotency_key is not None and idempotency_key in self._refund_keys:
+                first_body, refund_id = self._refund_keys[idempotency_key]
+                if first_body != fields:
+                    raise XenditError(409, "IDEMPOTENCY_ERROR", "Idempotency key has been used with a different body")
+                return copy.deepcopy(self._refunds[refund_id])
+            refund = self._new_refund(self._refundable(fields), fields)
+            self._refunds[refund["id"]] = refund
+            if idempotency_key is not None:
+                self._refund_keys[idempotency_key] = (fields, refund["id"])
+            snapshot = copy.deepcopy(refund)
+        log.info("refunded invoice=%s amount=%s refund=%s", refund["invoice_id"], refund["amount"], refund["id"])
+        return snapshot
+
+    def get_refund(self, refund_id: str) -> dict[str, Any]:
+        with self._lock:
+            refund = self._refunds.get(refund_id)
+            if refund is None:
+                raise XenditError(404, "DATA_NOT_FOUND", "Refund not found")
+            return copy.deepcopy(refund)
+
+    def refunds(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._refunds.values()))
+
+    def _refundable(self, fields: dict[str, Any]) -> dict[str, Any]:
+        invoice = self._invoices.get(fields["invoice_id"])
+        if invoice is None:
+            raise XenditError(404, "DATA_NOT_FOUND", "Invoice not found")
+        if invoice["status"] not in ("PAID", "SETTLED"):
+            raise XenditError(400, "INELIGIBLE_TRANSACTION", f"Invoice is {invoice['status']}, not paid")
+        if invoice["payment_method"] in UNREFUNDABLE_METHODS:
+            raise XenditError(400, "REFUND_NOT_SUPPORTED", f"Refund is not supported for {invoice['payment_method']}")
+        if fields["currency"] not in (None, invoice["currency"]):
+            raise validation_error(f'"currency" must be {invoice["currency"]}')
+        return invoice
+
+    def _new_refund(self, invoice: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        refunded = sum(r["amount"] for r in self._refunds.values() if r["invoice_id"] == invoice["id"])
+        remaining = invoice["paid_amount"] - refunded
+        amount = fields["amount"] if fields["amount"] is not None else remaining
+        if amount > remaining:
+            raise XenditError(400, "MAXIMUM_REFUND_AMOUNT_REACHED", f"At most {remaining} can still be refunded")
+        now = timestamp(datetime.now(UTC))
+        # E-wallets and cards refund at once here; Xendit may first answer PENDING and confirm by a refund callback.
+        return {
+            "id": f"rfd-{uuid.uuid4()}", "payment_request_id": None, "invoice_id": invoice["id"], "amount": amount,
+            "payment_method_type": invoice["payment_method"], "channel_code": invoice["payment_channel"],
+            "currency": invoice["currency"], "status": "SUCCEEDED", "reason": fields["reason"],
+            "reference_id": fields["reference_id"], "failure_code": None, "refund_fee_amount": 0, "country": "ID",
+            "created": now, "updated": now, "metadata": fields["metadata"],
+        }  # fmt: skip
+
     def _find(self, invoice_id: str) -> dict[str, Any]:
         invoice = self._invoices.get(invoice_id)
         if invoice is None:
@@ -364,6 +428,36 @@ def parse_create_request(body: Any) -> dict[str, Any]:
     }
 
 
+def parse_refund_request(body: Any) -> dict[str, Any]:
+    """Checks a create-refund body as Xendit does. Only invoices exist here, so a payment_request_id finds nothing."""
+    if not isinstance(body, dict):
+        raise validation_error('"value" must be an object')
+    invoice_id = body.get("invoice_id")
+    if invoice_id is None:
+        if body.get("payment_request_id") is not None:
+            raise XenditError(404, "DATA_NOT_FOUND", "Payment request not found")
+        raise validation_error('"invoice_id" or "payment_request_id" is required')
+    if not isinstance(invoice_id, str) or not invoice_id:
+        raise validation_error('"invoice_id" must be a non-empty string')
+    reason = body.get("reason")
+    if reason not in REFUND_REASONS:
+        raise validation_error(f'"reason" must be one of [{", ".join(REFUND_REASONS)}]')
+    amount = body.get("amount")
+    if amount is not None and (not is_number(amount) or amount <= 0):
+        raise validation_error('"amount" must be a positive number')
+    reference_id = body.get("reference_id")
+    if reference_id is not None and (not isinstance(reference_id, str) or not 1 <= len(reference_id) <= 255):
+        raise validation_error('"reference_id" must be a string of 1 to 255 characters')
+    return {
+        "invoice_id": invoice_id,
+        "reason": reason,
+        "amount": int(amount) if amount is not None else None,
+        "currency": body.get("currency"),
+        "reference_id": reference_id,
+        "metadata": body.get("metadata"),
+    }
+
+
 def parse_limit(raw: str | None) -> int:
     if raw is None:
         return 10
@@ -427,6 +521,16 @@ def create_app(book: InvoiceBook, dispatcher: CallbackDispatcher, secret_key: st
     def expire_invoice(invoice_id: str) -> Response:
         return jsonify(book.expire(invoice_id))
 
+    @app.post("/refunds")
+    @authorized
+    def create_refund() -> Response:
+        return jsonify(book.refund(json_body(), request.headers.get("idempotency-key")))
+
+    @app.get("/refunds/<refund_id>")
+    @authorized
+    def get_refund(refund_id: str) -> Response:
+        return jsonify(book.get_refund(refund_id))
+
     @app.get("/web/<invoice_id>")
     def checkout_page(invoice_id: str) -> str:
         """Where invoice_url leads: enough of a checkout page to pay by hand during a demo."""
@@ -456,6 +560,10 @@ def create_app(book: InvoiceBook, dispatcher: CallbackDispatcher, secret_key: st
     @app.get("/_standin/callbacks")
     def callbacks() -> Response:
         return jsonify(dispatcher.attempts())
+
+    @app.get("/_standin/refunds")
+    def refunds() -> Response:
+        return jsonify(book.refunds())
 
     return app
 

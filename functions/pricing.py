@@ -5,16 +5,20 @@ from __future__ import annotations
 from functions._http import Call, endpoint
 from shared.adapters import runtime
 from shared.domain.roles import Role
-from shared.schemas import Empty, FreeTrial, PricingQuote, Tier
+from shared.schemas import CreditBalance, Empty, FreeTrial, PricingQuote, Tier
 from shared.services import pricing
 
 
 @endpoint(get=Empty, roles={Role.CLIENT}, response=PricingQuote)
 def pricing_quote(call: Call[Empty]) -> PricingQuote:
-    """Active pricing tiers and whether the free trial is still available to this client."""
+    """Active pricing tiers, the client's unused paid sessions, and whether the free trial is still available."""
     assert call.caller.account_id is not None
     found = pricing.quote(runtime.database(), call.caller.account_id)
     return PricingQuote(
         tiers=[Tier(id=t.id, minutes=t.minutes, duration_s=t.duration_s, price=t.price) for t in found.tiers],
         free_trial=FreeTrial(available=found.free_trial_available, minutes=found.free_trial_minutes),
+        credits=[
+            CreditBalance(tier_id=c.tier_id, minutes=c.duration_s // 60, duration_s=c.duration_s, available=c.available)
+            for c in found.credits
+        ],
     )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from shared.adapters.firebase_auth import FirebaseAuth
     from shared.adapters.firestore import FirestoreWriter
     from shared.adapters.pubsub import PubSubPublisher
+    from shared.adapters.xendit_payments import XenditInvoices
 
 
 @cache
@@ -71,3 +72,11 @@ def fcm() -> FcmSender:
     return FcmSender(
         project=settings.project_id, base_url=settings.fcm_base_url, use_credentials=settings.fcm_use_credentials
     )
+
+
+@cache
+def payments() -> XenditInvoices:
+    from shared.adapters.xendit_payments import XenditInvoices
+
+    settings = get_settings()
+    return XenditInvoices(secret_key=settings.xendit_secret_key, host=settings.xendit_host)

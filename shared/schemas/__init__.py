@@ -42,9 +42,19 @@ class FreeTrial(BaseModel):
     minutes: int
 
 
+class CreditBalance(BaseModel):
+    """Paid sessions the client has not used yet: `pairing_request` with this `tier_id` uses one."""
+
+    tier_id: str
+    minutes: int
+    duration_s: int
+    available: int
+
+
 class PricingQuote(BaseModel):
     tiers: list[Tier]
     free_trial: FreeTrial
+    credits: list[CreditBalance]
     currency: str = "IDR"
 
 

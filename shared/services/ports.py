@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from shared.adapters.db import Database
+    from shared.adapters.xendit_payments import Invoice, Refund
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,17 @@ class IdentityProvider(Protocol):
     def set_role(self, uid: str, role: str | None) -> None: ...
 
     def revoke_sessions(self, uid: str) -> None: ...
+
+
+class PaymentProvider(Protocol):
+    """Xendit as billing needs it. Errors are `PaymentProviderError`, which says whether repeating may succeed."""
+
+    def create_invoice(
+        self, *, external_id: str, amount: int, description: str, invoice_duration_s: int
+    ) -> Invoice: ...
+
+    def get_invoice(self, invoice_id: str) -> Invoice: ...
+
+    def expire_invoice(self, invoice_id: str) -> Invoice: ...
+
+    def refund_invoice(self, *, invoice_id: str, amount: int, reference_id: str, reason: str) -> Refund: ...

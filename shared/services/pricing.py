@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from shared.adapters.db import Database, Tx
 from shared.domain.pricing import PricingTier
+from shared.services import credits
 from shared.services.settings_store import load_config
 
 
@@ -14,6 +15,7 @@ class Quote:
     tiers: list[PricingTier]
     free_trial_available: bool
     free_trial_minutes: int
+    credits: list[credits.Balance]
 
 
 def active_tiers(tx: Tx) -> list[PricingTier]:
@@ -28,8 +30,10 @@ def quote(db: Database, client_id: str) -> Quote:
         trial_used = tx.scalar(
             "SELECT EXISTS (SELECT 1 FROM free_trials WHERE client_id = CAST(:id AS uuid))", {"id": client_id}
         )
+        balances = credits.balances(tx, client_id)
     return Quote(
         tiers=tiers,
         free_trial_available=config.free_trial_enabled and not trial_used,
         free_trial_minutes=config.free_trial_minutes,
+        credits=balances,
     )

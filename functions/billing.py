@@ -1,0 +1,58 @@
+"""Billing: checkout through a Xendit invoice, Xendit's callback, the unpaid-invoice timeout, admin refunds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+
+from functions._http import Call, endpoint
+from functions._tasks import task_handler
+from functions._webhook import Delivery, webhook
+from shared.adapters import runtime
+from shared.adapters.xendit_payments import callback_token_matches
+from shared.config import get_settings
+from shared.domain.billing import Purpose
+from shared.domain.roles import Role
+from shared.schemas.billing import CheckoutBody, CheckoutReply, RefundBody, RefundReply, TransactionRef
+from shared.services import billing, lifecycle
+
+# Extensions are bought here and delivered by the lifecycle; the webhook's instance must know how.
+lifecycle.register_extension_purpose()
+
+
+@endpoint(post=CheckoutBody, roles={Role.CLIENT}, response=CheckoutReply)
+def billing_checkout(call: Call[CheckoutBody]) -> CheckoutReply:
+    """Open a Xendit invoice for a tier, priced by us; pay it at `invoice_url` before `expires_at`."""
+    assert call.caller.account_id is not None
+    extension_id = str(call.body.extension_id) if call.body.extension_id else None
+    request = billing.CheckoutRequest(tier_id=call.body.tier_id, purpose=Purpose(call.body.purpose),
+                                      extension_id=extension_id)  # fmt: skip
+    opened = billing.checkout(runtime.ports(), runtime.payments(), call.caller.account_id, request,
+                              idempotency_key=call.idempotency_key)  # fmt: skip
+    return CheckoutReply.model_validate(opened, from_attributes=True)
+
+
+def _signed_by_xendit(req: flask.Request) -> bool:
+    return callback_token_matches(req.headers.get("x-callback-token"), get_settings().xendit_callback_token)
+
+
+@webhook(verify=_signed_by_xendit)
+def xendit_webhook(delivery: Delivery) -> dict[str, Any]:
+    """Xendit's invoice callback: recorded, applied at most once, acknowledged at once (replays too)."""
+    outcome = billing.receive_callback(runtime.ports(), delivery.body, webhook_id=delivery.headers.get("webhook-id"))
+    return {"outcome": outcome}
+
+
+@task_handler(TransactionRef)
+def task_payment_timeout(payload: TransactionRef) -> str:
+    """The payment window has passed: expire the invoice and the transaction unless Xendit says it was paid."""
+    return billing.expire_unpaid(runtime.ports(), runtime.payments(), str(payload.transaction_id))
+
+
+@endpoint(post=RefundBody, roles={Role.ADMIN}, response=RefundReply, check_revoked=True)
+def admin_refund(call: Call[RefundBody]) -> RefundReply:
+    """Refund a paid session credit the client has not used, through Xendit; refused once a session used it."""
+    done = billing.refund(runtime.ports(), runtime.payments(), call.caller.uid, str(call.body.transaction_id),
+                          call.body.reason)  # fmt: skip
+    return RefundReply.model_validate(done, from_attributes=True)

@@ -1,0 +1,531 @@
+"""Billing: checkout through a Xendit invoice, Xendit's callbacks, expiry of what stays unpaid, admin refunds.
+
+Xendit is called outside any database transaction, so a slow provider never holds a row lock; the short
+transactions before and after each call are guarded so that repeating the whole call is always safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.adapters.db import Row, Tx
+from shared.adapters.xendit_payments import Invoice, InvoiceCallback, PaymentProviderError, parse_invoice_callback
+from shared.domain import billing
+from shared.domain.billing import CreditStatus, Outcome, Purpose, TransactionStatus, Verdict
+from shared.errors import AppError, Conflict, InvalidRequest, NotFound, Unavailable
+from shared.logging import event
+from shared.services import audit, credits, ledger, projections, settings_store
+from shared.services.outbox import ts
+from shared.services.ports import PaymentProvider, Ports
+from shared.services.projector import project_after_commit
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_QUEUE = "payment-timeouts"
+TIMEOUT_HANDLER = "task_payment_timeout"
+# The only thing refunded here is a credit the client never used and asked to have back.
+REFUND_REASON = "REQUESTED_BY_CUSTOMER"
+# A timeout task that fires a little early (Cloud Tasks' own jitter) still expires the transaction.
+_DEADLINE_TOLERANCE = timedelta(seconds=1)
+
+
+class PaymentProviderFailed(AppError):
+    """Xendit refused a call that repeating will not fix (our configuration, or a bug): nothing can be paid now."""
+
+    status = 502
+    code = "payment_provider_error"
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    tier_id: str
+    purpose: Purpose
+    extension_id: str | None
+
+
+@dataclass(frozen=True)
+class Checkout:
+    transaction_id: str
+    invoice_url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PaidTransaction:
+    transaction_id: str
+    client_id: str
+    purpose: Purpose
+    tier_id: str
+    duration_s: int
+    amount: int
+    extension_id: str | None
+
+
+@dataclass(frozen=True)
+class RefundDone:
+    transaction_id: str
+    refund_id: str
+    amount: int
+    currency: str
+
+
+# -- what each purpose adds ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurposeHandler:
+    # Refuses (with a Conflict) a checkout for something that cannot be bought now, e.g. an unknown extension.
+    check: Callable[[Tx, str, CheckoutRequest], None]
+    # Delivers what was bought, inside the transaction that marks the payment paid. False when it no longer can be
+    # (the session ended before the extension's payment landed): the money then stays with the client as a session
+    # credit of the same tier, to use or to have refunded, as after a request nobody took.
+    on_paid: Callable[[Tx, Ports, PaidTransaction], bool]
+
+
+_PURPOSES: dict[Purpose, PurposeHandler] = {}
+
+
+def register_purpose(purpose: Purpose, handler: PurposeHandler) -> None:
+    """Called at import time by the module that owns a purpose. The webhook runs in its own instance, so that module
+    must be imported by functions/billing.py too, or a paid transaction of that purpose is refused until it is."""
+    _PURPOSES[purpose] = handler
+
+
+def _handler(purpose: Purpose) -> PurposeHandler:
+    handler = _PURPOSES.get(purpose)
+    if handler is None:
+        # Nothing of this purpose can be awaiting payment before its flow registers a handler.
+        raise Conflict(f"there is no {purpose} awaiting payment", code=f"{purpose}_not_found")
+    return handler
+
+
+def _nothing_to_check(_tx: Tx, _client_id: str, _request: CheckoutRequest) -> None:
+    """Any client may buy a session of any active tier; the tier itself is checked for every purpose."""
+
+
+def _issue_credit(tx: Tx, _ports: Ports, paid: PaidTransaction) -> bool:
+    credits.issue(tx, paid.transaction_id)
+    return True
+
+
+register_purpose(Purpose.SESSION, PurposeHandler(check=_nothing_to_check, on_paid=_issue_credit))
+
+
+# -- checkout --------------------------------------------------------------------------------------------------------
+
+_PENDING_COLUMNS = """id::text AS transaction_id, purpose, tier_id, extension_id::text, duration_s, amount, status,
+                      invoice_url, expires_at, now() AS now"""
+
+
+@dataclass(frozen=True)
+class _Pending:
+    transaction_id: str
+    purpose: str
+    tier_id: str
+    extension_id: str | None
+    duration_s: int
+    amount: int
+    status: str
+    invoice_url: str | None
+    expires_at: datetime
+    now: datetime
+
+
+def checkout(
+    ports: Ports, payments: PaymentProvider, client_id: str, request: CheckoutRequest, *, idempotency_key: str | None
+) -> Checkout:
+    """A pending transaction and its Xendit invoice. The same Idempotency-Key gives back the same invoice."""
+    pending = _open(ports, client_id, request, idempotency_key)
+    if pending.invoice_url is not None:
+        return Checkout(pending.transaction_id, pending.invoice_url, pending.expires_at)
+    invoice = _create_invoice(payments, pending)
+    return _attach(ports, payments, pending, invoice)
+
+
+def _open(ports: Ports, client_id: str, request: CheckoutRequest, idempotency_key: str | None) -> _Pending:
+    with ports.db.transaction() as tx:
+        client_uid = tx.scalar(
+            "SELECT firebase_uid FROM clients WHERE id = CAST(:id AS uuid) FOR UPDATE", {"id": client_id}
+        )  # serialises one client's checkouts, so one Idempotency-Key makes one transaction
+        if client_uid is None:
+            raise NotFound("no such client")
+        earlier = _replay(tx, client_id, request, idempotency_key)
+        if earlier is not None:
+            return earlier
+        pending = _insert(tx, client_id, request, idempotency_key)
+        projections.payment(tx, pending.transaction_id, client_uid=client_uid, at=pending.now, data=_shown(pending))
+        # Scheduled before the commit: a task for a transaction that never committed finds nothing and stops.
+        ports.tasks.schedule(
+            queue=TIMEOUT_QUEUE, task_id=billing.payment_timeout_task_id(pending.transaction_id),
+            handler=TIMEOUT_HANDLER, payload={"transaction_id": pending.transaction_id}, at=pending.expires_at,
+        )  # fmt: skip
+    project_after_commit(ports, tx.outbox_ids)
+    return pending
+
+
+def _replay(tx: Tx, client_id: str, request: CheckoutRequest, idempotency_key: str | None) -> _Pending | None:
+    if not idempotency_key:
+        return None
+    row = tx.one(
+        f"""SELECT {_PENDING_COLUMNS} FROM customer_transactions
+            WHERE client_id = CAST(:client AS uuid) AND idempotency_key = :key""",
+        {"client": client_id, "key": idempotency_key},
+    )
+    if row is None:
+        return None
+    if (row["tier_id"], row["purpose"], row["extension_id"]) != (
+        request.tier_id,
+        request.purpose,
+        request.extension_id,
+    ):
+        raise Conflict("this Idempotency-Key was used for another checkout", code="idempotency_key_reused")
+    return _Pending(**row)
+
+
+def _insert(tx: Tx, client_id: str, request: CheckoutRequest, idempotency_key: str | None) -> _Pending:
+    tier = tx.one("SELECT duration_s, price FROM pricing_tiers WHERE id = :id AND active", {"id": request.tier_id})
+    if tier is None:
+        raise InvalidRequest("no such pricing tier", fields=[{"field": "tier_id", "problem": "unknown or inactive"}])
+    if not billing.is_payable(tier["price"]):
+        raise Conflict("this tier costs nothing", code="tier_not_payable")
+    _handler(request.purpose).check(tx, client_id, request)
+    config = settings_store.load_config(tx)
+    row = tx.one(
+        f"""INSERT INTO customer_transactions
+                (id, client_id, purpose, tier_id, duration_s, amount, extension_id, idempotency_key, expires_at)
+            VALUES (CAST(:id AS uuid), CAST(:client AS uuid), :purpose, :tier, :duration, :amount,
+                    CAST(:extension AS uuid), :key, now() + make_interval(secs => :expiry))
+            RETURNING {_PENDING_COLUMNS}""",
+        {"id": str(uuid.uuid4()), "client": client_id, "purpose": request.purpose, "tier": request.tier_id,
+         "duration": tier["duration_s"], "amount": tier["price"], "extension": request.extension_id,
+         "key": idempotency_key, "expiry": config.payment_expiry_s},
+    )  # fmt: skip
+    assert row is not None
+    return _Pending(**row)
+
+
+def _shown(pending: _Pending) -> dict[str, Any]:
+    """What the client's app sees of its payment while it waits for Xendit."""
+    return {"status": pending.status, "purpose": pending.purpose, "tier_id": pending.tier_id,
+            "amount": pending.amount, "currency": billing.CURRENCY, "expires_at": ts(pending.expires_at)}  # fmt: skip
+
+
+def _create_invoice(payments: PaymentProvider, pending: _Pending) -> Invoice:
+    left = billing.seconds_left(pending.expires_at, pending.now)
+    if pending.status != TransactionStatus.PENDING or left < 1:
+        raise Conflict("this checkout has expired; start a new one", code="transaction_expired")
+    try:
+        return payments.create_invoice(
+            external_id=pending.transaction_id, amount=pending.amount, description=_description(pending),
+            invoice_duration_s=left,
+        )  # fmt: skip
+    except PaymentProviderError as exc:
+        raise _provider_failure(exc, "create_invoice") from exc
+
+
+def _description(pending: _Pending) -> str:
+    """Shown to the payer on Xendit's page."""
+    what = "Perpanjangan sesi" if pending.purpose == Purpose.EXTENSION else "Sesi curhat"
+    return f"Halo Bestie: {what} {pending.duration_s // 60} menit"
+
+
+def _attach(ports: Ports, payments: PaymentProvider, pending: _Pending, invoice: Invoice) -> Checkout:
+    with ports.db.transaction() as tx:
+        # Only the first attempt attaches its invoice; any other reads what is there.
+        attached = tx.one(
+            """UPDATE customer_transactions SET xendit_invoice_id = :invoice, invoice_url = :url
+               WHERE id = CAST(:id AS uuid) AND xendit_invoice_id IS NULL AND status = 'pending'
+               RETURNING invoice_url, expires_at""",
+            {"id": pending.transaction_id, "invoice": invoice.invoice_id, "url": invoice.invoice_url},
+        )
+        row = attached or tx.one(
+            "SELECT invoice_url, expires_at FROM customer_transactions WHERE id = CAST(:id AS uuid)",
+            {"id": pending.transaction_id},
+        )
+    assert row is not None
+    if row["invoice_url"] != invoice.invoice_url:
+        # A concurrent retry with the same key attached its invoice first, or the transaction expired meanwhile:
+        # this invoice was never shown to anyone and must never be paid.
+        _discard(payments, invoice)
+    if row["invoice_url"] is None:
+        raise Conflict("this checkout has expired; start a new one", code="transaction_expired")
+    return Checkout(pending.transaction_id, row["invoice_url"], row["expires_at"])
+
+
+def _discard(payments: PaymentProvider, invoice: Invoice) -> None:
+    try:
+        payments.expire_invoice(invoice.invoice_id)
+    except PaymentProviderError:
+        # It still expires on its own at Xendit; were it paid first, its callback is quarantined (invoice_mismatch).
+        event(log, "spare invoice not expired", logging.WARNING, invoice=invoice.invoice_id)
+
+
+def _provider_failure(exc: PaymentProviderError, call: str) -> AppError:
+    event(log, "xendit call failed", logging.WARNING, call=call, status=exc.status, code=exc.error_code,
+          retryable=exc.retryable)  # fmt: skip
+    if exc.retryable:
+        return Unavailable("the payment provider is unavailable; retry the request")
+    return PaymentProviderFailed("the payment provider refused the request")
+
+
+# -- Xendit's callbacks ----------------------------------------------------------------------------------------------
+
+# A signed body that is no invoice callback: recorded for a look, acknowledged (Xendit retrying it cannot help).
+_MALFORMED = Verdict(Outcome.IGNORED, "malformed")
+_ORDER_COLUMNS = """t.id::text AS transaction_id, t.client_id::text, c.firebase_uid AS client_uid, t.purpose,
+                    t.tier_id, t.extension_id::text, t.duration_s, t.amount, t.currency, t.status,
+                    t.xendit_invoice_id"""
+
+
+def receive_callback(ports: Ports, payload: dict[str, Any], *, webhook_id: str | None) -> Outcome:
+    """Record one delivery and apply it at most once: any number of replays, in any order, concurrently, moves a
+    transaction once. The row lock makes concurrent duplicates wait for the first and then see it done."""
+    callback = parse_invoice_callback(payload)
+    with ports.db.transaction() as tx:
+        order = _locked_order(tx, callback.external_id) if callback else None
+        verdict = billing.judge(_as_order(order), _as_report(callback)) if callback else _MALFORMED
+        if callback is not None and order is not None and verdict.move_to is not None:
+            _apply(tx, ports, order, callback, verdict.move_to)
+        _record(tx, verdict, payload=payload, webhook_id=webhook_id, callback=callback, order=order)
+    project_after_commit(ports, tx.outbox_ids)
+    level = logging.WARNING if verdict.outcome is Outcome.QUARANTINED else logging.INFO
+    event(log, "xendit callback", level, outcome=verdict.outcome, reason=verdict.reason,
+          transaction=order["transaction_id"] if order else None)  # fmt: skip
+    return verdict.outcome
+
+
+def _locked_order(tx: Tx, external_id: str) -> Row | None:
+    try:
+        uuid.UUID(external_id)
+    except ValueError:
+        return None
+    return tx.one(
+        f"""SELECT {_ORDER_COLUMNS} FROM customer_transactions t JOIN clients c ON c.id = t.client_id
+            WHERE t.id = CAST(:id AS uuid) FOR UPDATE OF t""",
+        {"id": external_id},
+    )
+
+
+def _as_order(order: Row | None) -> billing.Order | None:
+    if order is None:
+        return None
+    return billing.Order(
+        status=TransactionStatus(order["status"]), amount=order["amount"], currency=order["currency"],
+        invoice_id=order["xendit_invoice_id"],
+    )  # fmt: skip
+
+
+def _as_report(callback: InvoiceCallback) -> billing.Report:
+    status = callback.transaction_status
+    return billing.Report(
+        invoice_id=callback.id, status=TransactionStatus(status) if status else None, amount=callback.amount,
+        paid_amount=callback.paid_amount, currency=callback.currency,
+    )  # fmt: skip
+
+
+def _apply(tx: Tx, ports: Ports, order: Row, callback: InvoiceCallback, target: TransactionStatus) -> None:
+    if target is TransactionStatus.EXPIRED:
+        _mark_expired(tx, order["transaction_id"])
+        return
+    paid = tx.one(
+        """UPDATE customer_transactions
+           SET status = 'paid', paid_at = now(), paid_amount = amount, payment_method = :method,
+               payment_channel = :channel
+           WHERE id = CAST(:id AS uuid) AND status = 'pending' AND xendit_invoice_id = :invoice
+           RETURNING paid_at""",
+        {"id": order["transaction_id"], "invoice": callback.id, "method": callback.payment_method,
+         "channel": callback.payment_channel},
+    )  # fmt: skip
+    if paid is None:
+        raise Unavailable("the transaction changed while the callback was applied; retry")
+    ledger.record(tx, transaction_id=order["transaction_id"], kind="payment_received", external_ref=callback.id)
+    if not _handler(Purpose(order["purpose"])).on_paid(tx, ports, _paid(order)):
+        credits.issue(tx, order["transaction_id"])
+        event(log, "paid purpose undeliverable, kept as a credit", logging.WARNING,
+              transaction=order["transaction_id"], purpose=order["purpose"])  # fmt: skip
+    projections.payment(tx, order["transaction_id"], client_uid=order["client_uid"], at=paid["paid_at"],
+                        data={"status": TransactionStatus.PAID})  # fmt: skip
+
+
+def _paid(order: Row) -> PaidTransaction:
+    return PaidTransaction(
+        transaction_id=order["transaction_id"], client_id=order["client_id"], purpose=Purpose(order["purpose"]),
+        tier_id=order["tier_id"], duration_s=order["duration_s"], amount=order["amount"],
+        extension_id=order["extension_id"],
+    )  # fmt: skip
+
+
+def _mark_expired(tx: Tx, transaction_id: str) -> bool:
+    expired = tx.one(
+        """UPDATE customer_transactions t SET status = 'expired', expired_at = now()
+           FROM clients c WHERE t.id = CAST(:id AS uuid) AND t.status = 'pending' AND c.id = t.client_id
+           RETURNING c.firebase_uid, t.expired_at""",
+        {"id": transaction_id},
+    )
+    if expired is None:
+        return False
+    projections.payment(tx, transaction_id, client_uid=expired["firebase_uid"], at=expired["expired_at"],
+                        data={"status": TransactionStatus.EXPIRED})  # fmt: skip
+    return True
+
+
+def _record(
+    tx: Tx, verdict: Verdict, *, payload: dict[str, Any], webhook_id: str | None, callback: InvoiceCallback | None,
+    order: Row | None,
+) -> None:  # fmt: skip
+    reported = callback.model_dump() if callback else {}
+    tx.execute(
+        """INSERT INTO payment_events (webhook_id, xendit_invoice_id, external_id, transaction_id, provider_status,
+                                       amount, paid_amount, currency, outcome, reason, payload)
+           VALUES (:webhook, :invoice, :external, CAST(:transaction AS uuid), :status, :amount, :paid, :currency,
+                   :outcome, :reason, CAST(:payload AS jsonb))""",
+        {"webhook": webhook_id, "invoice": reported.get("id"), "external": reported.get("external_id"),
+         "transaction": order["transaction_id"] if order else None, "status": reported.get("status"),
+         "amount": reported.get("amount"), "paid": reported.get("paid_amount"), "currency": reported.get("currency"),
+         "outcome": verdict.outcome, "reason": verdict.reason, "payload": json.dumps(payload)},
+    )  # fmt: skip
+
+
+# -- the payment window closes ---------------------------------------------------------------------------------------
+
+
+def expire_unpaid(ports: Ports, payments: PaymentProvider, transaction_id: str) -> str:
+    """The timeout task: expire the invoice at Xendit, then the transaction. Xendit decides the race with a payment
+    at the last second: an invoice it reports paid is left to its callback. Returns what happened, for the log."""
+    order = ports.db.read_one(
+        """SELECT status, xendit_invoice_id, expires_at, now() AS now FROM customer_transactions
+           WHERE id = CAST(:id AS uuid)""",
+        {"id": transaction_id},
+    )
+    if order is None or order["status"] != TransactionStatus.PENDING:
+        return "stale"
+    if order["now"] < order["expires_at"] - _DEADLINE_TOLERANCE:
+        raise Unavailable("the payment window is still open")  # fired early: Cloud Tasks retries shortly
+    if order["xendit_invoice_id"] and _paid_at_provider(payments, order["xendit_invoice_id"]):
+        return "paid_at_provider"
+    with ports.db.transaction() as tx:
+        expired = _mark_expired(tx, transaction_id)
+    project_after_commit(ports, tx.outbox_ids)
+    return TransactionStatus.EXPIRED if expired else "stale"
+
+
+def _paid_at_provider(payments: PaymentProvider, invoice_id: str) -> bool:
+    try:
+        return payments.expire_invoice(invoice_id).is_paid
+    except PaymentProviderError as exc:
+        if exc.retryable:
+            raise _provider_failure(exc, "expire_invoice") from exc
+    # Xendit refuses to expire an invoice that is no longer pending; its own state says why.
+    try:
+        return payments.get_invoice(invoice_id).is_paid
+    except PaymentProviderError as exc:
+        if exc.status == 404:
+            return False  # Xendit has no such invoice, so nothing can be paid on it
+        raise Unavailable("Xendit could not say whether the invoice was paid") from exc
+
+
+# -- refunds ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Claim:
+    transaction_id: str
+    invoice_id: str
+    amount: int
+    currency: str
+    refund_id: str | None
+
+
+def refund(ports: Ports, payments: PaymentProvider, admin_uid: str, transaction_id: str, reason: str) -> RefundDone:
+    """Give an unused credit's money back through Xendit. While Xendit is asked the credit is `refunding`, so no
+    pairing request can take it; asking again after a lost answer returns the same refund (same reference)."""
+    claim = _claim_for_refund(ports, transaction_id)
+    if claim.refund_id is None:
+        try:
+            refunded = payments.refund_invoice(
+                invoice_id=claim.invoice_id, amount=claim.amount, reference_id=f"refund-{transaction_id}",
+                reason=REFUND_REASON,
+            )  # fmt: skip
+        except PaymentProviderError as exc:
+            raise _refund_failure(ports, transaction_id, exc) from exc
+        claim = _settle_refund(ports, admin_uid, claim, refunded.refund_id, reason)
+    assert claim.refund_id is not None
+    return RefundDone(claim.transaction_id, claim.refund_id, claim.amount, claim.currency)
+
+
+def _claim_for_refund(ports: Ports, transaction_id: str) -> _Claim:
+    with ports.db.transaction() as tx:
+        order = tx.one(
+            """SELECT status, purpose, amount, currency, xendit_invoice_id FROM customer_transactions
+               WHERE id = CAST(:id AS uuid)""",
+            {"id": transaction_id},
+        )
+        if order is None:
+            raise NotFound("no such transaction")
+        if order["status"] != TransactionStatus.PAID:
+            raise Conflict("only a paid credit can be refunded", code="not_refundable")
+        claimed = tx.scalar(
+            """UPDATE session_credits SET status = 'refunding', updated_at = now()
+               WHERE transaction_id = CAST(:id AS uuid) AND status IN ('available', 'refunding')
+               RETURNING status""",
+            {"id": transaction_id},
+        )
+        refund_id = None if claimed else _refund_already_made(tx, transaction_id)
+    return _Claim(transaction_id, order["xendit_invoice_id"], order["amount"], order["currency"], refund_id)
+
+
+def _refund_already_made(tx: Tx, transaction_id: str) -> str:
+    """The refund's id when this credit was refunded before; otherwise the refusal for its state."""
+    found = tx.scalar(
+        "SELECT status FROM session_credits WHERE transaction_id = CAST(:id AS uuid)", {"id": transaction_id}
+    )
+    if found is None:
+        raise Conflict("this payment was delivered as bought and holds no credit", code="not_refundable")
+    status = CreditStatus(found)
+    refusal = billing.refund_refusal(status)
+    if refusal is not None:
+        raise Conflict(f"this credit is {status} and cannot be refunded", code=refusal)
+    return str(
+        tx.scalar(
+            "SELECT external_ref FROM ledger_entries WHERE transaction_id = CAST(:id AS uuid) AND kind = 'refund'",
+            {"id": transaction_id},
+        )
+    )
+
+
+def _refund_failure(ports: Ports, transaction_id: str, exc: PaymentProviderError) -> AppError:
+    if exc.retryable:
+        # Xendit may or may not have refunded: the credit stays held until an admin asks again (same reference).
+        return _provider_failure(exc, "refund")
+    with ports.db.transaction() as tx:
+        tx.execute(
+            """UPDATE session_credits SET status = 'available', updated_at = now()
+               WHERE transaction_id = CAST(:id AS uuid) AND status = 'refunding'""",
+            {"id": transaction_id},
+        )
+    event(log, "refund refused", logging.WARNING, transaction=transaction_id, code=exc.error_code)
+    return Conflict("Xendit refused this refund", code="refund_refused", details={"provider_code": exc.error_code})
+
+
+def _settle_refund(ports: Ports, admin_uid: str, claim: _Claim, refund_id: str, reason: str) -> _Claim:
+    with ports.db.transaction() as tx:
+        settled = tx.scalar(
+            """UPDATE session_credits SET status = 'refunded', updated_at = now()
+               WHERE transaction_id = CAST(:id AS uuid) AND status = 'refunding' RETURNING status""",
+            {"id": claim.transaction_id},
+        )
+        if settled:
+            ledger.record(tx, transaction_id=claim.transaction_id, kind="refund", external_ref=refund_id, note=reason,
+                          created_by=admin_uid)  # fmt: skip
+            audit.record(
+                tx, actor_uid=admin_uid, actor_role="admin", action="billing.refund",
+                target=f"customer_transactions/{claim.transaction_id}", old={"credit": CreditStatus.AVAILABLE},
+                new={"credit": CreditStatus.REFUNDED, "refund_id": refund_id, "amount": claim.amount, "reason": reason},
+            )  # fmt: skip
+    return _Claim(claim.transaction_id, claim.invoice_id, claim.amount, claim.currency, refund_id)

@@ -1,0 +1,535 @@
+"""Billing end to end: apps call functions through the gateway, the Xendit stand-in takes the payment and calls our
+webhook back as Xendit does, Cloud Tasks fires the timeout, and PostgreSQL is checked for what really moved."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
+from emulators.simulator import App, AuthEmulator, Watch
+from emulators.stack import PROJECT, TASKS_SERVICE_ACCOUNT, XENDIT_CALLBACK_TOKEN, XENDIT_SECRET_KEY, LocalStack
+from shared.adapters.cloud_tasks import CloudTasksScheduler
+from shared.adapters.db import Database
+from shared.adapters.xendit_payments import XenditInvoices
+
+SESSION_30 = {"tier_id": "sesi-30", "purpose": "session"}
+
+
+@pytest.fixture
+def watches() -> Iterator[Callable[[Watch], Watch]]:
+    opened: list[Watch] = []
+
+    def keep(watch: Watch) -> Watch:
+        opened.append(watch)
+        return watch
+
+    yield keep
+    for watch in opened:
+        watch.close()
+
+
+@pytest.fixture
+def admin(stack: LocalStack, auth: AuthEmulator) -> App:
+    """The seeded control-center admin, signed in with email and password."""
+    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+
+
+class Money:
+    """The payment side of a test: the Xendit stand-in as a customer and Xendit use it, and PostgreSQL's record."""
+
+    def __init__(self, stack: LocalStack, halo_db: Database) -> None:
+        self.stack = stack
+        self.db = halo_db
+        self.standin = f"http://127.0.0.1:{stack.ports.xendit}"
+        # Our production adapter, to look at invoices as Xendit's dashboard would.
+        self.xendit = XenditInvoices(secret_key=XENDIT_SECRET_KEY, host=self.standin)
+
+    def checkout(self, client: App, body: dict[str, Any] = SESSION_30) -> tuple[str, str]:
+        """A pending transaction: (transaction id, Xendit invoice id)."""
+        opened = client.post("billing_checkout", body)
+        assert opened.status == 200, opened.body
+        transaction_id = opened.body["transaction_id"]
+        return transaction_id, self.transaction(transaction_id)["xendit_invoice_id"]
+
+    def pay(self, invoice_id: str, **options: Any) -> None:
+        """The customer pays on Xendit's page; the stand-in then sends its callback to our webhook."""
+        paid = requests.post(f"{self.standin}/_standin/invoices/{invoice_id}/pay", json=options, timeout=10)
+        assert paid.status_code == 200, paid.text
+
+    def paid_credit(self, client: App, **options: Any) -> str:
+        transaction_id, invoice_id = self.checkout(client)
+        self.pay(invoice_id, **options)
+        _wait_until(lambda: self.transaction(transaction_id)["status"] == "paid")
+        return transaction_id
+
+    def deliver(self, payload: dict[str, Any], token: str | None = XENDIT_CALLBACK_TOKEN) -> requests.Response:
+        """A callback posted as Xendit posts it, for orders of events the stand-in cannot produce by itself."""
+        headers = {"x-callback-token": token} if token is not None else {}
+        return requests.post(f"{self.stack.functions_url}/xendit_webhook", json=payload, headers=headers, timeout=10)
+
+    def refunds_at_xendit(self, transaction_id: str) -> list[dict[str, Any]]:
+        refunds = requests.get(f"{self.standin}/_standin/refunds", timeout=10).json()
+        return [r for r in refunds if r["reference_id"] == f"refund-{transaction_id}"]
+
+    def transaction(self, transaction_id: str) -> dict[str, Any]:
+        with self.db.transaction() as tx:
+            row = tx.one(
+                """SELECT t.status, t.amount, t.xendit_invoice_id, c.status AS credit
+                   FROM customer_transactions t LEFT JOIN session_credits c ON c.transaction_id = t.id
+                   WHERE t.id = CAST(:id AS uuid)""",
+                {"id": transaction_id},
+            )
+        assert row is not None
+        return row
+
+    def ledger(self, transaction_id: str) -> list[str]:
+        with self.db.transaction() as tx:
+            rows = tx.all(
+                "SELECT kind FROM ledger_entries WHERE transaction_id = CAST(:id AS uuid) ORDER BY id",
+                {"id": transaction_id},
+            )
+        return [row["kind"] for row in rows]
+
+    def events(self, transaction_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as tx:
+            return tx.all(
+                "SELECT outcome, reason FROM payment_events WHERE external_id = :id ORDER BY id", {"id": transaction_id}
+            )
+
+
+@pytest.fixture
+def money(stack: LocalStack, halo_db: Database) -> Money:
+    return Money(stack, halo_db)
+
+
+def _uid(app: App) -> str:
+    assert app.session is not None
+    return app.session.uid
+
+
+def _wait_until(check: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def _callback(transaction_id: str, invoice_id: str, status: str, amount: int, **extra: Any) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat()
+    return {"id": invoice_id, "external_id": transaction_id, "user_id": "64a1b2c3d4e5f6a7b8c9d0e1", "status": status,
+            "merchant_name": "Halo Bestie", "amount": amount, "created": now, "updated": now, "currency": "IDR",
+            **extra}  # fmt: skip
+
+
+def _credits(client: App) -> list[dict[str, Any]]:
+    quote = client.get("pricing_quote")
+    assert quote.status == 200, quote.body
+    return list(quote.body["credits"])
+
+
+def _matched(
+    client: App, mitra: App, watches: Callable[[Watch], Watch], tier_id: str = "sesi-30"
+) -> tuple[str, dict[str, Any]]:
+    """A paid pairing request accepted by `mitra`: (request id, the accept's reply)."""
+    offers = watches(Watch.collection(f"mitras/{_uid(mitra)}/offers"))
+    request = client.post("pairing_request", {"tier_id": tier_id})
+    assert (request.status, request.body.get("status")) == (200, "searching"), request.body
+    request_id = request.body["request_id"]
+    offers.wait_for(lambda docs: any(path.endswith(f"/offers/{request_id}") for path in docs))
+    accepted = mitra.post("pairing_accept", {"request_id": request_id})
+    assert accepted.status == 200, accepted.body
+    return request_id, accepted.body
+
+
+ONE_SESSION_30 = [{"tier_id": "sesi-30", "minutes": 30, "duration_s": 1800, "available": 1}]
+
+
+# -- the whole way ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.needs_gcloud
+@pytest.mark.usefixtures("quiet_world")
+def test_quote_checkout_pay_and_a_paired_session_lasts_the_tiers_length(
+    money: Money, new_client: Callable[..., App], new_mitra: Callable[..., App], watches: Callable[[Watch], Watch]
+) -> None:
+    client = new_client()
+    quote = client.get("pricing_quote").body
+    tier = next(t for t in quote["tiers"] if t["id"] == "sesi-30")
+    assert quote["credits"] == []
+
+    opened = client.post("billing_checkout", SESSION_30)
+
+    assert opened.status == 200, opened.body
+    transaction_id = opened.body["transaction_id"]
+    expires_in = datetime.fromisoformat(opened.body["expires_at"]) - datetime.now(UTC)
+    assert timedelta(minutes=14) < expires_in <= timedelta(minutes=15), "the configured 15 minutes"
+    invoice = money.xendit.get_invoice(money.transaction(transaction_id)["xendit_invoice_id"])
+    assert (invoice.external_id, invoice.amount, invoice.currency) == (transaction_id, tier["price"], "IDR")
+    assert opened.body["invoice_url"] == invoice.invoice_url
+    payment = watches(Watch.document(f"payments/{transaction_id}"))
+    shown = payment.wait_for(lambda docs: any(d.get("status") == "pending" for d in docs.values()))
+    assert next(iter(shown.values()))["client_uid"] == _uid(client)
+
+    money.pay(invoice.invoice_id, payment_method="EWALLET", payment_channel="OVO")
+
+    payment.wait_for(lambda docs: any(d.get("status") == "paid" for d in docs.values()))
+    assert _credits(client) == ONE_SESSION_30
+    request_id, accepted = _matched(client, new_mitra(), watches)
+    with money.db.transaction() as tx:
+        session = tx.one(
+            "SELECT started_at, ends_at FROM sessions WHERE id = CAST(:id AS uuid)", {"id": accepted["session_id"]}
+        )
+        held_by = tx.scalar("SELECT transaction_id::text FROM pairing_requests WHERE id = CAST(:r AS uuid)",
+                            {"r": request_id})  # fmt: skip
+    assert session is not None
+    assert session["ends_at"] - session["started_at"] == timedelta(seconds=tier["duration_s"])
+    assert held_by == transaction_id
+    assert money.transaction(transaction_id)["credit"] == "consumed"
+    assert money.ledger(transaction_id) == ["payment_received", "credit_reserved", "credit_consumed"]
+    assert [e["outcome"] for e in money.events(transaction_id)] == ["applied"]
+    assert _credits(client) == []
+
+
+# -- the webhook -----------------------------------------------------------------------------------------------------
+
+
+def test_a_callback_replayed_100_times_concurrently_and_out_of_order_pays_once(
+    money: Money, new_client: Callable[..., App]
+) -> None:
+    client = new_client()
+    transaction_id, invoice_id = money.checkout(client)
+    amount = money.transaction(transaction_id)["amount"]
+    # Before the payment: the expiry of a spare invoice (a racing checkout's) must not expire this order.
+    spare = money.deliver(_callback(transaction_id, "64b0000000000000000spare1", "EXPIRED", amount))
+    assert (spare.status_code, spare.json()) == (200, {"outcome": "ignored"})
+
+    money.pay(invoice_id)
+    replay = f"{money.standin}/_standin/invoices/{invoice_id}/callback"
+    with ThreadPoolExecutor(25) as pool:
+        replays = list(pool.map(lambda _: requests.post(replay, timeout=10).status_code, range(100)))
+
+    assert replays == [200] * 100
+    _wait_until(lambda: len(money.events(transaction_id)) == 1 + 1 + 100, timeout=30)
+    # After the payment: an expiry reported late changes nothing.
+    late = money.deliver(_callback(transaction_id, invoice_id, "EXPIRED", amount))
+    assert (late.status_code, late.json()) == (200, {"outcome": "ignored"})
+    outcomes = Counter((e["outcome"], e["reason"]) for e in money.events(transaction_id))
+    assert outcomes == {
+        ("applied", None): 1,
+        ("duplicate", None): 100,
+        ("ignored", "invoice_mismatch"): 1,
+        ("ignored", "expired_after_paid"): 1,
+    }
+    assert money.transaction(transaction_id)["status"] == "paid"
+    assert money.ledger(transaction_id) == ["payment_received"]
+    assert _credits(client) == ONE_SESSION_30
+
+
+def test_a_callback_without_the_right_token_is_refused_and_changes_nothing(
+    money: Money, new_client: Callable[..., App]
+) -> None:
+    transaction_id, invoice_id = money.checkout(new_client())
+    forged = _callback(transaction_id, invoice_id, "PAID", money.transaction(transaction_id)["amount"])
+
+    refused = [money.deliver(forged, token) for token in (None, "", "wrong", XENDIT_CALLBACK_TOKEN + "x")]
+
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [(401, "unauthenticated")] * 4
+    assert money.transaction(transaction_id)["status"] == "pending"
+    assert money.events(transaction_id) == []
+    assert money.ledger(transaction_id) == []
+
+
+def test_a_signed_body_that_is_no_invoice_callback_is_recorded_and_acknowledged(money: Money) -> None:
+    marker = uuid.uuid4().hex
+    webhook = f"{money.stack.functions_url}/xendit_webhook"
+    signed = {"x-callback-token": XENDIT_CALLBACK_TOKEN}
+
+    stranger = money.deliver({"event": "payment_method.activated", "marker": marker})
+    not_json = requests.post(webhook, data=b"{", headers=signed, timeout=10)
+    not_post = requests.get(webhook, headers=signed, timeout=10)
+
+    assert (stranger.status_code, stranger.json()) == (200, {"outcome": "ignored"}), "retrying it cannot help"
+    with money.db.transaction() as tx:
+        recorded = tx.one("SELECT outcome, reason FROM payment_events WHERE payload->>'marker' = :m", {"m": marker})
+    assert recorded == {"outcome": "ignored", "reason": "malformed"}
+    assert (not_json.status_code, not_json.json()["error"]["code"]) == (400, "invalid_request")
+    assert (not_post.status_code, not_post.json()["error"]["code"]) == (405, "method_not_allowed")
+
+
+def test_a_payment_of_another_amount_or_currency_is_quarantined(money: Money, new_client: Callable[..., App]) -> None:
+    client = new_client()
+    transaction_id, invoice_id = money.checkout(client)
+    amount = money.transaction(transaction_id)["amount"]
+
+    money.pay(invoice_id, paid_amount=amount - 5_000)
+
+    _wait_until(lambda: bool(money.events(transaction_id)))
+    assert money.events(transaction_id) == [{"outcome": "quarantined", "reason": "amount_mismatch"}]
+    in_dollars = money.deliver(_callback(transaction_id, invoice_id, "PAID", amount, paid_amount=amount) |
+                               {"currency": "USD"})  # fmt: skip
+    assert in_dollars.json() == {"outcome": "quarantined"}
+    assert money.events(transaction_id)[-1] == {"outcome": "quarantined", "reason": "currency_mismatch"}
+    assert money.transaction(transaction_id)["status"] == "pending"
+    assert money.transaction(transaction_id)["credit"] is None
+    assert money.ledger(transaction_id) == []
+    assert _credits(client) == []
+    with money.db.transaction() as tx:
+        to_review = tx.scalar(
+            """SELECT count(*) FROM payment_events
+               WHERE external_id = :id AND outcome = 'quarantined' AND reviewed_at IS NULL""",
+            {"id": transaction_id},
+        )
+    assert to_review == 2
+
+
+# -- expiry ----------------------------------------------------------------------------------------------------------
+
+
+def test_an_unpaid_invoice_expires_when_its_timeout_task_fires(money: Money, new_client: Callable[..., App]) -> None:
+    client = new_client()
+    transaction_id, invoice_id = money.checkout(client)
+    tasks = CloudTasksScheduler(project=PROJECT, location="asia-southeast2", target_base_url=money.stack.functions_url,
+                                service_account_email=TASKS_SERVICE_ACCOUNT,
+                                emulator_host=f"127.0.0.1:{money.stack.ports.tasks}")  # fmt: skip
+    timeout = {"queue": "payment-timeouts", "handler": "task_payment_timeout",
+               "payload": {"transaction_id": transaction_id}}  # fmt: skip
+    assert not tasks.schedule(task_id=f"payment-timeout-{transaction_id}", at=None, **timeout), (
+        "checkout scheduled its timeout under the deterministic name"
+    )
+    # The configured window is at least a minute; close it now instead of waiting.
+    with money.db.transaction() as tx:
+        tx.execute("UPDATE customer_transactions SET expires_at = now() WHERE id = CAST(:id AS uuid)",
+                   {"id": transaction_id})  # fmt: skip
+
+    tasks.schedule(task_id=f"payment-timeout-{transaction_id}-now", at=datetime.now(UTC), **timeout)
+
+    _wait_until(lambda: money.transaction(transaction_id)["status"] == "expired")
+    assert money.xendit.get_invoice(invoice_id).status == "EXPIRED"
+    too_late = requests.post(f"{money.standin}/_standin/invoices/{invoice_id}/pay", timeout=10)
+    assert too_late.status_code == 409, "Xendit no longer takes money for it"
+    # Xendit's own expiry callback races the task's commit: whichever lands second finds it done.
+    _wait_until(lambda: bool(money.events(transaction_id)))
+    assert [e["outcome"] for e in money.events(transaction_id)] in (["applied"], ["duplicate"])
+    assert money.ledger(transaction_id) == [], "no money moved"
+    refused = client.post("pairing_request", {"tier_id": "sesi-30"})
+    assert (refused.status, refused.error_code) == (409, "payment_required")
+
+
+def test_an_invoice_expired_at_xendit_expires_the_transaction_by_callback(
+    money: Money, new_client: Callable[..., App]
+) -> None:
+    transaction_id, invoice_id = money.checkout(new_client())
+
+    expired = requests.post(f"{money.standin}/_standin/invoices/{invoice_id}/expire", timeout=10)
+
+    assert expired.status_code == 200
+    _wait_until(lambda: money.transaction(transaction_id)["status"] == "expired")
+    assert money.events(transaction_id) == [{"outcome": "applied", "reason": None}]
+    assert money.ledger(transaction_id) == []
+
+
+# -- credits and pairing ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.needs_gcloud
+@pytest.mark.usefixtures("quiet_world")
+def test_a_paid_request_nobody_takes_keeps_the_credit_for_the_next_request(
+    money: Money,
+    new_client: Callable[..., App],
+    new_mitra: Callable[..., App],
+    app_config: Callable[..., None],
+    watches: Callable[[Watch], Watch],
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client)
+
+    nobody_online = client.post("pairing_request", {"tier_id": "sesi-30"})
+
+    assert nobody_online.body["status"] == "no_mitra"
+    assert _credits(client) == ONE_SESSION_30
+    app_config(pairing_search_window_s=5)
+    mitra = new_mitra()
+    unanswered = client.post("pairing_request", {"tier_id": "sesi-30"})
+    assert unanswered.body["status"] == "searching"
+    assert _credits(client) == [], "held by the searching request"
+    request = watches(Watch.document(f"pairing_requests/{unanswered.body['request_id']}"))
+    request.wait_for(lambda docs: any(d.get("status") == "no_mitra" for d in docs.values()), timeout=15)
+    assert _credits(client) == ONE_SESSION_30
+    _matched(client, mitra, watches)
+    assert _credits(client) == []
+    assert money.ledger(transaction_id) == [
+        "payment_received",
+        *["credit_reserved", "credit_released"] * 2,
+        "credit_reserved",
+        "credit_consumed",
+    ]
+
+
+@pytest.mark.needs_gcloud
+@pytest.mark.usefixtures("quiet_world")
+def test_a_cancelled_paid_request_gives_the_credit_back(
+    money: Money, new_client: Callable[..., App], new_mitra: Callable[..., App]
+) -> None:
+    new_mitra()
+    client = new_client()
+    transaction_id = money.paid_credit(client)
+    request_id = client.post("pairing_request", {"tier_id": "sesi-30"}).body["request_id"]
+
+    assert client.post("pairing_cancel", {"request_id": request_id}).body["status"] == "cancelled"
+
+    assert _credits(client) == ONE_SESSION_30
+    assert money.ledger(transaction_id) == ["payment_received", "credit_reserved", "credit_released"]
+
+
+# -- checkout --------------------------------------------------------------------------------------------------------
+
+
+def test_checkout_with_the_same_idempotency_key_gives_the_same_invoice(
+    money: Money, new_client: Callable[..., App]
+) -> None:
+    client = new_client()
+
+    first = client.post("billing_checkout", SESSION_30, idempotency_key="bayar-1")
+    again = client.post("billing_checkout", SESSION_30, idempotency_key="bayar-1")
+    with ThreadPoolExecutor(8) as pool:
+        racing = list(pool.map(lambda _: client.post("billing_checkout", SESSION_30, idempotency_key="bayar-2"),
+                               range(8)))  # fmt: skip
+    other_tier = client.post("billing_checkout", {**SESSION_30, "tier_id": "sesi-60"}, idempotency_key="bayar-1")
+    without_key = [client.post("billing_checkout", SESSION_30) for _ in range(2)]
+
+    assert first.status == 200, first.body
+    assert again.body == first.body
+    assert {(r.status, r.body["transaction_id"], r.body["invoice_url"]) for r in racing} == {
+        (200, racing[0].body["transaction_id"], racing[0].body["invoice_url"])
+    }
+    assert (other_tier.status, other_tier.error_code) == (409, "idempotency_key_reused")
+    assert without_key[0].body["transaction_id"] != without_key[1].body["transaction_id"]
+    with money.db.transaction() as tx:
+        keyed = tx.all(
+            """SELECT idempotency_key, count(*) AS n FROM customer_transactions t JOIN clients c ON c.id = t.client_id
+               WHERE c.firebase_uid = :uid AND idempotency_key IS NOT NULL GROUP BY idempotency_key""",
+            {"uid": _uid(client)},
+        )
+    assert {row["idempotency_key"]: row["n"] for row in keyed} == {"bayar-1": 1, "bayar-2": 1}
+    invoices = requests.get(f"{money.standin}/v2/invoices", params={"external_id": racing[0].body["transaction_id"]},
+                            auth=(XENDIT_SECRET_KEY, ""), timeout=10).json()  # fmt: skip
+    assert [inv["status"] for inv in invoices].count("PENDING") == 1, "a spare invoice of the race is expired"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"tier_id": "sesi-30", "purpose": "extension"}, "body"),
+        ({"tier_id": "sesi-30", "purpose": "session", "extension_id": str(uuid.uuid4())}, "body"),
+        ({"tier_id": "sesi-30", "purpose": "gift"}, "purpose"),
+        ({"tier_id": "sesi-30", "purpose": "session", "amount": 1}, "amount"),
+        ({"tier_id": "sesi-999", "purpose": "session"}, "tier_id"),
+    ],
+)
+def test_checkout_refuses_bad_input(new_client: Callable[..., App], body: dict[str, Any], field: str) -> None:
+    reply = new_client().post("billing_checkout", body)
+
+    assert (reply.status, reply.error_code) == (400, "invalid_request"), reply.body
+    assert field in [f["field"] for f in reply.body["error"]["fields"]]
+
+
+def test_an_extension_checkout_needs_an_extension_awaiting_payment(new_client: Callable[..., App]) -> None:
+    reply = new_client().post(
+        "billing_checkout", {"tier_id": "sesi-30", "purpose": "extension", "extension_id": str(uuid.uuid4())}
+    )
+
+    assert (reply.status, reply.error_code) == (409, "extension_not_found")
+
+
+def test_only_a_client_checks_out(admin: App) -> None:
+    assert admin.post("billing_checkout", SESSION_30).status == 403
+
+
+# -- refunds ---------------------------------------------------------------------------------------------------------
+
+
+def test_an_admin_refunds_an_unused_credit_once(money: Money, new_client: Callable[..., App], admin: App) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="EWALLET", payment_channel="DANA")
+    body = {"transaction_id": transaction_id, "reason": "klien minta dana kembali"}
+
+    refunded = admin.post("admin_refund", body)
+    again = admin.post("admin_refund", body)
+
+    assert refunded.status == 200, refunded.body
+    assert refunded.body["amount"] == money.transaction(transaction_id)["amount"]
+    assert (refunded.body["status"], refunded.body["currency"]) == ("refunded", "IDR")
+    assert again.body == refunded.body
+    assert [(r["id"], r["amount"]) for r in money.refunds_at_xendit(transaction_id)] == [
+        (refunded.body["refund_id"], refunded.body["amount"])
+    ]
+    assert money.transaction(transaction_id)["credit"] == "refunded"
+    assert money.ledger(transaction_id) == ["payment_received", "refund"]
+    with money.db.transaction() as tx:
+        audit = tx.one(
+            "SELECT actor_role, new_value FROM audit_log WHERE action = 'billing.refund' AND target = :target",
+            {"target": f"customer_transactions/{transaction_id}"},
+        )
+    assert audit is not None
+    assert (audit["actor_role"], audit["new_value"]["reason"]) == ("admin", body["reason"])
+    assert _credits(client) == []
+    assert client.post("pairing_request", {"tier_id": "sesi-30"}).error_code == "payment_required"
+    assert client.post("admin_refund", body).status == 403
+
+
+def test_xendit_refusing_a_refund_leaves_the_credit_with_the_client(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="BANK_TRANSFER")
+
+    refused = admin.post("admin_refund", {"transaction_id": transaction_id, "reason": "klien minta dana kembali"})
+
+    assert (refused.status, refused.error_code) == (409, "refund_refused")
+    assert refused.body["error"]["provider_code"] == "REFUND_NOT_SUPPORTED"
+    assert money.transaction(transaction_id)["credit"] == "available"
+    assert money.ledger(transaction_id) == ["payment_received"]
+    assert _credits(client) == ONE_SESSION_30
+
+
+def test_an_unpaid_transaction_is_not_refundable(money: Money, new_client: Callable[..., App], admin: App) -> None:
+    transaction_id, _ = money.checkout(new_client())
+
+    refused = admin.post("admin_refund", {"transaction_id": transaction_id, "reason": "salah bayar"})
+    unknown = admin.post("admin_refund", {"transaction_id": str(uuid.uuid4()), "reason": "salah bayar"})
+
+    assert (refused.status, refused.error_code) == (409, "not_refundable")
+    assert (unknown.status, unknown.error_code) == (404, "not_found")
+
+
+@pytest.mark.needs_gcloud
+@pytest.mark.usefixtures("quiet_world")
+def test_a_credit_a_session_used_cannot_be_refunded(
+    money: Money,
+    new_client: Callable[..., App],
+    new_mitra: Callable[..., App],
+    admin: App,
+    watches: Callable[[Watch], Watch],
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="EWALLET")
+    _matched(client, new_mitra(), watches)
+
+    refused = admin.post("admin_refund", {"transaction_id": transaction_id, "reason": "klien minta dana kembali"})
+
+    assert (refused.status, refused.error_code) == (409, "credit_consumed")
+    assert money.ledger(transaction_id) == ["payment_received", "credit_reserved", "credit_consumed"]
+    assert money.refunds_at_xendit(transaction_id) == []
