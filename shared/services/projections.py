@@ -22,6 +22,10 @@ def session_path(session_id: str) -> str:
     return f"sessions/{session_id}"
 
 
+def payment_path(transaction_id: str) -> str:
+    return f"payments/{transaction_id}"
+
+
 def request_status(
     tx: Tx, request_id: str, *, client_uid: str, status: str, at: datetime, extra: dict[str, Any] | None = None
 ) -> None:
@@ -47,8 +51,21 @@ def withdraw_offer_pairs(tx: Tx, pairs: list[tuple[str, str]]) -> None:
     outbox.delete_documents(tx, [offer_path(uid, request_id) for uid, request_id in pairs])
 
 
+def session_message(tx: Tx, session_id: str, message_id: str, data: dict[str, Any]) -> None:
+    outbox.write_document(tx, f"{session_path(session_id)}/messages/{message_id}", data, op="set")
+
+
 def session(tx: Tx, session_id: str, data: dict[str, Any]) -> None:
     outbox.write_document(tx, session_path(session_id), {"session_id": session_id, **data})
+
+
+def payment(tx: Tx, transaction_id: str, *, client_uid: str, at: datetime, data: dict[str, Any]) -> None:
+    """The client's app waits here for Xendit's word after sending the client to the invoice page."""
+    outbox.write_document(
+        tx,
+        payment_path(transaction_id),
+        {"transaction_id": transaction_id, "client_uid": client_uid, "updated_at": ts(at), **data},
+    )
 
 
 def notify(

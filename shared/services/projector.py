@@ -135,3 +135,32 @@ def schedule_retry(ports: Ports, ids: Sequence[int]) -> None:
         )
     except Exception:
         log.warning("could not schedule outbox retry; the sweep will catch up", exc_info=True)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """An outbox row a use case just committed, with what it says, so it can be published without reading it back."""
+
+    outbox_id: int
+    doc: DocOp | None = None
+    topic: str | None = None
+    message: dict[str, Any] | None = None
+
+
+def publish_committed(ports: Ports, rows: Sequence[Committed]) -> None:
+    """The hot path (chat): publish, then mark the rows in one autocommit statement. On any failure the retry task
+    (and, behind it, the sweep) publishes from the outbox instead."""
+    try:
+        docs = [row.doc for row in rows if row.doc is not None]
+        if docs:
+            ports.documents.apply(docs)
+        for row in rows:
+            if row.topic is not None:
+                ports.publisher.publish(row.topic, json.dumps(row.message).encode(), {})
+        ports.db.read_one(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY(:ids) AND published_at IS NULL",
+            {"ids": [row.outbox_id for row in rows]},
+        )
+    except Exception:  # committed rows are never lost: the retry path owns them now
+        log.warning("fast-path publish failed", exc_info=True)
+        schedule_retry(ports, [row.outbox_id for row in rows])

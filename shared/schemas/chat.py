@@ -1,0 +1,103 @@
+"""Chat and session reading: request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from shared.domain.chat import HISTORY_PAGE_MAX, InvalidText, clean_text
+from shared.schemas import Model
+
+
+def _text(value: str) -> str:
+    try:
+        return clean_text(value)
+    except InvalidText as exc:
+        raise ValueError(str(exc)) from exc
+
+
+MessageText = Annotated[str, AfterValidator(_text)]
+
+
+class ChatSend(Model):
+    session_id: UUID
+    client_message_id: UUID
+    text: MessageText
+
+
+class ChatSent(BaseModel):
+    message_id: str
+    seq: int
+    created_at: datetime
+
+
+class ChatReceipts(Model):
+    session_id: UUID
+    up_to_message_id: UUID
+    status: Literal["delivered", "read"]
+
+
+class Watermarks(BaseModel):
+    delivered_seq: int
+    read_seq: int
+
+
+class ChatTyping(Model):
+    session_id: UUID
+    typing: bool
+
+
+class TypingAck(BaseModel):
+    written: bool
+
+
+class HistoryQuery(Model):
+    session_id: UUID
+    before: int | None = Field(default=None, ge=1, description="seq: return messages older than this")
+    limit: int = Field(default=50, ge=1, le=HISTORY_PAGE_MAX)
+
+
+class Message(BaseModel):
+    message_id: str
+    seq: int
+    kind: str
+    sender_role: str
+    text: str | None
+    created_at: datetime
+
+
+class HistoryPage(BaseModel):
+    messages: list[Message]
+    next_before: int | None
+
+
+class SessionsQuery(Model):
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=20, ge=1, le=50)
+
+
+class SessionSummary(BaseModel):
+    session_id: str
+    status: str
+    kind: str
+    started_at: datetime
+    ends_at: datetime
+    client_name: str
+    mitra_name: str
+
+
+class SessionsPage(BaseModel):
+    sessions: list[SessionSummary]
+    next_cursor: str | None
+
+
+class TranscriptQuery(Model):
+    session_id: UUID
+
+
+class Transcript(BaseModel):
+    session: SessionSummary
+    messages: list[Message]
