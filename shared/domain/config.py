@@ -27,6 +27,8 @@ class AppConfig(BaseModel):
     pairing_search_window_s: int = Field(60, ge=5, le=900)
     heartbeat_grace_s: int = Field(90, ge=5, le=3600)
     goodbye_window_s: int = Field(60, ge=0, le=600)
+    # The "5 minutes left, extend?" warning comes this long before the end (at once for shorter sessions).
+    session_warning_s: int = Field(300, ge=0, le=3600)
     anonymity_mode: AnonymityMode = AnonymityMode.ALIAS
     payment_expiry_s: int = Field(900, ge=60, le=86_400)
 

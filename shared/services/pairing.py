@@ -12,7 +12,7 @@ from shared.domain import accounts, pairing
 from shared.domain.config import AppConfig
 from shared.domain.pairing import RequestStatus
 from shared.errors import Conflict, InvalidRequest, NotFound, Unavailable
-from shared.services import outbox, projections, settings_store
+from shared.services import credits, lifecycle, outbox, projections, settings_store
 from shared.services.outbox import ts
 from shared.services.ports import Ports
 from shared.services.projector import project_after_commit
@@ -73,18 +73,22 @@ def request_pairing(
                 return RequestOutcome(replay["id"], replay["status"], replay["search_deadline"])
         _refuse_if_busy(tx, client_id)
         config = settings_store.load_config(tx)
-        kind, duration_s = _what_is_bought(tx, config, client_id, tier_id=tier_id, free_trial=free_trial)
+        request_id = str(uuid.uuid4())
+        kind, duration_s, transaction_id = _what_is_bought(
+            tx, config, client_id, request_id, tier_id=tier_id, free_trial=free_trial
+        )
         anyone = tx.scalar(f"SELECT EXISTS ({AVAILABLE_MITRAS})", _available(config))
         status = RequestStatus.SEARCHING if anyone else RequestStatus.NO_MITRA
-        request_id = str(uuid.uuid4())
         row = tx.one(
-            """INSERT INTO pairing_requests
-                   (id, client_id, status, kind, tier_id, duration_s, idempotency_key, search_deadline, ended_at)
-               VALUES (CAST(:id AS uuid), CAST(:client AS uuid), :status, :kind, :tier, :duration, :key,
-                       now() + make_interval(secs => :window), CASE WHEN :status = 'searching' THEN NULL ELSE now() END)
+            """INSERT INTO pairing_requests (id, client_id, status, kind, tier_id, duration_s, transaction_id,
+                                             idempotency_key, search_deadline, ended_at)
+               VALUES (CAST(:id AS uuid), CAST(:client AS uuid), :status, :kind, :tier, :duration,
+                       CAST(:transaction AS uuid), :key, now() + make_interval(secs => :window),
+                       CASE WHEN :status = 'searching' THEN NULL ELSE now() END)
                RETURNING created_at, search_deadline""",
             {"id": request_id, "client": client_id, "status": status, "kind": kind, "tier": tier_id,
-             "duration": duration_s, "key": idempotency_key, "window": config.pairing_search_window_s},
+             "duration": duration_s, "transaction": transaction_id, "key": idempotency_key,
+             "window": config.pairing_search_window_s},
         )  # fmt: skip
         assert row is not None
         projections.request_status(
@@ -99,6 +103,8 @@ def request_pairing(
                 queue=TIMEOUT_QUEUE, task_id=pairing.pairing_timeout_task_id(request_id), handler=TIMEOUT_HANDLER,
                 payload={"request_id": request_id}, at=row["search_deadline"],
             )  # fmt: skip
+        else:
+            credits.release(tx, request_id)  # ended before it began: a paid credit stays with the client
     project_after_commit(ports, tx.outbox_ids)
     return RequestOutcome(request_id, status, row["search_deadline"])
 
@@ -121,17 +127,23 @@ def _refuse_if_busy(tx: Tx, client_id: str) -> None:
 
 
 def _what_is_bought(
-    tx: Tx, config: AppConfig, client_id: str, *, tier_id: str | None, free_trial: bool
-) -> tuple[str, int]:
+    tx: Tx, config: AppConfig, client_id: str, request_id: str, *, tier_id: str | None, free_trial: bool
+) -> tuple[str, int, str | None]:
+    """The request's kind, length and, when paid, the transaction whose credit it reserves."""
     if free_trial:
         used = tx.scalar(
             "SELECT EXISTS (SELECT 1 FROM free_trials WHERE client_id = CAST(:id AS uuid))", {"id": client_id}
         )
         if not config.free_trial_enabled or used:
             raise Conflict("the free trial is not available to you", code="free_trial_unavailable")
-        return pairing.RequestKind.FREE_TRIAL, config.free_trial_minutes * 60
-    tier = tx.one("SELECT id, duration_s FROM pricing_tiers WHERE id = :id AND active", {"id": tier_id})
-    if tier is None:
+        return pairing.RequestKind.FREE_TRIAL, config.free_trial_minutes * 60, None
+    assert tier_id is not None
+    tier_active = tx.scalar("SELECT active FROM pricing_tiers WHERE id = :id", {"id": tier_id})
+    # A credit bought before its tier was retired is still the client's to use, for the length it bought.
+    credit = credits.reserve(tx, client_id, tier_id=tier_id, request_id=request_id)
+    if credit is not None:
+        return pairing.RequestKind.PAID, credit.duration_s, credit.transaction_id
+    if not tier_active:
         raise InvalidRequest("no such pricing tier", fields=[{"field": "tier_id", "problem": "unknown or inactive"}])
     raise Conflict(
         "pay for this tier first", code="payment_required", details={"checkout": "billing_checkout", "tier_id": tier_id}
@@ -241,6 +253,8 @@ def accept(ports: Ports, mitra_id: str, request_id: str) -> Match:
         if won is None:
             raise _lost(tx, request_id)
         match = _start_session(tx, config, request_id, mitra_id=mitra_id, mitra=mitra, won=won)
+        lifecycle.schedule_timers(ports.tasks, session_id=match.session_id, version=1, started_at=won["ended_at"],
+                                  ends_at=match.ends_at, config=config)  # fmt: skip
     project_after_commit(ports, tx.outbox_ids)
     return match
 
@@ -269,6 +283,8 @@ def _start_session(tx: Tx, config: AppConfig, request_id: str, *, mitra_id: str,
             "INSERT INTO free_trials (client_id, session_id) VALUES (CAST(:c AS uuid), CAST(:s AS uuid))",
             {"c": won["client_id"], "s": session_id},
         )
+    else:
+        credits.consume(tx, request_id)
     withdrawn = tx.all(
         """UPDATE pairing_offers o SET status = CASE WHEN o.mitra_id = CAST(:m AS uuid) THEN 'accepted' ELSE 'withdrawn'
                END, responded_at = now()
@@ -371,6 +387,7 @@ def _end_search(tx: Tx, request_id: str, status: RequestStatus) -> bool:
     )
     if ended is None:
         return False
+    credits.release(tx, request_id)  # no session came of it: a paid credit stays with the client
     withdrawn = tx.all(
         """UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
            WHERE o.request_id = CAST(:r AS uuid) AND o.status = 'offered' AND m.id = o.mitra_id

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
+import requests
 
-from emulators.simulator import App, AuthEmulator
+from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import DATABASE, LocalStack
 from shared.adapters.db import Database
 
@@ -99,5 +102,109 @@ def new_mitra(stack: LocalStack, auth: AuthEmulator, halo_db: Database) -> Calla
         if online:
             assert app.post("mitra_set_status", {"status": "online"}).status == 200
         return app
+
+    return make
+
+
+@dataclass(frozen=True)
+class Pair:
+    client: App
+    mitra: App
+    session_id: str
+    request_id: str
+
+
+@pytest.fixture
+def paired(new_client: Callable[..., App], new_mitra: Callable[..., App], quiet_world: None) -> Callable[..., Pair]:
+    """A client and a mitra in an active session, reached through the real pairing flow."""
+
+    def make(client_name: str = "Sari", mitra_name: str = "Mitra Uji") -> Pair:
+        mitra = new_mitra(mitra_name)
+        client = new_client(client_name)
+        assert mitra.session is not None
+        offers = Watch.collection(f"mitras/{mitra.session.uid}/offers")
+        request = client.post("pairing_request", {"free_trial": True})
+        assert request.body["status"] == "searching", request.body
+        try:
+            offers.wait_for(lambda docs: any(path.endswith(request.body["request_id"]) for path in docs))
+        finally:
+            offers.close()
+        accepted = mitra.post("pairing_accept", {"request_id": request.body["request_id"]})
+        assert accepted.status == 200, accepted.body
+        return Pair(client, mitra, accepted.body["session_id"], request.body["request_id"])
+
+    return make
+
+
+@pytest.fixture
+def short_tier(halo_db: Database) -> Iterator[Callable[[int], str]]:
+    """A paid tier lasting seconds (as an admin could configure), so a test can watch a session run out."""
+    created: list[str] = []
+
+    def make(duration_s: int, price: int = 5000) -> str:
+        tier_id = f"uji-{uuid.uuid4().hex[:8]}"
+        with halo_db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO pricing_tiers (id, duration_s, price, sort_order) VALUES (:id, :d, :p, 99)",
+                {"id": tier_id, "d": duration_s, "p": price},
+            )
+        created.append(tier_id)
+        return tier_id
+
+    yield make
+    with halo_db.transaction() as tx:
+        tx.execute("UPDATE pricing_tiers SET active = false WHERE id = ANY(:ids)", {"ids": created})
+
+
+def pay_checkout(stack: LocalStack, client: App, halo_db: Database, body: dict[str, object]) -> str:
+    """Checkout, then pay on the Xendit stand-in's page; returns once the webhook has marked it paid."""
+    opened = client.post("billing_checkout", body)
+    assert opened.status == 200, opened.body
+    transaction_id = opened.body["transaction_id"]
+    with halo_db.transaction() as tx:
+        invoice_id = tx.scalar(
+            "SELECT xendit_invoice_id FROM customer_transactions WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
+        )
+    paid = requests.post(f"http://127.0.0.1:{stack.ports.xendit}/_standin/invoices/{invoice_id}/pay", timeout=10)
+    assert paid.status_code == 200, paid.text
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with halo_db.transaction() as tx:
+            status = tx.scalar(
+                "SELECT status FROM customer_transactions WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
+            )
+        if status == "paid":
+            return str(transaction_id)
+        time.sleep(0.05)
+    raise AssertionError(f"transaction {transaction_id} never became paid")
+
+
+@pytest.fixture
+def timed_session(
+    stack: LocalStack,
+    new_client: Callable[..., App],
+    new_mitra: Callable[..., App],
+    short_tier: Callable[[int], str],
+    halo_db: Database,
+    quiet_world: None,
+) -> Callable[[int], Pair]:
+    """A paid session of `duration_s` seconds, bought, paid and paired through the real flow."""
+
+    def make(duration_s: int) -> Pair:
+        tier_id = short_tier(duration_s)
+        mitra = new_mitra()
+        client = new_client()
+        pay_checkout(stack, client, halo_db, {"tier_id": tier_id, "purpose": "session"})
+        assert mitra.session is not None
+        offers = Watch.collection(f"mitras/{mitra.session.uid}/offers")
+        request = client.post("pairing_request", {"tier_id": tier_id})
+        assert request.body["status"] == "searching", request.body
+        try:
+            offers.wait_for(lambda docs: any(path.endswith(request.body["request_id"]) for path in docs))
+        finally:
+            offers.close()
+        accepted = mitra.post("pairing_accept", {"request_id": request.body["request_id"]})
+        assert accepted.status == 200, accepted.body
+        return Pair(client, mitra, accepted.body["session_id"], request.body["request_id"])
 
     return make

@@ -1,0 +1,101 @@
+"""Session lifecycle: the timer's tasks, early end, goodbye notes, extensions."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from functions._http import Call, endpoint
+from functions._tasks import task_handler
+from shared.adapters import runtime
+from shared.domain.roles import Role
+from shared.schemas.lifecycle import (
+    ExtensionRequest,
+    ExtensionRespond,
+    ExtensionState,
+    Goodbye,
+    GoodbyeSent,
+    SessionEnded,
+    SessionRef,
+)
+from shared.services import lifecycle
+
+
+class TimerTask(BaseModel):
+    session_id: str
+    version: int
+
+
+class CloseTask(BaseModel):
+    session_id: str
+
+
+class ExtensionTask(BaseModel):
+    extension_id: str
+
+
+@endpoint(post=SessionRef, roles={Role.CLIENT, Role.MITRA}, response=SessionEnded)
+def session_end(call: Call[SessionRef]) -> SessionEnded:
+    """End the session early (where the control center allows it for the caller's role); goodbyes follow."""
+    assert call.caller.role is not None and call.caller.account_id is not None
+    status = lifecycle.end_early(
+        runtime.ports(), role=call.caller.role, account_id=call.caller.account_id, uid=call.caller.uid,
+        session_id=str(call.body.session_id),
+    )  # fmt: skip
+    return SessionEnded(session_id=str(call.body.session_id), status=status)
+
+
+@endpoint(post=Goodbye, roles={Role.CLIENT, Role.MITRA}, response=GoodbyeSent)
+def session_goodbye(call: Call[Goodbye]) -> GoodbyeSent:
+    """One goodbye note per side, inside the goodbye window after the session's end."""
+    assert call.caller.role is not None and call.caller.account_id is not None
+    sent = lifecycle.goodbye(
+        runtime.ports(), role=call.caller.role, account_id=call.caller.account_id, uid=call.caller.uid,
+        session_id=str(call.body.session_id), text=call.body.text,
+    )  # fmt: skip
+    return GoodbyeSent(**sent)
+
+
+@endpoint(post=ExtensionRequest, roles={Role.CLIENT}, response=ExtensionState)
+def extension_request(call: Call[ExtensionRequest]) -> ExtensionState:
+    """Ask the mitra for more time (one pending request at a time)."""
+    assert call.caller.account_id is not None
+    extension = lifecycle.request_extension(
+        runtime.ports(), client_id=call.caller.account_id, session_id=str(call.body.session_id),
+        tier_id=call.body.tier_id,
+    )  # fmt: skip
+    return ExtensionState.model_validate(extension, from_attributes=True)
+
+
+@endpoint(post=ExtensionRespond, roles={Role.MITRA}, response=ExtensionState)
+def extension_respond(call: Call[ExtensionRespond]) -> ExtensionState:
+    """Accept (the client then pays) or reject an extension request."""
+    assert call.caller.account_id is not None
+    extension = lifecycle.respond_extension(
+        runtime.ports(), mitra_id=call.caller.account_id, extension_id=str(call.body.extension_id),
+        accept=call.body.accept,
+    )  # fmt: skip
+    return ExtensionState.model_validate(extension, from_attributes=True)
+
+
+@task_handler(TimerTask)
+def task_session_warning(task: TimerTask) -> str:
+    """ "5 minutes left, extend?" — a system message and a push; stale after an extension."""
+    return lifecycle.warn(runtime.ports(), task.session_id, task.version)
+
+
+@task_handler(TimerTask)
+def task_session_expire(task: TimerTask) -> str:
+    """The session's time is up: closing, with the goodbye window; stale after an extension."""
+    return lifecycle.expire(runtime.ports(), task.session_id, task.version)
+
+
+@task_handler(CloseTask)
+def task_session_close(task: CloseTask) -> str:
+    """The goodbye window is over: closed."""
+    return lifecycle.close(runtime.ports(), task.session_id)
+
+
+@task_handler(ExtensionTask)
+def task_extension_timeout(task: ExtensionTask) -> str:
+    """The mitra did not answer in time: the request expires."""
+    return lifecycle.expire_extension(runtime.ports(), task.extension_id)
