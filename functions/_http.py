@@ -100,6 +100,8 @@ def endpoint(
                 caller = authenticate(req, spec)
                 body = parse(req, model)
                 result = handler(Call(caller, req.method, body, _idempotency_key(req)))
+                if caller.role is Role.ADMIN and req.method == "GET":
+                    _audit_read(caller, spec.name, body)
                 return _json(200, result.model_dump(mode="json"))
             except AppError as err:
                 return error_response(err)
@@ -127,6 +129,17 @@ def authenticate(req: flask.Request, spec: Endpoint) -> Caller:
     if spec.roles is not None and known.role not in spec.roles:
         raise Forbidden("this function is not available to your account")
     return Caller(uid=verified.uid, role=known.role, account_id=known.account_id, token=verified)
+
+
+def _audit_read(caller: Caller, function: str, query: BaseModel) -> None:
+    """Every admin call lands in the audit log; changes are recorded by their services with old and new values,
+    reads here with what was asked."""
+    from shared.adapters import runtime
+    from shared.services import audit
+
+    with runtime.database().transaction() as tx:
+        audit.record(tx, actor_uid=caller.uid, actor_role="admin", action=f"{function}.read", target=function,
+                     old=None, new=query.model_dump(mode="json", exclude_none=True))  # fmt: skip
 
 
 def parse(req: flask.Request, model: type[BaseModel]) -> BaseModel:

@@ -1,0 +1,104 @@
+"""The control center's clients: finding them, and suspending or reinstating one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from shared.adapters.db import Database, Row, Tx
+from shared.domain import accounts
+from shared.domain.pairing import RequestStatus
+from shared.errors import NotFound
+from shared.services import audit, identity
+from shared.services.admin_paging import contains, page, read_cursor
+from shared.services.pairing import _end_search
+from shared.services.ports import IdentityProvider, Ports
+from shared.services.projector import project_after_commit
+
+_COLUMNS = """c.id::text AS client_id, c.firebase_uid, c.display_name, c.alias_number, c.anonymous, c.phone, c.email,
+    c.suspended_at, c.created_at"""
+
+
+def list_clients(
+    db: Database, *, search: str | None, suspended: bool | None, cursor: str | None, limit: int
+) -> tuple[list[Row], str | None]:
+    """Newest first; `search` matches any part of the name, phone number or email."""
+    after = read_cursor(cursor, datetime.fromisoformat, uuid.UUID)
+    where = ["true"]
+    if search:
+        where.append("(c.display_name ILIKE :pattern OR c.phone ILIKE :pattern OR c.email ILIKE :pattern)")
+    if suspended is not None:
+        where.append(f"c.suspended_at IS {'NOT ' if suspended else ''}NULL")
+    if after:
+        where.append("(c.created_at, c.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))")
+    with db.transaction() as tx:
+        rows = tx.all(
+            f"""SELECT {_COLUMNS} FROM clients c WHERE {" AND ".join(where)}
+                ORDER BY c.created_at DESC, c.id DESC LIMIT :limit""",
+            {"pattern": contains(search or ""), "limit": limit + 1,
+             "after_at": after[0] if after else None, "after_id": str(after[1]) if after else None},
+        )  # fmt: skip
+    shown, next_cursor = page(rows, limit, "created_at", "client_id")
+    return [_shaped(row) for row in shown], next_cursor
+
+
+def suspend(ports: Ports, idp: IdentityProvider, admin_uid: str, client_id: str, reason: str | None) -> Row:
+    """Refused everywhere at once (identity is read from PostgreSQL), tokens revoked, and a searching request
+    cancelled as if the client had cancelled it. A running session is left to its timer."""
+    with ports.db.transaction() as tx:
+        before = _one(tx, client_id, lock=True)
+        if before["suspended_at"] is None:
+            tx.execute(
+                "UPDATE clients SET suspended_at = now(), updated_at = now() WHERE id = CAST(:id AS uuid)",
+                {"id": client_id},
+            )
+            for request_id in _searching_requests(tx, client_id):
+                _end_search(tx, request_id, RequestStatus.CANCELLED)
+            _audit(tx, admin_uid, "client.suspend", before, reason)
+        after = _one(tx, client_id)
+    project_after_commit(ports, tx.outbox_ids)
+    idp.revoke_sessions(before["firebase_uid"])
+    identity.forget(before["firebase_uid"])
+    return _shaped(after)
+
+
+def unsuspend(db: Database, admin_uid: str, client_id: str, reason: str | None) -> Row:
+    with db.transaction() as tx:
+        before = _one(tx, client_id, lock=True)
+        if before["suspended_at"] is not None:
+            tx.execute(
+                "UPDATE clients SET suspended_at = NULL, updated_at = now() WHERE id = CAST(:id AS uuid)",
+                {"id": client_id},
+            )
+            _audit(tx, admin_uid, "client.unsuspend", before, reason)
+        after = _one(tx, client_id)
+    identity.forget(before["firebase_uid"])
+    return _shaped(after)
+
+
+def _one(tx: Tx, client_id: str, *, lock: bool = False) -> Row:
+    row = tx.one(
+        f"SELECT {_COLUMNS} FROM clients c WHERE c.id = CAST(:id AS uuid)" + (" FOR UPDATE" if lock else ""),
+        {"id": client_id},
+    )
+    if row is None:
+        raise NotFound("no such client")
+    return row
+
+
+def _searching_requests(tx: Tx, client_id: str) -> list[str]:
+    rows = tx.all(
+        "SELECT id::text FROM pairing_requests WHERE client_id = CAST(:id AS uuid) AND status = 'searching'",
+        {"id": client_id},
+    )
+    return [row["id"] for row in rows]
+
+
+def _audit(tx: Tx, admin_uid: str, action: str, before: Row, reason: str | None) -> None:
+    suspended = action == "client.suspend"
+    audit.record(tx, actor_uid=admin_uid, actor_role="admin", action=action, target=before["client_id"],
+                 old={"suspended": not suspended}, new={"suspended": suspended, "reason": reason})  # fmt: skip
+
+
+def _shaped(row: Row) -> Row:
+    return {**row, "alias": accounts.alias(row["alias_number"])}
