@@ -27,6 +27,9 @@ class AppConfig(BaseModel):
     pairing_search_window_s: int = Field(60, ge=5, le=900)
     heartbeat_grace_s: int = Field(90, ge=5, le=3600)
     goodbye_window_s: int = Field(60, ge=0, le=600)
+    # A client opening requests (or a participant sending messages) faster than this gets 429 with Retry-After.
+    pairing_requests_per_hour: int = Field(20, ge=1, le=1000)
+    messages_per_minute: int = Field(60, ge=1, le=1000)
     # The "5 minutes left, extend?" warning comes this long before the end (at once for shorter sessions).
     session_warning_s: int = Field(300, ge=0, le=3600)
     anonymity_mode: AnonymityMode = AnonymityMode.ALIAS

@@ -17,7 +17,7 @@ from shared.adapters.db import Database, Row
 from shared.domain import accounts, chat
 from shared.domain.config import AnonymityMode
 from shared.domain.roles import Role
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, RateLimited
 from shared.services import audit, projections, settings_store
 from shared.services.outbox import ts
 from shared.services.ports import DocOp, Ports
@@ -33,9 +33,16 @@ WITH s AS (
     WHERE s.id = CAST(:sid AS uuid) AND s.status = 'active' AND s.ends_at > now()
       AND CAST(:account AS uuid) = CASE :role WHEN 'client' THEN s.client_id ELSE s.mitra_id END
     FOR UPDATE OF s
+), recent AS (
+    SELECT count(*) >= (SELECT CAST(value AS integer) FROM app_config WHERE key = 'messages_per_minute') AS limited,
+           ceil(extract(epoch FROM min(created_at) + interval '1 minute' - now())) AS wait_s
+    FROM chat_messages
+    WHERE session_id = CAST(:sid AS uuid) AND sender_id = CAST(:account AS uuid)
+      AND created_at > now() - interval '1 minute'
 ), ins AS (
     INSERT INTO chat_messages (id, session_id, seq, sender_role, sender_id, client_message_id, text)
-    SELECT CAST(:mid AS uuid), s.id, s.next_seq + 1, :role, CAST(:account AS uuid), CAST(:cmid AS uuid), :text FROM s
+    SELECT CAST(:mid AS uuid), s.id, s.next_seq + 1, :role, CAST(:account AS uuid), CAST(:cmid AS uuid), :text
+    FROM s, recent WHERE NOT recent.limited
     ON CONFLICT (session_id, client_message_id) DO NOTHING
     RETURNING id, seq, created_at
 ), bump AS (
@@ -57,10 +64,11 @@ WITH s AS (
            now() + interval '{_SWEEP_GRACE}'
     FROM ins, s RETURNING id, payload
 )
-SELECT (SELECT count(*) FROM s) AS open, ins.id::text AS message_id, ins.seq, ins.created_at,
+SELECT (SELECT count(*) FROM s) AS open, recent.limited, recent.wait_s, ins.id::text AS message_id, ins.seq,
+       ins.created_at,
        (SELECT id FROM doc) AS doc_outbox, (SELECT id FROM push) AS push_outbox,
        (SELECT payload -> 'data' FROM push) AS push
-FROM (SELECT 1) AS one LEFT JOIN ins ON true
+FROM recent LEFT JOIN ins ON true
 """
 
 
@@ -87,7 +95,8 @@ def send(
     )  # fmt: skip
     assert row is not None
     if row["message_id"] is None:
-        return _already_sent(ports.db, session_id, client_message_id, open_session=bool(row["open"]))
+        return _already_sent(ports.db, session_id, client_message_id, open_session=bool(row["open"]),
+                             retry_after_s=int(row["wait_s"] or 1) if row["limited"] else None)  # fmt: skip
     doc_data = {**doc, "seq": row["seq"], "created_at": ts(row["created_at"])}
     publish_committed(
         ports,
@@ -99,7 +108,10 @@ def send(
     return Sent(message_id=message_id, seq=row["seq"], created_at=row["created_at"])
 
 
-def _already_sent(db: Database, session_id: str, client_message_id: str, *, open_session: bool) -> Sent:
+def _already_sent(
+    db: Database, session_id: str, client_message_id: str, *, open_session: bool, retry_after_s: int | None
+) -> Sent:
+    """Why nothing was inserted: a retry of a message already sent, the session not open, or too fast."""
     existing = db.read_one(
         """SELECT id::text AS message_id, seq, created_at FROM chat_messages
            WHERE session_id = CAST(:sid AS uuid) AND client_message_id = CAST(:cmid AS uuid)""",
@@ -109,6 +121,8 @@ def _already_sent(db: Database, session_id: str, client_message_id: str, *, open
         return Sent(**existing)
     if not open_session:
         raise Conflict("this session is not open for messages", code="session_not_active")
+    if retry_after_s is not None:
+        raise RateLimited("too many messages in the last minute", retry_after_s=max(1, retry_after_s))
     raise AssertionError("a message that conflicted on insert must exist")
 
 

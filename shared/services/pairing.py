@@ -11,7 +11,7 @@ from shared.adapters.db import Row, Tx
 from shared.domain import accounts, pairing
 from shared.domain.config import AppConfig
 from shared.domain.pairing import RequestStatus
-from shared.errors import Conflict, InvalidRequest, NotFound, Unavailable
+from shared.errors import Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
 from shared.services import credits, lifecycle, outbox, projections, settings_store
 from shared.services.outbox import ts
 from shared.services.ports import Ports
@@ -73,6 +73,7 @@ def request_pairing(
                 return RequestOutcome(replay["id"], replay["status"], replay["search_deadline"])
         _refuse_if_busy(tx, client_id)
         config = settings_store.load_config(tx)
+        _refuse_if_too_fast(tx, client_id, config.pairing_requests_per_hour)
         request_id = str(uuid.uuid4())
         kind, duration_s, transaction_id = _what_is_bought(
             tx, config, client_id, request_id, tier_id=tier_id, free_trial=free_trial
@@ -107,6 +108,17 @@ def request_pairing(
             credits.release(tx, request_id)  # ended before it began: a paid credit stays with the client
     project_after_commit(ports, tx.outbox_ids)
     return RequestOutcome(request_id, status, row["search_deadline"])
+
+
+def _refuse_if_too_fast(tx: Tx, client_id: str, per_hour: int) -> None:
+    recent = tx.one(
+        """SELECT count(*) AS n, ceil(extract(epoch FROM min(created_at) + interval '1 hour' - now())) AS wait_s
+           FROM pairing_requests WHERE client_id = CAST(:id AS uuid) AND created_at > now() - interval '1 hour'""",
+        {"id": client_id},
+    )
+    assert recent is not None
+    if recent["n"] >= per_hour:
+        raise RateLimited("too many requests in the last hour", retry_after_s=max(1, int(recent["wait_s"])))
 
 
 def _refuse_if_busy(tx: Tx, client_id: str) -> None:

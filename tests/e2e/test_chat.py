@@ -35,7 +35,10 @@ def _send(app: App, session_id: str, text: str, client_message_id: str | None = 
     return dict(reply.body)
 
 
-def test_two_participants_exchange_200_messages_in_order(pair: Pair, messages_of: Watch) -> None:
+def test_two_participants_exchange_200_messages_in_order(
+    pair: Pair, messages_of: Watch, app_config: Callable[..., None]
+) -> None:
+    app_config(messages_per_minute=1000)
     sent = []
     for n in range(200):
         sender = pair.client if n % 3 else pair.mitra
@@ -170,3 +173,16 @@ def test_sessions_list_is_newest_first_and_private(pair: Pair, paired: Callable[
     assert [s["session_id"] for s in theirs["sessions"]] == [other.session_id]
     assert (foreign.status, foreign.error_code) == (404, "not_found")
     assert pair.client.get("sessions_list", cursor="garbage").status == 400
+
+
+def test_sending_faster_than_configured_is_429_with_retry_after(pair: Pair, app_config: Callable[..., None]) -> None:
+    app_config(messages_per_minute=3)
+    for n in range(3):
+        _send(pair.client, pair.session_id, f"cepat {n}")
+
+    limited = _send_raw(pair.client, pair.session_id, "terlalu cepat")
+    other_side = _send_raw(pair.mitra, pair.session_id, "aku masih boleh")
+
+    assert (limited.status, limited.error_code) == (429, "rate_limited")
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert other_side.status == 200, "the limit is per sender"

@@ -273,3 +273,17 @@ def test_offers_reach_the_mitras_phone_by_push(
         time.sleep(0.1)
     assert len(messages) == 1
     assert messages[0]["message"]["data"] == {"type": "pairing_offer", "request_id": request_id}
+
+
+def test_opening_requests_faster_than_configured_is_429_with_retry_after(
+    new_client: Callable[..., App], app_config: Callable[..., None]
+) -> None:
+    app_config(pairing_requests_per_hour=2)
+    client = new_client()
+    for _ in range(2):
+        assert client.post("pairing_request", {"free_trial": True}).body["status"] == "no_mitra"
+
+    limited = client.post("pairing_request", {"free_trial": True})
+
+    assert (limited.status, limited.error_code) == (429, "rate_limited")
+    assert 1 <= int(limited.headers["Retry-After"]) <= 3600
