@@ -46,6 +46,30 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("pairing_decline", "functions.pairing", "http"),
     FunctionSpec("on_pairing_requested", "functions.pairing", "pubsub", topic="pairing-requested"),
     FunctionSpec("task_pairing_timeout", "functions.pairing", "task", queue="pairing-timeouts"),
+    FunctionSpec("billing_checkout", "functions.billing", "http"),
+    FunctionSpec("xendit_webhook", "functions.billing", "webhook"),
+    FunctionSpec("task_payment_timeout", "functions.billing", "task", queue="payment-timeouts"),
+    FunctionSpec("admin_refund", "functions.billing", "admin"),
+    FunctionSpec("chat_send", "functions.chat", "http"),
+    FunctionSpec("chat_receipts", "functions.chat", "http"),
+    FunctionSpec("chat_typing", "functions.chat", "http"),
+    FunctionSpec("sessions_list", "functions.chat", "http"),
+    FunctionSpec("chat_history", "functions.chat", "http"),
+    FunctionSpec("session_transcript", "functions.chat", "http"),
+    FunctionSpec("admin_dashboard", "functions.admin", "admin"),
+    FunctionSpec("admin_mitras", "functions.admin", "admin"),
+    FunctionSpec("admin_users", "functions.admin", "admin"),
+    FunctionSpec("admin_config", "functions.admin", "admin"),
+    FunctionSpec("admin_sessions", "functions.admin", "admin"),
+    FunctionSpec("admin_mitra_logs", "functions.admin", "admin"),
+    FunctionSpec("session_end", "functions.lifecycle", "http"),
+    FunctionSpec("session_goodbye", "functions.lifecycle", "http"),
+    FunctionSpec("extension_request", "functions.lifecycle", "http"),
+    FunctionSpec("extension_respond", "functions.lifecycle", "http"),
+    FunctionSpec("task_session_warning", "functions.lifecycle", "task", queue="session-timers"),
+    FunctionSpec("task_session_expire", "functions.lifecycle", "task", queue="session-timers"),
+    FunctionSpec("task_session_close", "functions.lifecycle", "task", queue="session-timers"),
+    FunctionSpec("task_extension_timeout", "functions.lifecycle", "task", queue="extension-timeouts"),
     FunctionSpec("devices_register", "functions.notify", "http"),
     FunctionSpec("on_notify", "functions.notify", "pubsub", topic="notify"),
     FunctionSpec("outbox_sweep", "functions.outbox", "pubsub", topic="outbox-sweep", schedule="* * * * *"),
@@ -53,7 +77,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 )
 
 QUEUES: tuple[QueueSpec, ...] = (
+    # Timers must fire: many quick retries (an early or failed firing retries within a second or two).
+    QueueSpec("session-timers", max_attempts=100, min_backoff_s=0.2, max_backoff_s=10, max_doublings=4),
+    QueueSpec("extension-timeouts", max_attempts=50, min_backoff_s=0.5, max_backoff_s=30, max_doublings=4),
     QueueSpec("pairing-timeouts", max_attempts=50, min_backoff_s=0.5, max_backoff_s=30, max_doublings=4),
+    # A payment timeout retries while Xendit is unreachable; Xendit's own expiry callback is the fallback.
+    QueueSpec("payment-timeouts", max_attempts=50, min_backoff_s=1, max_backoff_s=60, max_doublings=5),
     QueueSpec("outbox-retry", max_attempts=20, min_backoff_s=0.5, max_backoff_s=60, max_doublings=6),
 )
 
