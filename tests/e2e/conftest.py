@@ -119,21 +119,38 @@ def paired(new_client: Callable[..., App], new_mitra: Callable[..., App], quiet_
     """A client and a mitra in an active session, reached through the real pairing flow."""
 
     def make(client_name: str = "Sari", mitra_name: str = "Mitra Uji") -> Pair:
-        mitra = new_mitra(mitra_name)
-        client = new_client(client_name)
-        assert mitra.session is not None
-        offers = Watch.collection(f"mitras/{mitra.session.uid}/offers")
-        request = client.post("pairing_request", {"free_trial": True})
-        assert request.body["status"] == "searching", request.body
-        try:
-            offers.wait_for(lambda docs: any(path.endswith(request.body["request_id"]) for path in docs))
-        finally:
-            offers.close()
-        accepted = mitra.post("pairing_accept", {"request_id": request.body["request_id"]})
-        assert accepted.status == 200, accepted.body
-        return Pair(client, mitra, accepted.body["session_id"], request.body["request_id"])
+        return pair_up(new_client(client_name), new_mitra(mitra_name), {"free_trial": True})
 
     return make
+
+
+def pair_up(client: App, mitra: App, request_body: dict[str, object]) -> Pair:
+    """The client taps "Mulai Curhat", the (only available) mitra sees the offer on Firestore and accepts."""
+    assert mitra.session is not None
+    offers = Watch.collection(f"mitras/{mitra.session.uid}/offers")
+    try:
+        request = client.post("pairing_request", request_body)
+        assert request.body["status"] == "searching", request.body
+        offers.wait_for(lambda docs: any(path.endswith(request.body["request_id"]) for path in docs))
+    finally:
+        offers.close()
+    accepted = mitra.post("pairing_accept", {"request_id": request.body["request_id"]})
+    assert accepted.status == 200, accepted.body
+    return Pair(client, mitra, accepted.body["session_id"], request.body["request_id"])
+
+
+@pytest.fixture
+def watches() -> Iterator[Callable[[Watch], Watch]]:
+    """Firestore listeners opened by a test, closed after it."""
+    opened: list[Watch] = []
+
+    def keep(watch: Watch) -> Watch:
+        opened.append(watch)
+        return watch
+
+    yield keep
+    for watch in opened:
+        watch.close()
 
 
 @pytest.fixture
@@ -195,16 +212,6 @@ def timed_session(
         mitra = new_mitra()
         client = new_client()
         pay_checkout(stack, client, halo_db, {"tier_id": tier_id, "purpose": "session"})
-        assert mitra.session is not None
-        offers = Watch.collection(f"mitras/{mitra.session.uid}/offers")
-        request = client.post("pairing_request", {"tier_id": tier_id})
-        assert request.body["status"] == "searching", request.body
-        try:
-            offers.wait_for(lambda docs: any(path.endswith(request.body["request_id"]) for path in docs))
-        finally:
-            offers.close()
-        accepted = mitra.post("pairing_accept", {"request_id": request.body["request_id"]})
-        assert accepted.status == 200, accepted.body
-        return Pair(client, mitra, accepted.body["session_id"], request.body["request_id"])
+        return pair_up(client, mitra, {"tier_id": tier_id})
 
     return make

@@ -26,19 +26,6 @@ def admin(stack: LocalStack, auth: AuthEmulator) -> App:
     return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
 
 
-@pytest.fixture
-def watches() -> Iterator[Callable[[Watch], Watch]]:
-    opened: list[Watch] = []
-
-    def keep(watch: Watch) -> Watch:
-        opened.append(watch)
-        return watch
-
-    yield keep
-    for watch in opened:
-        watch.close()
-
-
 def _uid(app: App) -> str:
     assert app.session is not None
     return app.session.uid

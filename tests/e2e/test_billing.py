@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,19 +22,6 @@ from shared.adapters.db import Database
 from shared.adapters.xendit_payments import XenditInvoices
 
 SESSION_30 = {"tier_id": "sesi-30", "purpose": "session"}
-
-
-@pytest.fixture
-def watches() -> Iterator[Callable[[Watch], Watch]]:
-    opened: list[Watch] = []
-
-    def keep(watch: Watch) -> Watch:
-        opened.append(watch)
-        return watch
-
-    yield keep
-    for watch in opened:
-        watch.close()
 
 
 @pytest.fixture

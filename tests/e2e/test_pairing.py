@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,19 +14,6 @@ from emulators.stack import LocalStack
 from shared.adapters.db import Database
 
 pytestmark = [pytest.mark.needs_gcloud, pytest.mark.usefixtures("quiet_world")]
-
-
-@pytest.fixture
-def watches() -> Iterator[Callable[[Watch], Watch]]:
-    opened: list[Watch] = []
-
-    def keep(watch: Watch) -> Watch:
-        opened.append(watch)
-        return watch
-
-    yield keep
-    for watch in opened:
-        watch.close()
 
 
 def _uid(app: App) -> str:
