@@ -4,10 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test bootstrap lint unit integration e2e bench openapi infra clean
+.PHONY: dev demo test bootstrap lint unit integration e2e bench openapi infra clean
 
 dev: bootstrap
 	$(BIN)/python -m emulators.dev
+
+# A narrated end-to-end run (client, three mitras, payment, chat, extension, goodbyes, transcript, dashboard)
+# against the stack `make dev` is running in another terminal; ports from firebase.json. Needs only the virtualenv.
+demo: $(VENV)/.installed
+	$(BIN)/python -m emulators.demo
 
 test: bootstrap
 	$(BIN)/ruff check .

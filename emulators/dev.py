@@ -33,6 +33,8 @@ def main() -> int:
         _say(f"  functions: {stack.functions_url}/<function_name>   OpenAPI: {stack.functions_url}/openapi.json")
         _say(f"  logs: {stack.log_dir}")
         _say("Press Ctrl-C to stop everything.")
+        _say("")
+        _say("See it work: run `make demo` in another terminal (a narrated client/mitra session, under a minute).")
         stopping.wait()
     except KeyboardInterrupt:
         pass

@@ -247,3 +247,202 @@ def _firestore(project: str) -> Any:
 
         _clients[project] = firestore.Client(project=project)
     return _clients[project]
+
+
+# -- apps as a developer drives them from a shell (the demo uses these) ----------------------------------------------
+
+
+class SimulatorError(RuntimeError):
+    """A call the simulated app expected to succeed did not."""
+
+    def __init__(self, function: str, reply: Reply) -> None:
+        super().__init__(f"{function}: HTTP {reply.status} {reply.body}")
+        self.function = function
+        self.reply = reply
+
+
+def expect_ok(function: str, reply: Reply) -> Any:
+    """The reply's body when the call succeeded; SimulatorError (carrying the reply) otherwise."""
+    if reply.status != 200:
+        raise SimulatorError(function, reply)
+    return reply.body
+
+
+def wait_for_one(watch: Watch, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
+    """Until one document of the watch's snapshot satisfies `predicate`; returns that document's data.
+
+    Works for a document watch (its one document) and a collection watch (any of its documents)."""
+    snapshot = watch.wait_for(lambda docs: any(predicate(doc) for doc in docs.values()), timeout)
+    return next(doc for doc in snapshot.values() if predicate(doc))
+
+
+@dataclass
+class Participant:
+    """What both apps do inside a session: chat, receipts, typing, goodbye, early end, history."""
+
+    app: App
+    name: str
+    # What `client_register` / `mitra_login` returned.
+    profile: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uid(self) -> str:
+        assert self.app.session is not None
+        return self.app.session.uid
+
+    def call(self, function: str, body: dict[str, Any] | None = None, *, idempotency_key: str | None = None) -> Any:
+        return expect_ok(function, self.app.post(function, body, idempotency_key=idempotency_key))
+
+    def query(self, function: str, **query: Any) -> Any:
+        return expect_ok(function, self.app.get(function, **query))
+
+    def send(self, session_id: str, text: str, client_message_id: str | None = None) -> dict[str, Any]:
+        """`{message_id, seq, created_at}`; a retry with the same `client_message_id` gives the same message."""
+        body = {"session_id": session_id, "client_message_id": client_message_id or str(uuid.uuid4()), "text": text}
+        return dict(self.call("chat_send", body))
+
+    def receipt(self, session_id: str, up_to_message_id: str, status: str = "read") -> dict[str, Any]:
+        body = {"session_id": session_id, "up_to_message_id": up_to_message_id, "status": status}
+        return dict(self.call("chat_receipts", body))
+
+    def typing(self, session_id: str, typing: bool = True) -> dict[str, Any]:
+        return dict(self.call("chat_typing", {"session_id": session_id, "typing": typing}))
+
+    def end(self, session_id: str) -> dict[str, Any]:
+        return dict(self.call("session_end", {"session_id": session_id}))
+
+    def goodbye(self, session_id: str, text: str) -> dict[str, Any]:
+        return dict(self.call("session_goodbye", {"session_id": session_id, "text": text}))
+
+    def sessions(self) -> dict[str, Any]:
+        return dict(self.query("sessions_list"))
+
+    def history(self, session_id: str, **page: Any) -> dict[str, Any]:
+        return dict(self.query("chat_history", session_id=session_id, **page))
+
+    def transcript(self, session_id: str) -> dict[str, Any]:
+        return dict(self.query("session_transcript", session_id=session_id))
+
+    def watch_session(self, session_id: str) -> Watch:
+        return Watch.document(f"sessions/{session_id}")
+
+    def watch_messages(self, session_id: str) -> Watch:
+        return Watch.collection(f"sessions/{session_id}/messages")
+
+
+@dataclass
+class Client(Participant):
+    """The client app: `Client.sign_up(auth, "http://127.0.0.1:5001", "Sari")`, then buy, request, chat."""
+
+    @classmethod
+    def sign_up(cls, auth: AuthEmulator, functions_url: str, name: str = "Sari", email: str | None = None) -> Client:
+        """Google sign-in, `client_register`, then a token refresh to carry the role claim (a fresh user each time
+        unless `email` names one that exists)."""
+        app = App(functions_url, auth.sign_in_with_google(email or f"{uuid.uuid4().hex[:10]}@example.com", name))
+        client = cls(app, name)
+        client.profile = dict(client.call("client_register", {"display_name": name}))
+        assert app.session is not None
+        app.session.refresh()
+        return client
+
+    def quote(self) -> dict[str, Any]:
+        return dict(self.query("pricing_quote"))
+
+    def checkout(self, tier_id: str, purpose: str = "session", extension_id: str | None = None) -> dict[str, Any]:
+        """`{transaction_id, invoice_url, expires_at}`: a Xendit invoice to pay."""
+        body: dict[str, Any] = {"tier_id": tier_id, "purpose": purpose}
+        if extension_id is not None:
+            body["extension_id"] = extension_id
+        return dict(self.call("billing_checkout", body))
+
+    def pay(self, invoice_url: str, **options: Any) -> dict[str, Any]:
+        """Tap "Pay" on the invoice page (the local Xendit stand-in's `/web/<invoice_id>`)."""
+        base, _, invoice_id = invoice_url.rpartition("/web/")
+        response = self.app.http.post(f"{base}/_standin/invoices/{invoice_id}/pay", json=options, timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def buy(self, tier_id: str, purpose: str = "session", extension_id: str | None = None,
+            timeout: float = 15) -> str:  # fmt: skip
+        """Checkout, pay, and wait (listening on `payments/{transaction_id}`) until Xendit's callback has marked
+        it paid, as the app does after the payment page. Returns the transaction id."""
+        checkout = self.checkout(tier_id, purpose, extension_id)
+        payment = Watch.document(f"payments/{checkout['transaction_id']}")
+        try:
+            self.pay(checkout["invoice_url"])
+            wait_for_one(payment, lambda doc: doc.get("status") == "paid", timeout)
+        finally:
+            payment.close()
+        return str(checkout["transaction_id"])
+
+    def request(self, tier_id: str | None = None, *, free_trial: bool = False) -> dict[str, Any]:
+        """Tap "Mulai Curhat": `{request_id, status}` (`searching`, or `no_mitra` when nobody is available)."""
+        return dict(self.call("pairing_request", {"free_trial": True} if free_trial else {"tier_id": tier_id}))
+
+    def cancel(self, request_id: str) -> dict[str, Any]:
+        return dict(self.call("pairing_cancel", {"request_id": request_id}))
+
+    def watch_request(self, request_id: str) -> Watch:
+        return Watch.document(f"pairing_requests/{request_id}")
+
+    def request_extension(self, session_id: str, tier_id: str) -> dict[str, Any]:
+        return dict(self.call("extension_request", {"session_id": session_id, "tier_id": tier_id}))
+
+
+@dataclass
+class Mitra(Participant):
+    """The mitra app: `Mitra.sign_in(auth, "http://127.0.0.1:5001", "+6281100000001")`, online, accept, chat."""
+
+    _alive: threading.Event | None = field(default=None, repr=False)
+
+    @classmethod
+    def sign_in(cls, auth: AuthEmulator, functions_url: str, phone: str) -> Mitra:
+        """Phone OTP sign-in, `mitra_login` (403 `not_a_mitra` unless an admin registered the phone), refresh."""
+        app = App(functions_url, auth.sign_in_with_phone(phone))
+        profile = dict(expect_ok("mitra_login", app.post("mitra_login")))
+        assert app.session is not None
+        app.session.refresh()
+        return cls(app, str(profile.get("display_name") or phone), profile)
+
+    def online(self) -> dict[str, Any]:
+        return dict(self.call("mitra_set_status", {"status": "online"}))
+
+    def offline(self) -> dict[str, Any]:
+        self.stop_heartbeat()
+        return dict(self.call("mitra_set_status", {"status": "offline"}))
+
+    def heartbeat(self) -> dict[str, Any]:
+        return dict(self.call("mitra_heartbeat"))
+
+    def keep_alive(self, every_s: float = 30) -> None:
+        """Heartbeat in the background while online, as the app does in the foreground."""
+        if self._alive is not None:
+            return
+        alive = self._alive = threading.Event()
+
+        def beat() -> None:
+            while not alive.wait(every_s):
+                try:
+                    self.heartbeat()
+                except (SimulatorError, requests.RequestException):
+                    pass  # the next beat tries again, as the app would
+
+        threading.Thread(target=beat, name=f"heartbeat-{self.uid}", daemon=True).start()
+
+    def stop_heartbeat(self) -> None:
+        if self._alive is not None:
+            self._alive.set()
+            self._alive = None
+
+    def watch_offers(self) -> Watch:
+        return Watch.collection(f"mitras/{self.uid}/offers")
+
+    def accept(self, request_id: str) -> Reply:
+        """The raw reply: 200 `{session_id}`, or 409 `already_taken` / `capacity_reached` when racing others."""
+        return self.app.post("pairing_accept", {"request_id": request_id})
+
+    def decline(self, request_id: str) -> dict[str, Any]:
+        return dict(self.call("pairing_decline", {"request_id": request_id}))
+
+    def respond_extension(self, extension_id: str, accept: bool = True) -> dict[str, Any]:
+        return dict(self.call("extension_respond", {"extension_id": extension_id, "accept": accept}))
