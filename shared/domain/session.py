@@ -102,6 +102,12 @@ def warning_at(ends_at: datetime, warning: timedelta, started_at: datetime) -> d
     return max(ends_at - warning, started_at)
 
 
+def time_left_text(left: timedelta) -> str:
+    """The warning's system message, in whole minutes (seconds in the last minute)."""
+    seconds = max(0, int(left.total_seconds()))
+    return f"Sesi tinggal {seconds // 60} menit lagi." if seconds >= 60 else f"Sesi tinggal {seconds} detik lagi."
+
+
 def warning_task_id(session_id: str, version: int) -> str:
     return f"session-warning-{session_id}-{version}"
 

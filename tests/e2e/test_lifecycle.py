@@ -64,7 +64,7 @@ def test_a_session_expires_on_time_then_closes_after_the_goodbye_window(
     finally:
         messages.close()
 
-    assert "menit" in next(d for d in warned.values() if d["kind"] == "system")["text"], "the warning came first"
+    assert "Sesi tinggal" in next(d for d in warned.values() if d["kind"] == "system")["text"], "the warning came first"
     ends_at: datetime = closing["ends_at"]  # type: ignore[assignment]
     closing_at: datetime = closing["closing_at"]  # type: ignore[assignment]
     assert abs(closing_at - ends_at) < timedelta(seconds=1), "expiry within 1 s of ends_at"
