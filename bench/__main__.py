@@ -1,13 +1,17 @@
-"""`python -m bench [NAME ...]`: run every benchmark module (or the named ones) and print one report."""
+"""`python -m bench [NAME ...]`: run every benchmark module (or the named ones) and print one report; the full run
+also writes bench/REPORT.md."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import platform
 import sys
 import time
 from pathlib import Path
+
+REPORT = Path(__file__).resolve().parent / "REPORT.md"
 
 
 def _modules() -> list[str]:
@@ -22,12 +26,24 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr)
         return 2
-    print(f"# Halo Bestie benchmarks: Python {platform.python_version()} on {platform.platform()}")
+    lines = [
+        "# Halo Bestie benchmarks",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with Python {platform.python_version()} on "
+        f"{platform.platform()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start. "
+        "Targets: ../shared/TARGETS.md; every ratio is taken within this run.",
+    ]
+    print("\n".join(lines), flush=True)
     for name in chosen:
         started = time.perf_counter()
         report = importlib.import_module(f"bench.{name}").run()
-        print(f"\n## {name} ({time.perf_counter() - started:.1f} s)\n")
-        print(report)
+        section = f"\n## {name} ({time.perf_counter() - started:.1f} s)\n\n```\n{report}\n```"
+        print(section, flush=True)
+        lines.append(section)
+    if not argv:
+        # The whole set makes the report kept in the repository.
+        REPORT.write_text("\n".join(lines) + "\n")
+        print(f"\nwritten to {REPORT}")
     return 0
 
 

@@ -1,0 +1,533 @@
+"""The local stack for one bench run, and the ways of arranging a world on it.
+
+`stack()` starts one `LocalStack` on free ports in a temp folder the first time a bench asks for it, applies its
+environment to this process (as tests/conftest.py does) and stops it when the interpreter exits. The helpers make
+users the way the apps and tests do: Firebase sign-in through the Auth emulator, registration and login through
+the gateway, mitras arranged with SQL as an admin would. `FunctionInstance` serves one function from its own
+gunicorn process with the gateway's flags, as one deployed instance would.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from emulators.process import ManagedProcess, free_port, port_open
+from emulators.simulator import App, AuthEmulator, Watch
+from emulators.stack import DATABASE, LocalStack, StackPorts, gcloud_emulators
+from shared.adapters.db import Database
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_GCLOUD = "skipped: the Google Cloud CLI's Firestore/Pub/Sub emulators are not installed on this machine"
+
+
+class _Run:
+    """What this bench run started: one stack, its database pool and Auth emulator client."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stack: LocalStack | None = None
+        self.state: Path | None = None
+        self.db: Database | None = None
+        self.auth: AuthEmulator | None = None
+
+
+_RUN = _Run()
+
+
+def _progress(line: str) -> None:
+    print(f"   [stack] {line}", file=sys.stderr, flush=True)
+
+
+def skip_without_gcloud() -> str | None:
+    """The report for a bench that needs Firestore/Pub/Sub when they are missing (checked before any start)."""
+    return NO_GCLOUD if gcloud_emulators() is None else None
+
+
+def stack() -> LocalStack:
+    """The run's stack, started on first use (default timings: a 5 s identity cache, as in production)."""
+    with _RUN.lock:
+        if _RUN.stack is not None:
+            return _RUN.stack
+        _RUN.state = Path(tempfile.mkdtemp(prefix="halo-bench-"))
+        atexit.register(_stop)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so atexit still stops everything
+        _RUN.stack = _start(_RUN.state)
+        os.environ.update(_RUN.stack.env())
+        from shared.config import get_settings
+
+        get_settings.cache_clear()
+        return _RUN.stack
+
+
+def _start(state: Path) -> LocalStack:
+    """Free ports are only free when looked at: a failed start is tried once more on new ports."""
+    for attempt in (1, 2):
+        local = LocalStack(StackPorts.free(), state, tick_s=5.0, identity_cache_s=5.0, progress=_progress)
+        try:
+            local.start()
+        except Exception:
+            if attempt == 2:
+                raise
+            shutil.rmtree(state / "postgres", ignore_errors=True)
+            continue
+        return local
+    raise AssertionError("unreachable")
+
+
+def _stop() -> None:
+    for instance in list(FunctionInstance.running):
+        instance.stop()
+    if _RUN.db is not None:
+        _RUN.db.close()
+        _RUN.db = None
+    if _RUN.stack is not None:
+        _RUN.stack.stop()
+        _RUN.stack = None
+    if _RUN.state is not None and not os.environ.get("HALO_BENCH_KEEP"):
+        shutil.rmtree(_RUN.state, ignore_errors=True)
+
+
+def halo_db() -> Database:
+    """The database the gateway serves, for arranging worlds and reading the record."""
+    local = stack()
+    with _RUN.lock:
+        if _RUN.db is None:
+            _RUN.db = Database(lambda: local.postgres.connect(DATABASE), max_idle=8)
+        return _RUN.db
+
+
+def auth() -> AuthEmulator:
+    local = stack()
+    with _RUN.lock:
+        if _RUN.auth is None:
+            _RUN.auth = AuthEmulator(f"http://127.0.0.1:{local.ports.auth}")
+        return _RUN.auth
+
+
+# -- people ------------------------------------------------------------------------------------------------------
+
+
+def new_client(name: str = "Sari") -> App:
+    """A fresh Google user registered as a client, token refreshed to carry the role claim."""
+    app = App(stack().functions_url, auth().sign_in_with_google(f"{uuid.uuid4().hex[:10]}@example.com", name))
+    _ok(app.post("client_register", {"display_name": name}), "client_register")
+    assert app.session is not None
+    app.session.refresh()
+    return app
+
+
+def new_mitra(name: str = "Mitra Bench", *, online: bool = True) -> App:
+    """A mitra registered with SQL (as an admin would), signed in by phone OTP, logged in, and online."""
+    phone = f"+62813{uuid.uuid4().int % 10**8:08d}"
+    with halo_db().transaction() as tx:
+        tx.execute("INSERT INTO mitras (phone, display_name) VALUES (:p, :n)", {"p": phone, "n": name})
+    app = App(stack().functions_url, auth().sign_in_with_phone(phone))
+    _ok(app.post("mitra_login"), "mitra_login")
+    assert app.session is not None
+    app.session.refresh()
+    if online:
+        _ok(app.post("mitra_set_status", {"status": "online"}), "mitra_set_status")
+    return app
+
+
+def account_id(app: App) -> str:
+    assert app.session is not None
+    with halo_db().transaction() as tx:
+        found = tx.scalar(
+            """SELECT id::text FROM clients WHERE firebase_uid = :uid
+               UNION ALL SELECT id::text FROM mitras WHERE firebase_uid = :uid LIMIT 1""",
+            {"uid": app.session.uid},
+        )
+    return str(found)
+
+
+def quiet_world() -> None:
+    """Every earlier mitra offline and every open search ended, so offers go only to the bench's own mitras."""
+    with halo_db().transaction() as tx:
+        tx.execute("UPDATE mitras SET presence = 'offline' WHERE presence = 'online'")
+        tx.execute("UPDATE pairing_requests SET status = 'cancelled', ended_at = now() WHERE status = 'searching'")
+        tx.execute("UPDATE pairing_offers SET status = 'withdrawn' WHERE status = 'offered'")
+
+
+@dataclass(frozen=True)
+class Pair:
+    client: App
+    mitra: App
+    session_id: str
+    request_id: str
+
+
+def paired(*, tier_id: str | None = None) -> Pair:
+    """A client and a fresh mitra in an active session, through the real flow: request, blast, offer, accept.
+    With `tier_id` the client first buys that tier (checkout, then paying on the Xendit stand-in's page)."""
+    mitra = new_mitra()
+    client = new_client()
+    if tier_id is not None:
+        pay_checkout(client, {"tier_id": tier_id, "purpose": "session"})
+    assert mitra.session is not None
+    offers = Watch.collection(f"mitras/{mitra.session.uid}/offers")
+    try:
+        body = {"tier_id": tier_id} if tier_id is not None else {"free_trial": True}
+        request = _ok(client.post("pairing_request", body), "pairing_request")
+        if request["status"] != "searching":
+            raise RuntimeError(f"pairing_request: {request}")
+        offers.wait_for(lambda docs: any(path.endswith(request["request_id"]) for path in docs), timeout=20)
+    finally:
+        offers.close()
+    accepted = _ok(mitra.post("pairing_accept", {"request_id": request["request_id"]}), "pairing_accept")
+    return Pair(client, mitra, accepted["session_id"], request["request_id"])
+
+
+def pay_checkout(client: App, body: dict[str, object]) -> str:
+    """As tests/e2e/conftest.py::pay_checkout: checkout, pay on the stand-in, wait for the webhook to land."""
+    opened = _ok(client.post("billing_checkout", body), "billing_checkout")
+    transaction_id = opened["transaction_id"]
+    db = halo_db()
+    with db.transaction() as tx:
+        invoice_id = tx.scalar(
+            "SELECT xendit_invoice_id FROM customer_transactions WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
+        )
+    paid = requests.post(f"http://127.0.0.1:{stack().ports.xendit}/_standin/invoices/{invoice_id}/pay", timeout=10)
+    if paid.status_code != 200:
+        raise RuntimeError(f"paying invoice {invoice_id}: {paid.status_code} {paid.text[:200]}")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with db.transaction() as tx:
+            status = tx.scalar(
+                "SELECT status FROM customer_transactions WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
+            )
+        if status == "paid":
+            return str(transaction_id)
+        time.sleep(0.05)
+    raise RuntimeError(f"transaction {transaction_id} never became paid")
+
+
+def add_tier(duration_s: int, price: int = 5000) -> str:
+    """A paid tier lasting seconds, as an admin could configure."""
+    tier_id = f"bench-{uuid.uuid4().hex[:8]}"
+    with halo_db().transaction() as tx:
+        tx.execute(
+            "INSERT INTO pricing_tiers (id, duration_s, price, sort_order) VALUES (:id, :d, :p, 99)",
+            {"id": tier_id, "d": duration_s, "p": price},
+        )
+    return tier_id
+
+
+def retire_tiers(tier_ids: Sequence[str]) -> None:
+    if tier_ids:
+        with halo_db().transaction() as tx:
+            tx.execute("UPDATE pricing_tiers SET active = false WHERE id = ANY(:ids)", {"ids": list(tier_ids)})
+
+
+def _ok(reply: Any, what: str) -> Any:
+    if reply.status != 200:
+        raise RuntimeError(f"{what}: HTTP {reply.status} {reply.body}")
+    return reply.body
+
+
+@contextmanager
+def app_config(**values: object) -> Iterator[None]:
+    """Settings changed for a bench (as the control center would), restored afterwards."""
+    db = halo_db()
+    saved: dict[str, object] = {}
+    with db.transaction() as tx:
+        for key, value in values.items():
+            found = tx.one("SELECT value FROM app_config WHERE key = :key", {"key": key})
+            if found is not None:
+                saved[key] = found["value"]
+                tx.execute(
+                    "UPDATE app_config SET value = CAST(:value AS jsonb) WHERE key = :key",
+                    {"key": key, "value": json.dumps(value)},
+                )
+    try:
+        yield
+    finally:
+        with db.transaction() as tx:
+            for key, value in saved.items():
+                tx.execute(
+                    "UPDATE app_config SET value = CAST(:value AS jsonb) WHERE key = :key",
+                    {"key": key, "value": json.dumps(value)},
+                )
+
+
+# -- arranged with SQL (what no function needs to do for a bench) ------------------------------------------------
+
+
+def sql_client(db: Database) -> str:
+    with db.transaction() as tx:
+        return str(
+            tx.scalar(
+                """INSERT INTO clients (firebase_uid, display_name, alias_number)
+                   VALUES (:uid, 'Klien Bench', 1000 + (random() * 998000)::int) RETURNING id::text""",
+                {"uid": f"bench-client-{uuid.uuid4().hex}"},
+            )
+        )
+
+
+def sql_online_mitras(db: Database, count: int) -> list[str]:
+    """Online mitras with a Firebase uid and a fresh heartbeat: offered every request."""
+    with db.transaction() as tx:
+        rows = tx.all(
+            """INSERT INTO mitras (phone, display_name, firebase_uid, presence, last_heartbeat_at)
+               SELECT phone, 'Mitra Bench', 'bench-mitra-' || md5(phone), 'online', now()
+               FROM unnest(CAST(:phones AS text[])) AS phone RETURNING id::text""",
+            {"phones": [f"+62816{uuid.uuid4().int % 10**9:09d}" for _ in range(count)]},
+        )
+    return [row["id"] for row in rows]
+
+
+def sql_searching_request(db: Database, client_id: str, offered_to: Sequence[str]) -> str:
+    """A free-trial request searching for a minute, already offered to `offered_to`."""
+    with db.transaction() as tx:
+        request_id = str(
+            tx.scalar(
+                """INSERT INTO pairing_requests (client_id, status, kind, duration_s, search_deadline)
+                   VALUES (CAST(:c AS uuid), 'searching', 'free_trial', 900, now() + interval '60 seconds')
+                   RETURNING id::text""",
+                {"c": client_id},
+            )
+        )
+        tx.execute(
+            """INSERT INTO pairing_offers (request_id, mitra_id)
+               SELECT CAST(:r AS uuid), id FROM unnest(CAST(:m AS uuid[])) AS id""",
+            {"r": request_id, "m": list(offered_to)},
+        )
+    return request_id
+
+
+def sql_offline(db: Database, mitra_ids: Sequence[str]) -> None:
+    with db.transaction() as tx:
+        tx.execute("UPDATE mitras SET presence = 'offline' WHERE id = ANY(CAST(:m AS uuid[]))", {"m": list(mitra_ids)})
+
+
+def service_ports(max_idle: int = 64, counter: PgCounter | None = None) -> Any:
+    """The real adapters from `shared.adapters.runtime`, on the stack's database, with a pool as large as a race
+    (as that many instances would each hold their own connection)."""
+    from shared.adapters import runtime
+    from shared.adapters.db import connector_for
+    from shared.config import get_settings
+    from shared.services.ports import Ports
+
+    stack()
+    connect = counting_connect(counter) if counter is not None else connector_for(get_settings())
+    pooled = Database(connect, max_idle=max_idle)
+    return Ports(db=pooled, documents=runtime.firestore(), publisher=runtime.publisher(), tasks=runtime.tasks())
+
+
+# -- figures -----------------------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sample."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def p50(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSES TARGET"
+
+
+class Timed:
+    """Times every call of one method of an adapter."""
+
+    def __init__(self, target: Any, method: str) -> None:
+        self._target = target
+        self._method = method
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if name != self._method:
+            return attribute
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        return timed
+
+
+class PgCounter:
+    """Statements and wire round trips on pg8000 connections, and the time spent in them."""
+
+    def __init__(self) -> None:
+        self.wire = 0
+        self.statements: list[str] = []
+        self.seconds = 0.0
+
+    def reset(self) -> None:
+        self.wire = 0
+        self.statements = []
+        self.seconds = 0.0
+
+
+class _CountingSocket:
+    """pg8000's buffered socket: each flush sends what was buffered and is followed by reading the answer."""
+
+    def __init__(self, sock: Any, counter: PgCounter) -> None:
+        self._sock = sock
+        self._counter = counter
+
+    def flush(self) -> Any:
+        self._counter.wire += 1
+        return self._sock.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def counting_connect(counter: PgCounter) -> Callable[[], Any]:
+    from shared.adapters.db import connector_for
+    from shared.config import get_settings
+
+    connect = connector_for(get_settings())
+
+    def counted() -> Any:
+        conn = connect()
+        conn._sock = _CountingSocket(conn._sock, counter)
+        for method in ("execute_simple", "execute_unnamed", "execute_named"):
+            original = getattr(conn, method)
+
+            def wrapped(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                statement = args[0] if isinstance(args[0], str) else "<prepared>"
+                counter.statements.append(" ".join(statement.split())[:32])
+                started = time.perf_counter()
+                try:
+                    return _original(*args, **kwargs)
+                finally:
+                    counter.seconds += time.perf_counter() - started
+
+            setattr(conn, method, wrapped)
+        return conn
+
+    return counted
+
+
+# -- one function instance -----------------------------------------------------------------------------------------
+
+
+class FunctionInstance:
+    """One function served by its own gunicorn, with the gateway's flags (gthread, 1 worker, 16 threads)."""
+
+    running: list[FunctionInstance] = []
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        source: Path = ROOT / "main.py",
+        signature: str = "http",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        stack()  # the instance runs against the stack's environment
+        self.target = target
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log_dir = Path(tempfile.mkdtemp(prefix=f"halo-bench-{target}-"))
+        self._log_dir = log_dir
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        factory = (
+            f"functions_framework:create_app(target={target!r}, source={str(source)!r}, signature_type={signature!r})"
+        )
+        self.env = env or {}
+        environment = {**os.environ, **self.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        self.process = ManagedProcess(
+            f"instance-{target}",
+            [str(gunicorn), "--no-control-socket", "--worker-class", "gthread", "--threads", "16", "--workers", "1",
+             "--bind", f"127.0.0.1:{self.port}", "--timeout", "120", factory],
+            log_dir=log_dir, env=environment, cwd=ROOT,
+        )  # fmt: skip
+
+    def __enter__(self) -> FunctionInstance:
+        FunctionInstance.running.append(self)
+        try:
+            self.process.start()
+            self.process.wait_ready(self._answers, timeout=60)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _answers(self) -> bool:
+        if not port_open(self.port):
+            return False
+        try:
+            requests.get(self.url, timeout=5)
+        except requests.RequestException:
+            return False
+        return True
+
+    def stop(self) -> None:
+        self.process.stop()
+        if self in FunctionInstance.running:
+            FunctionInstance.running.remove(self)
+        shutil.rmtree(self._log_dir, ignore_errors=True)
+
+    @property
+    def master_pid(self) -> int:
+        assert self.process.proc is not None
+        return self.process.proc.pid
+
+    @property
+    def worker_pid(self) -> int:
+        children = Path(f"/proc/{self.master_pid}/task/{self.master_pid}/children").read_text().split()
+        if len(children) != 1:
+            raise RuntimeError(f"expected one gunicorn worker under {self.master_pid}, found {children}")
+        return int(children[0])
+
+    def pids(self) -> list[int]:
+        return [self.master_pid, self.worker_pid]
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds of the master and its worker so far."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages split between the processes sharing them (sums to what a container's
+    memory cgroup is charged, near enough)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    raise KeyError("Pss")

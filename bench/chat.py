@@ -1,0 +1,553 @@
+"""Chat: the hot path against its floors, all measured in one run so machine noise cancels in the ratios.
+
+(a) raw floor: a Firestore emulator `set` → an `on_snapshot` listener on that document;
+(b) `chat_send` through the gateway (HTTP, a real ID token) → a listener on `sessions/{id}/messages` (its
+    latest page, as a chat screen holds it), with (a') the same listener shape on raw writes for reference;
+(c) throughput of one `chat_send` instance against a hello-world function served the same way (wrk when
+    installed, else a Python thread pool);
+(d) Firestore writes per message in a scripted typical session (typing and receipts included);
+(e) PostgreSQL round trips per `chat_send`, counted on the connection itself: statements, and the wire round
+    trips pg8000 makes for them.
+Targets (TARGETS.md): (b)/(a) p50 ≤ 1.5; (c) ≥ 25 %; (d) ≤ 1.5; (e) ≤ 3.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import _stack
+from bench._stack import FunctionInstance, Pair, PgCounter, Timed, counting_connect, p50, percentile, verdict
+from emulators.simulator import App
+
+LATENCY_SAMPLES = 200
+LATENCY_WARMUP = 10
+PAGE = 20
+DRIVE_S = 5.0
+DRIVE_ROUNDS = 2
+CONNECTIONS = 16
+THROUGHPUT_SESSIONS = 8
+TYPICAL_MESSAGES = 60
+ROUND_TRIP_SENDS = 50
+
+TARGET_LATENCY_RATIO = 1.5
+TARGET_THROUGHPUT_SHARE = 0.25
+TARGET_WRITES_PER_MESSAGE = 1.5
+TARGET_ROUND_TRIPS = 3.0
+
+_HELLO = """
+import functions_framework
+
+
+@functions_framework.http
+def hello(request):
+    return "Hello, World!"
+"""
+
+
+def run() -> str:
+    skipped = _stack.skip_without_gcloud()
+    if skipped:
+        return skipped
+    _stack.stack()
+    _stack.quiet_world()
+    # A bench sends far faster than a person: the per-sender limit is raised as an admin could.
+    with _stack.app_config(messages_per_minute=1000):
+        sections = [_latency(), _throughput(), _writes_per_message(), _round_trips()]
+    return "\n\n".join(sections)
+
+
+# -- (a) + (b): write → listener -------------------------------------------------------------------------------------
+
+
+class Arrivals:
+    """An on_snapshot callback noting when each document (keyed by one of its fields) was first seen."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.seen: dict[Any, float] = {}
+        self.snapshots = 0
+        self._condition = threading.Condition()
+
+    def __call__(self, _docs: Any, changes: Any, _read_time: Any) -> None:
+        now = time.perf_counter()
+        with self._condition:
+            self.snapshots += 1
+            for change in changes:
+                value = (change.document.to_dict() or {}).get(self.key)
+                if value is not None and value not in self.seen:
+                    self.seen[value] = now
+            self._condition.notify_all()
+
+    def wait_first_snapshot(self, timeout: float = 10) -> None:
+        with self._condition:
+            if not self._condition.wait_for(lambda: self.snapshots > 0, timeout):
+                raise TimeoutError("the listener never delivered its first snapshot")
+
+    def wait(self, value: Any, timeout: float = 10) -> float:
+        with self._condition:
+            if not self._condition.wait_for(lambda: value in self.seen, timeout):
+                raise TimeoutError(f"{self.key}={value!r} never reached the listener")
+            return self.seen[value]
+
+
+def _latency() -> str:
+    """Listeners hold the latest page (`seq` descending, limit 20) as a chat screen does: the Python client
+    rebuilds and re-sorts its whole view on every change, so an unbounded listener on a growing collection would
+    time the client library (≈ +0.25 ms per document held), not the path under test."""
+    from google.cloud import firestore
+
+    pair = _stack.paired()
+    writer = firestore.Client(project="demo-halo")
+    reader = firestore.Client(project="demo-halo")
+    run_id = uuid.uuid4().hex[:8]
+    raw_doc = writer.document(f"bench_raw/{run_id}")
+    raw_collection = writer.collection(f"bench_raw/{run_id}/messages")
+    doc_arrivals, page_arrivals, chat_arrivals = Arrivals("n"), Arrivals("n"), Arrivals("client_message_id")
+
+    def latest_page(path: str) -> Any:
+        return reader.collection(path).order_by("seq", direction=firestore.Query.DESCENDING).limit(PAGE)
+
+    watches = [
+        reader.document(f"bench_raw/{run_id}").on_snapshot(doc_arrivals),
+        latest_page(f"bench_raw/{run_id}/messages").on_snapshot(page_arrivals),
+        latest_page(f"sessions/{pair.session_id}/messages").on_snapshot(chat_arrivals),
+    ]
+    raw_doc_ms: list[float] = []
+    raw_page_ms: list[float] = []
+    chat_ms: list[float] = []
+    http_ms: list[float] = []
+    try:
+        for arrivals in (doc_arrivals, page_arrivals, chat_arrivals):
+            arrivals.wait_first_snapshot()
+        body = {"kind": "text", "sender_role": "client", "text": "halo, apa kabar hari ini?", "status": "sent"}
+        # Interleaved, so a slow moment of the machine lands on all three alike.
+        for n in range(LATENCY_WARMUP + LATENCY_SAMPLES):
+            keep = n >= LATENCY_WARMUP
+            started = time.perf_counter()
+            raw_doc.set({**body, "n": n, "seq": n})
+            seen = doc_arrivals.wait(n)
+            if keep:
+                raw_doc_ms.append((seen - started) * 1000)
+
+            started = time.perf_counter()
+            raw_collection.document(uuid.uuid4().hex).set({**body, "n": n, "seq": n})
+            seen = page_arrivals.wait(n)
+            if keep:
+                raw_page_ms.append((seen - started) * 1000)
+
+            cmid = str(uuid.uuid4())
+            started = time.perf_counter()
+            reply = pair.client.post(
+                "chat_send", {"session_id": pair.session_id, "client_message_id": cmid, "text": body["text"]}
+            )
+            answered = time.perf_counter()
+            if reply.status != 200:
+                raise RuntimeError(f"chat_send: HTTP {reply.status} {reply.body}")
+            seen = chat_arrivals.wait(cmid)
+            if keep:
+                chat_ms.append((seen - started) * 1000)
+                http_ms.append((answered - started) * 1000)
+    finally:
+        for watch in watches:
+            watch.unsubscribe()
+        writer.close()
+        reader.close()
+
+    ratio = p50(chat_ms) / p50(raw_doc_ms)
+    rows = [
+        ("(a) raw set → listener on that document", raw_doc_ms),
+        (f"(a') raw set of a new doc → latest-{PAGE} listener", raw_page_ms),
+        (f"(b) chat_send → latest-{PAGE} messages listener", chat_ms),
+        ("    chat_send HTTP reply", http_ms),
+    ]
+    lines = [
+        f"write → listener latency ({LATENCY_SAMPLES} samples each, interleaved, after {LATENCY_WARMUP} warm-up)",
+        f"{'':<48} {'p50 ms':>8} {'p95 ms':>8}",
+    ]
+    lines += [f"{name:<48} {p50(ms):>8.1f} {percentile(ms, 95):>8.1f}" for name, ms in rows]
+    lines.append(
+        f"ratio p50(b)/p50(a) = {ratio:.2f}x  (target ≤ {TARGET_LATENCY_RATIO}x)  "
+        f"{verdict(ratio <= TARGET_LATENCY_RATIO)};  same-shape listener p50(b)/p50(a') = "
+        f"{p50(chat_ms) / p50(raw_page_ms):.2f}x"
+    )
+    return "\n".join(lines)
+
+
+# -- (c) throughput ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Drive:
+    requests: int
+    errors: int
+    seconds: float
+    cpu_s: float
+    p50_ms: float | None = None
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_s * 1000 / max(1, self.requests)
+
+
+def _pg_sessions() -> int:
+    """Connections PostgreSQL has accepted so far (all clients of the database)."""
+    with _stack.halo_db().transaction() as tx:
+        return int(tx.scalar("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"))
+
+
+def _throughput() -> str:
+    """Each function gets an instance of its own (as deployed); the gateway, serving every other function, is left
+    to the background work chat_send causes (the `notify` push). A third instance runs chat_send with a pool as
+    large as its thread count, to show what the shipped pool size costs."""
+    pairs = [_stack.paired() for _ in range(THROUGHPUT_SESSIONS)]
+    # Round-robin over the sessions, each side sending in turn.
+    senders = [(pair.session_id, app) for pair in pairs for app in (pair.client, pair.mitra)]
+    work = Path(tempfile.mkdtemp(prefix="halo-bench-hello-"))
+    hello_source = work / "hello.py"
+    hello_source.write_text(_HELLO)
+    shipped_pool = os.environ.get("HALO_DB_POOL_SIZE", "4 (default)")
+    names = ("hello-world", "chat_send", f"chat_send, pool {CONNECTIONS}")
+    runs: dict[str, list[Drive]] = {name: [] for name in names}
+    new_connections: dict[str, int] = dict.fromkeys(names, 0)
+    db = _stack.halo_db()
+    session_ids = [pair.session_id for pair in pairs]
+    count = "SELECT count(*) FROM chat_messages WHERE session_id = ANY(CAST(:s AS uuid[]))"
+    with db.transaction() as tx:
+        before = tx.scalar(count, {"s": session_ids})
+    try:
+        with (
+            FunctionInstance("hello", source=hello_source) as hello,
+            FunctionInstance("chat_send") as chat,
+            FunctionInstance("chat_send", env={"HALO_DB_POOL_SIZE": str(CONNECTIONS)}) as chat_pooled,
+        ):
+            driver = _wrk_driver(work) if shutil.which("wrk") else _python_driver()
+            targets = {names[0]: (hello, None), names[1]: (chat, senders), names[2]: (chat_pooled, senders)}
+            for instance, who in targets.values():
+                driver(instance, who, 1.0)  # warm: imports, connection pools, identity cache
+            for _ in range(DRIVE_ROUNDS):
+                for name, (instance, who) in targets.items():
+                    opened = _pg_sessions()
+                    runs[name].append(driver(instance, who, DRIVE_S))
+                    new_connections[name] += _pg_sessions() - opened
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with db.transaction() as tx:
+        stored = tx.scalar(count, {"s": session_ids}) - before
+    rps = {name: p50([run.rps for run in runs[name]]) for name in names}
+    cpu = {name: p50([run.cpu_ms_per_request for run in runs[name]]) for name in names}
+    tool = "wrk -t2" if shutil.which("wrk") else "a Python thread pool"
+    lines = [
+        f"throughput: one instance each (gunicorn gthread, 1 worker, 16 threads), driven by {tool} with "
+        f"{CONNECTIONS} connections, {DRIVE_ROUNDS} rounds of {DRIVE_S:.0f} s interleaved, median round; chat_send "
+        f"round-robin over {THROUGHPUT_SESSIONS} sessions, both sides",
+        f"{'':<22} {'req/s':>8} {'p50 ms':>8} {'CPU ms/req':>11} {'errors':>7} {'new PG conns/req':>17}",
+    ]
+    for name in names:
+        latency = p50([run.p50_ms for run in runs[name] if run.p50_ms is not None] or [float("nan")])
+        errors = sum(run.errors for run in runs[name])
+        served = sum(run.requests for run in runs[name])
+        churn = new_connections[name] / max(1, served)
+        lines.append(f"{name:<22} {rps[name]:>8.0f} {latency:>8.1f} {cpu[name]:>11.2f} {errors:>7} {churn:>17.2f}")
+    codes: dict[str, int] = {}
+    for name in names[1:]:
+        for drive in runs[name]:
+            for code, n in drive.statuses.items():
+                codes[code] = codes.get(code, 0) + n
+    if codes:
+        lines.append(f"chat_send non-200 replies: {codes}")
+    lines.append(f"messages stored during the drives: {stored}; shipped HALO_DB_POOL_SIZE: {shipped_pool}")
+    share = rps[names[1]] / rps[names[0]]
+    lines.append(
+        f"chat_send / hello-world = {share:.1%}  (target ≥ {TARGET_THROUGHPUT_SHARE:.0%})  "
+        f"{verdict(share >= TARGET_THROUGHPUT_SHARE)};  with a pool of {CONNECTIONS}: "
+        f"{rps[names[2]] / rps[names[0]]:.1%}; CPU per request {cpu[names[1]] / cpu[names[0]]:.0f}x "
+        f"(pool {CONNECTIONS}: {cpu[names[2]] / cpu[names[0]]:.0f}x) hello-world's"
+    )
+    return "\n".join(lines)
+
+
+Driver = Callable[[FunctionInstance, list[tuple[str, App]] | None, float], Drive]
+
+_WRK_CHAT = """
+local entries = {ENTRIES}
+local nonce = "{NONCE}"
+local counter = 0
+local next_id = 0
+function setup(thread)
+    thread:set("id", next_id)
+    next_id = next_id + 1
+end
+function request()
+    counter = counter + 1
+    local entry = entries[(counter + id) % #entries + 1]
+    local body = string.format(
+        '{"session_id":"%s","client_message_id":"%s-%04x-4000-8000-%012x","text":"halo, apa kabar hari ini?"}',
+        entry[1], nonce, id, counter)
+    return wrk.format("POST", "/", {["Content-Type"] = "application/json",
+                                     ["Authorization"] = "Bearer " .. entry[2]}, body)
+end
+"""
+
+
+def _wrk_driver(work: Path) -> Driver:
+    def drive(instance: FunctionInstance, senders: list[tuple[str, App]] | None, seconds: float) -> Drive:
+        argv = [
+            "wrk",
+            f"-t{min(2, CONNECTIONS)}",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "--timeout",
+            "10s",
+        ]
+        if senders is not None:
+            entries = ", ".join(
+                f'{{"{sid}", "{app.session.id_token}"}}' for sid, app in senders if app.session is not None
+            )
+            script = work / f"chat-{uuid.uuid4().hex[:6]}.lua"
+            script.write_text(
+                _WRK_CHAT.replace("{ENTRIES}", "{" + entries + "}").replace("{NONCE}", uuid.uuid4().hex[:8])
+            )
+            argv += ["-s", str(script)]
+        cpu_before = instance.cpu_s()
+        completed = subprocess.run([*argv, instance.url + "/"], capture_output=True, text=True, check=True)
+        cpu = instance.cpu_s() - cpu_before
+        out = completed.stdout
+        total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+        if total is None:
+            raise RuntimeError(f"unexpected wrk output:\n{out}")
+        elapsed = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        latency = re.search(r"\s50%\s+([\d.]+)(us|ms|s)\b", out)
+        p50_ms = None
+        if latency:
+            p50_ms = float(latency.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[latency.group(2)]
+        failed = (int(errors.group(1)) if errors else 0) + (
+            sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+        )
+        statuses = {"non-2xx": int(errors.group(1))} if errors else {}
+        return Drive(int(total.group(1)) - failed, failed, elapsed, cpu, p50_ms, statuses)
+
+    return drive
+
+
+def _python_driver() -> Driver:
+    def drive(instance: FunctionInstance, senders: list[tuple[str, App]] | None, seconds: float) -> Drive:
+        counter = iter(range(10**9))
+        lock = threading.Lock()
+        latencies: list[float] = []
+        statuses: dict[str, int] = {}
+
+        def loop(_: int) -> tuple[int, int]:
+            done = failed = 0
+            http = requests.Session()
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                if senders is None:
+                    response = http.get(instance.url + "/", timeout=10)
+                else:
+                    with lock:
+                        n = next(counter)
+                    sid, app = senders[n % len(senders)]
+                    assert app.session is not None
+                    response = http.post(
+                        instance.url + "/",
+                        json={"session_id": sid, "client_message_id": str(uuid.uuid4()), "text": "halo"},
+                        headers={"Authorization": f"Bearer {app.session.id_token}"},
+                        timeout=10,
+                    )
+                with lock:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    if response.status_code != 200:
+                        statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
+                if response.status_code == 200:
+                    done += 1
+                else:
+                    failed += 1
+            return done, failed
+
+        cpu_before = instance.cpu_s()
+        started = time.monotonic()
+        with ThreadPoolExecutor(CONNECTIONS) as pool:
+            results = list(pool.map(loop, range(CONNECTIONS)))
+        elapsed = time.monotonic() - started
+        cpu = instance.cpu_s() - cpu_before
+        return Drive(sum(r[0] for r in results), sum(r[1] for r in results), elapsed, cpu, p50(latencies), statuses)
+
+    return drive
+
+
+# -- (d) Firestore writes per message ----------------------------------------------------------------------------------
+
+
+def _writes_per_message() -> str:
+    """A typical session: bursts of 2-4 messages, sides alternating; typing true every second while composing
+    (1-2 s a message) and false after sending; the recipient reads each burst once."""
+    rng = random.Random(60)
+    bursts: list[tuple[str, list[float]]] = []
+    remaining, side = TYPICAL_MESSAGES, "client"
+    while remaining:
+        size = min(remaining, rng.randint(2, 4))
+        bursts.append((side, [rng.uniform(1.0, 2.0) for _ in range(size)]))
+        remaining -= size
+        side = "mitra" if side == "client" else "client"
+    pair = _stack.paired()
+    apps = {"client": pair.client, "mitra": pair.mitra}
+    db = _stack.halo_db()
+    with db.transaction() as tx:
+        outbox_before = tx.scalar("SELECT coalesce(max(id), 0) FROM outbox")
+    typing_calls = typing_written = receipt_calls = sent = 0
+    started = time.monotonic()
+    for side, composing in bursts:
+        sender, reader = apps[side], apps["mitra" if side == "client" else "client"]
+        last_message = None
+        for compose_s in composing:
+            typed = 0.0
+            while typed < compose_s:
+                typing_calls += 1
+                typing_written += _typing(pair, sender, True)
+                step = min(1.0, compose_s - typed)
+                time.sleep(step)
+                typed += step
+            reply = sender.post("chat_send", {"session_id": pair.session_id, "client_message_id": str(uuid.uuid4()),
+                                              "text": "cerita sedikit lagi ya"})  # fmt: skip
+            if reply.status != 200:
+                raise RuntimeError(f"chat_send: HTTP {reply.status} {reply.body}")
+            sent += 1
+            last_message = reply.body["message_id"]
+            typing_calls += 1
+            typing_written += _typing(pair, sender, False)
+        receipt_calls += 1
+        reply = reader.post("chat_receipts", {"session_id": pair.session_id, "up_to_message_id": last_message,
+                                              "status": "read"})  # fmt: skip
+        if reply.status != 200:
+            raise RuntimeError(f"chat_receipts: HTTP {reply.status} {reply.body}")
+    elapsed = time.monotonic() - started
+    with db.transaction() as tx:
+        written = tx.one(
+            """SELECT count(*) FILTER (WHERE destination LIKE :messages) AS message_docs,
+                      count(*) FILTER (WHERE destination = :session) AS session_docs
+               FROM outbox WHERE id > :before AND kind = 'firestore'""",
+            {"messages": f"sessions/{pair.session_id}/messages/%", "session": f"sessions/{pair.session_id}",
+             "before": outbox_before},
+        )  # fmt: skip
+    assert written is not None
+    total = written["message_docs"] + written["session_docs"] + typing_written
+    per_message = total / sent
+    return "\n".join(
+        [
+            f"Firestore writes in a typical session ({sent} messages in {len(bursts)} bursts of 2-4, sides "
+            f"alternating, {elapsed:.0f} s real time)",
+            f"  {'':<44} {'calls':>6} {'writes':>7}",
+            f"  {'chat_send (message documents, outbox)':<44} {sent:>6} {written['message_docs']:>7}",
+            f"  {'chat_receipts read, one per burst (outbox)':<44} {receipt_calls:>6} {written['session_docs']:>7}",
+            f"  {'chat_typing (its `written` replies)':<44} {typing_calls:>6} {typing_written:>7}",
+            f"  {'total':<44} {'':>6} {total:>7}",
+            f"writes per message = {per_message:.2f}  (target ≤ {TARGET_WRITES_PER_MESSAGE})  "
+            f"{verdict(per_message <= TARGET_WRITES_PER_MESSAGE)}",
+        ]
+    )
+
+
+def _typing(pair: Pair, app: App, typing: bool) -> int:
+    reply = app.post("chat_typing", {"session_id": pair.session_id, "typing": typing})
+    if reply.status != 200:
+        raise RuntimeError(f"chat_typing: HTTP {reply.status} {reply.body}")
+    return int(bool(reply.body["written"]))
+
+
+# -- (e) PostgreSQL round trips ------------------------------------------------------------------------------------
+
+
+def _round_trips() -> str:
+    from shared.adapters import runtime
+    from shared.adapters.db import Database
+    from shared.config import get_settings
+    from shared.domain.roles import Role
+    from shared.services import chat, identity
+    from shared.services.ports import Ports
+
+    pair = _stack.paired()
+    assert pair.client.session is not None
+    uid = pair.client.session.uid
+    client_id = _stack.account_id(pair.client)
+    counter = PgCounter()
+    db = Database(counting_connect(counter), max_idle=4)
+    documents, publisher = Timed(runtime.firestore(), "apply"), Timed(runtime.publisher(), "publish")
+    ports = Ports(db=db, documents=documents, publisher=publisher, tasks=runtime.tasks())  # type: ignore[arg-type]
+    ttl = get_settings().identity_cache_s
+
+    def send() -> None:
+        known = identity.resolve(db, uid, ttl)  # what the endpoint does before the use case, cached per instance
+        assert known.role is Role.CLIENT
+        chat.send(ports, role=Role.CLIENT, account_id=client_id, uid=uid, session_id=pair.session_id,
+                  client_message_id=str(uuid.uuid4()), text="berapa kali ke database?")  # fmt: skip
+
+    per_send: list[tuple[int, tuple[str, ...]]] = []
+    totals = {"wire": 0, "statements": 0, "pg": 0.0, "firestore": 0.0, "pubsub": 0.0, "all": 0.0}
+    try:
+        identity.forget(uid)
+        send()  # warm: the pooled connection is opened (its start-up is not a per-message cost)
+        counter.reset()
+        identity.forget(uid)
+        send()
+        cold = (counter.wire, len(counter.statements))
+        for _ in range(ROUND_TRIP_SENDS):
+            counter.reset()
+            documents.seconds = publisher.seconds = 0.0
+            started = time.perf_counter()
+            send()
+            totals["all"] += time.perf_counter() - started
+            per_send.append((counter.wire, tuple(counter.statements)))
+            totals["wire"] += counter.wire
+            totals["statements"] += len(counter.statements)
+            totals["pg"] += counter.seconds
+            totals["firestore"] += documents.seconds
+            totals["pubsub"] += publisher.seconds
+    finally:
+        db.close()
+    typical = max(set(per_send), key=per_send.count)
+    n = ROUND_TRIP_SENDS
+    statements, wire = totals["statements"] / n, totals["wire"] / n
+    ms = {key: totals[key] * 1000 / n for key in ("all", "pg", "firestore", "pubsub")}
+    lines = [
+        f"PostgreSQL round trips per chat_send (the service in-process, {n} sends; identity cached {ttl:g} s as in "
+        "production; counted on the pg8000 connection itself)",
+        f"  statements per message (each execute, BEGIN, COMMIT): {statements:.2f}   "
+        f"on an identity-cache miss: {cold[1]}",
+        f"  wire round trips per message (socket flush → reply):  {wire:.2f}   on an identity-cache miss: {cold[0]}",
+        f"  a typical send: {typical[0]} wire round trips for " + " | ".join(typical[1]),
+        f"  mean time per send {ms['all']:.1f} ms: PostgreSQL {ms['pg']:.1f}, Firestore commit {ms['firestore']:.1f}, "
+        f"Pub/Sub publish {ms['pubsub']:.1f}, rest {ms['all'] - ms['pg'] - ms['firestore'] - ms['pubsub']:.1f}",
+        f"statements per message = {statements:.2f}  (target ≤ {TARGET_ROUND_TRIPS:g})  "
+        f"{verdict(statements <= TARGET_ROUND_TRIPS)}",
+        f"wire round trips per message = {wire:.2f}  (target ≤ {TARGET_ROUND_TRIPS:g})  "
+        f"{verdict(wire <= TARGET_ROUND_TRIPS)}",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(run())
