@@ -15,6 +15,10 @@ class AnonymityMode(StrEnum):
     ALIAS = "alias"
 
 
+# Letters, digits, spaces and the punctuation of phone numbers and names ("119 ext 8 (SEJIWA), 112"), with a digit.
+HOTLINE_PATTERN = r"^[\w ()+,./:;&'-]*[0-9][\w ()+,./:;&'-]*$"
+
+
 class AppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -34,6 +38,10 @@ class AppConfig(BaseModel):
     session_warning_s: int = Field(300, ge=0, le=3600)
     anonymity_mode: AnonymityMode = AnonymityMode.ALIAS
     payment_expiry_s: int = Field(900, ge=60, le=86_400)
+    # Shown to a client in their session when a crisis signal is found: at least one number, printable text only.
+    hotline_numbers: str = Field("119 ext 8 (SEJIWA), 112", min_length=3, max_length=200, pattern=HOTLINE_PATTERN)
+    # Message texts of sessions closed longer ago than this are erased (the sessions and the ledger stay).
+    retention_days: int = Field(365, ge=30, le=3650)
 
     @classmethod
     def from_rows(cls, rows: dict[str, Any]) -> AppConfig:

@@ -1,7 +1,8 @@
 """Chat: sending, receipts, typing, and reading a conversation back.
 
 `send` is the hot path: one statement checks the session, allocates the next `seq`, stores the message and its
-outbox rows; the Firestore write and the push are then published directly (projector.publish_committed).
+outbox rows; the Firestore write, the push and (for a client's message) the crisis-signal check are then published
+directly (projector.publish_committed).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shared.services.projector import Committed, publish_committed
 
 # Fast-path rows are left to the sweep only if the fast path has not published them by then.
 _SWEEP_GRACE = "15 seconds"
+SAFETY_TOPIC = "safety-check"
 
 _SEND = f"""
 WITH s AS (
@@ -44,7 +46,7 @@ WITH s AS (
     SELECT CAST(:mid AS uuid), s.id, s.next_seq + 1, :role, CAST(:account AS uuid), CAST(:cmid AS uuid), :text
     FROM s, recent WHERE NOT recent.limited
     ON CONFLICT (session_id, client_message_id) DO NOTHING
-    RETURNING id, seq, created_at
+    RETURNING id, seq, created_at, sender_role, session_id
 ), bump AS (
     UPDATE sessions SET next_seq = ins.seq FROM ins WHERE sessions.id = CAST(:sid AS uuid) RETURNING 1
 ), doc AS (
@@ -63,11 +65,19 @@ WITH s AS (
                'attributes', '{{}}'::jsonb),
            now() + interval '{_SWEEP_GRACE}'
     FROM ins, s RETURNING id, payload
+), safety AS (
+    -- Every client message is checked for crisis signals after the commit, off this path (safety.check_message).
+    INSERT INTO outbox (kind, destination, payload, next_attempt_at)
+    SELECT 'pubsub', '{SAFETY_TOPIC}', jsonb_build_object('data', jsonb_build_object('message_id', ins.id::text,
+               'session_id', ins.session_id::text), 'attributes', '{{}}'::jsonb),
+           now() + interval '{_SWEEP_GRACE}'
+    FROM ins WHERE ins.sender_role = 'client' RETURNING id, payload
 )
 SELECT (SELECT count(*) FROM s) AS open, recent.limited, recent.wait_s, ins.id::text AS message_id, ins.seq,
        ins.created_at,
        (SELECT id FROM doc) AS doc_outbox, (SELECT id FROM push) AS push_outbox,
-       (SELECT payload -> 'data' FROM push) AS push
+       (SELECT payload -> 'data' FROM push) AS push,
+       (SELECT id FROM safety) AS safety_outbox, (SELECT payload -> 'data' FROM safety) AS safety_check
 FROM recent LEFT JOIN ins ON true
 """
 
@@ -98,13 +108,13 @@ def send(
         return _already_sent(ports.db, session_id, client_message_id, open_session=bool(row["open"]),
                              retry_after_s=int(row["wait_s"] or 1) if row["limited"] else None)  # fmt: skip
     doc_data = {**doc, "seq": row["seq"], "created_at": ts(row["created_at"])}
-    publish_committed(
-        ports,
-        [
-            Committed(row["doc_outbox"], doc=DocOp(f"sessions/{session_id}/messages/{message_id}", "set", doc_data)),
-            Committed(row["push_outbox"], topic="notify", message=row["push"]),
-        ],
-    )
+    committed = [
+        Committed(row["doc_outbox"], doc=DocOp(f"sessions/{session_id}/messages/{message_id}", "set", doc_data)),
+        Committed(row["push_outbox"], topic="notify", message=row["push"]),
+    ]
+    if row["safety_outbox"] is not None:
+        committed.append(Committed(row["safety_outbox"], topic=SAFETY_TOPIC, message=row["safety_check"]))
+    publish_committed(ports, committed)
     return Sent(message_id=message_id, seq=row["seq"], created_at=row["created_at"])
 
 

@@ -35,6 +35,10 @@ def test_the_defaults_are_the_products_and_within_their_own_ranges() -> None:
         ("goodbye_window_s", -1),
         ("payment_expiry_s", 59),
         ("anonymity_mode", "everyone_sees_everything"),
+        ("retention_days", 29),
+        ("hotline_numbers", "call a friend"),
+        ("hotline_numbers", "119\n112"),
+        ("hotline_numbers", "<b>119</b>"),
     ],
 )
 def test_values_outside_the_business_ranges_are_refused(field: str, value: object) -> None:
@@ -46,9 +50,17 @@ def test_values_outside_the_business_ranges_are_refused(field: str, value: objec
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("max_concurrent_clients", 1), ("max_concurrent_clients", 20), ("goodbye_window_s", 0), ("payment_expiry_s", 60)],
+    [
+        ("max_concurrent_clients", 1),
+        ("max_concurrent_clients", 20),
+        ("goodbye_window_s", 0),
+        ("payment_expiry_s", 60),
+        ("retention_days", 30),
+        ("hotline_numbers", "112"),
+        ("hotline_numbers", "119 ext 8 (SEJIWA), +62 21-500-454"),
+    ],
 )
-def test_the_range_bounds_themselves_are_allowed(field: str, value: int) -> None:
+def test_the_range_bounds_themselves_are_allowed(field: str, value: object) -> None:
     assert getattr(AppConfig.model_validate({field: value}), field) == value
 
 

@@ -1,0 +1,81 @@
+"""A client's data on request: export as JSON, and deletion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared.schemas import Model
+
+
+class ClientDataQuery(Model):
+    client_id: UUID
+
+
+class DeleteClientData(Model):
+    """Anonymise the profile, unlink and sign out the Firebase user, erase the texts of the client's sessions.
+    Sessions, transactions and the ledger stay. Refused (409 `client_busy`) during an open session or search."""
+
+    action: Literal["delete"]
+    client_id: UUID
+
+
+class ExportedProfile(BaseModel):
+    client_id: str
+    display_name: str
+    alias: str
+    anonymous: bool
+    phone: str | None
+    email: str | None
+    created_at: datetime
+    suspended_at: datetime | None
+    deleted_at: datetime | None
+
+
+class ExportedSession(BaseModel):
+    session_id: str
+    kind: str
+    status: str
+    mitra_name: str
+    started_at: datetime
+    ends_at: datetime
+    closed_at: datetime | None
+
+
+class ExportedMessage(BaseModel):
+    message_id: str
+    session_id: str
+    seq: int
+    kind: str
+    sender_role: str
+    # Null once erased (deletion or retention).
+    text: str | None
+    created_at: datetime
+
+
+class ExportedTransaction(BaseModel):
+    transaction_id: str
+    purpose: str
+    tier_id: str
+    duration_s: int
+    amount: int
+    currency: str
+    status: str
+    payment_method: str | None
+    payment_channel: str | None
+    created_at: datetime
+    paid_at: datetime | None
+    expired_at: datetime | None
+
+
+class ClientData(BaseModel):
+    """Everything held about one client. After a deletion, what remains of it."""
+
+    exported_at: datetime
+    profile: ExportedProfile
+    sessions: list[ExportedSession]
+    messages: list[ExportedMessage]
+    transactions: list[ExportedTransaction]

@@ -1,0 +1,526 @@
+"""Trust and safety end to end: crisis signals reach the control center, the on-duty admin's phone and the client's
+session; a client's data is exported and deleted on request; old message texts are erased; and no log line of the
+whole stack carries a message, a phone number or an email."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+
+from emulators.pubsub_wiring import push_endpoint
+from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
+from emulators.simulator import App, AuthEmulator, Watch
+from emulators.stack import PROJECT, LocalStack
+from functions.manifest import BY_NAME
+from shared.adapters.db import Database
+from shared.adapters.firebase_auth import FirebaseAuth
+from tests.e2e.conftest import Pair, pair_up, pay_checkout
+
+pytestmark = pytest.mark.needs_gcloud
+
+RISKY = "aku udah ga kuat lagi... pengen mattiii aja"
+HOTLINES = "119 ext 8 (SEJIWA), 112, 021-500-454"
+
+
+@pytest.fixture
+def admin(stack: LocalStack, auth: AuthEmulator) -> App:
+    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
+
+
+def _uid(app: App) -> str:
+    assert app.session is not None
+    return app.session.uid
+
+
+def _client_id(db: Database, app: App) -> str:
+    with db.transaction() as tx:
+        return str(tx.scalar("SELECT id::text FROM clients WHERE firebase_uid = :uid", {"uid": _uid(app)}))
+
+
+def _send(app: App, session_id: str, text: str) -> dict[str, Any]:
+    reply = app.post("chat_send", {"session_id": session_id, "client_message_id": str(uuid.uuid4()), "text": text})
+    assert reply.status == 200, reply.body
+    return dict(reply.body)
+
+
+def _register_device(app: App) -> str:
+    token = f"fcm-token-{_uid(app)}-{uuid.uuid4().hex[:8]}"
+    assert app.post("devices_register", {"token": token, "platform": "web"}).status == 200
+    return token
+
+
+def _pushes(stack: LocalStack, token: str, *, at_least: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
+    sink = f"http://127.0.0.1:{stack.ports.fcm}/_sink/messages"
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = requests.get(sink, params={"token": token}, timeout=5).json()["messages"]
+        if len(messages) >= at_least or time.monotonic() > deadline:
+            return [message["message"] for message in messages]
+        time.sleep(0.1)
+
+
+def _deliver(stack: LocalStack, function: str, data: dict[str, Any]) -> requests.Response:
+    """One Pub/Sub push delivery through the gateway, exactly as the emulator's push subscription makes it."""
+    topic = BY_NAME[function].topic
+    assert topic is not None
+    envelope = {
+        "message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "messageId": uuid.uuid4().hex,
+                    "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "attributes": {}},
+        "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
+    }  # fmt: skip
+    return requests.post(push_endpoint(stack.functions_url, function, PROJECT, topic), json=envelope, timeout=60)
+
+
+def _firestore_as(app: App, path: str) -> int:
+    """Read a document as this app's user, so firestore.rules decide (the Admin path would bypass them)."""
+    url = f"http://{os.environ['FIRESTORE_EMULATOR_HOST']}/v1/projects/{PROJECT}/databases/(default)/documents/{path}"
+    assert app.session is not None
+    return requests.get(url, headers={"Authorization": f"Bearer {app.session.id_token}"}, timeout=10).status_code
+
+
+def _flags(db: Database, session_id: str) -> list[dict[str, Any]]:
+    with db.transaction() as tx:
+        return tx.all(
+            "SELECT id::text, message_id::text, category, hotline_message_id::text FROM safety_flags"
+            " WHERE session_id = CAST(:s AS uuid) ORDER BY created_at",
+            {"s": session_id},
+        )
+
+
+def _audited(db: Database, action: str, target: str) -> list[dict[str, Any]]:
+    with db.transaction() as tx:
+        return tx.all(
+            "SELECT actor_uid, old_value, new_value FROM audit_log WHERE action = :a AND target = :t ORDER BY id",
+            {"a": action, "t": target},
+        )
+
+
+def _close(db: Database, session_id: str, days_ago: int = 0) -> None:
+    """As the session timer would have left it (arranged, so a test need not wait out a session)."""
+    with db.transaction() as tx:
+        tx.execute(
+            "UPDATE sessions SET status = 'closed', closed_at = now() - make_interval(days => :d)"
+            " WHERE id = CAST(:s AS uuid)",
+            {"s": session_id, "d": days_ago},
+        )
+
+
+# -- crisis signals --------------------------------------------------------------------------------------------------
+
+
+def test_a_risky_message_alerts_the_control_center_pushes_the_admin_and_shows_the_hotline(
+    stack: LocalStack,
+    admin: App,
+    paired: Callable[..., Pair],
+    halo_db: Database,
+    watches: Callable[[Watch], Watch],
+    app_config: Callable[..., None],
+) -> None:
+    app_config(hotline_numbers=HOTLINES)
+    pair = paired()
+    admin_token = _register_device(admin)
+    alerts = watches(Watch.collection("admin_alerts"))
+    messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
+    started = time.monotonic()
+
+    sent = _send(pair.client, pair.session_id, RISKY)
+
+    alert = next(
+        doc
+        for doc in alerts.wait_for(
+            lambda docs: any(d.get("session_id") == pair.session_id for d in docs.values()), timeout=10
+        ).values()
+        if doc.get("session_id") == pair.session_id
+    )
+    assert time.monotonic() - started < 5, "the alert reaches the control center within seconds (~0.2 s here)"
+    with halo_db.transaction() as tx:
+        alias_number = tx.scalar(
+            "SELECT alias_number FROM clients WHERE firebase_uid = :uid", {"uid": _uid(pair.client)}
+        )
+    assert alert["client_alias"] == f"Bestie #{alias_number}"
+    assert (alert["category"], alert["status"], alert["message_id"]) == (
+        "suicidal_ideation",
+        "open",
+        sent["message_id"],
+    )
+    assert set(alert) == {"alert_id", "session_id", "message_id", "client_alias", "category", "status", "created_at"}
+    assert "mati" not in json.dumps(alert, default=str), "never the message's words"
+    docs = messages.wait_for(lambda d: len(d) == 2).values()
+    card = next(doc for doc in docs if doc["kind"] == "system")
+    own = next(doc for doc in docs if doc["kind"] == "text")
+    assert (card["sender_role"], card["seq"]) == ("system", 2)
+    assert HOTLINES in card["text"]
+    assert (own["text"], own["seq"], own["sender_role"]) == (RISKY, 1, "client"), "the message itself is untouched"
+    (push,) = _pushes(stack, admin_token)
+    assert push["data"] == {"type": "safety_alert", "alert_id": alert["alert_id"], "session_id": pair.session_id}
+    assert "mati" not in json.dumps(push)
+    assert _firestore_as(admin, f"admin_alerts/{alert['alert_id']}") == 200
+    assert _firestore_as(pair.client, f"admin_alerts/{alert['alert_id']}") == 403
+    assert _firestore_as(pair.mitra, f"admin_alerts/{alert['alert_id']}") == 403
+
+
+def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_flagged(
+    stack: LocalStack, admin: App, paired: Callable[..., Pair], halo_db: Database, watches: Callable[[Watch], Watch]
+) -> None:
+    pair = paired()
+    admin_token = _register_device(admin)
+    messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
+    question = _send(pair.mitra, pair.session_id, "Apakah kamu pernah kepikiran bunuh diri?")
+    ordinary = _send(pair.client, pair.session_id, "hp aku mati tadi, maaf ya")
+    risky = _send(pair.client, pair.session_id, "iya... kadang aku pengen bundir")
+    later = _send(pair.client, pair.session_id, "I want to kill myself")
+    messages.wait_for(lambda d: len(d) == 5)
+    _pushes(stack, admin_token, at_least=2)
+
+    for _ in range(2):
+        again = _deliver(stack, "on_safety_check", {"message_id": risky["message_id"], "session_id": pair.session_id})
+        assert again.status_code in (200, 204), again.text
+    _deliver(stack, "on_safety_check", {"message_id": question["message_id"], "session_id": pair.session_id})
+
+    flags = _flags(halo_db, pair.session_id)
+    assert [flag["message_id"] for flag in flags] == [risky["message_id"], later["message_id"]]
+    assert [flag["category"] for flag in flags] == ["suicidal_ideation", "suicidal_ideation"]
+    assert flags[0]["hotline_message_id"] is not None and flags[1]["hotline_message_id"] is None, "one card"
+    time.sleep(1)
+    assert len(_pushes(stack, admin_token)) == 2, "one push per alert, redelivery or not"
+    docs = messages.latest.values()
+    assert Counter((doc["kind"], doc["sender_role"]) for doc in docs) == {
+        ("text", "mitra"): 1, ("text", "client"): 3, ("system", "system"): 1,
+    }  # fmt: skip
+    card = next(doc for doc in docs if doc["kind"] == "system")
+    assert card["seq"] > risky["seq"], "the card follows the message that raised it"
+    history = pair.client.get("chat_history", session_id=pair.session_id).body["messages"]
+    texts = {m["message_id"]: m["text"] for m in history}
+    assert texts[question["message_id"]] == "Apakah kamu pernah kepikiran bunuh diri?"
+    assert texts[ordinary["message_id"]] == "hp aku mati tadi, maaf ya"
+    with halo_db.transaction() as tx:
+        checks = tx.scalar(
+            "SELECT count(*) FROM outbox WHERE destination = 'safety-check'"
+            " AND payload->'data'->>'message_id' = ANY(:ids)",
+            {"ids": [question["message_id"], ordinary["message_id"], risky["message_id"]]},
+        )
+    assert checks == 2, "client messages only are checked, each once"
+
+
+def test_only_admins_on_duty_are_pushed(
+    stack: LocalStack, admin: App, paired: Callable[..., Pair], halo_db: Database, watches: Callable[[Watch], Watch]
+) -> None:
+    pair = paired()
+    admin_token = _register_device(admin)
+    alerts = watches(Watch.collection("admin_alerts"))
+    with halo_db.transaction() as tx:
+        tx.execute("UPDATE admins SET on_duty = false WHERE firebase_uid = :uid", {"uid": _uid(admin)})
+    try:
+        _send(pair.client, pair.session_id, "i want to end my life")
+        alerts.wait_for(lambda docs: any(d.get("session_id") == pair.session_id for d in docs.values()))
+        time.sleep(1)
+    finally:
+        with halo_db.transaction() as tx:
+            tx.execute("UPDATE admins SET on_duty = true WHERE firebase_uid = :uid", {"uid": _uid(admin)})
+
+    assert _pushes(stack, admin_token, timeout=0) == [], "off duty: the alert waits in the control center"
+
+
+def test_admins_list_and_acknowledge_alerts_audited_and_projected(
+    admin: App, paired: Callable[..., Pair], halo_db: Database, watches: Callable[[Watch], Watch]
+) -> None:
+    pair = paired()
+    alerts = watches(Watch.collection("admin_alerts"))
+    _send(pair.client, pair.session_id, "self-harm is all I think about")
+    alerts.wait_for(lambda docs: any(d.get("session_id") == pair.session_id for d in docs.values()))
+    (flag,) = _flags(halo_db, pair.session_id)
+
+    open_alerts = admin.get("admin_alerts", status="unacknowledged", limit=200)
+    acknowledged = admin.post(
+        "admin_alerts", {"action": "acknowledge", "alert_id": flag["id"], "note": "Mitra informed, client safe"}
+    )
+    again = admin.post("admin_alerts", {"action": "acknowledge", "alert_id": flag["id"], "note": "second"})
+
+    assert open_alerts.status == 200, open_alerts.body
+    listed = next(a for a in open_alerts.body["alerts"] if a["alert_id"] == flag["id"])
+    assert (listed["category"], listed["session_id"], listed["acknowledged_at"]) == (
+        "self_harm",
+        pair.session_id,
+        None,
+    )
+    assert acknowledged.status == 200, acknowledged.body
+    done = acknowledged.body["alerts"][0]
+    assert (done["acknowledged_by"], done["note"]) == (_uid(admin), "Mitra informed, client safe")
+    assert again.body["alerts"][0] == done, "the first acknowledgement stands"
+    doc = alerts.wait_for(lambda docs: docs.get(f"admin_alerts/{flag['id']}", {}).get("status") == "acknowledged")[
+        f"admin_alerts/{flag['id']}"
+    ]
+    assert doc["acknowledged_by"] == _uid(admin)
+    assert "note" not in doc
+    assert flag["id"] not in [a["alert_id"] for a in admin.get("admin_alerts", status="unacknowledged").body["alerts"]]
+    assert flag["id"] in [a["alert_id"] for a in admin.get("admin_alerts", status="acknowledged").body["alerts"]]
+    audit = _audited(halo_db, "alert.acknowledge", flag["id"])
+    assert [(a["actor_uid"], a["new_value"]) for a in audit] == [
+        (_uid(admin), {"acknowledged": True, "note": "Mitra informed, client safe"})
+    ]
+    assert _audited(halo_db, "admin_alerts.read", "admin_alerts")[-1]["actor_uid"] == _uid(admin)
+    missing = admin.post("admin_alerts", {"action": "acknowledge", "alert_id": str(uuid.uuid4())})
+    assert (missing.status, missing.error_code) == (404, "not_found")
+    assert admin.get("admin_alerts", status="maybe").status == 400
+
+
+def test_the_hotline_numbers_are_an_audited_setting_with_validation(
+    admin: App, app_config: Callable[..., None]
+) -> None:
+    app_config(hotline_numbers="119 ext 8 (SEJIWA), 112")
+
+    changed = admin.post("admin_config", {"settings": {"hotline_numbers": "119 ext 8, 112, 021-500-454"}})
+    no_number = admin.post("admin_config", {"settings": {"hotline_numbers": "call someone"}})
+    short_retention = admin.post("admin_config", {"settings": {"retention_days": 29}})
+
+    assert changed.status == 200, changed.body
+    assert changed.body["settings"]["hotline_numbers"] == "119 ext 8, 112, 021-500-454"
+    assert changed.body["settings"]["retention_days"] == 365
+    assert (no_number.status, no_number.body["error"]["fields"][0]["field"]) == (400, "settings.hotline_numbers")
+    assert (short_retention.status, short_retention.body["error"]["fields"][0]["field"]) == (
+        400,
+        "settings.retention_days",
+    )
+
+
+# -- a client's data: export and deletion ----------------------------------------------------------------------------
+
+
+def test_a_clients_data_is_exported_as_json_and_the_export_is_audited(
+    stack: LocalStack, admin: App, new_client: Callable[..., App], new_mitra: Callable[..., App], halo_db: Database,
+    quiet_world: None,
+) -> None:  # fmt: skip
+    client = new_client("Ekspor")
+    transaction_id = pay_checkout(stack, client, halo_db, {"tier_id": "sesi-30", "purpose": "session"})
+    pair = pair_up(client, new_mitra(), {"free_trial": True})
+    _send(pair.client, pair.session_id, "halo, aku mau cerita")
+    _send(pair.mitra, pair.session_id, "tentu, aku dengarkan")
+    client_id = _client_id(halo_db, client)
+
+    exported = admin.get("admin_client_data", client_id=client_id)
+
+    assert exported.status == 200, exported.body
+    body = exported.body
+    assert (body["profile"]["client_id"], body["profile"]["display_name"]) == (client_id, "Ekspor")
+    assert body["profile"]["email"].endswith("@example.com")
+    assert [s["session_id"] for s in body["sessions"]] == [pair.session_id]
+    assert [(m["sender_role"], m["text"]) for m in body["messages"]] == [
+        ("client", "halo, aku mau cerita"),
+        ("mitra", "tentu, aku dengarkan"),
+    ]
+    assert [(t["transaction_id"], t["status"], t["amount"]) for t in body["transactions"]] == [
+        (transaction_id, "paid", 35000)
+    ]
+    audit = _audited(halo_db, "admin_client_data.read", "admin_client_data")[-1]
+    assert (audit["actor_uid"], audit["new_value"]) == (_uid(admin), {"client_id": client_id})
+    assert admin.get("admin_client_data", client_id=str(uuid.uuid4())).status == 404
+    assert admin.get("admin_client_data", client_id="nope").status == 400
+    assert client.get("admin_client_data", client_id=client_id).status == 403
+
+
+def test_deleting_a_client_anonymises_them_erases_texts_and_keeps_the_ledger(
+    stack: LocalStack,
+    admin: App,
+    new_client: Callable[..., App],
+    new_mitra: Callable[..., App],
+    halo_db: Database,
+    watches: Callable[[Watch], Watch],
+    quiet_world: None,
+) -> None:
+    client = new_client("Hapus Saya")
+    transaction_id = pay_checkout(stack, client, halo_db, {"tier_id": "sesi-30", "purpose": "session"})
+    mitra = new_mitra()
+    pair = pair_up(client, mitra, {"free_trial": True})
+    messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
+    session_doc = watches(Watch.document(f"sessions/{pair.session_id}"))
+    _send(client, pair.session_id, "ini rahasia aku")
+    _send(mitra, pair.session_id, "aman bersamaku")
+    _register_device(client)
+    messages.wait_for(lambda d: len(d) == 2)
+    client_id = _client_id(halo_db, client)
+    client_uid = _uid(client)
+    with halo_db.transaction() as tx:
+        ledger_before = tx.all("SELECT * FROM ledger_entries WHERE transaction_id = CAST(:t AS uuid) ORDER BY id",
+                               {"t": transaction_id})  # fmt: skip
+
+    firebase = FirebaseAuth(PROJECT)
+    valid_after = firebase.tokens_valid_after(client_uid)
+
+    busy = admin.post("admin_client_data", {"action": "delete", "client_id": client_id})
+    _close(halo_db, pair.session_id)
+    deleted = admin.post("admin_client_data", {"action": "delete", "client_id": client_id})
+    again = admin.post("admin_client_data", {"action": "delete", "client_id": client_id})
+
+    assert (busy.status, busy.error_code) == (409, "client_busy")
+    assert deleted.status == 200, deleted.body
+    profile = deleted.body["profile"]
+    assert (profile["display_name"], profile["phone"], profile["email"]) == ("Deleted", None, None)
+    assert profile["deleted_at"] is not None
+    assert [m["text"] for m in deleted.body["messages"]] == [None, None]
+    assert [t["transaction_id"] for t in deleted.body["transactions"]] == [transaction_id], "the ledger stays"
+    assert again.status == 200 and again.body["profile"] == profile, "deleting again changes nothing"
+    with halo_db.transaction() as tx:
+        row = tx.one("SELECT firebase_uid, phone, email FROM clients WHERE id = CAST(:c AS uuid)", {"c": client_id})
+        texts = tx.all("SELECT text FROM chat_messages WHERE session_id = CAST(:s AS uuid)", {"s": pair.session_id})
+        devices = tx.scalar("SELECT count(*) FROM devices WHERE firebase_uid = :uid", {"uid": client_uid})
+        ledger_after = tx.all("SELECT * FROM ledger_entries WHERE transaction_id = CAST(:t AS uuid) ORDER BY id",
+                              {"t": transaction_id})  # fmt: skip
+    assert row == {"firebase_uid": None, "phone": None, "email": None}
+    assert texts == [{"text": None}, {"text": None}]
+    assert devices == 0
+    assert ledger_after == ledger_before and ledger_before, "the financial ledger is kept as it was"
+    erased = messages.wait_for(lambda d: len(d) == 2 and all("text" not in doc for doc in d.values()))
+    assert all(doc["erased"] is True for doc in erased.values())
+    shown = session_doc.wait_for(lambda d: any("client_uid" not in doc for doc in d.values()))
+    assert next(iter(shown.values()))["participant_uids"] == [_uid(mitra)]
+    assert _firestore_as(mitra, f"sessions/{pair.session_id}") == 200, "the mitra keeps the (erased) history"
+    assert client.get("client_profile").status in (401, 403), "the old sign-in no longer serves"
+    assert firebase.tokens_valid_after(client_uid) > valid_after, "the Firebase user's tokens are revoked"
+    (audit,) = _audited(halo_db, "client.delete", client_id)
+    assert (audit["actor_uid"], audit["new_value"]) == (_uid(admin), {"deleted": True, "messages_erased": 2})
+    transcript = mitra.get("session_transcript", session_id=pair.session_id)
+    assert [m["text"] for m in transcript.body["messages"]] == [None, None]
+
+
+# -- retention -------------------------------------------------------------------------------------------------------
+
+
+def test_retention_erases_texts_of_long_closed_sessions_only_and_is_idempotent(
+    stack: LocalStack, paired: Callable[..., Pair], halo_db: Database, watches: Callable[[Watch], Watch]
+) -> None:
+    old, recent = paired("Lama", "Mitra Lama"), paired("Baru", "Mitra Baru")
+    for pair in (old, recent):
+        _send(pair.client, pair.session_id, "cerita lama")
+        _send(pair.mitra, pair.session_id, "terima kasih sudah cerita")
+    old_docs = watches(Watch.collection(f"sessions/{old.session_id}/messages"))
+    recent_docs = watches(Watch.collection(f"sessions/{recent.session_id}/messages"))
+    old_docs.wait_for(lambda d: len(d) == 2)
+    recent_docs.wait_for(lambda d: len(d) == 2)
+    _close(halo_db, old.session_id, days_ago=400)
+    _close(halo_db, recent.session_id, days_ago=300)
+
+    first = _deliver(stack, "retention_sweep", {})
+    second = _deliver(stack, "retention_sweep", {})
+
+    assert first.status_code in (200, 204) and second.status_code in (200, 204), first.text
+    with halo_db.transaction() as tx:
+        texts = {
+            pair.session_id: [
+                row["text"]
+                for row in tx.all(
+                    "SELECT text FROM chat_messages WHERE session_id = CAST(:s AS uuid) ORDER BY seq",
+                    {"s": pair.session_id},
+                )
+            ]
+            for pair in (old, recent)
+        }
+        erased_at = tx.scalar("SELECT texts_erased_at FROM sessions WHERE id = CAST(:s AS uuid)", {"s": old.session_id})
+        projections = tx.scalar(
+            "SELECT count(*) FROM outbox WHERE destination LIKE :p AND payload->'data' ? 'erased'",
+            {"p": f"sessions/{old.session_id}/messages/%"},
+        )
+    assert texts[old.session_id] == [None, None]
+    assert texts[recent.session_id] == ["cerita lama", "terima kasih sudah cerita"], "within retention: kept"
+    assert erased_at is not None
+    assert projections == 2, "each text is erased once, however often the sweep runs"
+    old_docs.wait_for(lambda d: len(d) == 2 and all("text" not in doc and doc["erased"] for doc in d.values()))
+    assert all(doc["text"] for doc in recent_docs.latest.values())
+
+
+# -- privacy: the logs ---------------------------------------------------------------------------------------------
+
+
+def test_no_log_line_of_the_stack_carries_a_message_phone_number_or_email(
+    stack: LocalStack,
+    auth: AuthEmulator,
+    admin: App,
+    new_mitra: Callable[..., App],
+    halo_db: Database,
+    watches: Callable[[Watch], Watch],
+    quiet_world: None,
+) -> None:
+    marker = uuid.uuid4().hex[:10]
+    digits = f"{uuid.uuid4().int % 10**8:08d}"
+    said = {
+        "message": f"rahasia {marker} jangan bilang siapa-siapa",
+        "phone in a message": f"+62 857 {digits[:4]} {digits[4:]}",
+        "phone in a message, packed": f"0857{digits}",
+        "email in a message": f"curhat.{marker}@mail.example.org",
+        "mitra's reply": f"aku dengar kamu {marker[::-1]}",
+        "risky message": f"pengen mati aja {marker}",
+        "admin note": f"catatan {marker}",
+        "client's goodbye": f"makasih {marker} sampai jumpa",
+        "mitra's goodbye": f"jaga diri {marker[:5]}-{marker[5:]}",
+    }
+    account = {"client email": f"klien.{marker}@example.com", "client name": f"Klien {marker}",
+               "new mitra phone": f"+62858{digits}"}  # fmt: skip
+    sentinels = {**said, **account}
+    client = App(stack.functions_url, auth.sign_in_with_google(sentinels["client email"], sentinels["client name"]))
+    assert client.post("client_register", {"display_name": sentinels["client name"]}).status == 200
+    assert client.session is not None
+    client.session.refresh()
+    pay_checkout(stack, client, halo_db, {"tier_id": "sesi-30", "purpose": "session"})
+    client.get("pricing_quote")
+    pair = pair_up(client, new_mitra(), {"free_trial": True})
+    with halo_db.transaction() as tx:
+        account["mitra phone"] = tx.scalar("SELECT phone FROM mitras WHERE firebase_uid = :u", {"u": _uid(pair.mitra)})
+    alerts = watches(Watch.collection("admin_alerts"))
+    _send(client, pair.session_id, sentinels["message"])
+    _send(
+        client,
+        pair.session_id,
+        f"nomorku {sentinels['phone in a message']} atau {sentinels['phone in a message, packed']}",
+    )
+    _send(client, pair.session_id, f"emailku {sentinels['email in a message']}")
+    _send(pair.mitra, pair.session_id, sentinels["mitra's reply"])
+    _send(client, pair.session_id, sentinels["risky message"])
+    alert = alerts.wait_for(lambda docs: any(d.get("session_id") == pair.session_id for d in docs.values()))
+    alert_id = next(d["alert_id"] for d in alert.values() if d.get("session_id") == pair.session_id)
+    last = _send(pair.mitra, pair.session_id, "aku di sini")
+    client.post(
+        "chat_receipts", {"session_id": pair.session_id, "up_to_message_id": last["message_id"], "status": "read"}
+    )
+    client.post("chat_typing", {"session_id": pair.session_id, "typing": True})
+    client.get("chat_history", session_id=pair.session_id)
+    client.get("sessions_list")
+    pair.mitra.get("session_transcript", session_id=pair.session_id)
+    admin.get("session_transcript", session_id=pair.session_id)
+    admin.get("admin_users", q=sentinels["client email"])
+    for _ in range(2):
+        admin.post("admin_mitras", {"action": "create", "phone": account["new mitra phone"], "display_name": "Mitra"})
+    admin.post("admin_alerts", {"action": "acknowledge", "alert_id": alert_id, "note": sentinels["admin note"]})
+    client_id = _client_id(halo_db, client)
+    admin.get("admin_client_data", client_id=client_id)
+    client.post("chat_send", {"session_id": pair.session_id, "client_message_id": "not-a-uuid",
+                              "text": sentinels["message"]})  # fmt: skip
+    assert client.post("session_end", {"session_id": pair.session_id}).status == 200
+    for app, goodbye in ((client, "client's goodbye"), (pair.mitra, "mitra's goodbye")):
+        assert app.post("session_goodbye", {"session_id": pair.session_id, "text": sentinels[goodbye]}).status == 200
+    _close(halo_db, pair.session_id)
+    assert admin.post("admin_client_data", {"action": "delete", "client_id": client_id}).status == 200
+    time.sleep(1.5)  # what the functions and emulators are still writing lands in their logs
+
+    # The Auth emulator prints each phone sign-in's one-time code next to the number (its stand-in for an SMS); in
+    # production that part is Google's Firebase Auth, so account identifiers are looked for everywhere else.
+    leaks = [
+        f"{path.name}:{number}: {label}"
+        for path in sorted(stack.log_dir.glob("*.log"))
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
+        for label, sentinel in (said if path.stem == "auth" else {**said, **account}).items()
+        if sentinel.lower() in line.lower()
+    ]
+    auth_log = (stack.log_dir / "auth.log").read_text(errors="replace")
+    assert account["mitra phone"] in auth_log, "the scan reads the parts' real logs (this line is the emulator's SMS)"
+    scanned = {path.stem for path in stack.log_dir.glob("*.log")}
+    assert scanned >= {"gateway", "postgres", "firestore", "pubsub", "auth", "tasks", "xendit", "fcm"}
+    assert leaks == []
