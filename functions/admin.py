@@ -11,8 +11,11 @@ from shared.adapters.db import Row
 from shared.domain.roles import Role
 from shared.schemas import Empty
 from shared.schemas.admin import (
+    AdminAccount,
+    AdminAction,
     AdminClient,
     AdminMitra,
+    AdminPage,
     AdminSession,
     ClientPage,
     ClientQuery,
@@ -32,6 +35,7 @@ from shared.schemas.admin import (
     SuspendClient,
     UpdateMitra,
 )
+from shared.services import admin_admins as admins
 from shared.services import admin_config as settings
 from shared.services import admin_dashboard as figures
 from shared.services import admin_mitras as roster
@@ -122,3 +126,16 @@ def admin_mitra_logs(call: Call[MitraLogQuery]) -> MitraLogs:
 
 def _text(value: object | None) -> str | None:
     return None if value is None else str(value)
+
+
+@endpoint(get=Empty, post=AdminAction, roles=ADMIN, response=AdminPage, check_revoked=True)
+def admin_admins(call: Call[Empty | AdminAction]) -> AdminPage:
+    """GET: the admins. POST: grant the role to an email/password account, or revoke another admin's."""
+    if isinstance(call.body, AdminAction):
+        action = call.body.root
+        if action.action == "grant":
+            row = admins.grant(runtime.database(), runtime.firebase_auth(), call.caller.uid, action.email)
+        else:
+            row = admins.revoke(runtime.database(), runtime.firebase_auth(), call.caller.uid, str(action.admin_id))
+        return AdminPage(admins=[AdminAccount.model_validate(row)])
+    return AdminPage(admins=[AdminAccount.model_validate(row) for row in admins.list_admins(runtime.database())])

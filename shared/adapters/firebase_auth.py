@@ -104,6 +104,13 @@ class FirebaseAuth:
         except auth.UserNotFoundError:
             return
 
+    def uid_for_email(self, email: str) -> str | None:
+        auth = self._auth()
+        try:
+            return str(auth.get_user_by_email(email, app=self._app).uid)
+        except auth.UserNotFoundError:
+            return None
+
     def tokens_valid_after(self, uid: str) -> int:
         """Seconds since epoch before which this user's tokens are revoked (0 if never)."""
         user = self._auth().get_user(uid, app=self._app)

@@ -291,3 +291,33 @@ class MitraLogs(BaseModel):
     changes: list[StatusChange]
     online_by_day: list[OnlineDay]
     total_online_s: int
+
+
+# -- admin_admins ----------------------------------------------------------------------------------------------------
+
+
+class AdminAccount(BaseModel):
+    admin_id: str
+    email: str
+    created_at: datetime
+    created_by: str | None
+
+
+class AdminPage(BaseModel):
+    admins: list[AdminAccount]
+
+
+class GrantAdmin(Model):
+    """Give the `admin` role to an existing email/password account (self-service sign-ups get no role)."""
+
+    action: Literal["grant"]
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class RevokeAdmin(Model):
+    action: Literal["revoke"]
+    admin_id: UUID
+
+
+class AdminAction(RootModel[Annotated[GrantAdmin | RevokeAdmin, Field(discriminator="action")]]):
+    pass

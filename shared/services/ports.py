@@ -54,6 +54,8 @@ class IdentityProvider(Protocol):
 
     def revoke_sessions(self, uid: str) -> None: ...
 
+    def uid_for_email(self, email: str) -> str | None: ...
+
 
 class PaymentProvider(Protocol):
     """Xendit as billing needs it. Errors are `PaymentProviderError`, which says whether repeating may succeed."""

@@ -4,6 +4,7 @@ Firestore show the effects as the real apps would see them."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -515,3 +516,26 @@ def test_every_admin_read_lands_in_the_audit_log(admin: App, halo_db: Database) 
     users = _audited(halo_db, "admin_users.read", "admin_users")
     assert dashboard and dashboard[-1]["actor_uid"] == _uid(admin)
     assert users and users[-1]["new_value"]["q"] == "nobody-matches-this"
+
+
+def test_only_an_admin_makes_another_admin(admin: App, stack: LocalStack, auth: AuthEmulator) -> None:
+    email = f"ops-{uuid.uuid4().hex[:8]}@halo.local"
+    newcomer = App(stack.functions_url, auth.sign_up_with_email(email, "secret-pass-1"))
+    assert newcomer.get("admin_dashboard").status == 403, "a self-service sign-up has no role"
+
+    granted = admin.post("admin_admins", {"action": "grant", "email": email})
+    assert granted.status == 200, granted.body
+    assert newcomer.session is not None
+    assert newcomer.session.refresh().claims["role"] == "admin"
+    assert newcomer.get("admin_dashboard").status == 200
+    assert email in [a["email"] for a in admin.get("admin_admins").body["admins"]]
+
+    own = newcomer.post("admin_admins", {"action": "revoke", "admin_id": granted.body["admins"][0]["admin_id"]})
+    unknown = admin.post("admin_admins", {"action": "grant", "email": "nobody-here@halo.local"})
+    time.sleep(1.1)  # revocation compares whole seconds
+    revoked = admin.post("admin_admins", {"action": "revoke", "admin_id": granted.body["admins"][0]["admin_id"]})
+
+    assert (own.status, own.error_code) == (409, "cannot_revoke_self")
+    assert (unknown.status, unknown.error_code) == (404, "not_found")
+    assert revoked.status == 200
+    assert newcomer.get("admin_dashboard").status in (401, 403)
