@@ -62,6 +62,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("admin_config", "functions.admin", "admin"),
     FunctionSpec("admin_sessions", "functions.admin", "admin"),
     FunctionSpec("admin_mitra_logs", "functions.admin", "admin"),
+    FunctionSpec("admin_admins", "functions.admin", "admin"),
     FunctionSpec("session_end", "functions.lifecycle", "http"),
     FunctionSpec("session_goodbye", "functions.lifecycle", "http"),
     FunctionSpec("extension_request", "functions.lifecycle", "http"),
@@ -72,6 +73,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("task_extension_timeout", "functions.lifecycle", "task", queue="extension-timeouts"),
     FunctionSpec("devices_register", "functions.notify", "http"),
     FunctionSpec("on_notify", "functions.notify", "pubsub", topic="notify"),
+    FunctionSpec("on_safety_check", "functions.safety", "pubsub", topic="safety-check"),
+    FunctionSpec("admin_alerts", "functions.safety", "admin"),
+    FunctionSpec("admin_client_data", "functions.privacy", "admin"),
+    # Daily at 03:15 (scheduler_time_zone: Jakarta), when the service is quietest.
+    FunctionSpec("retention_sweep", "functions.privacy", "pubsub", topic="retention-sweep", schedule="15 3 * * *"),
     FunctionSpec("outbox_sweep", "functions.outbox", "pubsub", topic="outbox-sweep", schedule="* * * * *"),
     FunctionSpec("task_project_outbox", "functions.outbox", "task", queue="outbox-retry"),
 )

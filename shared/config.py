@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     db_user: str = "postgres"
     db_password: str | None = None
     cloud_sql_instance: str | None = None
-    db_pool_size: int = 4
+    # As many idle connections as an instance serves requests at once, so none is opened per request.
+    db_pool_size: int = 16
 
     # Where task handlers and push endpoints live (the gateway locally, the functions' base URL in production).
     functions_base_url: str = "http://127.0.0.1:5001"

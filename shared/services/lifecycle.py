@@ -63,8 +63,9 @@ def warn(ports: Ports, session_id: str, version: int) -> str:
         tx.execute(
             "UPDATE sessions SET warned_version = :v WHERE id = CAST(:sid AS uuid)", {"v": version, "sid": session_id}
         )
+        left = rules.time_left_text(session["ends_at"] - session["now"])
         chat.append_message(tx, session_id=session_id, kind="system", sender_role="system", sender_id=None,
-                            sender_uid=None, text=rules.time_left_text(session["ends_at"] - session["now"]))  # fmt: skip
+                            sender_uid=None, text=left)  # fmt: skip
         projections.session(tx, session_id, {"warning": {"version": version, "at": ts(session["now"])}})
         projections.notify(tx, dedup_key=f"warning:{session_id}:{version}", recipients=[session["client_uid"]],
                            data={"type": "session_warning", "session_id": session_id},
