@@ -181,18 +181,30 @@ class LocalStack:
     def _process(self, name: str) -> ManagedProcess:
         return next(process for process in self.processes if process.name == name)
 
-    def _wait_children(self) -> None:
-        checks = {
+    def _readiness(self) -> dict[str, Callable[[], bool]]:
+        return {
             "firestore": lambda: _http_ok(f"http://127.0.0.1:{self.ports.firestore}/"),
             "pubsub": lambda: port_open(self.ports.pubsub),
             "auth": lambda: _http_ok(f"http://127.0.0.1:{self.ports.auth}/"),
             "tasks": lambda: port_open(self.ports.tasks),
             "xendit": lambda: port_open(self.ports.xendit),
             "fcm": lambda: port_open(self.ports.fcm),
+            "gateway": lambda: _http_ok(f"{self.functions_url}/openapi.json"),
         }
+
+    def _wait_children(self) -> None:
+        checks = self._readiness()
         for process in self.processes:
             process.wait_ready(checks[process.name], timeout=90)
             self.progress(f"{process.name:<10} ready on 127.0.0.1:{getattr(self.ports, process.name)}")
+
+    def restart(self, name: str) -> None:
+        """Start one part again on its port with its first command line (fault tests stop parts mid-run). It comes
+        back empty: an emulator's data, and Pub/Sub's topics and subscriptions, are the caller's to restore."""
+        process = self._process(name)
+        process.stop()
+        process.start()
+        process.wait_ready(self._readiness()[name], timeout=90)
 
     def _prepare_database(self) -> None:
         self._postgres_thread.join()
@@ -217,7 +229,7 @@ class LocalStack:
         self._spawn("gateway", [str(gunicorn), "--no-control-socket", "--worker-class", "gthread", "--threads", "16",
                                 "--workers", "1", "--bind", f"127.0.0.1:{self.ports.functions}", "--timeout", "120",
                                 "emulators.gateway:app"])  # fmt: skip
-        self._process("gateway").wait_ready(lambda: _http_ok(f"{self.functions_url}/openapi.json"), timeout=60)
+        self._process("gateway").wait_ready(self._readiness()["gateway"], timeout=60)
         self.progress(f"gateway    ready on {self.functions_url} ({len(FUNCTIONS)} functions, /openapi.json)")
 
     def _wire(self) -> None:

@@ -146,7 +146,15 @@ def parse(req: flask.Request, model: type[BaseModel]) -> BaseModel:
     """Query strings are coerced (they are all text); JSON bodies are strict, so `"1"` is not a number."""
     try:
         if req.method == "GET":
-            return model.model_validate({key: req.args.get(key) for key in req.args})
+            repeated = [key for key in req.args if len(req.args.getlist(key)) > 1]
+            if repeated:
+                raise InvalidRequest(
+                    "each query parameter may be given once",
+                    fields=[{"field": key, "problem": "given more than once"} for key in repeated],
+                )
+            query = {key: req.args.get(key) for key in req.args}
+            _refuse_nul(query)
+            return model.model_validate(query)
         data = req.get_data(cache=False)
         if len(data) > _MAX_BODY_BYTES:
             raise InvalidRequest("the body is too large", fields=[{"field": "body", "problem": "too large"}])
@@ -158,6 +166,7 @@ def parse(req: flask.Request, model: type[BaseModel]) -> BaseModel:
             raise InvalidRequest(
                 "the body must be a JSON object", fields=[{"field": "body", "problem": "not an object"}]
             )
+        _refuse_nul(raw)
         return model.model_validate_json(data or b"{}", strict=True)
     except ValidationError as exc:
         fields = [
@@ -165,6 +174,21 @@ def parse(req: flask.Request, model: type[BaseModel]) -> BaseModel:
             for error in exc.errors()
         ]
         raise InvalidRequest("some fields are invalid", fields=fields) from exc
+
+
+def _refuse_nul(value: Any, field: str = "") -> None:
+    """PostgreSQL text cannot hold U+0000: a string carrying one is refused here, naming its field, rather than
+    failing deep inside a statement."""
+    if isinstance(value, str) and "\x00" in value:
+        problem = {"field": field or "body", "problem": "contains NUL"}
+        raise InvalidRequest("text may not contain NUL characters", fields=[problem])
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, field)
+            _refuse_nul(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{field}.{index}" if field else str(index))
 
 
 def _idempotency_key(req: flask.Request) -> str | None:

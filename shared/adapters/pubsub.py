@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-_PUBLISH_TIMEOUT_S = 30
+# An outage must not hold a request for the client library's default ten minutes of retrying: a publish that has
+# not landed by then fails, and the outbox row it came from is retried later by the projector.
+_PUBLISH_TIMEOUT_S = 5.0
 
 
 class PubSubPublisher:
@@ -19,11 +21,20 @@ class PubSubPublisher:
         with self._lock:
             if self._client is None:
                 # Heavy import, paid only by functions that publish.
+                from google.api_core import exceptions, retry
                 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
                 # Our messages are few and latency matters more than batching.
                 batch = pubsub_v1.types.BatchSettings(max_messages=100, max_latency=0.005)
-                self._client = pubsub_v1.PublisherClient(batch_settings=batch)
+                transient = retry.if_exception_type(
+                    exceptions.Aborted, exceptions.DeadlineExceeded, exceptions.InternalServerError,
+                    exceptions.ResourceExhausted, exceptions.ServiceUnavailable, exceptions.Unknown,
+                )  # fmt: skip
+                options = pubsub_v1.types.PublisherOptions(
+                    retry=retry.Retry(initial=0.1, maximum=1.0, predicate=transient, timeout=_PUBLISH_TIMEOUT_S),
+                    timeout=_PUBLISH_TIMEOUT_S,
+                )
+                self._client = pubsub_v1.PublisherClient(batch_settings=batch, publisher_options=options)
             return self._client
 
     def topic_path(self, topic: str) -> str:
@@ -31,4 +42,4 @@ class PubSubPublisher:
 
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         future = self.client.publish(self.topic_path(topic), data, **attributes)
-        return str(future.result(timeout=_PUBLISH_TIMEOUT_S))
+        return str(future.result(timeout=_PUBLISH_TIMEOUT_S + 1))

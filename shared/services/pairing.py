@@ -385,7 +385,8 @@ def expire_search(ports: Ports, request_id: str) -> str:
             return "stale"
         if request["now"] < request["search_deadline"] - _DEADLINE_TOLERANCE:
             raise Unavailable("the search window is still open")  # fired early: Cloud Tasks retries shortly
-        _end_search(tx, request_id, RequestStatus.NO_MITRA)
+        if not _end_search(tx, request_id, RequestStatus.NO_MITRA):
+            return "stale"  # a duplicate delivery, or an accept, ended it while this one waited for the row
     project_after_commit(ports, tx.outbox_ids)
     return RequestStatus.NO_MITRA
 
