@@ -79,14 +79,14 @@ class Database:
             yield Tx(conn)
             conn.commit()
         except _BROKEN as exc:
-            self._discard(conn)
+            self._lost(conn)
             raise Unavailable("the database connection was lost; retry the request") from exc
         except BaseException:
             # The block's own error is the one to report, even when the rollback finds the connection dead.
             try:
                 conn.rollback()
             except _BROKEN:
-                self._discard(conn)
+                self._lost(conn)
             else:
                 self._checkin(conn)
             raise
@@ -94,15 +94,15 @@ class Database:
             self._checkin(conn)
 
     def read_one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
-        """One statement in autocommit (a read, or a write that is atomic on its own): a single round trip, no
-        BEGIN/COMMIT, for hot paths."""
+        """One statement in autocommit (a read, or a write that is atomic on its own), for hot paths: no
+        BEGIN/COMMIT, and prepared once per connection so each later call is one round trip (bind + execute)."""
         conn = self._checkout()
         try:
             conn.autocommit = True
-            row = Tx(conn).one(sql, params)
+            row = _run_prepared(conn, sql, params)
             conn.autocommit = False
         except _BROKEN as exc:
-            self._discard(conn)
+            self._lost(conn)
             raise Unavailable("the database connection was lost; retry the request") from exc
         except BaseException:
             self._discard(conn)
@@ -134,6 +134,14 @@ class Database:
 
     def _discard(self, conn: pg8000.dbapi.Connection) -> None:
         self._close_quietly(conn)
+
+    def _lost(self, conn: pg8000.dbapi.Connection) -> None:
+        """A connection lost to the server (a restart, a failover, an operator ending backends) rarely goes alone:
+        the idle ones are dropped with it, so the client's retry reconnects instead of drawing the next dead one."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for dead in (conn, *idle):
+            self._close_quietly(dead)
 
     @staticmethod
     def _close_quietly(conn: pg8000.dbapi.Connection) -> None:
@@ -179,3 +187,19 @@ def _cloud_sql_connector(settings: Settings) -> Connect:
         return conn
 
     return connect
+
+
+def _run_prepared(conn: pg8000.dbapi.Connection, sql: str, params: Mapping[str, Any] | None) -> Row | None:
+    """pg8000's DB-API parses every statement anew (three round trips); a prepared one costs one. Each connection
+    keeps its own statements, so the hot SQL is parsed once per connection for the instance's lifetime."""
+    from pg8000.native import PreparedStatement
+
+    cache: dict[str, PreparedStatement] = conn.__dict__.setdefault("_halo_prepared", {})
+    statement = cache.get(sql)
+    if statement is None:
+        statement = cache[sql] = PreparedStatement(conn, sql)
+    rows = statement.run(**(params or {}))
+    if not rows:
+        return None
+    names = [column["name"] for column in statement.columns or []]
+    return dict(zip(names, rows[0], strict=True))
