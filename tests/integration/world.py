@@ -12,7 +12,7 @@ def add_client(db: Database) -> str:
         return str(
             tx.scalar(
                 """INSERT INTO clients (firebase_uid, display_name, alias_number)
-                   VALUES (:uid, 'Klien', 1000 + (random() * 998000)::int) RETURNING id::text""",
+                   SELECT :uid, 'Klien', COALESCE(max(alias_number), 999) + 1 FROM clients RETURNING id::text""",
                 {"uid": f"client-{uuid.uuid4().hex}"},
             )
         )
