@@ -102,12 +102,9 @@ def endpoint(
                 result = handler(Call(caller, req.method, body, _idempotency_key(req)))
                 if caller.role is Role.ADMIN and req.method == "GET":
                     _audit_read(caller, spec.name, body)
-                return _json(200, result.model_dump(mode="json"))
-            except AppError as err:
-                return error_response(err)
-            except Exception:
-                log.exception("unhandled error", extra={"fields": {"function": spec.name}})
-                return _json(500, {"error": {"code": "internal", "message": "something went wrong on our side"}})
+                return json_response(200, result.model_dump(mode="json"))
+            except Exception as exc:
+                return failure_response(exc, spec.name)
 
         return http_function
 
@@ -155,19 +152,9 @@ def parse(req: flask.Request, model: type[BaseModel]) -> BaseModel:
             query = {key: req.args.get(key) for key in req.args}
             _refuse_nul(query)
             return model.model_validate(query)
-        data = req.get_data(cache=False)
-        if len(data) > _MAX_BODY_BYTES:
-            raise InvalidRequest("the body is too large", fields=[{"field": "body", "problem": "too large"}])
-        try:
-            raw = json.loads(data or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidRequest("the body must be JSON", fields=[{"field": "body", "problem": "not JSON"}]) from exc
-        if not isinstance(raw, dict):
-            raise InvalidRequest(
-                "the body must be a JSON object", fields=[{"field": "body", "problem": "not an object"}]
-            )
+        data, raw = read_json_object(req)
         _refuse_nul(raw)
-        return model.model_validate_json(data or b"{}", strict=True)
+        return model.model_validate_json(data, strict=True)
     except ValidationError as exc:
         fields = [
             {"field": ".".join(str(part) for part in error["loc"]) or "body", "problem": error["msg"]}
@@ -204,14 +191,36 @@ def _idempotency_key(req: flask.Request) -> str | None:
     return key
 
 
+def failure_response(exc: Exception, function: str) -> flask.Response:
+    """The contract's envelope for a typed error; a generic 500 (and a logged trace) for anything else."""
+    if isinstance(exc, AppError):
+        return error_response(exc)
+    log.error("unhandled error", exc_info=exc, extra={"fields": {"function": function}})
+    return json_response(500, {"error": {"code": "internal", "message": "something went wrong on our side"}})
+
+
+def read_json_object(req: flask.Request) -> tuple[bytes, dict[str, Any]]:
+    """The raw body and its JSON object; 400 naming `body` when it is too large, not JSON, or not an object."""
+    data = req.get_data(cache=False)
+    if len(data) > _MAX_BODY_BYTES:
+        raise InvalidRequest("the body is too large", fields=[{"field": "body", "problem": "too large"}])
+    try:
+        raw = json.loads(data or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("the body must be JSON", fields=[{"field": "body", "problem": "not JSON"}]) from exc
+    if not isinstance(raw, dict):
+        raise InvalidRequest("the body must be a JSON object", fields=[{"field": "body", "problem": "not an object"}])
+    return data or b"{}", raw
+
+
 def error_response(err: AppError) -> flask.Response:
     if err.status >= 500:
         event(log, "request failed", logging.WARNING, code=err.code, status=err.status)
-    response = _json(err.status, err.envelope())
+    response = json_response(err.status, err.envelope())
     if isinstance(err, RateLimited):
         response.headers["Retry-After"] = str(err.retry_after_s)
     return response
 
 
-def _json(status: int, payload: dict[str, Any]) -> flask.Response:
+def json_response(status: int, payload: dict[str, Any]) -> flask.Response:
     return flask.Response(json.dumps(payload), status=status, mimetype="application/json")

@@ -8,7 +8,6 @@ queue's backoff; a payload that can never be parsed is acknowledged with 200 so 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -17,7 +16,7 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ValidationError
 
-from functions._http import HttpFunction
+from functions._http import HttpFunction, json_response
 from shared.config import get_settings
 from shared.errors import AppError
 from shared.logging import configure, event
@@ -42,19 +41,15 @@ def task_handler(
                 payload = model.model_validate_json(req.get_data() or b"{}")
             except ValidationError:
                 event(log, "unparseable task dropped", logging.ERROR, function=handler.__name__, task=task)
-                return _json(200, {"outcome": "dropped"})
+                return json_response(200, {"outcome": "dropped"})
             try:
                 outcome = handler(payload)
             except AppError as err:
                 event(log, "task will retry", logging.WARNING, function=handler.__name__, task=task, code=err.code)
-                return _json(503, err.envelope())
+                return json_response(503, err.envelope())
             event(log, "task done", function=handler.__name__, task=task, outcome=outcome)
-            return _json(200, {"outcome": outcome})
+            return json_response(200, {"outcome": outcome})
 
         return task_function
 
     return decorate
-
-
-def _json(status: int, payload: dict[str, object]) -> flask.Response:
-    return flask.Response(json.dumps(payload), status=status, mimetype="application/json")

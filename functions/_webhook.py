@@ -8,7 +8,6 @@ included; a 5xx (the database was unreachable, say) makes the provider deliver i
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ import flask
 import functions_framework
 from werkzeug.datastructures import Headers
 
-from functions._http import _MAX_BODY_BYTES, HttpFunction, error_response
+from functions._http import HttpFunction, failure_response, json_response, read_json_object
 from shared.config import get_settings
-from shared.errors import AppError, InvalidRequest, MethodNotAllowed, Unauthenticated
+from shared.errors import MethodNotAllowed, Unauthenticated
 from shared.logging import configure, event, set_trace
 
 log = logging.getLogger("halo.webhook")
@@ -50,30 +49,10 @@ def webhook(
                 if not verify(req):
                     event(log, "webhook refused", logging.WARNING, function=handler.__name__, code="unauthenticated")
                     raise Unauthenticated("this webhook needs the provider's proof")
-                return _json(200, handler(Delivery(_json_object(req), req.headers)))
-            except AppError as err:
-                return error_response(err)
-            except Exception:
-                log.exception("unhandled error", extra={"fields": {"function": handler.__name__}})
-                return _json(500, {"error": {"code": "internal", "message": "something went wrong on our side"}})
+                return json_response(200, handler(Delivery(read_json_object(req)[1], req.headers)))
+            except Exception as exc:
+                return failure_response(exc, handler.__name__)
 
         return webhook_function
 
     return decorate
-
-
-def _json_object(req: flask.Request) -> dict[str, Any]:
-    data = req.get_data(cache=False)
-    if len(data) > _MAX_BODY_BYTES:
-        raise InvalidRequest("the body is too large", fields=[{"field": "body", "problem": "too large"}])
-    try:
-        body = json.loads(data or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("the body must be JSON", fields=[{"field": "body", "problem": "not JSON"}]) from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object", fields=[{"field": "body", "problem": "not an object"}])
-    return body
-
-
-def _json(status: int, payload: dict[str, Any]) -> flask.Response:
-    return flask.Response(json.dumps(payload), status=status, mimetype="application/json")
