@@ -306,10 +306,12 @@ class Demo:
         wait_for_one(client_session, lambda doc: bool(doc.get("typing", {}).get("mitra", {}).get("typing_until")))
         self.say.say("client", f'listener: "{mitra.name} sedang mengetik…" (chat_typing)')
         reply = mitra.send(session_id, "Terima kasih sudah mau cerita. Aku dengerin, bagian mana yang paling berat?")
-        mitra.typing(session_id, False)
+        mitra.typing(session_id, False)  # writes nothing: the message that just went out already ends the lease
         wait_for_one(client_messages, lambda doc: doc.get("message_id") == reply["message_id"])
-        wait_for_one(client_session, lambda doc: doc.get("typing", {}).get("mitra", {}).get("typing_until") is None)
-        self.say.say("client", f'listener: #{reply["seq"]} "Terima kasih sudah mau cerita…", typing indicator off')
+        self.say.say(
+            "client", f'listener: #{reply["seq"]} "Terima kasih sudah mau cerita…", typing indicator off (a message '
+            "from the mitra after the typing lease's `since`)",
+        )  # fmt: skip
         client.receipt(session_id, reply["message_id"], "read")
         self.wait_receipt(mitra_session, "client", "read_seq", reply["seq"])
         self.say.say(mitra.name, f"listener: #{reply['seq']} read by the client")

@@ -7,10 +7,13 @@ from datetime import timedelta
 from enum import StrEnum
 
 MAX_TEXT = 4000
-# A chatty keyboard costs at most one Firestore write per participant in this window.
-TYPING_THROTTLE = timedelta(seconds=3)
-# Apps show "typing…" only until this long after the last typing signal.
-TYPING_TTL = timedelta(seconds=6)
+# Typing is a lease written to the session document: apps show "typing…" until `typing_until` (TTL after the lease
+# was written) and hide it when a message from that side arrives after `since`. Typing again renews the lease only
+# once it is older than TYPING_RENEW_AFTER, so a chatty keyboard costs one write per participant every few seconds.
+TYPING_TTL = timedelta(seconds=8)
+TYPING_RENEW_AFTER = timedelta(seconds=6)
+# Receipts wait this long for the reader's next session-document write (typing) to carry them; then they go alone.
+RECEIPTS_COALESCE = timedelta(seconds=2)
 HISTORY_PAGE_MAX = 100
 
 

@@ -11,7 +11,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.db import Database, Row
@@ -22,10 +22,12 @@ from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, RateLim
 from shared.services import audit, projections, settings_store
 from shared.services.outbox import ts
 from shared.services.ports import DocOp, Ports
-from shared.services.projector import Committed, publish_committed
+from shared.services.projector import Committed, publish_committed, schedule_retry
 
 # Fast-path rows are left to the sweep only if the fast path has not published them by then.
 _SWEEP_GRACE = "15 seconds"
+# A deferred receipts row is the sweep's only if its task has not published it by then.
+_RECEIPTS_SWEEP_GRACE_S = 10
 SAFETY_TOPIC = "safety-check"
 
 _SEND = f"""
@@ -139,8 +141,12 @@ def _already_sent(
 def receipts(
     ports: Ports, *, role: Role, account_id: str, session_id: str, up_to_message_id: str, receipt: chat.Receipt
 ) -> dict[str, int]:
-    """Delivered/read up to a message of the other side: monotonic watermarks, one Firestore write per call at most."""
+    """Delivered/read up to a message of the other side: monotonic watermarks. They reach Firestore with this side's
+    next session-document write (typing, usually right after reading) or, failing that, RECEIPTS_COALESCE later
+    from one pending outbox row per side that each call brings up to date: at most one write however often apps
+    call this."""
     side = "client" if role is Role.CLIENT else "mitra"
+    scheduled: int | None = None
     with ports.db.transaction() as tx:
         session = _participant_session(tx, session_id, role, account_id, lock=True)
         seq = tx.scalar(
@@ -153,36 +159,77 @@ def receipts(
             )
         delivered, read = chat.watermarks(receipt, seq, session[f"{side}_delivered_seq"], session[f"{side}_read_seq"])
         if (delivered, read) != (session[f"{side}_delivered_seq"], session[f"{side}_read_seq"]):
+            payload = json.dumps(_receipts_payload(side, delivered, read))
+            pending = session[f"{side}_receipts_outbox_id"]
+            if pending is not None:  # still unpublished? then it says the new watermarks instead
+                pending = tx.scalar(
+                    """UPDATE outbox SET payload = CAST(:payload AS jsonb)
+                       WHERE id = :id AND published_at IS NULL RETURNING id""",
+                    {"payload": payload, "id": pending},
+                )
+            if pending is None:
+                pending = scheduled = tx.scalar(
+                    """INSERT INTO outbox (kind, destination, payload, next_attempt_at)
+                       VALUES ('firestore', :path, CAST(:payload AS jsonb), now() + make_interval(secs => :wait))
+                       RETURNING id""",
+                    {"path": projections.session_path(session_id), "payload": payload,
+                     "wait": chat.RECEIPTS_COALESCE.total_seconds() + _RECEIPTS_SWEEP_GRACE_S},
+                )  # fmt: skip
             tx.execute(
-                f"UPDATE sessions SET {side}_delivered_seq = :d, {side}_read_seq = :r WHERE id = CAST(:sid AS uuid)",
-                {"d": delivered, "r": read, "sid": session_id},
+                f"""UPDATE sessions SET {side}_delivered_seq = :d, {side}_read_seq = :r,
+                        {side}_receipts_outbox_id = :pending
+                    WHERE id = CAST(:sid AS uuid)""",
+                {"d": delivered, "r": read, "pending": pending, "sid": session_id},
             )
-            projections.session(tx, session_id, {"receipts": {side: {"delivered_seq": delivered, "read_seq": read}}})
-    publish_after(ports, tx.outbox_ids)
+    if scheduled is not None:
+        schedule_retry(ports, [scheduled], at=datetime.now(UTC) + chat.RECEIPTS_COALESCE)
     return {"delivered_seq": delivered, "read_seq": read}
 
 
+def _receipts_payload(side: str, delivered: int, read: int) -> dict[str, Any]:
+    """The outbox payload of one side's receipts (compared whole when a typing write has carried them)."""
+    return {"op": "merge", "data": {"receipts": {side: {"delivered_seq": delivered, "read_seq": read}}}}
+
+
 def typing(ports: Ports, *, role: Role, account_id: str, session_id: str, is_typing: bool) -> bool:
-    """Throttled: returns whether this call was written to Firestore. Typing is ephemeral, so it skips the outbox."""
+    """Returns whether this call was written to Firestore. Typing is ephemeral, so it skips the outbox.
+
+    `typing: true` writes a lease (`since`, `typing_until` = since + TYPING_TTL) only when there is none or it is
+    older than TYPING_RENEW_AFTER. `typing: false` clears a live lease, unless a message from this side has come
+    since it was written: the apps hid the flag when that message arrived. Pending receipts of this side ride
+    along with the write."""
     side = "client" if role is Role.CLIENT else "mitra"
     column = f"{side}_typing_at"
     row = ports.db.read_one(
         f"""UPDATE sessions SET {column} = CASE WHEN :typing THEN now() ELSE NULL END
             WHERE id = CAST(:sid AS uuid) AND status = 'active'
               AND CAST(:account AS uuid) = {side}_id
-              AND CASE WHEN :typing THEN {column} IS NULL OR {column} < now() - make_interval(secs => :throttle)
-                       ELSE {column} IS NOT NULL END
-            RETURNING now() AS at""",
+              AND CASE WHEN :typing THEN {column} IS NULL OR {column} <= now() - make_interval(secs => :renew)
+                       ELSE {column} > now() - make_interval(secs => :ttl)
+                            AND NOT EXISTS (SELECT 1 FROM chat_messages m
+                                            WHERE m.session_id = sessions.id AND m.sender_id = CAST(:account AS uuid)
+                                              AND m.created_at >= sessions.{column}) END
+            RETURNING now() AS at, {side}_delivered_seq AS delivered_seq, {side}_read_seq AS read_seq,
+                      (SELECT o.id FROM outbox o
+                       WHERE o.id = {side}_receipts_outbox_id AND o.published_at IS NULL) AS receipts_outbox""",
         {"typing": is_typing, "sid": session_id, "account": account_id,
-         "throttle": chat.TYPING_THROTTLE.total_seconds()},
+         "renew": chat.TYPING_RENEW_AFTER.total_seconds(), "ttl": chat.TYPING_TTL.total_seconds()},
     )  # fmt: skip
     if row is None:
         _participant_session_check(ports.db, session_id, role, account_id)
         return False
-    until = ts(row["at"] + chat.TYPING_TTL) if is_typing else None
-    ports.documents.apply(
-        [DocOp(projections.session_path(session_id), "merge", {"typing": {side: {"typing_until": until}}})]
-    )
+    lease = {"since": ts(row["at"]), "typing_until": ts(row["at"] + chat.TYPING_TTL)} if is_typing else {}
+    data: dict[str, Any] = {"typing": {side: lease or {"typing_until": None}}}
+    receipts = _receipts_payload(side, row["delivered_seq"], row["read_seq"])
+    if row["receipts_outbox"] is not None:
+        data.update(receipts["data"])
+    ports.documents.apply([DocOp(projections.session_path(session_id), "merge", data)])
+    if row["receipts_outbox"] is not None:  # carried: its row is done, unless newer receipts have replaced it since
+        ports.db.read_one(
+            """UPDATE outbox SET published_at = now()
+               WHERE id = :id AND published_at IS NULL AND payload = CAST(:payload AS jsonb) RETURNING id""",
+            {"id": row["receipts_outbox"], "payload": json.dumps(receipts)},
+        )
     return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -28,6 +29,9 @@ class DocumentWriter(Protocol):
 class Publisher(Protocol):
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         """Publish and wait for the server's message id."""
+
+    def start(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> Callable[[], list[str]]:
+        """Put (topic, data, attributes) messages in flight at once; the returned call waits for every message id."""
 
 
 class TaskScheduler(Protocol):

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from shared.adapters.db import Database, Tx
@@ -123,7 +124,8 @@ def project_after_commit(ports: Ports, ids: Sequence[int]) -> None:
     schedule_retry(ports, ids)
 
 
-def schedule_retry(ports: Ports, ids: Sequence[int]) -> None:
+def schedule_retry(ports: Ports, ids: Sequence[int], *, at: datetime | None = None) -> None:
+    """A task that projects these rows (now, or at `at`); if it cannot be created, the sweep catches up."""
     first, last = min(ids), max(ids)
     try:
         ports.tasks.schedule(
@@ -131,7 +133,7 @@ def schedule_retry(ports: Ports, ids: Sequence[int]) -> None:
             task_id=f"outbox-{first}-{last}",
             handler=RETRY_HANDLER,
             payload={"ids": sorted(ids)},
-            at=None,
+            at=at,
         )
     except Exception:
         log.warning("could not schedule outbox retry; the sweep will catch up", exc_info=True)
@@ -148,15 +150,18 @@ class Committed:
 
 
 def publish_committed(ports: Ports, rows: Sequence[Committed]) -> None:
-    """The hot path (chat): publish, then mark the rows in one autocommit statement. On any failure the retry task
-    (and, behind it, the sweep) publishes from the outbox instead."""
+    """The hot path (chat): write the documents, put every message in flight at once and wait for them, then mark
+    the rows in one autocommit statement. On any failure the retry task (and, behind it, the sweep) publishes from the
+    outbox; consumers are idempotent, so a message that did go out before the failure is harmless twice."""
     try:
         docs = [row.doc for row in rows if row.doc is not None]
-        if docs:
+        if docs:  # first: the listener on the other side waits for nothing else
             ports.documents.apply(docs)
-        for row in rows:
-            if row.topic is not None:
-                ports.publisher.publish(row.topic, json.dumps(row.message).encode(), {})
+        messages: list[tuple[str, bytes, dict[str, str]]] = [
+            (row.topic, json.dumps(row.message).encode(), {}) for row in rows if row.topic is not None
+        ]
+        if messages:
+            ports.publisher.start(messages)()
         ports.db.read_one(
             "UPDATE outbox SET published_at = now() WHERE id = ANY(:ids) AND published_at IS NULL",
             {"ids": [row.outbox_id for row in rows]},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -110,6 +111,74 @@ def test_typing_is_throttled_and_expires_by_itself(pair: Pair) -> None:
             )
         )
         assert next(iter(doc.values()))["typing"]["client"]["typing_until"] is None
+    finally:
+        session.close()
+
+
+def test_typing_is_a_lease_that_messages_end_without_a_write(pair: Pair) -> None:
+    typing = {"session_id": pair.session_id, "typing": True}
+    session = Watch.document(f"sessions/{pair.session_id}")
+    try:
+        started = pair.client.post("chat_typing", typing)
+        doc = session.wait_for(lambda d: any(v.get("typing", {}).get("client", {}).get("since") for v in d.values()))
+        lease = next(iter(doc.values()))["typing"]["client"]
+        _send(pair.client, pair.session_id, "satu")
+        after_send = pair.client.post("chat_typing", {"session_id": pair.session_id, "typing": False})
+        still_typing = pair.client.post("chat_typing", typing)
+
+        assert started.body == {"written": True}
+        assert (lease["typing_until"] - lease["since"]).total_seconds() == 8
+        assert after_send.body == {"written": False}, "the message after `since` already hid the flag"
+        assert still_typing.body == {"written": False}, "the lease is renewed only when it is 6 s old"
+    finally:
+        session.close()
+
+
+def test_receipts_ride_along_with_the_readers_typing_write(pair: Pair, halo_db: Database) -> None:
+    first = _send(pair.client, pair.session_id, "halo")
+    second = _send(pair.client, pair.session_id, "kakak di sana?")
+    session = Watch.document(f"sessions/{pair.session_id}")
+    try:
+        for message in (first, second, first):
+            pair.mitra.post("chat_receipts", {"session_id": pair.session_id, "up_to_message_id": message["message_id"],
+                                              "status": "delivered"})  # fmt: skip
+        read = pair.mitra.post(
+            "chat_receipts", {"session_id": pair.session_id, "up_to_message_id": second["message_id"], "status": "read"}
+        )
+        typing = pair.mitra.post("chat_typing", {"session_id": pair.session_id, "typing": True})
+        doc = session.wait_for(
+            lambda d: any(v.get("receipts", {}).get("mitra", {}).get("read_seq") == 2 for v in d.values()), timeout=1.5
+        )
+
+        assert read.body == {"delivered_seq": 2, "read_seq": 2}
+        assert typing.body == {"written": True}
+        data = next(iter(doc.values()))
+        assert data["receipts"]["mitra"] == {"delivered_seq": 2, "read_seq": 2}
+        assert data["typing"]["mitra"]["typing_until"] is not None, "one write carried both"
+        with halo_db.transaction() as tx:
+            rows = tx.all(
+                "SELECT published_at FROM outbox WHERE destination = :path AND payload -> 'data' ? 'receipts'",
+                {"path": f"sessions/{pair.session_id}"},
+            )
+        assert len(rows) == 1, "four receipts calls, one pending row brought up to date"
+        assert rows[0]["published_at"] is not None, "the typing write published it"
+    finally:
+        session.close()
+
+
+def test_receipts_nothing_carries_arrive_by_themselves_within_seconds(pair: Pair, halo_db: Database) -> None:
+    message = _send(pair.client, pair.session_id, "halo")
+    session = Watch.document(f"sessions/{pair.session_id}")
+    try:
+        started = time.monotonic()
+        pair.mitra.post("chat_receipts", {"session_id": pair.session_id, "up_to_message_id": message["message_id"],
+                                          "status": "read"})  # fmt: skip
+        session.wait_for(
+            lambda d: any(v.get("receipts", {}).get("mitra", {}).get("read_seq") == 1 for v in d.values()), timeout=6
+        )
+        waited = time.monotonic() - started
+
+        assert 1.5 < waited < 5, f"held back about 2 s for a write to ride along with, then sent alone ({waited:.1f} s)"
     finally:
         session.close()
 

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,6 +64,10 @@ class CountingPublisher:
         with self._lock:
             self.published[data] += 1
         return message_id
+
+    def start(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> Callable[[], list[str]]:
+        ids = [self.publish(topic, data, attributes) for topic, data, attributes in messages]
+        return lambda: ids
 
 
 @pytest.fixture(scope="module")
