@@ -7,7 +7,6 @@ def pricing_quote(call: Call[Empty]) -> PricingQuote: ...
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,19 +16,17 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ValidationError
 
+from functions._replies import HttpFunction, failure_response, json_response, read_json_object
 from shared.adapters.firebase_auth import VerifiedToken
 from shared.config import get_settings
 from shared.domain.roles import Role
-from shared.errors import AppError, Forbidden, InvalidRequest, MethodNotAllowed, RateLimited, Unauthenticated
-from shared.logging import configure, event, set_trace
+from shared.errors import Forbidden, InvalidRequest, MethodNotAllowed, Unauthenticated
+from shared.logging import configure, set_trace
 from shared.schemas import Empty
 
 log = logging.getLogger("halo.http")
 
 Body = TypeVar("Body", bound=BaseModel)
-# What functions-framework serves: a request in, a Flask response out.
-HttpFunction = Callable[[flask.Request], Any]
-_MAX_BODY_BYTES = 64 * 1024
 _IDEMPOTENCY_KEY_MAX = 200
 
 
@@ -189,38 +186,3 @@ def _idempotency_key(req: flask.Request) -> str | None:
             fields=[{"field": "Idempotency-Key", "problem": "invalid"}],
         )
     return key
-
-
-def failure_response(exc: Exception, function: str) -> flask.Response:
-    """The contract's envelope for a typed error; a generic 500 (and a logged trace) for anything else."""
-    if isinstance(exc, AppError):
-        return error_response(exc)
-    log.error("unhandled error", exc_info=exc, extra={"fields": {"function": function}})
-    return json_response(500, {"error": {"code": "internal", "message": "something went wrong on our side"}})
-
-
-def read_json_object(req: flask.Request) -> tuple[bytes, dict[str, Any]]:
-    """The raw body and its JSON object; 400 naming `body` when it is too large, not JSON, or not an object."""
-    data = req.get_data(cache=False)
-    if len(data) > _MAX_BODY_BYTES:
-        raise InvalidRequest("the body is too large", fields=[{"field": "body", "problem": "too large"}])
-    try:
-        raw = json.loads(data or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("the body must be JSON", fields=[{"field": "body", "problem": "not JSON"}]) from exc
-    if not isinstance(raw, dict):
-        raise InvalidRequest("the body must be a JSON object", fields=[{"field": "body", "problem": "not an object"}])
-    return data or b"{}", raw
-
-
-def error_response(err: AppError) -> flask.Response:
-    if err.status >= 500:
-        event(log, "request failed", logging.WARNING, code=err.code, status=err.status)
-    response = json_response(err.status, err.envelope())
-    if isinstance(err, RateLimited):
-        response.headers["Retry-After"] = str(err.retry_after_s)
-    return response
-
-
-def json_response(status: int, payload: dict[str, Any]) -> flask.Response:
-    return flask.Response(json.dumps(payload), status=status, mimetype="application/json")

@@ -16,7 +16,7 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ValidationError
 
-from functions._http import HttpFunction, json_response
+from functions._replies import HttpFunction, json_response
 from shared.config import get_settings
 from shared.errors import AppError
 from shared.logging import configure, event

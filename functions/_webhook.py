@@ -17,8 +17,7 @@ import flask
 import functions_framework
 from werkzeug.datastructures import Headers
 
-from functions._http import HttpFunction, failure_response, json_response, read_json_object
-from shared.config import get_settings
+from functions._replies import HttpFunction, failure_response, json_response, read_json_object
 from shared.errors import MethodNotAllowed, Unauthenticated
 from shared.logging import configure, event, set_trace
 
@@ -41,6 +40,9 @@ def webhook(
         @functions_framework.http
         @functools.wraps(handler)
         def webhook_function(req: flask.Request) -> flask.Response:
+            # Settings (pydantic-settings) load with the first delivery, not at cold start.
+            from shared.config import get_settings
+
             configure(get_settings().log_level)
             set_trace(req.headers.get("X-Cloud-Trace-Context"), get_settings().project_id)
             try:

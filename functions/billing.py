@@ -1,23 +1,20 @@
-"""Billing: checkout through a Xendit invoice, Xendit's callback, the unpaid-invoice timeout, admin refunds."""
+"""Billing: checkout through a Xendit invoice, the unpaid-invoice timeout, admin refunds.
+
+Xendit's callback is functions/billing_webhook.py: its instance needs none of what is imported here.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-import flask
-
 from functions._http import Call, endpoint
 from functions._tasks import task_handler
-from functions._webhook import Delivery, webhook
 from shared.adapters import runtime
-from shared.adapters.xendit_payments import callback_token_matches
-from shared.config import get_settings
 from shared.domain.billing import Purpose
 from shared.domain.roles import Role
 from shared.schemas.billing import CheckoutBody, CheckoutReply, RefundBody, RefundReply, TransactionRef
 from shared.services import billing, lifecycle
 
-# Extensions are bought here and delivered by the lifecycle; the webhook's instance must know how.
+# Extensions are bought here (the lifecycle checks the extension is payable); functions/billing_webhook.py registers
+# the same for the webhook's instance, which delivers them.
 lifecycle.register_extension_purpose()
 
 
@@ -31,17 +28,6 @@ def billing_checkout(call: Call[CheckoutBody]) -> CheckoutReply:
     opened = billing.checkout(runtime.ports(), runtime.payments(), call.caller.account_id, request,
                               idempotency_key=call.idempotency_key)  # fmt: skip
     return CheckoutReply.model_validate(opened, from_attributes=True)
-
-
-def _signed_by_xendit(req: flask.Request) -> bool:
-    return callback_token_matches(req.headers.get("x-callback-token"), get_settings().xendit_callback_token)
-
-
-@webhook(verify=_signed_by_xendit)
-def xendit_webhook(delivery: Delivery) -> dict[str, Any]:
-    """Xendit's invoice callback: recorded, applied at most once, acknowledged at once (replays too)."""
-    outcome = billing.receive_callback(runtime.ports(), delivery.body, webhook_id=delivery.headers.get("webhook-id"))
-    return {"outcome": outcome}
 
 
 @task_handler(TransactionRef)

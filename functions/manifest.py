@@ -47,7 +47,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("on_pairing_requested", "functions.pairing", "pubsub", topic="pairing-requested"),
     FunctionSpec("task_pairing_timeout", "functions.pairing", "task", queue="pairing-timeouts"),
     FunctionSpec("billing_checkout", "functions.billing", "http"),
-    FunctionSpec("xendit_webhook", "functions.billing", "webhook"),
+    FunctionSpec("xendit_webhook", "functions.billing_webhook", "webhook"),
     FunctionSpec("task_payment_timeout", "functions.billing", "task", queue="payment-timeouts"),
     FunctionSpec("admin_refund", "functions.billing", "admin"),
     FunctionSpec("chat_send", "functions.chat", "http"),

@@ -92,8 +92,8 @@ _PURPOSES: dict[Purpose, PurposeHandler] = {}
 
 
 def register_purpose(purpose: Purpose, handler: PurposeHandler) -> None:
-    """Called at import time by the module that owns a purpose. The webhook runs in its own instance, so that module
-    must be imported by functions/billing.py too, or a paid transaction of that purpose is refused until it is."""
+    """Called by the module that owns a purpose. The webhook runs in its own instance, so functions/billing_webhook.py
+    must register that purpose too, or a paid transaction of that purpose is refused until it does."""
     _PURPOSES[purpose] = handler
 
 

@@ -10,7 +10,8 @@ import pytest
 from pydantic import BaseModel, Field
 from werkzeug.test import EnvironBuilder
 
-from functions._http import _MAX_BODY_BYTES, _idempotency_key, error_response, parse
+from functions._http import _idempotency_key, parse
+from functions._replies import MAX_BODY_BYTES, error_response
 from shared.errors import AppError, Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
 from shared.schemas import Empty, Model
 
@@ -91,7 +92,7 @@ def test_an_unknown_field_is_named() -> None:
 
 
 def test_an_oversize_body_is_refused_before_it_is_parsed() -> None:
-    too_big = json.dumps({"name": "x" * _MAX_BODY_BYTES}).encode()
+    too_big = json.dumps({"name": "x" * MAX_BODY_BYTES}).encode()
 
     err = _invalid(_request(data=too_big, content_type="application/json"), Greeting)
 
@@ -99,9 +100,9 @@ def test_an_oversize_body_is_refused_before_it_is_parsed() -> None:
 
 
 def test_a_body_at_the_limit_is_accepted() -> None:
-    padding = _MAX_BODY_BYTES - len(json.dumps({"name": ""}).encode())
+    padding = MAX_BODY_BYTES - len(json.dumps({"name": ""}).encode())
     at_limit = json.dumps({"name": "x" * padding}).encode()
-    assert len(at_limit) == _MAX_BODY_BYTES
+    assert len(at_limit) == MAX_BODY_BYTES
 
     assert parse(_request(data=at_limit, content_type="application/json"), Greeting).name == "x" * padding  # type: ignore[attr-defined]
 
