@@ -1,0 +1,142 @@
+"""The Firestore writer's group commit, against the emulator: concurrent small writes share commits, none is lost,
+writes to one document keep their order, and a failed commit fails every write it carried (never silently)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from emulators.stack import PROJECT, LocalStack
+from shared.adapters.firestore import BATCH_LIMIT, GROUP_MAX_OPS, FirestoreWriter
+from shared.services.ports import DocOp
+
+pytestmark = pytest.mark.needs_gcloud
+
+
+class CountingWriter(FirestoreWriter):
+    """Counts the commits actually sent, and how many writes each carried."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT)
+        self.commits: list[int] = []
+        self._count_lock = threading.Lock()
+
+    def _commit(self, ops: list[DocOp]) -> None:
+        super()._commit(ops)
+        with self._count_lock:
+            self.commits.append(len(ops))
+
+
+@pytest.fixture
+def writer(stack: LocalStack) -> CountingWriter:
+    return CountingWriter()
+
+
+@pytest.fixture(scope="module")
+def client(stack: LocalStack) -> Iterator[Any]:
+    from google.cloud import firestore
+
+    db = firestore.Client(project=PROJECT)
+    yield db
+    db.close()
+
+
+def test_a_lone_write_is_committed_at_once(writer: CountingWriter, client: Any) -> None:
+    path = f"group/{uuid.uuid4().hex}"
+
+    writer.apply([DocOp(path, "set", {"n": 1})])
+
+    assert writer.commits == [1]
+    assert client.document(path).get().to_dict() == {"n": 1}
+
+
+def test_concurrent_writes_share_commits_and_all_land(writer: CountingWriter, client: Any) -> None:
+    run = uuid.uuid4().hex
+    paths = [f"group_{run}/{n}" for n in range(200)]
+
+    def write(path: str) -> None:
+        writer.apply([DocOp(path, "set", {"path": path})])
+
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(write, paths))
+
+    stored = {doc.id: doc.to_dict() for doc in client.collection(f"group_{run}").stream()}
+    assert len(stored) == 200, "no write is lost"
+    assert all(stored[path.split("/")[1]] == {"path": path} for path in paths)
+    assert sum(writer.commits) == 200
+    assert len(writer.commits) < 200, f"writes under load shared commits: {len(writer.commits)} commits"
+    assert max(writer.commits) <= BATCH_LIMIT
+
+
+def test_writes_to_one_document_land_in_order(writer: CountingWriter, client: Any) -> None:
+    path = f"group/{uuid.uuid4().hex}"
+    lock = threading.Lock()
+    order: list[int] = []
+
+    def write(n: int) -> None:
+        with lock:  # arrival order is known: each write enters the queue before the next starts
+            order.append(n)
+            writer.apply([DocOp(path, "merge", {"last": n, f"seen_{n}": True})])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(40)))
+
+    doc = client.document(path).get().to_dict()
+    assert doc["last"] == order[-1], "the last write to arrive is the one that stays"
+    assert all(doc[f"seen_{n}"] for n in range(40))
+
+
+def test_a_failed_commit_fails_every_write_it_carried(writer: CountingWriter, client: Any) -> None:
+    run = uuid.uuid4().hex
+    results: dict[str, str] = {}
+    gate = threading.Event()
+    original = writer._commit
+
+    def slow_then_real(ops: list[DocOp]) -> None:
+        gate.wait(timeout=5)
+        original(ops)
+
+    writer._commit = slow_then_real  # type: ignore[method-assign]
+
+    def write(name: str, data: dict[str, Any]) -> None:
+        try:
+            writer.apply([DocOp(f"group_{run}/{name}", "set", data)])
+            results[name] = "ok"
+        except Exception as exc:
+            results[name] = type(exc).__name__
+
+    first = threading.Thread(target=write, args=("first", {"n": 1}))
+    first.start()
+    while not writer._committing.locked():
+        pass
+    # These queue behind the first commit and go out together; one of them is invalid for Firestore.
+    later = [threading.Thread(target=write, args=(f"later{n}", {"n": n})) for n in range(3)]
+    later.append(threading.Thread(target=write, args=("bad", {"": "an empty field name is refused"})))
+    for thread in later:
+        thread.start()
+    while len(writer._queue) < 4:
+        pass
+    gate.set()
+    for thread in [first, *later]:
+        thread.join(timeout=10)
+
+    assert results["first"] == "ok"
+    failed = {name for name, outcome in results.items() if outcome != "ok"}
+    assert failed == {"later0", "later1", "later2", "bad"}, results
+    stored = {doc.id for doc in client.collection(f"group_{run}").stream()}
+    assert stored == {"first"}, "the failed commit wrote nothing"
+
+
+def test_a_large_write_goes_in_batches_of_its_own(writer: CountingWriter, client: Any) -> None:
+    run = uuid.uuid4().hex
+    ops = [DocOp(f"group_{run}/{n}", "set", {"n": n}) for n in range(GROUP_MAX_OPS + BATCH_LIMIT)]
+
+    writer.apply(ops)
+
+    assert writer.commits == [BATCH_LIMIT, GROUP_MAX_OPS]
+    assert sum(1 for _ in client.collection(f"group_{run}").stream()) == len(ops)
