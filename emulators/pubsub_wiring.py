@@ -59,3 +59,22 @@ def publish_tick(project: str, host: str, topic: str) -> None:
         )
     except (OSError, RuntimeError):
         pass  # a missed tick is made up by the next one
+
+
+def hold_pushes(project: str, host: str, function: str) -> None:
+    """Stop pushing a function's subscription: messages wait in the emulator until `drop_backlog`. The benchmarks
+    use this to keep background consumers, which run on other instances in production, off the cores of the
+    instance under test."""
+    spec = next(spec for spec in FUNCTIONS if spec.name == function)
+    _call(
+        "POST",
+        f"http://{host}/v1/projects/{project}/subscriptions/{spec.topic}--{spec.name}:modifyPushConfig",
+        {"pushConfig": {}},
+    )
+
+
+def drop_backlog(project: str, host: str, functions_url: str, function: str) -> None:
+    """Delete a function's subscription and create it afresh, pushing again: what waited in it is gone."""
+    spec = next(spec for spec in FUNCTIONS if spec.name == function)
+    _call("DELETE", f"http://{host}/v1/projects/{project}/subscriptions/{spec.topic}--{spec.name}")
+    wire_push_subscriptions(project, host, functions_url)
