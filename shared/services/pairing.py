@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.adapters.db import Row, Tx
+from shared.adapters.db import Database, Row, Tx
 from shared.domain import accounts, pairing
 from shared.domain.config import AppConfig
-from shared.domain.pairing import RequestStatus
+from shared.domain.pairing import OfferStatus, RequestStatus
 from shared.errors import Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
 from shared.services import credits, lifecycle, outbox, projections, settings_store
 from shared.services.outbox import ts
 from shared.services.ports import Ports
-from shared.services.projector import project_after_commit
+from shared.services.projector import Committed, project_after_commit, publish_committed
 
 TIMEOUT_QUEUE = "pairing-timeouts"
 TIMEOUT_HANDLER = "task_pairing_timeout"
@@ -165,6 +166,27 @@ def _what_is_bought(
 # -- offering it to every available mitra ----------------------------------------------------------------------------
 
 
+# The offers, a write to each mitra's offer document and one push to all of them, in one statement.
+_BLAST = f"""
+WITH available AS ({AVAILABLE_MITRAS}),
+added AS (
+    INSERT INTO pairing_offers (request_id, mitra_id)
+    SELECT CAST(:request AS uuid), id FROM available
+    ON CONFLICT DO NOTHING RETURNING mitra_id
+),
+offered AS (SELECT m.firebase_uid FROM added JOIN mitras m ON m.id = added.mitra_id),
+{projections.OfferDocuments.cte("offered")},
+push AS (
+    INSERT INTO outbox (kind, destination, payload)
+    SELECT 'pubsub', :push_topic, jsonb_set(CAST(:push AS jsonb), '{{data,recipients}}', jsonb_agg(firebase_uid))
+    FROM offered HAVING count(*) > 0
+    RETURNING id, payload -> 'data' AS message
+)
+SELECT {projections.OfferDocuments.RECORDED} AS offer_documents, (SELECT id FROM push) AS push_outbox_id,
+       (SELECT message FROM push) AS push
+"""
+
+
 def blast(ports: Ports, request_id: str) -> int:
     """Offer a searching request to every available mitra not yet offered it. Safe to run again: a redelivered
     message finds the offers already recorded and sends nothing twice. Returns how many new offers were made."""
@@ -172,43 +194,55 @@ def blast(ports: Ports, request_id: str) -> int:
         request = _searching_request_for_offers(tx, request_id)
         if request is None:
             return 0
-        config = settings_store.load_config(tx)
-        offered = tx.all(
-            f"""WITH available AS ({AVAILABLE_MITRAS}),
-                     added AS (INSERT INTO pairing_offers (request_id, mitra_id)
-                               SELECT CAST(:request AS uuid), id FROM available
-                               ON CONFLICT DO NOTHING RETURNING mitra_id)
-                SELECT available.firebase_uid FROM added JOIN available ON available.id = added.mitra_id""",
-            {"request": request_id, **_available(config)},
+        config = settings_store.config_from(request["config"])
+        client_name = _client_name(request, config)
+        offer_documents = projections.OfferDocuments(
+            request_id, "merge", projections.offer_document(request_id, _offer(request, client_name))
         )
-        _offer(tx, request, config, [row["firebase_uid"] for row in offered])
-    project_after_commit(ports, tx.outbox_ids)
+        push = _offer_push(request, client_name, recipients=[])  # the statement names every mitra it offered
+        blasted = tx.one(
+            _BLAST,
+            {"request": request_id, **_available(config), **offer_documents.params(),
+             "push_topic": projections.NOTIFY_TOPIC, "push": json.dumps(outbox.message_payload(push))},
+        )  # fmt: skip
+    assert blasted is not None
+    offered = blasted["offer_documents"] or []
+    if offered:
+        publish_committed(
+            ports,
+            [*offer_documents.committed(offered),
+             Committed(blasted["push_outbox_id"], topic=projections.NOTIFY_TOPIC, message=blasted["push"])],
+        )  # fmt: skip
     return len(offered)
 
 
 def _searching_request_for_offers(tx: Tx, request_id: str) -> Row | None:
     # FOR SHARE: an accept (which updates the row) waits for this blast to commit, so it withdraws these offers too.
     return tx.one(
-        """SELECT r.id::text AS request_id, r.kind, r.duration_s, r.search_deadline,
-                  c.display_name, c.anonymous, c.alias_number
-           FROM pairing_requests r JOIN clients c ON c.id = r.client_id
-           WHERE r.id = CAST(:id AS uuid) AND r.status = 'searching' FOR SHARE OF r""",
+        f"""SELECT r.id::text AS request_id, r.kind, r.duration_s, r.search_deadline,
+                   c.display_name, c.anonymous, c.alias_number, {settings_store.CONFIG_COLUMN}
+            FROM pairing_requests r JOIN clients c ON c.id = r.client_id
+            WHERE r.id = CAST(:id AS uuid) AND r.status = 'searching' FOR SHARE OF r""",
         {"id": request_id},
     )
 
 
-def _offer(tx: Tx, request: Row, config: AppConfig, mitra_uids: list[str]) -> None:
-    client_name = accounts.name_for_mitra(
+def _client_name(request: Row, config: AppConfig) -> str:
+    return accounts.name_for_mitra(
         display_name=request["display_name"], anonymous=request["anonymous"], alias_number=request["alias_number"],
         mode=config.anonymity_mode,
     )  # fmt: skip
-    projections.offers(
-        tx, request["request_id"], mitra_uids,
-        {"client_name": client_name, "kind": request["kind"], "duration_s": request["duration_s"],
-         "minutes": request["duration_s"] // 60, "expires_at": ts(request["search_deadline"]), "status": "offered"},
-    )  # fmt: skip
-    projections.notify(
-        tx, dedup_key=f"offer:{request['request_id']}", recipients=mitra_uids,
+
+
+def _offer(request: Row, client_name: str) -> dict[str, Any]:
+    return {"client_name": client_name, "kind": request["kind"], "duration_s": request["duration_s"],
+            "minutes": request["duration_s"] // 60, "expires_at": ts(request["search_deadline"]),
+            "status": "offered"}  # fmt: skip
+
+
+def _offer_push(request: Row, client_name: str, *, recipients: list[str]) -> dict[str, Any]:
+    return projections.push(
+        dedup_key=f"offer:{request['request_id']}", recipients=recipients,
         data={"type": "pairing_offer", "request_id": request["request_id"]},
         title="Ada yang ingin curhat", body=f"{client_name} menunggu, {request['duration_s'] // 60} menit",
     )  # fmt: skip
@@ -228,107 +262,178 @@ def offer_searching_requests_to(tx: Tx, mitra_id: str, mitra_uid: str, config: A
         {"mitra": mitra_id},
     )
     for request in requests:
-        _offer(tx, request, config, [mitra_uid])
+        client_name = _client_name(request, config)
+        projections.offers(tx, request["request_id"], [mitra_uid], _offer(request, client_name))
+        outbox.publish(tx, projections.NOTIFY_TOPIC, _offer_push(request, client_name, recipients=[mitra_uid]))
 
 
 # -- a mitra answers -------------------------------------------------------------------------------------------------
 
 
+# Where a mitra's offer stands, read before the accept's transaction so that a mitra who taps after another has won
+# learns it in one round trip. FOR SHARE waits for an accept that is deciding right now (it holds the request's row
+# until it commits) and reads what it decided; shared with every other mitra waiting, and kept only for this one
+# statement, it holds up no one.
+_OFFER_STANDING = """
+    SELECT o.status AS offer, r.status AS request
+    FROM pairing_offers o JOIN pairing_requests r ON r.id = o.request_id JOIN mitras m ON m.id = o.mitra_id
+    WHERE o.request_id = CAST(:r AS uuid) AND o.mitra_id = CAST(:m AS uuid) AND m.active
+    FOR SHARE OF r
+"""
+
+# The mitra's row lock makes the capacity count in _START safe against this mitra's other accepts: that count is
+# a later statement's, so it sees every session they committed.
+_CLAIM = f"""
+    SELECT m.firebase_uid, m.display_name, o.status AS offer, {settings_store.CONFIG_COLUMN}
+    FROM mitras m JOIN pairing_offers o ON o.mitra_id = m.id AND o.request_id = CAST(:r AS uuid)
+    WHERE m.id = CAST(:m AS uuid) AND m.active
+    FOR UPDATE OF m
+"""
+
+# The session starts if the request is still searching and the mitra has room (pairing.has_capacity). Between
+# mitras accepting at once, the unique request_id of sessions decides: the others' inserts wait for the first to
+# commit, then insert nothing and hold nothing, so they all return at once. (Racing to UPDATE the request instead
+# would leave each loser holding its row until it rolled back, and the losers would finish one after another.)
+# The request's conditional UPDATE then refuses a start that a cancel or the search's timeout got to first.
+_START = """
+WITH request AS (
+    SELECT r.status, r.client_id, r.kind, r.duration_s, c.firebase_uid AS client_uid,
+           c.display_name AS client_display_name, c.anonymous, c.alias_number,
+           (SELECT count(*) FROM sessions s WHERE s.mitra_id = CAST(:m AS uuid) AND s.status IN ('active', 'closing'))
+               AS open_sessions
+    FROM pairing_requests r JOIN clients c ON c.id = r.client_id
+    WHERE r.id = CAST(:r AS uuid)
+), started AS (
+    INSERT INTO sessions (id, request_id, client_id, mitra_id, kind, started_at, ends_at)
+    SELECT CAST(:session AS uuid), CAST(:r AS uuid), client_id, CAST(:m AS uuid), kind, now(),
+           now() + make_interval(secs => duration_s)
+    FROM request WHERE status = 'searching' AND open_sessions < :max_clients
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING started_at, ends_at, version
+), matched AS (
+    UPDATE pairing_requests SET status = 'matched', mitra_id = CAST(:m AS uuid), ended_at = now()
+    WHERE id = CAST(:r AS uuid) AND status = 'searching' AND EXISTS (SELECT FROM started)
+    RETURNING ended_at
+), free_trial AS (
+    -- The primary key on free_trials is what makes the trial once-only.
+    INSERT INTO free_trials (client_id, session_id)
+    SELECT client_id, CAST(:session AS uuid) FROM request, matched WHERE request.kind = 'free_trial'
+)
+SELECT request.*, started.started_at, started.ends_at, started.version, matched.ended_at AS matched_at
+FROM request LEFT JOIN started ON true LEFT JOIN matched ON true
+"""
+
+
 def accept(ports: Ports, mitra_id: str, request_id: str) -> Match:
-    """First come, first served, decided by PostgreSQL: the conditional UPDATE has exactly one winner."""
+    """First come, first served, decided by PostgreSQL: one session per request, for a request still searching."""
+    _refuse_if_settled(ports.db, mitra_id, request_id)
     with ports.db.transaction() as tx:
-        config = settings_store.load_config(tx)
-        mitra = tx.one(
-            "SELECT firebase_uid, display_name FROM mitras WHERE id = CAST(:id AS uuid) AND active FOR UPDATE",
-            {"id": mitra_id},
-        )  # the row lock makes the capacity check below safe against this mitra's other accepts
-        offer = tx.scalar(
-            "SELECT status FROM pairing_offers WHERE request_id = CAST(:r AS uuid) AND mitra_id = CAST(:m AS uuid)",
-            {"r": request_id, "m": mitra_id},
+        mitra = _open_offer(tx.one(_CLAIM, {"r": request_id, "m": mitra_id}))
+        config = settings_store.config_from(mitra["config"])
+        session_id = str(uuid.uuid4())
+        started = tx.one(
+            _START,
+            {"r": request_id, "m": mitra_id, "session": session_id, "max_clients": config.max_concurrent_clients},
         )
-        if mitra is None or offer is None:
+        if started is None:
             raise NotFound("no such offer")
-        if offer == "declined":
-            raise Conflict("you declined this request", code="offer_declined")
-        open_sessions = tx.scalar(
-            "SELECT count(*) FROM sessions WHERE mitra_id = CAST(:id AS uuid) AND status IN ('active', 'closing')",
-            {"id": mitra_id},
-        )
-        if not pairing.has_capacity(open_sessions, config.max_concurrent_clients):
-            raise Conflict("you are at your maximum of concurrent clients", code="capacity_reached")
-        won = tx.one(
-            """UPDATE pairing_requests SET status = 'matched', mitra_id = CAST(:m AS uuid), ended_at = now()
-               WHERE id = CAST(:r AS uuid) AND status = 'searching'
-               RETURNING client_id::text, kind, duration_s, ended_at""",
-            {"r": request_id, "m": mitra_id},
-        )
-        if won is None:
-            raise _lost(tx, request_id)
-        match = _start_session(tx, config, request_id, mitra_id=mitra_id, mitra=mitra, won=won)
-        lifecycle.schedule_timers(ports.tasks, session_id=match.session_id, version=1, started_at=won["ended_at"],
-                                  ends_at=match.ends_at, config=config)  # fmt: skip
-    project_after_commit(ports, tx.outbox_ids)
-    return match
+        if started["matched_at"] is None:
+            raise _not_started(started, config)
+        if started["kind"] != pairing.RequestKind.FREE_TRIAL:
+            credits.consume(tx, request_id)
+        committed = _announce_session(tx, config, request_id, session_id, mitra_id=mitra_id, mitra=mitra,
+                                      started=started)  # fmt: skip
+        lifecycle.schedule_timers(
+            ports.tasks, session_id=session_id, version=started["version"], started_at=started["started_at"],
+            ends_at=started["ends_at"], config=config,
+        )  # fmt: skip
+    publish_committed(ports, committed)
+    return Match(session_id=session_id, request_id=request_id, ends_at=started["ends_at"])
 
 
-def _lost(tx: Tx, request_id: str) -> Conflict:
-    status = tx.scalar("SELECT status FROM pairing_requests WHERE id = CAST(:id AS uuid)", {"id": request_id})
-    if status == RequestStatus.MATCHED:
-        return Conflict("another mitra accepted first", code="already_taken")
+def _refuse_if_settled(db: Database, mitra_id: str, request_id: str) -> None:
+    """Only ever refuses: who wins is decided in the transaction, under its locks."""
+    standing = _open_offer(db.read_one(_OFFER_STANDING, {"r": request_id, "m": mitra_id}))
+    if standing["request"] != RequestStatus.SEARCHING:
+        raise _lost(standing["request"])
+
+
+def _open_offer(found: Row | None) -> Row:
+    """The row found for this mitra's offer, unless there is none or the mitra declined it."""
+    if found is None:
+        raise NotFound("no such offer")
+    if found["offer"] == OfferStatus.DECLINED:
+        raise Conflict("you declined this request", code="offer_declined")
+    return found
+
+
+def _not_started(started: Row, config: AppConfig) -> Conflict:
+    """Why _START started no session, or started one that the request's UPDATE then refused."""
+    if started["started_at"] is not None:  # a cancel or the timeout ended the search while this accept waited
+        return _closed()
+    if not pairing.has_capacity(started["open_sessions"], config.max_concurrent_clients):
+        return Conflict("you are at your maximum of concurrent clients", code="capacity_reached")
+    if started["status"] == RequestStatus.SEARCHING:  # as first read: another mitra's session committed meanwhile
+        return _taken()
+    return _lost(started["status"])
+
+
+def _lost(status: str) -> Conflict:
+    return _taken() if status == RequestStatus.MATCHED else _closed()
+
+
+def _taken() -> Conflict:
+    return Conflict("another mitra accepted first", code="already_taken")
+
+
+def _closed() -> Conflict:
     return Conflict("this request is no longer searching", code="request_closed")
 
 
-def _start_session(tx: Tx, config: AppConfig, request_id: str, *, mitra_id: str, mitra: Row, won: Row) -> Match:
-    session_id = str(uuid.uuid4())
-    session = tx.one(
-        """INSERT INTO sessions (id, request_id, client_id, mitra_id, kind, started_at, ends_at)
-           VALUES (CAST(:id AS uuid), CAST(:r AS uuid), CAST(:c AS uuid), CAST(:m AS uuid), :kind,
-                   CAST(:at AS timestamptz), CAST(:at AS timestamptz) + make_interval(secs => :duration))
-           RETURNING started_at, ends_at, version""",
-        {"id": session_id, "r": request_id, "c": won["client_id"], "m": mitra_id, "kind": won["kind"],
-         "at": won["ended_at"], "duration": won["duration_s"]},
-    )  # fmt: skip
-    assert session is not None
-    if won["kind"] == pairing.RequestKind.FREE_TRIAL:
-        # The primary key on free_trials is what makes the trial once-only.
-        tx.execute(
-            "INSERT INTO free_trials (client_id, session_id) VALUES (CAST(:c AS uuid), CAST(:s AS uuid))",
-            {"c": won["client_id"], "s": session_id},
-        )
-    else:
-        credits.consume(tx, request_id)
-    withdrawn = tx.all(
-        """UPDATE pairing_offers o SET status = CASE WHEN o.mitra_id = CAST(:m AS uuid) THEN 'accepted' ELSE 'withdrawn'
-               END, responded_at = now()
-           FROM mitras m WHERE o.request_id = CAST(:r AS uuid) AND o.status = 'offered' AND m.id = o.mitra_id
-           RETURNING m.firebase_uid""",
-        {"r": request_id, "m": mitra_id},
-    )
-    client = tx.one(
-        "SELECT firebase_uid, display_name, anonymous, alias_number FROM clients WHERE id = CAST(:id AS uuid)",
-        {"id": won["client_id"]},
-    )
-    assert client is not None
-    projections.withdraw_offers(tx, request_id, [row["firebase_uid"] for row in withdrawn])
+# Every open offer of the request withdrawn (the winner's accepted), and each one's document deleted. A statement of
+# its own, after _START: if a blast was still offering the request, _START's UPDATE waited for it to commit, and
+# this statement sees its offers too.
+_WITHDRAW = f"""
+WITH withdrawn AS (
+    UPDATE pairing_offers o
+    SET status = CASE WHEN o.mitra_id = CAST(:m AS uuid) THEN 'accepted' ELSE 'withdrawn' END, responded_at = now()
+    FROM mitras m WHERE o.request_id = CAST(:request AS uuid) AND o.status = 'offered' AND m.id = o.mitra_id
+    RETURNING m.firebase_uid
+),
+{projections.OfferDocuments.cte("withdrawn")}
+SELECT {projections.OfferDocuments.RECORDED} AS offer_documents
+"""
+
+
+def _announce_session(
+    tx: Tx, config: AppConfig, request_id: str, session_id: str, *, mitra_id: str, mitra: Row, started: Row
+) -> list[Committed]:
+    """The offers withdrawn, the client's request matched, the session's document and the client's push."""
+    withdrawn = projections.OfferDocuments(request_id, "delete", {})
+    recorded = tx.scalar(_WITHDRAW, {"request": request_id, "m": mitra_id, **withdrawn.params()})
+    committed = withdrawn.committed(recorded or [])  # none when every offer was already withdrawn
+    client_uid = started["client_uid"]
+    out = outbox.Batch()
     projections.request_status(
-        tx, request_id, client_uid=client["firebase_uid"], status=RequestStatus.MATCHED, at=won["ended_at"],
+        out, request_id, client_uid=client_uid, status=RequestStatus.MATCHED, at=started["matched_at"],
         extra={"session_id": session_id, "mitra": {"display_name": mitra["display_name"]}},
     )  # fmt: skip
     projections.session(
-        tx, session_id,
-        {"status": "active", "participant_uids": [client["firebase_uid"], mitra["firebase_uid"]],
-         "client_uid": client["firebase_uid"], "mitra_uid": mitra["firebase_uid"],
-         "client_name": accounts.name_for_mitra(display_name=client["display_name"], anonymous=client["anonymous"],
-                                                alias_number=client["alias_number"], mode=config.anonymity_mode),
-         "mitra_name": mitra["display_name"], "kind": won["kind"], "started_at": ts(session["started_at"]),
-         "ends_at": ts(session["ends_at"]), "version": session["version"]},
+        out, session_id,
+        {"status": "active", "participant_uids": [client_uid, mitra["firebase_uid"]], "client_uid": client_uid,
+         "mitra_uid": mitra["firebase_uid"],
+         "client_name": accounts.name_for_mitra(display_name=started["client_display_name"],
+                                                anonymous=started["anonymous"], alias_number=started["alias_number"],
+                                                mode=config.anonymity_mode),
+         "mitra_name": mitra["display_name"], "kind": started["kind"], "started_at": ts(started["started_at"]),
+         "ends_at": ts(started["ends_at"]), "version": started["version"]},
     )  # fmt: skip
     projections.notify(
-        tx, dedup_key=f"matched:{request_id}", recipients=[client["firebase_uid"]],
+        out, dedup_key=f"matched:{request_id}", recipients=[client_uid],
         data={"type": "matched", "request_id": request_id, "session_id": session_id},
         title="Bestie kamu sudah siap", body=f"{mitra['display_name']} siap mendengarkan",
     )  # fmt: skip
-    return Match(session_id=session_id, request_id=request_id, ends_at=session["ends_at"])
+    return committed + out.insert(tx)
 
 
 def decline(ports: Ports, mitra_id: str, request_id: str) -> None:

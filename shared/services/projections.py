@@ -1,13 +1,23 @@
-"""The Firestore documents the apps listen to, and nothing else: their paths and shapes live here."""
+"""The Firestore documents the apps listen to, and nothing else: their paths and shapes live here.
+
+Each is written to the outbox of a transaction, or gathered in an `outbox.Batch` by a use case that inserts its rows
+together and publishes them itself.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from shared.adapters.db import Tx
 from shared.services import outbox
-from shared.services.outbox import ts
+from shared.services.outbox import Batch, ts
+from shared.services.ports import DocOp
+from shared.services.projector import Committed
+
+NOTIFY_TOPIC = "notify"
 
 
 def request_path(request_id: str) -> str:
@@ -35,7 +45,7 @@ def message_path(session_id: str, message_id: str) -> str:
 
 
 def request_status(
-    tx: Tx, request_id: str, *, client_uid: str, status: str, at: datetime, extra: dict[str, Any] | None = None
+    tx: Tx | Batch, request_id: str, *, client_uid: str, status: str, at: datetime, extra: dict[str, Any] | None = None
 ) -> None:
     outbox.write_document(
         tx,
@@ -44,13 +54,51 @@ def request_status(
     )
 
 
+def offer_document(request_id: str, offer: dict[str, Any]) -> dict[str, Any]:
+    return {"request_id": request_id, **offer}
+
+
+# Stands for each mitra's uid in the path of `OfferDocuments`, for the statement to fill in.
+_UID = "{uid}"
+
+
+@dataclass(frozen=True)
+class OfferDocuments:
+    """A write to the offer document of each mitra a statement finds, recorded in the outbox by that statement
+    itself: for a thousand mitras, one document and a path pattern are sent, and [outbox id, path] pairs come back.
+
+    The statement includes the CTE `cte(source)`, where its CTE `source` yields `firebase_uid`, binds `params()`,
+    and selects `RECORDED`; `committed` turns that column into what to publish."""
+
+    request_id: str
+    op: Literal["merge", "delete"]
+    data: dict[str, Any]
+
+    @staticmethod
+    def cte(source: str) -> str:
+        return f"""offer_documents AS (
+            INSERT INTO outbox (kind, destination, payload)
+            SELECT 'firestore', replace(:offer_path, :uid, firebase_uid), CAST(:offer_payload AS jsonb) FROM {source}
+            RETURNING id, destination
+        )"""
+
+    # [outbox id, path] pairs in one JSON column: a thousand rows cost pg8000 more to read than one document.
+    RECORDED = "(SELECT json_agg(json_build_array(id, destination)) FROM offer_documents)"
+
+    def params(self) -> dict[str, str]:
+        return {"offer_path": offer_path(_UID, self.request_id), "uid": _UID,
+                "offer_payload": json.dumps(outbox.document_payload(self.data, op=self.op))}  # fmt: skip
+
+    def committed(self, recorded: list[list[Any]]) -> list[Committed]:
+        return [Committed(outbox_id, doc=DocOp(path, self.op, self.data)) for outbox_id, path in recorded]
+
+
 def offers(tx: Tx, request_id: str, mitra_uids: list[str], offer: dict[str, Any]) -> None:
-    outbox.write_documents(
-        tx, [(offer_path(uid, request_id), {"request_id": request_id, **offer}) for uid in mitra_uids]
-    )
+    document = offer_document(request_id, offer)
+    outbox.write_documents(tx, [(offer_path(uid, request_id), document) for uid in mitra_uids])
 
 
-def withdraw_offers(tx: Tx, request_id: str, mitra_uids: list[str]) -> None:
+def withdraw_offers(tx: Tx | Batch, request_id: str, mitra_uids: list[str]) -> None:
     outbox.delete_documents(tx, [offer_path(uid, request_id) for uid in mitra_uids])
 
 
@@ -92,7 +140,7 @@ def admin_alert(tx: Tx, alert_id: str, data: dict[str, Any], *, op: Literal["set
     outbox.write_document(tx, alert_path(alert_id), {"alert_id": alert_id, **data}, op=op)
 
 
-def session(tx: Tx, session_id: str, data: dict[str, Any]) -> None:
+def session(tx: Tx | Batch, session_id: str, data: dict[str, Any]) -> None:
     outbox.write_document(tx, session_path(session_id), {"session_id": session_id, **data})
 
 
@@ -106,11 +154,17 @@ def payment(tx: Tx, transaction_id: str, *, client_uid: str, at: datetime, data:
 
 
 def notify(
-    tx: Tx, *, dedup_key: str, recipients: list[str], data: dict[str, str], title: str | None = None,
+    tx: Tx | Batch, *, dedup_key: str, recipients: list[str], data: dict[str, str], title: str | None = None,
     body: str | None = None,
 ) -> None:  # fmt: skip
     """A push to every device of these Firebase users, sent once per (dedup_key, user) by `on_notify`."""
     if recipients:
-        outbox.publish(
-            tx, "notify", {"dedup_key": dedup_key, "recipients": recipients, "data": data, "title": title, "body": body}
-        )
+        outbox.publish(tx, NOTIFY_TOPIC, push(dedup_key=dedup_key, recipients=recipients, data=data, title=title,
+                                              body=body))  # fmt: skip
+
+
+def push(
+    *, dedup_key: str, recipients: list[str], data: dict[str, str], title: str | None = None, body: str | None = None
+) -> dict[str, Any]:
+    """What `notify` publishes."""
+    return {"dedup_key": dedup_key, "recipients": recipients, "data": data, "title": title, "body": body}

@@ -1,0 +1,410 @@
+"""The fast paths of the blast and the accept against a real PostgreSQL: what they publish from memory is exactly
+what they committed to the outbox, a failed publish leaves every row to the retry task and the sweep, and the
+accept's early refusal and its decision hold up against a blast, a cancel and another accept in flight.
+
+Firestore, Pub/Sub and Cloud Tasks are recording stand-ins here: the question is what reaches them, and when.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from shared.adapters.db import Database
+from shared.errors import Conflict, NotFound
+from shared.services import outbox, pairing, projector, settings_store
+from shared.services.ports import DocOp, Ports
+from tests.integration import world
+
+pytestmark = pytest.mark.needs_gcloud
+
+# How the accept's statements begin, to tell where it waits.
+EARLY_CHECK = "SELECT o.status AS offer"
+CLAIM = "SELECT m.firebase_uid"
+START = "WITH request AS"
+
+
+class RecordingWriter:
+    def __init__(self, *, refuse: bool = False) -> None:
+        self.ops: list[DocOp] = []
+        self._refuse = refuse
+
+    def apply(self, ops: list[DocOp]) -> None:
+        if self._refuse:
+            raise ConnectionError("firestore is unreachable")
+        self.ops.extend(ops)
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        self.messages.append((topic, data))
+        return str(len(self.messages))
+
+    def start(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> Callable[[], list[str]]:
+        ids = [self.publish(topic, data, attributes) for topic, data, attributes in messages]
+        return lambda: ids
+
+
+class RecordingTasks:
+    def __init__(self) -> None:
+        self.scheduled: list[dict[str, Any]] = []
+
+    def schedule(self, *, queue: str, task_id: str, handler: str, payload: dict[str, Any], at: Any = None) -> bool:
+        self.scheduled.append({"queue": queue, "handler": handler, "payload": payload})
+        return True
+
+    def cancel(self, *, queue: str, task_id: str) -> bool:
+        return True
+
+
+def _ports(db: Database, *, refuse: bool = False) -> Ports:
+    return Ports(db=db, documents=RecordingWriter(refuse=refuse), publisher=RecordingPublisher(),
+                 tasks=RecordingTasks())  # fmt: skip
+
+
+def _recorded(ports: Ports) -> tuple[RecordingWriter, RecordingPublisher, RecordingTasks]:
+    assert isinstance(ports.documents, RecordingWriter)
+    assert isinstance(ports.publisher, RecordingPublisher)
+    assert isinstance(ports.tasks, RecordingTasks)
+    return ports.documents, ports.publisher, ports.tasks
+
+
+def _outbox_rows(db: Database, request_id: str) -> list[dict[str, Any]]:
+    """Every outbox row about this request: its offer documents, its own document and its pushes."""
+    with db.transaction() as tx:
+        return tx.all(
+            """SELECT id, kind, destination, payload, published_at FROM outbox
+               WHERE destination LIKE '%' || :r OR payload -> 'data' ->> 'request_id' = :r
+                  OR payload -> 'data' -> 'data' ->> 'request_id' = :r
+               ORDER BY id""",
+            {"r": request_id},
+        )
+
+
+def _as_published(rows: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """The documents and messages these outbox rows say, in the shape the writer and the publisher receive."""
+    docs = [(r["destination"], r["payload"]["op"], r["payload"]["data"]) for r in rows if r["kind"] == "firestore"]
+    messages = [(r["destination"], r["payload"]["data"]) for r in rows if r["kind"] == "pubsub"]
+    return _sorted(docs), _sorted(messages)
+
+
+def _sorted_docs(ops: list[DocOp]) -> list[Any]:
+    return _sorted([(op.path, op.op, op.data) for op in ops])
+
+
+def _sorted_messages(publisher: RecordingPublisher) -> list[Any]:
+    return _sorted([(topic, json.loads(data)) for topic, data in publisher.messages])
+
+
+def _sorted(items: list[Any]) -> list[Any]:
+    return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+
+
+def _uids(db: Database, mitra_ids: list[str]) -> list[str]:
+    with db.transaction() as tx:
+        return [row["firebase_uid"] for row in tx.all(
+            "SELECT firebase_uid FROM mitras WHERE id = ANY(CAST(:m AS uuid[])) ORDER BY firebase_uid", {"m": mitra_ids}
+        )]  # fmt: skip
+
+
+def _waiting_on_a_lock(db: Database, statement: str, timeout: float = 10) -> None:
+    """Until another session of this database waits for a lock in the statement that starts so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.transaction() as tx:
+            waiting = tx.scalar(
+                """SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'
+                     AND ltrim(query, E' \n') LIKE :s || '%'""",
+                {"s": statement},
+            )
+        if waiting:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no session came to wait for a lock in {statement!r}")
+
+
+def _in_background(call: Callable[[], Any]) -> Future[Any]:
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(call)
+    pool.shutdown(wait=False)
+    return future
+
+
+def _outcome(call: Callable[[], Any]) -> str:
+    try:
+        call()
+    except Conflict as refused:
+        return refused.code
+    except NotFound:
+        return "not_found"
+    return "won"
+
+
+# -- the blast -------------------------------------------------------------------------------------------------------
+
+
+def test_a_blast_publishes_exactly_what_it_recorded_and_marks_it(db: Database) -> None:
+    mitras = world.add_online_mitras(db, 3)
+    request_id = world.add_searching_request(db, world.add_client(db), [])
+    ports = _ports(db)
+
+    assert pairing.blast(ports, request_id) == 3
+
+    writer, publisher, tasks = _recorded(ports)
+    rows = _outbox_rows(db, request_id)
+    docs, messages = _as_published(rows)
+    assert _sorted_docs(writer.ops) == docs
+    assert _sorted_messages(publisher) == messages
+    assert [path.split("/")[1] for path, _, _ in docs] == _uids(db, mitras)
+    assert [(topic, sorted(message["recipients"])) for topic, message in messages] == [("notify", _uids(db, mitras))]
+    assert all(row["published_at"] is not None for row in rows)
+    assert tasks.scheduled == []
+
+
+def test_a_blast_whose_publish_fails_leaves_every_row_to_the_retry_task_and_the_sweep(db: Database) -> None:
+    world.add_online_mitras(db, 3)
+    request_id = world.add_searching_request(db, world.add_client(db), [])
+    failing = _ports(db, refuse=True)
+
+    assert pairing.blast(failing, request_id) == 3
+
+    rows = _outbox_rows(db, request_id)
+    assert len(rows) == 4 and all(row["published_at"] is None for row in rows)
+    _, _, tasks = _recorded(failing)
+    assert [(task["handler"], task["payload"]["ids"]) for task in tasks.scheduled] == [
+        (projector.RETRY_HANDLER, [row["id"] for row in rows])
+    ]
+    retry = _ports(db)
+    writer, publisher, _ = _recorded(retry)
+    assert projector.project(db, writer, publisher, ids=tasks.scheduled[0]["payload"]["ids"]).published == 4
+    assert (_sorted_docs(writer.ops), _sorted_messages(publisher)) == _as_published(rows)
+
+
+def test_a_blast_left_to_the_sweep_is_published_by_it(db: Database) -> None:
+    world.add_online_mitras(db, 2)
+    request_id = world.add_searching_request(db, world.add_client(db), [])
+    pairing.blast(_ports(db, refuse=True), request_id)
+    sweep = _ports(db)
+    writer, publisher, _ = _recorded(sweep)
+
+    projector.project(db, writer, publisher)
+
+    rows = _outbox_rows(db, request_id)
+    assert all(row["published_at"] is not None for row in rows)
+    assert (_sorted_docs(writer.ops), _sorted_messages(publisher)) == _as_published(rows)
+
+
+# -- the accept ------------------------------------------------------------------------------------------------------
+
+
+def test_an_accept_publishes_exactly_what_it_recorded_and_withdraws_every_offer(db: Database) -> None:
+    mitras = world.add_online_mitras(db, 3)
+    request_id = world.add_searching_request(db, world.add_client(db), mitras)
+    ports = _ports(db)
+
+    match = pairing.accept(ports, mitras[0], request_id)
+
+    writer, publisher, tasks = _recorded(ports)
+    rows = _outbox_rows(db, request_id) + _session_rows(db, match.session_id)
+    docs, messages = _as_published(rows)
+    assert _sorted_docs(writer.ops) == docs
+    assert _sorted_messages(publisher) == messages
+    deleted = sorted(path.split("/")[1] for path, op, _ in docs if op == "delete")
+    assert deleted == _uids(db, mitras), "every offer's document goes, the winner's too"
+    assert [message["data"]["type"] for _, message in messages] == ["matched"]
+    assert all(row["published_at"] is not None for row in rows)
+    assert [task["handler"] for task in tasks.scheduled] == ["task_session_warning", "task_session_expire"]
+    with db.transaction() as tx:
+        offers = tx.all(
+            "SELECT mitra_id::text, status FROM pairing_offers WHERE request_id = CAST(:r AS uuid)", {"r": request_id}
+        )
+    assert sorted(o["status"] for o in offers) == ["accepted", "withdrawn", "withdrawn"]
+
+
+def _session_rows(db: Database, session_id: str) -> list[dict[str, Any]]:
+    with db.transaction() as tx:
+        return tx.all(
+            "SELECT id, kind, destination, payload, published_at FROM outbox WHERE destination = :p",
+            {"p": f"sessions/{session_id}"},
+        )
+
+
+def test_an_accept_with_no_offer_left_open_still_starts_the_session(db: Database) -> None:
+    """As when the mitra's offers were withdrawn while it went offline, and the request still searches."""
+    mitra = world.add_online_mitras(db, 1)
+    request_id = world.add_searching_request(db, world.add_client(db), mitra)
+    with db.transaction() as tx:
+        tx.execute(
+            "UPDATE pairing_offers SET status = 'withdrawn' WHERE request_id = CAST(:r AS uuid)", {"r": request_id}
+        )
+    ports = _ports(db)
+
+    match = pairing.accept(ports, mitra[0], request_id)
+
+    writer, publisher, _ = _recorded(ports)
+    assert sorted(op.path for op in writer.ops) == sorted(
+        [f"pairing_requests/{request_id}", f"sessions/{match.session_id}"]
+    )
+    assert len(publisher.messages) == 1
+
+
+def test_an_accept_whose_publish_fails_leaves_every_row_to_the_retry_task(db: Database) -> None:
+    mitras = world.add_online_mitras(db, 2)
+    request_id = world.add_searching_request(db, world.add_client(db), mitras)
+    failing = _ports(db, refuse=True)
+
+    match = pairing.accept(failing, mitras[0], request_id)
+
+    rows = _outbox_rows(db, request_id) + _session_rows(db, match.session_id)
+    assert len(rows) == 5 and all(row["published_at"] is None for row in rows)
+    _, _, tasks = _recorded(failing)
+    retries = [task for task in tasks.scheduled if task["handler"] == projector.RETRY_HANDLER]
+    assert [task["payload"]["ids"] for task in retries] == [sorted(row["id"] for row in rows)]
+    retry = _ports(db)
+    writer, publisher, _ = _recorded(retry)
+    assert projector.project(db, writer, publisher, ids=retries[0]["payload"]["ids"]).published == 5
+
+
+def test_an_accept_is_refused_before_its_transaction_when_the_offer_is_settled(db: Database) -> None:
+    mitras = world.add_online_mitras(db, 3)
+    request_id = world.add_searching_request(db, world.add_client(db), mitras)
+    cancelled = world.add_searching_request(db, world.add_client(db), mitras)
+    pairing.decline(_ports(db), mitras[2], request_id)
+    pairing.accept(_ports(db), mitras[0], request_id)
+    with db.transaction() as tx:
+        tx.execute("UPDATE pairing_requests SET status = 'cancelled' WHERE id = CAST(:r AS uuid)", {"r": cancelled})
+    stranger = world.add_online_mitras(db, 1)[0]
+
+    def accept(mitra_id: str, request_id: str) -> str:
+        return _outcome(lambda: pairing.accept(_ports(db), mitra_id, request_id))
+
+    assert accept(mitras[1], request_id) == "already_taken"
+    assert accept(mitras[2], request_id) == "offer_declined"
+    assert accept(mitras[1], cancelled) == "request_closed"
+    assert accept(stranger, request_id) == "not_found"
+
+
+def test_a_mitra_tapping_while_another_accept_decides_waits_for_it_and_loses(db: Database) -> None:
+    mitras = world.add_online_mitras(db, 2)
+    request_id = world.add_searching_request(db, world.add_client(db), mitras)
+    with db.transaction() as deciding:  # as an accept that has matched the request and not yet committed
+        deciding.execute(
+            "UPDATE pairing_requests SET status = 'matched', ended_at = now() WHERE id = CAST(:r AS uuid)",
+            {"r": request_id},
+        )
+        late = _in_background(lambda: _outcome(lambda: pairing.accept(_ports(db), mitras[1], request_id)))
+        _waiting_on_a_lock(db, EARLY_CHECK)
+
+    assert late.result(timeout=10) == "already_taken"
+
+
+def test_an_accept_waits_for_a_blast_in_flight_and_withdraws_the_offers_it_made(db: Database) -> None:
+    mitras = world.add_online_mitras(db, 2)
+    request_id = world.add_searching_request(db, world.add_client(db), mitras[:1])
+    ports = _ports(db)
+    with db.transaction() as blasting:  # as a blast: the request held FOR SHARE, a new offer not yet committed
+        blasting.one("SELECT 1 FROM pairing_requests WHERE id = CAST(:r AS uuid) FOR SHARE", {"r": request_id})
+        blasting.execute(
+            "INSERT INTO pairing_offers (request_id, mitra_id) VALUES (CAST(:r AS uuid), CAST(:m AS uuid))",
+            {"r": request_id, "m": mitras[1]},
+        )
+        accepted = _in_background(lambda: pairing.accept(ports, mitras[0], request_id))
+        _waiting_on_a_lock(db, START)
+
+    accepted.result(timeout=10)
+    with db.transaction() as tx:
+        offers = tx.all(
+            "SELECT mitra_id::text, status FROM pairing_offers WHERE request_id = CAST(:r AS uuid)", {"r": request_id}
+        )
+    assert {o["mitra_id"]: o["status"] for o in offers} == {mitras[0]: "accepted", mitras[1]: "withdrawn"}
+    writer, _, _ = _recorded(ports)
+    assert sorted(op.path.split("/")[1] for op in writer.ops if op.op == "delete") == _uids(db, mitras)
+
+
+def test_a_cancel_committed_while_an_accept_starts_the_session_leaves_no_session(db: Database) -> None:
+    mitra = world.add_online_mitras(db, 1)
+    request_id = world.add_searching_request(db, world.add_client(db), mitra)
+    with ExitStack() as cancelling:
+        with db.transaction() as holding:  # the mitra's row held, so the accept stops after its early check
+            holding.one("SELECT 1 FROM mitras WHERE id = CAST(:m AS uuid) FOR UPDATE", {"m": mitra[0]})
+            accepted = _in_background(lambda: _outcome(lambda: pairing.accept(_ports(db), mitra[0], request_id)))
+            _waiting_on_a_lock(db, CLAIM)
+            cancel = cancelling.enter_context(db.transaction())
+            cancel.execute(
+                "UPDATE pairing_requests SET status = 'cancelled', ended_at = now() WHERE id = CAST(:r AS uuid)",
+                {"r": request_id},
+            )
+        _waiting_on_a_lock(db, START)  # the accept has inserted its session and waits for the cancel to commit
+
+    assert accepted.result(timeout=10) == "request_closed"
+    with db.transaction() as tx:
+        sessions = tx.scalar("SELECT count(*) FROM sessions WHERE request_id = CAST(:r AS uuid)", {"r": request_id})
+        trials = tx.scalar("SELECT count(*) FROM free_trials")
+    assert (sessions, trials) == (0, 0)
+
+
+@pytest.mark.parametrize("racers", [2, 8])
+def test_mitras_accepting_at_once_each_learn_who_won(db: Database, racers: int) -> None:
+    mitras = world.add_online_mitras(db, racers)
+    request_id = world.add_searching_request(db, world.add_client(db), mitras)
+    start = threading.Barrier(racers)
+
+    def accept(mitra_id: str) -> str:
+        start.wait()
+        return _outcome(lambda: pairing.accept(_ports(db), mitra_id, request_id))
+
+    with ThreadPoolExecutor(racers) as pool:
+        outcomes = sorted(pool.map(accept, mitras))
+
+    assert outcomes == ["already_taken"] * (racers - 1) + ["won"]
+
+
+# -- the settings and the outbox batch -------------------------------------------------------------------------------
+
+
+def test_the_settings_carried_by_a_statement_are_the_settings(db: Database) -> None:
+    with db.transaction() as tx:
+        tx.execute("UPDATE app_config SET value = '7' WHERE key = 'max_concurrent_clients'")
+        tx.execute("DELETE FROM app_config WHERE key = 'free_trial_minutes'")
+        carried = tx.scalar(f"SELECT {settings_store.CONFIG_COLUMN}")
+        assert settings_store.config_from(carried) == settings_store.load_config(tx)
+        assert settings_store.config_from(carried).max_concurrent_clients == 7
+        tx.execute("DELETE FROM app_config")
+        assert settings_store.config_from(tx.scalar(f"SELECT {settings_store.CONFIG_COLUMN}")) == (
+            settings_store.load_config(tx)
+        )
+
+
+def test_a_batch_hands_back_each_row_beside_its_own_id(db: Database) -> None:
+    batch = outbox.Batch()
+    for n in range(40):
+        if n % 3:
+            outbox.write_document(batch, f"checks/{n}", {"n": n}, op="set" if n % 2 else "merge")
+        else:
+            outbox.publish(batch, f"topic-{n}", {"n": n})
+    with db.transaction() as tx:
+        committed = batch.insert(tx)
+        stored = {row["id"]: row for row in tx.all("SELECT id, kind, destination, payload FROM outbox")}
+
+    assert len(committed) == 40 == len(stored)
+    for row in committed:
+        found = stored[row.outbox_id]
+        if row.doc is not None:
+            assert (found["kind"], found["destination"], found["payload"]) == (
+                "firestore", row.doc.path, {"op": row.doc.op, "data": row.doc.data},
+            )  # fmt: skip
+        else:
+            assert (found["kind"], found["destination"], found["payload"]) == (
+                "pubsub", row.topic, {"data": row.message, "attributes": {}},
+            )  # fmt: skip
