@@ -169,3 +169,29 @@ def test_read_one_shares_the_pool_and_leaves_the_connection_transactional(db: Da
         raise _Boom
 
     assert _audit_rows(db, "after_read_one") == 0
+
+
+def test_connections_send_small_segments_at_once(stack: LocalStack) -> None:
+    """Nagle off: a statement with a large parameter does not wait ~40 ms for the server's delayed ACK."""
+    import socket
+    import time
+
+    from shared.adapters.db import connector_for
+    from shared.config import Settings
+
+    env = stack.env()
+    settings = Settings(db_host="127.0.0.1", db_port=int(env["HALO_DB_PORT"]), db_name=env["HALO_DB_NAME"],
+                        db_user=env["HALO_DB_USER"])  # fmt: skip
+    conn = connector_for(settings)()
+    try:
+        assert conn._usock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        cursor = conn.cursor()
+        big = "x" * 60_000
+        cursor.execute("SELECT length(:big)", {"big": big})  # warm
+        started = time.perf_counter()
+        for _ in range(5):
+            cursor.execute("SELECT length(:big)", {"big": big})
+            assert cursor.fetchone() == [60_000]
+        assert (time.perf_counter() - started) / 5 < 0.03, "no delayed-ACK stall on a 60 kB parameter"
+    finally:
+        conn.close()
