@@ -30,7 +30,7 @@ import requests
 
 from emulators.process import ManagedProcess, free_port, port_open
 from emulators.simulator import App, AuthEmulator, Watch
-from emulators.stack import DATABASE, LocalStack, StackPorts, gcloud_emulators
+from emulators.stack import DATABASE, PROJECT, LocalStack, StackPorts, gcloud_emulators
 from shared.adapters.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -531,3 +531,22 @@ def pss_kib(pid: int) -> int:
         if line.startswith("Pss:"):
             return int(line.split()[1])
     raise KeyError("Pss")
+
+
+@contextmanager
+def consumers_elsewhere(*functions: str) -> Iterator[None]:
+    """While a benchmark measures, the Pub/Sub emulator holds the pushes to these functions (the code under test
+    still publishes and waits for the emulator's ack): in production they run on instances of their own, not on
+    the cores of the one being measured. Afterwards the held bench messages are dropped, so the backlog does not
+    load the machine for what follows."""
+    from emulators import pubsub_wiring
+
+    local = stack()
+    host = local.env()["PUBSUB_EMULATOR_HOST"]
+    for function in functions:
+        pubsub_wiring.hold_pushes(PROJECT, host, function)
+    try:
+        yield
+    finally:
+        for function in functions:
+            pubsub_wiring.drop_backlog(PROJECT, host, local.functions_url, function)

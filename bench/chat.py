@@ -25,9 +25,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ import requests
 from bench import _stack
 from bench._stack import FunctionInstance, Pair, PgCounter, Timed, counting_connect, p50, percentile, verdict
 from emulators.simulator import App
-from emulators.stack import PROJECT
 
 LATENCY_SAMPLES = 200
 LATENCY_WARMUP = 10
@@ -72,7 +70,7 @@ def run() -> str:
     _stack.quiet_world()
     # A bench sends far faster than a person: the per-sender limit is raised as an admin could.
     with _stack.app_config(messages_per_minute=1000):
-        with _consumers_elsewhere():
+        with _stack.consumers_elsewhere(*BACKGROUND_CONSUMERS):
             sections = [_latency(), _throughput()]
         sections += [_writes_per_message(), _round_trips()]
     return "\n\n".join(sections)
@@ -81,24 +79,6 @@ def run() -> str:
 # What each message sets off in other functions: in production they run on instances of their own, here they would
 # share the two cores with the instance and the emulators under test.
 BACKGROUND_CONSUMERS = ("on_notify", "on_safety_check")
-
-
-@contextmanager
-def _consumers_elsewhere() -> Iterator[None]:
-    """While latency and throughput are measured, the Pub/Sub emulator holds the pushes to BACKGROUND_CONSUMERS
-    (chat_send still publishes every message and waits for the emulator's ack); afterwards those bench messages
-    are dropped, so the backlog does not load the machine for the benchmarks after this one."""
-    from emulators import pubsub_wiring
-
-    local = _stack.stack()
-    host = local.env()["PUBSUB_EMULATOR_HOST"]
-    for function in BACKGROUND_CONSUMERS:
-        pubsub_wiring.hold_pushes(PROJECT, host, function)
-    try:
-        yield
-    finally:
-        for function in BACKGROUND_CONSUMERS:
-            pubsub_wiring.drop_backlog(PROJECT, host, local.functions_url, function)
 
 
 # -- (a) + (b): write → listener -------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ RACERS = 50
 CONTENDED_TRIALS = 30
 COUNTED_TRIALS = 5
 BLAST_MITRAS = 1000
-BLAST_TRIALS = 5
+BLAST_TRIALS = 8
 TARGET_CONTENTION = 5.0
 TARGET_BLAST = 1.3
 # Imported once by the fork server, so each instance starts without importing them again.
@@ -47,7 +47,10 @@ def run() -> str:
         return skipped
     _stack.stack()
     _stack.quiet_world()
-    return "\n\n".join([_accepts(), _blast()])
+    # The pushes an accept or a blast sends (a thousand FCM messages for a blast) are on_notify's work, done on
+    # instances of its own in production: held in the emulator while this runs.
+    with _stack.consumers_elsewhere("on_notify"):
+        return "\n\n".join([_accepts(), _blast()])
 
 
 # -- accept ----------------------------------------------------------------------------------------------------------
@@ -320,8 +323,11 @@ def _blast() -> str:
     requests: list[str] = []
     try:
         _raw_write(client, uids)  # warm: the documents' parents exist alike for both, channels open
-        for _ in range(BLAST_TRIALS):
-            raws.append(_raw_write(client, uids))
+        for trial in range(BLAST_TRIALS):
+            # Which goes first alternates: the emulator still settling one write of 1,000 documents must not
+            # always slow the same side.
+            if trial % 2 == 0:
+                raws.append(_raw_write(client, uids))
             with db.transaction() as tx:
                 tx.execute("UPDATE mitras SET last_heartbeat_at = now() WHERE id = ANY(CAST(:m AS uuid[]))",
                            {"m": mitras})  # fmt: skip
@@ -332,6 +338,8 @@ def _blast() -> str:
             started = time.perf_counter()
             offered.append(pairing.blast(timed_ports, request_id))
             blasts.append((time.perf_counter() - started) * 1000)
+            if trial % 2 == 1:
+                raws.append(_raw_write(client, uids))
             parts["firestore"].append(documents.seconds * 1000)
             parts["pubsub"].append(publisher.seconds * 1000)
             parts["postgres"].append(counter.seconds * 1000)

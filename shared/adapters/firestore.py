@@ -88,12 +88,15 @@ class FirestoreWriter:
 
         client = self.client
         batch = client.batch()
+        decoded: dict[int, Any] = {}  # one document written to many paths (a blast's offers) is decoded once
         for op in ops:
             ref = client.document(op.path)
             if op.op == "delete":
                 batch.delete(ref)
-            else:
-                batch.set(ref, decode(op.data), merge=op.op == "merge")
+                continue
+            if id(op.data) not in decoded:
+                decoded[id(op.data)] = decode(op.data)
+            batch.set(ref, decoded[id(op.data)], merge=op.op == "merge")
         try:
             batch.commit(retry=self._retry, timeout=_COMMIT_DEADLINE_S)
         except (exceptions.RetryError, exceptions.ServiceUnavailable, exceptions.DeadlineExceeded) as exc:

@@ -206,14 +206,15 @@ def blast(ports: Ports, request_id: str) -> int:
              "push_topic": projections.NOTIFY_TOPIC, "push": json.dumps(outbox.message_payload(push))},
         )  # fmt: skip
     assert blasted is not None
-    offered = blasted["offer_documents"] or []
+    offered = projections.OfferDocuments.count(blasted["offer_documents"])
     if offered:
         publish_committed(
             ports,
-            [*offer_documents.committed(offered),
+            [*offer_documents.committed(blasted["offer_documents"]),
              Committed(blasted["push_outbox_id"], topic=projections.NOTIFY_TOPIC, message=blasted["push"])],
+            documents_first=False,
         )  # fmt: skip
-    return len(offered)
+    return offered
 
 
 def _searching_request_for_offers(tx: Tx, request_id: str) -> Row | None:
@@ -411,7 +412,7 @@ def _announce_session(
     """The offers withdrawn, the client's request matched, the session's document and the client's push."""
     withdrawn = projections.OfferDocuments(request_id, "delete", {})
     recorded = tx.scalar(_WITHDRAW, {"request": request_id, "m": mitra_id, **withdrawn.params()})
-    committed = withdrawn.committed(recorded or [])  # none when every offer was already withdrawn
+    committed = withdrawn.committed(recorded)  # none when every offer was already withdrawn
     client_uid = started["client_uid"]
     out = outbox.Batch()
     projections.request_status(

@@ -64,11 +64,12 @@ _UID = "{uid}"
 
 @dataclass(frozen=True)
 class OfferDocuments:
-    """A write to the offer document of each mitra a statement finds, recorded in the outbox by that statement
-    itself: for a thousand mitras, one document and a path pattern are sent, and [outbox id, path] pairs come back.
+    """One write to the offer document of each mitra a statement finds, recorded in the outbox by that statement
+    itself as one row listing every path (for a thousand mitras: one document and a path pattern sent, one row
+    stored and marked published).
 
     The statement includes the CTE `cte(source)`, where its CTE `source` yields `firebase_uid`, binds `params()`,
-    and selects `RECORDED`; `committed` turns that column into what to publish."""
+    and selects `RECORDED`; `committed` turns that column into what to publish, `count` into how many offers."""
 
     request_id: str
     op: Literal["merge", "delete"]
@@ -78,19 +79,29 @@ class OfferDocuments:
     def cte(source: str) -> str:
         return f"""offer_documents AS (
             INSERT INTO outbox (kind, destination, payload)
-            SELECT 'firestore', replace(:offer_path, :uid, firebase_uid), CAST(:offer_payload AS jsonb) FROM {source}
-            RETURNING id, destination
+            SELECT 'firestore', :offers_path, CAST(:offer_payload AS jsonb)
+                       || jsonb_build_object('paths', jsonb_agg(replace(:offer_path, :uid, firebase_uid)))
+            FROM {source} HAVING count(*) > 0
+            RETURNING id, payload -> 'paths' AS paths
         )"""
 
-    # [outbox id, path] pairs in one JSON column: a thousand rows cost pg8000 more to read than one document.
-    RECORDED = "(SELECT json_agg(json_build_array(id, destination)) FROM offer_documents)"
+    # [outbox id, [path, ...]], or NULL when the statement found no one.
+    RECORDED = "(SELECT json_build_array(id, paths) FROM offer_documents)"
 
     def params(self) -> dict[str, str]:
         return {"offer_path": offer_path(_UID, self.request_id), "uid": _UID,
+                "offers_path": offer_path("*", self.request_id),
                 "offer_payload": json.dumps(outbox.document_payload(self.data, op=self.op))}  # fmt: skip
 
-    def committed(self, recorded: list[list[Any]]) -> list[Committed]:
-        return [Committed(outbox_id, doc=DocOp(path, self.op, self.data)) for outbox_id, path in recorded]
+    def committed(self, recorded: list[Any] | None) -> list[Committed]:
+        if not recorded:
+            return []
+        outbox_id, paths = recorded
+        return [Committed(outbox_id, docs=[DocOp(path, self.op, self.data) for path in paths])]
+
+    @staticmethod
+    def count(recorded: list[Any] | None) -> int:
+        return len(recorded[1]) if recorded else 0
 
 
 def offers(tx: Tx, request_id: str, mitra_uids: list[str], offer: dict[str, Any]) -> None:

@@ -84,7 +84,7 @@ def _deliver(
     doc_rows = [row for row in rows if row["kind"] == "firestore"]
     if doc_rows:
         try:
-            documents.apply([_doc_op(row) for row in doc_rows])
+            documents.apply([op for row in doc_rows for op in _doc_ops(row)])
         except Exception as exc:
             failed.update(row["id"] for row in doc_rows)
             error = f"firestore: {type(exc).__name__}"
@@ -105,9 +105,11 @@ def _payload(row: dict[str, Any]) -> dict[str, Any]:
     return dict(row["payload"])
 
 
-def _doc_op(row: dict[str, Any]) -> DocOp:
+def _doc_ops(row: dict[str, Any]) -> list[DocOp]:
+    """A row writes its destination, or, when its payload lists `paths`, the same document to each of them."""
     payload = _payload(row)
-    return DocOp(path=row["destination"], op=payload["op"], data=payload["data"])
+    paths = payload.get("paths") or [row["destination"]]
+    return [DocOp(path=path, op=payload["op"], data=payload["data"]) for path in paths]
 
 
 def project_after_commit(ports: Ports, ids: Sequence[int]) -> None:
@@ -147,21 +149,28 @@ class Committed:
     doc: DocOp | None = None
     topic: str | None = None
     message: dict[str, Any] | None = None
+    docs: Sequence[DocOp] = ()  # a row writing one document to many paths
 
 
-def publish_committed(ports: Ports, rows: Sequence[Committed]) -> None:
-    """The hot path (chat): write the documents, put every message in flight at once and wait for them, then mark
-    the rows in one autocommit statement. On any failure the retry task (and, behind it, the sweep) publishes from the
-    outbox; consumers are idempotent, so a message that did go out before the failure is harmless twice."""
+def publish_committed(ports: Ports, rows: Sequence[Committed], *, documents_first: bool = True) -> None:
+    """The hot path (chat, pairing): write the documents and publish every message at once, then mark the rows in
+    one autocommit statement. `documents_first`: the documents are written before the messages are put in flight
+    (a listener waiting for one message document waits for nothing else); otherwise the messages go first and fly
+    while the documents are written (a blast's thousand offer documents take long enough to hide the publish).
+    On any failure the retry task (and, behind it, the sweep) publishes from the outbox; consumers are idempotent,
+    so a message that did go out before the failure is harmless twice."""
     try:
-        docs = [row.doc for row in rows if row.doc is not None]
-        if docs:  # first: the listener on the other side waits for nothing else
-            ports.documents.apply(docs)
+        docs = [doc for row in rows for doc in ([row.doc] if row.doc is not None else row.docs)]
         messages: list[tuple[str, bytes, dict[str, str]]] = [
             (row.topic, json.dumps(row.message).encode(), {}) for row in rows if row.topic is not None
         ]
-        if messages:
-            ports.publisher.start(messages)()
+        if docs and documents_first:
+            ports.documents.apply(docs)
+        published = ports.publisher.start(messages) if messages else None
+        if docs and not documents_first:
+            ports.documents.apply(docs)
+        if published is not None:
+            published()
         ports.db.read_one(
             "UPDATE outbox SET published_at = now() WHERE id = ANY(:ids) AND published_at IS NULL",
             {"ids": [row.outbox_id for row in rows]},

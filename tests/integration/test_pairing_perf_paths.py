@@ -93,7 +93,12 @@ def _outbox_rows(db: Database, request_id: str) -> list[dict[str, Any]]:
 
 def _as_published(rows: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
     """The documents and messages these outbox rows say, in the shape the writer and the publisher receive."""
-    docs = [(r["destination"], r["payload"]["op"], r["payload"]["data"]) for r in rows if r["kind"] == "firestore"]
+    docs = [
+        (path, r["payload"]["op"], r["payload"]["data"])
+        for r in rows
+        if r["kind"] == "firestore"
+        for path in r["payload"].get("paths") or [r["destination"]]
+    ]
     messages = [(r["destination"], r["payload"]["data"]) for r in rows if r["kind"] == "pubsub"]
     return _sorted(docs), _sorted(messages)
 
@@ -179,15 +184,16 @@ def test_a_blast_whose_publish_fails_leaves_every_row_to_the_retry_task_and_the_
 
     assert pairing.blast(failing, request_id) == 3
 
-    rows = _outbox_rows(db, request_id)
-    assert len(rows) == 4 and all(row["published_at"] is None for row in rows)
+    rows = _outbox_rows(db, request_id)  # the three offer documents' row, the push
+    assert len(rows) == 2 and all(row["published_at"] is None for row in rows)
     _, _, tasks = _recorded(failing)
     assert [(task["handler"], task["payload"]["ids"]) for task in tasks.scheduled] == [
         (projector.RETRY_HANDLER, [row["id"] for row in rows])
     ]
     retry = _ports(db)
     writer, publisher, _ = _recorded(retry)
-    assert projector.project(db, writer, publisher, ids=tasks.scheduled[0]["payload"]["ids"]).published == 4
+    assert projector.project(db, writer, publisher, ids=tasks.scheduled[0]["payload"]["ids"]).published == 2
+    assert len(writer.ops) == 3
     assert (_sorted_docs(writer.ops), _sorted_messages(publisher)) == _as_published(rows)
 
 
@@ -266,14 +272,16 @@ def test_an_accept_whose_publish_fails_leaves_every_row_to_the_retry_task(db: Da
 
     match = pairing.accept(failing, mitras[0], request_id)
 
+    # the withdrawn offers' documents (one row), the request's and the session's documents, the client's push
     rows = _outbox_rows(db, request_id) + _session_rows(db, match.session_id)
-    assert len(rows) == 5 and all(row["published_at"] is None for row in rows)
+    assert len(rows) == 4 and all(row["published_at"] is None for row in rows)
     _, _, tasks = _recorded(failing)
     retries = [task for task in tasks.scheduled if task["handler"] == projector.RETRY_HANDLER]
     assert [task["payload"]["ids"] for task in retries] == [sorted(row["id"] for row in rows)]
     retry = _ports(db)
     writer, publisher, _ = _recorded(retry)
-    assert projector.project(db, writer, publisher, ids=retries[0]["payload"]["ids"]).published == 5
+    assert projector.project(db, writer, publisher, ids=retries[0]["payload"]["ids"]).published == 4
+    assert len(writer.ops) == 4  # both offer documents deleted, the request and the session written
 
 
 def test_an_accept_is_refused_before_its_transaction_when_the_offer_is_settled(db: Database) -> None:

@@ -203,8 +203,14 @@ def notifications(halo: Database, dedup_key: str) -> list[dict[str, Any]]:
 
 
 def doc_writes(halo: Database, path: str) -> list[dict[str, Any]]:
-    """Every Firestore write committed to the outbox for one document: {"op": ..., "data": ...}."""
-    found = rows(halo, "SELECT payload FROM outbox WHERE kind = 'firestore' AND destination = :p ORDER BY id", p=path)
+    """Every Firestore write committed to the outbox for one document: {"op": ..., "data": ...} (a row may write one
+    document to many paths: the offers of a blast, their withdrawal)."""
+    found = rows(
+        halo,
+        """SELECT payload - 'paths' AS payload FROM outbox
+           WHERE kind = 'firestore' AND (destination = :p OR jsonb_exists(payload -> 'paths', :p)) ORDER BY id""",
+        p=path,
+    )
     return [dict(row["payload"]) for row in found]
 
 
