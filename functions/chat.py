@@ -40,7 +40,7 @@ def chat_send(call: Call[ChatSend]) -> ChatSent:
 
 @endpoint(post=ChatReceipts, roles=PARTICIPANTS, response=Watermarks)
 def chat_receipts(call: Call[ChatReceipts]) -> Watermarks:
-    """Delivered/read up to a message; receipts never go back."""
+    """Delivered/read up to a message; receipts never go back and reach Firestore within ~2 s."""
     assert call.caller.role is not None and call.caller.account_id is not None
     marks = chat.receipts(
         runtime.ports(), role=call.caller.role, account_id=call.caller.account_id, session_id=str(call.body.session_id),
@@ -51,7 +51,7 @@ def chat_receipts(call: Call[ChatReceipts]) -> Watermarks:
 
 @endpoint(post=ChatTyping, roles=PARTICIPANTS, response=TypingAck)
 def chat_typing(call: Call[ChatTyping]) -> TypingAck:
-    """Show or clear the typing flag (at most one Firestore write per 3 s per participant)."""
+    """Show or clear the typing flag: a lease of 8 s, renewed only once 6 s old; `written` says whether it wrote."""
     assert call.caller.role is not None and call.caller.account_id is not None
     written = chat.typing(
         runtime.ports(), role=call.caller.role, account_id=call.caller.account_id,

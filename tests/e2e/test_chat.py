@@ -120,13 +120,13 @@ def test_typing_is_a_lease_that_messages_end_without_a_write(pair: Pair) -> None
     session = Watch.document(f"sessions/{pair.session_id}")
     try:
         started = pair.client.post("chat_typing", typing)
+        assert started.body == {"written": True}, (started.status, started.body)
         doc = session.wait_for(lambda d: any(v.get("typing", {}).get("client", {}).get("since") for v in d.values()))
         lease = next(iter(doc.values()))["typing"]["client"]
         _send(pair.client, pair.session_id, "satu")
         after_send = pair.client.post("chat_typing", {"session_id": pair.session_id, "typing": False})
         still_typing = pair.client.post("chat_typing", typing)
 
-        assert started.body == {"written": True}
         assert (lease["typing_until"] - lease["since"]).total_seconds() == 8
         assert after_send.body == {"written": False}, "the message after `since` already hid the flag"
         assert still_typing.body == {"written": False}, "the lease is renewed only when it is 6 s old"
