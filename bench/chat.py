@@ -34,7 +34,17 @@ from typing import Any
 import requests
 
 from bench import _stack
-from bench._stack import FunctionInstance, Pair, PgCounter, Timed, counting_connect, p50, percentile, verdict
+from bench._stack import (
+    FunctionInstance,
+    Pair,
+    PgCounter,
+    Timed,
+    TimedPublisher,
+    counting_connect,
+    p50,
+    percentile,
+    verdict,
+)
 from emulators.simulator import App
 
 LATENCY_SAMPLES = 200
@@ -500,28 +510,6 @@ def _typing(pair: Pair, app: App, typing: bool) -> int:
     return int(bool(reply.body["written"]))
 
 
-class _TimedPublisher:
-    """Times `start` and the wait it returns (chat publishes every message at once, then waits)."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.seconds = 0.0
-
-    def start(self, messages: Any) -> Callable[[], list[str]]:
-        started = time.perf_counter()
-        wait = self._inner.start(messages)
-        self.seconds += time.perf_counter() - started
-
-        def timed_wait() -> list[str]:
-            started = time.perf_counter()
-            try:
-                return list(wait())
-            finally:
-                self.seconds += time.perf_counter() - started
-
-        return timed_wait
-
-
 # -- (e) PostgreSQL round trips ------------------------------------------------------------------------------------
 
 
@@ -539,7 +527,7 @@ def _round_trips() -> str:
     client_id = _stack.account_id(pair.client)
     counter = PgCounter()
     db = Database(counting_connect(counter), max_idle=4)
-    documents, publisher = Timed(runtime.firestore(), "apply"), _TimedPublisher(runtime.publisher())
+    documents, publisher = Timed(runtime.firestore(), "apply"), TimedPublisher(runtime.publisher())
     ports = Ports(db=db, documents=documents, publisher=publisher, tasks=runtime.tasks())  # type: ignore[arg-type]
     ttl = get_settings().identity_cache_s
 

@@ -26,7 +26,7 @@ from multiprocessing.synchronize import Barrier
 from typing import Any
 
 from bench import _stack
-from bench._stack import PgCounter, Timed, p50, percentile, verdict
+from bench._stack import PgCounter, Timed, TimedPublisher, p50, percentile, verdict
 
 UNCONTENDED_TRIALS = 50
 RACERS = 50
@@ -275,28 +275,6 @@ def _raw_write(client: Any, uids: list[str]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-class _TimedPublisher:
-    """Times `start` and the wait it returns (the projection puts its messages in flight, then waits for them)."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.seconds = 0.0
-
-    def start(self, messages: Any) -> Callable[[], list[str]]:
-        started = time.perf_counter()
-        wait = self._inner.start(messages)
-        self.seconds += time.perf_counter() - started
-
-        def timed_wait() -> list[str]:
-            started = time.perf_counter()
-            try:
-                return list(wait())
-            finally:
-                self.seconds += time.perf_counter() - started
-
-        return timed_wait
-
-
 def _blast() -> str:
     from shared.adapters import runtime
     from shared.services import pairing
@@ -312,7 +290,7 @@ def _blast() -> str:
             for row in tx.all("SELECT firebase_uid FROM mitras WHERE id = ANY(CAST(:m AS uuid[]))", {"m": mitras})
         ]
     client = runtime.firestore().client
-    documents, publisher = Timed(ports.documents, "apply"), _TimedPublisher(ports.publisher)
+    documents, publisher = Timed(ports.documents, "apply"), TimedPublisher(ports.publisher)
     timed_ports = replace(ports, documents=documents, publisher=publisher)
     blasts: list[float] = []
     parts: dict[str, list[float]] = {"firestore": [], "pubsub": [], "postgres": []}
