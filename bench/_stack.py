@@ -28,9 +28,10 @@ from typing import Any
 
 import requests
 
+from emulators import world
 from emulators.process import ManagedProcess, free_port, port_open
 from emulators.simulator import App, AuthEmulator, Watch
-from emulators.stack import DATABASE, PROJECT, LocalStack, StackPorts, gcloud_emulators
+from emulators.stack import DATABASE, PROJECT, LocalStack, gcloud_emulators, start_on_free_ports
 from shared.adapters.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,18 +79,7 @@ def stack() -> LocalStack:
 
 
 def _start(state: Path) -> LocalStack:
-    """Free ports are only free when looked at: a failed start is tried once more on new ports."""
-    for attempt in (1, 2):
-        local = LocalStack(StackPorts.free(), state, tick_s=5.0, identity_cache_s=5.0, progress=_progress)
-        try:
-            local.start()
-        except Exception:
-            if attempt == 2:
-                raise
-            shutil.rmtree(state / "postgres", ignore_errors=True)
-            continue
-        return local
-    raise AssertionError("unreachable")
+    return start_on_free_ports(state, tick_s=5.0, identity_cache_s=5.0, progress=_progress)
 
 
 def _stop() -> None:
@@ -197,27 +187,9 @@ def paired(*, tier_id: str | None = None) -> Pair:
 
 
 def pay_checkout(client: App, body: dict[str, object]) -> str:
-    """As tests/e2e/conftest.py::pay_checkout: checkout, pay on the stand-in, wait for the webhook to land."""
+    """Checkout, pay on the stand-in, wait for the webhook to land (as tests/e2e/conftest.py::pay_checkout)."""
     opened = _ok(client.post("billing_checkout", body), "billing_checkout")
-    transaction_id = opened["transaction_id"]
-    db = halo_db()
-    with db.transaction() as tx:
-        invoice_id = tx.scalar(
-            "SELECT xendit_invoice_id FROM customer_transactions WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
-        )
-    paid = requests.post(f"http://127.0.0.1:{stack().ports.xendit}/_standin/invoices/{invoice_id}/pay", timeout=10)
-    if paid.status_code != 200:
-        raise RuntimeError(f"paying invoice {invoice_id}: {paid.status_code} {paid.text[:200]}")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        with db.transaction() as tx:
-            status = tx.scalar(
-                "SELECT status FROM customer_transactions WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
-            )
-        if status == "paid":
-            return str(transaction_id)
-        time.sleep(0.05)
-    raise RuntimeError(f"transaction {transaction_id} never became paid")
+    return world.pay_invoice(halo_db(), stack().ports.xendit, str(opened["transaction_id"]))
 
 
 def add_tier(duration_s: int, price: int = 5000) -> str:
@@ -266,56 +238,6 @@ def app_config(**values: object) -> Iterator[None]:
                     "UPDATE app_config SET value = CAST(:value AS jsonb) WHERE key = :key",
                     {"key": key, "value": json.dumps(value)},
                 )
-
-
-# -- arranged with SQL (what no function needs to do for a bench) ------------------------------------------------
-
-
-def sql_client(db: Database) -> str:
-    with db.transaction() as tx:
-        return str(
-            tx.scalar(
-                """INSERT INTO clients (firebase_uid, display_name, alias_number)
-                   VALUES (:uid, 'Klien Bench', 1000 + (random() * 998000)::int) RETURNING id::text""",
-                {"uid": f"bench-client-{uuid.uuid4().hex}"},
-            )
-        )
-
-
-def sql_online_mitras(db: Database, count: int) -> list[str]:
-    """Online mitras with a Firebase uid and a fresh heartbeat: offered every request."""
-    with db.transaction() as tx:
-        rows = tx.all(
-            """INSERT INTO mitras (phone, display_name, firebase_uid, presence, last_heartbeat_at)
-               SELECT phone, 'Mitra Bench', 'bench-mitra-' || md5(phone), 'online', now()
-               FROM unnest(CAST(:phones AS text[])) AS phone RETURNING id::text""",
-            {"phones": [f"+62816{uuid.uuid4().int % 10**9:09d}" for _ in range(count)]},
-        )
-    return [row["id"] for row in rows]
-
-
-def sql_searching_request(db: Database, client_id: str, offered_to: Sequence[str]) -> str:
-    """A free-trial request searching for a minute, already offered to `offered_to`."""
-    with db.transaction() as tx:
-        request_id = str(
-            tx.scalar(
-                """INSERT INTO pairing_requests (client_id, status, kind, duration_s, search_deadline)
-                   VALUES (CAST(:c AS uuid), 'searching', 'free_trial', 900, now() + interval '60 seconds')
-                   RETURNING id::text""",
-                {"c": client_id},
-            )
-        )
-        tx.execute(
-            """INSERT INTO pairing_offers (request_id, mitra_id)
-               SELECT CAST(:r AS uuid), id FROM unnest(CAST(:m AS uuid[])) AS id""",
-            {"r": request_id, "m": list(offered_to)},
-        )
-    return request_id
-
-
-def sql_offline(db: Database, mitra_ids: Sequence[str]) -> None:
-    with db.transaction() as tx:
-        tx.execute("UPDATE mitras SET presence = 'offline' WHERE id = ANY(CAST(:m AS uuid[]))", {"m": list(mitra_ids)})
 
 
 def service_ports(max_idle: int = 64, counter: PgCounter | None = None) -> Any:

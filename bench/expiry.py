@@ -16,6 +16,7 @@ from typing import Any
 
 from bench import _stack
 from bench._stack import p50, verdict
+from emulators import world
 from functions.manifest import BY_NAME
 
 DURATIONS_S = (2, 3, 4, 2, 3, 4, 2, 3, 4, 3)
@@ -76,7 +77,7 @@ def run() -> str:
             flip.close()
         client.close()
         _stack.retire_tiers(list(tiers.values()))
-        _stack.sql_offline(_stack.halo_db(), mitras)
+        world.set_offline(_stack.halo_db(), mitras)
 
     rows = []
     decided: list[float] = []

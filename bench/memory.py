@@ -20,6 +20,7 @@ import requests
 
 from bench import _stack
 from bench._stack import FunctionInstance, pss_kib, status_kib, verdict
+from emulators import world
 from emulators.simulator import App
 
 TARGET_MIB = 200
@@ -115,14 +116,14 @@ def _pairing_accept_requests() -> Requests:
         app = App(instance.url, mitra.session)
         try:
             for _ in range(WARM_REQUESTS):
-                request_id = _stack.sql_searching_request(db, _stack.sql_client(db), [mitra_id])
+                request_id = world.add_searching_request(db, world.add_client(db), [mitra_id])
                 _expect(app.post("", {"request_id": request_id}), "pairing_accept")
                 with db.transaction() as tx:  # below the mitra's capacity for the next one
                     tx.execute(
                         "UPDATE sessions SET status = 'closed' WHERE request_id = CAST(:r AS uuid)", {"r": request_id}
                     )
         finally:
-            _stack.sql_offline(db, [mitra_id])
+            world.set_offline(db, [mitra_id])
         return WARM_REQUESTS
 
     return send

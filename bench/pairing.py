@@ -27,6 +27,7 @@ from typing import Any
 
 from bench import _stack
 from bench._stack import PgCounter, Timed, TimedPublisher, p50, percentile, verdict
+from emulators import world
 
 UNCONTENDED_TRIALS = 50
 RACERS = 50
@@ -141,7 +142,7 @@ def _alone(db: Any, mitra_id: str, accept: Callable[[str], tuple[str, float]], t
     """Accepts of requests offered to this mitra only; the first three are left out (warm-up)."""
     times: list[float] = []
     for trial in range(3 + trials):
-        request_id = _stack.sql_searching_request(db, _stack.sql_client(db), [mitra_id])
+        request_id = world.add_searching_request(db, world.add_client(db), [mitra_id])
         outcome, ms = accept(request_id)
         if outcome != "won":
             raise RuntimeError(f"an uncontended accept lost: {outcome}")
@@ -158,7 +159,7 @@ def _races(
     times: list[float] = []
     winners: list[int] = []
     for trial in range(1 + CONTENDED_TRIALS):
-        request_id = _stack.sql_searching_request(db, _stack.sql_client(db), mitra_ids)
+        request_id = world.add_searching_request(db, world.add_client(db), mitra_ids)
         results = race(request_id)
         outcomes = Counter(outcome for outcome, _ in results)
         if outcomes["won"] + outcomes["already_taken"] != len(mitra_ids):
@@ -206,7 +207,7 @@ def _counted(db: Any, mitra_id: str) -> tuple[float, float]:
 
 def _accepts() -> str:
     db = _stack.halo_db()
-    racers = _stack.sql_online_mitras(db, RACERS)
+    racers = world.add_online_mitras(db, RACERS)
     ports = _stack.service_ports()  # for the threads: a pool as large as the race, so none queues for a connection
     try:
         statements, wire = _counted(db, racers[0])
@@ -221,7 +222,7 @@ def _accepts() -> str:
         with ThreadPoolExecutor(RACERS) as pool:
             threads_contended, threads_winners = _races(db, racers, _in_threads(pool, ports, racers))
     finally:
-        _stack.sql_offline(db, racers)
+        world.set_offline(db, racers)
         ports.db.close()
 
     base = p50(uncontended)
@@ -283,7 +284,7 @@ def _blast() -> str:
     ports = _stack.service_ports(counter=counter)
     db = _stack.halo_db()
     _stack.quiet_world()
-    mitras = _stack.sql_online_mitras(db, BLAST_MITRAS)
+    mitras = world.add_online_mitras(db, BLAST_MITRAS)
     with db.transaction() as tx:
         uids = [
             row["firebase_uid"]
@@ -309,7 +310,7 @@ def _blast() -> str:
             with db.transaction() as tx:
                 tx.execute("UPDATE mitras SET last_heartbeat_at = now() WHERE id = ANY(CAST(:m AS uuid[]))",
                            {"m": mitras})  # fmt: skip
-            request_id = _stack.sql_searching_request(db, _stack.sql_client(db), [])
+            request_id = world.add_searching_request(db, world.add_client(db), [])
             requests.append(request_id)
             documents.seconds = publisher.seconds = 0.0
             counter.reset()
@@ -330,7 +331,7 @@ def _blast() -> str:
             )
     finally:
         ports.db.close()
-        _stack.sql_offline(db, mitras)
+        world.set_offline(db, mitras)
         with db.transaction() as tx:
             tx.execute(
                 "UPDATE pairing_requests SET status = 'cancelled', ended_at = now() WHERE id = ANY(CAST(:r AS uuid[]))",

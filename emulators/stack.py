@@ -318,3 +318,23 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def start_on_free_ports(
+    state: Path, *, tick_s: float = 5.0, identity_cache_s: float = 5.0, progress: Progress = print
+) -> LocalStack:
+    """A private stack (tests, benchmarks). Free ports are only free when looked at; another process may take one
+    before we bind it, so a failed start is tried once more on new ports."""
+    for attempt in (1, 2):
+        local = LocalStack(
+            StackPorts.free(), state, tick_s=tick_s, identity_cache_s=identity_cache_s, progress=progress
+        )
+        try:
+            local.start()
+        except Exception:
+            if attempt == 2:
+                raise
+            shutil.rmtree(state / "postgres", ignore_errors=True)
+            continue
+        return local
+    raise AssertionError("unreachable")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from emulators.simulator import App, AuthEmulator
-from emulators.stack import TEMPLATE_DATABASE, LocalStack, StackPorts, gcloud_emulators
+from emulators.stack import TEMPLATE_DATABASE, LocalStack, gcloud_emulators, start_on_free_ports
 from shared.adapters.db import Database
 
 NO_GCLOUD_BANNER = (
@@ -61,20 +61,8 @@ def stack() -> Iterator[LocalStack]:
 
 
 def _start_stack(state: Path) -> LocalStack:
-    """Free ports are only free when looked at; another process may take one before we bind it, so a failed
-    start is tried once more on new ports."""
-    for attempt in (1, 2):
-        # A short identity cache so a suspension shows within a test's patience; the mechanism stays the same.
-        local = LocalStack(StackPorts.free(), state, tick_s=1.0, identity_cache_s=0.3, progress=lambda _line: None)
-        try:
-            local.start()
-        except Exception:
-            if attempt == 2:
-                raise
-            shutil.rmtree(state / "postgres", ignore_errors=True)
-            continue
-        return local
-    raise AssertionError("unreachable")
+    # A short identity cache so a suspension shows within a test's patience; the mechanism stays the same.
+    return start_on_free_ports(state, tick_s=1.0, identity_cache_s=0.3, progress=lambda _line: None)
 
 
 _database_numbers = itertools.count()

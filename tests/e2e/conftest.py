@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-import requests
 
+from emulators import world
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import DATABASE, LocalStack
 from shared.adapters.db import Database
@@ -177,23 +176,7 @@ def pay_checkout(stack: LocalStack, client: App, halo_db: Database, body: dict[s
     """Checkout, then pay on the Xendit stand-in's page; returns once the webhook has marked it paid."""
     opened = client.post("billing_checkout", body)
     assert opened.status == 200, opened.body
-    transaction_id = opened.body["transaction_id"]
-    with halo_db.transaction() as tx:
-        invoice_id = tx.scalar(
-            "SELECT xendit_invoice_id FROM customer_transactions WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
-        )
-    paid = requests.post(f"http://127.0.0.1:{stack.ports.xendit}/_standin/invoices/{invoice_id}/pay", timeout=10)
-    assert paid.status_code == 200, paid.text
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with halo_db.transaction() as tx:
-            status = tx.scalar(
-                "SELECT status FROM customer_transactions WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
-            )
-        if status == "paid":
-            return str(transaction_id)
-        time.sleep(0.05)
-    raise AssertionError(f"transaction {transaction_id} never became paid")
+    return world.pay_invoice(halo_db, stack.ports.xendit, str(opened.body["transaction_id"]), timeout=10)
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from emulators import world
 from emulators.stack import LocalStack
 from shared.adapters import runtime
 from shared.adapters.db import Database
 from shared.domain.billing import Outcome, Purpose
 from shared.services import billing
 from shared.services.ports import Ports
-from tests.integration import world
 
 pytestmark = pytest.mark.needs_gcloud
 

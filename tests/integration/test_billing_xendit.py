@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from emulators import world
 from emulators.stack import LocalStack
 from shared.adapters import runtime
 from shared.adapters.db import Database
@@ -17,7 +18,6 @@ from shared.adapters.xendit_payments import Invoice, XenditInvoices
 from shared.errors import Unavailable
 from shared.services import billing
 from shared.services.ports import Ports
-from tests.integration import world
 
 pytestmark = pytest.mark.needs_gcloud
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from emulators import world
 from shared.adapters.db import Database
 from shared.errors import Conflict, NotFound
 from shared.services import outbox, pairing, projector, settings_store
 from shared.services.ports import DocOp, Ports
-from tests.integration import world
 
 pytestmark = pytest.mark.needs_gcloud
 

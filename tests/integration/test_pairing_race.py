@@ -9,13 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from emulators import world
 from emulators.stack import LocalStack
 from shared.adapters import runtime
 from shared.adapters.db import Database
 from shared.errors import Conflict
 from shared.services import pairing
 from shared.services.ports import Ports
-from tests.integration import world
 
 pytestmark = pytest.mark.needs_gcloud
 
