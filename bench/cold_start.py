@@ -22,7 +22,7 @@ RUNS = 5
 TARGET_RATIO = 1.1
 
 _HTTP = ("functions_framework", "flask", "pydantic", "pg8000", "firebase_admin.auth")
-_EVENT = ("functions_framework", "pydantic", "pg8000", "google.cloud.firestore", "google.cloud.pubsub_v1")
+_EVENT = ("functions_framework", "pydantic", "pg8000", "google.cloud.firestore", "google.pubsub_v1")
 # What a function of each trigger cannot do without: the framework, its request parsing, PostgreSQL, and the
 # client of whatever it talks to (Firebase tokens for app-facing calls, Firestore/Pub/Sub for projections,
 # Cloud Tasks for handlers that schedule the next step).

@@ -39,7 +39,7 @@ TARGET_CONTENTION = 5.0
 TARGET_BLAST = 1.3
 # Imported once by the fork server, so each instance starts without importing them again.
 _PRELOAD = ["bench.pairing", "shared.adapters.runtime", "shared.services.pairing", "google.cloud.firestore",
-            "google.cloud.pubsub_v1", "google.cloud.tasks_v2"]  # fmt: skip
+            "google.pubsub_v1", "google.cloud.tasks_v2"]  # fmt: skip
 
 
 def run() -> str:

@@ -1,42 +1,94 @@
-"""Pub/Sub publishing; the emulator is used when PUBSUB_EMULATOR_HOST is set."""
+"""Pub/Sub publishing; the emulator is used when PUBSUB_EMULATOR_HOST is set.
+
+Group publishing, the Pub/Sub twin of the Firestore writer's group commit: per topic, one Publish RPC is in flight
+at a time, and the messages that arrive meanwhile go together in the next one. Alone, a message is sent at once;
+under load an instance sends one RPC for many requests instead of one each. Every caller still waits for its own
+message ids before its request ends (Cloud Functions may take the CPU away once a request has answered), and no
+thread is started per message: RPCs are gRPC futures, and each one's completion sends the next.
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
-# An outage must not hold a request for the client library's default ten minutes of retrying: a publish that has
-# not landed by then fails, and the outbox row it came from is retried later by the projector.
+# An outage must not hold a request: a publish that has not landed by then fails, and the outbox row it came from
+# is retried later by the projector.
 _PUBLISH_TIMEOUT_S = 5.0
+# Pub/Sub's limits for one Publish request are 1,000 messages and 10 MB; a group stays well inside both.
+GROUP_MAX_MESSAGES = 1000
+GROUP_MAX_BYTES = 8 * 1024 * 1024
+# Failures worth one immediate resend of the same group (a dropped connection, a busy server); anything else, and
+# a second failure, fails every message of the group and its callers fall back to the outbox.
+_RESEND_ONCE = ("UNAVAILABLE", "ABORTED", "RESOURCE_EXHAUSTED", "INTERNAL", "UNKNOWN")
+
+
+class PublishError(RuntimeError):
+    """A Publish RPC failed (or did not answer in time); none of its messages may be assumed published."""
+
+
+@dataclass
+class _Pending:
+    """One caller's messages to one topic, and what became of them."""
+
+    messages: list[tuple[bytes, dict[str, str]]]
+    size: int
+    done: threading.Event = field(default_factory=threading.Event)
+    ids: list[str] = field(default_factory=list)
+    error: Exception | None = None
+
+
+@dataclass
+class _Lane:
+    """A topic's queue; `busy` while one of its RPCs is in flight."""
+
+    path: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    queue: list[_Pending] = field(default_factory=list)
+    busy: bool = False
+
+    def take(self) -> list[_Pending]:
+        """The next group, in arrival order (call with the lock held)."""
+        group: list[_Pending] = []
+        count = size = 0
+        while self.queue:
+            pending = self.queue[0]
+            if group and (count + len(pending.messages) > GROUP_MAX_MESSAGES or size + pending.size > GROUP_MAX_BYTES):
+                break
+            group.append(self.queue.pop(0))
+            count += len(pending.messages)
+            size += pending.size
+        return group
 
 
 class PubSubPublisher:
     def __init__(self, project_id: str) -> None:
         self._project_id = project_id
-        self._client: Any = None
+        self._rpc: Any = None
         self._lock = threading.Lock()
+        self._lanes: dict[str, _Lane] = {}
 
-    @property
-    def client(self) -> Any:
+    def _publish_rpc(self) -> Any:
+        """The Publish method's gRPC callable (its `.future` puts a request in flight without a thread)."""
         with self._lock:
-            if self._client is None:
-                # Heavy import, paid only by functions that publish.
-                from google.api_core import exceptions, retry
-                from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+            if self._rpc is None:
+                # Heavy import, paid only by functions that publish: the generated client alone, not the batching
+                # library around it.
+                from google.pubsub_v1.services.publisher import PublisherClient
 
-                # Our messages are few and latency matters more than batching.
-                batch = pubsub_v1.types.BatchSettings(max_messages=100, max_latency=0.001)
-                transient = retry.if_exception_type(
-                    exceptions.Aborted, exceptions.DeadlineExceeded, exceptions.InternalServerError,
-                    exceptions.ResourceExhausted, exceptions.ServiceUnavailable, exceptions.Unknown,
-                )  # fmt: skip
-                options = pubsub_v1.types.PublisherOptions(
-                    retry=retry.Retry(initial=0.1, maximum=1.0, predicate=transient, timeout=_PUBLISH_TIMEOUT_S),
-                    timeout=_PUBLISH_TIMEOUT_S,
-                )
-                self._client = pubsub_v1.PublisherClient(batch_settings=batch, publisher_options=options)
-            return self._client
+                options: dict[str, Any] = {}
+                emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+                if emulator:
+                    from google.auth.credentials import AnonymousCredentials
+
+                    credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+                    options = {"client_options": {"api_endpoint": emulator}, "credentials": credentials}
+                self._rpc = PublisherClient(**options).transport.publish
+            return self._rpc
 
     def topic_path(self, topic: str) -> str:
         return f"projects/{self._project_id}/topics/{topic}"
@@ -45,13 +97,105 @@ class PubSubPublisher:
         return self.start([(topic, data, attributes)])()[0]
 
     def start(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> Callable[[], list[str]]:
-        """Put every message in flight at once; the returned call waits for their ids (raising the first failure),
-        so a message to each of two topics costs one wait, and the caller can do other work meanwhile."""
-        futures = [
-            self.client.publish(self.topic_path(topic), data, **attributes) for topic, data, attributes in messages
-        ]
+        """Put every message in flight at once (each topic's share joins that topic's next RPC); the returned call
+        waits for their ids, in the order given, raising the first failure. The caller may do other work
+        meanwhile."""
+        by_topic: dict[str, list[int]] = {}
+        for index, (topic, _, _) in enumerate(messages):
+            by_topic.setdefault(topic, []).append(index)
+        waits: list[tuple[list[int], _Pending]] = []
+        for topic, indexes in by_topic.items():
+            batch = [(messages[i][1], messages[i][2]) for i in indexes]
+            pending = _Pending(batch, sum(len(data) + 64 for data, _ in batch))
+            self._enqueue(self._lane(topic), pending)
+            waits.append((indexes, pending))
 
         def wait() -> list[str]:
-            return [str(future.result(timeout=_PUBLISH_TIMEOUT_S + 1)) for future in futures]
+            ids = [""] * len(messages)
+            for indexes, pending in waits:
+                if not pending.done.wait(2 * _PUBLISH_TIMEOUT_S + 1):
+                    raise PublishError("Pub/Sub did not answer in time")
+                if pending.error is not None:
+                    raise pending.error
+                for index, message_id in zip(indexes, pending.ids, strict=True):
+                    ids[index] = message_id
+            return ids
 
         return wait
+
+    def _lane(self, topic: str) -> _Lane:
+        lane = self._lanes.get(topic)
+        if lane is None:
+            with self._lock:
+                lane = self._lanes.setdefault(topic, _Lane(self.topic_path(topic)))
+        return lane
+
+    def _enqueue(self, lane: _Lane, pending: _Pending) -> None:
+        with lane.lock:
+            lane.queue.append(pending)
+            if lane.busy:  # the RPC in flight sends this one when it completes
+                return
+            lane.busy = True
+            group = lane.take()
+        self._send(lane, group, resent=False)
+
+    def _send(self, lane: _Lane, group: list[_Pending], *, resent: bool) -> None:
+        try:
+            from google.pubsub_v1.types import PublishRequest, PubsubMessage
+
+            request = PublishRequest(
+                topic=lane.path,
+                messages=[
+                    PubsubMessage(data=data, attributes=attributes)
+                    for pending in group
+                    for data, attributes in pending.messages
+                ],
+            )
+            call = self._publish_rpc().future(
+                request,
+                timeout=_PUBLISH_TIMEOUT_S,
+                metadata=[("x-goog-request-params", f"topic={quote(lane.path, safe='')}")],
+            )
+        except Exception as exc:  # no channel, or a message Pub/Sub's types refuse
+            self._finish(lane, group, None, exc)
+            return
+        call.add_done_callback(lambda done: self._completed(lane, group, done, resent))
+
+    def _completed(self, lane: _Lane, group: list[_Pending], call: Any, resent: bool) -> None:
+        try:
+            response = call.result()
+        except Exception as exc:
+            code_of = getattr(exc, "code", None)  # a grpc.RpcError's StatusCode
+            status = code_of() if callable(code_of) else None
+            code = getattr(status, "name", "")
+            if not resent and code in _RESEND_ONCE:
+                self._send(lane, group, resent=True)
+                return
+            self._finish(lane, group, None, _as_api_error(exc))
+            return
+        self._finish(lane, group, list(response.message_ids), None)
+
+    def _finish(self, lane: _Lane, group: list[_Pending], ids: list[str] | None, error: Exception | None) -> None:
+        offset = 0
+        for pending in group:
+            if ids is not None and len(ids) >= offset + len(pending.messages):
+                pending.ids = ids[offset : offset + len(pending.messages)]
+            else:
+                pending.error = error or PublishError("Pub/Sub answered with fewer ids than messages")
+            offset += len(pending.messages)
+            pending.done.set()
+        with lane.lock:
+            following = lane.take()
+            if not following:
+                lane.busy = False
+                return
+        self._send(lane, following, resent=False)
+
+
+def _as_api_error(exc: Exception) -> Exception:
+    """A gRPC failure as the google.api_core exception the client libraries raise (NotFound, ServiceUnavailable,
+    ...), so logs and the outbox's `last_error` name what happened."""
+    import grpc
+    from google.api_core import exceptions
+
+    return exceptions.from_grpc_error(exc) if isinstance(exc, grpc.RpcError) else exc  # type: ignore[no-untyped-call]

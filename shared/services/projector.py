@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,14 +88,24 @@ def _deliver(
         except Exception as exc:
             failed.update(row["id"] for row in doc_rows)
             error = f"firestore: {type(exc).__name__}"
+    # Every message in flight at once (the publisher groups them by topic), each row's outcome its own.
+    in_flight: list[tuple[int, Callable[[], list[str]] | Exception]] = []
     for row in rows:
         if row["kind"] != "pubsub":
             continue
         payload = _payload(row)
         try:
-            publisher.publish(row["destination"], json.dumps(payload["data"]).encode(), payload["attributes"])
+            message = (row["destination"], json.dumps(payload["data"]).encode(), payload["attributes"])
+            in_flight.append((row["id"], publisher.start([message])))
         except Exception as exc:
-            failed.add(row["id"])
+            in_flight.append((row["id"], exc))
+    for row_id, outcome in in_flight:
+        try:
+            if isinstance(outcome, Exception):
+                raise outcome
+            outcome()
+        except Exception as exc:
+            failed.add(row_id)
             error = f"pubsub: {type(exc).__name__}"
     return failed, error
 

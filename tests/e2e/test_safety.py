@@ -188,9 +188,10 @@ def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_fla
     _deliver(stack, "on_safety_check", {"message_id": question["message_id"], "session_id": pair.session_id})
 
     flags = _flags(halo_db, pair.session_id)
-    assert [flag["message_id"] for flag in flags] == [risky["message_id"], later["message_id"]]
+    # The two checks may run at once, so either flag may be the one that showed the card.
+    assert sorted(flag["message_id"] for flag in flags) == sorted([risky["message_id"], later["message_id"]])
     assert [flag["category"] for flag in flags] == ["suicidal_ideation", "suicidal_ideation"]
-    assert flags[0]["hotline_message_id"] is not None and flags[1]["hotline_message_id"] is None, "one card"
+    assert sum(flag["hotline_message_id"] is not None for flag in flags) == 1, "one card"
     time.sleep(1)
     assert len(_pushes(stack, admin_token)) == 2, "one push per alert, redelivery or not"
     docs = messages.latest.values()
