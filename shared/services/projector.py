@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -163,12 +165,13 @@ class Committed:
 
 
 def publish_committed(ports: Ports, rows: Sequence[Committed], *, documents_first: bool = True) -> None:
-    """The hot path (chat, pairing): write the documents and publish every message at once, then mark the rows in
-    one autocommit statement. `documents_first`: the documents are written before the messages are put in flight
-    (a listener waiting for one message document waits for nothing else); otherwise the messages go first and fly
-    while the documents are written (a blast's thousand offer documents take long enough to hide the publish).
-    On any failure the retry task (and, behind it, the sweep) publishes from the outbox; consumers are idempotent,
-    so a message that did go out before the failure is harmless twice."""
+    """The hot path (chat, pairing): write the documents and publish every message at once, then mark the rows
+    published (one autocommit statement, shared with concurrent requests). `documents_first`: the documents are
+    written before the messages are put in flight (a listener waiting for one message document waits for nothing
+    else); otherwise the messages go first and fly while the documents are written (a blast's thousand offer
+    documents take long enough to hide the publish). On any failure the retry task (and, behind it, the sweep)
+    publishes from the outbox; consumers are idempotent, so a message that did go out before the failure is
+    harmless twice."""
     try:
         docs = [doc for row in rows for doc in ([row.doc] if row.doc is not None else row.docs)]
         messages: list[tuple[str, bytes, dict[str, str]]] = [
@@ -181,10 +184,60 @@ def publish_committed(ports: Ports, rows: Sequence[Committed], *, documents_firs
             ports.documents.apply(docs)
         if published is not None:
             published()
-        ports.db.read_one(
-            "UPDATE outbox SET published_at = now() WHERE id = ANY(:ids) AND published_at IS NULL",
-            {"ids": [row.outbox_id for row in rows]},
-        )
+        _marks(ports.db).mark([row.outbox_id for row in rows])
     except Exception:  # committed rows are never lost: the retry path owns them now
         log.warning("fast-path publish failed", exc_info=True)
         schedule_retry(ports, [row.outbox_id for row in rows])
+
+
+@dataclass
+class _Marking:
+    ids: list[int]
+    done: bool = False
+    error: Exception | None = None
+
+
+@dataclass(eq=False)
+class _PublishedMarks:
+    """Marks the fast path's rows published for concurrent requests in one statement (group commit, as the
+    Firestore writer and the publisher do): one UPDATE in flight per database, and the rows of requests that arrive
+    meanwhile go together in the next. Alone, a request's rows are marked at once."""
+
+    db: Database
+    _queue: list[_Marking] = field(default_factory=list)
+    _queue_lock: threading.Lock = field(default_factory=threading.Lock)
+    _running: threading.Lock = field(default_factory=threading.Lock)
+
+    def mark(self, ids: list[int]) -> None:
+        mine = _Marking(ids)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._running:
+            if not mine.done:  # nobody took it along: mark it, with whatever waits beside it
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                try:
+                    self.db.read_one(
+                        "UPDATE outbox SET published_at = now() WHERE id = ANY(:ids) AND published_at IS NULL",
+                        {"ids": [row_id for marking in group for row_id in marking.ids]},
+                    )
+                except Exception as exc:
+                    for marking in group:
+                        marking.error = exc
+                finally:
+                    for marking in group:
+                        marking.done = True
+        if mine.error is not None:
+            raise mine.error
+
+
+_MARKS: weakref.WeakKeyDictionary[Database, _PublishedMarks] = weakref.WeakKeyDictionary()
+_MARKS_LOCK = threading.Lock()
+
+
+def _marks(db: Database) -> _PublishedMarks:
+    with _MARKS_LOCK:
+        marks = _MARKS.get(db)
+        if marks is None:
+            marks = _MARKS[db] = _PublishedMarks(db)
+        return marks

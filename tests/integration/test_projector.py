@@ -352,3 +352,64 @@ def test_concurrent_projections_publish_each_row_exactly_once(
     snapshots = firestore_client.get_all([firestore_client.document(path) for path in paths])
     assert sorted(snapshot.to_dict()["path"] for snapshot in snapshots) == sorted(paths)
     assert len(_pull(subscription, expected=messages)) == messages
+
+
+class HeldFirstStatement:
+    """The real database, except that its first `read_one` is held until `release` is set; records each call's ids.
+    With `fail`, every statement raises instead, as a lost connection does."""
+
+    def __init__(self, inner: Database, *, fail: bool = False) -> None:
+        self._inner = inner
+        self._fail = fail
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.calls: list[list[int]] = []
+
+    def read_one(self, sql: str, params: dict[str, Any]) -> Any:
+        self.calls.append(sorted(params["ids"]))
+        if len(self.calls) == 1:
+            self.entered.set()
+            assert self.release.wait(10)
+        if self._fail:
+            raise ConnectionError("the database connection was lost")
+        return self._inner.read_one(sql, params)
+
+
+def _committed_rows(db: Database, count: int) -> list[int]:
+    with db.transaction() as tx:
+        return [outbox.publish(tx, "notify", {"n": n}) or 0 for n in range(count)]
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_concurrent_fast_paths_mark_their_rows_in_one_statement(db: Database, fail: bool) -> None:
+    ids = _committed_rows(db, 11)
+    held = HeldFirstStatement(db, fail=fail)
+    marks = projector._PublishedMarks(held)  # type: ignore[arg-type]
+    errors: dict[int, Exception | None] = {}
+
+    def mark(row_id: int) -> None:
+        try:
+            marks.mark([row_id])
+            errors[row_id] = None
+        except Exception as exc:
+            errors[row_id] = exc
+
+    leader = threading.Thread(target=mark, args=(ids[0],))
+    leader.start()
+    assert held.entered.wait(10)
+    followers = [threading.Thread(target=mark, args=(row_id,)) for row_id in ids[1:]]
+    for thread in followers:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(marks._queue) < 10 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    held.release.set()
+    for thread in [leader, *followers]:
+        thread.join(10)
+    assert held.calls == [[ids[0]], sorted(ids[1:])], "the ten that waited were marked together"
+    published = [row["published_at"] is not None for row in _rows(db, ids)]
+    if fail:
+        assert all(isinstance(errors[row_id], ConnectionError) for row_id in ids), "each caller learns of it"
+        assert published == [False] * 11, "nothing marked: the retry path still owns every row"
+    else:
+        assert errors == dict.fromkeys(ids) and published == [True] * 11
