@@ -11,7 +11,7 @@
 (e) PostgreSQL round trips per `chat_send`, counted on the connection itself: statements, and the wire round
     trips pg8000 makes for them.
 Targets (TARGETS.md): (b)/(a') p50 ≤ 1.5; (c) ≥ 25 %; (d) ≤ 1.5; (e) ≤ 3.
-During (a)-(c) the pushes each message sets off (on_notify, on_safety_check) are held in the Pub/Sub emulator, as
+During (a)-(c) the events each message sets off (for on_chat_message, on_notify) are held in the Pub/Sub emulator, as
 their instances would be other machines in production; chat_send still publishes and waits for every message.
 """
 
@@ -90,7 +90,7 @@ def run() -> str:
 
 # What each message sets off in other functions: in production they run on instances of their own, here they would
 # share the two cores with the instance and the emulators under test.
-BACKGROUND_CONSUMERS = ("on_notify", "on_safety_check")
+BACKGROUND_CONSUMERS = ("on_notify", "on_chat_message")
 
 
 # -- (a) + (b): write → listener -------------------------------------------------------------------------------------

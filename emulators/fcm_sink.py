@@ -191,15 +191,17 @@ class Sink:
         self._lock = threading.Lock()
         self._messages: list[dict[str, Any]] = []
         self._unregistered: set[str] = set()
-        self._outages: list[int] = []
+        self._outages: list[tuple[int, str | None]] = []  # (status, only for this token or any)
 
     def send(self, project: str, body: Any) -> str:
-        with self._lock:
-            outage = self._outages.pop(0) if self._outages else None
-        if outage is not None:
-            status, fcm_code, text = OUTAGES[outage]
-            raise GoogleError(text, code=outage, status=status, fcm_code=fcm_code)
         message, validate_only = parse_send_request(body)
+        with self._lock:
+            outage = next((o for o in self._outages if o[1] is None or o[1] == message.get("token")), None)
+            if outage is not None:
+                self._outages.remove(outage)
+        if outage is not None:
+            status, fcm_code, text = OUTAGES[outage[0]]
+            raise GoogleError(text, code=outage[0], status=status, fcm_code=fcm_code)
         if validate_only:
             # FCM's dry run answers with this fixed name and delivers nothing.
             return f"projects/{project}/messages/fake_message_id"
@@ -228,9 +230,9 @@ class Sink:
         with self._lock:
             self._unregistered.add(token)
 
-    def fail_next(self, status: int, count: int) -> None:
+    def fail_next(self, status: int, count: int, token: str | None = None) -> None:
         with self._lock:
-            self._outages.extend([status] * count)
+            self._outages.extend([(status, token)] * count)
 
 
 def describe_target(message: Any) -> str:
@@ -294,11 +296,14 @@ def create_app(sink: Sink) -> Flask:
         body = request.get_json(silent=True)
         status = body.get("status") if isinstance(body, dict) else None
         count = body.get("count", 1) if isinstance(body, dict) else None
-        if status not in OUTAGES or not isinstance(count, int) or count < 1:
-            return jsonify(error=f'body must be {{"status": one of {sorted(OUTAGES)}, "count": N >= 1}}'), 400
-        sink.fail_next(status, count)
-        log.info("next %d sends answer %d", count, status)
-        return jsonify(status=status, count=count), 200
+        token = body.get("token") if isinstance(body, dict) else None
+        if status not in OUTAGES or not isinstance(count, int) or count < 1 or not isinstance(token, str | None):
+            return jsonify(
+                error=f'body must be {{"status": one of {sorted(OUTAGES)}, "count": N >= 1, "token": optional}}'
+            ), 400
+        sink.fail_next(status, count, token)
+        log.info("next %d sends%s answer %d", count, " to one token" if token else "", status)
+        return jsonify(status=status, count=count, token=token), 200
 
     return app
 

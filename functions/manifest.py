@@ -73,7 +73,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("task_extension_timeout", "functions.lifecycle", "task", queue="extension-timeouts"),
     FunctionSpec("devices_register", "functions.notify", "http"),
     FunctionSpec("on_notify", "functions.notify", "pubsub", topic="notify"),
-    FunctionSpec("on_safety_check", "functions.safety", "pubsub", topic="safety-check"),
+    FunctionSpec("on_chat_message", "functions.chat_events", "pubsub", topic="chat-messages"),
     FunctionSpec("admin_alerts", "functions.safety", "admin"),
     FunctionSpec("admin_client_data", "functions.privacy", "admin"),
     # Daily at 03:15 (scheduler_time_zone: Jakarta), when the service is quietest.

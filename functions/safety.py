@@ -1,29 +1,12 @@
-"""Crisis signals: the check behind every client message, and the control center's alerts."""
+"""Crisis signals: the control center's alerts (the check behind every client message is on_chat_message)."""
 
 from __future__ import annotations
 
-from uuid import UUID
-
-from pydantic import BaseModel
-
-from functions._events import pubsub_handler
 from functions._http import Call, endpoint
 from shared.adapters import runtime
 from shared.domain.roles import Role
 from shared.schemas.safety import AcknowledgeAlert, AdminAlert, AlertPage, AlertQuery
 from shared.services import admin_alerts as alerts
-from shared.services import safety
-
-
-class SafetyCheck(BaseModel):
-    message_id: UUID
-    session_id: UUID
-
-
-@pubsub_handler(SafetyCheck)
-def on_safety_check(check: SafetyCheck, _message_id: str) -> None:
-    """Check one client message against the crisis list; a hit alerts the on-duty admins and shows the hotline."""
-    safety.check_message(runtime.ports(), message_id=str(check.message_id), session_id=str(check.session_id))
 
 
 @endpoint(get=AlertQuery, post=AcknowledgeAlert, roles={Role.ADMIN}, response=AlertPage, check_revoked=True)

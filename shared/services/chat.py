@@ -1,8 +1,8 @@
 """Chat: sending, receipts, typing, and reading a conversation back.
 
-`send` is the hot path: one statement checks the session, allocates the next `seq`, stores the message and its
-outbox rows; the Firestore write, the push and (for a client's message) the crisis-signal check are then published
-directly (projector.publish_committed).
+`send` is the hot path: one statement checks the session, allocates the next `seq`, stores the message and its two
+outbox rows (the message document, and one `chat-messages` event that both pushes it to the recipient and, for a
+client's message, has it checked for crisis signals); both are then published directly (projector.publish_committed).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from shared.services.projector import Committed, publish_committed, schedule_ret
 _SWEEP_GRACE = "15 seconds"
 # A deferred receipts row is the sweep's only if its task has not published it by then.
 _RECEIPTS_SWEEP_GRACE_S = 10
-SAFETY_TOPIC = "safety-check"
+# One event per message (functions.chat_events.on_chat_message): the recipient's push and, for a client's message,
+# the crisis-signal check.
+MESSAGE_TOPIC = "chat-messages"
 
 _SEND = f"""
 WITH s AS (
@@ -58,28 +60,21 @@ WITH s AS (
                || jsonb_build_object('seq', ins.seq, 'created_at', jsonb_build_object('$ts', ins.created_at))),
            now() + interval '{_SWEEP_GRACE}'
     FROM ins RETURNING id
-), push AS (
+), event AS (
+    -- After the commit, off this path: the recipient's push, and for a client's message the crisis-signal check.
     INSERT INTO outbox (kind, destination, payload, next_attempt_at)
-    SELECT 'pubsub', 'notify', jsonb_build_object('data', CAST(:push AS jsonb)
-               || jsonb_build_object('recipients', jsonb_build_array(
-                      CASE :role WHEN 'client' THEN s.mitra_uid ELSE s.client_uid END),
-                  'body', CASE WHEN s.anonymous THEN 'Pesan baru' ELSE left(:text, 80) END),
-               'attributes', '{{}}'::jsonb),
+    SELECT 'pubsub', '{MESSAGE_TOPIC}', jsonb_build_object('data', jsonb_build_object(
+               'message_id', ins.id::text, 'session_id', ins.session_id::text, 'sender_role', ins.sender_role,
+               'push', CAST(:push AS jsonb) || jsonb_build_object('recipients', jsonb_build_array(
+                   CASE :role WHEN 'client' THEN s.mitra_uid ELSE s.client_uid END),
+                 'body', CASE WHEN s.anonymous THEN 'Pesan baru' ELSE left(:text, 80) END)),
+             'attributes', '{{}}'::jsonb),
            now() + interval '{_SWEEP_GRACE}'
     FROM ins, s RETURNING id, payload
-), safety AS (
-    -- Every client message is checked for crisis signals after the commit, off this path (safety.check_message).
-    INSERT INTO outbox (kind, destination, payload, next_attempt_at)
-    SELECT 'pubsub', '{SAFETY_TOPIC}', jsonb_build_object('data', jsonb_build_object('message_id', ins.id::text,
-               'session_id', ins.session_id::text), 'attributes', '{{}}'::jsonb),
-           now() + interval '{_SWEEP_GRACE}'
-    FROM ins WHERE ins.sender_role = 'client' RETURNING id, payload
 )
 SELECT (SELECT count(*) FROM s) AS open, recent.limited, recent.wait_s, ins.id::text AS message_id, ins.seq,
-       ins.created_at,
-       (SELECT id FROM doc) AS doc_outbox, (SELECT id FROM push) AS push_outbox,
-       (SELECT payload -> 'data' FROM push) AS push,
-       (SELECT id FROM safety) AS safety_outbox, (SELECT payload -> 'data' FROM safety) AS safety_check
+       ins.created_at, (SELECT id FROM doc) AS doc_outbox,
+       (SELECT id FROM event) AS event_outbox, (SELECT payload -> 'data' FROM event) AS event
 FROM recent LEFT JOIN ins ON true
 """
 
@@ -112,10 +107,8 @@ def send(
     doc_data = {**doc, "seq": row["seq"], "created_at": ts(row["created_at"])}
     committed = [
         Committed(row["doc_outbox"], doc=DocOp(f"sessions/{session_id}/messages/{message_id}", "set", doc_data)),
-        Committed(row["push_outbox"], topic="notify", message=row["push"]),
+        Committed(row["event_outbox"], topic=MESSAGE_TOPIC, message=row["event"]),
     ]
-    if row["safety_outbox"] is not None:
-        committed.append(Committed(row["safety_outbox"], topic=SAFETY_TOPIC, message=row["safety_check"]))
     publish_committed(ports, committed)
     return Sent(message_id=message_id, seq=row["seq"], created_at=row["created_at"])
 

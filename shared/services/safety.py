@@ -1,6 +1,6 @@
 """Crisis signals: each client message is checked after it is committed, off the send path (Pub/Sub
-`safety-check`). A hit is a `safety_flags` row, an alert the control center listens to, a push to the admins on
-duty, and the hotline card in the client's session. The message itself is never blocked or changed.
+`chat-messages`, `on_chat_message`). A hit is a `safety_flags` row, an alert the control center listens to, a push
+to the admins on duty, and the hotline card in the client's session. The message itself is never blocked or changed.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from emulators.pubsub_wiring import push_endpoint
+from emulators.pubsub_wiring import drop_backlog, hold_pushes, push_endpoint
 from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
@@ -79,6 +79,17 @@ def _deliver(stack: LocalStack, function: str, data: dict[str, Any]) -> requests
         "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
     }  # fmt: skip
     return requests.post(push_endpoint(stack.functions_url, function, PROJECT, topic), json=envelope, timeout=60)
+
+
+def _event(db: Database, message_id: str) -> dict[str, Any]:
+    """The one `chat-messages` event committed with a message (its data as published)."""
+    with db.transaction() as tx:
+        (row,) = tx.all(
+            "SELECT payload -> 'data' AS data FROM outbox WHERE destination = 'chat-messages'"
+            " AND payload -> 'data' ->> 'message_id' = :m",
+            {"m": message_id},
+        )
+    return dict(row["data"])
 
 
 def _firestore_as(app: App, path: str) -> int:
@@ -174,6 +185,7 @@ def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_fla
 ) -> None:
     pair = paired()
     admin_token = _register_device(admin)
+    mitra_token = _register_device(pair.mitra)
     messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
     question = _send(pair.mitra, pair.session_id, "Apakah kamu pernah kepikiran bunuh diri?")
     ordinary = _send(pair.client, pair.session_id, "hp aku mati tadi, maaf ya")
@@ -182,10 +194,12 @@ def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_fla
     messages.wait_for(lambda d: len(d) == 5)
     _pushes(stack, admin_token, at_least=2)
 
+    # Redeliver the events exactly as committed: the risky one twice more, and the mitra's question once.
     for _ in range(2):
-        again = _deliver(stack, "on_safety_check", {"message_id": risky["message_id"], "session_id": pair.session_id})
+        again = _deliver(stack, "on_chat_message", _event(halo_db, risky["message_id"]))
         assert again.status_code in (200, 204), again.text
-    _deliver(stack, "on_safety_check", {"message_id": question["message_id"], "session_id": pair.session_id})
+    again = _deliver(stack, "on_chat_message", _event(halo_db, question["message_id"]))
+    assert again.status_code in (200, 204), again.text
 
     flags = _flags(halo_db, pair.session_id)
     # The two checks may run at once, so either flag may be the one that showed the card.
@@ -194,6 +208,10 @@ def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_fla
     assert sum(flag["hotline_message_id"] is not None for flag in flags) == 1, "one card"
     time.sleep(1)
     assert len(_pushes(stack, admin_token)) == 2, "one push per alert, redelivery or not"
+    to_mitra = [
+        p["data"]["message_id"] for p in _pushes(stack, mitra_token, at_least=3) if p["data"]["type"] == "message"
+    ]
+    assert sorted(to_mitra) == sorted(m["message_id"] for m in (ordinary, risky, later)), "one push per message"
     docs = messages.latest.values()
     assert Counter((doc["kind"], doc["sender_role"]) for doc in docs) == {
         ("text", "mitra"): 1, ("text", "client"): 3, ("system", "system"): 1,
@@ -204,13 +222,8 @@ def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_fla
     texts = {m["message_id"]: m["text"] for m in history}
     assert texts[question["message_id"]] == "Apakah kamu pernah kepikiran bunuh diri?"
     assert texts[ordinary["message_id"]] == "hp aku mati tadi, maaf ya"
-    with halo_db.transaction() as tx:
-        checks = tx.scalar(
-            "SELECT count(*) FROM outbox WHERE destination = 'safety-check'"
-            " AND payload->'data'->>'message_id' = ANY(:ids)",
-            {"ids": [question["message_id"], ordinary["message_id"], risky["message_id"]]},
-        )
-    assert checks == 2, "client messages only are checked, each once"
+    roles = [_event(halo_db, m["message_id"])["sender_role"] for m in (question, ordinary, risky)]
+    assert roles == ["mitra", "client", "client"], "one event per message; on_chat_message checks the client's only"
 
 
 def test_only_admins_on_duty_are_pushed(
@@ -525,3 +538,35 @@ def test_no_log_line_of_the_stack_carries_a_message_phone_number_or_email(
     scanned = {path.stem for path in stack.log_dir.glob("*.log")}
     assert scanned >= {"gateway", "postgres", "firestore", "pubsub", "auth", "tasks", "xendit", "fcm"}
     assert leaks == []
+
+
+def test_a_push_outage_does_not_hold_the_crisis_check_back(
+    stack: LocalStack, paired: Callable[..., Pair], halo_db: Database
+) -> None:
+    pair = paired()
+    mitra_token = _register_device(pair.mitra)
+    host = os.environ["PUBSUB_EMULATOR_HOST"]
+    hold_pushes(PROJECT, host, "on_chat_message")  # only the deliveries below reach the function
+    try:
+        risky = _send(pair.client, pair.session_id, "aku pengen mati aja")
+        event = _event(halo_db, risky["message_id"])
+        # FCM answers 503 to every attempt the sender makes for the mitra's device.
+        outage = {"status": 503, "count": 3, "token": mitra_token}
+        requests.post(f"http://127.0.0.1:{stack.ports.fcm}/_sink/failures", json=outage, timeout=10).raise_for_status()
+        first = _deliver(stack, "on_chat_message", event)
+        assert first.status_code >= 500, "the failed push has Pub/Sub deliver the event again"
+        assert [flag["message_id"] for flag in _flags(halo_db, pair.session_id)] == [risky["message_id"]]
+        assert _message_pushes(stack, mitra_token) == []
+
+        second = _deliver(stack, "on_chat_message", event)
+        assert second.status_code in (200, 204), second.text
+        assert _message_pushes(stack, mitra_token) == [risky["message_id"]]
+        assert len(_flags(halo_db, pair.session_id)) == 1, "the check that had succeeded does nothing again"
+    finally:
+        drop_backlog(PROJECT, host, stack.functions_url, "on_chat_message")
+
+
+def _message_pushes(stack: LocalStack, token: str) -> list[str]:
+    sink = f"http://127.0.0.1:{stack.ports.fcm}/_sink/messages"
+    found = requests.get(sink, params={"token": token}, timeout=10).json()["messages"]
+    return [m["message"]["data"]["message_id"] for m in found if m["message"]["data"].get("type") == "message"]

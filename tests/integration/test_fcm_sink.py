@@ -179,6 +179,16 @@ def test_lasting_outage_fails_after_bounded_retries(sender: FcmSender, sink: str
     assert sender.send(token="unlucky-token", data={"type": "x"}) is PushResult.SENT
 
 
+def test_an_outage_for_one_token_leaves_the_others_alone(sender: FcmSender, sink: str) -> None:
+    outage = {"status": 503, "count": 3, "token": "stormy-token"}
+    requests.post(f"{sink}/_sink/failures", json=outage, timeout=5).raise_for_status()
+
+    assert sender.send(token="calm-token", data={"type": "x"}) is PushResult.SENT
+    assert sender.send(token="stormy-token", data={"type": "x"}) is PushResult.FAILED
+    assert sender.send(token="stormy-token", data={"type": "x"}) is PushResult.SENT
+    assert len(recorded(sink, "calm-token")) == 1 and len(recorded(sink, "stormy-token")) == 1
+
+
 def test_unreachable_fcm_fails_without_raising() -> None:
     nowhere = FcmSender(project=PROJECT, base_url=f"http://127.0.0.1:{free_port()}", use_credentials=False, backoff_s=0)
 
