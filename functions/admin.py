@@ -130,12 +130,15 @@ def _text(value: object | None) -> str | None:
 
 @endpoint(get=Empty, post=AdminAction, roles=ADMIN, response=AdminPage, check_revoked=True)
 def admin_admins(call: Call[Empty | AdminAction]) -> AdminPage:
-    """GET: the admins. POST: grant the role to an email/password account, or revoke another admin's."""
+    """GET: the admins. POST: grant the role to an email/password account, revoke another admin's, or set whether an
+    admin is on duty (pushed crisis alerts)."""
     if isinstance(call.body, AdminAction):
         action = call.body.root
         if action.action == "grant":
             row = admins.grant(runtime.database(), runtime.firebase_auth(), call.caller.uid, action.email)
-        else:
+        elif action.action == "revoke":
             row = admins.revoke(runtime.database(), runtime.firebase_auth(), call.caller.uid, str(action.admin_id))
+        else:
+            row = admins.set_on_duty(runtime.database(), call.caller.uid, str(action.admin_id), action.on_duty)
         return AdminPage(admins=[AdminAccount.model_validate(row)])
     return AdminPage(admins=[AdminAccount.model_validate(row) for row in admins.list_admins(runtime.database())])

@@ -301,6 +301,7 @@ class AdminAccount(BaseModel):
     email: str
     created_at: datetime
     created_by: str | None
+    on_duty: bool  # pushed when a client's message raises a crisis signal
 
 
 class AdminPage(BaseModel):
@@ -319,5 +320,13 @@ class RevokeAdmin(Model):
     admin_id: UUID
 
 
-class AdminAction(RootModel[Annotated[GrantAdmin | RevokeAdmin, Field(discriminator="action")]]):
+class SetOnDuty(Model):
+    """Whether an admin is pushed crisis alerts (every admin still sees them in `admin_alerts`)."""
+
+    action: Literal["set_on_duty"]
+    admin_id: UUID
+    on_duty: bool
+
+
+class AdminAction(RootModel[Annotated[GrantAdmin | RevokeAdmin | SetOnDuty, Field(discriminator="action")]]):
     pass

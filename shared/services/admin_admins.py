@@ -7,7 +7,7 @@ from shared.errors import Conflict, NotFound
 from shared.services import audit, identity
 from shared.services.ports import IdentityProvider
 
-_COLUMNS = "id::text AS admin_id, email, created_at, created_by"
+_COLUMNS = "id::text AS admin_id, email, created_at, created_by, on_duty"
 
 
 def list_admins(db: Database) -> list[Row]:
@@ -54,4 +54,21 @@ def revoke(db: Database, idp: IdentityProvider, actor_uid: str, admin_id: str) -
     idp.set_role(row["firebase_uid"], None)
     idp.revoke_sessions(row["firebase_uid"])
     identity.forget(row["firebase_uid"])
+    return row
+
+
+def set_on_duty(db: Database, actor_uid: str, admin_id: str, on_duty: bool) -> Row:
+    """Whether this admin is pushed crisis alerts; any admin may set it for any admin (a shift hand-over), audited."""
+    with db.transaction() as tx:
+        old = tx.scalar("SELECT on_duty FROM admins WHERE id = CAST(:id AS uuid) FOR UPDATE", {"id": admin_id})
+        if old is None:
+            raise NotFound("no such admin")
+        row = tx.one(
+            f"UPDATE admins SET on_duty = :on WHERE id = CAST(:id AS uuid) RETURNING {_COLUMNS}",
+            {"on": on_duty, "id": admin_id},
+        )
+        assert row is not None
+        if old != on_duty:
+            audit.record(tx, actor_uid=actor_uid, actor_role="admin", action="admin.on_duty", target=admin_id,
+                         old={"on_duty": old}, new={"on_duty": on_duty})  # fmt: skip
     return row

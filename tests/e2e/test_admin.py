@@ -535,6 +535,11 @@ def test_only_an_admin_makes_another_admin(admin: App, stack: LocalStack, auth: 
     time.sleep(1.1)  # revocation compares whole seconds
     revoked = admin.post("admin_admins", {"action": "revoke", "admin_id": granted.body["admins"][0]["admin_id"]})
 
+    assert granted.body["admins"][0]["on_duty"] is True, "a new admin is on duty"
+    missing = admin.post("admin_admins", {"action": "set_on_duty", "admin_id": granted.body["admins"][0]["admin_id"]})
+    nobody = admin.post("admin_admins", {"action": "set_on_duty", "admin_id": str(uuid.uuid4()), "on_duty": False})
+    assert (missing.status, _fields(missing)) == (400, ["set_on_duty.on_duty"])
+    assert (nobody.status, nobody.error_code) == (404, "not_found")
     assert (own.status, own.error_code) == (409, "cannot_revoke_self")
     assert (unknown.status, unknown.error_code) == (404, "not_found")
     assert revoked.status == 200

@@ -232,17 +232,28 @@ def test_only_admins_on_duty_are_pushed(
     pair = paired()
     admin_token = _register_device(admin)
     alerts = watches(Watch.collection("admin_alerts"))
-    with halo_db.transaction() as tx:
-        tx.execute("UPDATE admins SET on_duty = false WHERE firebase_uid = :uid", {"uid": _uid(admin)})
+    me = next(a for a in admin.get("admin_admins").body["admins"] if a["email"] == ADMIN_EMAIL)
+    off = admin.post("admin_admins", {"action": "set_on_duty", "admin_id": me["admin_id"], "on_duty": False})
+    assert off.status == 200 and off.body["admins"][0]["on_duty"] is False, off.body
     try:
         _send(pair.client, pair.session_id, "i want to end my life")
         alerts.wait_for(lambda docs: any(d.get("session_id") == pair.session_id for d in docs.values()))
         time.sleep(1)
     finally:
-        with halo_db.transaction() as tx:
-            tx.execute("UPDATE admins SET on_duty = true WHERE firebase_uid = :uid", {"uid": _uid(admin)})
+        on = admin.post("admin_admins", {"action": "set_on_duty", "admin_id": me["admin_id"], "on_duty": True})
+        assert on.status == 200 and on.body["admins"][0]["on_duty"] is True, on.body
 
     assert _pushes(stack, admin_token, timeout=0) == [], "off duty: the alert waits in the control center"
+    with halo_db.transaction() as tx:
+        changes = tx.all(
+            "SELECT actor_uid, old_value, new_value FROM audit_log WHERE action = 'admin.on_duty' AND target = :t"
+            " ORDER BY id DESC LIMIT 2",
+            {"t": me["admin_id"]},
+        )
+    assert [(c["old_value"], c["new_value"]) for c in changes] == [
+        ({"on_duty": False}, {"on_duty": True}), ({"on_duty": True}, {"on_duty": False}),
+    ]  # fmt: skip
+    assert {c["actor_uid"] for c in changes} == {_uid(admin)}
 
 
 def test_admins_list_and_acknowledge_alerts_audited_and_projected(
@@ -544,23 +555,29 @@ def test_a_push_outage_does_not_hold_the_crisis_check_back(
     stack: LocalStack, paired: Callable[..., Pair], halo_db: Database
 ) -> None:
     pair = paired()
-    mitra_token = _register_device(pair.mitra)
     host = os.environ["PUBSUB_EMULATOR_HOST"]
     hold_pushes(PROJECT, host, "on_chat_message")  # only the deliveries below reach the function
     try:
         risky = _send(pair.client, pair.session_id, "aku pengen mati aja")
+        # The event as committed, its push addressed to a device nothing else sends to.
         event = _event(halo_db, risky["message_id"])
-        # FCM answers 503 to every attempt the sender makes for the mitra's device.
-        outage = {"status": 503, "count": 3, "token": mitra_token}
+        recipient, token = f"outage-{uuid.uuid4().hex[:12]}", f"fcm-outage-{uuid.uuid4().hex}"
+        with halo_db.transaction() as tx:
+            tx.execute("INSERT INTO devices (token, firebase_uid, platform) VALUES (:t, :u, 'android')",
+                       {"t": token, "u": recipient})  # fmt: skip
+        event["push"] = {**event["push"], "recipients": [recipient], "dedup_key": f"outage:{uuid.uuid4().hex}"}
+        # FCM answers 503 to every attempt the sender makes for that device.
+        outage = {"status": 503, "count": 3, "token": token}
         requests.post(f"http://127.0.0.1:{stack.ports.fcm}/_sink/failures", json=outage, timeout=10).raise_for_status()
+
         first = _deliver(stack, "on_chat_message", event)
         assert first.status_code >= 500, "the failed push has Pub/Sub deliver the event again"
         assert [flag["message_id"] for flag in _flags(halo_db, pair.session_id)] == [risky["message_id"]]
-        assert _message_pushes(stack, mitra_token) == []
+        assert _message_pushes(stack, token) == []
 
         second = _deliver(stack, "on_chat_message", event)
         assert second.status_code in (200, 204), second.text
-        assert _message_pushes(stack, mitra_token) == [risky["message_id"]]
+        assert _message_pushes(stack, token) == [risky["message_id"]]
         assert len(_flags(halo_db, pair.session_id)) == 1, "the check that had succeeded does nothing again"
     finally:
         drop_backlog(PROJECT, host, stack.functions_url, "on_chat_message")
