@@ -12,7 +12,7 @@ from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.services import audit, identity, projections
 from shared.services.admin_paging import contains, page, read_cursor
 from shared.services.ports import IdentityProvider, Ports
-from shared.services.presence import _log, _withdraw_open_offers
+from shared.services.presence import log_presence_change, withdraw_open_offers
 from shared.services.projector import project_after_commit
 
 _COLUMNS = """m.id::text AS mitra_id, m.display_name, m.phone, m.active, m.presence, m.last_heartbeat_at,
@@ -119,8 +119,8 @@ def _take_off_roster(tx: Tx, admin_uid: str, before: Row) -> None:
         {"id": before["mitra_id"]},
     )
     if before["presence"] == "online":
-        _log(tx, [before["mitra_id"]], "online", "offline", "deactivated")
-    _withdraw_open_offers(tx, [before["mitra_id"]])
+        log_presence_change(tx, [before["mitra_id"]], "online", "offline", "deactivated")
+    withdraw_open_offers(tx, [before["mitra_id"]])
     _audit_active(tx, admin_uid, before, active=False)
 
 

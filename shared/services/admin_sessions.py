@@ -13,7 +13,7 @@ from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.services import audit, projections, settings_store
 from shared.services.admin_paging import page, read_cursor
 from shared.services.outbox import ts
-from shared.services.pairing import AVAILABLE_MITRAS, _available
+from shared.services.pairing import AVAILABLE_MITRAS, available_params
 from shared.services.ports import Ports
 from shared.services.projector import project_after_commit
 
@@ -108,7 +108,7 @@ def _available_mitra(tx: Tx, mitra_id: str, config: AppConfig) -> Row:
         raise NotFound("no such mitra")
     available = tx.scalar(
         f"SELECT EXISTS (SELECT 1 FROM ({AVAILABLE_MITRAS}) AS available WHERE available.id = CAST(:id AS uuid))",
-        {**_available(config), "id": mitra_id},
+        {**available_params(config), "id": mitra_id},
     )
     if not available:
         raise Conflict("this mitra is not online, not fresh, or at capacity", code="mitra_unavailable")

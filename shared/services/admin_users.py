@@ -11,7 +11,7 @@ from shared.domain.pairing import RequestStatus
 from shared.errors import NotFound
 from shared.services import audit, identity
 from shared.services.admin_paging import contains, page, read_cursor
-from shared.services.pairing import _end_search
+from shared.services.pairing import end_search
 from shared.services.ports import IdentityProvider, Ports
 from shared.services.projector import project_after_commit
 
@@ -53,7 +53,7 @@ def suspend(ports: Ports, idp: IdentityProvider, admin_uid: str, client_id: str,
                 {"id": client_id},
             )
             for request_id in _searching_requests(tx, client_id):
-                _end_search(tx, request_id, RequestStatus.CANCELLED)
+                end_search(tx, request_id, RequestStatus.CANCELLED)
             _audit(tx, admin_uid, "client.suspend", before, reason)
         after = _one(tx, client_id)
     project_after_commit(ports, tx.outbox_ids)

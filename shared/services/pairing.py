@@ -48,7 +48,8 @@ class Match:
     ends_at: datetime
 
 
-def _available(config: AppConfig) -> dict[str, Any]:
+def available_params(config: AppConfig) -> dict[str, Any]:
+    """The parameters AVAILABLE_MITRAS takes."""
     return {"grace_s": config.heartbeat_grace_s, "max_clients": config.max_concurrent_clients}
 
 
@@ -79,7 +80,7 @@ def request_pairing(
         kind, duration_s, transaction_id = _what_is_bought(
             tx, config, client_id, request_id, tier_id=tier_id, free_trial=free_trial
         )
-        anyone = tx.scalar(f"SELECT EXISTS ({AVAILABLE_MITRAS})", _available(config))
+        anyone = tx.scalar(f"SELECT EXISTS ({AVAILABLE_MITRAS})", available_params(config))
         status = RequestStatus.SEARCHING if anyone else RequestStatus.NO_MITRA
         row = tx.one(
             """INSERT INTO pairing_requests (id, client_id, status, kind, tier_id, duration_s, transaction_id,
@@ -202,7 +203,7 @@ def blast(ports: Ports, request_id: str) -> int:
         push = _offer_push(request, client_name, recipients=[])  # the statement names every mitra it offered
         blasted = tx.one(
             _BLAST,
-            {"request": request_id, **_available(config), **offer_documents.params(),
+            {"request": request_id, **available_params(config), **offer_documents.params(),
              "push_topic": projections.NOTIFY_TOPIC, "push": json.dumps(outbox.message_payload(push))},
         )  # fmt: skip
     assert blasted is not None
@@ -471,7 +472,7 @@ def cancel(ports: Ports, client_id: str, request_id: str) -> str:
         )
         if owner is None:
             raise NotFound("no such request")
-        if not _end_search(tx, request_id, RequestStatus.CANCELLED):
+        if not end_search(tx, request_id, RequestStatus.CANCELLED):
             status = tx.scalar("SELECT status FROM pairing_requests WHERE id = CAST(:r AS uuid)", {"r": request_id})
             if status == RequestStatus.MATCHED:
                 raise Conflict("a mitra has already accepted this request", code="request_matched")
@@ -491,13 +492,15 @@ def expire_search(ports: Ports, request_id: str) -> str:
             return "stale"
         if request["now"] < request["search_deadline"] - _DEADLINE_TOLERANCE:
             raise Unavailable("the search window is still open")  # fired early: Cloud Tasks retries shortly
-        if not _end_search(tx, request_id, RequestStatus.NO_MITRA):
+        if not end_search(tx, request_id, RequestStatus.NO_MITRA):
             return "stale"  # a duplicate delivery, or an accept, ended it while this one waited for the row
     project_after_commit(ports, tx.outbox_ids)
     return RequestStatus.NO_MITRA
 
 
-def _end_search(tx: Tx, request_id: str, status: RequestStatus) -> bool:
+def end_search(tx: Tx, request_id: str, status: RequestStatus) -> bool:
+    """End a search that is still on (cancelled, or nobody accepted): its credit released, its offers withdrawn,
+    the client told. False if it had already ended."""
     ended = tx.one(
         """UPDATE pairing_requests r SET status = :status, ended_at = now()
            FROM clients c WHERE r.id = CAST(:r AS uuid) AND r.status = 'searching' AND c.id = r.client_id

@@ -35,12 +35,12 @@ def set_status(ports: Ports, mitra_id: str, status: str) -> Presence:
         )
         changed = before["presence"] != status
         if changed:
-            _log(tx, [mitra_id], before["presence"], status, "manual")
+            log_presence_change(tx, [mitra_id], before["presence"], status, "manual")
         if status == "online":
             config = settings_store.load_config(tx)
             pairing.offer_searching_requests_to(tx, mitra_id, before["firebase_uid"], config)
         else:
-            _withdraw_open_offers(tx, [mitra_id])
+            withdraw_open_offers(tx, [mitra_id])
     project_after_commit(ports, tx.outbox_ids)
     return Presence(status=status, changed=changed)
 
@@ -68,13 +68,14 @@ def sweep(ports: Ports) -> int:
         )
         ids = [row["id"] for row in gone]
         if ids:
-            _log(tx, ids, "online", "offline", "heartbeat_timeout")
-            _withdraw_open_offers(tx, ids)
+            log_presence_change(tx, ids, "online", "offline", "heartbeat_timeout")
+            withdraw_open_offers(tx, ids)
     project_after_commit(ports, tx.outbox_ids)
     return len(ids)
 
 
-def _log(tx: Tx, mitra_ids: list[str], from_status: str, to_status: str, reason: str) -> None:
+def log_presence_change(tx: Tx, mitra_ids: list[str], from_status: str, to_status: str, reason: str) -> None:
+    """One `mitra_status_logs` row per mitra (the control center's activity logs read them)."""
     tx.execute(
         """INSERT INTO mitra_status_logs (mitra_id, from_status, to_status, reason)
            SELECT id, :from_status, :to_status, :reason FROM unnest(CAST(:ids AS uuid[])) AS id""",
@@ -82,7 +83,8 @@ def _log(tx: Tx, mitra_ids: list[str], from_status: str, to_status: str, reason:
     )
 
 
-def _withdraw_open_offers(tx: Tx, mitra_ids: list[str]) -> None:
+def withdraw_open_offers(tx: Tx, mitra_ids: list[str]) -> None:
+    """Mitras who went offline (or were deactivated) stop holding offers: each one's offer document goes."""
     withdrawn = tx.all(
         """UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
            WHERE o.mitra_id = ANY(CAST(:ids AS uuid[])) AND o.status = 'offered' AND m.id = o.mitra_id
