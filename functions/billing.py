@@ -10,8 +10,18 @@ from functions._tasks import task_handler
 from shared.adapters import runtime
 from shared.domain.billing import Purpose
 from shared.domain.roles import Role
-from shared.schemas.billing import CheckoutBody, CheckoutReply, RefundBody, RefundReply, TransactionRef
-from shared.services import billing, lifecycle
+from shared.schemas.billing import (
+    CheckoutBody,
+    CheckoutReply,
+    PaymentEventPage,
+    PaymentEventQuery,
+    QuarantinedPayment,
+    RefundBody,
+    RefundReply,
+    ReviewPaymentEvent,
+    TransactionRef,
+)
+from shared.services import admin_payments, billing, lifecycle
 
 # Extensions are bought here (the lifecycle checks the extension is payable); functions/billing_webhook.py registers
 # the same for the webhook's instance, which delivers them.
@@ -42,3 +52,17 @@ def admin_refund(call: Call[RefundBody]) -> RefundReply:
     done = billing.refund(runtime.ports(), runtime.payments(), call.caller.uid, str(call.body.transaction_id),
                           call.body.reason)  # fmt: skip
     return RefundReply.model_validate(done, from_attributes=True)
+
+
+@endpoint(get=PaymentEventQuery, post=ReviewPaymentEvent, roles={Role.ADMIN}, response=PaymentEventPage,
+          check_revoked=True)  # fmt: skip
+def admin_payment_events(call: Call[PaymentEventQuery | ReviewPaymentEvent]) -> PaymentEventPage:
+    """GET: quarantined Xendit callbacks (money not matched as ordered), newest first. POST: record one's review."""
+    body = call.body
+    if isinstance(body, ReviewPaymentEvent):
+        row = admin_payments.review(runtime.database(), call.caller.uid, body.event_id, body.note)
+        return PaymentEventPage(events=[QuarantinedPayment.model_validate(row)])
+    reviewed = None if body.status is None else body.status == "reviewed"
+    rows, cursor = admin_payments.list_quarantined(runtime.database(), reviewed=reviewed, cursor=body.cursor,
+                                                   limit=body.limit)  # fmt: skip
+    return PaymentEventPage(events=[QuarantinedPayment.model_validate(row) for row in rows], next_cursor=cursor)

@@ -50,6 +50,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("xendit_webhook", "functions.billing_webhook", "webhook"),
     FunctionSpec("task_payment_timeout", "functions.billing", "task", queue="payment-timeouts"),
     FunctionSpec("admin_refund", "functions.billing", "admin"),
+    FunctionSpec("admin_payment_events", "functions.billing", "admin"),
     FunctionSpec("chat_send", "functions.chat", "http"),
     FunctionSpec("chat_receipts", "functions.chat", "http"),
     FunctionSpec("chat_typing", "functions.chat", "http"),

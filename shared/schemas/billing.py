@@ -48,3 +48,48 @@ class RefundReply(BaseModel):
 
 class TransactionRef(BaseModel):
     transaction_id: UUID
+
+
+# -- admin_payment_events --------------------------------------------------------------------------------------------
+
+
+class PaymentEventQuery(Model):
+    status: Literal["reviewed", "unreviewed"] | None = None
+    cursor: str | None = Field(default=None, max_length=300)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class QuarantinedPayment(BaseModel):
+    """A Xendit callback reporting money we could not match to what was ordered: no credit was given for it. Its
+    raw payload stays in PostgreSQL (it may carry the payer's details)."""
+
+    event_id: int
+    received_at: datetime
+    reason: Literal["amount_mismatch", "currency_mismatch", "invoice_mismatch", "unknown_transaction",
+                    "paid_after_expiry"]  # fmt: skip
+    transaction_id: str | None
+    external_id: str | None
+    xendit_invoice_id: str | None
+    provider_status: str | None
+    amount: float | None
+    paid_amount: float | None
+    currency: str | None
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+    review_note: str | None
+
+
+class PaymentEventPage(BaseModel):
+    """GET: one page of quarantined callbacks, newest first. POST: the callback as the review left it."""
+
+    events: list[QuarantinedPayment]
+    next_cursor: str | None = None
+
+
+class ReviewPaymentEvent(Model):
+    """Settled outside (with the client and in Xendit's dashboard, e.g. a refund): say what was done. Reviewing
+    again keeps the first review."""
+
+    action: Literal["review"]
+    event_id: int = Field(ge=1, le=2**63 - 1)  # a bigserial
+    note: str = Field(min_length=1, max_length=1000)

@@ -282,6 +282,48 @@ def test_a_payment_of_another_amount_or_currency_is_quarantined(money: Money, ne
     assert to_review == 2
 
 
+def test_an_admin_reviews_a_quarantined_payment_once_audited(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    client = new_client()
+    transaction_id, invoice_id = money.checkout(client)
+    amount = money.transaction(transaction_id)["amount"]
+    money.pay(invoice_id, paid_amount=amount - 5_000)
+    _wait_until(lambda: bool(money.events(transaction_id)))
+
+    listed = admin.get("admin_payment_events", status="unreviewed", limit=200)
+    assert listed.status == 200, listed.body
+    (event,) = [e for e in listed.body["events"] if e["transaction_id"] == transaction_id]
+    assert (event["reason"], event["amount"], event["paid_amount"], event["reviewed_at"]) == (
+        "amount_mismatch", amount, amount - 5_000, None,
+    )  # fmt: skip
+    assert "payload" not in event, "the raw callback (payer details) stays in PostgreSQL"
+
+    note = "Refunded Rp5.000 short payment in Xendit dashboard; client told."
+    reviewed = admin.post("admin_payment_events", {"action": "review", "event_id": event["event_id"], "note": note})
+    again = admin.post("admin_payment_events", {"action": "review", "event_id": event["event_id"], "note": "again"})
+    missing = admin.post("admin_payment_events", {"action": "review", "event_id": event["event_id"]})
+    unknown = admin.post("admin_payment_events", {"action": "review", "event_id": 2**40, "note": "x"})
+    as_client = client.get("admin_payment_events")
+
+    assert reviewed.status == 200 and reviewed.body["events"][0]["review_note"] == note, reviewed.body
+    assert reviewed.body["events"][0]["reviewed_by"] == _uid(admin)
+    assert again.body["events"][0]["review_note"] == note, "the first review stands"
+    assert (missing.status, missing.error_code) == (400, "invalid_request")
+    assert [f["field"] for f in missing.body["error"]["fields"]] == ["note"]
+    assert (unknown.status, unknown.error_code) == (404, "not_found")
+    assert as_client.status == 403
+    still_open = admin.get("admin_payment_events", status="unreviewed", limit=200).body["events"]
+    assert event["event_id"] not in [e["event_id"] for e in still_open]
+    assert money.transaction(transaction_id)["status"] == "pending", "reviewing moves no money"
+    with money.db.transaction() as tx:
+        audited = tx.all(
+            "SELECT actor_uid, new_value FROM audit_log WHERE action = 'payment_event.review' AND target = :t",
+            {"t": str(event["event_id"])},
+        )
+    assert audited == [{"actor_uid": _uid(admin), "new_value": {"reviewed": True, "note": note}}]
+
+
 # -- expiry ----------------------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,56 @@
+"""The control center's queue of quarantined Xendit callbacks: money we could not match as ordered. An admin settles
+each outside (the client, Xendit's dashboard) and records here what was done (audited)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.adapters.db import Database, Row, Tx
+from shared.errors import NotFound
+from shared.services import audit
+from shared.services.admin_paging import page, read_cursor
+
+_COLUMNS = """id AS event_id, received_at, reason, transaction_id::text, external_id, xendit_invoice_id,
+    provider_status, amount::float8 AS amount, paid_amount::float8 AS paid_amount, currency, reviewed_at, reviewed_by,
+    review_note"""
+
+
+def list_quarantined(
+    db: Database, *, reviewed: bool | None, cursor: str | None, limit: int
+) -> tuple[list[Row], str | None]:
+    """Newest first, keyset on (received_at, id)."""
+    after = read_cursor(cursor, datetime.fromisoformat, int)
+    where = ["outcome = 'quarantined'"]
+    if reviewed is not None:
+        where.append(f"reviewed_at IS {'NOT ' if reviewed else ''}NULL")
+    if after:
+        where.append("(received_at, id) < (CAST(:after_at AS timestamptz), :after_id)")
+    with db.transaction() as tx:
+        rows = tx.all(
+            f"""SELECT {_COLUMNS} FROM payment_events WHERE {" AND ".join(where)}
+                ORDER BY received_at DESC, id DESC LIMIT :limit""",
+            {"limit": limit + 1, "after_at": after[0] if after else None, "after_id": after[1] if after else None},
+        )
+    return page(rows, limit, "received_at", "event_id")
+
+
+def review(db: Database, admin_uid: str, event_id: int, note: str) -> Row:
+    """Reviewing twice keeps the first review (and its note)."""
+    with db.transaction() as tx:
+        changed = tx.scalar(
+            """UPDATE payment_events SET reviewed_at = now(), reviewed_by = :uid, review_note = :note
+               WHERE id = :id AND outcome = 'quarantined' AND reviewed_at IS NULL RETURNING id""",
+            {"uid": admin_uid, "note": note, "id": event_id},
+        )
+        if changed is not None:
+            audit.record(tx, actor_uid=admin_uid, actor_role="admin", action="payment_event.review",
+                         target=str(event_id), old={"reviewed": False},
+                         new={"reviewed": True, "note": note})  # fmt: skip
+        return _one(tx, event_id)
+
+
+def _one(tx: Tx, event_id: int) -> Row:
+    row = tx.one(f"SELECT {_COLUMNS} FROM payment_events WHERE id = :id AND outcome = 'quarantined'", {"id": event_id})
+    if row is None:
+        raise NotFound("no such quarantined payment event")
+    return row
