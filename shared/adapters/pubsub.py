@@ -120,11 +120,23 @@ class PubSubPublisher:
         for index, (topic, _, _) in enumerate(messages):
             by_topic.setdefault(topic, []).append(index)
         waits: list[tuple[list[int], _Pending]] = []
+        opened: list[_Lane] = []  # idle topics this call sends the first RPC of
         for topic, indexes in by_topic.items():
             batch = [(messages[i][1], messages[i][2]) for i in indexes]
             pending = _Pending(batch, sum(len(data) + 64 for data, _ in batch))
-            self._enqueue(self._lane(topic), pending)
+            lane = self._lane(topic)
+            with lane.lock:
+                lane.queue.append(pending)
+                if not lane.busy:  # else the RPC in flight (or a window open) sends this one
+                    lane.busy = True
+                    opened.append(lane)
             waits.append((indexes, pending))
+        if opened:
+            time.sleep(GROUP_WINDOW_S)  # company for the first message: callers arriving now join its RPC
+            for lane in opened:
+                with lane.lock:
+                    group = lane.take()
+                self._send(lane, group, resent=False)
 
         def wait() -> list[str]:
             ids = [""] * len(messages)
@@ -145,17 +157,6 @@ class PubSubPublisher:
             with self._lock:
                 lane = self._lanes.setdefault(topic, _Lane(self.topic_path(topic)))
         return lane
-
-    def _enqueue(self, lane: _Lane, pending: _Pending) -> None:
-        with lane.lock:
-            lane.queue.append(pending)
-            if lane.busy:  # the RPC in flight (or the window open) sends this one
-                return
-            lane.busy = True
-        time.sleep(GROUP_WINDOW_S)  # company for the first message: callers arriving now join its RPC
-        with lane.lock:
-            group = lane.take()
-        self._send(lane, group, resent=False)
 
     def _send(self, lane: _Lane, group: list[_Pending], *, resent: bool) -> None:
         try:

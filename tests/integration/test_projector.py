@@ -24,6 +24,7 @@ from shared.adapters.firestore import FirestoreWriter
 from shared.adapters.pubsub import PubSubPublisher
 from shared.services import outbox, projector
 from shared.services.ports import DocOp, Ports
+from tests.integration.pubsub_pull import pull
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -105,22 +106,6 @@ def topic(stack: LocalStack) -> Iterator[tuple[str, str]]:
     subscriber.close()
 
 
-def _pull(subscription: str, expected: int, timeout: float = 10) -> list[Any]:
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-    received: list[Any] = []
-    deadline = time.monotonic() + timeout
-    with pubsub_v1.SubscriberClient() as subscriber:
-        while len(received) < expected and time.monotonic() < deadline:
-            reply = subscriber.pull(subscription=subscription, max_messages=100, timeout=5)
-            if reply.received_messages:
-                subscriber.acknowledge(
-                    subscription=subscription, ack_ids=[message.ack_id for message in reply.received_messages]
-                )
-            received.extend(message.message for message in reply.received_messages)
-    return received
-
-
 def _doc_path(kind: str = "projector_checks") -> str:
     return f"{kind}/{uuid.uuid4().hex}"
 
@@ -176,7 +161,7 @@ def test_committed_rows_reach_firestore_and_pubsub_and_are_marked(
     assert document == {"status": "active", "started_at": started, "timer": {"ends_at": ends}}
     assert isinstance(document["started_at"], datetime)
     assert not firestore_client.document(stale).get().exists
-    messages = _pull(subscription, expected=1)
+    messages = pull(subscription, expected=1)
     assert [(json.loads(m.data), dict(m.attributes)) for m in messages] == [
         ({"session": session}, {"kind": "session_started"})
     ]
@@ -193,7 +178,7 @@ def test_a_second_projection_publishes_nothing(
 
     assert projector.project(db, writer, publisher) == projector.Projection(published=0, failed=0, remaining=0)
     assert projector.project(db, writer, publisher, ids=ids).published == 0
-    assert len(_pull(subscription, expected=2, timeout=3)) == 1
+    assert len(pull(subscription, expected=2, timeout=3)) == 1
 
 
 def test_a_rolled_back_transaction_leaves_nothing_to_publish(
@@ -211,7 +196,7 @@ def test_a_rolled_back_transaction_leaves_nothing_to_publish(
     assert projector.project(db, writer, publisher, ids=ids).published == 0
     assert projector.project(db, writer, publisher) == projector.Projection(published=0, failed=0, remaining=0)
     assert not firestore_client.document(path).get().exists
-    assert _pull(subscription, expected=1, timeout=2) == []
+    assert pull(subscription, expected=1, timeout=2) == []
 
 
 def test_a_failing_writer_leaves_the_rows_for_a_later_attempt_with_backoff(
@@ -233,7 +218,7 @@ def test_a_failing_writer_leaves_the_rows_for_a_later_attempt_with_backoff(
     ] * 3
     assert all(0 < row["due_in_s"] <= 1 for row in rows), rows
     assert _rows(db, [message_id])[0]["published_at"] is not None
-    assert len(_pull(subscription, expected=1)) == 1
+    assert len(pull(subscription, expected=1)) == 1
 
     assert projector.project(db, refusing, publisher) == projector.Projection(published=0, failed=0, remaining=3)
     assert refusing.calls == 1, "rows not yet due were claimed again"
@@ -351,7 +336,7 @@ def test_concurrent_projections_publish_each_row_exactly_once(
     assert _pending(db) == 0
     snapshots = firestore_client.get_all([firestore_client.document(path) for path in paths])
     assert sorted(snapshot.to_dict()["path"] for snapshot in snapshots) == sorted(paths)
-    assert len(_pull(subscription, expected=messages)) == messages
+    assert len(pull(subscription, expected=messages)) == messages
 
 
 class HeldFirstStatement:

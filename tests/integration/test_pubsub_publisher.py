@@ -15,6 +15,7 @@ from google.api_core import exceptions
 
 from emulators.stack import PROJECT, LocalStack
 from shared.adapters.pubsub import PubSubPublisher
+from tests.integration.pubsub_pull import pull
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -37,22 +38,6 @@ def topics(stack: LocalStack) -> Iterator[dict[str, str]]:
         subscriber.delete_subscription(subscription=subscription)
         admin.delete_topic(topic=admin.topic_path(PROJECT, name))
     subscriber.close()
-
-
-def _pull(subscription: str, expected: int, timeout: float = 10) -> list[Any]:
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-    received: list[Any] = []
-    deadline = time.monotonic() + timeout
-    with pubsub_v1.SubscriberClient() as subscriber:
-        while len(received) < expected and time.monotonic() < deadline:
-            reply = subscriber.pull(subscription=subscription, max_messages=500, timeout=5)
-            if reply.received_messages:
-                subscriber.acknowledge(
-                    subscription=subscription, ack_ids=[message.ack_id for message in reply.received_messages]
-                )
-            received.extend(message.message for message in reply.received_messages)
-    return received
 
 
 class HeldFirstRpc:
@@ -81,8 +66,8 @@ def test_ids_come_back_in_the_callers_order_and_every_message_arrives_once(topic
     )
     ids = wait()
     assert len(ids) == 4 and len(set(ids)) == 4 and all(ids)
-    got_first = _pull(topics[first], 2)
-    got_second = _pull(topics[second], 2)
+    got_first = pull(topics[first], 2)
+    got_second = pull(topics[second], 2)
     assert sorted((m.data, dict(m.attributes)) for m in got_first) == [(b"a", {"n": "1"}), (b"c", {"n": "3"})]
     assert sorted((m.data, dict(m.attributes)) for m in got_second) == [(b"b", {}), (b"d", {"k": "v"})]
     by_data = {m.data: m.message_id for m in [*got_first, *got_second]}
@@ -114,7 +99,7 @@ def test_callers_arriving_while_an_rpc_is_in_flight_share_the_next_one(topics: d
         thread.join(10)
     assert held.sizes == [1, 10], "the ten that waited went out together"
     assert sorted(results) == list(range(11)) and len({ids[0] for ids in results.values()}) == 11
-    assert sorted(m.data for m in _pull(topics[topic], 11)) == sorted(f"m{n}".encode() for n in range(11))
+    assert sorted(m.data for m in pull(topics[topic], 11)) == sorted(f"m{n}".encode() for n in range(11))
     assert not publisher._lane(topic).busy
 
 
@@ -124,11 +109,11 @@ def test_a_failed_rpc_fails_only_its_callers_and_the_topic_keeps_working(topics:
     wait = publisher.start([(topic, b"fine", {}), ("no-such-topic-here", b"lost", {})])
     with pytest.raises(exceptions.NotFound):
         wait()
-    assert [m.data for m in _pull(topics[topic], 1)] == [b"fine"], "the other topic's message went out"
+    assert [m.data for m in pull(topics[topic], 1)] == [b"fine"], "the other topic's message went out"
     with pytest.raises(exceptions.NotFound):
         publisher.publish("no-such-topic-here", b"again", {})
     assert publisher.publish(topic, b"after", {})
-    assert [m.data for m in _pull(topics[topic], 1)] == [b"after"]
+    assert [m.data for m in pull(topics[topic], 1)] == [b"after"]
 
 
 def test_an_unreachable_pubsub_fails_the_caller_within_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
