@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.group_commit import GroupCommit
 from shared.errors import Unavailable
 from shared.services.ports import DocOp
 
@@ -29,9 +30,7 @@ class FirestoreWriter:
         self._client: Any = None
         self._retry: Any = None
         self._lock = threading.Lock()
-        self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
-        self._committing = threading.Lock()
+        self._group = GroupCommit(self._commit_group, take=_next_group)
 
     @property
     def client(self) -> Any:
@@ -52,36 +51,10 @@ class FirestoreWriter:
             for start in range(0, len(ops), BATCH_LIMIT):
                 self._commit(ops[start : start + BATCH_LIMIT])
             return
-        mine = _Pending(ops)
-        with self._queue_lock:
-            self._queue.append(mine)
-        with self._committing:
-            while not mine.done:  # nobody took it along: commit it, with whatever waits before and behind it
-                self._commit_group()
-        if mine.error is not None:
-            raise mine.error
+        self._group.submit(ops)
 
-    def _commit_group(self) -> None:
-        group: list[_Pending] = []
-        paths: set[str] = set()
-        with self._queue_lock:
-            # In arrival order; a write to a document already in the group waits for the next commit, so writes to
-            # one document land in the order they came.
-            while self._queue and len(group) < BATCH_LIMIT // GROUP_MAX_OPS:
-                pending = self._queue[0]
-                touched = {op.path for op in pending.ops}
-                if group and touched & paths:
-                    break
-                group.append(self._queue.pop(0))
-                paths |= touched
-        try:
-            self._commit([op for pending in group for op in pending.ops])
-        except Exception as exc:  # unreachable, or an invalid document: every write of this commit failed with it
-            for pending in group:
-                pending.error = exc
-        finally:
-            for pending in group:
-                pending.done = True
+    def _commit_group(self, writes: list[list[DocOp]]) -> None:
+        self._commit([op for ops in writes for op in ops])
 
     def _commit(self, ops: list[DocOp]) -> None:
         from google.api_core import exceptions
@@ -103,11 +76,16 @@ class FirestoreWriter:
             raise Unavailable("Firestore is unreachable; retry the request") from exc
 
 
-@dataclass
-class _Pending:
-    ops: list[DocOp]
-    done: bool = False
-    error: Exception | None = None
+def _next_group(waiting: Sequence[list[DocOp]]) -> int:
+    """In arrival order; a write to a document already in the group waits for the next commit, so writes to one
+    document land in the order they came."""
+    paths: set[str] = set()
+    for count, ops in enumerate(waiting[: BATCH_LIMIT // GROUP_MAX_OPS]):
+        touched = {op.path for op in ops}
+        if touched & paths:
+            return count
+        paths |= touched
+    return min(len(waiting), BATCH_LIMIT // GROUP_MAX_OPS)
 
 
 def decode(value: Any) -> Any:

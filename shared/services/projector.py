@@ -12,11 +12,12 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from shared.adapters.db import Database, Tx
+from shared.adapters.group_commit import GroupCommit
 from shared.logging import event
 from shared.services.ports import DocOp, DocumentWriter, Ports, Publisher
 
@@ -184,60 +185,37 @@ def publish_committed(ports: Ports, rows: Sequence[Committed], *, documents_firs
             ports.documents.apply(docs)
         if published is not None:
             published()
-        _marks(ports.db).mark([row.outbox_id for row in rows])
+        _marks(ports.db).submit([row.outbox_id for row in rows])
     except Exception:  # committed rows are never lost: the retry path owns them now
         log.warning("fast-path publish failed", exc_info=True)
         schedule_retry(ports, [row.outbox_id for row in rows])
 
 
-@dataclass
-class _Marking:
-    ids: list[int]
-    done: bool = False
-    error: Exception | None = None
-
-
-@dataclass(eq=False)
-class _PublishedMarks:
+def _published_marks(db: Database) -> GroupCommit[list[int]]:
     """Marks the fast path's rows published for concurrent requests in one statement (group commit, as the
-    Firestore writer and the publisher do): one UPDATE in flight per database, and the rows of requests that arrive
-    meanwhile go together in the next. Alone, a request's rows are marked at once."""
+    Firestore writer does): one UPDATE in flight per database, and the rows of requests that arrive meanwhile go
+    together in the next. Alone, a request's rows are marked at once."""
 
-    db: Database
-    _queue: list[_Marking] = field(default_factory=list)
-    _queue_lock: threading.Lock = field(default_factory=threading.Lock)
-    _running: threading.Lock = field(default_factory=threading.Lock)
+    database = weakref.ref(db)  # held weakly: _MARKS is keyed by the database itself
 
-    def mark(self, ids: list[int]) -> None:
-        mine = _Marking(ids)
-        with self._queue_lock:
-            self._queue.append(mine)
-        with self._running:
-            if not mine.done:  # nobody took it along: mark it, with whatever waits beside it
-                with self._queue_lock:
-                    group, self._queue = self._queue, []
-                try:
-                    self.db.read_one(
-                        "UPDATE outbox SET published_at = now() WHERE id = ANY(:ids) AND published_at IS NULL",
-                        {"ids": [row_id for marking in group for row_id in marking.ids]},
-                    )
-                except Exception as exc:
-                    for marking in group:
-                        marking.error = exc
-                finally:
-                    for marking in group:
-                        marking.done = True
-        if mine.error is not None:
-            raise mine.error
+    def mark(groups: list[list[int]]) -> None:
+        db = database()
+        assert db is not None, "a database in use is alive"
+        db.read_one(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY(:ids) AND published_at IS NULL",
+            {"ids": [row_id for ids in groups for row_id in ids]},
+        )
+
+    return GroupCommit(mark)
 
 
-_MARKS: weakref.WeakKeyDictionary[Database, _PublishedMarks] = weakref.WeakKeyDictionary()
+_MARKS: weakref.WeakKeyDictionary[Database, GroupCommit[list[int]]] = weakref.WeakKeyDictionary()
 _MARKS_LOCK = threading.Lock()
 
 
-def _marks(db: Database) -> _PublishedMarks:
+def _marks(db: Database) -> GroupCommit[list[int]]:
     with _MARKS_LOCK:
         marks = _MARKS.get(db)
         if marks is None:
-            marks = _MARKS[db] = _PublishedMarks(db)
+            marks = _MARKS[db] = _published_marks(db)
         return marks

@@ -112,14 +112,14 @@ def test_a_failed_commit_fails_every_write_it_carried(writer: CountingWriter, cl
 
     first = threading.Thread(target=write, args=("first", {"n": 1}))
     first.start()
-    while not writer._committing.locked():
+    while not writer._group.busy():
         pass
     # These queue behind the first commit and go out together; one of them is invalid for Firestore.
     later = [threading.Thread(target=write, args=(f"later{n}", {"n": n})) for n in range(3)]
     later.append(threading.Thread(target=write, args=("bad", {"": "an empty field name is refused"})))
     for thread in later:
         thread.start()
-    while len(writer._queue) < 4:
+    while writer._group.waiting() < 4:
         pass
     gate.set()
     for thread in [first, *later]:

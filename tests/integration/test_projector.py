@@ -369,12 +369,12 @@ def _committed_rows(db: Database, count: int) -> list[int]:
 def test_concurrent_fast_paths_mark_their_rows_in_one_statement(db: Database, fail: bool) -> None:
     ids = _committed_rows(db, 11)
     held = HeldFirstStatement(db, fail=fail)
-    marks = projector._PublishedMarks(held)  # type: ignore[arg-type]
+    marks = projector._published_marks(held)  # type: ignore[arg-type]
     errors: dict[int, Exception | None] = {}
 
     def mark(row_id: int) -> None:
         try:
-            marks.mark([row_id])
+            marks.submit([row_id])
             errors[row_id] = None
         except Exception as exc:
             errors[row_id] = exc
@@ -386,7 +386,7 @@ def test_concurrent_fast_paths_mark_their_rows_in_one_statement(db: Database, fa
     for thread in followers:
         thread.start()
     deadline = time.monotonic() + 10
-    while len(marks._queue) < 10 and time.monotonic() < deadline:
+    while marks.waiting() < 10 and time.monotonic() < deadline:
         time.sleep(0.005)
     held.release.set()
     for thread in [leader, *followers]:
