@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 from shared.adapters.db import Database, Row, Tx
 from shared.domain import accounts
 from shared.errors import NotFound
 from shared.services import audit, projections
-from shared.services.admin_paging import page, read_cursor
+from shared.services.admin_paging import older_than_cursor, page
 from shared.services.outbox import ts
 from shared.services.ports import Ports
 from shared.services.projector import project_after_commit
@@ -22,19 +19,15 @@ def list_alerts(
     db: Database, *, acknowledged: bool | None, cursor: str | None, limit: int
 ) -> tuple[list[Row], str | None]:
     """Newest first, keyset on (created_at, id)."""
-    after = read_cursor(cursor, datetime.fromisoformat, uuid.UUID)
-    where = ["true"]
+    where, keyset = older_than_cursor(cursor, "f.created_at", "f.id")
     if acknowledged is not None:
         where.append(f"f.acknowledged_at IS {'NOT ' if acknowledged else ''}NULL")
-    if after:
-        where.append("(f.created_at, f.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))")
     with db.transaction() as tx:
         rows = tx.all(
             f"""SELECT {_COLUMNS} FROM safety_flags f JOIN clients c ON c.id = f.client_id
-                WHERE {" AND ".join(where)} ORDER BY f.created_at DESC, f.id DESC LIMIT :limit""",
-            {"limit": limit + 1, "after_at": after[0] if after else None,
-             "after_id": str(after[1]) if after else None},
-        )  # fmt: skip
+                WHERE {" AND ".join(where or ["true"])} ORDER BY f.created_at DESC, f.id DESC LIMIT :limit""",
+            {**keyset, "limit": limit + 1},
+        )
     shown, next_cursor = page(rows, limit, "created_at", "alert_id")
     return [_shaped(row) for row in shown], next_cursor
 

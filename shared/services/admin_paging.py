@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,20 @@ def page(rows: list[dict[str, Any]], limit: int, *keys: str) -> tuple[list[dict[
         return shown, None
     values = [_text(shown[-1][key]) for key in keys]
     return shown, base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def older_than_cursor(
+    cursor: str | None, at: str, key: str, key_type: type[uuid.UUID] | type[int] = uuid.UUID
+) -> tuple[list[str], dict[str, Any]]:
+    """Newest-first keyset paging on (`at`, `key`): the condition for the rows after the cursor's (none on the first
+    page) and its parameters."""
+    after = read_cursor(cursor, datetime.fromisoformat, key_type)
+    if after is None:
+        return [], {}
+    key_param = ":after_id" if key_type is int else "CAST(:after_id AS uuid)"
+    return [f"({at}, {key}) < (CAST(:after_at AS timestamptz), {key_param})"], {
+        "after_at": after[0], "after_id": after[1] if key_type is int else str(after[1]),
+    }  # fmt: skip
 
 
 def contains(text: str) -> str:

@@ -3,12 +3,10 @@ each outside (the client, Xendit's dashboard) and records here what was done (au
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from shared.adapters.db import Database, Row, Tx
 from shared.errors import NotFound
 from shared.services import audit
-from shared.services.admin_paging import page, read_cursor
+from shared.services.admin_paging import older_than_cursor, page
 
 _COLUMNS = """id AS event_id, received_at, reason, transaction_id::text, external_id, xendit_invoice_id,
     provider_status, amount::float8 AS amount, paid_amount::float8 AS paid_amount, currency, reviewed_at, reviewed_by,
@@ -19,17 +17,15 @@ def list_quarantined(
     db: Database, *, reviewed: bool | None, cursor: str | None, limit: int
 ) -> tuple[list[Row], str | None]:
     """Newest first, keyset on (received_at, id)."""
-    after = read_cursor(cursor, datetime.fromisoformat, int)
-    where = ["outcome = 'quarantined'"]
+    where, keyset = older_than_cursor(cursor, "received_at", "id", int)
+    where.append("outcome = 'quarantined'")
     if reviewed is not None:
         where.append(f"reviewed_at IS {'NOT ' if reviewed else ''}NULL")
-    if after:
-        where.append("(received_at, id) < (CAST(:after_at AS timestamptz), :after_id)")
     with db.transaction() as tx:
         rows = tx.all(
             f"""SELECT {_COLUMNS} FROM payment_events WHERE {" AND ".join(where)}
                 ORDER BY received_at DESC, id DESC LIMIT :limit""",
-            {"limit": limit + 1, "after_at": after[0] if after else None, "after_id": after[1] if after else None},
+            {**keyset, "limit": limit + 1},
         )
     return page(rows, limit, "received_at", "event_id")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -11,7 +10,7 @@ from shared.domain import accounts, days
 from shared.domain.config import AppConfig
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.services import audit, projections, settings_store
-from shared.services.admin_paging import page, read_cursor
+from shared.services.admin_paging import older_than_cursor, page
 from shared.services.outbox import ts
 from shared.services.pairing import AVAILABLE_MITRAS, available_params
 from shared.services.ports import Ports
@@ -28,7 +27,6 @@ _FILTERS = {
     "client_id": "s.client_id = CAST(:client_id AS uuid)",
     "starts": "s.started_at >= :starts",
     "ends": "s.started_at < :ends",
-    "after_id": "(s.started_at, s.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))",
 }
 
 
@@ -37,17 +35,14 @@ def list_sessions(
     last: date | None, cursor: str | None, limit: int,
 ) -> tuple[list[Row], str | None]:  # fmt: skip
     """Newest first; `first`/`last` are Jakarta days (both included) on which the sessions started."""
-    after = read_cursor(cursor, datetime.fromisoformat, uuid.UUID)
-    bound: dict[str, Any] = {
-        "status": status, "mitra_id": mitra_id, "client_id": client_id, **_days(first, last),
-        "after_at": after[0] if after else None, "after_id": str(after[1]) if after else None,
-    }  # fmt: skip
-    where = [_FILTERS[name] for name, value in bound.items() if name in _FILTERS and value is not None]
+    where, keyset = older_than_cursor(cursor, "s.started_at", "s.id")
+    bound: dict[str, Any] = {"status": status, "mitra_id": mitra_id, "client_id": client_id, **_days(first, last)}
+    where += [_FILTERS[name] for name, value in bound.items() if name in _FILTERS and value is not None]
     with db.transaction() as tx:
         rows = tx.all(
             f"""{_SESSIONS} WHERE {" AND ".join(where or ["true"])}
                 ORDER BY s.started_at DESC, s.id DESC LIMIT :limit""",
-            {**bound, "limit": limit + 1},
+            {**bound, **keyset, "limit": limit + 1},
         )
     shown, next_cursor = page(rows, limit, "started_at", "session_id")
     return [_shaped(row) for row in shown], next_cursor

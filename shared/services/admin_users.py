@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 from shared.adapters.db import Database, Row, Tx
 from shared.domain import accounts
 from shared.domain.pairing import RequestStatus
 from shared.errors import NotFound
 from shared.services import audit, identity
-from shared.services.admin_paging import contains, page, read_cursor
+from shared.services.admin_paging import contains, older_than_cursor, page
 from shared.services.pairing import end_search
 from shared.services.ports import IdentityProvider, Ports
 from shared.services.projector import project_after_commit
@@ -23,21 +20,17 @@ def list_clients(
     db: Database, *, search: str | None, suspended: bool | None, cursor: str | None, limit: int
 ) -> tuple[list[Row], str | None]:
     """Newest first; `search` matches any part of the name, phone number or email."""
-    after = read_cursor(cursor, datetime.fromisoformat, uuid.UUID)
-    where = ["true"]
+    where, keyset = older_than_cursor(cursor, "c.created_at", "c.id")
     if search:
         where.append("(c.display_name ILIKE :pattern OR c.phone ILIKE :pattern OR c.email ILIKE :pattern)")
     if suspended is not None:
         where.append(f"c.suspended_at IS {'NOT ' if suspended else ''}NULL")
-    if after:
-        where.append("(c.created_at, c.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))")
     with db.transaction() as tx:
         rows = tx.all(
-            f"""SELECT {_COLUMNS} FROM clients c WHERE {" AND ".join(where)}
+            f"""SELECT {_COLUMNS} FROM clients c WHERE {" AND ".join(where or ["true"])}
                 ORDER BY c.created_at DESC, c.id DESC LIMIT :limit""",
-            {"pattern": contains(search or ""), "limit": limit + 1,
-             "after_at": after[0] if after else None, "after_id": str(after[1]) if after else None},
-        )  # fmt: skip
+            {**keyset, "pattern": contains(search or ""), "limit": limit + 1},
+        )
     shown, next_cursor = page(rows, limit, "created_at", "client_id")
     return [_shaped(row) for row in shown], next_cursor
 

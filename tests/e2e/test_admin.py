@@ -267,6 +267,18 @@ def test_clients_are_found_by_name_phone_or_email(
     assert wildcard.body["clients"] == [], "LIKE wildcards are taken literally"
 
 
+def test_clients_page_newest_first(admin: App, new_client: Callable[..., App], halo_db: Database) -> None:
+    marker = uuid.uuid4().hex[:8]
+    older = _account_id(halo_db, "clients", new_client(f"Halaman {marker} satu"))
+    newer = _account_id(halo_db, "clients", new_client(f"Halaman {marker} dua"))
+
+    first = admin.get("admin_users", q=f"halaman {marker}", limit=1)
+    second = admin.get("admin_users", q=f"halaman {marker}", limit=1, cursor=first.body["next_cursor"])
+
+    assert [c["client_id"] for c in first.body["clients"] + second.body["clients"]] == [newer, older]
+    assert second.body["next_cursor"] is None
+
+
 def test_bad_user_requests_are_400_with_the_field(admin: App) -> None:
     assert "client_id" in _fields(admin.post("admin_users", {"action": "suspend", "client_id": "nope"}))
     assert "action" in _fields(admin.post("admin_users", {"action": "ban", "client_id": str(uuid.uuid4())}))

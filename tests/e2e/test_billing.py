@@ -282,6 +282,25 @@ def test_a_payment_of_another_amount_or_currency_is_quarantined(money: Money, ne
     assert to_review == 2
 
 
+def test_quarantined_payments_page_newest_first(money: Money, new_client: Callable[..., App], admin: App) -> None:
+    client = new_client()
+    transaction_id, invoice_id = money.checkout(client)
+    amount = money.transaction(transaction_id)["amount"]
+    money.pay(invoice_id, paid_amount=amount - 5_000)
+    _wait_until(lambda: bool(money.events(transaction_id)))
+    money.deliver(_callback(transaction_id, invoice_id, "PAID", amount, paid_amount=amount) | {"currency": "USD"})
+
+    first = admin.get("admin_payment_events", status="unreviewed", limit=1)
+    second = admin.get("admin_payment_events", status="unreviewed", limit=1, cursor=first.body["next_cursor"])
+    bad = admin.get("admin_payment_events", cursor="not-ours")
+
+    assert [e["reason"] for e in first.body["events"] + second.body["events"]] == [
+        "currency_mismatch", "amount_mismatch",
+    ], "the newest first, then the one before it"  # fmt: skip
+    assert {e["transaction_id"] for e in first.body["events"] + second.body["events"]} == {transaction_id}
+    assert (bad.status, bad.error_code) == (400, "invalid_request")
+
+
 def test_an_admin_reviews_a_quarantined_payment_once_audited(
     money: Money, new_client: Callable[..., App], admin: App
 ) -> None:
