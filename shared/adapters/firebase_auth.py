@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import Unauthenticated, Unavailable
 
 _CLOCK_SKEW_S = 5
+# Tokens verified recently, kept until they expire: an app sends the same ID token with every call for up to an hour,
+# and checking its signature again proves nothing new. Calls that check revocation always ask Firebase.
+_VERIFIED_CACHE_SIZE = 2048
 
 
 @dataclass(frozen=True)
@@ -49,20 +53,49 @@ class FirebaseAuth:
         self._project_id = project_id
         self._app: Any = None
         self._lock = threading.Lock()
+        self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     def _auth(self) -> Any:
         with self._lock:
             if self._app is None:
                 import firebase_admin
 
-                self._app = firebase_admin.initialize_app(
-                    options={"projectId": self._project_id}, name=f"halo-{self._project_id}"
-                )
+                name = f"halo-{self._project_id}"
+                try:  # one app per project and process, shared by every FirebaseAuth of that project
+                    self._app = firebase_admin.get_app(name)
+                except ValueError:
+                    self._app = firebase_admin.initialize_app(options={"projectId": self._project_id}, name=name)
         from firebase_admin import auth
 
         return auth
 
     def verify(self, id_token: str, *, check_revoked: bool = False) -> VerifiedToken:
+        if not check_revoked:
+            known = self._recently_verified(id_token)
+            if known is not None:
+                return known
+        verified = self._verify(id_token, check_revoked=check_revoked)
+        with self._verified_lock:
+            self._verified[id_token] = verified
+            self._verified.move_to_end(id_token)
+            if len(self._verified) > _VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return verified
+
+    def _recently_verified(self, id_token: str) -> VerifiedToken | None:
+        """A token verified before and not expired since (an expired one is verified again, and refused)."""
+        with self._verified_lock:
+            known = self._verified.get(id_token)
+            if known is None:
+                return None
+            if int(known.claims.get("exp", 0)) < time.time() - _CLOCK_SKEW_S:
+                del self._verified[id_token]
+                return None
+            self._verified.move_to_end(id_token)
+            return known
+
+    def _verify(self, id_token: str, *, check_revoked: bool) -> VerifiedToken:
         auth = self._auth()
         try:
             claims = auth.verify_id_token(
