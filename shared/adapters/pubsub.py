@@ -3,8 +3,11 @@
 Group publishing, the Pub/Sub twin of the Firestore writer's group commit: per topic, one Publish RPC is in flight
 at a time, and the messages that arrive meanwhile go together in the next one. Alone, a message is sent after a 1 ms
 window; under load an instance sends one RPC for many requests instead of one each. Every caller still waits for its
-own message ids before its request ends (Cloud Functions may take the CPU away once a request has answered), and no
-thread is started per message: RPCs are gRPC futures, and each one's completion sends the next.
+own message ids before its request ends (Cloud Functions may take the CPU away once a request has answered).
+
+Each topic has one sender thread, started with its first message, that makes the RPCs one after another as blocking
+calls. gRPC's own asynchronous calls would start a thread to poll the channel whenever none is in flight, which
+costs more CPU than the RPC itself when messages come one at a time.
 """
 
 from __future__ import annotations
@@ -49,12 +52,17 @@ class _Pending:
 
 @dataclass
 class _Lane:
-    """A topic's queue; `busy` while one of its RPCs is in flight."""
+    """A topic's queue and its sender; `busy` while the sender has a group in hand (in its window or in flight)."""
 
     path: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     queue: list[_Pending] = field(default_factory=list)
     busy: bool = False
+    sender: threading.Thread | None = None
+    wake: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.wake = threading.Condition(self.lock)
 
     def take(self) -> list[_Pending]:
         """The next group, in arrival order (call with the lock held)."""
@@ -120,23 +128,19 @@ class PubSubPublisher:
         for index, (topic, _, _) in enumerate(messages):
             by_topic.setdefault(topic, []).append(index)
         waits: list[tuple[list[int], _Pending]] = []
-        opened: list[_Lane] = []  # idle topics this call sends the first RPC of
         for topic, indexes in by_topic.items():
             batch = [(messages[i][1], messages[i][2]) for i in indexes]
             pending = _Pending(batch, sum(len(data) + 64 for data, _ in batch))
             lane = self._lane(topic)
             with lane.lock:
                 lane.queue.append(pending)
-                if not lane.busy:  # else the RPC in flight (or a window open) sends this one
-                    lane.busy = True
-                    opened.append(lane)
+                if lane.sender is None:
+                    lane.sender = threading.Thread(
+                        target=self._sender, args=(lane,), name=f"pubsub-{topic}", daemon=True
+                    )
+                    lane.sender.start()
+                lane.wake.notify()
             waits.append((indexes, pending))
-        if opened:
-            time.sleep(GROUP_WINDOW_S)  # company for the first message: callers arriving now join its RPC
-            for lane in opened:
-                with lane.lock:
-                    group = lane.take()
-                self._send(lane, group, resent=False)
 
         def wait() -> list[str]:
             ids = [""] * len(messages)
@@ -158,7 +162,28 @@ class PubSubPublisher:
                 lane = self._lanes.setdefault(topic, _Lane(self.topic_path(topic)))
         return lane
 
-    def _send(self, lane: _Lane, group: list[_Pending], *, resent: bool) -> None:
+    def _sender(self, lane: _Lane) -> None:
+        """The topic's RPCs, one at a time, for as long as the process lives. After an idle spell the first message
+        waits GROUP_WINDOW_S for company; then every group that queued meanwhile goes out, back to back."""
+        while True:
+            with lane.lock:
+                while not lane.queue:
+                    lane.busy = False
+                    lane.wake.wait()
+                lane.busy = True
+            time.sleep(GROUP_WINDOW_S)
+            while True:
+                with lane.lock:
+                    group = lane.take()
+                if not group:
+                    break
+                self._send(lane, group)
+
+    def _send(self, lane: _Lane, group: list[_Pending]) -> None:
+        """One Publish RPC for `group` (resent once after a transient failure); every caller in it learns the
+        outcome. Never raises: the sender thread must outlive any failure."""
+        ids: list[str] | None = None
+        error: Exception | None = None
         try:
             rpc = self._publish_rpc()
             request_type, message_type = self._types
@@ -170,31 +195,10 @@ class PubSubPublisher:
                     for data, attributes in pending.messages
                 ],
             )
-            call = rpc.future(
-                request,
-                timeout=_PUBLISH_TIMEOUT_S,
-                metadata=[("x-goog-request-params", f"topic={quote(lane.path, safe='')}")],
-            )
-        except Exception as exc:  # no channel, or a message Pub/Sub's types refuse
-            self._finish(lane, group, None, exc)
-            return
-        call.add_done_callback(lambda done: self._completed(lane, group, done, resent))
-
-    def _completed(self, lane: _Lane, group: list[_Pending], call: Any, resent: bool) -> None:
-        try:
-            response = call.result()
-        except Exception as exc:
-            code_of = getattr(exc, "code", None)  # a grpc.RpcError's StatusCode
-            status = code_of() if callable(code_of) else None
-            code = getattr(status, "name", "")
-            if not resent and code in _RESEND_ONCE:
-                self._send(lane, group, resent=True)
-                return
-            self._finish(lane, group, None, _as_api_error(exc))
-            return
-        self._finish(lane, group, list(response.message_ids), None)
-
-    def _finish(self, lane: _Lane, group: list[_Pending], ids: list[str] | None, error: Exception | None) -> None:
+            metadata = [("x-goog-request-params", f"topic={quote(lane.path, safe='')}")]
+            ids = self._call(rpc, request, metadata)
+        except Exception as exc:  # no channel, a message Pub/Sub's types refuse, or the RPC failed
+            error = exc
         offset = 0
         for pending in group:
             if ids is not None and len(ids) >= offset + len(pending.messages):
@@ -203,12 +207,20 @@ class PubSubPublisher:
                 pending.error = error or PublishError("Pub/Sub answered with fewer ids than messages")
             offset += len(pending.messages)
             pending.done.set()
-        with lane.lock:
-            following = lane.take()
-            if not following:
-                lane.busy = False
-                return
-        self._send(lane, following, resent=False)
+
+    @staticmethod
+    def _call(rpc: Any, request: Any, metadata: list[tuple[str, str]]) -> list[str]:
+        for attempt in (1, 2):
+            try:
+                response = rpc(request, timeout=_PUBLISH_TIMEOUT_S, metadata=metadata)
+            except Exception as exc:
+                code_of = getattr(exc, "code", None)  # a grpc.RpcError's StatusCode
+                status = code_of() if callable(code_of) else None
+                if attempt == 1 and getattr(status, "name", "") in _RESEND_ONCE:
+                    continue
+                raise _as_api_error(exc) from exc
+            return list(response.message_ids)
+        raise AssertionError("the second attempt returns or raises")
 
 
 def _as_api_error(exc: Exception) -> Exception:
