@@ -1,9 +1,11 @@
 """Local stand-in for Xendit's Invoice and Refund APIs, as the official xendit-python SDK calls them, plus invoice
-callbacks.
+and refund callbacks.
 
 Xendit cannot be reached from development machines or CI, so this speaks the same wire protocol (paths, basic auth
-with the secret key, error JSON, invoice JSON, `x-callback-token` callbacks with retries) and adds `/_standin/...`
-controls that do what a customer or Xendit's dashboard would: pay, expire, replay a callback, list refunds.
+with the secret key, error JSON, invoice and refund JSON, `x-callback-token` callbacks with retries) and adds
+`/_standin/...` controls that do what a customer, a payment channel or Xendit's dashboard would: pay, expire, replay a
+callback, list refunds, have an invoice's refunds answer PENDING (or FAILED) and later complete a pending refund,
+which sends its `refund.succeeded` / `refund.failed` callback.
 
     python -m emulators.xendit_standin --host 127.0.0.1 --port 8091 \
         --callback-url http://127.0.0.1:5001/payments/xendit-callback --callback-token TOKEN [--secret-key KEY]
@@ -54,6 +56,10 @@ DEFAULT_CHANNEL = {
     "CREDIT_CARD": "CREDIT_CARD",
 }
 REFUND_REASONS = ("FRAUDULENT", "DUPLICATE", "REQUESTED_BY_CUSTOMER", "CANCELLATION", "OTHERS")
+# How a new refund answers: at once (e-wallets, cards), PENDING until the channel settles it, or FAILED.
+REFUND_ANSWERS = ("SUCCEEDED", "PENDING", "FAILED")
+REFUND_EVENTS = {"SUCCEEDED": "refund.succeeded", "FAILED": "refund.failed"}
+DEFAULT_FAILURE_CODE = "REFUND_FAILED"
 # Money paid into a virtual account or in cash at a retail outlet has no way back through the Refund API.
 UNREFUNDABLE_METHODS = ("BANK_TRANSFER", "RETAIL_OUTLET")
 
@@ -81,8 +87,17 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def describe(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a callback is about, for the delivery log: an invoice's state, or a refund's event."""
+    if "event" in payload:
+        refund = payload["data"]
+        return {"event": payload["event"], "refund_id": refund["id"], "reference_id": refund["reference_id"],
+                "status": refund["status"]}  # fmt: skip
+    return {"invoice_id": payload["id"], "external_id": payload["external_id"], "status": payload["status"]}
+
+
 class CallbackDispatcher:
-    """Posts invoice callbacks like Xendit does: token header, retried with backoff until a 2xx or out of attempts.
+    """Posts callbacks like Xendit does: token header, retried with backoff until a 2xx or out of attempts.
 
     Each delivery runs in its own thread so the API call (or the expiry sweep) that caused it returns at once and a
     slow or failing receiver never holds up other invoices' callbacks.
@@ -104,15 +119,14 @@ class CallbackDispatcher:
             return copy.deepcopy(self._log)
 
     def _deliver(self, payload: dict[str, Any], webhook_id: str) -> None:
+        about = describe(payload)
         for attempt in range(1, self._attempts + 1):
             status, error = self._post(payload, webhook_id)
             with self._lock:
                 self._log.append(
                     {
                         "webhook_id": webhook_id,
-                        "invoice_id": payload["id"],
-                        "external_id": payload["external_id"],
-                        "status": payload["status"],
+                        **about,
                         "attempt": attempt,
                         "response_status": status,
                         "error": error,
@@ -121,9 +135,8 @@ class CallbackDispatcher:
                 )
             delivered = status is not None and 200 <= status < 300
             log.info(
-                "callback invoice=%s status=%s attempt=%d/%d answer=%s",
-                payload["id"],
-                payload["status"],
+                "callback %s attempt=%d/%d answer=%s",
+                about,
                 attempt,
                 self._attempts,
                 status if status is not None else error,
@@ -132,7 +145,7 @@ class CallbackDispatcher:
                 return
             if attempt < self._attempts:
                 time.sleep(self._delay_s * 2 ** (attempt - 1))
-        log.warning("callback invoice=%s status=%s gave up", payload["id"], payload["status"])
+        log.warning("callback %s gave up", about)
 
     def _post(self, payload: dict[str, Any], webhook_id: str) -> tuple[int | None, str | None]:
         headers = {"x-callback-token": self._token, "webhook-id": webhook_id}
@@ -157,6 +170,10 @@ class InvoiceBook:
         self._refunds: dict[str, dict[str, Any]] = {}
         # Idempotency-Key → (the request it came with, the refund it created).
         self._refund_keys: dict[str, tuple[dict[str, Any], str]] = {}
+        # Invoice id → how its new refunds answer, when not at once (`SUCCEEDED`).
+        self._refund_answers: dict[str, tuple[str, str | None]] = {}
+        # The last callback per refund, kept with its webhook id so a replay is the very same event.
+        self._last_refund_callback: dict[str, tuple[dict[str, Any], str]] = {}
 
     def create(self, body: Any) -> dict[str, Any]:
         fields = parse_create_request(body)
@@ -290,10 +307,49 @@ class InvoiceBook:
 
     def get_refund(self, refund_id: str) -> dict[str, Any]:
         with self._lock:
-            refund = self._refunds.get(refund_id)
-            if refund is None:
-                raise XenditError(404, "DATA_NOT_FOUND", "Refund not found")
-            return copy.deepcopy(refund)
+            return copy.deepcopy(self._find_refund(refund_id))
+
+    def answer_refunds(self, invoice_id: str, options: dict[str, Any]) -> dict[str, Any]:
+        """How this invoice's refunds answer from now on: SUCCEEDED at once (the default), PENDING until completed
+        here, or FAILED at once with a failure code."""
+        status = options.get("status")
+        if status not in REFUND_ANSWERS:
+            raise validation_error(f'"status" must be one of [{", ".join(REFUND_ANSWERS)}]')
+        failure_code = parse_failure_code(options) if status == "FAILED" else None
+        with self._lock:
+            self._find(invoice_id)
+            self._refund_answers[invoice_id] = (status, failure_code)
+        return {"invoice_id": invoice_id, "status": status, "failure_code": failure_code}
+
+    def complete_refund(self, refund_id: str, options: dict[str, Any]) -> dict[str, Any]:
+        """The channel settles a PENDING refund: it succeeds, or fails with a failure code; its callback follows."""
+        status = options.get("status")
+        if not isinstance(status, str) or status not in REFUND_EVENTS:
+            raise validation_error(f'"status" must be one of [{", ".join(REFUND_EVENTS)}]')
+        failure_code = parse_failure_code(options) if status == "FAILED" else None
+        with self._lock:
+            refund = self._find_refund(refund_id)
+            if refund["status"] != "PENDING":
+                raise XenditError(409, "REFUND_NOT_PENDING", f"Refund is {refund['status']}, not PENDING")
+            now = timestamp(datetime.now(UTC))
+            refund.update(status=status, failure_code=failure_code, updated=now)
+            payload = {"event": REFUND_EVENTS[status], "business_id": BUSINESS_ID, "created": now,
+                       "data": copy.deepcopy(refund)}  # fmt: skip
+            callback = (payload, secrets.token_hex(16))
+            self._last_refund_callback[refund_id] = callback
+        log.info("completed refund=%s status=%s failure_code=%s", refund_id, status, failure_code)
+        self._send(callback)
+        return copy.deepcopy(payload)
+
+    def replay_refund(self, refund_id: str) -> dict[str, Any]:
+        with self._lock:
+            self._find_refund(refund_id)
+            callback = self._last_refund_callback.get(refund_id)
+        if callback is None:
+            raise XenditError(404, "CALLBACK_NOT_FOUND", "This refund has not sent a callback yet")
+        log.info("replaying callback refund=%s webhook_id=%s", refund_id, callback[1])
+        self._send(callback)
+        return callback[0]
 
     def refunds(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -312,19 +368,24 @@ class InvoiceBook:
         return invoice
 
     def _new_refund(self, invoice: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-        refunded = sum(r["amount"] for r in self._refunds.values() if r["invoice_id"] == invoice["id"])
+        # A failed refund gave nothing back, so its amount can be refunded again.
+        refunded = sum(
+            r["amount"] for r in self._refunds.values() if r["invoice_id"] == invoice["id"] and r["status"] != "FAILED"
+        )
         remaining = invoice["paid_amount"] - refunded
         amount = fields["amount"] if fields["amount"] is not None else remaining
         if amount > remaining:
             raise XenditError(400, "MAXIMUM_REFUND_AMOUNT_REACHED", f"At most {remaining} can still be refunded")
         now = timestamp(datetime.now(UTC))
-        # E-wallets and cards refund at once here; Xendit may first answer PENDING and confirm by a refund callback.
+        # Refunds answer SUCCEEDED at once unless the invoice was told otherwise (`/_standin/.../refund_answer`); a
+        # PENDING one is settled by `/_standin/refunds/<id>/complete`, which sends its refund callback.
+        status, failure_code = self._refund_answers.get(invoice["id"], ("SUCCEEDED", None))
         return {
             "id": f"rfd-{uuid.uuid4()}", "payment_request_id": None, "invoice_id": invoice["id"], "amount": amount,
             "payment_method_type": invoice["payment_method"], "channel_code": invoice["payment_channel"],
-            "currency": invoice["currency"], "status": "SUCCEEDED", "reason": fields["reason"],
-            "reference_id": fields["reference_id"], "failure_code": None, "refund_fee_amount": 0, "country": "ID",
-            "created": now, "updated": now, "metadata": fields["metadata"],
+            "currency": invoice["currency"], "status": status, "reason": fields["reason"],
+            "reference_id": fields["reference_id"], "failure_code": failure_code, "refund_fee_amount": 0,
+            "country": "ID", "created": now, "updated": now, "metadata": fields["metadata"],
         }  # fmt: skip
 
     def _find(self, invoice_id: str) -> dict[str, Any]:
@@ -332,6 +393,12 @@ class InvoiceBook:
         if invoice is None:
             raise XenditError(404, "INVOICE_NOT_FOUND_ERROR", "Could not find invoice by id")
         return invoice
+
+    def _find_refund(self, refund_id: str) -> dict[str, Any]:
+        refund = self._refunds.get(refund_id)
+        if refund is None:
+            raise XenditError(404, "DATA_NOT_FOUND", "Refund not found")
+        return refund
 
     def _mark_expired(self, invoice: dict[str, Any]) -> tuple[dict[str, Any], str]:
         invoice["status"] = "EXPIRED"
@@ -458,6 +525,13 @@ def parse_refund_request(body: Any) -> dict[str, Any]:
     }
 
 
+def parse_failure_code(options: dict[str, Any]) -> str:
+    failure_code = options.get("failure_code", DEFAULT_FAILURE_CODE)
+    if not isinstance(failure_code, str) or not failure_code:
+        raise validation_error('"failure_code" must be a non-empty string')
+    return failure_code
+
+
 def parse_limit(raw: str | None) -> int:
     if raw is None:
         return 10
@@ -542,12 +616,15 @@ def create_app(book: InvoiceBook, dispatcher: CallbackDispatcher, secret_key: st
             f"<form method=post action=/_standin/invoices/{escape(invoice_id)}/pay><button>Pay</button></form>"
         )
 
-    @app.post("/_standin/invoices/<invoice_id>/pay")
-    def pay(invoice_id: str) -> Response:
+    def control_options() -> dict[str, Any]:
         options = request.get_json(silent=True) or {}
         if not isinstance(options, dict):
             raise validation_error('"value" must be an object')
-        return jsonify(book.pay(invoice_id, options))
+        return options
+
+    @app.post("/_standin/invoices/<invoice_id>/pay")
+    def pay(invoice_id: str) -> Response:
+        return jsonify(book.pay(invoice_id, control_options()))
 
     @app.post("/_standin/invoices/<invoice_id>/expire")
     def force_expire(invoice_id: str) -> Response:
@@ -564,6 +641,18 @@ def create_app(book: InvoiceBook, dispatcher: CallbackDispatcher, secret_key: st
     @app.get("/_standin/refunds")
     def refunds() -> Response:
         return jsonify(book.refunds())
+
+    @app.post("/_standin/invoices/<invoice_id>/refund_answer")
+    def refund_answer(invoice_id: str) -> Response:
+        return jsonify(book.answer_refunds(invoice_id, control_options()))
+
+    @app.post("/_standin/refunds/<refund_id>/complete")
+    def complete_refund(refund_id: str) -> Response:
+        return jsonify(book.complete_refund(refund_id, control_options()))
+
+    @app.post("/_standin/refunds/<refund_id>/callback")
+    def replay_refund(refund_id: str) -> Response:
+        return jsonify(book.replay_refund(refund_id))
 
     return app
 

@@ -16,13 +16,13 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ValidationError
 
-from functions._replies import HttpFunction, failure_response, json_response, read_json_object
+from functions._replies import HttpFunction, failure_response, json_response, read_json_object, refuse_unstorable_text
 from shared.adapters.firebase_auth import VerifiedToken
 from shared.config import get_settings
 from shared.domain.roles import Role
 from shared.errors import Forbidden, InvalidRequest, MethodNotAllowed, Unauthenticated
 from shared.logging import configure, set_trace
-from shared.schemas import Empty
+from shared.schemas import Empty, invalid_fields
 
 log = logging.getLogger("halo.http")
 
@@ -147,32 +147,13 @@ def parse(req: flask.Request, model: type[BaseModel]) -> BaseModel:
                     fields=[{"field": key, "problem": "given more than once"} for key in repeated],
                 )
             query = {key: req.args.get(key) for key in req.args}
-            _refuse_nul(query)
+            refuse_unstorable_text(query)
             return model.model_validate(query)
         data, raw = read_json_object(req)
-        _refuse_nul(raw)
+        refuse_unstorable_text(raw)
         return model.model_validate_json(data, strict=True)
     except ValidationError as exc:
-        fields = [
-            {"field": ".".join(str(part) for part in error["loc"]) or "body", "problem": error["msg"]}
-            for error in exc.errors()
-        ]
-        raise InvalidRequest("some fields are invalid", fields=fields) from exc
-
-
-def _refuse_nul(value: Any, field: str = "") -> None:
-    """PostgreSQL text cannot hold U+0000: a string carrying one is refused here, naming its field, rather than
-    failing deep inside a statement."""
-    if isinstance(value, str) and "\x00" in value:
-        problem = {"field": field or "body", "problem": "contains NUL"}
-        raise InvalidRequest("text may not contain NUL characters", fields=[problem])
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_nul(key, field)
-            _refuse_nul(item, f"{field}.{key}" if field else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_nul(item, f"{field}.{index}" if field else str(index))
+        raise InvalidRequest("some fields are invalid", fields=invalid_fields(exc)) from exc
 
 
 def _idempotency_key(req: flask.Request) -> str | None:

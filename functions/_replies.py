@@ -44,6 +44,27 @@ def read_json_object(req: flask.Request) -> tuple[bytes, dict[str, Any]]:
     return data or b"{}", raw
 
 
+def refuse_unstorable_text(value: Any, field: str = "") -> None:
+    """PostgreSQL text cannot hold U+0000, nor a lone UTF-16 surrogate (which JSON's \\u escapes can spell): a
+    string carrying either is refused here, naming its field, rather than failing deep inside a statement."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            problem = {"field": field or "body", "problem": "contains NUL"}
+            raise InvalidRequest("text may not contain NUL characters", fields=[problem])
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            problem = {"field": field or "body", "problem": "not valid Unicode"}
+            raise InvalidRequest("text must be valid Unicode", fields=[problem]) from exc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_unstorable_text(key, field)
+            refuse_unstorable_text(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_unstorable_text(item, f"{field}.{index}" if field else str(index))
+
+
 def error_response(err: AppError) -> flask.Response:
     if err.status >= 500:
         event(log, "request failed", logging.WARNING, code=err.code, status=err.status)

@@ -2,7 +2,8 @@
 and the same error envelope and logging discipline as functions/_http.py.
 
 Any 2xx tells the provider to stop retrying, so a handler answers 200 for every delivery it has recorded, replays
-included; a 5xx (the database was unreachable, say) makes the provider deliver it again later.
+included; a 5xx (the database was unreachable, say) makes the provider deliver it again later. A body PostgreSQL
+could not keep, or one a handler cannot read as the provider's, is a 400 naming the field, and changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import flask
 import functions_framework
 from werkzeug.datastructures import Headers
 
-from functions._replies import HttpFunction, failure_response, json_response, read_json_object
+from functions._replies import HttpFunction, failure_response, json_response, read_json_object, refuse_unstorable_text
 from shared.errors import MethodNotAllowed, Unauthenticated
 from shared.logging import configure, event, set_trace
 
@@ -51,7 +52,9 @@ def webhook(
                 if not verify(req):
                     event(log, "webhook refused", logging.WARNING, function=handler.__name__, code="unauthenticated")
                     raise Unauthenticated("this webhook needs the provider's proof")
-                return json_response(200, handler(Delivery(read_json_object(req)[1], req.headers)))
+                body = read_json_object(req)[1]
+                refuse_unstorable_text(body)  # every delivery is kept as received, in a jsonb column
+                return json_response(200, handler(Delivery(body, req.headers)))
             except Exception as exc:
                 return failure_response(exc, handler.__name__)
 

@@ -48,7 +48,8 @@ def task_payment_timeout(payload: TransactionRef) -> str:
 
 @endpoint(post=RefundBody, roles={Role.ADMIN}, response=RefundReply, check_revoked=True)
 def admin_refund(call: Call[RefundBody]) -> RefundReply:
-    """Refund a paid session credit the client has not used, through Xendit; refused once a session used it."""
+    """Refund a paid session credit the client has not used, through Xendit; refused once a session used it.
+    `refunding` until Xendit confirms the money is back (its refund callback), `refunded` once it has."""
     done = billing.refund(runtime.ports(), runtime.payments(), call.caller.uid, str(call.body.transaction_id),
                           call.body.reason)  # fmt: skip
     return RefundReply.model_validate(done, from_attributes=True)
@@ -57,7 +58,8 @@ def admin_refund(call: Call[RefundBody]) -> RefundReply:
 @endpoint(get=PaymentEventQuery, post=ReviewPaymentEvent, roles={Role.ADMIN}, response=PaymentEventPage,
           check_revoked=True)  # fmt: skip
 def admin_payment_events(call: Call[PaymentEventQuery | ReviewPaymentEvent]) -> PaymentEventPage:
-    """GET: quarantined Xendit callbacks (money not matched as ordered), newest first. POST: record one's review."""
+    """GET: quarantined Xendit callbacks (money not matched as ordered or refunded). POST: record one's review.
+    Listed newest first; a refund's callback has `kind` refund."""
     body = call.body
     if isinstance(body, ReviewPaymentEvent):
         row = admin_payments.review(runtime.database(), call.caller.uid, body.event_id, body.note)

@@ -1,4 +1,4 @@
-"""Xendit's invoice callback, deployed on its own instance apart from the rest of billing (functions/billing.py).
+"""Xendit's invoice and refund callbacks, on their own instance apart from the rest of billing (functions/billing.py).
 
 Nothing here checks a Firebase token or parses a request model, so its cold start loads the framework and no more:
 the billing service, the settings and the Xendit callback model load with the first delivery, which needs them.
@@ -32,10 +32,14 @@ def _purposes_registered() -> None:
 
 @webhook(verify=_signed_by_xendit)
 def xendit_webhook(delivery: Delivery) -> dict[str, Any]:
-    """Xendit's invoice callback: recorded, applied at most once, acknowledged at once (replays too)."""
+    """Xendit's invoice callbacks and refund callbacks (`event: refund.succeeded | refund.failed`), both under the
+    same callback token: recorded, applied at most once, acknowledged at once (replays too)."""
     from shared.adapters import runtime
+    from shared.adapters.xendit_payments import is_refund_callback
     from shared.services import billing
 
+    webhook_id = delivery.headers.get("webhook-id")
+    if is_refund_callback(delivery.body):
+        return {"outcome": billing.receive_refund_callback(runtime.ports(), delivery.body, webhook_id=webhook_id)}
     _purposes_registered()
-    outcome = billing.receive_callback(runtime.ports(), delivery.body, webhook_id=delivery.headers.get("webhook-id"))
-    return {"outcome": outcome}
+    return {"outcome": billing.receive_callback(runtime.ports(), delivery.body, webhook_id=webhook_id)}

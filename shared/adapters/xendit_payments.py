@@ -1,4 +1,5 @@
-"""Xendit invoices and refunds through the official xendit-python SDK, and what Xendit's invoice callbacks carry.
+"""Xendit invoices and refunds through the official xendit-python SDK, and what Xendit's invoice and refund callbacks
+carry.
 
 The SDK is imported on first use: most functions never touch payments and should not pay for loading it.
 Locally `host` points at emulators/xendit_standin.py, which speaks the same protocol.
@@ -13,14 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.errors import InvalidRequest
+from shared.schemas import invalid_fields
 
 CURRENCY = "IDR"
 # Invoice states in Xendit's words, as our transaction states.
 _PAID_STATES = frozenset({"PAID", "SETTLED"})
 _EXPIRED_STATES = frozenset({"EXPIRED"})
+# Refund states in Xendit's words that end a refund without paying it out; any other but SUCCEEDED is still pending.
+_REFUND_FAILED_STATES = frozenset({"FAILED", "CANCELLED"})
+# The refund status each refund callback's event reports.
+_REFUND_EVENT_STATUS = {"refund.succeeded": "SUCCEEDED", "refund.failed": "FAILED"}
 # Connect, read. Creating an invoice normally answers in well under a second; a hung call must not eat the
 # function's whole deadline.
 REQUEST_TIMEOUT_S = (5.0, 20.0)
@@ -58,6 +66,14 @@ class Refund:
     amount: int
     currency: str
     status: str
+    failure_code: str | None = None
+
+    @property
+    def outcome(self) -> Literal["succeeded", "failed", "pending"]:
+        """In our words: the money is back, it never will be, or a refund callback will say."""
+        if self.status == "SUCCEEDED":
+            return "succeeded"
+        return "failed" if self.status in _REFUND_FAILED_STATES else "pending"
 
 
 class XenditInvoices:
@@ -179,12 +195,14 @@ def _to_invoice(answer: Any) -> Invoice:
 def _to_refund(answer: Any) -> Refund:
     # The SDK's Refund model predates `invoice_id` and `status`; they arrive as additional properties.
     invoice_id = answer.get("invoice_id")
+    failure_code = answer.get("failure_code")
     return Refund(
         refund_id=str(answer.id),
         invoice_id=str(invoice_id) if invoice_id is not None else None,
         amount=int(answer.amount),
         currency=str(answer.get("currency") or CURRENCY),
         status=str(answer.get("status") or ""),
+        failure_code=str(failure_code) if failure_code is not None else None,
     )
 
 
@@ -216,6 +234,53 @@ def parse_invoice_callback(payload: dict[str, Any]) -> InvoiceCallback | None:
         return InvoiceCallback.model_validate(payload)
     except ValidationError:
         return None
+
+
+class RefundCallbackData(BaseModel):
+    """The refund a refund callback reports on, as far as we act on it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    id: str = Field(min_length=1)
+    status: Literal["SUCCEEDED", "FAILED"]
+    amount: float = Field(gt=0, allow_inf_nan=False)
+    currency: str = Field(min_length=1)
+    # What we sent as reference_id; Xendit's schema lets it be absent, and the refund id then finds the attempt.
+    reference_id: str | None = Field(default=None, min_length=1)
+    invoice_id: str | None = None
+    failure_code: str | None = None
+
+
+class RefundCallback(BaseModel):
+    """Xendit's `refund.succeeded` / `refund.failed` callback: an envelope naming the event around the refund."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    event: Literal["refund.succeeded", "refund.failed"]
+    data: RefundCallbackData
+
+    @property
+    def succeeded(self) -> bool:
+        return self.event == "refund.succeeded"
+
+
+def is_refund_callback(payload: dict[str, Any]) -> bool:
+    """Refund callbacks name a `refund.*` event; invoice callbacks name none."""
+    event = payload.get("event")
+    return isinstance(event, str) and event.startswith("refund.")
+
+
+def parse_refund_callback(payload: dict[str, Any]) -> RefundCallback:
+    """The callback, or 400 naming each field that is missing or not as Xendit sends it."""
+    try:
+        callback = RefundCallback.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest("this is not a refund callback as Xendit sends it", fields=invalid_fields(exc)) from exc
+    expected = _REFUND_EVENT_STATUS[callback.event]
+    if callback.data.status != expected:
+        fields = [{"field": "data.status", "problem": f"must be {expected} for {callback.event}"}]
+        raise InvalidRequest("the refund's status contradicts the event", fields=fields)
+    return callback
 
 
 def callback_token_matches(received: str | None, expected: str) -> bool:

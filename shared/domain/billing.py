@@ -1,5 +1,5 @@
-"""Money as rules: a transaction's life, the credit a payment becomes, and whether what the payment provider reports
-is exactly what we asked it to collect."""
+"""Money as rules: a transaction's life, the credit a payment becomes, each attempt at refunding it, and whether what
+the payment provider reports is exactly what we asked it to collect or to give back."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ _CREDIT_MOVES: dict[CreditStatus, frozenset[CreditStatus]] = {
     CreditStatus.AVAILABLE: frozenset({CreditStatus.RESERVED, CreditStatus.REFUNDING}),
     # A request that ends without a session gives its credit back; one that starts a session uses it up.
     CreditStatus.RESERVED: frozenset({CreditStatus.AVAILABLE, CreditStatus.CONSUMED}),
-    # Xendit refused the refund: the credit is the client's again.
+    # Xendit refused the refund, or could not pay it out: the credit is the client's again.
     CreditStatus.REFUNDING: frozenset({CreditStatus.REFUNDED, CreditStatus.AVAILABLE}),
     CreditStatus.CONSUMED: frozenset(),
     CreditStatus.REFUNDED: frozenset(),
@@ -66,11 +66,63 @@ _CREDIT_MOVES: dict[CreditStatus, frozenset[CreditStatus]] = {
 
 def refund_refusal(status: CreditStatus) -> str | None:
     """The error code refusing an admin's refund of a credit in this state, or None when it may go ahead
-    (`refunding` may: asking Xendit again with the same idempotency key finishes an interrupted refund)."""
+    (`refunding` may: asking Xendit again with the same idempotency key finishes an interrupted refund or reports
+    the pending one; `refunded` reports the refund made)."""
     return {
         CreditStatus.RESERVED: "credit_in_use",
         CreditStatus.CONSUMED: "credit_consumed",
     }.get(status)
+
+
+class RefundStatus(StrEnum):
+    """One attempt at giving a credit's money back through Xendit."""
+
+    # Xendit is being asked, or its answer was lost: asking again with the same reference finishes it.
+    REQUESTED = "requested"
+    # Xendit accepted the refund and will confirm it (or not) by a refund callback.
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    # Xendit accepted the refund, then could not pay it out.
+    FAILED = "failed"
+    # Xendit refused to make the refund at all.
+    REFUSED = "refused"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (RefundStatus.REQUESTED, RefundStatus.PENDING)
+
+    def can_become(self, target: RefundStatus) -> bool:
+        return target in _REFUND_MOVES[self]
+
+    def move(self, target: RefundStatus) -> RefundStatus:
+        if not self.can_become(target):
+            raise IllegalMove("refund", self, target)
+        return target
+
+    @property
+    def credit(self) -> CreditStatus:
+        """What the refunded credit is while its attempt is in this state."""
+        if self is RefundStatus.SUCCEEDED:
+            return CreditStatus.REFUNDED
+        return CreditStatus.REFUNDING if self.is_open else CreditStatus.AVAILABLE
+
+
+_REFUND_MOVES: dict[RefundStatus, frozenset[RefundStatus]] = {
+    RefundStatus.REQUESTED: frozenset(
+        {RefundStatus.PENDING, RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.REFUSED}
+    ),
+    RefundStatus.PENDING: frozenset({RefundStatus.SUCCEEDED, RefundStatus.FAILED}),
+    RefundStatus.SUCCEEDED: frozenset(),
+    RefundStatus.FAILED: frozenset(),
+    RefundStatus.REFUSED: frozenset(),
+}
+
+
+def refund_reference(transaction_id: str, attempt: int) -> str:
+    """Xendit's reference_id and idempotency key for one attempt at refunding a transaction's credit. The first
+    keeps the form used before attempts were numbered, so a refund interrupted across that upgrade is asked again
+    with its own key; a later attempt needs a key of its own, or Xendit would answer with the failed refund."""
+    return f"refund-{transaction_id}" if attempt == 1 else f"refund-{transaction_id}-{attempt}"
 
 
 def is_payable(price: int) -> bool:
@@ -161,6 +213,68 @@ def _judge_expiry(order: Order | None, report: Report) -> Verdict:
     if order.status is TransactionStatus.PAID:
         return Verdict(Outcome.IGNORED, "expired_after_paid")
     return Verdict(Outcome.APPLIED, move_to=order.status.move(TransactionStatus.EXPIRED))
+
+
+@dataclass(frozen=True)
+class RefundAttempt:
+    """One attempt as PostgreSQL holds it now, with what its transaction was paid."""
+
+    status: RefundStatus
+    refund_id: str | None
+    invoice_id: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class RefundReport:
+    """What a refund callback says of one refund: `succeeded` or failed."""
+
+    refund_id: str
+    succeeded: bool
+    invoice_id: str | None
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class RefundVerdict:
+    outcome: Outcome
+    reason: str | None = None
+    move_to: RefundStatus | None = None
+
+
+def judge_refund(attempt: RefundAttempt | None, report: RefundReport) -> RefundVerdict:
+    """What one refund callback does to the attempt its reference names. Pure, like `judge`: replays and reorderings
+    give the same answers. Whatever contradicts the money's state as we hold it goes to an admin and moves nothing."""
+    if attempt is None:
+        return RefundVerdict(Outcome.QUARANTINED, "unknown_refund")
+    mismatch = refund_mismatch(attempt, report)
+    if mismatch:
+        return RefundVerdict(Outcome.QUARANTINED, mismatch)
+    target = RefundStatus.SUCCEEDED if report.succeeded else RefundStatus.FAILED
+    if attempt.status.is_open:
+        return RefundVerdict(Outcome.APPLIED, move_to=attempt.status.move(target))
+    if attempt.status is target or (target is RefundStatus.FAILED and attempt.status is RefundStatus.REFUSED):
+        return RefundVerdict(Outcome.DUPLICATE)
+    # Xendit now says the opposite of how the attempt ended: the credit may already be used or refunded again.
+    if report.succeeded:
+        return RefundVerdict(Outcome.QUARANTINED, "refund_succeeded_after_failure")
+    return RefundVerdict(Outcome.QUARANTINED, "refund_failed_after_success")
+
+
+def refund_mismatch(attempt: RefundAttempt, report: RefundReport) -> str | None:
+    """A callback speaks of this attempt only if it names the refund Xendit answered with (when we have its answer)
+    and gives back, in our currency, exactly what was paid."""
+    if attempt.refund_id is not None and attempt.refund_id != report.refund_id:
+        return "refund_mismatch"
+    if report.invoice_id is not None and report.invoice_id != attempt.invoice_id:
+        return "invoice_mismatch"
+    if report.currency != attempt.currency:
+        return "currency_mismatch"
+    if report.amount != attempt.amount:
+        return "amount_mismatch"
+    return None
 
 
 def amount_mismatch(order: Order, report: Report) -> str | None:

@@ -39,11 +39,15 @@ class RefundBody(Model):
 
 
 class RefundReply(BaseModel):
+    """`refunded`: Xendit confirmed the money is back. `refunding`: Xendit accepted the refund and will confirm it by
+    callback; the credit stays held until then, and goes back to the client if the refund fails (a new
+    `admin_refund` then makes a new attempt). Asking again while it is `refunding` returns the same refund."""
+
     transaction_id: str
     refund_id: str
     amount: int
     currency: str
-    status: Literal["refunded"] = "refunded"
+    status: Literal["refunded", "refunding"]
 
 
 class TransactionRef(BaseModel):
@@ -60,16 +64,21 @@ class PaymentEventQuery(Model):
 
 
 class QuarantinedPayment(BaseModel):
-    """A Xendit callback reporting money we could not match to what was ordered: no credit was given for it. Its
-    raw payload stays in PostgreSQL (it may carry the payer's details)."""
+    """A Xendit callback reporting money we could not match to what was ordered or refunded: nothing moved for it.
+    `kind` says which callback: an invoice's (`external_id` is then our transaction id) or a refund's
+    (`external_id` is the refund's reference_id). Its raw payload stays in PostgreSQL (it may carry the payer's
+    details)."""
 
     event_id: int
     received_at: datetime
+    kind: Literal["invoice", "refund"]
     reason: Literal["amount_mismatch", "currency_mismatch", "invoice_mismatch", "unknown_transaction",
-                    "paid_after_expiry"]  # fmt: skip
+                    "paid_after_expiry", "unknown_refund", "refund_mismatch", "refund_succeeded_after_failure",
+                    "refund_failed_after_success"]  # fmt: skip
     transaction_id: str | None
     external_id: str | None
     xendit_invoice_id: str | None
+    xendit_refund_id: str | None
     provider_status: str | None
     amount: float | None
     paid_amount: float | None

@@ -1,5 +1,5 @@
-"""The control center's queue of quarantined Xendit callbacks: money we could not match as ordered. An admin settles
-each outside (the client, Xendit's dashboard) and records here what was done (audited)."""
+"""The control center's queue of quarantined Xendit callbacks: money we could not match as ordered or refunded. An
+admin settles each outside (the client, Xendit's dashboard) and records here what was done (audited)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from shared.errors import NotFound
 from shared.services import audit
 from shared.services.admin_paging import older_than_cursor, page
 
-_COLUMNS = """id AS event_id, received_at, reason, transaction_id::text, external_id, xendit_invoice_id,
-    provider_status, amount::float8 AS amount, paid_amount::float8 AS paid_amount, currency, reviewed_at, reviewed_by,
-    review_note"""
+_COLUMNS = """id AS event_id, received_at, kind, reason, transaction_id::text, external_id, xendit_invoice_id,
+    xendit_refund_id, provider_status, amount::float8 AS amount, paid_amount::float8 AS paid_amount, currency,
+    reviewed_at, reviewed_by, review_note"""
 
 
 def list_quarantined(

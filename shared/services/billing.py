@@ -10,14 +10,22 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from shared.adapters.db import Row, Tx
-from shared.adapters.xendit_payments import Invoice, InvoiceCallback, PaymentProviderError, parse_invoice_callback
+from shared.adapters.xendit_payments import (
+    Invoice,
+    InvoiceCallback,
+    PaymentProviderError,
+    RefundCallback,
+    parse_invoice_callback,
+    parse_refund_callback,
+)
 from shared.domain import billing
-from shared.domain.billing import CreditStatus, Outcome, Purpose, TransactionStatus, Verdict
+from shared.domain.billing import CreditStatus, Outcome, Purpose, RefundStatus, TransactionStatus, Verdict
 from shared.errors import AppError, Conflict, InvalidRequest, NotFound, Unavailable
 from shared.logging import event
 from shared.services import audit, credits, ledger, projections, settings_store
@@ -73,6 +81,8 @@ class RefundDone:
     refund_id: str
     amount: int
     currency: str
+    # `refunded` once Xendit confirmed the money is back; `refunding` while it has accepted the refund but not yet.
+    status: CreditStatus
 
 
 # -- what each purpose adds ------------------------------------------------------------------------------------------
@@ -432,100 +442,254 @@ def _paid_at_provider(payments: PaymentProvider, invoice_id: str) -> bool:
 
 # -- refunds ---------------------------------------------------------------------------------------------------------
 
+_ATTEMPT_COLUMNS = """r.transaction_id::text, r.attempt, r.reference_id, r.status, r.xendit_refund_id AS refund_id,
+                      r.failure_code, r.reason, r.requested_by, t.xendit_invoice_id AS invoice_id, t.amount,
+                      t.currency"""
+
 
 @dataclass(frozen=True)
-class _Claim:
+class _Attempt:
     transaction_id: str
+    attempt: int
+    reference_id: str
+    status: RefundStatus
+    refund_id: str | None
+    failure_code: str | None
+    reason: str
+    requested_by: str
     invoice_id: str
     amount: int
     currency: str
-    refund_id: str | None
 
 
 def refund(ports: Ports, payments: PaymentProvider, admin_uid: str, transaction_id: str, reason: str) -> RefundDone:
-    """Give an unused credit's money back through Xendit. While Xendit is asked the credit is `refunding`, so no
-    pairing request can take it; asking again after a lost answer returns the same refund (same reference)."""
-    claim = _claim_for_refund(ports, transaction_id)
-    if claim.refund_id is None:
-        try:
-            refunded = payments.refund_invoice(
-                invoice_id=claim.invoice_id, amount=claim.amount, reference_id=f"refund-{transaction_id}",
-                reason=REFUND_REASON,
-            )  # fmt: skip
-        except PaymentProviderError as exc:
-            raise _refund_failure(ports, transaction_id, exc) from exc
-        claim = _settle_refund(ports, admin_uid, claim, refunded.refund_id, reason)
-    assert claim.refund_id is not None
-    return RefundDone(claim.transaction_id, claim.refund_id, claim.amount, claim.currency)
+    """Give an unused credit's money back through Xendit. The credit is `refunding` from the first ask until Xendit
+    confirms the money is back (in its answer, or later by a refund callback), so no pairing request can take it
+    meanwhile. Asking again returns the same refund; once a refund failed, asking again is a new attempt."""
+    claimed = _claim_for_refund(ports, admin_uid, transaction_id, reason)
+    if isinstance(claimed, RefundDone):
+        return claimed
+    if claimed.status is RefundStatus.REQUESTED:
+        claimed = _ask_xendit(ports, payments, claimed)
+    return _done(claimed)
 
 
-def _claim_for_refund(ports: Ports, transaction_id: str) -> _Claim:
+def _claim_for_refund(ports: Ports, admin_uid: str, transaction_id: str, reason: str) -> _Attempt | RefundDone:
+    """The attempt open for this credit (a new one when none is), or the refund made before."""
     with ports.db.transaction() as tx:
         order = tx.one(
-            """SELECT status, purpose, amount, currency, xendit_invoice_id FROM customer_transactions
-               WHERE id = CAST(:id AS uuid)""",
+            "SELECT status, amount, currency FROM customer_transactions WHERE id = CAST(:id AS uuid)",
             {"id": transaction_id},
         )
         if order is None:
             raise NotFound("no such transaction")
         if order["status"] != TransactionStatus.PAID:
             raise Conflict("only a paid credit can be refunded", code="not_refundable")
-        claimed = tx.scalar(
-            """UPDATE session_credits SET status = 'refunding', updated_at = now()
-               WHERE transaction_id = CAST(:id AS uuid) AND status IN ('available', 'refunding')
-               RETURNING status""",
+        found = tx.scalar(
+            "SELECT status FROM session_credits WHERE transaction_id = CAST(:id AS uuid) FOR UPDATE",
             {"id": transaction_id},
-        )
-        refund_id = None if claimed else _refund_already_made(tx, transaction_id)
-    return _Claim(transaction_id, order["xendit_invoice_id"], order["amount"], order["currency"], refund_id)
+        )  # serialises one credit's refund requests, so they open one attempt between them
+        if found is None:
+            raise Conflict("this payment was delivered as bought and holds no credit", code="not_refundable")
+        status = CreditStatus(found)
+        refusal = billing.refund_refusal(status)
+        if refusal is not None:
+            raise Conflict(f"this credit is {status} and cannot be refunded", code=refusal)
+        if status is CreditStatus.REFUNDED:
+            refund_id = tx.scalar(
+                "SELECT external_ref FROM ledger_entries WHERE transaction_id = CAST(:id AS uuid) AND kind = 'refund'",
+                {"id": transaction_id},
+            )
+            return RefundDone(transaction_id, str(refund_id), order["amount"], order["currency"], status)
+        if status is CreditStatus.AVAILABLE:
+            tx.execute(
+                """UPDATE session_credits SET status = :to, updated_at = now()
+                   WHERE transaction_id = CAST(:id AS uuid) AND status = 'available'""",
+                {"id": transaction_id, "to": status.move(CreditStatus.REFUNDING)},
+            )
+        return _open_attempt(tx, admin_uid, transaction_id, reason, credit_was=status)
 
 
-def _refund_already_made(tx: Tx, transaction_id: str) -> str:
-    """The refund's id when this credit was refunded before; otherwise the refusal for its state."""
-    found = tx.scalar(
-        "SELECT status FROM session_credits WHERE transaction_id = CAST(:id AS uuid)", {"id": transaction_id}
+def _open_attempt(tx: Tx, admin_uid: str, transaction_id: str, reason: str, *, credit_was: CreditStatus) -> _Attempt:
+    """The attempt already open keeps the reference (and the reason) it was first asked with."""
+    row = tx.one(
+        f"""SELECT {_ATTEMPT_COLUMNS} FROM credit_refunds r JOIN customer_transactions t ON t.id = r.transaction_id
+            WHERE r.transaction_id = CAST(:id AS uuid) AND r.status IN ('requested', 'pending')""",
+        {"id": transaction_id},
     )
-    if found is None:
-        raise Conflict("this payment was delivered as bought and holds no credit", code="not_refundable")
-    status = CreditStatus(found)
-    refusal = billing.refund_refusal(status)
-    if refusal is not None:
-        raise Conflict(f"this credit is {status} and cannot be refunded", code=refusal)
-    return str(
-        tx.scalar(
-            "SELECT external_ref FROM ledger_entries WHERE transaction_id = CAST(:id AS uuid) AND kind = 'refund'",
-            {"id": transaction_id},
-        )
+    if row is not None:
+        return _attempt(row)
+    number = tx.scalar(
+        "SELECT coalesce(max(attempt), 0) + 1 FROM credit_refunds WHERE transaction_id = CAST(:id AS uuid)",
+        {"id": transaction_id},
     )
+    row = tx.one(
+        f"""WITH r AS (
+                INSERT INTO credit_refunds (transaction_id, attempt, reference_id, reason, requested_by)
+                VALUES (CAST(:id AS uuid), :attempt, :reference, :reason, :uid) RETURNING *)
+            SELECT {_ATTEMPT_COLUMNS} FROM r JOIN customer_transactions t ON t.id = r.transaction_id""",
+        {"id": transaction_id, "attempt": number, "reference": billing.refund_reference(transaction_id, number),
+         "reason": reason, "uid": admin_uid},
+    )  # fmt: skip
+    assert row is not None
+    opened = _attempt(row)
+    audit.record(
+        tx, actor_uid=admin_uid, actor_role="admin", action="billing.refund",
+        target=f"customer_transactions/{transaction_id}", old={"credit": credit_was},
+        new={"credit": CreditStatus.REFUNDING, "attempt": number, "reference_id": opened.reference_id,
+             "amount": opened.amount, "reason": reason},
+    )  # fmt: skip
+    return opened
 
 
-def _refund_failure(ports: Ports, transaction_id: str, exc: PaymentProviderError) -> AppError:
-    if exc.retryable:
-        # Xendit may or may not have refunded: the credit stays held until an admin asks again (same reference).
-        return _provider_failure(exc, "refund")
+def _attempt(row: Row) -> _Attempt:
+    return _Attempt(**{**row, "status": RefundStatus(row["status"])})
+
+
+def _ask_xendit(ports: Ports, payments: PaymentProvider, attempt: _Attempt) -> _Attempt:
+    try:
+        answer = payments.refund_invoice(
+            invoice_id=attempt.invoice_id, amount=attempt.amount, reference_id=attempt.reference_id,
+            reason=REFUND_REASON,
+        )  # fmt: skip
+    except PaymentProviderError as exc:
+        if exc.retryable:
+            # Xendit may or may not have made the refund: the attempt stays open until an admin asks again.
+            raise _provider_failure(exc, "refund") from exc
+        return _record_answer(ports, attempt, RefundStatus.REFUSED, refund_id=None, failure_code=exc.error_code)
+    return _record_answer(ports, attempt, RefundStatus(answer.outcome), refund_id=answer.refund_id,
+                          failure_code=answer.failure_code)  # fmt: skip
+
+
+def _record_answer(
+    ports: Ports, attempt: _Attempt, target: RefundStatus, *, refund_id: str | None, failure_code: str | None
+) -> _Attempt:
     with ports.db.transaction() as tx:
-        tx.execute(
-            """UPDATE session_credits SET status = 'available', updated_at = now()
-               WHERE transaction_id = CAST(:id AS uuid) AND status = 'refunding'""",
-            {"id": transaction_id},
-        )
-    event(log, "refund refused", logging.WARNING, transaction=transaction_id, code=exc.error_code)
-    return Conflict("Xendit refused this refund", code="refund_refused", details={"provider_code": exc.error_code})
+        current = _locked_attempt(tx, "r.transaction_id = CAST(:id AS uuid) AND r.attempt = :attempt",
+                                  {"id": attempt.transaction_id, "attempt": attempt.attempt})  # fmt: skip
+        assert current is not None
+        # Else its refund callback came before Xendit's answer (or an admin asking at the same moment recorded the
+        # answer first), and the attempt stays as they left it.
+        if current.status is RefundStatus.REQUESTED:
+            current = _settle_attempt(tx, current, target, refund_id=refund_id, failure_code=failure_code)
+    return current
 
 
-def _settle_refund(ports: Ports, admin_uid: str, claim: _Claim, refund_id: str, reason: str) -> _Claim:
+def _locked_attempt(tx: Tx, where: str, params: dict[str, Any]) -> _Attempt | None:
+    """Locked, so callbacks about one refund and Xendit's answer to the admin apply one at a time, each seeing what
+    the one before did."""
+    row = tx.one(
+        f"""SELECT {_ATTEMPT_COLUMNS} FROM credit_refunds r JOIN customer_transactions t ON t.id = r.transaction_id
+            WHERE {where} FOR UPDATE OF r""",
+        params,
+    )
+    return _attempt(row) if row else None
+
+
+def _settle_attempt(
+    tx: Tx, attempt: _Attempt, target: RefundStatus, *, refund_id: str | None, failure_code: str | None
+) -> _Attempt:
+    """Move an attempt on; when it ends, move its credit with it, append the ledger row and audit Xendit's word."""
+    settled = replace(attempt, status=attempt.status.move(target), refund_id=attempt.refund_id or refund_id,
+                      failure_code=failure_code)  # fmt: skip
+    if not tx.execute(
+        """UPDATE credit_refunds SET status = :to, xendit_refund_id = :refund, failure_code = :code, updated_at = now()
+           WHERE transaction_id = CAST(:id AS uuid) AND attempt = :attempt AND status = :from""",
+        {"id": attempt.transaction_id, "attempt": attempt.attempt, "from": attempt.status, "to": target,
+         "refund": settled.refund_id, "code": failure_code},
+    ):  # fmt: skip
+        raise Unavailable("the refund changed while it was settled; retry")
+    if target.is_open:
+        return settled
+    credit = CreditStatus.REFUNDING.move(target.credit)
+    if not tx.scalar(
+        """UPDATE session_credits SET status = :to, updated_at = now()
+           WHERE transaction_id = CAST(:id AS uuid) AND status = 'refunding' RETURNING status""",
+        {"id": attempt.transaction_id, "to": credit},
+    ):
+        raise Unavailable("the credit changed while its refund was settled; retry")
+    if target is RefundStatus.SUCCEEDED:
+        ledger.record(tx, transaction_id=attempt.transaction_id, kind="refund", external_ref=settled.refund_id,
+                      note=attempt.reason, created_by=attempt.requested_by)  # fmt: skip
+    elif target is RefundStatus.FAILED:
+        ledger.record(tx, transaction_id=attempt.transaction_id, kind="refund_failed", external_ref=settled.refund_id,
+                      note=failure_code)  # fmt: skip
+    audit.record(
+        tx, actor_uid="xendit", actor_role="provider", action=f"billing.refund_{target}",
+        target=f"customer_transactions/{attempt.transaction_id}",
+        old={"credit": CreditStatus.REFUNDING, "refund": attempt.status},
+        new={"credit": credit, "refund": target, "attempt": attempt.attempt, "refund_id": settled.refund_id,
+             "failure_code": failure_code},
+    )  # fmt: skip
+    if credit is CreditStatus.AVAILABLE:
+        event(log, "refund not made", logging.WARNING, transaction=attempt.transaction_id, attempt=attempt.attempt,
+              refund=target, code=failure_code)  # fmt: skip
+    return settled
+
+
+def _done(attempt: _Attempt) -> RefundDone:
+    if attempt.status is RefundStatus.REFUSED:
+        raise Conflict("Xendit refused this refund", code="refund_refused",
+                       details={"provider_code": attempt.failure_code})  # fmt: skip
+    if attempt.status is RefundStatus.FAILED:
+        raise Conflict("Xendit could not pay this refund out; the credit is the client's again", code="refund_failed",
+                       details={"provider_code": attempt.failure_code, "refund_id": attempt.refund_id})  # fmt: skip
+    assert attempt.refund_id is not None
+    return RefundDone(attempt.transaction_id, attempt.refund_id, attempt.amount, attempt.currency,
+                      attempt.status.credit)  # fmt: skip
+
+
+# -- Xendit's refund callbacks ---------------------------------------------------------------------------------------
+
+
+def receive_refund_callback(ports: Ports, payload: dict[str, Any], *, webhook_id: str | None) -> Outcome:
+    """Record one refund callback and settle its refund at most once, as `receive_callback` does for payments: the
+    attempt its reference names is locked, so replays, reorderings and concurrent duplicates move money state once.
+    A body that is no refund callback as Xendit sends it is refused (400 naming the field) and changes nothing."""
+    callback = parse_refund_callback(payload)
+    refund = callback.data
     with ports.db.transaction() as tx:
-        settled = tx.scalar(
-            """UPDATE session_credits SET status = 'refunded', updated_at = now()
-               WHERE transaction_id = CAST(:id AS uuid) AND status = 'refunding' RETURNING status""",
-            {"id": claim.transaction_id},
-        )
-        if settled:
-            ledger.record(tx, transaction_id=claim.transaction_id, kind="refund", external_ref=refund_id, note=reason,
-                          created_by=admin_uid)  # fmt: skip
-            audit.record(
-                tx, actor_uid=admin_uid, actor_role="admin", action="billing.refund",
-                target=f"customer_transactions/{claim.transaction_id}", old={"credit": CreditStatus.AVAILABLE},
-                new={"credit": CreditStatus.REFUNDED, "refund_id": refund_id, "amount": claim.amount, "reason": reason},
-            )  # fmt: skip
-    return _Claim(claim.transaction_id, claim.invoice_id, claim.amount, claim.currency, refund_id)
+        if refund.reference_id is not None:
+            attempt = _locked_attempt(tx, "r.reference_id = :key", {"key": refund.reference_id})
+        else:
+            attempt = _locked_attempt(tx, "r.xendit_refund_id = :key", {"key": refund.id})
+        verdict = billing.judge_refund(_as_refund_attempt(attempt), _as_refund_report(callback))
+        if attempt is not None and verdict.move_to is not None:
+            _settle_attempt(tx, attempt, verdict.move_to, refund_id=refund.id, failure_code=refund.failure_code)
+        transaction_id = attempt.transaction_id if attempt else None
+        _record_refund_event(tx, verdict, callback, payload=payload, webhook_id=webhook_id,
+                             transaction_id=transaction_id)  # fmt: skip
+    level = logging.WARNING if verdict.outcome is Outcome.QUARANTINED else logging.INFO
+    event(log, "xendit refund callback", level, outcome=verdict.outcome, reason=verdict.reason,
+          transaction=transaction_id)  # fmt: skip
+    return verdict.outcome
+
+
+def _as_refund_attempt(attempt: _Attempt | None) -> billing.RefundAttempt | None:
+    if attempt is None:
+        return None
+    return billing.RefundAttempt(status=attempt.status, refund_id=attempt.refund_id, invoice_id=attempt.invoice_id,
+                                 amount=attempt.amount, currency=attempt.currency)  # fmt: skip
+
+
+def _as_refund_report(callback: RefundCallback) -> billing.RefundReport:
+    refund = callback.data
+    return billing.RefundReport(refund_id=refund.id, succeeded=callback.succeeded, invoice_id=refund.invoice_id,
+                                amount=Decimal(str(refund.amount)), currency=refund.currency)  # fmt: skip
+
+
+def _record_refund_event(
+    tx: Tx, verdict: billing.RefundVerdict, callback: RefundCallback, *, payload: dict[str, Any],
+    webhook_id: str | None, transaction_id: str | None,
+) -> None:  # fmt: skip
+    refund = callback.data
+    tx.execute(
+        """INSERT INTO payment_events (kind, webhook_id, xendit_refund_id, xendit_invoice_id, external_id,
+                                       transaction_id, provider_status, amount, currency, outcome, reason, payload)
+           VALUES ('refund', :webhook, :refund, :invoice, :reference, CAST(:transaction AS uuid), :status, :amount,
+                   :currency, :outcome, :reason, CAST(:payload AS jsonb))""",
+        {"webhook": webhook_id, "refund": refund.id, "invoice": refund.invoice_id, "reference": refund.reference_id,
+         "transaction": transaction_id, "status": refund.status,
+         "amount": Decimal(str(refund.amount)), "currency": refund.currency, "outcome": verdict.outcome,
+         "reason": verdict.reason, "payload": json.dumps(payload)},
+    )  # fmt: skip

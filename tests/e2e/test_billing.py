@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
-from emulators.simulator import App, AuthEmulator, Watch
+from emulators.simulator import App, AuthEmulator, Reply, Watch
 from emulators.stack import PROJECT, TASKS_SERVICE_ACCOUNT, XENDIT_CALLBACK_TOKEN, XENDIT_SECRET_KEY, LocalStack
 from shared.adapters.cloud_tasks import CloudTasksScheduler
 from shared.adapters.db import Database
@@ -67,8 +69,40 @@ class Money:
         return requests.post(f"{self.stack.functions_url}/xendit_webhook", json=payload, headers=headers, timeout=10)
 
     def refunds_at_xendit(self, transaction_id: str) -> list[dict[str, Any]]:
+        """Every attempt's refund, oldest first (`refund-<transaction>`, then `refund-<transaction>-2`, ...)."""
         refunds = requests.get(f"{self.standin}/_standin/refunds", timeout=10).json()
-        return [r for r in refunds if r["reference_id"] == f"refund-{transaction_id}"]
+        return [r for r in refunds if r["reference_id"].startswith(f"refund-{transaction_id}")]
+
+    def refunds_answer(self, transaction_id: str, status: str, **options: Any) -> None:
+        """How Xendit answers this payment's refunds from now on: SUCCEEDED, PENDING (until completed) or FAILED."""
+        invoice_id = self.transaction(transaction_id)["xendit_invoice_id"]
+        url = f"{self.standin}/_standin/invoices/{invoice_id}/refund_answer"
+        answered = requests.post(url, json={"status": status, **options}, timeout=10)
+        assert answered.status_code == 200, answered.text
+
+    def complete_refund(self, refund_id: str, status: str, **options: Any) -> dict[str, Any]:
+        """The payment channel settles a pending refund; the stand-in then sends Xendit's refund callback."""
+        url = f"{self.standin}/_standin/refunds/{refund_id}/complete"
+        completed = requests.post(url, json={"status": status, **options}, timeout=10)
+        assert completed.status_code == 200, completed.text
+        callback: dict[str, Any] = completed.json()
+        return callback
+
+    def refund_events(self, transaction_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as tx:
+            return tx.all(
+                """SELECT outcome, reason FROM payment_events
+                   WHERE kind = 'refund' AND transaction_id = CAST(:id AS uuid) ORDER BY id""",
+                {"id": transaction_id},
+            )
+
+    def audit(self, transaction_id: str) -> list[tuple[str, str]]:
+        with self.db.transaction() as tx:
+            rows = tx.all(
+                "SELECT action, actor_role FROM audit_log WHERE target = :target ORDER BY id",
+                {"target": f"customer_transactions/{transaction_id}"},
+            )
+        return [(row["action"], row["actor_role"]) for row in rows]
 
     def transaction(self, transaction_id: str) -> dict[str, Any]:
         with self.db.transaction() as tx:
@@ -139,6 +173,19 @@ def _matched(
     accepted = mitra.post("pairing_accept", {"request_id": request_id})
     assert accepted.status == 200, accepted.body
     return request_id, accepted.body
+
+
+def _refund_callback(refund: dict[str, Any], settled: str, /, **changes: Any) -> dict[str, Any]:
+    """Xendit's refund callback about a refund the stand-in holds, as it would send it once the refund `settled`
+    (SUCCEEDED or FAILED), fields changed as given: for orders of events the stand-in cannot produce by itself."""
+    event = {"SUCCEEDED": "refund.succeeded", "FAILED": "refund.failed"}[settled]
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    data = {**refund, "status": settled, "updated": now, **changes}
+    return {"event": event, "business_id": "64a1b2c3d4e5f6a7b8c9d0e1", "created": now, "data": data}
+
+
+def _refund(admin: App, transaction_id: str) -> Reply:
+    return admin.post("admin_refund", {"transaction_id": transaction_id, "reason": "klien minta dana kembali"})
 
 
 ONE_SESSION_30 = [{"tier_id": "sesi-30", "minutes": 30, "duration_s": 1800, "available": 1}]
@@ -581,3 +628,291 @@ def test_a_credit_a_session_used_cannot_be_refunded(
     assert (refused.status, refused.error_code) == (409, "credit_consumed")
     assert money.ledger(transaction_id) == ["payment_received", "credit_reserved", "credit_consumed"]
     assert money.refunds_at_xendit(transaction_id) == []
+
+
+# -- refunds Xendit confirms later -----------------------------------------------------------------------------------
+
+
+def test_a_pending_refund_holds_the_credit_until_xendit_confirms_it(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="EWALLET", payment_channel="OVO")
+    money.refunds_answer(transaction_id, "PENDING")
+
+    pending = _refund(admin, transaction_id)
+    again = _refund(admin, transaction_id)
+
+    assert pending.status == 200, pending.body
+    assert (pending.body["status"], pending.body["amount"]) == (
+        "refunding",
+        money.transaction(transaction_id)["amount"],
+    )
+    assert again.body == pending.body, "the same refund, not a second one"
+    [at_xendit] = money.refunds_at_xendit(transaction_id)
+    assert (at_xendit["id"], at_xendit["status"]) == (pending.body["refund_id"], "PENDING")
+    assert money.transaction(transaction_id)["credit"] == "refunding"
+    assert money.ledger(transaction_id) == ["payment_received"], "no money has gone back yet"
+    assert _credits(client) == []
+    assert client.post("pairing_request", {"tier_id": "sesi-30"}).error_code == "payment_required"
+
+    money.complete_refund(pending.body["refund_id"], "SUCCEEDED")
+
+    _wait_until(lambda: money.transaction(transaction_id)["credit"] == "refunded")
+    assert money.ledger(transaction_id) == ["payment_received", "refund"]
+    assert money.refund_events(transaction_id) == [{"outcome": "applied", "reason": None}]
+    assert _refund(admin, transaction_id).body == {**pending.body, "status": "refunded"}
+    assert money.audit(transaction_id) == [("billing.refund", "admin"), ("billing.refund_succeeded", "provider")]
+    with money.db.transaction() as tx:
+        refund_row = tx.one(
+            """SELECT external_ref, note, created_by FROM ledger_entries
+               WHERE transaction_id = CAST(:id AS uuid) AND kind = 'refund'""",
+            {"id": transaction_id},
+        )
+    assert refund_row == {"external_ref": pending.body["refund_id"], "note": "klien minta dana kembali",
+                          "created_by": _uid(admin)}  # fmt: skip
+    assert _credits(client) == []
+
+
+def test_a_failed_refund_gives_the_credit_back_and_a_new_attempt_refunds_it(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="EWALLET", payment_channel="DANA")
+    money.refunds_answer(transaction_id, "PENDING")
+    first = _refund(admin, transaction_id)
+    assert (first.status, first.body["status"]) == (200, "refunding"), first.body
+
+    money.complete_refund(first.body["refund_id"], "FAILED", failure_code="INSUFFICIENT_BALANCE")
+
+    _wait_until(lambda: money.transaction(transaction_id)["credit"] == "available")
+    assert _credits(client) == ONE_SESSION_30, "the client can use it again"
+    assert money.ledger(transaction_id) == ["payment_received", "refund_failed"]
+    assert money.refund_events(transaction_id) == [{"outcome": "applied", "reason": None}]
+    assert money.audit(transaction_id)[-1] == ("billing.refund_failed", "provider")
+    money.refunds_answer(transaction_id, "SUCCEEDED")
+
+    second = _refund(admin, transaction_id)
+
+    assert (second.status, second.body["status"]) == (200, "refunded"), second.body
+    assert second.body["refund_id"] != first.body["refund_id"]
+    assert [(r["id"], r["reference_id"], r["status"]) for r in money.refunds_at_xendit(transaction_id)] == [
+        (first.body["refund_id"], f"refund-{transaction_id}", "FAILED"),
+        (second.body["refund_id"], f"refund-{transaction_id}-2", "SUCCEEDED"),
+    ]
+    assert money.transaction(transaction_id)["credit"] == "refunded"
+    assert money.ledger(transaction_id) == ["payment_received", "refund_failed", "refund"]
+    assert _credits(client) == []
+
+
+def test_a_refund_xendit_answers_failed_at_once_gives_the_credit_back(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="EWALLET")
+    money.refunds_answer(transaction_id, "FAILED", failure_code="ACCOUNT_ACCESS_BLOCKED")
+
+    failed = _refund(admin, transaction_id)
+
+    assert (failed.status, failed.error_code) == (409, "refund_failed"), failed.body
+    assert failed.body["error"]["provider_code"] == "ACCOUNT_ACCESS_BLOCKED"
+    assert failed.body["error"]["refund_id"] == money.refunds_at_xendit(transaction_id)[0]["id"]
+    assert money.transaction(transaction_id)["credit"] == "available"
+    assert money.ledger(transaction_id) == ["payment_received", "refund_failed"]
+    assert _credits(client) == ONE_SESSION_30
+
+
+@pytest.mark.needs_gcloud
+@pytest.mark.usefixtures("quiet_world")
+def test_a_credit_whose_refund_failed_pays_for_a_session(
+    money: Money,
+    new_client: Callable[..., App],
+    new_mitra: Callable[..., App],
+    admin: App,
+    watches: Callable[[Watch], Watch],
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="EWALLET")
+    money.refunds_answer(transaction_id, "PENDING")
+    refund_id = _refund(admin, transaction_id).body["refund_id"]
+    money.complete_refund(refund_id, "FAILED")
+    _wait_until(lambda: money.transaction(transaction_id)["credit"] == "available")
+
+    _matched(client, new_mitra(), watches)
+
+    assert money.transaction(transaction_id)["credit"] == "consumed"
+    assert money.ledger(transaction_id) == ["payment_received", "refund_failed", "credit_reserved", "credit_consumed"]
+    assert _refund(admin, transaction_id).error_code == "credit_consumed"
+
+
+def test_refund_callbacks_replayed_100_times_concurrently_settle_the_refund_once(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    transaction_id = money.paid_credit(new_client(), payment_method="EWALLET")
+    money.refunds_answer(transaction_id, "PENDING")
+    refund_id = _refund(admin, transaction_id).body["refund_id"]
+    money.complete_refund(refund_id, "FAILED")
+
+    # The replays race the first delivery: whichever the database takes first settles the refund.
+    replay = f"{money.standin}/_standin/refunds/{refund_id}/callback"
+    with ThreadPoolExecutor(25) as pool:
+        replays = list(pool.map(lambda _: requests.post(replay, timeout=10).status_code, range(100)))
+
+    assert replays == [200] * 100
+    _wait_until(lambda: len(money.refund_events(transaction_id)) == 101, timeout=30)
+    outcomes = Counter(e["outcome"] for e in money.refund_events(transaction_id))
+    assert outcomes == {"applied": 1, "duplicate": 100}
+    assert money.transaction(transaction_id)["credit"] == "available"
+    assert money.ledger(transaction_id) == ["payment_received", "refund_failed"]
+
+
+def test_callbacks_arriving_late_or_twice_never_move_the_money_again(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    transaction_id = money.paid_credit(new_client(), payment_method="EWALLET")
+    money.refunds_answer(transaction_id, "PENDING")
+    first_id = _refund(admin, transaction_id).body["refund_id"]
+    failed = money.complete_refund(first_id, "FAILED")
+    _wait_until(lambda: money.transaction(transaction_id)["credit"] == "available")
+    money.refunds_answer(transaction_id, "SUCCEEDED")
+    second = _refund(admin, transaction_id).body
+    first, refunded = money.refunds_at_xendit(transaction_id)
+
+    # The first attempt's failure again, after the second attempt succeeded: it was settled long ago.
+    stale_failure = money.deliver(failed)
+    # Xendit confirming the refund its answer already confirmed.
+    confirmed_again = money.deliver(_refund_callback(refunded, "SUCCEEDED"))
+
+    assert (stale_failure.status_code, stale_failure.json()) == (200, {"outcome": "duplicate"})
+    assert (confirmed_again.status_code, confirmed_again.json()) == (200, {"outcome": "duplicate"})
+    assert money.transaction(transaction_id)["credit"] == "refunded"
+    assert money.ledger(transaction_id) == ["payment_received", "refund_failed", "refund"]
+    assert second["refund_id"] == refunded["id"] != first["id"]
+
+
+def test_a_refund_failing_after_xendit_said_it_succeeded_goes_to_an_admin(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    transaction_id = money.paid_credit(new_client(), payment_method="EWALLET")
+    refunded = _refund(admin, transaction_id)
+    assert refunded.body["status"] == "refunded", refunded.body
+    [at_xendit] = money.refunds_at_xendit(transaction_id)
+
+    contradiction = money.deliver(_refund_callback(at_xendit, "FAILED", failure_code="REFUND_FAILED"))
+
+    assert (contradiction.status_code, contradiction.json()) == (200, {"outcome": "quarantined"})
+    assert money.refund_events(transaction_id) == [{"outcome": "quarantined", "reason": "refund_failed_after_success"}]
+    assert money.transaction(transaction_id)["credit"] == "refunded", "money state is not flipped silently"
+    assert money.ledger(transaction_id) == ["payment_received", "refund"]
+    listed = admin.get("admin_payment_events", status="unreviewed", limit=200).body["events"]
+    [quarantined] = [e for e in listed if e["xendit_refund_id"] == at_xendit["id"]]
+    assert (quarantined["kind"], quarantined["reason"], quarantined["transaction_id"]) == (
+        "refund", "refund_failed_after_success", transaction_id,
+    )  # fmt: skip
+    assert (quarantined["external_id"], quarantined["provider_status"]) == (f"refund-{transaction_id}", "FAILED")
+
+
+def test_a_refund_callback_we_cannot_place_is_quarantined_for_an_admin(money: Money, admin: App) -> None:
+    refund_id, reference = f"rfd-{uuid.uuid4()}", f"refund-{uuid.uuid4()}"
+    stranger = {"id": refund_id, "payment_request_id": None, "invoice_id": "64b0000000000000000000aa",
+                "amount": 35_000, "currency": "IDR", "reason": "REQUESTED_BY_CUSTOMER", "reference_id": reference,
+                "failure_code": None, "refund_fee_amount": 0, "metadata": None}  # fmt: skip
+
+    unknown = money.deliver(_refund_callback(stranger, "SUCCEEDED"))
+
+    assert (unknown.status_code, unknown.json()) == (200, {"outcome": "quarantined"})
+    listed = admin.get("admin_payment_events", status="unreviewed", limit=200)
+    assert listed.status == 200, listed.body
+    [event] = [e for e in listed.body["events"] if e["xendit_refund_id"] == refund_id]
+    assert (event["kind"], event["reason"], event["external_id"], event["transaction_id"]) == (
+        "refund", "unknown_refund", reference, None,
+    )  # fmt: skip
+    assert (event["amount"], event["currency"], event["provider_status"]) == (35_000, "IDR", "SUCCEEDED")
+    note = "No such refund in our records; checked Xendit's dashboard."
+    reviewed = admin.post("admin_payment_events", {"action": "review", "event_id": event["event_id"], "note": note})
+    assert reviewed.body["events"][0]["review_note"] == note
+
+
+def test_a_refund_callback_without_the_right_token_is_refused_and_changes_nothing(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    transaction_id = money.paid_credit(new_client(), payment_method="EWALLET")
+    money.refunds_answer(transaction_id, "PENDING")
+    _refund(admin, transaction_id)
+    [at_xendit] = money.refunds_at_xendit(transaction_id)
+    forged = _refund_callback(at_xendit, "SUCCEEDED")
+
+    refused = [money.deliver(forged, token) for token in (None, "", "wrong", XENDIT_CALLBACK_TOKEN + "x")]
+
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [(401, "unauthenticated")] * 4
+    assert money.transaction(transaction_id)["credit"] == "refunding"
+    assert money.refund_events(transaction_id) == []
+    assert money.ledger(transaction_id) == ["payment_received"]
+
+
+@pytest.mark.parametrize(
+    ("envelope", "refund", "field"),
+    [
+        ({"event": "refund.pending"}, {}, "event"),
+        ({"data": None}, {}, "data"),
+        ({}, {"id": None}, "data.id"),
+        ({}, {"status": "FAILED"}, "data.status"),
+        ({}, {"amount": "35000"}, "data.amount"),
+        ({}, {"amount": -1}, "data.amount"),
+        ({}, {"currency": None}, "data.currency"),
+        ({}, {"reference_id": ""}, "data.reference_id"),
+        ({}, {"id": "rfd-\u0000"}, "data.id"),
+        ({}, {"reference_id": "refund-\ud800"}, "data.reference_id"),
+    ],
+)
+def test_a_malformed_refund_callback_is_a_400_naming_the_field_and_changes_nothing(
+    money: Money,
+    new_client: Callable[..., App],
+    admin: App,
+    envelope: dict[str, Any],
+    refund: dict[str, Any],
+    field: str,
+) -> None:
+    transaction_id = money.paid_credit(new_client(), payment_method="EWALLET")
+    money.refunds_answer(transaction_id, "PENDING")
+    _refund(admin, transaction_id)
+    [at_xendit] = money.refunds_at_xendit(transaction_id)
+    marker = uuid.uuid4().hex
+    callback = _refund_callback(at_xendit, "SUCCEEDED", metadata={"marker": marker}, **refund)
+
+    refused = money.deliver({**callback, **envelope})
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_request"), refused.text
+    assert field in [f["field"] for f in refused.json()["error"]["fields"]]
+    assert money.transaction(transaction_id)["credit"] == "refunding"
+    assert money.refund_events(transaction_id) == []
+    with money.db.transaction() as tx:
+        recorded = tx.scalar(
+            "SELECT count(*) FROM payment_events WHERE payload->'data'->'metadata'->>'marker' = :m", {"m": marker}
+        )
+    assert recorded == 0
+
+
+# Text includes what JSON can spell and PostgreSQL cannot store: NUL, and lone surrogates.
+_TEXT = st.lists(st.characters() | st.integers(0xD800, 0xDFFF).map(chr), max_size=12).map("".join)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_TEXT, children, max_size=3),
+    max_leaves=8,
+)
+_REFUND_FIELDS = ("id", "status", "amount", "currency", "reference_id", "invoice_id", "failure_code", "metadata")
+
+
+@settings(max_examples=80, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    event=st.sampled_from(["refund.succeeded", "refund.failed"]) | _TEXT.map("refund.{}".format),
+    envelope=st.dictionaries(st.sampled_from(["business_id", "created", "data"]), _JSON, max_size=2),
+    data=st.dictionaries(st.sampled_from(_REFUND_FIELDS), _JSON, max_size=len(_REFUND_FIELDS)),
+)
+def test_no_signed_refund_callback_is_answered_with_a_5xx(
+    money: Money, event: str, envelope: dict[str, Any], data: dict[str, Any]
+) -> None:
+    answered = money.deliver({"event": event, "data": data, **envelope})
+
+    assert answered.status_code in (200, 400), answered.text

@@ -1,11 +1,16 @@
 """Billing's conversations with Xendit (the stand-in, through our production adapter) on a real PostgreSQL: the
-timeout defers to Xendit when money arrived at the last second, and a refund asked again after a lost answer is
-still one refund."""
+timeout defers to Xendit when money arrived at the last second, a refund asked again after a lost answer is still
+one refund, and a refund's callback settles it once however it races Xendit's answer or its own duplicates."""
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import requests
@@ -14,8 +19,10 @@ from emulators import world
 from emulators.stack import LocalStack
 from shared.adapters import runtime
 from shared.adapters.db import Database
-from shared.adapters.xendit_payments import Invoice, XenditInvoices
-from shared.errors import Unavailable
+from shared.adapters.xendit_payments import Invoice, Refund, XenditInvoices
+from shared.config import get_settings
+from shared.domain.billing import CreditStatus, Outcome
+from shared.errors import Conflict, Unavailable
 from shared.services import billing
 from shared.services.ports import Ports
 
@@ -54,6 +61,76 @@ def _pay_at_xendit(stack: LocalStack, invoice: Invoice, **options: object) -> No
     # Its callback reaches the stack's own database, where this transaction does not exist: quarantined there.
     url = f"http://127.0.0.1:{stack.ports.xendit}/_standin/invoices/{invoice.invoice_id}/pay"
     requests.post(url, json=options, timeout=10).raise_for_status()
+
+
+def _paid_credit(stack: LocalStack, db: Database, xendit: XenditInvoices, credit: str) -> tuple[str, Invoice]:
+    """A transaction paid by e-wallet (refundable through the API) and its credit, in the state given."""
+    transaction_id, invoice = _order(db, xendit, expires_in_s=600)
+    _pay_at_xendit(stack, invoice, payment_method="EWALLET")
+    with db.transaction() as tx:
+        tx.execute(
+            """UPDATE customer_transactions SET status = 'paid', paid_at = now(), paid_amount = amount
+               WHERE id = CAST(:id AS uuid)""",
+            {"id": transaction_id},
+        )
+        tx.execute(
+            """INSERT INTO session_credits (transaction_id, client_id, tier_id, duration_s, status)
+               SELECT id, client_id, tier_id, duration_s, :credit FROM customer_transactions
+               WHERE id = CAST(:id AS uuid)""",
+            {"id": transaction_id, "credit": credit},
+        )
+    return transaction_id, invoice
+
+
+def _refunds_answer(stack: LocalStack, invoice: Invoice, status: str) -> None:
+    url = f"http://127.0.0.1:{stack.ports.xendit}/_standin/invoices/{invoice.invoice_id}/refund_answer"
+    requests.post(url, json={"status": status}, timeout=10).raise_for_status()
+
+
+def _refund_callback(refund: Refund, reference_id: str, *, succeeded: bool) -> dict[str, Any]:
+    """Xendit's callback about a refund, as the stand-in would send it once the refund settles."""
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "event": "refund.succeeded" if succeeded else "refund.failed", "business_id": "64a1b2c3d4e5f6a7b8c9d0e1",
+        "created": now,
+        "data": {"id": refund.refund_id, "payment_request_id": None, "invoice_id": refund.invoice_id,
+                 "amount": refund.amount, "currency": refund.currency, "status": "SUCCEEDED" if succeeded else "FAILED",
+                 "reason": billing.REFUND_REASON, "reference_id": reference_id,
+                 "failure_code": None if succeeded else "INSUFFICIENT_BALANCE", "refund_fee_amount": 0,
+                 "created": now, "updated": now, "metadata": None},
+    }  # fmt: skip
+
+
+class CallbackFirst(XenditInvoices):
+    """Xendit whose refund callback reaches us before its answer to our own call does."""
+
+    def __init__(self, callback: Callable[[Refund, str], None]) -> None:
+        settings = get_settings()
+        super().__init__(secret_key=settings.xendit_secret_key, host=settings.xendit_host)
+        self._callback = callback
+
+    def refund_invoice(self, *, invoice_id: str, amount: int, reference_id: str, reason: str) -> Refund:
+        answer = super().refund_invoice(invoice_id=invoice_id, amount=amount, reference_id=reference_id, reason=reason)
+        self._callback(answer, reference_id)
+        return answer
+
+
+def _ledger(db: Database, transaction_id: str) -> list[str]:
+    with db.transaction() as tx:
+        rows = tx.all(
+            "SELECT kind FROM ledger_entries WHERE transaction_id = CAST(:id AS uuid) ORDER BY id",
+            {"id": transaction_id},
+        )
+    return [row["kind"] for row in rows]
+
+
+def _credit(db: Database, transaction_id: str) -> str:
+    with db.transaction() as tx:
+        return str(
+            tx.scalar(
+                "SELECT status FROM session_credits WHERE transaction_id = CAST(:id AS uuid)", {"id": transaction_id}
+            )
+        )
 
 
 def _status(db: Database, transaction_id: str) -> str:
@@ -95,31 +172,96 @@ def test_the_timeout_leaves_an_invoice_xendit_reports_paid_to_its_callback(
 def test_a_refund_asked_again_after_a_lost_answer_is_one_refund(
     stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices
 ) -> None:
-    transaction_id, invoice = _order(db, xendit, expires_in_s=600)
-    _pay_at_xendit(stack, invoice, payment_method="EWALLET")
-    with db.transaction() as tx:
-        tx.execute(
-            """UPDATE customer_transactions SET status = 'paid', paid_at = now(), paid_amount = amount
-               WHERE id = CAST(:id AS uuid)""",
-            {"id": transaction_id},
-        )
-        tx.execute(
-            """INSERT INTO session_credits (transaction_id, client_id, tier_id, duration_s, status)
-               SELECT id, client_id, tier_id, duration_s, 'refunding' FROM customer_transactions
-               WHERE id = CAST(:id AS uuid)""",
-            {"id": transaction_id},
-        )
-    # An earlier attempt reached Xendit, but its answer never came back (the credit was left `refunding`).
+    transaction_id, invoice = _paid_credit(stack, db, xendit, "refunding")
+    # An earlier attempt reached Xendit, but its answer never came back (the credit was left `refunding`), under the
+    # code before refund attempts were recorded: asking again uses the same reference.
     lost = xendit.refund_invoice(invoice_id=invoice.invoice_id, amount=PRICE, reference_id=f"refund-{transaction_id}",
                                  reason=billing.REFUND_REASON)  # fmt: skip
 
     done = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
 
-    assert (done.refund_id, done.amount) == (lost.refund_id, PRICE)
+    assert (done.refund_id, done.amount, done.status) == (lost.refund_id, PRICE, CreditStatus.REFUNDED)
     refunds = requests.get(f"http://127.0.0.1:{stack.ports.xendit}/_standin/refunds", timeout=10).json()
     assert [r["id"] for r in refunds if r["invoice_id"] == invoice.invoice_id] == [lost.refund_id]
-    with db.transaction() as tx:
-        kinds = tx.all(
-            "SELECT kind FROM ledger_entries WHERE transaction_id = CAST(:id AS uuid)", {"id": transaction_id}
-        )
-    assert [row["kind"] for row in kinds] == ["refund"]
+    assert _ledger(db, transaction_id) == ["refund"]
+
+
+@pytest.mark.parametrize("succeeded", [True, False])
+def test_a_refund_callback_landing_before_xendit_s_answer_settles_the_refund_once(
+    stack: LocalStack, ports: Ports, db: Database, succeeded: bool
+) -> None:
+    transaction_id, invoice = _paid_credit(stack, db, runtime.payments(), "available")
+    _refunds_answer(stack, invoice, "PENDING")
+    delivered: list[dict[str, Any]] = []
+
+    def callback_first(answer: Refund, reference_id: str) -> None:
+        delivered.append(_refund_callback(answer, reference_id, succeeded=succeeded))
+        assert billing.receive_refund_callback(ports, delivered[0], webhook_id="w-1") is Outcome.APPLIED
+
+    xendit = CallbackFirst(callback_first)
+
+    if succeeded:
+        done = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+        assert (done.refund_id, done.status) == (delivered[0]["data"]["id"], CreditStatus.REFUNDED)
+    else:
+        with pytest.raises(Conflict) as refused:
+            billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+        assert (refused.value.code, refused.value.details["provider_code"]) == ("refund_failed", "INSUFFICIENT_BALANCE")
+
+    assert _credit(db, transaction_id) == ("refunded" if succeeded else "available")
+    assert _ledger(db, transaction_id) == ["refund" if succeeded else "refund_failed"]
+    assert billing.receive_refund_callback(ports, delivered[0], webhook_id="w-1") is Outcome.DUPLICATE
+    assert _ledger(db, transaction_id) == ["refund" if succeeded else "refund_failed"]
+
+
+def test_concurrent_duplicate_refund_callbacks_settle_the_refund_once(
+    stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices
+) -> None:
+    transaction_id, invoice = _paid_credit(stack, db, xendit, "available")
+    _refunds_answer(stack, invoice, "PENDING")
+    pending = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+    assert pending.status is CreditStatus.REFUNDING
+    answer = Refund(refund_id=pending.refund_id, invoice_id=invoice.invoice_id, amount=PRICE, currency="IDR",
+                    status="PENDING")  # fmt: skip
+    payload = _refund_callback(answer, f"refund-{transaction_id}", succeeded=True)
+    racers = 16
+    start = threading.Barrier(racers)
+
+    def deliver(_: int) -> Outcome:
+        start.wait()
+        return billing.receive_refund_callback(ports, payload, webhook_id="w-1")
+
+    with ThreadPoolExecutor(racers) as pool:
+        outcomes = Counter(pool.map(deliver, range(racers)))
+
+    assert outcomes == {Outcome.APPLIED: 1, Outcome.DUPLICATE: racers - 1}
+    assert _credit(db, transaction_id) == "refunded"
+    assert _ledger(db, transaction_id) == ["refund"]
+    again = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+    assert (again.refund_id, again.status) == (pending.refund_id, CreditStatus.REFUNDED)
+
+
+@pytest.mark.parametrize(
+    ("statement", "refusal"),
+    [
+        ("UPDATE credit_refunds SET status = 'failed' WHERE transaction_id = CAST(:id AS uuid)", "cannot become"),
+        ("UPDATE credit_refunds SET xendit_refund_id = 'rfd-other' WHERE transaction_id = CAST(:id AS uuid)",
+         "the refund cannot change"),
+        ("UPDATE credit_refunds SET reason = 'other' WHERE transaction_id = CAST(:id AS uuid)", "cannot change"),
+        ("DELETE FROM credit_refunds WHERE transaction_id = CAST(:id AS uuid)", "never deleted"),
+        ("""INSERT INTO credit_refunds (transaction_id, attempt, reference_id, status, xendit_refund_id, reason,
+                                        requested_by)
+            VALUES (CAST(:id AS uuid), 2, 'refund-twice', 'succeeded', 'rfd-twice', 'again', 'admin-uid')""",
+         "credit_refunds_one_succeeded"),
+    ],
+)  # fmt: skip
+def test_the_database_refuses_to_rewrite_a_settled_refund(
+    stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices, statement: str, refusal: str
+) -> None:
+    transaction_id, _ = _paid_credit(stack, db, xendit, "available")
+    billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+
+    with pytest.raises(Exception, match=refusal), db.transaction() as tx:
+        tx.execute(statement, {"id": transaction_id})
+
+    assert _credit(db, transaction_id) == "refunded"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from emulators import world
 from emulators.stack import LocalStack
 from shared.adapters.db import Database
 from shared.adapters.migrations import Migration, MigrationError, discover, migrate
@@ -169,3 +170,44 @@ def test_the_migrated_configuration_is_the_code_default(db: Database) -> None:
 
     assert set(rows) == set(AppConfig.model_fields)
     assert AppConfig.from_rows(rows) == AppConfig()
+
+
+def test_refunds_made_before_refund_attempts_were_recorded_become_succeeded_first_attempts(empty_db: Database) -> None:
+    files = discover()
+    migrate(empty_db, files[:11])
+    client_id = world.add_client(empty_db)
+    with empty_db.transaction() as tx:
+        transaction_id = str(
+            tx.scalar(
+                """INSERT INTO customer_transactions (id, client_id, purpose, tier_id, duration_s, amount, status,
+                                                      expires_at, paid_at, paid_amount)
+                   VALUES (gen_random_uuid(), CAST(:client AS uuid), 'session', 'sesi-30', 1800, 35000, 'paid',
+                           now(), now(), 35000)
+                   RETURNING id""",
+                {"client": client_id},
+            )
+        )
+        tx.execute(
+            """INSERT INTO session_credits (transaction_id, client_id, tier_id, duration_s, status)
+               VALUES (CAST(:id AS uuid), CAST(:client AS uuid), 'sesi-30', 1800, 'refunded')""",
+            {"id": transaction_id, "client": client_id},
+        )
+        tx.execute(
+            """INSERT INTO ledger_entries (transaction_id, client_id, kind, amount, external_ref, note, created_by)
+               VALUES (CAST(:id AS uuid), CAST(:client AS uuid), 'refund', 35000, 'rfd-before', 'salah beli',
+                       'admin-uid')""",
+            {"id": transaction_id, "client": client_id},
+        )
+
+    assert migrate(empty_db, files) == [m.version for m in files[11:]]
+
+    with empty_db.transaction() as tx:
+        attempts = tx.all(
+            """SELECT attempt, reference_id, status, xendit_refund_id, reason, requested_by FROM credit_refunds
+               WHERE transaction_id = CAST(:id AS uuid)""",
+            {"id": transaction_id},
+        )
+    assert attempts == [
+        {"attempt": 1, "reference_id": f"refund-{transaction_id}", "status": "succeeded",
+         "xendit_refund_id": "rfd-before", "reason": "salah beli", "requested_by": "admin-uid"},
+    ]  # fmt: skip

@@ -18,7 +18,14 @@ import pytest
 import requests
 
 from emulators.process import ManagedProcess, free_port
-from shared.adapters.xendit_payments import PaymentProviderError, XenditInvoices, callback_token_matches
+from emulators.xendit_standin import BUSINESS_ID
+from shared.adapters.xendit_payments import (
+    Invoice,
+    PaymentProviderError,
+    Refund,
+    XenditInvoices,
+    callback_token_matches,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "xnd_development_test_secret"
@@ -54,8 +61,14 @@ class Delivery:
     answered: int
 
 
+def callback_key(body: dict[str, Any]) -> str:
+    """The id we gave Xendit that a callback is about: an invoice's external_id, a refund's reference_id."""
+    return str(body["data"]["reference_id"] if "event" in body else body["external_id"])
+
+
 class CallbackReceiver:
-    """Plays our webhook endpoint: records each delivery and can answer 500 to the next N for an external_id."""
+    """Plays our webhook endpoint: records each delivery and can answer 500 to the next N for an external_id (or a
+    refund's reference_id)."""
 
     def __init__(self) -> None:
         self.deliveries: list[Delivery] = []
@@ -66,7 +79,7 @@ class CallbackReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status = receiver._answer_for(body["external_id"])
+                status = receiver._answer_for(callback_key(body))
                 with receiver._lock:
                     receiver.deliveries.append(Delivery(dict(self.headers), body, status))
                 self.send_response(status)
@@ -86,7 +99,7 @@ class CallbackReceiver:
 
     def for_invoice(self, external_id: str) -> list[Delivery]:
         with self._lock:
-            return [d for d in self.deliveries if d.body["external_id"] == external_id]
+            return [d for d in self.deliveries if callback_key(d.body) == external_id]
 
     def _answer_for(self, external_id: str) -> int:
         with self._lock:
@@ -365,3 +378,147 @@ def test_callback_token_comparison() -> None:
     assert not callback_token_matches(None, "secret-token")
     assert not callback_token_matches("", "")
     assert not callback_token_matches("tokén", "token")
+
+
+# -- refunds ---------------------------------------------------------------------------------------------------------
+
+
+def paid_invoice(invoices: XenditInvoices, standin: str, *, refunds: str) -> Invoice:
+    """An invoice paid by e-wallet whose refunds answer `refunds` (SUCCEEDED, PENDING or FAILED)."""
+    invoice = invoices.create_invoice(external_id=new_external_id(), amount=50_000, description="x",
+                                      invoice_duration_s=600)  # fmt: skip
+    requests.post(
+        f"{standin}/_standin/invoices/{invoice.invoice_id}/pay", json={"payment_method": "EWALLET"}, timeout=5
+    ).raise_for_status()
+    answer = requests.post(
+        f"{standin}/_standin/invoices/{invoice.invoice_id}/refund_answer", json={"status": refunds}, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+    return invoice
+
+
+def refund(invoices: XenditInvoices, invoice: Invoice, reference_id: str) -> Refund:
+    return invoices.refund_invoice(invoice_id=invoice.invoice_id, amount=50_000, reference_id=reference_id,
+                                   reason="REQUESTED_BY_CUSTOMER")  # fmt: skip
+
+
+def test_a_pending_refund_completes_with_xendit_s_refund_callback(
+    invoices: XenditInvoices, receiver: CallbackReceiver, standin: str
+) -> None:
+    invoice = paid_invoice(invoices, standin, refunds="PENDING")
+    reference = f"refund-{uuid.uuid4()}"
+
+    pending = refund(invoices, invoice, reference)
+
+    assert (pending.status, pending.outcome, pending.failure_code) == ("PENDING", "pending", None)
+    assert receiver.for_invoice(reference) == [], "nothing is sent while the refund is pending"
+    completed = requests.post(
+        f"{standin}/_standin/refunds/{pending.refund_id}/complete", json={"status": "SUCCEEDED"}, timeout=5
+    )
+    assert completed.status_code == 200, completed.text
+    wait_for(lambda: len(receiver.for_invoice(reference)) == 1)
+    [delivery] = receiver.for_invoice(reference)
+    assert callback_token_matches(delivery.headers.get("x-callback-token"), CALLBACK_TOKEN)
+    assert delivery.headers.get("webhook-id")
+    assert delivery.body == completed.json()
+    assert set(delivery.body) == {"event", "business_id", "created", "data"}
+    assert (delivery.body["event"], delivery.body["business_id"]) == ("refund.succeeded", BUSINESS_ID)
+    data = delivery.body["data"]
+    assert (data["id"], data["invoice_id"], data["reference_id"]) == (pending.refund_id, invoice.invoice_id, reference)
+    assert (data["status"], data["amount"], data["currency"], data["failure_code"]) == (
+        "SUCCEEDED",
+        50_000,
+        "IDR",
+        None,
+    )
+    assert {"payment_request_id", "reason", "refund_fee_amount", "channel_code", "created", "updated",
+            "metadata"} <= set(data)  # fmt: skip
+    assert requests.get(f"{standin}/refunds/{pending.refund_id}", auth=(SECRET_KEY, ""), timeout=5).json() == data
+    again = requests.post(
+        f"{standin}/_standin/refunds/{pending.refund_id}/complete", json={"status": "FAILED"}, timeout=5
+    )
+    assert (again.status_code, again.json()["error_code"]) == (409, "REFUND_NOT_PENDING")
+
+    replayed = requests.post(f"{standin}/_standin/refunds/{pending.refund_id}/callback", timeout=5)
+
+    assert replayed.status_code == 200
+    wait_for(lambda: len(receiver.for_invoice(reference)) == 2)
+    original, replay = receiver.for_invoice(reference)
+    assert replay.body == original.body
+    assert replay.headers["webhook-id"] == original.headers["webhook-id"]
+    log = [
+        a for a in requests.get(f"{standin}/_standin/callbacks", timeout=5).json() if a.get("reference_id") == reference
+    ]
+    assert [(a["event"], a["refund_id"], a["response_status"]) for a in log] == [
+        ("refund.succeeded", pending.refund_id, 200),
+    ] * 2
+
+
+def test_a_failed_refund_calls_back_and_its_amount_can_be_refunded_again(
+    invoices: XenditInvoices, receiver: CallbackReceiver, standin: str
+) -> None:
+    invoice = paid_invoice(invoices, standin, refunds="PENDING")
+    first_reference = f"refund-{uuid.uuid4()}"
+    first = refund(invoices, invoice, first_reference)
+
+    requests.post(
+        f"{standin}/_standin/refunds/{first.refund_id}/complete",
+        json={"status": "FAILED", "failure_code": "INSUFFICIENT_BALANCE"},
+        timeout=5,
+    ).raise_for_status()
+
+    wait_for(lambda: len(receiver.for_invoice(first_reference)) == 1)
+    [delivery] = receiver.for_invoice(first_reference)
+    assert delivery.body["event"] == "refund.failed"
+    assert (delivery.body["data"]["status"], delivery.body["data"]["failure_code"]) == (
+        "FAILED",
+        "INSUFFICIENT_BALANCE",
+    )
+    assert refund(invoices, invoice, first_reference).status == "FAILED", "the same key answers with the same refund"
+    requests.post(
+        f"{standin}/_standin/invoices/{invoice.invoice_id}/refund_answer", json={"status": "SUCCEEDED"}, timeout=5
+    ).raise_for_status()
+    second = refund(invoices, invoice, f"refund-{uuid.uuid4()}")
+    assert (second.status, second.outcome) == ("SUCCEEDED", "succeeded")
+    assert second.refund_id != first.refund_id
+
+
+def test_a_refund_can_answer_failed_at_once(invoices: XenditInvoices, standin: str) -> None:
+    invoice = invoices.create_invoice(external_id=new_external_id(), amount=50_000, description="x",
+                                      invoice_duration_s=600)  # fmt: skip
+    requests.post(
+        f"{standin}/_standin/invoices/{invoice.invoice_id}/pay", json={"payment_method": "EWALLET"}, timeout=5
+    ).raise_for_status()
+    requests.post(
+        f"{standin}/_standin/invoices/{invoice.invoice_id}/refund_answer",
+        json={"status": "FAILED", "failure_code": "ACCOUNT_ACCESS_BLOCKED"},
+        timeout=5,
+    ).raise_for_status()
+
+    failed = refund(invoices, invoice, f"refund-{uuid.uuid4()}")
+
+    assert (failed.status, failed.outcome, failed.failure_code) == ("FAILED", "failed", "ACCOUNT_ACCESS_BLOCKED")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("invoices/{invoice}/refund_answer", {"status": "MAYBE"}, 400),
+        ("invoices/{invoice}/refund_answer", {"status": "FAILED", "failure_code": ""}, 400),
+        ("invoices/000000000000000000000000/refund_answer", {"status": "PENDING"}, 404),
+        ("refunds/{refund}/complete", {"status": "PENDING"}, 400),
+        ("refunds/rfd-nobody/complete", {"status": "SUCCEEDED"}, 404),
+        ("refunds/{refund}/callback", None, 404),
+    ],
+)
+def test_refund_controls_refuse_what_xendit_could_not_do(
+    invoices: XenditInvoices, standin: str, path: str, body: dict[str, Any] | None, status: int
+) -> None:
+    invoice = paid_invoice(invoices, standin, refunds="PENDING")
+    pending = refund(invoices, invoice, f"refund-{uuid.uuid4()}")
+    url = f"{standin}/_standin/" + path.format(invoice=invoice.invoice_id, refund=pending.refund_id)
+
+    answer = requests.post(url, json=body, timeout=5)
+
+    assert answer.status_code == status, answer.text
+    assert set(answer.json()) == {"error_code", "message"}

@@ -1,4 +1,4 @@
-"""Billing's pure rules: the transaction and credit state machines, and how a provider's report is judged."""
+"""Billing's pure rules: the transaction, credit and refund state machines, and how a provider's report is judged."""
 
 from __future__ import annotations
 
@@ -13,12 +13,18 @@ from shared.domain.billing import (
     IllegalMove,
     Order,
     Outcome,
+    RefundAttempt,
+    RefundReport,
+    RefundStatus,
+    RefundVerdict,
     Report,
     TransactionStatus,
     Verdict,
     amount_mismatch,
     is_payable,
     judge,
+    judge_refund,
+    refund_reference,
     refund_refusal,
     seconds_left,
 )
@@ -176,3 +182,142 @@ def test_any_order_of_reports_moves_an_order_at_most_once() -> None:
             if verdict.move_to is not None:
                 status, moves = status.move(verdict.move_to), moves + 1
         assert moves == 1
+
+
+# -- refunds ---------------------------------------------------------------------------------------------------------
+
+REQUESTED, REFUND_PENDING = RefundStatus.REQUESTED, RefundStatus.PENDING
+SUCCEEDED, FAILED, REFUSED = RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.REFUSED
+REFUND = "rfd-6f4a377d-a201-437f-9119-f8b00cbbe857"
+
+
+def _attempt(status: RefundStatus = REFUND_PENDING, refund_id: str | None = REFUND) -> RefundAttempt:
+    return RefundAttempt(status=status, refund_id=refund_id, invoice_id=INVOICE, amount=35_000, currency="IDR")
+
+
+def _refund_report(
+    succeeded: bool = True,
+    refund_id: str = REFUND,
+    invoice_id: str | None = INVOICE,
+    amount: str = "35000",
+    currency: str = "IDR",
+) -> RefundReport:
+    return RefundReport(
+        refund_id=refund_id, succeeded=succeeded, invoice_id=invoice_id, amount=Decimal(amount), currency=currency
+    )
+
+
+def test_the_refund_state_machine() -> None:
+    allowed = {
+        (REQUESTED, REFUND_PENDING),
+        (REQUESTED, SUCCEEDED),
+        (REQUESTED, FAILED),
+        (REQUESTED, REFUSED),
+        (REFUND_PENDING, SUCCEEDED),
+        (REFUND_PENDING, FAILED),
+    }
+    for current, target in itertools.product(RefundStatus, repeat=2):
+        assert current.can_become(target) == ((current, target) in allowed), (current, target)
+    with pytest.raises(IllegalMove):
+        FAILED.move(SUCCEEDED)
+
+
+@pytest.mark.parametrize(
+    ("status", "credit"),
+    [
+        (REQUESTED, CreditStatus.REFUNDING),
+        (REFUND_PENDING, CreditStatus.REFUNDING),
+        (SUCCEEDED, CreditStatus.REFUNDED),
+        (FAILED, CreditStatus.AVAILABLE),
+        (REFUSED, CreditStatus.AVAILABLE),
+    ],
+)
+def test_the_credit_is_held_while_a_refund_is_open_and_refunded_only_once_it_succeeded(
+    status: RefundStatus, credit: CreditStatus
+) -> None:
+    assert status.credit is credit
+    assert status.is_open == (credit is CreditStatus.REFUNDING)
+
+
+def test_each_attempt_has_its_own_reference_and_the_first_keeps_the_old_form() -> None:
+    transaction = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+    references = [refund_reference(transaction, attempt) for attempt in (1, 2, 3)]
+
+    assert references == [f"refund-{transaction}", f"refund-{transaction}-2", f"refund-{transaction}-3"]
+
+
+def test_a_refunded_credit_is_reported_not_refused() -> None:
+    assert refund_refusal(CreditStatus.REFUNDED) is None
+
+
+@pytest.mark.parametrize("status", [REQUESTED, REFUND_PENDING])
+@pytest.mark.parametrize("succeeded", [True, False])
+def test_a_refund_callback_settles_an_open_attempt(status: RefundStatus, succeeded: bool) -> None:
+    # REQUESTED: the callback came before Xendit's answer to our own call did.
+    attempt = _attempt(status, refund_id=None if status is REQUESTED else REFUND)
+
+    verdict = judge_refund(attempt, _refund_report(succeeded))
+
+    assert verdict == RefundVerdict(Outcome.APPLIED, move_to=SUCCEEDED if succeeded else FAILED)
+
+
+def test_a_replayed_refund_callback_is_a_duplicate_however_often() -> None:
+    assert {judge_refund(_attempt(SUCCEEDED), _refund_report()) for _ in range(100)} == {
+        RefundVerdict(Outcome.DUPLICATE)
+    }
+    assert judge_refund(_attempt(FAILED), _refund_report(succeeded=False)) == RefundVerdict(Outcome.DUPLICATE)
+    assert judge_refund(_attempt(REFUSED, refund_id=None), _refund_report(succeeded=False)) == RefundVerdict(
+        Outcome.DUPLICATE
+    ), "no money moved either way"
+
+
+def test_a_refund_callback_contradicting_how_the_attempt_ended_goes_to_an_admin() -> None:
+    assert judge_refund(_attempt(SUCCEEDED), _refund_report(succeeded=False)) == RefundVerdict(
+        Outcome.QUARANTINED, "refund_failed_after_success"
+    )
+    assert judge_refund(_attempt(FAILED), _refund_report()) == RefundVerdict(
+        Outcome.QUARANTINED, "refund_succeeded_after_failure"
+    )
+    assert judge_refund(_attempt(REFUSED, refund_id=None), _refund_report()) == RefundVerdict(
+        Outcome.QUARANTINED, "refund_succeeded_after_failure"
+    )
+
+
+@pytest.mark.parametrize(
+    ("report", "reason"),
+    [
+        (_refund_report(refund_id="rfd-another"), "refund_mismatch"),
+        (_refund_report(invoice_id="64b0000000000000000other"), "invoice_mismatch"),
+        (_refund_report(currency="USD"), "currency_mismatch"),
+        (_refund_report(amount="34999"), "amount_mismatch"),
+        (_refund_report(amount="35000.5"), "amount_mismatch"),
+    ],
+)
+def test_a_refund_callback_that_differs_from_the_attempt_is_quarantined(report: RefundReport, reason: str) -> None:
+    for status in RefundStatus:
+        assert judge_refund(_attempt(status), report) == RefundVerdict(Outcome.QUARANTINED, reason), status
+
+
+def test_a_refund_callback_we_cannot_place_is_quarantined() -> None:
+    assert judge_refund(None, _refund_report()) == RefundVerdict(Outcome.QUARANTINED, "unknown_refund")
+    assert judge_refund(None, _refund_report(succeeded=False)) == RefundVerdict(Outcome.QUARANTINED, "unknown_refund")
+
+
+def test_a_callback_without_an_invoice_and_a_whole_amount_written_as_a_decimal_match() -> None:
+    report = _refund_report(invoice_id=None, amount="35000.00")
+
+    assert judge_refund(_attempt(), report) == RefundVerdict(Outcome.APPLIED, move_to=SUCCEEDED)
+
+
+@pytest.mark.parametrize("start", [REQUESTED, REFUND_PENDING])
+def test_any_order_of_refund_callbacks_settles_an_attempt_at_most_once(start: RefundStatus) -> None:
+    reports = [_refund_report(), _refund_report(succeeded=False), _refund_report(), _refund_report(amount="1")]
+    for ordering in itertools.permutations(reports):
+        status, moves = start, 0
+        for report in ordering:
+            verdict = judge_refund(_attempt(status, refund_id=None if status is REQUESTED else REFUND), report)
+            if verdict.move_to is not None:
+                status, moves = status.move(verdict.move_to), moves + 1
+        first = next(report for report in ordering if report.amount == 35_000)
+        assert (moves, status) == (1, SUCCEEDED if first.succeeded else FAILED), "the first matching one decides"

@@ -91,6 +91,20 @@ def test_an_unknown_field_is_named() -> None:
     assert _fields(err) == ["surprise"]
 
 
+@pytest.mark.parametrize(
+    ("data", "field", "problem"),
+    [
+        (rb'{"name": "Sa\u0000ri"}', "name", "contains NUL"),
+        (rb'{"name": "Sari", "window": {"minutes": 5, "note": "\ud800"}}', "window.note", "not valid Unicode"),
+        (rb'{"name": "Sari", "tags": ["ok", "\udfff!"]}', "tags.1", "not valid Unicode"),
+    ],
+)
+def test_text_postgresql_cannot_store_is_refused_naming_its_field(data: bytes, field: str, problem: str) -> None:
+    err = _invalid(_request(data=data, content_type="application/json"), Greeting)
+
+    assert err.details["fields"] == [{"field": field, "problem": problem}]
+
+
 def test_an_oversize_body_is_refused_before_it_is_parsed() -> None:
     too_big = json.dumps({"name": "x" * MAX_BODY_BYTES}).encode()
 
