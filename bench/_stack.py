@@ -295,28 +295,6 @@ class Timed:
         return timed
 
 
-class TimedPublisher:
-    """Times a publisher's `start` and the wait it returns (messages are put in flight at once, then waited for)."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.seconds = 0.0
-
-    def start(self, messages: Any) -> Callable[[], list[str]]:
-        started = time.perf_counter()
-        wait = self._inner.start(messages)
-        self.seconds += time.perf_counter() - started
-
-        def timed_wait() -> list[str]:
-            started = time.perf_counter()
-            try:
-                return list(wait())
-            finally:
-                self.seconds += time.perf_counter() - started
-
-        return timed_wait
-
-
 class PgCounter:
     """Statements and wire round trips on pg8000 connections, and the time spent in them."""
 

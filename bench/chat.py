@@ -40,7 +40,6 @@ from bench._stack import (
     Pair,
     PgCounter,
     Timed,
-    TimedPublisher,
     counting_connect,
     p50,
     percentile,
@@ -583,7 +582,7 @@ def _round_trips() -> str:
     client_id = _stack.account_id(pair.client)
     counter = PgCounter()
     db = Database(counting_connect(counter), max_idle=4)
-    documents, publisher = Timed(runtime.firestore(), "apply"), TimedPublisher(runtime.publisher())
+    documents, publisher = Timed(runtime.firestore(), "apply"), Timed(runtime.publisher(), "publish_all")
     ports = Ports(db=db, documents=documents, publisher=publisher, tasks=runtime.tasks())  # type: ignore[arg-type]
     ttl = get_settings().identity_cache_s
 

@@ -26,7 +26,7 @@ from multiprocessing.synchronize import Barrier
 from typing import Any
 
 from bench import _stack
-from bench._stack import PgCounter, Timed, TimedPublisher, p50, percentile, verdict
+from bench._stack import PgCounter, Timed, p50, percentile, verdict
 from emulators import world
 
 UNCONTENDED_TRIALS = 50
@@ -291,7 +291,7 @@ def _blast() -> str:
             for row in tx.all("SELECT firebase_uid FROM mitras WHERE id = ANY(CAST(:m AS uuid[]))", {"m": mitras})
         ]
     client = runtime.firestore().client
-    documents, publisher = Timed(ports.documents, "apply"), TimedPublisher(ports.publisher)
+    documents, publisher = Timed(ports.documents, "apply"), Timed(ports.publisher, "publish_all")
     timed_ports = replace(ports, documents=documents, publisher=publisher)
     blasts: list[float] = []
     parts: dict[str, list[float]] = {"firestore": [], "pubsub": [], "postgres": []}

@@ -213,7 +213,6 @@ def blast(ports: Ports, request_id: str) -> int:
             ports,
             [*offer_documents.committed(blasted["offer_documents"]),
              Committed(blasted["push_outbox_id"], topic=projections.NOTIFY_TOPIC, message=blasted["push"])],
-            documents_first=False,
         )  # fmt: skip
     return offered
 

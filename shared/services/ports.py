@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -30,8 +30,8 @@ class Publisher(Protocol):
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         """Publish and wait for the server's message id."""
 
-    def start(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> Callable[[], list[str]]:
-        """Put (topic, data, attributes) messages in flight at once; the returned call waits for every message id."""
+    def publish_all(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> list[str]:
+        """Publish (topic, data, attributes) messages, each topic's in one request; their ids in the order given."""
 
 
 class TaskScheduler(Protocol):

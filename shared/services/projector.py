@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,26 +91,36 @@ def _deliver(
         except Exception as exc:
             failed.update(row["id"] for row in doc_rows)
             error = f"firestore: {type(exc).__name__}"
-    # Every message in flight at once (the publisher groups them by topic), each row's outcome its own.
-    in_flight: list[tuple[int, Callable[[], list[str]] | Exception]] = []
+    # Each topic's rows in one publish (the publisher sends them in one RPC), each topic's outcome its own; a row
+    # whose message cannot even be encoded fails alone.
+    by_topic: dict[str, list[tuple[int, tuple[str, bytes, dict[str, str]]]]] = {}
     for row in rows:
         if row["kind"] != "pubsub":
             continue
-        payload = _payload(row)
         try:
-            message = (row["destination"], json.dumps(payload["data"]).encode(), payload["attributes"])
-            in_flight.append((row["id"], publisher.start([message])))
+            payload = _payload(row)
+            message = (row["destination"], json.dumps(payload["data"]).encode(), _attributes(payload))
         except Exception as exc:
-            in_flight.append((row["id"], exc))
-    for row_id, outcome in in_flight:
+            failed.add(row["id"])
+            error = f"pubsub: {type(exc).__name__}"
+            continue
+        by_topic.setdefault(row["destination"], []).append((row["id"], message))
+    for topic_rows in by_topic.values():
         try:
-            if isinstance(outcome, Exception):
-                raise outcome
-            outcome()
+            publisher.publish_all([message for _, message in topic_rows])
         except Exception as exc:
-            failed.add(row_id)
+            failed.update(row_id for row_id, _ in topic_rows)
             error = f"pubsub: {type(exc).__name__}"
     return failed, error
+
+
+def _attributes(payload: dict[str, Any]) -> dict[str, str]:
+    attributes = payload.get("attributes") or {}
+    if not isinstance(attributes, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in attributes.items()
+    ):
+        raise TypeError("message attributes are text keys and text values")
+    return attributes
 
 
 def _payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -165,26 +175,20 @@ class Committed:
     docs: Sequence[DocOp] = ()  # a row writing one document to many paths
 
 
-def publish_committed(ports: Ports, rows: Sequence[Committed], *, documents_first: bool = True) -> None:
-    """The hot path (chat, pairing): write the documents and publish every message at once, then mark the rows
-    published (one autocommit statement, shared with concurrent requests). `documents_first`: the documents are
-    written before the messages are put in flight (a listener waiting for one message document waits for nothing
-    else); otherwise the messages go first and fly while the documents are written (a blast's thousand offer
-    documents take long enough to hide the publish). On any failure the retry task (and, behind it, the sweep)
-    publishes from the outbox; consumers are idempotent, so a message that did go out before the failure is
-    harmless twice."""
+def publish_committed(ports: Ports, rows: Sequence[Committed]) -> None:
+    """The hot path (chat, pairing): write the documents, then publish the messages, then mark the rows published
+    (one autocommit statement, shared with concurrent requests). A listener waiting for a document waits for
+    nothing else. On any failure the retry task (and, behind it, the sweep) publishes from the outbox; consumers are
+    idempotent, so a message that did go out before the failure is harmless twice."""
     try:
         docs = [doc for row in rows for doc in ([row.doc] if row.doc is not None else row.docs)]
         messages: list[tuple[str, bytes, dict[str, str]]] = [
             (row.topic, json.dumps(row.message).encode(), {}) for row in rows if row.topic is not None
         ]
-        if docs and documents_first:
+        if docs:
             ports.documents.apply(docs)
-        published = ports.publisher.start(messages) if messages else None
-        if docs and not documents_first:
-            ports.documents.apply(docs)
-        if published is not None:
-            published()
+        if messages:
+            ports.publisher.publish_all(messages)
         _marks(ports.db).submit([row.outbox_id for row in rows])
     except Exception:  # committed rows are never lost: the retry path owns them now
         log.warning("fast-path publish failed", exc_info=True)

@@ -50,9 +50,8 @@ class RecordingPublisher:
         self.messages.append((topic, data))
         return str(len(self.messages))
 
-    def start(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> Callable[[], list[str]]:
-        ids = [self.publish(topic, data, attributes) for topic, data, attributes in messages]
-        return lambda: ids
+    def publish_all(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> list[str]:
+        return [self.publish(topic, data, attributes) for topic, data, attributes in messages]
 
 
 class RecordingTasks:

@@ -66,9 +66,8 @@ class CountingPublisher:
             self.published[data] += 1
         return message_id
 
-    def start(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> Callable[[], list[str]]:
-        ids = [self.publish(topic, data, attributes) for topic, data, attributes in messages]
-        return lambda: ids
+    def publish_all(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> list[str]:
+        return [self.publish(topic, data, attributes) for topic, data, attributes in messages]
 
 
 @pytest.fixture(scope="module")

@@ -61,10 +61,9 @@ class HeldFirstRpc:
 def test_ids_come_back_in_the_callers_order_and_every_message_arrives_once(topics: dict[str, str]) -> None:
     first, second = topics
     publisher = PubSubPublisher(PROJECT)
-    wait = publisher.start(
+    ids = publisher.publish_all(
         [(first, b"a", {"n": "1"}), (second, b"b", {}), (first, b"c", {"n": "3"}), (second, b"d", {"k": "v"})]
     )
-    ids = wait()
     assert len(ids) == 4 and len(set(ids)) == 4 and all(ids)
     got_first = pull(topics[first], 2)
     got_second = pull(topics[second], 2)
@@ -83,7 +82,7 @@ def test_callers_arriving_while_an_rpc_is_in_flight_share_the_next_one(topics: d
     results: dict[int, list[str]] = {}
 
     def publish(n: int) -> None:
-        results[n] = publisher.start([(topic, f"m{n}".encode(), {})])()
+        results[n] = publisher.publish_all([(topic, f"m{n}".encode(), {})])
 
     leader = threading.Thread(target=publish, args=(0,))
     leader.start()
@@ -92,7 +91,7 @@ def test_callers_arriving_while_an_rpc_is_in_flight_share_the_next_one(topics: d
     for thread in followers:
         thread.start()
     deadline = time.monotonic() + 10
-    while len(publisher._lane(topic).queue) < 10 and time.monotonic() < deadline:
+    while publisher._lane(topic).waiting() < 10 and time.monotonic() < deadline:
         time.sleep(0.005)
     held.release.set()
     for thread in [leader, *followers]:
@@ -106,9 +105,8 @@ def test_callers_arriving_while_an_rpc_is_in_flight_share_the_next_one(topics: d
 def test_a_failed_rpc_fails_only_its_callers_and_the_topic_keeps_working(topics: dict[str, str]) -> None:
     topic = next(iter(topics))
     publisher = PubSubPublisher(PROJECT)
-    wait = publisher.start([(topic, b"fine", {}), ("no-such-topic-here", b"lost", {})])
     with pytest.raises(exceptions.NotFound):
-        wait()
+        publisher.publish_all([("no-such-topic-here", b"lost", {}), (topic, b"fine", {})])
     assert [m.data for m in pull(topics[topic], 1)] == [b"fine"], "the other topic's message went out"
     with pytest.raises(exceptions.NotFound):
         publisher.publish("no-such-topic-here", b"again", {})
@@ -129,20 +127,30 @@ def test_an_unreachable_pubsub_fails_the_caller_within_the_deadline(monkeypatch:
     assert settles_idle(publisher, "notify"), "the next caller is not stuck behind the failure"
 
 
-def test_messages_one_at_a_time_are_sent_by_one_thread_per_topic(topics: dict[str, str]) -> None:
+def test_messages_one_at_a_time_are_sent_on_the_callers_thread(topics: dict[str, str]) -> None:
     first, second = topics
     publisher = PubSubPublisher(PROJECT)
+    publisher.publish(first, b"warm", {})
     before = threading.active_count()
     for n in range(20):
-        publisher.start([(first, f"a{n}".encode(), {}), (second, f"b{n}".encode(), {})])()
-    assert threading.active_count() - before == 2, "one sender per topic, kept for the next message"
-    assert sorted(m.data for m in pull(topics[first], 20)) == sorted(f"a{n}".encode() for n in range(20))
+        publisher.publish_all([(first, f"a{n}".encode(), {}), (second, f"b{n}".encode(), {})])
+        assert threading.active_count() == before, "no thread is started to send or to wait"
+    assert sorted(m.data for m in pull(topics[first], 21)) == sorted([b"warm", *(f"a{n}".encode() for n in range(20))])
     assert sorted(m.data for m in pull(topics[second], 20)) == sorted(f"b{n}".encode() for n in range(20))
 
 
+def test_a_message_pubsub_cannot_encode_fails_its_caller_alone(topics: dict[str, str]) -> None:
+    topic = next(iter(topics))
+    publisher = PubSubPublisher(PROJECT)
+    with pytest.raises(TypeError):
+        publisher.publish_all([(topic, b"bad", {"n": 1})])  # type: ignore[dict-item]
+    assert publisher.publish(topic, b"good", {"n": "1"})
+    assert [m.data for m in pull(topics[topic], 1)] == [b"good"]
+
+
 def settles_idle(publisher: PubSubPublisher, topic: str) -> bool:
-    """The topic's sender has nothing in hand (it goes back to waiting just after answering its callers)."""
+    """No group of the topic is running or about to (the lead was not left with anyone)."""
     deadline = time.monotonic() + 2
-    while publisher._lane(topic).busy and time.monotonic() < deadline:
+    while publisher._lane(topic).busy() and time.monotonic() < deadline:
         time.sleep(0.005)
-    return not publisher._lane(topic).busy
+    return not publisher._lane(topic).busy()
