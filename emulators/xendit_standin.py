@@ -5,7 +5,8 @@ Xendit cannot be reached from development machines or CI, so this speaks the sam
 with the secret key, error JSON, invoice and refund JSON, `x-callback-token` callbacks with retries) and adds
 `/_standin/...` controls that do what a customer, a payment channel or Xendit's dashboard would: pay, expire, replay a
 callback, list refunds, have an invoice's refunds answer PENDING (or FAILED) and later complete a pending refund,
-which sends its `refund.succeeded` / `refund.failed` callback.
+which sends its `refund.succeeded` / `refund.failed` callback (or, to play a callback that never reached us, keeps it
+for a later replay; `GET /refunds/<id>` then reports the refund as completed, as Xendit's Get Refund would).
 
     python -m emulators.xendit_standin --host 127.0.0.1 --port 8091 \
         --callback-url http://127.0.0.1:5001/payments/xendit-callback --callback-token TOKEN [--secret-key KEY]
@@ -322,11 +323,15 @@ class InvoiceBook:
         return {"invoice_id": invoice_id, "status": status, "failure_code": failure_code}
 
     def complete_refund(self, refund_id: str, options: dict[str, Any]) -> dict[str, Any]:
-        """The channel settles a PENDING refund: it succeeds, or fails with a failure code; its callback follows."""
+        """The channel settles a PENDING refund: it succeeds, or fails with a failure code; its callback follows,
+        unless `"callback": false` loses it (it is still kept, so a replay can deliver it late)."""
         status = options.get("status")
         if not isinstance(status, str) or status not in REFUND_EVENTS:
             raise validation_error(f'"status" must be one of [{", ".join(REFUND_EVENTS)}]')
         failure_code = parse_failure_code(options) if status == "FAILED" else None
+        send = options.get("callback", True)
+        if not isinstance(send, bool):
+            raise validation_error('"callback" must be a boolean')
         with self._lock:
             refund = self._find_refund(refund_id)
             if refund["status"] != "PENDING":
@@ -337,8 +342,10 @@ class InvoiceBook:
                        "data": copy.deepcopy(refund)}  # fmt: skip
             callback = (payload, secrets.token_hex(16))
             self._last_refund_callback[refund_id] = callback
-        log.info("completed refund=%s status=%s failure_code=%s", refund_id, status, failure_code)
-        self._send(callback)
+        log.info("completed refund=%s status=%s failure_code=%s callback=%s", refund_id, status, failure_code,
+                 "sent" if send else "lost")  # fmt: skip
+        if send:
+            self._send(callback)
         return copy.deepcopy(payload)
 
     def replay_refund(self, refund_id: str) -> dict[str, Any]:

@@ -51,6 +51,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("task_payment_timeout", "functions.billing", "task", queue="payment-timeouts"),
     FunctionSpec("admin_refund", "functions.billing", "admin"),
     FunctionSpec("admin_payment_events", "functions.billing", "admin"),
+    # A refund whose callback was lost is settled by asking Xendit; every 15 minutes is soon enough for money back.
+    FunctionSpec("refund_sweep", "functions.billing_sweep", "pubsub", topic="refund-sweep", schedule="*/15 * * * *"),
     FunctionSpec("chat_send", "functions.chat", "http"),
     FunctionSpec("chat_receipts", "functions.chat", "http"),
     FunctionSpec("chat_typing", "functions.chat", "http"),

@@ -134,6 +134,12 @@ class XenditInvoices:
             )
         )
 
+    def get_refund(self, refund_id: str) -> Refund:
+        """Xendit's Get Refund API (`GET /refunds/{refund_id}`): where a refund stands now, for when its refund
+        callback never reached us."""
+        api = self._api("refund")
+        return _to_refund(self._call(lambda: api.get_refund(refund_id, _request_timeout=REQUEST_TIMEOUT_S)))
+
     def _api(self, name: str) -> Any:
         """One SDK client per instance, so its urllib3 pool keeps connections to Xendit open between calls."""
         with self._lock:

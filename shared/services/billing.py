@@ -1,4 +1,5 @@
-"""Billing: checkout through a Xendit invoice, Xendit's callbacks, expiry of what stays unpaid, admin refunds.
+"""Billing: checkout through a Xendit invoice, Xendit's callbacks, expiry of what stays unpaid, admin refunds, and
+the reconciliation of refunds whose callback never came.
 
 Xendit is called outside any database transaction, so a slow provider never holds a row lock; the short
 transactions before and after each call are guarded so that repeating the whole call is always safe.
@@ -8,18 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from shared.adapters.db import Row, Tx
+from shared.adapters.db import Database, Row, Tx
 from shared.adapters.xendit_payments import (
     Invoice,
     InvoiceCallback,
     PaymentProviderError,
+    Refund,
     RefundCallback,
     parse_invoice_callback,
     parse_refund_callback,
@@ -465,12 +468,16 @@ class _Attempt:
 def refund(ports: Ports, payments: PaymentProvider, admin_uid: str, transaction_id: str, reason: str) -> RefundDone:
     """Give an unused credit's money back through Xendit. The credit is `refunding` from the first ask until Xendit
     confirms the money is back (in its answer, or later by a refund callback), so no pairing request can take it
-    meanwhile. Asking again returns the same refund; once a refund failed, asking again is a new attempt."""
+    meanwhile. Asking again returns the same refund: one whose answer was lost is asked for again with its
+    idempotency key, and Xendit is asked where a pending one stands, in case its callback was lost. Once a refund
+    failed, asking again is a new attempt."""
     claimed = _claim_for_refund(ports, admin_uid, transaction_id, reason)
     if isinstance(claimed, RefundDone):
         return claimed
     if claimed.status is RefundStatus.REQUESTED:
         claimed = _ask_xendit(ports, payments, claimed)
+    elif claimed.status is RefundStatus.PENDING:
+        claimed = _reconcile(ports.db, payments, claimed, asked_by=admin_uid).attempt
     return _done(claimed)
 
 
@@ -571,7 +578,8 @@ def _record_answer(
         # Else its refund callback came before Xendit's answer (or an admin asking at the same moment recorded the
         # answer first), and the attempt stays as they left it.
         if current.status is RefundStatus.REQUESTED:
-            current = _settle_attempt(tx, current, target, refund_id=refund_id, failure_code=failure_code)
+            current = _settle_attempt(tx, current, target, refund_id=refund_id, failure_code=failure_code,
+                                      source="answer")  # fmt: skip
     return current
 
 
@@ -586,10 +594,17 @@ def _locked_attempt(tx: Tx, where: str, params: dict[str, Any]) -> _Attempt | No
     return _attempt(row) if row else None
 
 
+# Where Xendit's word on a refund came from: its answer to our refund call, its refund callback, or its Get Refund
+# answer when we asked where the refund stands (`reconciled`: an admin asking again, or the refund sweep).
+_RefundSource = Literal["answer", "callback", "reconciled"]
+
+
 def _settle_attempt(
-    tx: Tx, attempt: _Attempt, target: RefundStatus, *, refund_id: str | None, failure_code: str | None
-) -> _Attempt:
-    """Move an attempt on; when it ends, move its credit with it, append the ledger row and audit Xendit's word."""
+    tx: Tx, attempt: _Attempt, target: RefundStatus, *, refund_id: str | None, failure_code: str | None,
+    source: _RefundSource, asked_by: str | None = None,
+) -> _Attempt:  # fmt: skip
+    """Move an attempt on; when it ends, move its credit with it, append the ledger row and audit Xendit's word with
+    where it came from (and, when we asked for it, who asked)."""
     settled = replace(attempt, status=attempt.status.move(target), refund_id=attempt.refund_id or refund_id,
                       failure_code=failure_code)  # fmt: skip
     if not tx.execute(
@@ -619,7 +634,7 @@ def _settle_attempt(
         target=f"customer_transactions/{attempt.transaction_id}",
         old={"credit": CreditStatus.REFUNDING, "refund": attempt.status},
         new={"credit": credit, "refund": target, "attempt": attempt.attempt, "refund_id": settled.refund_id,
-             "failure_code": failure_code},
+             "failure_code": failure_code, "source": source, **({"asked_by": asked_by} if asked_by else {})},
     )  # fmt: skip
     if credit is CreditStatus.AVAILABLE:
         event(log, "refund not made", logging.WARNING, transaction=attempt.transaction_id, attempt=attempt.attempt,
@@ -655,7 +670,8 @@ def receive_refund_callback(ports: Ports, payload: dict[str, Any], *, webhook_id
             attempt = _locked_attempt(tx, "r.xendit_refund_id = :key", {"key": refund.id})
         verdict = billing.judge_refund(_as_refund_attempt(attempt), _as_refund_report(callback))
         if attempt is not None and verdict.move_to is not None:
-            _settle_attempt(tx, attempt, verdict.move_to, refund_id=refund.id, failure_code=refund.failure_code)
+            _settle_attempt(tx, attempt, verdict.move_to, refund_id=refund.id, failure_code=refund.failure_code,
+                            source="callback")  # fmt: skip
         transaction_id = attempt.transaction_id if attempt else None
         _record_refund_event(tx, verdict, callback, payload=payload, webhook_id=webhook_id,
                              transaction_id=transaction_id)  # fmt: skip
@@ -693,3 +709,118 @@ def _record_refund_event(
          "amount": Decimal(str(refund.amount)), "currency": refund.currency, "outcome": verdict.outcome,
          "reason": verdict.reason, "payload": json.dumps(payload)},
     )  # fmt: skip
+
+
+# -- refunds whose callback never came -------------------------------------------------------------------------------
+
+# Xendit's refund callback normally follows a pending refund within minutes, so the sweep looks up only refunds
+# pending for longer; and each again only after a while, since some channels take days to settle one.
+RECONCILE_AFTER = timedelta(minutes=5)
+RECONCILE_EVERY = timedelta(minutes=10)
+# Refunds claimed at a time: a run stopped by its time budget leaves at most these few waiting for a later run.
+_RECONCILE_BATCH = 10
+SWEEP_ACTOR = "refund_sweep"
+
+
+@dataclass(frozen=True)
+class RefundSweep:
+    """What one run did: refunds it settled, refunds Xendit still reports pending, and refunds it could not settle
+    (Xendit could not be asked, or its answer did not match the refund we asked for)."""
+
+    settled: int
+    pending: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class _Reconciled:
+    attempt: _Attempt
+    # None while Xendit still reports the refund pending.
+    verdict: billing.RefundVerdict | None
+
+
+def reconcile_refunds(db: Database, payments: PaymentProvider, *, budget_s: float) -> RefundSweep:
+    """The refund sweep: ask Xendit where each refund pending for a while stands, and settle those it has settled,
+    batch after batch until none is due or the time budget is spent. Each refund stands alone: one that cannot be
+    looked up now is looked up at a later run, and the others go on. Sweeps running at once claim different refunds,
+    and a refund settled meanwhile (its callback, an admin) is not settled twice."""
+    deadline = time.monotonic() + budget_s
+    settled = pending = failed = 0
+    while time.monotonic() < deadline:
+        due = _claim_due_refunds(db)
+        if not due:
+            break
+        for attempt in due:
+            if time.monotonic() >= deadline:
+                break
+            try:
+                verdict = _reconcile(db, payments, attempt, asked_by=SWEEP_ACTOR).verdict
+            except Exception as exc:
+                failed += 1
+                event(log, "refund not reconciled", logging.WARNING, transaction=attempt.transaction_id,
+                      attempt=attempt.attempt, error=type(exc).__name__, code=getattr(exc, "code", None))  # fmt: skip
+                continue
+            if verdict is None:
+                pending += 1
+            elif verdict.outcome is Outcome.APPLIED:
+                settled += 1
+            elif verdict.outcome is Outcome.QUARANTINED:
+                failed += 1
+    swept = RefundSweep(settled=settled, pending=pending, failed=failed)
+    event(log, "refund sweep", logging.WARNING if failed else logging.INFO, settled=settled, pending=pending,
+          failed=failed)  # fmt: skip
+    return swept
+
+
+def _claim_due_refunds(db: Database) -> list[_Attempt]:
+    """Refunds pending for a while and not looked up lately, oldest look first, marked as looked up in the same
+    statement: a sweep running at the same time (a redelivered tick) takes others, and a refund still pending at
+    Xendit goes to the back of the line."""
+    with db.transaction() as tx:
+        rows = tx.all(
+            f"""UPDATE credit_refunds r SET checked_at = now()
+                FROM customer_transactions t
+                WHERE t.id = r.transaction_id AND (r.transaction_id, r.attempt) IN (
+                    SELECT transaction_id, attempt FROM credit_refunds
+                    WHERE status = 'pending' AND updated_at < now() - make_interval(secs => :after)
+                      AND (checked_at IS NULL OR checked_at < now() - make_interval(secs => :every))
+                    ORDER BY coalesce(checked_at, updated_at) LIMIT :limit FOR UPDATE SKIP LOCKED)
+                RETURNING {_ATTEMPT_COLUMNS}""",
+            {"after": int(RECONCILE_AFTER.total_seconds()), "every": int(RECONCILE_EVERY.total_seconds()),
+             "limit": _RECONCILE_BATCH},
+        )  # fmt: skip
+    return [_attempt(row) for row in rows]
+
+
+def _reconcile(db: Database, payments: PaymentProvider, attempt: _Attempt, *, asked_by: str) -> _Reconciled:
+    """Ask Xendit where a pending refund stands (Get Refund). One it has settled is settled here exactly as its refund
+    callback would have settled it, so that callback, arriving late, is a duplicate; one still pending is left as it
+    is. No callback arrived, so nothing goes to payment_events; the audit says the word came from asking."""
+    assert attempt.refund_id is not None  # a pending attempt always names Xendit's refund (migration 0012's CHECK)
+    try:
+        found = payments.get_refund(attempt.refund_id)
+    except PaymentProviderError as exc:
+        raise _provider_failure(exc, "get_refund") from exc
+    if found.outcome == "pending":
+        return _Reconciled(attempt, verdict=None)
+    report = _as_lookup_report(found)
+    with db.transaction() as tx:
+        current = _locked_attempt(tx, "r.transaction_id = CAST(:id AS uuid) AND r.attempt = :attempt",
+                                  {"id": attempt.transaction_id, "attempt": attempt.attempt})  # fmt: skip
+        assert current is not None
+        verdict = billing.judge_refund(_as_refund_attempt(current), report)
+        if verdict.move_to is not None:
+            current = _settle_attempt(tx, current, verdict.move_to, refund_id=found.refund_id,
+                                      failure_code=found.failure_code, source="reconciled",
+                                      asked_by=asked_by)  # fmt: skip
+    level = logging.WARNING if verdict.outcome is Outcome.QUARANTINED else logging.INFO
+    event(log, "refund reconciled", level, outcome=verdict.outcome, reason=verdict.reason,
+          transaction=attempt.transaction_id, attempt=attempt.attempt, refund=found.status, by=asked_by)  # fmt: skip
+    return _Reconciled(current, verdict)
+
+
+def _as_lookup_report(found: Refund) -> billing.RefundReport:
+    """What Xendit's Get Refund answer says of a refund that has ended, in the words of its refund callback."""
+    return billing.RefundReport(refund_id=found.refund_id, succeeded=found.outcome == "succeeded",
+                                invoice_id=found.invoice_id, amount=Decimal(found.amount),
+                                currency=found.currency)  # fmt: skip

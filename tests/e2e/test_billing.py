@@ -1,8 +1,11 @@
 """Billing end to end: apps call functions through the gateway, the Xendit stand-in takes the payment and calls our
-webhook back as Xendit does, Cloud Tasks fires the timeout, and PostgreSQL is checked for what really moved."""
+webhook back as Xendit does (or loses the callback), Cloud Tasks fires the timeout, Cloud Scheduler the refund sweep,
+and PostgreSQL is checked for what really moved."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from collections import Counter
@@ -16,9 +19,11 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emulators.pubsub_wiring import push_endpoint
 from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Reply, Watch
 from emulators.stack import PROJECT, TASKS_SERVICE_ACCOUNT, XENDIT_CALLBACK_TOKEN, XENDIT_SECRET_KEY, LocalStack
+from functions.manifest import BY_NAME
 from shared.adapters.cloud_tasks import CloudTasksScheduler
 from shared.adapters.db import Database
 from shared.adapters.xendit_payments import XenditInvoices
@@ -81,12 +86,36 @@ class Money:
         assert answered.status_code == 200, answered.text
 
     def complete_refund(self, refund_id: str, status: str, **options: Any) -> dict[str, Any]:
-        """The payment channel settles a pending refund; the stand-in then sends Xendit's refund callback."""
+        """The payment channel settles a pending refund; the stand-in then sends Xendit's refund callback (unless
+        `callback=False` loses it; `replay_refund_callback` delivers it late)."""
         url = f"{self.standin}/_standin/refunds/{refund_id}/complete"
         completed = requests.post(url, json={"status": status, **options}, timeout=10)
         assert completed.status_code == 200, completed.text
         callback: dict[str, Any] = completed.json()
         return callback
+
+    def replay_refund_callback(self, refund_id: str) -> None:
+        replayed = requests.post(f"{self.standin}/_standin/refunds/{refund_id}/callback", timeout=10)
+        assert replayed.status_code == 200, replayed.text
+
+    def pending_since(self, transaction_id: str, *, minutes: int) -> None:
+        """As if Xendit had accepted the transaction's open refund that long ago."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                """UPDATE credit_refunds SET updated_at = now() - make_interval(mins => :minutes)
+                   WHERE transaction_id = CAST(:id AS uuid) AND status = 'pending'""",
+                {"id": transaction_id, "minutes": minutes},
+            )
+
+    def settlements(self, transaction_id: str) -> list[tuple[str, str, str | None]]:
+        """How its refund attempts were settled, as audited: (action, where Xendit's word came from, who asked)."""
+        with self.db.transaction() as tx:
+            rows = tx.all(
+                """SELECT action, new_value FROM audit_log
+                   WHERE target = :target AND action LIKE 'billing.refund\\_%' ORDER BY id""",
+                {"target": f"customer_transactions/{transaction_id}"},
+            )
+        return [(row["action"], row["new_value"]["source"], row["new_value"].get("asked_by")) for row in rows]
 
     def refund_events(self, transaction_id: str) -> list[dict[str, Any]]:
         with self.db.transaction() as tx:
@@ -186,6 +215,18 @@ def _refund_callback(refund: dict[str, Any], settled: str, /, **changes: Any) ->
 
 def _refund(admin: App, transaction_id: str) -> Reply:
     return admin.post("admin_refund", {"transaction_id": transaction_id, "reason": "klien minta dana kembali"})
+
+
+def _tick(stack: LocalStack, function: str) -> requests.Response:
+    """One Cloud Scheduler tick of a scheduled function, pushed through the gateway as its subscription pushes it."""
+    topic = BY_NAME[function].topic
+    assert topic is not None
+    envelope = {
+        "message": {"data": base64.b64encode(json.dumps({}).encode()).decode(), "messageId": uuid.uuid4().hex,
+                    "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "attributes": {}},
+        "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
+    }  # fmt: skip
+    return requests.post(push_endpoint(stack.functions_url, function, PROJECT, topic), json=envelope, timeout=60)
 
 
 ONE_SESSION_30 = [{"tier_id": "sesi-30", "minutes": 30, "duration_s": 1800, "available": 1}]
@@ -788,6 +829,117 @@ def test_callbacks_arriving_late_or_twice_never_move_the_money_again(
     assert money.transaction(transaction_id)["credit"] == "refunded"
     assert money.ledger(transaction_id) == ["payment_received", "refund_failed", "refund"]
     assert second["refund_id"] == refunded["id"] != first["id"]
+
+
+# -- refunds whose callback was lost ---------------------------------------------------------------------------------
+
+
+def test_a_refund_whose_callback_was_lost_is_settled_when_an_admin_asks_again(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="EWALLET", payment_channel="OVO")
+    money.refunds_answer(transaction_id, "PENDING")
+    pending = _refund(admin, transaction_id)
+    assert (pending.status, pending.body["status"]) == (200, "refunding"), pending.body
+    refund_id = pending.body["refund_id"]
+    money.complete_refund(refund_id, "SUCCEEDED", callback=False)
+    assert money.transaction(transaction_id)["credit"] == "refunding", "no callback came"
+
+    refunded = _refund(admin, transaction_id)
+
+    assert (refunded.status, refunded.body) == (200, {**pending.body, "status": "refunded"})
+    assert money.transaction(transaction_id)["credit"] == "refunded"
+    assert money.ledger(transaction_id) == ["payment_received", "refund"]
+    assert money.settlements(transaction_id) == [("billing.refund_succeeded", "reconciled", _uid(admin))]
+    assert money.refund_events(transaction_id) == [], "no callback arrived"
+    assert len(money.refunds_at_xendit(transaction_id)) == 1
+    assert _credits(client) == []
+
+    money.replay_refund_callback(refund_id)  # Xendit's callback, arriving after all
+
+    _wait_until(lambda: money.refund_events(transaction_id) == [{"outcome": "duplicate", "reason": None}])
+    assert money.ledger(transaction_id) == ["payment_received", "refund"]
+    assert _refund(admin, transaction_id).body == refunded.body
+
+
+def test_a_refund_whose_lost_callback_said_failed_gives_the_credit_back_and_a_new_attempt_refunds_it(
+    money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="EWALLET", payment_channel="DANA")
+    money.refunds_answer(transaction_id, "PENDING")
+    first = _refund(admin, transaction_id).body
+    money.complete_refund(first["refund_id"], "FAILED", failure_code="INSUFFICIENT_BALANCE", callback=False)
+
+    failed = _refund(admin, transaction_id)
+
+    assert (failed.status, failed.error_code) == (409, "refund_failed"), failed.body
+    assert (failed.body["error"]["provider_code"], failed.body["error"]["refund_id"]) == (
+        "INSUFFICIENT_BALANCE", first["refund_id"],
+    )  # fmt: skip
+    assert money.transaction(transaction_id)["credit"] == "available"
+    assert _credits(client) == ONE_SESSION_30, "the client can use it again"
+    assert money.ledger(transaction_id) == ["payment_received", "refund_failed"]
+    assert money.settlements(transaction_id) == [("billing.refund_failed", "reconciled", _uid(admin))]
+    money.refunds_answer(transaction_id, "SUCCEEDED")
+
+    second = _refund(admin, transaction_id)
+
+    assert (second.status, second.body["status"]) == (200, "refunded"), second.body
+    assert [(r["reference_id"], r["status"]) for r in money.refunds_at_xendit(transaction_id)] == [
+        (f"refund-{transaction_id}", "FAILED"), (f"refund-{transaction_id}-2", "SUCCEEDED"),
+    ]  # fmt: skip
+    assert money.ledger(transaction_id) == ["payment_received", "refund_failed", "refund"]
+    assert _credits(client) == []
+
+
+def test_the_refund_sweep_settles_a_lost_callback_without_an_admin_once_however_often_it_is_delivered(
+    stack: LocalStack, money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    client = new_client()
+    transaction_id = money.paid_credit(client, payment_method="EWALLET")
+    money.refunds_answer(transaction_id, "PENDING")
+    refund_id = _refund(admin, transaction_id).body["refund_id"]
+    money.complete_refund(refund_id, "SUCCEEDED", callback=False)
+    money.pending_since(transaction_id, minutes=60)
+
+    # The tick delivered twice at once, and once more after (Pub/Sub delivers at least once).
+    with ThreadPoolExecutor(2) as pool:
+        ticks = list(pool.map(lambda _: _tick(stack, "refund_sweep"), range(2)))
+    ticks.append(_tick(stack, "refund_sweep"))
+
+    assert [tick.status_code in (200, 204) for tick in ticks] == [True] * 3, [tick.text for tick in ticks]
+    assert money.transaction(transaction_id)["credit"] == "refunded"
+    assert money.ledger(transaction_id) == ["payment_received", "refund"]
+    assert money.settlements(transaction_id) == [("billing.refund_succeeded", "reconciled", "refund_sweep")]
+    assert money.refund_events(transaction_id) == []
+    assert _refund(admin, transaction_id).body["status"] == "refunded"
+    assert _credits(client) == []
+
+    money.replay_refund_callback(refund_id)
+
+    _wait_until(lambda: money.refund_events(transaction_id) == [{"outcome": "duplicate", "reason": None}])
+    assert money.ledger(transaction_id) == ["payment_received", "refund"]
+
+
+def test_the_refund_sweep_leaves_a_refund_still_pending_at_xendit_to_its_callback(
+    stack: LocalStack, money: Money, new_client: Callable[..., App], admin: App
+) -> None:
+    transaction_id = money.paid_credit(new_client(), payment_method="EWALLET")
+    money.refunds_answer(transaction_id, "PENDING")
+    refund_id = _refund(admin, transaction_id).body["refund_id"]
+    money.pending_since(transaction_id, minutes=60)
+
+    tick = _tick(stack, "refund_sweep")
+
+    assert tick.status_code in (200, 204), tick.text
+    assert money.transaction(transaction_id)["credit"] == "refunding"
+    assert money.ledger(transaction_id) == ["payment_received"]
+    money.complete_refund(refund_id, "SUCCEEDED")
+    _wait_until(lambda: money.transaction(transaction_id)["credit"] == "refunded")
+    assert money.refund_events(transaction_id) == [{"outcome": "applied", "reason": None}]
+    assert money.settlements(transaction_id) == [("billing.refund_succeeded", "callback", None)]
 
 
 def test_a_refund_failing_after_xendit_said_it_succeeded_goes_to_an_admin(

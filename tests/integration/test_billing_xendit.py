@@ -1,6 +1,7 @@
 """Billing's conversations with Xendit (the stand-in, through our production adapter) on a real PostgreSQL: the
 timeout defers to Xendit when money arrived at the last second, a refund asked again after a lost answer is still
-one refund, and a refund's callback settles it once however it races Xendit's answer or its own duplicates."""
+one refund, a refund's callback settles it once however it races Xendit's answer or its own duplicates, and a refund
+whose callback was lost is settled by looking it up at Xendit (an admin asking again, the refund sweep), once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 import requests
 
 from emulators import world
+from emulators.process import free_port
 from emulators.stack import LocalStack
 from shared.adapters import runtime
 from shared.adapters.db import Database
@@ -265,3 +267,197 @@ def test_the_database_refuses_to_rewrite_a_settled_refund(
         tx.execute(statement, {"id": transaction_id})
 
     assert _credit(db, transaction_id) == "refunded"
+
+
+# -- refunds whose callback was lost ---------------------------------------------------------------------------------
+
+
+def _complete_silently(stack: LocalStack, refund_id: str, status: str) -> dict[str, Any]:
+    """The channel settles the refund at Xendit, and Xendit's refund callback never reaches us. The callback is
+    returned, to deliver late."""
+    url = f"http://127.0.0.1:{stack.ports.xendit}/_standin/refunds/{refund_id}/complete"
+    completed = requests.post(url, json={"status": status, "callback": False}, timeout=10)
+    assert completed.status_code == 200, completed.text
+    callback: dict[str, Any] = completed.json()
+    return callback
+
+
+def _pending_refund(stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices) -> tuple[str, Invoice, str]:
+    """A credit whose refund Xendit accepted as PENDING: (transaction id, invoice, refund id)."""
+    transaction_id, invoice = _paid_credit(stack, db, xendit, "available")
+    _refunds_answer(stack, invoice, "PENDING")
+    pending = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+    assert pending.status is CreditStatus.REFUNDING
+    return transaction_id, invoice, pending.refund_id
+
+
+def _pending_since(db: Database, transaction_id: str, minutes: int) -> None:
+    """As if Xendit had accepted the refund that long ago."""
+    with db.transaction() as tx:
+        tx.execute(
+            """UPDATE credit_refunds SET updated_at = now() - make_interval(mins => :minutes)
+               WHERE transaction_id = CAST(:id AS uuid) AND status = 'pending'""",
+            {"id": transaction_id, "minutes": minutes},
+        )
+
+
+def _attempts(db: Database, transaction_id: str) -> list[tuple[int, str]]:
+    with db.transaction() as tx:
+        rows = tx.all(
+            "SELECT attempt, status FROM credit_refunds WHERE transaction_id = CAST(:id AS uuid) ORDER BY attempt",
+            {"id": transaction_id},
+        )
+    return [(row["attempt"], row["status"]) for row in rows]
+
+
+def _settlements(db: Database, transaction_id: str) -> list[dict[str, Any]]:
+    """How each refund attempt of the transaction was settled, as audited."""
+    with db.transaction() as tx:
+        rows = tx.all(
+            """SELECT action, actor_role, new_value FROM audit_log
+               WHERE target = :target AND action LIKE 'billing.refund\\_%' ORDER BY id""",
+            {"target": f"customer_transactions/{transaction_id}"},
+        )
+    return [{"action": row["action"], "actor_role": row["actor_role"], "source": row["new_value"]["source"],
+             "asked_by": row["new_value"].get("asked_by")} for row in rows]  # fmt: skip
+
+
+def _refund_events(db: Database, transaction_id: str) -> list[str]:
+    with db.transaction() as tx:
+        rows = tx.all(
+            "SELECT outcome FROM payment_events WHERE transaction_id = CAST(:id AS uuid) ORDER BY id",
+            {"id": transaction_id},
+        )
+    return [row["outcome"] for row in rows]
+
+
+@pytest.mark.parametrize("succeeded", [True, False])
+def test_an_admin_asking_again_settles_a_refund_whose_callback_was_lost(
+    stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices, succeeded: bool
+) -> None:
+    transaction_id, invoice, refund_id = _pending_refund(stack, ports, db, xendit)
+    late_callback = _complete_silently(stack, refund_id, "SUCCEEDED" if succeeded else "FAILED")
+
+    if succeeded:
+        done = billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+        assert (done.refund_id, done.status) == (refund_id, CreditStatus.REFUNDED)
+    else:
+        with pytest.raises(Conflict) as failed:
+            billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+        assert (failed.value.code, failed.value.details["refund_id"]) == ("refund_failed", refund_id)
+
+    assert _credit(db, transaction_id) == ("refunded" if succeeded else "available")
+    assert _ledger(db, transaction_id) == ["refund" if succeeded else "refund_failed"]
+    assert _settlements(db, transaction_id) == [
+        {"action": "billing.refund_succeeded" if succeeded else "billing.refund_failed", "actor_role": "provider",
+         "source": "reconciled", "asked_by": "admin-2"},
+    ]  # fmt: skip
+    assert _refund_events(db, transaction_id) == [], "no callback arrived"
+    # Xendit's callback, arriving after all: it finds the refund settled as it says.
+    assert billing.receive_refund_callback(ports, late_callback, webhook_id="w-late") is Outcome.DUPLICATE
+    assert _ledger(db, transaction_id) == ["refund" if succeeded else "refund_failed"]
+    assert _refund_events(db, transaction_id) == ["duplicate"]
+    if succeeded:
+        return
+    _refunds_answer(stack, invoice, "SUCCEEDED")
+    again = billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+    assert (again.status, again.refund_id != refund_id) == (CreditStatus.REFUNDED, True)
+    assert _attempts(db, transaction_id) == [(1, "failed"), (2, "succeeded")]
+    assert _ledger(db, transaction_id) == ["refund_failed", "refund"]
+
+
+def test_a_refund_still_pending_at_xendit_stays_pending_when_an_admin_asks_again(
+    stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices
+) -> None:
+    transaction_id, _, refund_id = _pending_refund(stack, ports, db, xendit)
+
+    again = billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+
+    assert (again.refund_id, again.status) == (refund_id, CreditStatus.REFUNDING)
+    assert _attempts(db, transaction_id) == [(1, "pending")]
+    assert _ledger(db, transaction_id) == []
+
+
+def test_xendit_unreachable_while_a_pending_refund_is_looked_up_is_a_503_and_changes_nothing(
+    stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices
+) -> None:
+    transaction_id, _, refund_id = _pending_refund(stack, ports, db, xendit)
+    _complete_silently(stack, refund_id, "SUCCEEDED")
+    nowhere = XenditInvoices(secret_key=get_settings().xendit_secret_key, host=f"http://127.0.0.1:{free_port()}")
+
+    with pytest.raises(Unavailable):
+        billing.refund(ports, nowhere, "admin-2", transaction_id, "klien minta dana kembali")
+    assert billing.reconcile_refunds(db, nowhere, budget_s=30) == billing.RefundSweep(settled=0, pending=0, failed=0)
+    _pending_since(db, transaction_id, minutes=60)
+    assert billing.reconcile_refunds(db, nowhere, budget_s=30) == billing.RefundSweep(settled=0, pending=0, failed=1)
+
+    assert _credit(db, transaction_id) == "refunding"
+    assert _attempts(db, transaction_id) == [(1, "pending")]
+    assert (_ledger(db, transaction_id), _settlements(db, transaction_id)) == ([], [])
+    done = billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+    assert (done.refund_id, done.status) == (refund_id, CreditStatus.REFUNDED)
+
+
+def test_the_refund_sweep_settles_refunds_pending_for_a_while_each_on_its_own(
+    stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices
+) -> None:
+    refunded, _, refunded_id = _pending_refund(stack, ports, db, xendit)
+    failed, _, failed_id = _pending_refund(stack, ports, db, xendit)
+    still_pending, _, _ = _pending_refund(stack, ports, db, xendit)
+    just_accepted, _, just_accepted_id = _pending_refund(stack, ports, db, xendit)
+    unknown, _ = _paid_credit(stack, db, xendit, "refunding")
+    with db.transaction() as tx:  # a refund Xendit has no record of: the lookup fails, the others go on
+        tx.execute(
+            """INSERT INTO credit_refunds (transaction_id, attempt, reference_id, status, xendit_refund_id, reason,
+                                           requested_by, updated_at)
+               VALUES (CAST(:id AS uuid), 1, :reference, 'pending', :refund, 'x', 'admin-uid', now())""",
+            {"id": unknown, "reference": f"refund-{unknown}", "refund": f"rfd-{uuid.uuid4()}"},
+        )
+    _complete_silently(stack, refunded_id, "SUCCEEDED")
+    _complete_silently(stack, failed_id, "FAILED")
+    _complete_silently(stack, just_accepted_id, "SUCCEEDED")
+    for transaction_id in (refunded, failed, still_pending, unknown):
+        _pending_since(db, transaction_id, minutes=60)
+
+    swept = billing.reconcile_refunds(db, xendit, budget_s=30)
+
+    assert swept == billing.RefundSweep(settled=2, pending=1, failed=1)
+    assert [_credit(db, t) for t in (refunded, failed, still_pending, just_accepted, unknown)] == [
+        "refunded", "available", "refunding", "refunding", "refunding",
+    ]  # fmt: skip
+    assert (_ledger(db, refunded), _ledger(db, failed)) == (["refund"], ["refund_failed"])
+    assert _settlements(db, refunded) == [{"action": "billing.refund_succeeded", "actor_role": "provider",
+                                           "source": "reconciled", "asked_by": billing.SWEEP_ACTOR}]  # fmt: skip
+    assert _refund_events(db, refunded) == []
+    # Looked up a moment ago: the next run leaves them for later, and a refund only just accepted waits for its
+    # callback a little longer.
+    assert billing.reconcile_refunds(db, xendit, budget_s=30) == billing.RefundSweep(settled=0, pending=0, failed=0)
+    assert _credit(db, just_accepted) == "refunding"
+
+
+def test_sweeps_delivered_at_once_and_the_late_callback_settle_a_refund_once(
+    stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices
+) -> None:
+    transaction_id, _, refund_id = _pending_refund(stack, ports, db, xendit)
+    late_callback = _complete_silently(stack, refund_id, "SUCCEEDED")
+    _pending_since(db, transaction_id, minutes=60)
+    racers = 4
+    start = threading.Barrier(racers + 1)
+
+    def sweep(_: int) -> billing.RefundSweep:
+        start.wait()
+        return billing.reconcile_refunds(db, xendit, budget_s=30)
+
+    def callback() -> Outcome:
+        start.wait()
+        return billing.receive_refund_callback(ports, late_callback, webhook_id="w-late")
+
+    with ThreadPoolExecutor(racers + 1) as pool:
+        delivered = pool.submit(callback)
+        sweeps = list(pool.map(sweep, range(racers)))
+
+    applied = sum(s.settled for s in sweeps) + (delivered.result() is Outcome.APPLIED)
+    assert applied == 1, (sweeps, delivered.result())
+    assert _credit(db, transaction_id) == "refunded"
+    assert _ledger(db, transaction_id) == ["refund"]
+    assert len(_settlements(db, transaction_id)) == 1

@@ -586,7 +586,11 @@ def test_a_payment_timeout_delivered_again_expires_once_and_never_undoes_a_payme
 
 
 # Handlers whose own area proves them against redelivery: the test file that delivers each one twice.
-PROVEN_ELSEWHERE = {"on_chat_message": "tests/e2e/test_safety.py", "retention_sweep": "tests/e2e/test_safety.py"}
+PROVEN_ELSEWHERE = {
+    "on_chat_message": "tests/e2e/test_safety.py",
+    "retention_sweep": "tests/e2e/test_safety.py",
+    "refund_sweep": "tests/e2e/test_billing.py",
+}
 
 
 def test_every_pubsub_and_task_handler_is_delivered_twice_somewhere() -> None:

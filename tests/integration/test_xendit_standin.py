@@ -483,6 +483,43 @@ def test_a_failed_refund_calls_back_and_its_amount_can_be_refunded_again(
     assert second.refund_id != first.refund_id
 
 
+@pytest.mark.parametrize(("status", "failure_code"), [("SUCCEEDED", None), ("FAILED", "INSUFFICIENT_BALANCE")])
+def test_a_refund_completed_with_its_callback_lost_is_seen_by_get_refund_and_calls_back_only_when_replayed(
+    invoices: XenditInvoices, receiver: CallbackReceiver, standin: str, status: str, failure_code: str | None
+) -> None:
+    invoice = paid_invoice(invoices, standin, refunds="PENDING")
+    reference = f"refund-{uuid.uuid4()}"
+    pending = refund(invoices, invoice, reference)
+    options = {"status": status, "callback": False, **({"failure_code": failure_code} if failure_code else {})}
+
+    completed = requests.post(f"{standin}/_standin/refunds/{pending.refund_id}/complete", json=options, timeout=5)
+
+    assert completed.status_code == 200, completed.text
+    looked_up = invoices.get_refund(pending.refund_id)
+    assert (looked_up.refund_id, looked_up.status, looked_up.failure_code) == (pending.refund_id, status, failure_code)
+    assert (looked_up.invoice_id, looked_up.amount, looked_up.currency) == (invoice.invoice_id, 50_000, "IDR")
+    assert looked_up.outcome == status.lower()
+    time.sleep(0.3)
+    assert receiver.for_invoice(reference) == [], "the callback was lost"
+    assert [a for a in requests.get(f"{standin}/_standin/callbacks", timeout=5).json()
+            if a.get("reference_id") == reference] == []  # fmt: skip
+
+    replayed = requests.post(f"{standin}/_standin/refunds/{pending.refund_id}/callback", timeout=5)
+
+    assert replayed.status_code == 200, replayed.text
+    wait_for(lambda: len(receiver.for_invoice(reference)) == 1)
+    [late] = receiver.for_invoice(reference)
+    assert late.body == completed.json()
+    assert (late.body["event"], late.body["data"]["status"]) == (f"refund.{status.lower()}", status)
+
+
+def test_get_refund_of_a_refund_xendit_never_made_is_a_404_not_worth_repeating(invoices: XenditInvoices) -> None:
+    with pytest.raises(PaymentProviderError) as unknown:
+        invoices.get_refund(f"rfd-{uuid.uuid4()}")
+
+    assert (unknown.value.status, unknown.value.error_code, unknown.value.retryable) == (404, "DATA_NOT_FOUND", False)
+
+
 def test_a_refund_can_answer_failed_at_once(invoices: XenditInvoices, standin: str) -> None:
     invoice = invoices.create_invoice(external_id=new_external_id(), amount=50_000, description="x",
                                       invoice_duration_s=600)  # fmt: skip
@@ -507,6 +544,7 @@ def test_a_refund_can_answer_failed_at_once(invoices: XenditInvoices, standin: s
         ("invoices/{invoice}/refund_answer", {"status": "FAILED", "failure_code": ""}, 400),
         ("invoices/000000000000000000000000/refund_answer", {"status": "PENDING"}, 404),
         ("refunds/{refund}/complete", {"status": "PENDING"}, 400),
+        ("refunds/{refund}/complete", {"status": "SUCCEEDED", "callback": "no"}, 400),
         ("refunds/rfd-nobody/complete", {"status": "SUCCEEDED"}, 404),
         ("refunds/{refund}/callback", None, 404),
     ],
