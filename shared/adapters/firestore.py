@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +39,7 @@ class FirestoreWriter:
         self._database = ""
         self._metadata: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._group = GroupCommit(self._commit_group, take=_next_group)
+        self._group: GroupCommit[_Unit] = GroupCommit(self._commit_group, take=_next_group)
 
     @property
     def client(self) -> Any:
@@ -52,33 +53,46 @@ class FirestoreWriter:
 
     def apply(self, ops: list[DocOp]) -> None:
         """Raises Unavailable when Firestore cannot be reached in time (the caller may retry). Either all of `ops`
-        landed or, for a write of up to GROUP_MAX_OPS, none of them did."""
+        landed or, for a write of up to GROUP_MAX_OPS, none of them did. Data Firestore cannot store is refused
+        (TypeError, ValueError) before anything is sent, failing this caller alone."""
         if len(ops) > GROUP_MAX_OPS:  # a blast or a projector's batch: its own commits, in BATCH_LIMIT slices
             for start in range(0, len(ops), BATCH_LIMIT):
                 self._commit(ops[start : start + BATCH_LIMIT])
             return
-        self._group.submit(ops)
+        self._group.submit(_Unit(frozenset(op.path for op in ops), self._encode(ops)))
 
-    def _commit_group(self, writes: list[list[DocOp]]) -> None:
-        self._commit([op for ops in writes for op in ops])
+    def _commit_group(self, units: list[_Unit]) -> None:
+        self._commit_writes([write for unit in units for write in unit.writes])
 
     def _commit(self, ops: list[DocOp]) -> None:
-        rpc, metadata = self._commit_rpc()
-        request = self._protos.commit_request(database=self._database)
+        self._commit_writes(self._encode(ops))
+
+    def _encode(self, ops: list[DocOp]) -> list[Any]:
+        """Write protobufs for `ops`, on the caller's thread (a group's commit only sends)."""
+        self._commit_rpc()
+        protos = self._protos
+        writes: list[Any] = []
         encoded: dict[int, Any] = {}  # one document written to many paths (a blast's offers) is encoded once
         for op in ops:
-            write = request.writes.add()
+            write = protos.write()
             if op.op == "delete":
                 write.delete = self._document_name(op.path)
-                continue
-            known = encoded.get(id(op.data))
-            if known is None:
-                known = encoded[id(op.data)] = self._protos.encode_document(op.data, merge=op.op == "merge")
-            document, mask = known
-            write.update.CopyFrom(document)
-            write.update.name = self._document_name(op.path)
-            if mask is not None:
-                write.update_mask.field_paths.extend(mask)
+            else:
+                known = encoded.get(id(op.data))
+                if known is None:
+                    known = encoded[id(op.data)] = protos.encode_document(op.data, merge=op.op == "merge")
+                document, mask = known
+                write.update.CopyFrom(document)
+                write.update.name = self._document_name(op.path)
+                if mask is not None:
+                    write.update_mask.field_paths.extend(mask)
+            writes.append(write)
+        return writes
+
+    def _commit_writes(self, writes: list[Any]) -> None:
+        rpc, metadata = self._commit_rpc()
+        request = self._protos.commit_request(database=self._database)
+        request.writes.extend(writes)
         self._send(rpc, request, metadata)
 
     def _send(self, rpc: Any, request: Any, metadata: list[tuple[str, str]]) -> None:
@@ -138,15 +152,22 @@ class FirestoreWriter:
         return f"{self._database}/documents/{path}"
 
 
-def _next_group(waiting: Sequence[list[DocOp]]) -> int:
+@dataclass(frozen=True)
+class _Unit:
+    """One caller's writes, encoded, and the documents they touch."""
+
+    paths: frozenset[str]
+    writes: list[Any]
+
+
+def _next_group(waiting: Sequence[_Unit]) -> int:
     """In arrival order; a write to a document already in the group waits for the next commit, so writes to one
     document land in the order they came."""
     paths: set[str] = set()
-    for count, ops in enumerate(waiting[: BATCH_LIMIT // GROUP_MAX_OPS]):
-        touched = {op.path for op in ops}
-        if touched & paths:
+    for count, unit in enumerate(waiting[: BATCH_LIMIT // GROUP_MAX_OPS]):
+        if unit.paths & paths:
             return count
-        paths |= touched
+        paths |= unit.paths
     return min(len(waiting), BATCH_LIMIT // GROUP_MAX_OPS)
 
 
@@ -156,9 +177,10 @@ class _Protos:
     is merged field by field, an empty map is a value of its own, `$delete` removes a field)."""
 
     def __init__(self) -> None:
-        from google.cloud.firestore_v1.types import document, firestore
+        from google.cloud.firestore_v1.types import document, firestore, write
 
         self.commit_request = firestore.CommitRequest.pb()
+        self.write = write.Write.pb()
         self.commit_response = firestore.CommitResponse.pb()
         self.document = document.Document.pb()
 

@@ -26,10 +26,10 @@ class CountingWriter(FirestoreWriter):
         self.commits: list[int] = []
         self._count_lock = threading.Lock()
 
-    def _commit(self, ops: list[DocOp]) -> None:
-        super()._commit(ops)
+    def _commit_writes(self, writes: list[Any]) -> None:
+        super()._commit_writes(writes)
         with self._count_lock:
-            self.commits.append(len(ops))
+            self.commits.append(len(writes))
 
 
 @pytest.fixture
@@ -95,13 +95,13 @@ def test_a_failed_commit_fails_every_write_it_carried(writer: CountingWriter, cl
     run = uuid.uuid4().hex
     results: dict[str, str] = {}
     gate = threading.Event()
-    original = writer._commit
+    original = writer._commit_writes
 
-    def slow_then_real(ops: list[DocOp]) -> None:
+    def slow_then_real(writes: list[Any]) -> None:
         gate.wait(timeout=5)
-        original(ops)
+        original(writes)
 
-    writer._commit = slow_then_real  # type: ignore[method-assign]
+    writer._commit_writes = slow_then_real  # type: ignore[method-assign]
 
     def write(name: str, data: dict[str, Any]) -> None:
         try:
@@ -140,3 +140,42 @@ def test_a_large_write_goes_in_batches_of_its_own(writer: CountingWriter, client
 
     assert writer.commits == [BATCH_LIMIT, GROUP_MAX_OPS]
     assert sum(1 for _ in client.collection(f"group_{run}").stream()) == len(ops)
+
+
+def test_a_document_firestore_cannot_store_fails_its_caller_alone(writer: CountingWriter, client: Any) -> None:
+    run = uuid.uuid4().hex
+    results: dict[str, str] = {}
+    gate = threading.Event()
+    original = writer._commit_writes
+
+    def slow_then_real(writes: list[Any]) -> None:
+        gate.wait(timeout=5)
+        original(writes)
+
+    writer._commit_writes = slow_then_real  # type: ignore[method-assign]
+
+    def write(name: str, data: dict[str, Any]) -> None:
+        try:
+            writer.apply([DocOp(f"group_{run}/{name}", "set", data)])
+            results[name] = "ok"
+        except Exception as exc:
+            results[name] = type(exc).__name__
+
+    first = threading.Thread(target=write, args=("first", {"n": 1}))
+    first.start()
+    while not writer._group.busy():
+        pass
+    later = [threading.Thread(target=write, args=(f"later{n}", {"n": n})) for n in range(3)]
+    for thread in later:
+        thread.start()
+    while writer._group.waiting() < 3:
+        pass
+    write("unstorable", {"what": object()})  # refused on its own thread, before it could join the group
+    gate.set()
+    for thread in [first, *later]:
+        thread.join(timeout=10)
+
+    assert results == {"first": "ok", "later0": "ok", "later1": "ok", "later2": "ok", "unstorable": "TypeError"}
+    stored = {doc.id for doc in client.collection(f"group_{run}").stream()}
+    assert stored == {"first", "later0", "later1", "later2"}
+    assert writer.commits == [1, 3]
