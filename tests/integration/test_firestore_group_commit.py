@@ -91,45 +91,64 @@ def test_writes_to_one_document_land_in_order(writer: CountingWriter, client: An
     assert all(doc[f"seen_{n}"] for n in range(40))
 
 
-def test_a_failed_commit_fails_every_write_it_carried(writer: CountingWriter, client: Any) -> None:
-    run = uuid.uuid4().hex
-    results: dict[str, str] = {}
-    gate = threading.Event()
-    original = writer._commit_writes
+class HeldGroup:
+    """Writes to one fresh collection through `writer`, its first commit held until `release`: the writes queued
+    meanwhile go out together in the next group. Records each write's outcome by name."""
 
-    def slow_then_real(writes: list[Any]) -> None:
-        gate.wait(timeout=5)
-        original(writes)
+    def __init__(self, writer: CountingWriter) -> None:
+        self.run = uuid.uuid4().hex
+        self.writer = writer
+        self.results: dict[str, str] = {}
+        self._gate = threading.Event()
+        self._threads: list[threading.Thread] = []
+        original = writer._commit_writes
 
-    writer._commit_writes = slow_then_real  # type: ignore[method-assign]
+        def held_then_real(writes: list[Any]) -> None:
+            self._gate.wait(timeout=5)
+            original(writes)
 
-    def write(name: str, data: dict[str, Any]) -> None:
+        writer._commit_writes = held_then_real  # type: ignore[method-assign]
+
+    def write(self, name: str, data: dict[str, Any]) -> None:
         try:
-            writer.apply([DocOp(f"group_{run}/{name}", "set", data)])
-            results[name] = "ok"
+            self.writer.apply([DocOp(f"group_{self.run}/{name}", "set", data)])
+            self.results[name] = "ok"
         except Exception as exc:
-            results[name] = type(exc).__name__
+            self.results[name] = type(exc).__name__
 
-    first = threading.Thread(target=write, args=("first", {"n": 1}))
-    first.start()
-    while not writer._group.busy():
-        pass
+    def start(self, writes: dict[str, dict[str, Any]]) -> None:
+        """Each write on a thread of its own; returns once the first is held or the rest queued behind it."""
+        for name, data in writes.items():
+            thread = threading.Thread(target=self.write, args=(name, data))
+            thread.start()
+            self._threads.append(thread)
+        if len(self._threads) == len(writes):
+            while not self.writer._group.busy():
+                pass
+        else:
+            while self.writer._group.waiting() < len(writes):
+                pass
+
+    def release(self) -> None:
+        self._gate.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def stored(self, client: Any) -> set[str]:
+        return {doc.id for doc in client.collection(f"group_{self.run}").stream()}
+
+
+def test_a_failed_commit_fails_every_write_it_carried(writer: CountingWriter, client: Any) -> None:
+    held = HeldGroup(writer)
+    held.start({"first": {"n": 1}})
     # These queue behind the first commit and go out together; one of them is invalid for Firestore.
-    later = [threading.Thread(target=write, args=(f"later{n}", {"n": n})) for n in range(3)]
-    later.append(threading.Thread(target=write, args=("bad", {"": "an empty field name is refused"})))
-    for thread in later:
-        thread.start()
-    while writer._group.waiting() < 4:
-        pass
-    gate.set()
-    for thread in [first, *later]:
-        thread.join(timeout=10)
+    held.start({**{f"later{n}": {"n": n} for n in range(3)}, "bad": {"": "an empty field name is refused"}})
+    held.release()
 
-    assert results["first"] == "ok"
-    failed = {name for name, outcome in results.items() if outcome != "ok"}
-    assert failed == {"later0", "later1", "later2", "bad"}, results
-    stored = {doc.id for doc in client.collection(f"group_{run}").stream()}
-    assert stored == {"first"}, "the failed commit wrote nothing"
+    assert held.results["first"] == "ok"
+    failed = {name for name, outcome in held.results.items() if outcome != "ok"}
+    assert failed == {"later0", "later1", "later2", "bad"}, held.results
+    assert held.stored(client) == {"first"}, "the failed commit wrote nothing"
 
 
 def test_a_large_write_goes_in_batches_of_its_own(writer: CountingWriter, client: Any) -> None:
@@ -143,39 +162,12 @@ def test_a_large_write_goes_in_batches_of_its_own(writer: CountingWriter, client
 
 
 def test_a_document_firestore_cannot_store_fails_its_caller_alone(writer: CountingWriter, client: Any) -> None:
-    run = uuid.uuid4().hex
-    results: dict[str, str] = {}
-    gate = threading.Event()
-    original = writer._commit_writes
+    held = HeldGroup(writer)
+    held.start({"first": {"n": 1}})
+    held.start({f"later{n}": {"n": n} for n in range(3)})
+    held.write("unstorable", {"what": object()})  # refused on its own thread, before it could join the group
+    held.release()
 
-    def slow_then_real(writes: list[Any]) -> None:
-        gate.wait(timeout=5)
-        original(writes)
-
-    writer._commit_writes = slow_then_real  # type: ignore[method-assign]
-
-    def write(name: str, data: dict[str, Any]) -> None:
-        try:
-            writer.apply([DocOp(f"group_{run}/{name}", "set", data)])
-            results[name] = "ok"
-        except Exception as exc:
-            results[name] = type(exc).__name__
-
-    first = threading.Thread(target=write, args=("first", {"n": 1}))
-    first.start()
-    while not writer._group.busy():
-        pass
-    later = [threading.Thread(target=write, args=(f"later{n}", {"n": n})) for n in range(3)]
-    for thread in later:
-        thread.start()
-    while writer._group.waiting() < 3:
-        pass
-    write("unstorable", {"what": object()})  # refused on its own thread, before it could join the group
-    gate.set()
-    for thread in [first, *later]:
-        thread.join(timeout=10)
-
-    assert results == {"first": "ok", "later0": "ok", "later1": "ok", "later2": "ok", "unstorable": "TypeError"}
-    stored = {doc.id for doc in client.collection(f"group_{run}").stream()}
-    assert stored == {"first", "later0", "later1", "later2"}
+    assert held.results == {"first": "ok", "later0": "ok", "later1": "ok", "later2": "ok", "unstorable": "TypeError"}
+    assert held.stored(client) == {"first", "later0", "later1", "later2"}
     assert writer.commits == [1, 3]
