@@ -9,7 +9,7 @@ from typing import Any
 from shared.adapters.db import Database
 from shared.domain import days
 from shared.services import settings_store
-from shared.services.pairing import AVAILABLE_MITRAS
+from shared.services.availability import AVAILABLE_MITRAS
 
 _FIGURES = f"""
 WITH open_load AS (

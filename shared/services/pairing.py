@@ -14,6 +14,7 @@ from shared.domain.config import AppConfig
 from shared.domain.pairing import OfferStatus, RequestStatus
 from shared.errors import Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
 from shared.services import credits, lifecycle, outbox, projections, settings_store
+from shared.services.availability import AVAILABLE_MITRAS, available_params
 from shared.services.outbox import ts
 from shared.services.ports import Ports
 from shared.services.projector import Committed, project_after_commit, publish_committed
@@ -23,15 +24,6 @@ TIMEOUT_HANDLER = "task_pairing_timeout"
 BLAST_TOPIC = "pairing-requested"
 # A timeout task that fires a little early (Cloud Tasks' own jitter) still ends the search.
 _DEADLINE_TOLERANCE = timedelta(seconds=1)
-
-# Online, heartbeat fresh, active, below capacity: who is offered a request right now.
-AVAILABLE_MITRAS = """
-    SELECT m.id, m.firebase_uid FROM mitras m
-    WHERE m.active AND m.presence = 'online' AND m.firebase_uid IS NOT NULL
-      AND m.last_heartbeat_at > now() - make_interval(secs => :grace_s)
-      AND (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
-          < :max_clients
-"""
 
 
 @dataclass(frozen=True)
@@ -46,11 +38,6 @@ class Match:
     session_id: str
     request_id: str
     ends_at: datetime
-
-
-def available_params(config: AppConfig) -> dict[str, Any]:
-    """The parameters AVAILABLE_MITRAS takes."""
-    return {"grace_s": config.heartbeat_grace_s, "max_clients": config.max_concurrent_clients}
 
 
 # -- the client asks -----------------------------------------------------------------------------------------------
