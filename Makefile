@@ -35,6 +35,7 @@ lint: bootstrap
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: bootstrap
+	@bash bench/check_tools.sh
 	$(BIN)/python -m bench
 
 # Regenerates the committed OpenAPI document (a test fails when it drifts from the code).
