@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -442,19 +442,19 @@ def _throughput() -> str:
         f"messages stored during the drives: {stored}; PostgreSQL pool of the instance: {get_settings().db_pool_size}"
     )
     lines += _cpu_across_the_box(runs[names[1]], rps[names[0]])
-    lines += _share_of_hello_world(runs[names[0]], runs[names[1]])
+    lines += _share_of_hello_world(
+        rps[names[1]] / rps[names[0]], cpu[names[0]] / cpu[names[1]], zip(runs[names[0]], runs[names[1]], strict=True)
+    )
     return "\n".join(lines)
 
 
-def _share_of_hello_world(hello: list[Drive], chat: list[Drive]) -> list[str]:
+def _share_of_hello_world(share: float, cpu_share: float, rounds: Iterable[tuple[Drive, Drive]]) -> list[str]:
     """The verdict on the measured req/s (medians of the rounds), each round's ratio, and the ratio of CPU per
     request for reference."""
-    share = p50([drive.rps for drive in chat]) / p50([drive.rps for drive in hello])
-    cpu_share = p50([drive.cpu_ms_per_request for drive in hello]) / p50([drive.cpu_ms_per_request for drive in chat])
-    rounds = ", ".join(f"{served.rps / floor.rps:.1%}" for floor, served in zip(hello, chat, strict=True))
+    by_round = ", ".join(f"{served.rps / floor.rps:.1%}" for floor, served in rounds)
     return [
         f"chat_send / hello-world = {share:.1%}  (target ≥ {TARGET_THROUGHPUT_SHARE:.0%})  "
-        f"{verdict(share >= TARGET_THROUGHPUT_SHARE)};  round by round: {rounds}",
+        f"{verdict(share >= TARGET_THROUGHPUT_SHARE)};  round by round: {by_round}",
         f"  CPU per request {1 / cpu_share:.1f}x hello-world's: an instance with a core of its own and the managed "
         f"services on other machines, as deployed, would serve {cpu_share:.1%} of hello-world's requests (shown for "
         "reference; the verdict above is on the measured req/s)",
