@@ -1,4 +1,5 @@
-"""Start a child process in its own process group, wait until it is ready, stop the whole group."""
+"""Start a child process in its own process group, wait until it is ready, hold it still for a moment, stop the
+whole group."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -90,6 +92,19 @@ class ManagedProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """The whole group paused (SIGSTOP) for the block and resumed (SIGCONT) whatever happens: its connections
+        stay open, and what it was in the middle of goes on afterwards."""
+        if self.proc is None or self.proc.poll() is not None:
+            yield
+            return
+        self._signal_group(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._signal_group(signal.SIGCONT)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

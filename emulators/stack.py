@@ -199,12 +199,27 @@ class LocalStack:
             self.progress(f"{process.name:<10} ready on 127.0.0.1:{getattr(self.ports, process.name)}")
 
     def restart(self, name: str) -> None:
-        """Start one part again on its port with its first command line (fault tests stop parts mid-run). It comes
-        back empty: an emulator's data, and Pub/Sub's topics and subscriptions, are the caller's to restore."""
+        """Start one part again on its port with its first command line (fault tests stop parts mid-run). An
+        emulator comes back empty; Pub/Sub comes back with its topics and push subscriptions, as the managed service
+        keeps them through an outage.
+
+        The functions are held still while Pub/Sub is started and wired: a topic that exists before its subscription
+        accepts a message and delivers it to no one, and a publish from a retry landing in that moment would be
+        marked done and lost. Held, their requests wait and then publish to a whole Pub/Sub."""
         process = self._process(name)
+        if name == "pubsub" and self.has_gcloud:
+            from emulators.pubsub_wiring import wire_push_subscriptions
+
+            with self._process("gateway").held():
+                self._start_again(process)
+                wire_push_subscriptions(PROJECT, f"127.0.0.1:{self.ports.pubsub}", self.functions_url)
+            return
+        self._start_again(process)
+
+    def _start_again(self, process: ManagedProcess) -> None:
         process.stop()
         process.start()
-        process.wait_ready(self._readiness()[name], timeout=90)
+        process.wait_ready(self._readiness()[process.name], timeout=90)
 
     def _prepare_database(self) -> None:
         self._postgres_thread.join()

@@ -19,9 +19,8 @@ import pytest
 import requests
 
 from emulators.process import ManagedProcess
-from emulators.pubsub_wiring import wire_push_subscriptions
 from emulators.simulator import App, Reply, Watch
-from emulators.stack import DATABASE, PROJECT, LocalStack
+from emulators.stack import DATABASE, LocalStack
 from shared.adapters.db import Database
 from tests.e2e.conftest import Pair
 
@@ -35,12 +34,10 @@ def part(stack: LocalStack, name: str) -> ManagedProcess:
 
 
 def bring_back(stack: LocalStack, name: str) -> None:
-    """Restart a part that is down (a no-op when it runs) and restore what it lost that the stack set up."""
+    """Restart a part that is down (a no-op when it runs); Pub/Sub comes back wired as the stack set it up."""
     process = part(stack, name)
     if process.proc is None or process.proc.poll() is not None:
         stack.restart(name)
-    if name == "pubsub":
-        wire_push_subscriptions(PROJECT, f"127.0.0.1:{stack.ports.pubsub}", stack.functions_url)
 
 
 @pytest.fixture
@@ -66,12 +63,22 @@ def pending_outbox(halo_db: Database, destination_like: str) -> list[int]:
     return [row["id"] for row in found]
 
 
+def outbox_rows(halo_db: Database, destination_like: str) -> list[dict[str, Any]]:
+    """The rows for `destination_like` and how their publishing went, for a failure to explain itself."""
+    with halo_db.transaction() as tx:
+        return tx.all(
+            """SELECT id, destination, published_at::text, attempts, last_error FROM outbox
+               WHERE destination LIKE :d ORDER BY id DESC LIMIT 10""",
+            {"d": destination_like},
+        )
+
+
 def catch_up(stack: LocalStack, halo_db: Database, destination_like: str, done: Callable[[], bool]) -> None:
     """What Cloud Tasks and the scheduled sweep do after an outage, every second instead of on their backoff:
     retry the pending rows until `done`."""
     deadline = time.monotonic() + CATCH_UP_S
     while not done():
-        assert time.monotonic() < deadline, f"not caught up in {CATCH_UP_S}s; pending {destination_like}"
+        assert time.monotonic() < deadline, f"not caught up in {CATCH_UP_S}s: {outbox_rows(halo_db, destination_like)}"
         pending = pending_outbox(halo_db, destination_like)
         if pending:
             requests.post(f"{stack.functions_url}/task_project_outbox", json={"ids": pending}, timeout=30)
