@@ -197,12 +197,20 @@ class Watch:
 
     It listens with the Admin path (the Python client cannot carry a user's token to the emulator's listen
     stream); what each user may read is proven separately against firestore.rules.
+
+    It is handed out once its first snapshot (the state when it started listening) has arrived, as an app shows
+    the current state before any change: the emulator can miss a change made while a listen target is still being
+    added (a write 9 ms after opening was never reported in about 1 of 150 tries, though a read showed it).
     """
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Any, *, ready_timeout: float = 10) -> None:
         self._condition = threading.Condition()
         self.snapshots: list[dict[str, dict[str, Any]]] = []
         self._watch = target.on_snapshot(self._on_snapshot)
+        with self._condition:
+            if not self._condition.wait_for(lambda: bool(self.snapshots), ready_timeout):
+                self._watch.unsubscribe()
+                raise TimeoutError(f"no first snapshot within {ready_timeout}s")
 
     @classmethod
     def document(cls, path: str, project: str = PROJECT) -> Watch:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from emulators.simulator import App, AuthEmulator
+from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import LocalStack
 from shared.adapters.db import Database
 
@@ -90,31 +89,22 @@ def test_openapi_document_is_served_and_lists_the_contract(stack: LocalStack) ->
 def test_pubsub_push_reaches_a_cloud_event_function_which_projects_the_outbox(stack: LocalStack) -> None:
     """A row committed to the outbox reaches a Firestore listener through the scheduled `outbox_sweep`:
     stack ticker → Pub/Sub emulator → push to the gateway → CloudEvent function → projector → Firestore."""
-    from google.cloud import firestore
-
     from shared.services import outbox
 
     doc_id = uuid.uuid4().hex
-    client = firestore.Client(project=stack.env()["GOOGLE_CLOUD_PROJECT"])
-    seen = threading.Event()
-    snapshots: list[dict[str, object]] = []
-
-    def on_snapshot(docs, _changes, _read_time) -> None:  # type: ignore[no-untyped-def]
-        for doc in docs:
-            if doc.exists:
-                snapshots.append(doc.to_dict())
-                seen.set()
-
-    watch = client.document(f"slice_checks/{doc_id}").on_snapshot(on_snapshot)
+    watch = Watch.document(f"slice_checks/{doc_id}", project=stack.env()["GOOGLE_CLOUD_PROJECT"])
     database = Database(lambda: stack.postgres.connect("halo"), max_idle=1)
     try:
         with database.transaction() as tx:
             outbox.write_document(tx, f"slice_checks/{doc_id}", {"hello": "world", "at": outbox.ts(_now())})
-        assert seen.wait(20), "the sweep never projected the row"
-        assert snapshots[-1]["hello"] == "world"
+        try:
+            doc = watch.wait_for(bool, timeout=20)
+        except TimeoutError:
+            pytest.fail("the sweep never projected the row")
+        assert doc[f"slice_checks/{doc_id}"]["hello"] == "world"
         assert _eventually(lambda: _published(database, f"slice_checks/{doc_id}")), "the row was never marked"
     finally:
-        watch.unsubscribe()
+        watch.close()
         database.close()
 
 
