@@ -208,11 +208,9 @@ class LocalStack:
         marked done and lost. Held, their requests wait and then publish to a whole Pub/Sub."""
         process = self._process(name)
         if name == "pubsub" and self.has_gcloud:
-            from emulators.pubsub_wiring import wire_push_subscriptions
-
             with self._process("gateway").held():
                 self._start_again(process)
-                wire_push_subscriptions(PROJECT, f"127.0.0.1:{self.ports.pubsub}", self.functions_url)
+                self._wire_pubsub()
             return
         self._start_again(process)
 
@@ -259,12 +257,14 @@ class LocalStack:
                                    min_backoff_s=queue.min_backoff_s, max_backoff_s=queue.max_backoff_s,
                                    max_doublings=queue.max_doublings)  # fmt: skip
         self.progress(f"tasks      queues: {', '.join(queue.name for queue in QUEUES)}")
-        if not self.has_gcloud:
-            return
+        if self.has_gcloud:
+            self.progress(f"pubsub     topics → push: {', '.join(self._wire_pubsub())}")
+
+    def _wire_pubsub(self) -> list[str]:
+        """Every Pub/Sub-triggered function's topic and push subscription (an emulator starts with none)."""
         from emulators.pubsub_wiring import wire_push_subscriptions
 
-        wired = wire_push_subscriptions(PROJECT, f"127.0.0.1:{self.ports.pubsub}", self.functions_url)
-        self.progress(f"pubsub     topics → push: {', '.join(wired)}")
+        return wire_push_subscriptions(PROJECT, f"127.0.0.1:{self.ports.pubsub}", self.functions_url)
 
     def _seed(self) -> None:
         from emulators.seed import seed_auth
