@@ -443,21 +443,21 @@ def _throughput() -> str:
     )
     lines += _cpu_across_the_box(runs[names[1]], rps[names[0]])
     lines += _share_of_hello_world(
-        rps[names[1]] / rps[names[0]], cpu[names[0]] / cpu[names[1]], zip(runs[names[0]], runs[names[1]], strict=True)
+        rps[names[1]] / rps[names[0]], cpu[names[1]] / cpu[names[0]], zip(runs[names[0]], runs[names[1]], strict=True)
     )
     return "\n".join(lines)
 
 
-def _share_of_hello_world(share: float, cpu_share: float, rounds: Iterable[tuple[Drive, Drive]]) -> list[str]:
-    """The verdict on the measured req/s (medians of the rounds), each round's ratio, and the ratio of CPU per
-    request for reference."""
+def _share_of_hello_world(share: float, cpu_ratio: float, rounds: Iterable[tuple[Drive, Drive]]) -> list[str]:
+    """The verdict on the measured req/s (medians of the rounds), each round's ratio, and for reference chat_send's
+    CPU per request as a multiple of hello-world's."""
     by_round = ", ".join(f"{served.rps / floor.rps:.1%}" for floor, served in rounds)
     return [
         f"chat_send / hello-world = {share:.1%}  (target ≥ {TARGET_THROUGHPUT_SHARE:.0%})  "
         f"{verdict(share >= TARGET_THROUGHPUT_SHARE)};  round by round: {by_round}",
-        f"  CPU per request {1 / cpu_share:.1f}x hello-world's: an instance with a core of its own and the managed "
-        f"services on other machines, as deployed, would serve {cpu_share:.1%} of hello-world's requests (shown for "
-        "reference; the verdict above is on the measured req/s)",
+        f"  CPU per request {cpu_ratio:.1f}x hello-world's: an instance with a core of its own and the managed "
+        f"services on other machines, as deployed, would serve {1 / cpu_ratio:.1%} of hello-world's requests "
+        "(shown for reference; the verdict above is on the measured req/s)",
     ]
 
 
