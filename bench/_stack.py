@@ -32,7 +32,7 @@ from emulators import world
 from emulators.process import ManagedProcess, free_port, port_open
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import DATABASE, PROJECT, LocalStack, gcloud_emulators, start_on_free_ports
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_GCLOUD = "skipped: the Google Cloud CLI's Firestore/Pub/Sub emulators are not installed on this machine"
@@ -241,17 +241,16 @@ def app_config(**values: object) -> Iterator[None]:
 
 
 def service_ports(max_idle: int = 64, counter: PgCounter | None = None) -> Any:
-    """The real adapters from `shared.adapters.runtime`, on the stack's database, with a pool as large as a race
+    """The real adapters from `shared.bootstrap`, on the stack's database, with a pool as large as a race
     (as that many instances would each hold their own connection)."""
-    from shared.adapters import runtime
-    from shared.adapters.db import connector_for
+    from shared import bootstrap
+    from shared.adapters.postgres.database import connector_for
     from shared.config import get_settings
-    from shared.services.ports import Ports
 
     stack()
     connect = counting_connect(counter) if counter is not None else connector_for(get_settings())
     pooled = Database(connect, max_idle=max_idle)
-    return Ports(db=pooled, documents=runtime.firestore(), publisher=runtime.publisher(), tasks=runtime.tasks())
+    return bootstrap.ports_on(pooled)
 
 
 # -- figures -----------------------------------------------------------------------------------------------------
@@ -325,7 +324,7 @@ class _CountingSocket:
 
 
 def counting_connect(counter: PgCounter) -> Callable[[], Any]:
-    from shared.adapters.db import connector_for
+    from shared.adapters.postgres.database import connector_for
     from shared.config import get_settings
 
     connect = connector_for(get_settings())

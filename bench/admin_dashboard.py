@@ -19,8 +19,8 @@ import pg8000.dbapi
 
 from emulators.postgres import PostgresCluster
 from emulators.process import free_port
-from shared.adapters.db import Database
 from shared.adapters.migrations import migrate
+from shared.adapters.postgres.database import Database
 from shared.services import admin_dashboard
 
 SESSIONS = 100_000

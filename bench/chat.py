@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -667,12 +667,12 @@ def _typing(pair: Pair, app: App, typing: bool) -> int:
 
 
 def _round_trips() -> str:
-    from shared.adapters import runtime
-    from shared.adapters.db import Database
+    from shared import bootstrap
+    from shared.adapters.postgres.database import Database
     from shared.config import get_settings
+    from shared.domain.chat import Participant
     from shared.domain.roles import Role
     from shared.services import chat, identity
-    from shared.services.ports import Ports
 
     pair = _stack.paired()
     assert pair.client.session is not None
@@ -680,15 +680,20 @@ def _round_trips() -> str:
     client_id = _stack.account_id(pair.client)
     counter = PgCounter()
     db = Database(counting_connect(counter), max_idle=4)
-    documents, publisher = Timed(runtime.firestore(), "apply"), Timed(runtime.publisher(), "publish_all")
-    ports = Ports(db=db, documents=documents, publisher=publisher, tasks=runtime.tasks())  # type: ignore[arg-type]
+    documents, publisher = Timed(bootstrap.firestore(), "apply"), Timed(bootstrap.publisher(), "publish_all")
+    ports = replace(bootstrap.ports_on(db), documents=documents, publisher=publisher)  # type: ignore[arg-type]
     ttl = get_settings().identity_cache_s
 
     def send() -> None:
         known = identity.resolve(db, uid, ttl)  # what the endpoint does before the use case, cached per instance
         assert known.role is Role.CLIENT
-        chat.send(ports, role=Role.CLIENT, account_id=client_id, uid=uid, session_id=pair.session_id,
-                  client_message_id=str(uuid.uuid4()), text="berapa kali ke database?")  # fmt: skip
+        chat.send(
+            ports,
+            Participant(Role.CLIENT, client_id, uid),
+            session_id=pair.session_id,
+            client_message_id=str(uuid.uuid4()),
+            text="berapa kali ke database?",
+        )
 
     per_send: list[tuple[int, tuple[str, ...]]] = []
     totals = {"wire": 0, "statements": 0, "pg": 0.0, "firestore": 0.0, "pubsub": 0.0, "all": 0.0}

@@ -3,7 +3,7 @@
 The services run on the real adapters against the stack's database, as tests/integration/test_pairing_race.py does;
 states are arranged with SQL. Every accept includes its projection (Firestore documents, the push published), since
 the caller waits for it. In production each of 50 racing accepts runs in its own function instance, with its own
-interpreter, connection and clients: here each racer is a process of its own, wired by `runtime.ports()` as a
+interpreter, connection and clients: here each racer is a process of its own, wired by `bootstrap.ports()` as a
 deployed instance is (all of them share this machine's cores with PostgreSQL and the emulators). The same race as
 threads of one process is printed beside it, for comparison: one interpreter lock then queues what 50 instances would
 run side by side.
@@ -38,7 +38,7 @@ BLAST_TRIALS = 8
 TARGET_CONTENTION = 5.0
 TARGET_BLAST = 1.3
 # Imported once by the fork server, so each instance starts without importing them again.
-_PRELOAD = ["bench.pairing", "shared.adapters.runtime", "shared.services.pairing", "google.cloud.firestore",
+_PRELOAD = ["bench.pairing", "shared.bootstrap", "shared.services.pairing", "google.cloud.firestore",
             "google.pubsub_v1", "google.cloud.tasks_v2"]  # fmt: skip
 
 
@@ -78,9 +78,9 @@ def _close_session(db: Any, request_id: str) -> None:
 
 def _instance(mitra_id: str, requests: Connection, start: Barrier) -> None:
     """One racer's function instance: accepts each request it is sent, at the barrier when racing."""
-    from shared.adapters import runtime
+    from shared import bootstrap
 
-    ports = runtime.ports()
+    ports = bootstrap.ports()
     while (sent := requests.recv()) is not None:
         request_id, racing = sent
         if racing:
@@ -238,7 +238,7 @@ def _accepts() -> str:
             f"{max(uncontended):>8.1f}",
             f"{f'{RACERS} mitras at once, {CONTENDED_TRIALS} trials (all calls)':<58} {p50(contended):>8.1f} "
             f"{percentile(contended, 99):>8.1f} {max(contended):>8.1f}",
-            f"  each racer its own process, pool and clients (runtime.ports()), as {RACERS} function instances are",
+            f"  each racer its own process, pool and clients (bootstrap.ports()), as {RACERS} function instances are",
             f"an uncontended accept: {statements:.0f} PostgreSQL statements, {wire:.0f} wire round trips "
             "(both transactions: the accept and its projection)",
             f"p99(contended)/p50(uncontended) = {ratio:.1f}x  (target ≤ {TARGET_CONTENTION:g}x)  "
@@ -277,7 +277,7 @@ def _raw_write(client: Any, uids: list[str]) -> float:
 
 
 def _blast() -> str:
-    from shared.adapters import runtime
+    from shared import bootstrap
     from shared.services import pairing
 
     counter = PgCounter()
@@ -290,7 +290,7 @@ def _blast() -> str:
             row["firebase_uid"]
             for row in tx.all("SELECT firebase_uid FROM mitras WHERE id = ANY(CAST(:m AS uuid[]))", {"m": mitras})
         ]
-    client = runtime.firestore().client
+    client = bootstrap.firestore().client
     documents, publisher = Timed(ports.documents, "apply"), Timed(ports.publisher, "publish_all")
     timed_ports = replace(ports, documents=documents, publisher=publisher)
     blasts: list[float] = []

@@ -405,7 +405,7 @@ class Demo:
     def database(self) -> Iterator[Any]:
         import pg8000.dbapi
 
-        from shared.adapters.db import Database
+        from shared.adapters.postgres.database import Database
 
         port = self.args.postgres_port
         db = Database(lambda: pg8000.dbapi.connect(host="127.0.0.1", port=port, user="postgres", database=DATABASE,

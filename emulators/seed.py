@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 
 ADMIN_EMAIL = "admin@halo.local"
 ADMIN_PASSWORD = "halo-dev-admin"  # emulator only

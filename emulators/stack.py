@@ -222,8 +222,8 @@ class LocalStack:
     def _prepare_database(self) -> None:
         self._postgres_thread.join()
         from emulators.seed import seed_database
-        from shared.adapters.db import Database
         from shared.adapters.migrations import migrate
+        from shared.adapters.postgres.database import Database
 
         for name in (TEMPLATE_DATABASE, DATABASE):
             self.postgres.drop_database(name)
@@ -268,7 +268,7 @@ class LocalStack:
 
     def _seed(self) -> None:
         from emulators.seed import seed_auth
-        from shared.adapters.db import Database
+        from shared.adapters.postgres.database import Database
 
         db = Database(lambda: self.postgres.connect(DATABASE), max_idle=1)
         seed_auth(f"http://127.0.0.1:{self.ports.auth}", PROJECT, db)

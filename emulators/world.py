@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import requests
 
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 
 
 def add_client(db: Database) -> str:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from functions._replies import HttpFunction, failure_response, json_response, read_json_object, refuse_unstorable_text
 from shared.adapters.firebase_auth import VerifiedToken
 from shared.config import get_settings
+from shared.domain.chat import Participant
 from shared.domain.roles import Role
 from shared.errors import Forbidden, InvalidRequest, MethodNotAllowed, Unauthenticated
 from shared.logging import configure, set_trace
@@ -37,6 +38,11 @@ class Caller:
     # The caller's row in clients / mitras / admins, when it has one.
     account_id: str | None
     token: VerifiedToken
+
+    def participant(self) -> Participant:
+        """The caller as a session's participant: for endpoints that admit only clients and mitras."""
+        assert self.role in (Role.CLIENT, Role.MITRA) and self.account_id is not None
+        return Participant(self.role, self.account_id, self.uid)
 
 
 @dataclass(frozen=True)
@@ -109,15 +115,15 @@ def endpoint(
 
 
 def authenticate(req: flask.Request, spec: Endpoint) -> Caller:
-    from shared.adapters import runtime
+    from shared import bootstrap
     from shared.services import identity
 
     header = req.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send `Authorization: Bearer <Firebase ID token>`")
-    verified = runtime.firebase_auth().verify(token.strip(), check_revoked=spec.check_revoked)
-    known = identity.resolve(runtime.database(), verified.uid, get_settings().identity_cache_s)
+    verified = bootstrap.firebase_auth().verify(token.strip(), check_revoked=spec.check_revoked)
+    known = identity.resolve(bootstrap.database(), verified.uid, get_settings().identity_cache_s)
     if known.suspended:
         raise Forbidden("this account is suspended", code="suspended")
     if spec.roles is not None and known.role not in spec.roles:
@@ -128,10 +134,10 @@ def authenticate(req: flask.Request, spec: Endpoint) -> Caller:
 def _audit_read(caller: Caller, function: str, query: BaseModel) -> None:
     """Every admin call lands in the audit log; changes are recorded by their services with old and new values,
     reads here with what was asked."""
-    from shared.adapters import runtime
+    from shared import bootstrap
     from shared.services import audit
 
-    with runtime.database().transaction() as tx:
+    with bootstrap.database().transaction() as tx:
         audit.record(tx, actor_uid=caller.uid, actor_role="admin", action=f"{function}.read", target=function,
                      old=None, new=query.model_dump(mode="json", exclude_none=True))  # fmt: skip
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functions._http import Call, endpoint
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.domain.roles import Role
 from shared.errors import Forbidden
 from shared.schemas import ClientProfile, ClientProfileUpdate, ClientRegister, Empty, MitraProfile
@@ -16,7 +16,11 @@ def client_register(call: Call[ClientRegister]) -> ClientProfile:
     if call.caller.role in (Role.MITRA, Role.ADMIN):
         raise Forbidden("mitras and admins cannot register as clients", code="role_conflict")
     profile = accounts.register_client(
-        runtime.database(), runtime.firebase_auth(), call.caller.token, call.body.display_name, force=call.body.force
+        bootstrap.database(),
+        bootstrap.firebase_auth(),
+        call.caller.token,
+        call.body.display_name,
+        force=call.body.force,
     )
     return ClientProfile.model_validate(profile, from_attributes=True)
 
@@ -27,18 +31,18 @@ def client_profile(call: Call[Empty | ClientProfileUpdate]) -> ClientProfile:
     assert call.caller.account_id is not None
     if isinstance(call.body, ClientProfileUpdate):
         profile = accounts.update_client(
-            runtime.database(),
+            bootstrap.database(),
             call.caller.account_id,
             display_name=call.body.display_name,
             anonymous=call.body.anonymous,
         )
     else:
-        profile = accounts.get_client(runtime.database(), call.caller.account_id)
+        profile = accounts.get_client(bootstrap.database(), call.caller.account_id)
     return ClientProfile.model_validate(profile, from_attributes=True)
 
 
 @endpoint(post=Empty, response=MitraProfile, check_revoked=True)
 def mitra_login(call: Call[Empty]) -> MitraProfile:
     """A phone sign-in of an active mitra registered by an admin: links the uid and sets role `mitra`."""
-    profile = accounts.mitra_login(runtime.database(), runtime.firebase_auth(), call.caller.token)
+    profile = accounts.mitra_login(bootstrap.database(), bootstrap.firebase_auth(), call.caller.token)
     return MitraProfile.model_validate(profile, from_attributes=True)

@@ -8,7 +8,7 @@ function needs.
 from __future__ import annotations
 
 from functions._http import Call, endpoint
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.domain.roles import Role
 from shared.schemas import Empty
 from shared.schemas.admin import (
@@ -28,7 +28,7 @@ from shared.services import admin_sessions as sessions
 @endpoint(get=Empty, roles={Role.ADMIN}, response=Dashboard)
 def admin_dashboard(call: Call[Empty]) -> Dashboard:
     """Live figures: mitras online/busy/at capacity, searches, sessions, today's waits, no_mitra rate, revenue."""
-    return Dashboard.model_validate(figures.figures(runtime.database()))
+    return Dashboard.model_validate(figures.figures(bootstrap.database()))
 
 
 @endpoint(get=Empty, post=ConfigChange, roles={Role.ADMIN}, response=ConfigView, check_revoked=True)
@@ -36,11 +36,11 @@ def admin_config(call: Call[Empty | ConfigChange]) -> ConfigView:
     """GET: every setting with its version, and the pricing tiers. POST: change some; each change is audited."""
     if isinstance(call.body, ConfigChange):
         view = settings.change(
-            runtime.database(), call.caller.uid, call.body.settings.model_dump(exclude_unset=True, mode="json"),
+            bootstrap.database(), call.caller.uid, call.body.settings.model_dump(exclude_unset=True, mode="json"),
             [tier.model_dump() for tier in call.body.tiers],
         )  # fmt: skip
     else:
-        view = settings.read(runtime.database())
+        view = settings.read(bootstrap.database())
     return ConfigView.model_validate(view)
 
 
@@ -49,10 +49,10 @@ def admin_sessions(call: Call[SessionQuery | RerouteSession]) -> SessionPage:
     """GET: sessions, newest first (status, mitra, client, Jakarta dates, pages). POST: reroute to another mitra."""
     body = call.body
     if isinstance(body, RerouteSession):
-        row = sessions.reroute(runtime.ports(), call.caller.uid, str(body.session_id), str(body.mitra_id))
+        row = sessions.reroute(bootstrap.ports(), call.caller.uid, str(body.session_id), str(body.mitra_id))
         return SessionPage(sessions=[AdminSession.model_validate(row)])
     rows, cursor = sessions.list_sessions(
-        runtime.database(), status=body.status, mitra_id=_text(body.mitra_id), client_id=_text(body.client_id),
+        bootstrap.database(), status=body.status, mitra_id=_text(body.mitra_id), client_id=_text(body.client_id),
         first=body.from_date, last=body.to_date, cursor=body.cursor, limit=body.limit,
     )  # fmt: skip
     return SessionPage(sessions=[AdminSession.model_validate(row) for row in rows], next_cursor=cursor)

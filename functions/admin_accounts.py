@@ -6,7 +6,7 @@ Every change is written to audit_log with the admin's uid, the target, and the o
 from __future__ import annotations
 
 from functions._http import Call, endpoint
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.domain.roles import Role
 from shared.schemas import Empty
 from shared.schemas.admin import (
@@ -28,12 +28,12 @@ def admin_users(call: Call[ClientQuery | SuspendClient]) -> ClientPage:
     body = call.body
     if isinstance(body, SuspendClient):
         if body.action == "suspend":
-            row = clients.suspend(runtime.ports(), runtime.firebase_auth(), call.caller.uid, str(body.client_id),
+            row = clients.suspend(bootstrap.ports(), bootstrap.firebase_auth(), call.caller.uid, str(body.client_id),
                                   body.reason)  # fmt: skip
         else:
-            row = clients.unsuspend(runtime.database(), call.caller.uid, str(body.client_id), body.reason)
+            row = clients.unsuspend(bootstrap.database(), call.caller.uid, str(body.client_id), body.reason)
         return ClientPage(clients=[AdminClient.model_validate(row)])
-    rows, cursor = clients.list_clients(runtime.database(), search=body.q, suspended=body.suspended,
+    rows, cursor = clients.list_clients(bootstrap.database(), search=body.q, suspended=body.suspended,
                                         cursor=body.cursor, limit=body.limit)  # fmt: skip
     return ClientPage(clients=[AdminClient.model_validate(row) for row in rows], next_cursor=cursor)
 
@@ -45,10 +45,10 @@ def admin_admins(call: Call[Empty | AdminAction]) -> AdminPage:
     if isinstance(call.body, AdminAction):
         action = call.body.root
         if action.action == "grant":
-            row = admins.grant(runtime.database(), runtime.firebase_auth(), call.caller.uid, action.email)
+            row = admins.grant(bootstrap.database(), bootstrap.firebase_auth(), call.caller.uid, action.email)
         elif action.action == "revoke":
-            row = admins.revoke(runtime.database(), runtime.firebase_auth(), call.caller.uid, str(action.admin_id))
+            row = admins.revoke(bootstrap.database(), bootstrap.firebase_auth(), call.caller.uid, str(action.admin_id))
         else:
-            row = admins.set_on_duty(runtime.database(), call.caller.uid, str(action.admin_id), action.on_duty)
+            row = admins.set_on_duty(bootstrap.database(), call.caller.uid, str(action.admin_id), action.on_duty)
         return AdminPage(admins=[AdminAccount.model_validate(row)])
-    return AdminPage(admins=[AdminAccount.model_validate(row) for row in admins.list_admins(runtime.database())])
+    return AdminPage(admins=[AdminAccount.model_validate(row) for row in admins.list_admins(bootstrap.database())])

@@ -6,8 +6,8 @@ Every change is written to audit_log with the admin's uid, the target, and the o
 from __future__ import annotations
 
 from functions._http import Call, endpoint
-from shared.adapters import runtime
-from shared.adapters.db import Row
+from shared import bootstrap
+from shared.adapters.postgres.database import Row
 from shared.domain.roles import Role
 from shared.schemas.admin import (
     AdminMitra,
@@ -29,7 +29,7 @@ def admin_mitras(call: Call[MitraQuery | MitraAction]) -> MitraPage:
     if isinstance(call.body, MitraAction):
         return MitraPage(mitras=[AdminMitra.model_validate(_change_mitra(call.caller.uid, call.body.root))])
     rows, cursor = roster.list_mitras(
-        runtime.database(), presence=call.body.presence, active=call.body.active, search=call.body.q,
+        bootstrap.database(), presence=call.body.presence, active=call.body.active, search=call.body.q,
         cursor=call.body.cursor, limit=call.body.limit,
     )  # fmt: skip
     return MitraPage(mitras=[AdminMitra.model_validate(row) for row in rows], next_cursor=cursor)
@@ -37,17 +37,19 @@ def admin_mitras(call: Call[MitraQuery | MitraAction]) -> MitraPage:
 
 def _change_mitra(admin_uid: str, action: CreateMitra | UpdateMitra | SetMitraActive) -> Row:
     if isinstance(action, CreateMitra):
-        return roster.create(runtime.database(), admin_uid, phone=action.phone, display_name=action.display_name)
+        return roster.create(bootstrap.database(), admin_uid, phone=action.phone, display_name=action.display_name)
     if isinstance(action, UpdateMitra):
         assert action.display_name is not None
-        return roster.rename(runtime.ports(), admin_uid, str(action.mitra_id), action.display_name)
+        return roster.rename(bootstrap.ports(), admin_uid, str(action.mitra_id), action.display_name)
     if action.action == "deactivate":
-        return roster.deactivate(runtime.ports(), runtime.firebase_auth(), admin_uid, str(action.mitra_id))
-    return roster.reactivate(runtime.database(), admin_uid, str(action.mitra_id))
+        return roster.deactivate(bootstrap.ports(), bootstrap.firebase_auth(), admin_uid, str(action.mitra_id))
+    return roster.reactivate(bootstrap.database(), admin_uid, str(action.mitra_id))
 
 
 @endpoint(get=MitraLogQuery, roles={Role.ADMIN}, response=MitraLogs)
 def admin_mitra_logs(call: Call[MitraLogQuery]) -> MitraLogs:
     """One mitra's online/offline transitions over Jakarta days, with the time online on each day."""
-    history = roster.status_history(runtime.database(), str(call.body.mitra_id), call.body.from_date, call.body.to_date)
+    history = roster.status_history(
+        bootstrap.database(), str(call.body.mitra_id), call.body.from_date, call.body.to_date
+    )
     return MitraLogs.model_validate(history)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functions._http import Call, endpoint
 from functions._tasks import task_handler
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.domain.billing import Purpose
 from shared.domain.roles import Role
 from shared.schemas.billing import (
@@ -35,7 +35,7 @@ def billing_checkout(call: Call[CheckoutBody]) -> CheckoutReply:
     extension_id = str(call.body.extension_id) if call.body.extension_id else None
     request = billing.CheckoutRequest(tier_id=call.body.tier_id, purpose=Purpose(call.body.purpose),
                                       extension_id=extension_id)  # fmt: skip
-    opened = billing.checkout(runtime.ports(), runtime.payments(), call.caller.account_id, request,
+    opened = billing.checkout(bootstrap.ports(), bootstrap.payments(), call.caller.account_id, request,
                               idempotency_key=call.idempotency_key)  # fmt: skip
     return CheckoutReply.model_validate(opened, from_attributes=True)
 
@@ -43,14 +43,14 @@ def billing_checkout(call: Call[CheckoutBody]) -> CheckoutReply:
 @task_handler(TransactionRef)
 def task_payment_timeout(payload: TransactionRef) -> str:
     """The payment window has passed: expire the invoice and the transaction unless Xendit says it was paid."""
-    return billing.expire_unpaid(runtime.ports(), runtime.payments(), str(payload.transaction_id))
+    return billing.expire_unpaid(bootstrap.ports(), bootstrap.payments(), str(payload.transaction_id))
 
 
 @endpoint(post=RefundBody, roles={Role.ADMIN}, response=RefundReply, check_revoked=True)
 def admin_refund(call: Call[RefundBody]) -> RefundReply:
     """Refund a paid session credit the client has not used, through Xendit; refused once a session used it.
     `refunding` until Xendit confirms the money is back (its refund callback), `refunded` once it has."""
-    done = billing.refund(runtime.ports(), runtime.payments(), call.caller.uid, str(call.body.transaction_id),
+    done = billing.refund(bootstrap.ports(), bootstrap.payments(), call.caller.uid, str(call.body.transaction_id),
                           call.body.reason)  # fmt: skip
     return RefundReply.model_validate(done, from_attributes=True)
 
@@ -62,9 +62,9 @@ def admin_payment_events(call: Call[PaymentEventQuery | ReviewPaymentEvent]) -> 
     Listed newest first; a refund's callback has `kind` refund."""
     body = call.body
     if isinstance(body, ReviewPaymentEvent):
-        row = admin_payments.review(runtime.database(), call.caller.uid, body.event_id, body.note)
+        row = admin_payments.review(bootstrap.database(), call.caller.uid, body.event_id, body.note)
         return PaymentEventPage(events=[QuarantinedPayment.model_validate(row)])
     reviewed = None if body.status is None else body.status == "reviewed"
-    rows, cursor = admin_payments.list_quarantined(runtime.database(), reviewed=reviewed, cursor=body.cursor,
+    rows, cursor = admin_payments.list_quarantined(bootstrap.database(), reviewed=reviewed, cursor=body.cursor,
                                                    limit=body.limit)  # fmt: skip
     return PaymentEventPage(events=[QuarantinedPayment.model_validate(row) for row in rows], next_cursor=cursor)

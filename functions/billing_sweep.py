@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from functions._events import pubsub_handler
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.services import billing
 
 # A scheduled sweep stops well before the function's timeout; the next run picks up the rest.
@@ -24,4 +24,4 @@ class RefundTick(BaseModel):
 def refund_sweep(_tick: RefundTick, _message_id: str) -> None:
     """Scheduled every 15 minutes: ask Xendit about refunds pending longer than a few minutes, and settle those it has
     settled as their lost refund callbacks would have."""
-    billing.reconcile_refunds(runtime.database(), runtime.payments(), budget_s=_SWEEP_BUDGET_S)
+    billing.reconcile_refunds(bootstrap.database(), bootstrap.payments(), budget_s=_SWEEP_BUDGET_S)

@@ -34,12 +34,12 @@ def _purposes_registered() -> None:
 def xendit_webhook(delivery: Delivery) -> dict[str, Any]:
     """Xendit's invoice callbacks and refund callbacks (`event: refund.succeeded | refund.failed`), both under the
     same callback token: recorded, applied at most once, acknowledged at once (replays too)."""
-    from shared.adapters import runtime
+    from shared import bootstrap
     from shared.adapters.xendit_payments import is_refund_callback
     from shared.services import billing
 
     webhook_id = delivery.headers.get("webhook-id")
     if is_refund_callback(delivery.body):
-        return {"outcome": billing.receive_refund_callback(runtime.ports(), delivery.body, webhook_id=webhook_id)}
+        return {"outcome": billing.receive_refund_callback(bootstrap.ports(), delivery.body, webhook_id=webhook_id)}
     _purposes_registered()
-    return {"outcome": billing.receive_callback(runtime.ports(), delivery.body, webhook_id=webhook_id)}
+    return {"outcome": billing.receive_callback(bootstrap.ports(), delivery.body, webhook_id=webhook_id)}

@@ -10,10 +10,9 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from functions._events import pubsub_handler
-from functions.notify import NotifyEvent
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.logging import event
-from shared.services import notify, safety
+from shared.services import chat, notify, safety
 
 log = logging.getLogger("halo.events")
 
@@ -22,7 +21,6 @@ class MessageSent(BaseModel):
     message_id: UUID
     session_id: UUID
     sender_role: Literal["client", "mitra"]
-    push: NotifyEvent
 
 
 @pubsub_handler(MessageSent)
@@ -33,10 +31,12 @@ def on_chat_message(sent: MessageSent, _message_id: str) -> None:
     goes once per dedup key and recipient, a message is flagged once)."""
 
     def push() -> None:
-        notify.deliver(runtime.database(), runtime.fcm(), notify.Notification(**sent.push.model_dump()))
+        message = chat.push_for(bootstrap.ports(), session_id=str(sent.session_id), message_id=str(sent.message_id))
+        if message is not None:
+            notify.deliver(bootstrap.database(), bootstrap.fcm(), notify.Notification(**message.data))
 
     def check() -> None:
-        safety.check_message(runtime.ports(), message_id=str(sent.message_id), session_id=str(sent.session_id))
+        safety.check_message(bootstrap.ports(), message_id=str(sent.message_id), session_id=str(sent.session_id))
 
     steps: list[tuple[str, Callable[[], None]]] = [("push", push)]
     if sent.sender_role == "client":

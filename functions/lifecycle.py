@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from functions._http import Call, endpoint
 from functions._tasks import task_handler
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.domain.roles import Role
 from shared.schemas.lifecycle import (
     ExtensionRequest,
@@ -38,7 +38,7 @@ def session_end(call: Call[SessionRef]) -> SessionEnded:
     """End the session early (where the control center allows it for the caller's role); goodbyes follow."""
     assert call.caller.role is not None and call.caller.account_id is not None
     status = lifecycle.end_early(
-        runtime.ports(), role=call.caller.role, account_id=call.caller.account_id, uid=call.caller.uid,
+        bootstrap.ports(), role=call.caller.role, account_id=call.caller.account_id, uid=call.caller.uid,
         session_id=str(call.body.session_id),
     )  # fmt: skip
     return SessionEnded(session_id=str(call.body.session_id), status=status)
@@ -49,7 +49,7 @@ def session_goodbye(call: Call[Goodbye]) -> GoodbyeSent:
     """One goodbye note per side, inside the goodbye window after the session's end."""
     assert call.caller.role is not None and call.caller.account_id is not None
     sent = lifecycle.goodbye(
-        runtime.ports(), role=call.caller.role, account_id=call.caller.account_id, uid=call.caller.uid,
+        bootstrap.ports(), role=call.caller.role, account_id=call.caller.account_id, uid=call.caller.uid,
         session_id=str(call.body.session_id), text=call.body.text,
     )  # fmt: skip
     return GoodbyeSent(**sent)
@@ -60,7 +60,7 @@ def extension_request(call: Call[ExtensionRequest]) -> ExtensionState:
     """Ask the mitra for more time (one pending request at a time)."""
     assert call.caller.account_id is not None
     extension = lifecycle.request_extension(
-        runtime.ports(), client_id=call.caller.account_id, session_id=str(call.body.session_id),
+        bootstrap.ports(), client_id=call.caller.account_id, session_id=str(call.body.session_id),
         tier_id=call.body.tier_id,
     )  # fmt: skip
     return ExtensionState.model_validate(extension, from_attributes=True)
@@ -71,7 +71,7 @@ def extension_respond(call: Call[ExtensionRespond]) -> ExtensionState:
     """Accept (the client then pays) or reject an extension request."""
     assert call.caller.account_id is not None
     extension = lifecycle.respond_extension(
-        runtime.ports(), mitra_id=call.caller.account_id, extension_id=str(call.body.extension_id),
+        bootstrap.ports(), mitra_id=call.caller.account_id, extension_id=str(call.body.extension_id),
         accept=call.body.accept,
     )  # fmt: skip
     return ExtensionState.model_validate(extension, from_attributes=True)
@@ -80,22 +80,22 @@ def extension_respond(call: Call[ExtensionRespond]) -> ExtensionState:
 @task_handler(TimerTask)
 def task_session_warning(task: TimerTask) -> str:
     """ "5 minutes left, extend?" — a system message and a push; stale after an extension."""
-    return lifecycle.warn(runtime.ports(), task.session_id, task.version)
+    return lifecycle.warn(bootstrap.ports(), task.session_id, task.version)
 
 
 @task_handler(TimerTask)
 def task_session_expire(task: TimerTask) -> str:
     """The session's time is up: closing, with the goodbye window; stale after an extension."""
-    return lifecycle.expire(runtime.ports(), task.session_id, task.version)
+    return lifecycle.expire(bootstrap.ports(), task.session_id, task.version)
 
 
 @task_handler(CloseTask)
 def task_session_close(task: CloseTask) -> str:
     """The goodbye window is over: closed."""
-    return lifecycle.close(runtime.ports(), task.session_id)
+    return lifecycle.close(bootstrap.ports(), task.session_id)
 
 
 @task_handler(ExtensionTask)
 def task_extension_timeout(task: ExtensionTask) -> str:
     """The mitra did not answer in time: the request expires."""
-    return lifecycle.expire_extension(runtime.ports(), task.extension_id)
+    return lifecycle.expire_extension(bootstrap.ports(), task.extension_id)

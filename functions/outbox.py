@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from functions._events import pubsub_handler
 from functions._tasks import task_handler
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.errors import Unavailable
 from shared.services import projector
 
@@ -27,10 +27,10 @@ class OutboxIds(BaseModel):
 @pubsub_handler(SweepTick)
 def outbox_sweep(_tick: SweepTick, _message_id: str) -> None:
     """Publish every pending outbox row that is due (scheduled every minute)."""
-    ports = runtime.ports()
+    ports = bootstrap.ports()
     deadline = time.monotonic() + _SWEEP_BUDGET_S
     while time.monotonic() < deadline:
-        result = projector.project(ports.db, ports.documents, ports.publisher)
+        result = projector.project(ports)
         if result.published == 0 or result.remaining <= 0:
             return
 
@@ -38,8 +38,7 @@ def outbox_sweep(_tick: SweepTick, _message_id: str) -> None:
 @task_handler(OutboxIds)
 def task_project_outbox(payload: OutboxIds) -> str:
     """Retry publishing the rows one request committed; Cloud Tasks backs off between attempts."""
-    ports = runtime.ports()
-    result = projector.project(ports.db, ports.documents, ports.publisher, ids=payload.ids)
+    result = projector.project(bootstrap.ports(), ids=payload.ids)
     if result.failed:
         raise Unavailable(f"{result.failed} outbox rows still failing")
     return "published" if result.published else "already_published"

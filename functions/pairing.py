@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from functions._events import pubsub_handler
 from functions._http import Call, endpoint
 from functions._tasks import task_handler
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.domain.roles import Role
 from shared.schemas import (
     PairingAcceptReply,
@@ -29,7 +29,7 @@ def pairing_request(call: Call[PairingRequestBody]) -> PairingRequestReply:
     """Ask every available mitra at once; `no_mitra` at once when nobody is available."""
     assert call.caller.account_id is not None
     outcome = pairing.request_pairing(
-        runtime.ports(), call.caller.account_id, tier_id=call.body.tier_id, free_trial=call.body.free_trial,
+        bootstrap.ports(), call.caller.account_id, tier_id=call.body.tier_id, free_trial=call.body.free_trial,
         idempotency_key=call.idempotency_key,
     )  # fmt: skip
     return PairingRequestReply.model_validate(outcome, from_attributes=True)
@@ -39,7 +39,7 @@ def pairing_request(call: Call[PairingRequestBody]) -> PairingRequestReply:
 def pairing_cancel(call: Call[RequestRef]) -> PairingCancelReply:
     """Stop searching; every offer is withdrawn."""
     assert call.caller.account_id is not None
-    status = pairing.cancel(runtime.ports(), call.caller.account_id, str(call.body.request_id))
+    status = pairing.cancel(bootstrap.ports(), call.caller.account_id, str(call.body.request_id))
     return PairingCancelReply(request_id=str(call.body.request_id), status=status)
 
 
@@ -47,7 +47,7 @@ def pairing_cancel(call: Call[RequestRef]) -> PairingCancelReply:
 def pairing_accept(call: Call[RequestRef]) -> PairingAcceptReply:
     """Take the request: the first mitra wins the session, everyone else gets 409 already_taken."""
     assert call.caller.account_id is not None
-    match = pairing.accept(runtime.ports(), call.caller.account_id, str(call.body.request_id))
+    match = pairing.accept(bootstrap.ports(), call.caller.account_id, str(call.body.request_id))
     return PairingAcceptReply.model_validate(match, from_attributes=True)
 
 
@@ -55,17 +55,17 @@ def pairing_accept(call: Call[RequestRef]) -> PairingAcceptReply:
 def pairing_decline(call: Call[RequestRef]) -> PairingDeclineReply:
     """Hide this offer for the calling mitra only."""
     assert call.caller.account_id is not None
-    pairing.decline(runtime.ports(), call.caller.account_id, str(call.body.request_id))
+    pairing.decline(bootstrap.ports(), call.caller.account_id, str(call.body.request_id))
     return PairingDeclineReply(request_id=str(call.body.request_id))
 
 
 @pubsub_handler(RequestEvent)
 def on_pairing_requested(event: RequestEvent, _message_id: str) -> None:
     """The blast: offer the new request to every available mitra (idempotent under redelivery)."""
-    pairing.blast(runtime.ports(), event.request_id)
+    pairing.blast(bootstrap.ports(), event.request_id)
 
 
 @task_handler(RequestEvent)
 def task_pairing_timeout(payload: RequestEvent) -> str:
     """The search window has passed: `no_mitra` unless someone accepted meanwhile."""
-    return pairing.expire_search(runtime.ports(), payload.request_id)
+    return pairing.expire_search(bootstrap.ports(), payload.request_id)

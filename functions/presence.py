@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from functions._events import pubsub_handler
 from functions._http import Call, endpoint
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.domain.roles import Role
 from shared.schemas import Empty, HeartbeatReply, MitraStatus, MitraStatusChange
 from shared.services import presence
@@ -20,7 +20,7 @@ class SweepTick(BaseModel):
 def mitra_set_status(call: Call[MitraStatusChange]) -> MitraStatus:
     """Go online (and be offered every request still searching) or offline (open offers are withdrawn)."""
     assert call.caller.account_id is not None
-    result = presence.set_status(runtime.ports(), call.caller.account_id, call.body.status)
+    result = presence.set_status(bootstrap.ports(), call.caller.account_id, call.body.status)
     return MitraStatus(status=result.status, changed=result.changed)  # type: ignore[arg-type]
 
 
@@ -28,10 +28,10 @@ def mitra_set_status(call: Call[MitraStatusChange]) -> MitraStatus:
 def mitra_heartbeat(call: Call[Empty]) -> HeartbeatReply:
     """Keep an online mitra online; `offline` in the reply means the app must go online again."""
     assert call.caller.account_id is not None
-    return HeartbeatReply(status=presence.heartbeat(runtime.ports(), call.caller.account_id))  # type: ignore[arg-type]
+    return HeartbeatReply(status=presence.heartbeat(bootstrap.ports(), call.caller.account_id))  # type: ignore[arg-type]
 
 
 @pubsub_handler(SweepTick)
 def presence_sweep(_tick: SweepTick, _message_id: str) -> None:
     """Scheduled: mitras silent for longer than the heartbeat grace go offline (`heartbeat_timeout`)."""
-    presence.sweep(runtime.ports())
+    presence.sweep(bootstrap.ports())

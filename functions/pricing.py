@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functions._http import Call, endpoint
-from shared.adapters import runtime
+from shared import bootstrap
 from shared.domain.roles import Role
 from shared.schemas import CreditBalance, Empty, FreeTrial, PricingQuote, Tier
 from shared.services import pricing
@@ -13,7 +13,7 @@ from shared.services import pricing
 def pricing_quote(call: Call[Empty]) -> PricingQuote:
     """Active pricing tiers, the client's unused paid sessions, and whether the free trial is still available."""
     assert call.caller.account_id is not None
-    found = pricing.quote(runtime.database(), call.caller.account_id)
+    found = pricing.quote(bootstrap.database(), call.caller.account_id)
     return PricingQuote(
         tiers=[Tier(id=t.id, minutes=t.minutes, duration_s=t.duration_s, price=t.price) for t in found.tiers],
         free_trial=FreeTrial(available=found.free_trial_available, minutes=found.free_trial_minutes),

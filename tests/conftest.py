@@ -13,7 +13,7 @@ import pytest
 
 from emulators.simulator import App, AuthEmulator
 from emulators.stack import TEMPLATE_DATABASE, LocalStack, gcloud_emulators, start_on_free_ports
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 
 NO_GCLOUD_BANNER = (
     "Google Cloud CLI emulators (Firestore, Pub/Sub) are NOT installed on this machine: "

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.group_commit import GroupCommit
+from shared.domain.events import DocumentDelete, DocumentEvent
 from shared.errors import Unavailable
-from shared.services.ports import DocOp
 
 # Firestore's own limit on writes per batch.
 BATCH_LIMIT = 500
@@ -27,9 +27,9 @@ _RETRY_MAXIMUM_S = 1.0
 
 
 class FirestoreWriter:
-    """Writes DocOps in batches. Small writes from concurrent requests share commits (group commit): one commit is
-    in flight at a time, and the writes that arrive meanwhile go together in the next. Alone, a write is committed
-    at once; under load, the instance sends one commit for many requests instead of one each."""
+    """Writes document events in batches. Small writes from concurrent requests share commits (group commit): one
+    commit is in flight at a time, and the writes that arrive meanwhile go together in the next. Alone, a write is
+    committed at once; under load, the instance sends one commit for many requests instead of one each."""
 
     def __init__(self, project_id: str) -> None:
         self._project_id = project_id
@@ -51,10 +51,11 @@ class FirestoreWriter:
                 self._client = firestore.Client(project=self._project_id)
             return self._client
 
-    def apply(self, ops: list[DocOp]) -> None:
-        """Raises Unavailable when Firestore cannot be reached in time (the caller may retry). Either all of `ops`
-        landed or, for a write of up to GROUP_MAX_OPS, none of them did. Data Firestore cannot store is refused
+    def apply(self, events: Sequence[DocumentEvent]) -> None:
+        """Raises Unavailable when Firestore cannot be reached in time (the caller may retry). Either every write
+        landed or, for up to GROUP_MAX_OPS documents, none of them did. Data Firestore cannot store is refused
         (TypeError, ValueError) before anything is sent, failing this caller alone."""
+        ops = [_Op(path, event) for event in events for path in event.paths]
         if len(ops) > GROUP_MAX_OPS:  # a blast or a projector's batch: its own commits, in BATCH_LIMIT slices
             for start in range(0, len(ops), BATCH_LIMIT):
                 self._commit(ops[start : start + BATCH_LIMIT])
@@ -64,23 +65,23 @@ class FirestoreWriter:
     def _commit_group(self, units: list[_Unit]) -> None:
         self._commit_writes([write for unit in units for write in unit.writes])
 
-    def _commit(self, ops: list[DocOp]) -> None:
+    def _commit(self, ops: list[_Op]) -> None:
         self._commit_writes(self._encode(ops))
 
-    def _encode(self, ops: list[DocOp]) -> list[Any]:
+    def _encode(self, ops: list[_Op]) -> list[Any]:
         """Write protobufs for `ops`, on the caller's thread (a group's commit only sends)."""
         self._commit_rpc()
         protos = self._protos
         writes: list[Any] = []
-        encoded: dict[int, Any] = {}  # one document written to many paths (a blast's offers) is encoded once
+        encoded: dict[int, Any] = {}  # one event written to many paths (a blast's offers) is encoded once
         for op in ops:
             write = protos.write()
-            if op.op == "delete":
+            if isinstance(op.event, DocumentDelete):
                 write.delete = self._document_name(op.path)
             else:
-                known = encoded.get(id(op.data))
+                known = encoded.get(id(op.event))
                 if known is None:
-                    known = encoded[id(op.data)] = protos.encode_document(op.data, merge=op.op == "merge")
+                    known = encoded[id(op.event)] = protos.encode_document(dict(op.event.data), merge=op.event.merge)
                 document, mask = known
                 write.update.CopyFrom(document)
                 write.update.name = self._document_name(op.path)
@@ -153,6 +154,14 @@ class FirestoreWriter:
 
 
 @dataclass(frozen=True)
+class _Op:
+    """One document an event writes."""
+
+    path: str
+    event: DocumentEvent
+
+
+@dataclass(frozen=True)
 class _Unit:
     """One caller's writes, encoded, and the documents they touch."""
 
@@ -172,9 +181,10 @@ def _next_group(waiting: Sequence[_Unit]) -> int:
 
 
 class _Protos:
-    """Firestore's plain protobuf types, and the DocOp data (JSON with the outbox's `$ts` and `$delete` markers) encoded
-    into them as the client library's `set` would: a `merge` updates exactly the leaf fields it names (a nested map
-    is merged field by field, an empty map is a value of its own, `$delete` removes a field)."""
+    """Firestore's plain protobuf types, and an event's data (JSON with `$ts` and `$delete` markers, see
+    shared/domain/events.py) encoded into them as the client library's `set` would: a `merge` updates exactly the
+    leaf fields it names (a nested map is merged field by field, an empty map is a value of its own, `$delete` removes
+    a field)."""
 
     def __init__(self) -> None:
         from google.cloud.firestore_v1.types import document, firestore, write

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.adapters.db import Database, Tx
+from shared.adapters.postgres.database import Database, Tx
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -79,7 +79,7 @@ def _apply(tx: Tx, migration: Migration) -> None:
 
 
 if __name__ == "__main__":
-    from shared.adapters.db import connector_for
+    from shared.adapters.postgres.database import connector_for
     from shared.config import get_settings
 
     database = Database(connector_for(get_settings()), max_idle=1)

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.adapters.db import Database, Row, Tx
 from shared.adapters.firebase_auth import VerifiedToken
+from shared.adapters.postgres.database import Database, Row, Tx
 from shared.domain import accounts
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.services import audit, identity

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.adapters.db import Database, Row
+from shared.adapters.postgres.database import Database, Row
 from shared.errors import Conflict, NotFound
 from shared.services import audit, identity
 from shared.services.ports import IdentityProvider

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.adapters.db import Database, Row, Tx
+from shared.adapters.postgres.database import Database, Row, Tx
 from shared.domain.config import AppConfig
 from shared.errors import InvalidRequest
 from shared.services import audit

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 from shared.domain import days
 from shared.services import settings_store
 from shared.services.availability import AVAILABLE_MITRAS

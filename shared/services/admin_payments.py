@@ -3,7 +3,7 @@ admin settles each outside (the client, Xendit's dashboard) and records here wha
 
 from __future__ import annotations
 
-from shared.adapters.db import Database, Row, Tx
+from shared.adapters.postgres.database import Database, Row, Tx
 from shared.errors import NotFound
 from shared.services import audit
 from shared.services.admin_paging import older_than_cursor, page

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared.adapters.db import Database, Row, Tx
+from shared.adapters.postgres.database import Database, Row, Tx
 from shared.domain import accounts, days
 from shared.domain.config import AppConfig
 from shared.errors import Conflict, InvalidRequest, NotFound

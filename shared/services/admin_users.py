@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.adapters.db import Database, Row, Tx
+from shared.adapters.postgres.database import Database, Row, Tx
 from shared.domain import accounts
 from shared.domain.pairing import RequestStatus
 from shared.errors import NotFound

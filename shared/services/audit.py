@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.adapters.db import Tx
+from shared.adapters.postgres.database import Tx
 
 
 def record(tx: Tx, *, actor_uid: str, actor_role: str, action: str, target: str, old: Any, new: Any) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from shared.adapters.db import Database, Row, Tx
+from shared.adapters.postgres.database import Database, Row, Tx
 from shared.adapters.xendit_payments import (
     Invoice,
     InvoiceCallback,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.adapters.db import Database, Row, Tx
+from shared.adapters.postgres.database import Database, Row, Tx
 from shared.domain import accounts
 from shared.errors import Conflict, NotFound
 from shared.services import audit, identity, projections, settings_store

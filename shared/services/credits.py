@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.adapters.db import Tx
+from shared.adapters.postgres.database import Tx
 from shared.domain.billing import CreditStatus
 from shared.errors import Conflict
 

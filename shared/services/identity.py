@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 from shared.domain.roles import Role
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.adapters.db import Tx
+from shared.adapters.postgres.database import Tx
 
 
 def record(

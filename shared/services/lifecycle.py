@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.adapters.db import Row, Tx
+from shared.adapters.postgres.database import Row, Tx
 from shared.domain import session as rules
 from shared.domain.config import AppConfig
 from shared.domain.roles import Role

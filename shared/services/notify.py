@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from shared.adapters.db import Database
 from shared.adapters.fcm import FcmSender, PushMessage, PushResult
+from shared.adapters.postgres.database import Database
 from shared.errors import Unavailable
 
 

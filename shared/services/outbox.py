@@ -8,20 +8,12 @@ committed right after the commit (`projector.project_after_commit`). A hot use c
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Literal
 
-from shared.adapters.db import Tx
-from shared.services.ports import DocOp
-from shared.services.projector import Committed
+from shared.adapters.postgres.database import Tx
+from shared.domain.events import DELETE_FIELD, Committed, decode, ts
 
-
-def ts(moment: datetime) -> dict[str, str]:
-    """A timestamp for Firestore, carried through the outbox's JSON."""
-    return {"$ts": moment.isoformat()}
-
-
-DELETE_FIELD = {"$delete": True}
+__all__ = ["DELETE_FIELD", "Batch", "ts"]
 
 
 class Batch:
@@ -116,8 +108,4 @@ def _insert_rows(tx: Tx, rows: list[tuple[str, str, dict[str, Any]]]) -> list[in
 
 
 def _committed(outbox_id: int, kind: str, destination: str, payload: dict[str, Any]) -> Committed:
-    if kind == "firestore":
-        return Committed(outbox_id, doc=DocOp(path=destination, op=payload["op"], data=payload["data"]))
-    if payload["attributes"]:
-        raise ValueError("a message published from memory carries no attributes")
-    return Committed(outbox_id, topic=destination, message=payload["data"])
+    return Committed(outbox_id, decode(kind, destination, payload))

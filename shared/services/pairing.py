@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.adapters.db import Database, Row, Tx
+from shared.adapters.postgres.database import Database, Row, Tx
 from shared.domain import accounts, pairing
 from shared.domain.config import AppConfig
+from shared.domain.events import Committed, TopicMessage
 from shared.domain.pairing import OfferStatus, RequestStatus
 from shared.errors import Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
 from shared.services import credits, lifecycle, outbox, projections, settings_store
 from shared.services.availability import AVAILABLE_MITRAS, available_params
 from shared.services.outbox import ts
 from shared.services.ports import Ports
-from shared.services.projector import Committed, project_after_commit, publish_committed
+from shared.services.projector import project_after_commit, publish_committed
 
 TIMEOUT_QUEUE = "pairing-timeouts"
 TIMEOUT_HANDLER = "task_pairing_timeout"
@@ -199,7 +200,7 @@ def blast(ports: Ports, request_id: str) -> int:
         publish_committed(
             ports,
             [*offer_documents.committed(blasted["offer_documents"]),
-             Committed(blasted["push_outbox_id"], topic=projections.NOTIFY_TOPIC, message=blasted["push"])],
+             Committed(blasted["push_outbox_id"], TopicMessage(projections.NOTIFY_TOPIC, blasted["push"]))],
         )  # fmt: skip
     return offered
 
@@ -229,11 +230,11 @@ def _offer(request: Row, client_name: str) -> dict[str, Any]:
 
 
 def _offer_push(request: Row, client_name: str, *, recipients: list[str]) -> dict[str, Any]:
-    return projections.push(
+    return dict(projections.push(
         dedup_key=f"offer:{request['request_id']}", recipients=recipients,
         data={"type": "pairing_offer", "request_id": request["request_id"]},
         title="Ada yang ingin curhat", body=f"{client_name} menunggu, {request['duration_s'] // 60} menit",
-    )  # fmt: skip
+    ).data)  # fmt: skip
 
 
 def offer_searching_requests_to(tx: Tx, mitra_id: str, mitra_uid: str, config: AppConfig) -> None:

@@ -1,29 +1,23 @@
-"""What the use cases need from the outside world, as protocols; adapters implement them."""
+"""What the use cases need from the outside world, as protocols; shared/bootstrap.py builds the adapters behind them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.domain.events import DocumentEvent
+from shared.services.unit_of_work import UnitOfWorkFactory
 
 if TYPE_CHECKING:
-    from shared.adapters.db import Database
+    from shared.adapters.postgres.database import Database
     from shared.adapters.xendit_payments import Invoice, Refund
 
 
-@dataclass(frozen=True)
-class DocOp:
-    """One Firestore write. `data` may hold {"$ts": iso} for a timestamp and {"$delete": true} to drop a field."""
-
-    path: str
-    op: Literal["set", "merge", "delete"]
-    data: dict[str, Any] = field(default_factory=dict)
-
-
 class DocumentWriter(Protocol):
-    def apply(self, ops: list[DocOp]) -> None:
-        """Write all ops; batched, so a failure means none of one batch landed."""
+    def apply(self, events: Sequence[DocumentEvent]) -> None:
+        """Write every document; batched, so a failure means none of one batch landed."""
 
 
 class Publisher(Protocol):
@@ -41,14 +35,22 @@ class TaskScheduler(Protocol):
     def cancel(self, *, queue: str, task_id: str) -> bool: ...
 
 
+class PublishedMarks(Protocol):
+    def mark(self, ids: Sequence[int]) -> None:
+        """These outbox rows were delivered (shared with concurrent requests' rows in one statement)."""
+
+
 @dataclass(frozen=True)
 class Ports:
-    """Everything a use case may touch, handed in by the function layer."""
+    """Everything a use case may touch, built once per instance by shared/bootstrap.py."""
 
-    db: Database
+    uow: UnitOfWorkFactory
     documents: DocumentWriter
     publisher: Publisher
     tasks: TaskScheduler
+    marks: PublishedMarks
+    # Transitional: the use cases not yet moved onto the unit of work open their transactions here.
+    db: Database
 
 
 class IdentityProvider(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.adapters.db import Tx
+from shared.adapters.postgres.database import Tx
 from shared.errors import NotFound
 from shared.services import pairing, projections, settings_store
 from shared.services.ports import Ports

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.adapters.db import Database, Tx
+from shared.adapters.postgres.database import Database, Tx
 from shared.domain.pricing import PricingTier
 from shared.services import credits
 from shared.services.settings_store import load_config

@@ -11,37 +11,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from shared.adapters.db import Tx
+from shared.adapters.postgres.database import Tx
+from shared.domain.documents import (
+    NOTIFY_TOPIC,
+    alert_path,
+    message_path,
+    offer_path,
+    payment_path,
+    request_path,
+    session_path,
+)
+from shared.domain.events import Committed, DocumentDelete, DocumentWrite
+from shared.domain.notify import push
 from shared.services import outbox
 from shared.services.outbox import Batch, ts
-from shared.services.ports import DocOp
-from shared.services.projector import Committed
 
-NOTIFY_TOPIC = "notify"
-
-
-def request_path(request_id: str) -> str:
-    return f"pairing_requests/{request_id}"
-
-
-def offer_path(mitra_uid: str, request_id: str) -> str:
-    return f"mitras/{mitra_uid}/offers/{request_id}"
-
-
-def session_path(session_id: str) -> str:
-    return f"sessions/{session_id}"
-
-
-def payment_path(transaction_id: str) -> str:
-    return f"payments/{transaction_id}"
-
-
-def alert_path(alert_id: str) -> str:
-    return f"admin_alerts/{alert_id}"
-
-
-def message_path(session_id: str, message_id: str) -> str:
-    return f"{session_path(session_id)}/messages/{message_id}"
+__all__ = [
+    "NOTIFY_TOPIC",
+    "alert_path",
+    "message_path",
+    "offer_path",
+    "payment_path",
+    "push",
+    "request_path",
+    "session_path",
+]
 
 
 def request_status(
@@ -97,7 +91,9 @@ class OfferDocuments:
         if not recorded:
             return []
         outbox_id, paths = recorded
-        return [Committed(outbox_id, docs=[DocOp(path, self.op, self.data) for path in paths])]
+        if self.op == "delete":
+            return [Committed(outbox_id, DocumentDelete(tuple(paths)))]
+        return [Committed(outbox_id, DocumentWrite(tuple(paths), self.data))]
 
     @staticmethod
     def count(recorded: list[Any] | None) -> int:
@@ -170,12 +166,5 @@ def notify(
 ) -> None:  # fmt: skip
     """A push to every device of these Firebase users, sent once per (dedup_key, user) by `on_notify`."""
     if recipients:
-        outbox.publish(tx, NOTIFY_TOPIC, push(dedup_key=dedup_key, recipients=recipients, data=data, title=title,
-                                              body=body))  # fmt: skip
-
-
-def push(
-    *, dedup_key: str, recipients: list[str], data: dict[str, str], title: str | None = None, body: str | None = None
-) -> dict[str, Any]:
-    """What `notify` publishes."""
-    return {"dedup_key": dedup_key, "recipients": recipients, "data": data, "title": title, "body": body}
+        message = push(dedup_key=dedup_key, recipients=recipients, data=data, title=title, body=body)
+        outbox.publish(tx, message.topic, dict(message.data))

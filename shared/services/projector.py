@@ -1,31 +1,32 @@
-"""Moves committed outbox rows to Firestore and Pub/Sub, at least once, in commit order per call.
+"""Delivers committed events (shared/domain/events.py) to Firestore, Pub/Sub and Cloud Tasks, at least once.
 
-Rows are claimed with FOR UPDATE SKIP LOCKED, so the inline projection right after a commit, the retry task and
-the periodic sweep can all run at once without writing the same row twice at the same time. A row that fails
-is retried later with backoff; Firestore writes are idempotent (set/merge) and Pub/Sub consumers are idempotent.
+There is one shape to deliver, `Committed` (an event and its outbox row), and two ways in:
+- `deliver`, the fast path, right after a use case commits: the events from memory, then their rows marked
+  published. If anything fails, a retry task (and behind it the periodic sweep) delivers the rows instead; the
+  caller's request has succeeded either way.
+- `project`, the recovery path (the retry task, the sweep): pending rows claimed from the outbox, decoded into the
+  same events, delivered the same way, each kind's outcome its own.
+
+Documents are idempotent writes, Pub/Sub consumers are idempotent, and a task's name is deterministic, so an event
+delivered twice (a fast path that failed after a write landed) does its work once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from shared.adapters.db import Database, Tx
-from shared.adapters.group_commit import GroupCommit
-from shared.logging import event
-from shared.services.ports import DocOp, DocumentWriter, Ports, Publisher
+from shared.domain.events import Committed, DocumentDelete, DocumentWrite, Event, TaskRequest, TopicMessage
+from shared.logging import event as log_event
+from shared.services.ports import Ports
 
 log = logging.getLogger(__name__)
 
 RETRY_QUEUE = "outbox-retry"
 RETRY_HANDLER = "task_project_outbox"
-_MAX_BACKOFF_S = 300
 
 
 @dataclass(frozen=True)
@@ -35,118 +36,84 @@ class Projection:
     remaining: int
 
 
-def project(
-    db: Database,
-    documents: DocumentWriter,
-    publisher: Publisher,
-    *,
-    ids: Sequence[int] | None = None,
-    limit: int = 500,
-) -> Projection:
-    """Publish pending rows (only `ids`, if given). `remaining` counts pending rows not handled by this call."""
-    with db.transaction() as tx:
-        rows = _claim(tx, ids, limit)
-        failed_ids, error = _deliver(rows, documents, publisher)
-        published_ids = [row["id"] for row in rows if row["id"] not in failed_ids]
-        if published_ids:
-            tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)", {"ids": published_ids})
-        if failed_ids:
-            tx.execute(
-                """UPDATE outbox SET attempts = attempts + 1, last_error = :error,
-                       next_attempt_at = now() + make_interval(secs => LEAST(:cap, power(2, attempts)))
-                   WHERE id = ANY(:ids)""",
-                {"ids": sorted(failed_ids), "error": error, "cap": _MAX_BACKOFF_S},
-            )
-        remaining = 0 if ids is not None else int(tx.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
-    if failed_ids:
-        event(log, "outbox rows failed", logging.WARNING, failed=len(failed_ids), error=error)
-    return Projection(published=len(published_ids), failed=len(failed_ids), remaining=remaining - len(failed_ids))
-
-
-def _claim(tx: Tx, ids: Sequence[int] | None, limit: int) -> list[dict[str, Any]]:
-    if ids is not None:
-        return tx.all(
-            """SELECT id, kind, destination, payload FROM outbox
-               WHERE id = ANY(:ids) AND published_at IS NULL
-               ORDER BY id FOR UPDATE SKIP LOCKED""",
-            {"ids": list(ids)},
-        )
-    return tx.all(
-        """SELECT id, kind, destination, payload FROM outbox
-           WHERE published_at IS NULL AND next_attempt_at <= now()
-           ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED""",
-        {"limit": limit},
-    )
-
-
-def _deliver(
-    rows: list[dict[str, Any]], documents: DocumentWriter, publisher: Publisher
-) -> tuple[set[int], str | None]:
-    failed: set[int] = set()
-    error: str | None = None
-    doc_rows = [row for row in rows if row["kind"] == "firestore"]
-    if doc_rows:
-        try:
-            documents.apply([op for row in doc_rows for op in _doc_ops(row)])
-        except Exception as exc:
-            failed.update(row["id"] for row in doc_rows)
-            error = f"firestore: {type(exc).__name__}"
-    # Each topic's rows in one publish (the publisher sends them in one RPC), each topic's outcome its own; a row
-    # whose message cannot even be encoded fails alone.
-    by_topic: dict[str, list[tuple[int, tuple[str, bytes, dict[str, str]]]]] = {}
-    for row in rows:
-        if row["kind"] != "pubsub":
-            continue
-        try:
-            payload = _payload(row)
-            message = (row["destination"], json.dumps(payload["data"]).encode(), _attributes(payload))
-        except Exception as exc:
-            failed.add(row["id"])
-            error = f"pubsub: {type(exc).__name__}"
-            continue
-        by_topic.setdefault(row["destination"], []).append((row["id"], message))
-    for topic_rows in by_topic.values():
-        try:
-            publisher.publish_all([message for _, message in topic_rows])
-        except Exception as exc:
-            failed.update(row_id for row_id, _ in topic_rows)
-            error = f"pubsub: {type(exc).__name__}"
-    return failed, error
-
-
-def _attributes(payload: dict[str, Any]) -> dict[str, str]:
-    attributes = payload.get("attributes") or {}
-    if not isinstance(attributes, dict) or not all(
-        isinstance(key, str) and isinstance(value, str) for key, value in attributes.items()
-    ):
-        raise TypeError("message attributes are text keys and text values")
-    return attributes
-
-
-def _payload(row: dict[str, Any]) -> dict[str, Any]:
-    """pg8000 hands jsonb back already decoded."""
-    return dict(row["payload"])
-
-
-def _doc_ops(row: dict[str, Any]) -> list[DocOp]:
-    """A row writes its destination, or, when its payload lists `paths`, the same document to each of them."""
-    payload = _payload(row)
-    paths = payload.get("paths") or [row["destination"]]
-    return [DocOp(path=path, op=payload["op"], data=payload["data"]) for path in paths]
-
-
-def project_after_commit(ports: Ports, ids: Sequence[int]) -> None:
-    """The fast path: publish what a use case just committed. If that fails, a retry task (and, behind it,
-    the periodic sweep) publishes it later; the caller's request has succeeded either way."""
-    if not ids:
+def deliver(ports: Ports, committed: Sequence[Committed]) -> None:
+    """The fast path: documents first (a listener waiting for one waits for nothing else), then messages, then
+    tasks, then the rows marked published in one statement shared with concurrent requests."""
+    if not committed:
         return
     try:
-        result = project(ports.db, ports.documents, ports.publisher, ids=ids)
-        if result.failed == 0:
-            return
-    except Exception:
-        log.warning("inline projection failed", exc_info=True)
-    schedule_retry(ports, ids)
+        events = [row.event for row in committed]
+        documents = [e for e in events if isinstance(e, DocumentWrite | DocumentDelete)]
+        if documents:
+            ports.documents.apply(documents)
+        messages = [_message(e) for e in events if isinstance(e, TopicMessage)]
+        if messages:
+            ports.publisher.publish_all(messages)
+        for task in (e for e in events if isinstance(e, TaskRequest)):
+            _create(ports, task)
+        ports.marks.mark([row.outbox_id for row in committed])
+    except Exception:  # committed rows are never lost: the retry path owns them now
+        log.warning("fast-path delivery failed", exc_info=True)
+        schedule_retry(ports, [row.outbox_id for row in committed])
+
+
+def project(ports: Ports, *, ids: Sequence[int] | None = None, limit: int = 500) -> Projection:
+    """Deliver pending rows (only `ids`, if given). `remaining` counts pending rows this call did not handle."""
+    with ports.uow() as uow:
+        claimed = uow.outbox.claim(ids, limit)
+        failed: dict[int, str] = {row.outbox_id: row.error for row in claimed if row.error is not None}
+        rows = [(row.outbox_id, row.event) for row in claimed if row.event is not None]
+        failed.update(_deliver_each_kind(ports, rows))
+        published = [outbox_id for outbox_id, _ in rows if outbox_id not in failed]
+        uow.outbox.mark_published(published)
+        error = next(iter(failed.values()), None)
+        uow.outbox.mark_failed(sorted(failed), error)
+        remaining = 0 if ids is not None else uow.outbox.pending_count()
+        uow.commit()
+    if failed:
+        log_event(log, "outbox rows failed", logging.WARNING, failed=len(failed), error=error)
+    return Projection(published=len(published), failed=len(failed), remaining=remaining - len(failed))
+
+
+def _deliver_each_kind(ports: Ports, rows: list[tuple[int, Event]]) -> dict[int, str]:
+    """The rows that failed, and why. Documents go in one batch (they fail together); each topic's messages in one
+    publish; each task alone."""
+    failed: dict[int, str] = {}
+    documents = [(i, e) for i, e in rows if isinstance(e, DocumentWrite | DocumentDelete)]
+    if documents:
+        try:
+            ports.documents.apply([e for _, e in documents])
+        except Exception as exc:
+            failed.update((i, f"firestore: {type(exc).__name__}") for i, _ in documents)
+    by_topic: dict[str, list[tuple[int, tuple[str, bytes, dict[str, str]]]]] = {}
+    for i, e in rows:
+        if isinstance(e, TopicMessage):
+            try:
+                by_topic.setdefault(e.topic, []).append((i, _message(e)))
+            except Exception as exc:  # a message that cannot even be encoded fails alone
+                failed[i] = f"pubsub: {type(exc).__name__}"
+    for topic_rows in by_topic.values():
+        try:
+            ports.publisher.publish_all([message for _, message in topic_rows])
+        except Exception as exc:
+            failed.update((i, f"pubsub: {type(exc).__name__}") for i, _ in topic_rows)
+    for i, e in rows:
+        if isinstance(e, TaskRequest):
+            try:
+                _create(ports, e)
+            except Exception as exc:
+                failed[i] = f"tasks: {type(exc).__name__}"
+    return failed
+
+
+def _message(message: TopicMessage) -> tuple[str, bytes, dict[str, str]]:
+    return message.topic, json.dumps(message.data).encode(), dict(message.attributes)
+
+
+def _create(ports: Ports, task: TaskRequest) -> None:
+    """A task that exists already (an earlier delivery of this event) is as good as created."""
+    ports.tasks.schedule(queue=task.queue, task_id=task.task_id, handler=task.handler, payload=dict(task.payload),
+                         at=task.at)  # fmt: skip
 
 
 def schedule_retry(ports: Ports, ids: Sequence[int], *, at: datetime | None = None) -> None:
@@ -154,72 +121,24 @@ def schedule_retry(ports: Ports, ids: Sequence[int], *, at: datetime | None = No
     first, last = min(ids), max(ids)
     try:
         ports.tasks.schedule(
-            queue=RETRY_QUEUE,
-            task_id=f"outbox-{first}-{last}",
-            handler=RETRY_HANDLER,
-            payload={"ids": sorted(ids)},
+            queue=RETRY_QUEUE, task_id=f"outbox-{first}-{last}", handler=RETRY_HANDLER, payload={"ids": sorted(ids)},
             at=at,
-        )
+        )  # fmt: skip
     except Exception:
         log.warning("could not schedule outbox retry; the sweep will catch up", exc_info=True)
 
 
-@dataclass(frozen=True)
-class Committed:
-    """An outbox row a use case just committed, with what it says, so it can be published without reading it back."""
-
-    outbox_id: int
-    doc: DocOp | None = None
-    topic: str | None = None
-    message: dict[str, Any] | None = None
-    docs: Sequence[DocOp] = ()  # a row writing one document to many paths
-
-
-def publish_committed(ports: Ports, rows: Sequence[Committed]) -> None:
-    """The hot path (chat, pairing): write the documents, then publish the messages, then mark the rows published
-    (one autocommit statement, shared with concurrent requests). A listener waiting for a document waits for
-    nothing else. On any failure the retry task (and, behind it, the sweep) publishes from the outbox; consumers are
-    idempotent, so a message that did go out before the failure is harmless twice."""
+def project_after_commit(ports: Ports, ids: Sequence[int]) -> None:
+    """Transitional, for use cases not yet on the unit of work: deliver rows a plain transaction committed."""
+    if not ids:
+        return
     try:
-        docs = [doc for row in rows for doc in ([row.doc] if row.doc is not None else row.docs)]
-        messages: list[tuple[str, bytes, dict[str, str]]] = [
-            (row.topic, json.dumps(row.message).encode(), {}) for row in rows if row.topic is not None
-        ]
-        if docs:
-            ports.documents.apply(docs)
-        if messages:
-            ports.publisher.publish_all(messages)
-        _marks(ports.db).submit([row.outbox_id for row in rows])
-    except Exception:  # committed rows are never lost: the retry path owns them now
-        log.warning("fast-path publish failed", exc_info=True)
-        schedule_retry(ports, [row.outbox_id for row in rows])
+        if project(ports, ids=ids).failed == 0:
+            return
+    except Exception:
+        log.warning("inline projection failed", exc_info=True)
+    schedule_retry(ports, ids)
 
 
-def _published_marks(db: Database) -> GroupCommit[list[int]]:
-    """Marks the fast path's rows published for concurrent requests in one statement (group commit, as the
-    Firestore writer does): one UPDATE in flight per database, and the rows of requests that arrive meanwhile go
-    together in the next. Alone, a request's rows are marked at once."""
-
-    database = weakref.ref(db)  # held weakly: _MARKS is keyed by the database itself
-
-    def mark(groups: list[list[int]]) -> None:
-        db = database()
-        assert db is not None, "a database in use is alive"
-        db.read_one(
-            "UPDATE outbox SET published_at = now() WHERE id = ANY(:ids) AND published_at IS NULL",
-            {"ids": [row_id for ids in groups for row_id in ids]},
-        )
-
-    return GroupCommit(mark)
-
-
-_MARKS: weakref.WeakKeyDictionary[Database, GroupCommit[list[int]]] = weakref.WeakKeyDictionary()
-_MARKS_LOCK = threading.Lock()
-
-
-def _marks(db: Database) -> GroupCommit[list[int]]:
-    with _MARKS_LOCK:
-        marks = _MARKS.get(db)
-        if marks is None:
-            marks = _MARKS[db] = _published_marks(db)
-        return marks
+# Transitional name of `deliver`, for use cases not yet on the unit of work.
+publish_committed = deliver

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.adapters.db import Tx
+from shared.adapters.postgres.database import Tx
 from shared.domain import accounts, safety
 from shared.logging import event
 from shared.services import chat, projections, settings_store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.adapters.db import Tx
+from shared.adapters.postgres.database import Tx
 from shared.domain.config import AppConfig
 
 # Every setting as one jsonb column, for a hot statement to carry along (then `config_from`): the settings cost no

@@ -12,7 +12,7 @@ import pytest
 from emulators import world
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import DATABASE, LocalStack
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 
 
 @pytest.fixture

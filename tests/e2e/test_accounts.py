@@ -10,7 +10,7 @@ import pytest
 
 from emulators.simulator import App, AuthEmulator
 from emulators.stack import LocalStack
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 
 
 def _email() -> str:

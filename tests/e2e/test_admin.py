@@ -15,7 +15,7 @@ import requests
 from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
 from tests.e2e.conftest import Pair
 

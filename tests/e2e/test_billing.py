@@ -25,7 +25,7 @@ from emulators.simulator import App, AuthEmulator, Reply, Watch
 from emulators.stack import PROJECT, TASKS_SERVICE_ACCOUNT, XENDIT_CALLBACK_TOKEN, XENDIT_SECRET_KEY, LocalStack
 from functions.manifest import BY_NAME
 from shared.adapters.cloud_tasks import CloudTasksScheduler
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 from shared.adapters.xendit_payments import XenditInvoices
 
 SESSION_30 = {"tier_id": "sesi-30", "purpose": "session"}

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from emulators.simulator import App, Watch
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 from tests.e2e.conftest import Pair
 
 pytestmark = pytest.mark.needs_gcloud

@@ -21,7 +21,7 @@ import requests
 from emulators.process import ManagedProcess
 from emulators.simulator import App, Reply, Watch
 from emulators.stack import DATABASE, LocalStack
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 from tests.e2e.conftest import Pair
 
 pytestmark = pytest.mark.needs_gcloud

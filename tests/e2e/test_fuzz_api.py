@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from emulators.simulator import App, AuthEmulator
 from emulators.stack import DATABASE, LocalStack
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 
 pytestmark = pytest.mark.needs_gcloud
 

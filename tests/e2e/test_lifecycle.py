@@ -12,7 +12,7 @@ import requests
 
 from emulators.simulator import Watch
 from emulators.stack import LocalStack
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 from tests.e2e.conftest import Pair, pay_checkout
 
 pytestmark = pytest.mark.needs_gcloud

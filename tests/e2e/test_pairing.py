@@ -11,7 +11,7 @@ import requests
 
 from emulators.simulator import App, Watch
 from emulators.stack import LocalStack
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 
 pytestmark = [pytest.mark.needs_gcloud, pytest.mark.usefixtures("quiet_world")]
 

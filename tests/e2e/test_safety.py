@@ -22,8 +22,8 @@ from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
 from functions.manifest import BY_NAME
-from shared.adapters.db import Database
 from shared.adapters.firebase_auth import FirebaseAuth
+from shared.adapters.postgres.database import Database
 from tests.e2e.conftest import Pair, pair_up, pay_checkout
 
 pytestmark = pytest.mark.needs_gcloud
@@ -559,13 +559,11 @@ def test_a_push_outage_does_not_hold_the_crisis_check_back(
     hold_pushes(PROJECT, host, "on_chat_message")  # only the deliveries below reach the function
     try:
         risky = _send(pair.client, pair.session_id, "aku pengen mati aja")
-        # The event as committed, its push addressed to a device nothing else sends to.
+        # The event as committed; the recipient (the mitra) has a device of its own for this test.
         event = _event(halo_db, risky["message_id"])
-        recipient, token = f"outage-{uuid.uuid4().hex[:12]}", f"fcm-outage-{uuid.uuid4().hex}"
-        with halo_db.transaction() as tx:
-            tx.execute("INSERT INTO devices (token, firebase_uid, platform) VALUES (:t, :u, 'android')",
-                       {"t": token, "u": recipient})  # fmt: skip
-        event["push"] = {**event["push"], "recipients": [recipient], "dedup_key": f"outage:{uuid.uuid4().hex}"}
+        token = f"fcm-outage-{uuid.uuid4().hex}"
+        registered = pair.mitra.post("devices_register", {"token": token, "platform": "android"})
+        assert registered.status == 200, registered.body
         # FCM answers 503 to every attempt the sender makes for that device.
         outage = {"status": 503, "count": 3, "token": token}
         requests.post(f"http://127.0.0.1:{stack.ports.fcm}/_sink/failures", json=outage, timeout=10).raise_for_status()

@@ -13,7 +13,7 @@ import requests
 
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import LocalStack
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 
 
 def test_pricing_quote_through_the_gateway_with_an_emulator_token(new_client: Callable[..., App]) -> None:
@@ -111,7 +111,7 @@ def test_pubsub_push_reaches_a_cloud_event_function_which_projects_the_outbox(st
 def test_a_cloud_task_fires_at_its_time_into_its_handler(stack: LocalStack) -> None:
     """The production Cloud Tasks client schedules `task_project_outbox`; the emulator dispatches it to the
     gateway at schedule_time with an OIDC header; the handler runs (here: nothing left to publish)."""
-    from shared.adapters.runtime import tasks
+    from shared.bootstrap import tasks
 
     scheduler = tasks()
     at = _now().timestamp() + 1.5

@@ -14,8 +14,8 @@ import pytest
 
 from emulators import world
 from emulators.stack import LocalStack
-from shared.adapters import runtime
-from shared.adapters.db import Database
+from shared import bootstrap
+from shared.adapters.postgres.database import Database
 from shared.domain.billing import Outcome, Purpose
 from shared.services import billing
 from shared.services.ports import Ports
@@ -29,7 +29,7 @@ PRICE = 35_000
 def ports(stack: LocalStack, db: Database) -> Iterator[Ports]:
     """The real adapters, on this test's own database, with a pool as large as the race."""
     pooled = Database(db._connect, max_idle=32)
-    yield Ports(db=pooled, documents=runtime.firestore(), publisher=runtime.publisher(), tasks=runtime.tasks())
+    yield bootstrap.ports_on(pooled)
     pooled.close()
 
 

@@ -19,8 +19,8 @@ import requests
 from emulators import world
 from emulators.process import free_port
 from emulators.stack import LocalStack
-from shared.adapters import runtime
-from shared.adapters.db import Database
+from shared import bootstrap
+from shared.adapters.postgres.database import Database
 from shared.adapters.xendit_payments import Invoice, Refund, XenditInvoices
 from shared.config import get_settings
 from shared.domain.billing import CreditStatus, Outcome
@@ -35,12 +35,12 @@ PRICE = 35_000
 
 @pytest.fixture
 def ports(stack: LocalStack, db: Database) -> Iterator[Ports]:
-    yield Ports(db=db, documents=runtime.firestore(), publisher=runtime.publisher(), tasks=runtime.tasks())
+    yield bootstrap.ports_on(db)
 
 
 @pytest.fixture
 def xendit(stack: LocalStack) -> XenditInvoices:
-    return runtime.payments()
+    return bootstrap.payments()
 
 
 def _order(db: Database, xendit: XenditInvoices, *, expires_in_s: int) -> tuple[str, Invoice]:
@@ -192,7 +192,7 @@ def test_a_refund_asked_again_after_a_lost_answer_is_one_refund(
 def test_a_refund_callback_landing_before_xendit_s_answer_settles_the_refund_once(
     stack: LocalStack, ports: Ports, db: Database, succeeded: bool
 ) -> None:
-    transaction_id, invoice = _paid_credit(stack, db, runtime.payments(), "available")
+    transaction_id, invoice = _paid_credit(stack, db, bootstrap.payments(), "available")
     _refunds_answer(stack, invoice, "PENDING")
     delivered: list[dict[str, Any]] = []
 

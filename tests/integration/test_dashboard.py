@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from emulators import world
-from shared.adapters.db import Database, Tx
+from shared.adapters.postgres.database import Database, Tx
 from shared.domain import days
 from shared.services import admin_dashboard, admin_mitras
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emulators.stack import LocalStack
-from shared.adapters.db import Database, Tx
+from shared.adapters.postgres.database import Database, Tx
 from shared.errors import Unavailable
 
 
@@ -176,7 +176,7 @@ def test_connections_send_small_segments_at_once(stack: LocalStack) -> None:
     import socket
     import time
 
-    from shared.adapters.db import connector_for
+    from shared.adapters.postgres.database import connector_for
     from shared.config import Settings
 
     env = stack.env()

@@ -13,7 +13,7 @@ import pytest
 
 from emulators.stack import PROJECT, LocalStack
 from shared.adapters.firestore import BATCH_LIMIT, GROUP_MAX_OPS, FirestoreWriter
-from shared.services.ports import DocOp
+from shared.domain.events import DocumentWrite
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -49,7 +49,7 @@ def client(stack: LocalStack) -> Iterator[Any]:
 def test_a_lone_write_is_committed_at_once(writer: CountingWriter, client: Any) -> None:
     path = f"group/{uuid.uuid4().hex}"
 
-    writer.apply([DocOp(path, "set", {"n": 1})])
+    writer.apply([DocumentWrite.at(path, {"n": 1}, merge=False)])
 
     assert writer.commits == [1]
     assert client.document(path).get().to_dict() == {"n": 1}
@@ -60,7 +60,7 @@ def test_concurrent_writes_share_commits_and_all_land(writer: CountingWriter, cl
     paths = [f"group_{run}/{n}" for n in range(200)]
 
     def write(path: str) -> None:
-        writer.apply([DocOp(path, "set", {"path": path})])
+        writer.apply([DocumentWrite.at(path, {"path": path}, merge=False)])
 
     with ThreadPoolExecutor(32) as pool:
         list(pool.map(write, paths))
@@ -81,7 +81,7 @@ def test_writes_to_one_document_land_in_order(writer: CountingWriter, client: An
     def write(n: int) -> None:
         with lock:  # arrival order is known: each write enters the queue before the next starts
             order.append(n)
-            writer.apply([DocOp(path, "merge", {"last": n, f"seen_{n}": True})])
+            writer.apply([DocumentWrite.at(path, {"last": n, f"seen_{n}": True})])
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, range(40)))
@@ -111,7 +111,7 @@ class HeldGroup:
 
     def write(self, name: str, data: dict[str, Any]) -> None:
         try:
-            self.writer.apply([DocOp(f"group_{self.run}/{name}", "set", data)])
+            self.writer.apply([DocumentWrite.at(f"group_{self.run}/{name}", data, merge=False)])
             self.results[name] = "ok"
         except Exception as exc:
             self.results[name] = type(exc).__name__
@@ -153,7 +153,7 @@ def test_a_failed_commit_fails_every_write_it_carried(writer: CountingWriter, cl
 
 def test_a_large_write_goes_in_batches_of_its_own(writer: CountingWriter, client: Any) -> None:
     run = uuid.uuid4().hex
-    ops = [DocOp(f"group_{run}/{n}", "set", {"n": n}) for n in range(GROUP_MAX_OPS + BATCH_LIMIT)]
+    ops = [DocumentWrite.at(f"group_{run}/{n}", {"n": n}, merge=False) for n in range(GROUP_MAX_OPS + BATCH_LIMIT)]
 
     writer.apply(ops)
 

@@ -14,8 +14,8 @@ import pytest
 
 from emulators import world
 from emulators.stack import LocalStack
-from shared.adapters.db import Database
 from shared.adapters.migrations import Migration, MigrationError, discover, migrate
+from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
 
 _numbers = itertools.count()

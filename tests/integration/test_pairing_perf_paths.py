@@ -13,15 +13,18 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
 from emulators import world
-from shared.adapters.db import Database
+from shared import bootstrap
+from shared.adapters.postgres.database import Database
+from shared.domain.events import DocumentDelete, DocumentEvent, DocumentWrite, TopicMessage, encode
 from shared.errors import Conflict, NotFound
-from shared.services import outbox, pairing, projector, settings_store
-from shared.services.ports import DocOp, Ports
+from shared.services import pairing, projector, settings_store
+from shared.services.ports import Ports
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -31,15 +34,29 @@ CLAIM = "SELECT m.firebase_uid"
 START = "WITH request AS"
 
 
+@dataclass(frozen=True)
+class Op:
+    """One document written, as the writer sends it."""
+
+    path: str
+    op: str
+    data: Any
+
+
 class RecordingWriter:
     def __init__(self, *, refuse: bool = False) -> None:
-        self.ops: list[DocOp] = []
+        self.ops: list[Op] = []
         self._refuse = refuse
 
-    def apply(self, ops: list[DocOp]) -> None:
+    def apply(self, events: Sequence[DocumentEvent]) -> None:
         if self._refuse:
             raise ConnectionError("firestore is unreachable")
-        self.ops.extend(ops)
+        for event in events:
+            if isinstance(event, DocumentDelete):
+                self.ops.extend(Op(path, "delete", {}) for path in event.paths)
+            else:
+                op = "merge" if event.merge else "set"
+                self.ops.extend(Op(path, op, dict(event.data)) for path in event.paths)
 
 
 class RecordingPublisher:
@@ -67,8 +84,12 @@ class RecordingTasks:
 
 
 def _ports(db: Database, *, refuse: bool = False) -> Ports:
-    return Ports(db=db, documents=RecordingWriter(refuse=refuse), publisher=RecordingPublisher(),
-                 tasks=RecordingTasks())  # fmt: skip
+    return replace(
+        bootstrap.ports_on(db),
+        documents=RecordingWriter(refuse=refuse),
+        publisher=RecordingPublisher(),
+        tasks=RecordingTasks(),
+    )
 
 
 def _recorded(ports: Ports) -> tuple[RecordingWriter, RecordingPublisher, RecordingTasks]:
@@ -102,7 +123,7 @@ def _as_published(rows: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
     return _sorted(docs), _sorted(messages)
 
 
-def _sorted_docs(ops: list[DocOp]) -> list[Any]:
+def _sorted_docs(ops: list[Op]) -> list[Any]:
     return _sorted([(op.path, op.op, op.data) for op in ops])
 
 
@@ -191,7 +212,7 @@ def test_a_blast_whose_publish_fails_leaves_every_row_to_the_retry_task_and_the_
     ]
     retry = _ports(db)
     writer, publisher, _ = _recorded(retry)
-    assert projector.project(db, writer, publisher, ids=tasks.scheduled[0]["payload"]["ids"]).published == 2
+    assert projector.project(retry, ids=tasks.scheduled[0]["payload"]["ids"]).published == 2
     assert len(writer.ops) == 3
     assert (_sorted_docs(writer.ops), _sorted_messages(publisher)) == _as_published(rows)
 
@@ -203,7 +224,7 @@ def test_a_blast_left_to_the_sweep_is_published_by_it(db: Database) -> None:
     sweep = _ports(db)
     writer, publisher, _ = _recorded(sweep)
 
-    projector.project(db, writer, publisher)
+    projector.project(sweep)
 
     rows = _outbox_rows(db, request_id)
     assert all(row["published_at"] is not None for row in rows)
@@ -278,8 +299,8 @@ def test_an_accept_whose_publish_fails_leaves_every_row_to_the_retry_task(db: Da
     retries = [task for task in tasks.scheduled if task["handler"] == projector.RETRY_HANDLER]
     assert [task["payload"]["ids"] for task in retries] == [sorted(row["id"] for row in rows)]
     retry = _ports(db)
-    writer, publisher, _ = _recorded(retry)
-    assert projector.project(db, writer, publisher, ids=retries[0]["payload"]["ids"]).published == 4
+    writer, _, _ = _recorded(retry)
+    assert projector.project(retry, ids=retries[0]["payload"]["ids"]).published == 4
     assert len(writer.ops) == 4  # both offer documents deleted, the request and the session written
 
 
@@ -393,25 +414,24 @@ def test_the_settings_carried_by_a_statement_are_the_settings(db: Database) -> N
         )
 
 
-def test_a_batch_hands_back_each_row_beside_its_own_id(db: Database) -> None:
-    batch = outbox.Batch()
-    for n in range(40):
-        if n % 3:
-            outbox.write_document(batch, f"checks/{n}", {"n": n}, op="set" if n % 2 else "merge")
-        else:
-            outbox.publish(batch, f"topic-{n}", {"n": n})
+def test_events_added_together_come_back_each_beside_its_own_id(db: Database) -> None:
+    events = [
+        DocumentWrite.at(f"checks/{n}", {"n": n}, merge=bool(n % 2)) if n % 3 else TopicMessage(f"topic-{n}", {"n": n})
+        for n in range(40)
+    ]
+    with bootstrap.ports_on(db).uow() as uow:
+        uow.outbox.add(*events)
+        committed = uow.commit()
     with db.transaction() as tx:
-        committed = batch.insert(tx)
         stored = {row["id"]: row for row in tx.all("SELECT id, kind, destination, payload FROM outbox")}
 
     assert len(committed) == 40 == len(stored)
+    assert [row.event for row in committed] == events
     for row in committed:
         found = stored[row.outbox_id]
-        if row.doc is not None:
-            assert (found["kind"], found["destination"], found["payload"]) == (
-                "firestore", row.doc.path, {"op": row.doc.op, "data": row.doc.data},
-            )  # fmt: skip
-        else:
-            assert (found["kind"], found["destination"], found["payload"]) == (
-                "pubsub", row.topic, {"data": row.message, "attributes": {}},
-            )  # fmt: skip
+        written = encode(row.event)
+        assert (found["kind"], found["destination"], found["payload"]) == (
+            written.kind,
+            written.destination,
+            written.payload,
+        )

@@ -11,8 +11,8 @@ import pytest
 
 from emulators import world
 from emulators.stack import LocalStack
-from shared.adapters import runtime
-from shared.adapters.db import Database
+from shared import bootstrap
+from shared.adapters.postgres.database import Database
 from shared.errors import Conflict
 from shared.services import pairing
 from shared.services.ports import Ports
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.needs_gcloud
 def ports(stack: LocalStack, db: Database) -> Iterator[Ports]:
     """The real adapters, on this test's own database, with a pool as large as the race (as 50 instances would be)."""
     pooled = Database(db._connect, max_idle=64)
-    yield Ports(db=pooled, documents=runtime.firestore(), publisher=runtime.publisher(), tasks=runtime.tasks())
+    yield bootstrap.ports_on(pooled)
     pooled.close()
 
 

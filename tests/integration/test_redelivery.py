@@ -26,7 +26,7 @@ import requests
 from emulators.pubsub_wiring import push_endpoint
 from emulators.stack import DATABASE, PROJECT, XENDIT_SECRET_KEY, LocalStack
 from functions.manifest import BY_NAME, FUNCTIONS
-from shared.adapters.db import Database
+from shared.adapters.postgres.database import Database
 from shared.adapters.xendit_payments import XenditInvoices
 
 pytestmark = pytest.mark.needs_gcloud

@@ -33,9 +33,9 @@ def receive_callback(ports, payload, *, webhook_id):
 
 
 billing.receive_callback = receive_callback
-import shared.adapters.runtime as runtime
+import shared.bootstrap as bootstrap
 
-runtime.ports = lambda: None
+bootstrap.ports = lambda: None
 app = flask.Flask("probe")
 
 

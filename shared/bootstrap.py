@@ -1,13 +1,21 @@
-"""The process-wide client cache: each adapter is built on first use and reused by every later request."""
+"""Wiring, in one place: every port the use cases take is built here, once per process, on first use.
+
+Functions ask this module for what they hand to a service (`ports()`, `firebase_auth()`, `payments()`, ...). Each
+adapter is built lazily, so an instance pays at cold start only for the SDKs its own function uses, and is reused by
+every later request of the instance. Caches (identities, verified tokens, prepared statements) live in the adapters,
+bounded.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import TYPE_CHECKING
 
-from shared.adapters.db import Database, connector_for
+from shared.adapters.postgres.database import Database, connector_for
+from shared.adapters.postgres.outbox import published_marks
 from shared.config import get_settings
 from shared.services.ports import Ports
+from shared.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from shared.adapters.cloud_tasks import CloudTasksScheduler
@@ -61,7 +69,26 @@ def tasks() -> CloudTasksScheduler:
 
 @cache
 def ports() -> Ports:
-    return Ports(db=database(), documents=firestore(), publisher=publisher(), tasks=tasks())
+    return ports_on(database())
+
+
+def ports_on(db: Database) -> Ports:
+    """The ports on one database, with the process's Firestore, Pub/Sub and Cloud Tasks clients (tests and
+    benchmarks swap one with `dataclasses.replace`)."""
+
+    def unit_of_work(*, one_statement: bool = False) -> UnitOfWork:
+        from shared.adapters.postgres.uow import PostgresUnitOfWork
+
+        return PostgresUnitOfWork(db, one_statement=one_statement)
+
+    return Ports(
+        uow=unit_of_work,
+        documents=firestore(),
+        publisher=publisher(),
+        tasks=tasks(),
+        marks=published_marks(db),
+        db=db,
+    )
 
 
 @cache

@@ -63,6 +63,54 @@ class Tx:
             self._cursor.execute(sql)
 
 
+class Transaction(Tx):
+    """A transaction on a pooled connection that the caller ends: `commit()`, or `close()` without it to roll
+    back. The connection goes back to the pool, or is dropped when it was lost."""
+
+    def __init__(self, database: Database, conn: pg8000.dbapi.Connection) -> None:
+        super().__init__(conn)
+        self._database = database
+        self._conn: pg8000.dbapi.Connection | None = conn
+
+    def commit(self) -> None:
+        conn = self._take()
+        try:
+            conn.commit()
+        except _BROKEN as exc:
+            self._database._lost(conn)
+            raise Unavailable("the database connection was lost; retry the request") from exc
+        except BaseException as exc:  # refused at commit (a deferred constraint): rolled back
+            self._conn = conn
+            self.close(exc)
+            raise
+        self._database._checkin(conn)
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Roll back unless committed. A connection found lost makes `error` (or, with none, this call) the
+        retryable Unavailable it is; any other error stays the one to report."""
+        if self._conn is None:
+            return
+        conn = self._take()
+        if isinstance(error, _BROKEN):
+            self._database._lost(conn)
+            raise Unavailable("the database connection was lost; retry the request") from error
+        try:
+            conn.rollback()
+        except _BROKEN as exc:
+            # The block's own error is the one to report, even when the rollback finds the connection dead.
+            self._database._lost(conn)
+            if error is None:
+                raise Unavailable("the database connection was lost; retry the request") from exc
+        else:
+            self._database._checkin(conn)
+
+    def _take(self) -> pg8000.dbapi.Connection:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            raise RuntimeError("this transaction has already ended")
+        return conn
+
+
 class Database:
     """Connections are reused across requests of one instance; a broken one is dropped, never handed out again."""
 
@@ -72,35 +120,33 @@ class Database:
         self._idle: list[pg8000.dbapi.Connection] = []
         self._lock = threading.Lock()
 
+    def begin(self) -> Transaction:
+        """A transaction the caller commits or closes (the unit of work's)."""
+        return Transaction(self, self._checkout())
+
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        """The unit of work: commits if the block finishes, rolls back on any exception."""
-        conn = self._checkout()
+        """Commits if the block finishes, rolls back on any exception."""
+        tx = self.begin()
         try:
-            yield Tx(conn)
-            conn.commit()
-        except _BROKEN as exc:
-            self._lost(conn)
-            raise Unavailable("the database connection was lost; retry the request") from exc
-        except BaseException:
-            # The block's own error is the one to report, even when the rollback finds the connection dead.
-            try:
-                conn.rollback()
-            except _BROKEN:
-                self._lost(conn)
-            else:
-                self._checkin(conn)
+            yield tx
+        except BaseException as exc:
+            tx.close(exc)
             raise
-        else:
-            self._checkin(conn)
+        tx.commit()
 
     def read_one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
         """One statement in autocommit (a read, or a write that is atomic on its own), for hot paths: no
         BEGIN/COMMIT, and prepared once per connection so each later call is one round trip (bind + execute)."""
+        rows = self.run_alone(sql, params)
+        return rows[0] if rows else None
+
+    def run_alone(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """`read_one`, every row."""
         conn = self._checkout()
         try:
             conn.autocommit = True
-            row = _run_prepared(conn, sql, params)
+            rows = _run_prepared(conn, sql, params)
             conn.autocommit = False
         except _BROKEN as exc:
             self._lost(conn)
@@ -109,7 +155,25 @@ class Database:
             self._discard(conn)
             raise
         self._checkin(conn)
-        return row
+        return rows
+
+    def execute_alone(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """One statement in autocommit that returns no rows; the number of rows it changed."""
+        conn = self._checkout()
+        try:
+            conn.autocommit = True
+            cursor = conn.cursor()
+            cursor.execute(sql, dict(params) if params else None)
+            changed = int(cursor.rowcount)
+            conn.autocommit = False
+        except _BROKEN as exc:
+            self._lost(conn)
+            raise Unavailable("the database connection was lost; retry the request") from exc
+        except BaseException:
+            self._discard(conn)
+            raise
+        self._checkin(conn)
+        return changed
 
     def close(self) -> None:
         with self._lock:
@@ -201,7 +265,7 @@ def _cloud_sql_connector(settings: Settings) -> Connect:
     return connect
 
 
-def _run_prepared(conn: pg8000.dbapi.Connection, sql: str, params: Mapping[str, Any] | None) -> Row | None:
+def _run_prepared(conn: pg8000.dbapi.Connection, sql: str, params: Mapping[str, Any] | None) -> list[Row]:
     """pg8000's DB-API parses every statement anew (three round trips); a prepared one costs one. Each connection
     keeps its own statements, so the hot SQL is parsed once per connection for the instance's lifetime."""
     from pg8000.native import PreparedStatement
@@ -212,6 +276,6 @@ def _run_prepared(conn: pg8000.dbapi.Connection, sql: str, params: Mapping[str, 
         statement = cache[sql] = PreparedStatement(conn, sql)
     rows = statement.run(**(params or {}))
     if not rows:
-        return None
+        return []
     names = [column["name"] for column in statement.columns or []]
-    return dict(zip(names, rows[0], strict=True))
+    return [dict(zip(names, row, strict=True)) for row in rows]

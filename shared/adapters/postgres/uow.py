@@ -1,0 +1,90 @@
+"""The unit of work on PostgreSQL (see shared/services/unit_of_work.py): one transaction, the repositories on it,
+and the outbox committed with it. Each repository's module is imported when a use case first asks for it, so an
+instance loads the SQL of its own function only."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from shared.adapters.postgres.audit import AuditRepository
+from shared.adapters.postgres.database import Database, Transaction
+from shared.adapters.postgres.outbox import PostgresOutbox
+from shared.adapters.postgres.settings import SettingsRepository
+from shared.adapters.postgres.sql import Autocommit, Sql
+from shared.domain.events import Committed
+
+if TYPE_CHECKING:
+    from shared.adapters.postgres.chat import ChatRepository
+
+Repository = TypeVar("Repository")
+
+
+class PostgresUnitOfWork:
+    def __init__(self, database: Database, *, one_statement: bool = False) -> None:
+        self._database = database
+        self._one_statement = one_statement
+        self._tx: Transaction | None = None
+        self._sql: Sql | None = None
+        self._outbox: PostgresOutbox | None = None
+        self._repositories: dict[type[Any], Any] = {}
+
+    def __enter__(self) -> Self:
+        if self._one_statement:
+            self._sql = Autocommit(self._database)
+        else:
+            self._sql = self._tx = self._database.begin()
+        self._outbox = PostgresOutbox(self._sql)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        """Rolls back unless committed; a connection lost under the block is a retryable Unavailable."""
+        if self._tx is not None:
+            self._tx.close(exc)
+
+    def commit(self) -> list[Committed]:
+        committed = self.outbox.flush() if self._tx is not None else self._recorded_alone()
+        if self._tx is not None:
+            self._tx.commit()
+        return committed
+
+    def _recorded_alone(self) -> list[Committed]:
+        """Statements that ran alone committed as they ran: only the rows they recorded themselves are atomic with
+        them, so an event merely added could be published for a change that never happened."""
+        if self.outbox.has_added():
+            raise RuntimeError("a one-statement unit of work commits only the events its statement recorded")
+        return self.outbox.flush()
+
+    @property
+    def sql(self) -> Sql:
+        if self._sql is None:
+            raise RuntimeError("a unit of work is used inside its `with` block")
+        return self._sql
+
+    @property
+    def outbox(self) -> PostgresOutbox:
+        if self._outbox is None:
+            raise RuntimeError("a unit of work is used inside its `with` block")
+        return self._outbox
+
+    @property
+    def settings(self) -> SettingsRepository:
+        return self._repository(SettingsRepository)
+
+    @property
+    def audit(self) -> AuditRepository:
+        return self._repository(AuditRepository)
+
+    @property
+    def chat(self) -> ChatRepository:
+        from shared.adapters.postgres.chat import ChatRepository
+
+        return self._repository(ChatRepository)
+
+    def _repository(self, kind: type[Repository]) -> Repository:
+        found = self._repositories.get(kind)
+        if found is None:
+            found = self._repositories[kind] = kind(self.sql)  # type: ignore[call-arg]
+        return found  # type: ignore[no-any-return]

@@ -1,0 +1,89 @@
+"""The unit of work: what a use case sees of storage.
+
+One unit of work is one PostgreSQL transaction. Its repositories, one per area, hold that area's SQL; its outbox
+gathers the events of the change. `commit()` inserts the events and commits, and returns them with their outbox ids
+for the projector to deliver; leaving the block without committing rolls everything back. A use case whose whole
+change is one guarded statement asks for `one_statement=True`: each statement then runs alone (one round trip, no
+BEGIN/COMMIT), and only events that statement recorded itself can be committed.
+
+    with ports.uow() as uow:
+        request = uow.pairing.searching_request(request_id)     # load
+        decision = rules.decide(request, config)                # decide (shared/domain)
+        uow.pairing.save(...)                                   # save (guarded SQL, named for its intent)
+        uow.outbox.add(DocumentWrite.at(...), TopicMessage(...))
+        committed = uow.commit()
+    projector.deliver(ports, committed)                         # publish, after the commit
+
+Services are unit-tested on `tests/support/fakes.py`'s FakeUnitOfWork, which keeps the same promises in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+from shared.domain.config import AppConfig
+from shared.domain.events import Claimed, Committed, Event
+
+if TYPE_CHECKING:
+    from shared.services.chat import ChatRepository
+
+
+class Outbox(Protocol):
+    def add(self, *events: Event) -> None:
+        """Events to commit with this unit of work."""
+
+    def recorded(self, committed: Sequence[Committed]) -> None:
+        """Events a repository's statement recorded itself (a hot path's single round trip)."""
+
+    def claim(self, ids: Sequence[int] | None, limit: int) -> list[Claimed]:
+        """Pending rows to deliver (these, or those due), locked until this unit of work ends."""
+
+    def mark_published(self, ids: Sequence[int]) -> None: ...
+
+    def mark_failed(self, ids: Sequence[int], error: str | None) -> None: ...
+
+    def pending_count(self) -> int: ...
+
+    def add_deferred(self, event: Event, *, delay_s: float) -> int:
+        """An event due only after `delay_s`, unless another write carries it first; its row's id."""
+
+    def replace_if_pending(self, outbox_id: int, event: Event) -> bool: ...
+
+    def mark_published_if_unchanged(self, outbox_id: int, event: Event) -> bool: ...
+
+
+class SettingsStore(Protocol):
+    def load(self) -> AppConfig: ...
+
+
+class AuditLog(Protocol):
+    def record(self, *, actor_uid: str, actor_role: str, action: str, target: str, old: Any, new: Any) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def settings(self) -> SettingsStore: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def chat(self) -> ChatRepository: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None: ...
+
+    def commit(self) -> list[Committed]:
+        """Insert the outbox's events and commit; the events with their outbox ids, to deliver."""
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, one_statement: bool = False) -> UnitOfWork: ...
