@@ -10,7 +10,6 @@ gunicorn process with the gateway's flags, as one deployed instance would.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import signal
@@ -19,20 +18,19 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from emulators import world
 from emulators.process import ManagedProcess, free_port, port_open
-from emulators.simulator import App, AuthEmulator, Watch
+from emulators.simulator import App, AuthEmulator
 from emulators.stack import DATABASE, PROJECT, LocalStack, gcloud_emulators, start_on_free_ports
 from shared.adapters.postgres.database import Database
+from tests.support import people
+from tests.support.people import Pair
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_GCLOUD = "skipped: the Google Cloud CLI's Firestore/Pub/Sub emulators are not installed on this machine"
@@ -112,57 +110,28 @@ def auth() -> AuthEmulator:
         return _RUN.auth
 
 
-# -- people ------------------------------------------------------------------------------------------------------
+# -- people (tests/support/people.py, on the bench's stack) -----------------------------------------------------------
+
+
+def stage() -> people.Stage:
+    local = stack()
+    return people.Stage(local.functions_url, auth(), halo_db(), local.ports.xendit)
 
 
 def new_client(name: str = "Sari") -> App:
-    """A fresh Google user registered as a client, token refreshed to carry the role claim."""
-    app = App(stack().functions_url, auth().sign_in_with_google(f"{uuid.uuid4().hex[:10]}@example.com", name))
-    _ok(app.post("client_register", {"display_name": name}), "client_register")
-    assert app.session is not None
-    app.session.refresh()
-    return app
+    return people.new_client(stage(), name)
 
 
 def new_mitra(name: str = "Mitra Bench", *, online: bool = True) -> App:
-    """A mitra registered with SQL (as an admin would), signed in by phone OTP, logged in, and online."""
-    phone = f"+62813{uuid.uuid4().int % 10**8:08d}"
-    with halo_db().transaction() as tx:
-        tx.execute("INSERT INTO mitras (phone, display_name) VALUES (:p, :n)", {"p": phone, "n": name})
-    app = App(stack().functions_url, auth().sign_in_with_phone(phone))
-    _ok(app.post("mitra_login"), "mitra_login")
-    assert app.session is not None
-    app.session.refresh()
-    if online:
-        _ok(app.post("mitra_set_status", {"status": "online"}), "mitra_set_status")
-    return app
+    return people.new_mitra(stage(), name, online=online)
 
 
 def account_id(app: App) -> str:
-    assert app.session is not None
-    with halo_db().transaction() as tx:
-        found = tx.scalar(
-            """SELECT id::text FROM clients WHERE firebase_uid = :uid
-               UNION ALL SELECT id::text FROM mitras WHERE firebase_uid = :uid LIMIT 1""",
-            {"uid": app.session.uid},
-        )
-    return str(found)
+    return people.account_id(halo_db(), app)
 
 
 def quiet_world() -> None:
-    """Every earlier mitra offline and every open search ended, so offers go only to the bench's own mitras."""
-    with halo_db().transaction() as tx:
-        tx.execute("UPDATE mitras SET presence = 'offline' WHERE presence = 'online'")
-        tx.execute("UPDATE pairing_requests SET status = 'cancelled', ended_at = now() WHERE status = 'searching'")
-        tx.execute("UPDATE pairing_offers SET status = 'withdrawn' WHERE status = 'offered'")
-
-
-@dataclass(frozen=True)
-class Pair:
-    client: App
-    mitra: App
-    session_id: str
-    request_id: str
+    people.quiet_world(halo_db())
 
 
 def paired(*, tier_id: str | None = None) -> Pair:
@@ -172,72 +141,25 @@ def paired(*, tier_id: str | None = None) -> Pair:
     client = new_client()
     if tier_id is not None:
         pay_checkout(client, {"tier_id": tier_id, "purpose": "session"})
-    assert mitra.session is not None
-    offers = Watch.collection(f"mitras/{mitra.session.uid}/offers")
-    try:
-        body = {"tier_id": tier_id} if tier_id is not None else {"free_trial": True}
-        request = _ok(client.post("pairing_request", body), "pairing_request")
-        if request["status"] != "searching":
-            raise RuntimeError(f"pairing_request: {request}")
-        offers.wait_for(lambda docs: any(path.endswith(request["request_id"]) for path in docs), timeout=20)
-    finally:
-        offers.close()
-    accepted = _ok(mitra.post("pairing_accept", {"request_id": request["request_id"]}), "pairing_accept")
-    return Pair(client, mitra, accepted["session_id"], request["request_id"])
+    body: dict[str, object] = {"tier_id": tier_id} if tier_id is not None else {"free_trial": True}
+    return people.pair_up(client, mitra, body)
 
 
 def pay_checkout(client: App, body: dict[str, object]) -> str:
-    """Checkout, pay on the stand-in, wait for the webhook to land (as tests/e2e/conftest.py::pay_checkout)."""
-    opened = _ok(client.post("billing_checkout", body), "billing_checkout")
-    return world.pay_invoice(halo_db(), stack().ports.xendit, str(opened["transaction_id"]))
+    return people.pay_checkout(client, halo_db(), stack().ports.xendit, body)
 
 
 def add_tier(duration_s: int, price: int = 5000) -> str:
-    """A paid tier lasting seconds, as an admin could configure."""
-    tier_id = f"bench-{uuid.uuid4().hex[:8]}"
-    with halo_db().transaction() as tx:
-        tx.execute(
-            "INSERT INTO pricing_tiers (id, duration_s, price, sort_order) VALUES (:id, :d, :p, 99)",
-            {"id": tier_id, "d": duration_s, "p": price},
-        )
-    return tier_id
+    return people.add_tier(halo_db(), duration_s, price, prefix="bench")
 
 
 def retire_tiers(tier_ids: Sequence[str]) -> None:
-    if tier_ids:
-        with halo_db().transaction() as tx:
-            tx.execute("UPDATE pricing_tiers SET active = false WHERE id = ANY(:ids)", {"ids": list(tier_ids)})
+    people.retire_tiers(halo_db(), tier_ids)
 
 
-def _ok(reply: Any, what: str) -> Any:
-    if reply.status != 200:
-        raise RuntimeError(f"{what}: HTTP {reply.status} {reply.body}")
-    return reply.body
-
-
-@contextmanager
-def app_config(**values: object) -> Iterator[None]:
+def app_config(**values: object) -> AbstractContextManager[None]:
     """Settings changed for a bench (as the control center would), restored afterwards."""
-    db = halo_db()
-    saved: dict[str, object] = {}
-    with db.transaction() as tx:
-        for key, value in values.items():
-            found = tx.one("SELECT value FROM app_config WHERE key = :key", {"key": key})
-            if found is not None:
-                saved[key] = found["value"]
-                tx.execute(
-                    "UPDATE app_config SET value = CAST(:value AS jsonb) WHERE key = :key",
-                    {"key": key, "value": json.dumps(value)},
-                )
-    try:
-        yield
-    finally:
-        with db.transaction() as tx:
-            for key, value in saved.items():
-                tx.execute(
-                    "UPDATE app_config SET value = CAST(:value AS jsonb) WHERE key = :key",
-                    {"key": key, "value": json.dumps(value)},
-                )
+    return people.settings(halo_db(), **values)
 
 
 def service_ports(max_idle: int = 64, counter: PgCounter | None = None) -> Any:

@@ -16,8 +16,8 @@ from typing import Any
 
 from bench import _stack
 from bench._stack import p50, verdict
-from emulators import world
 from functions.manifest import BY_NAME
+from tests.support import world
 
 DURATIONS_S = (2, 3, 4, 2, 3, 4, 2, 3, 4, 3)
 TARGET_S = 1.0

@@ -20,8 +20,8 @@ import requests
 
 from bench import _stack
 from bench._stack import FunctionInstance, pss_kib, status_kib, verdict
-from emulators import world
 from emulators.simulator import App
+from tests.support import world
 
 TARGET_MIB = 200
 WARM_REQUESTS = 5

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench import _stack
 from bench._stack import PgCounter, Timed, p50, percentile, verdict
-from emulators import world
+from tests.support import world
 
 UNCONTENDED_TRIALS = 50
 RACERS = 50

@@ -64,6 +64,23 @@ _CREDIT_MOVES: dict[CreditStatus, frozenset[CreditStatus]] = {
 }
 
 
+@dataclass(frozen=True)
+class Credit:
+    """A paid session credit held for a pairing request: the transaction it came from and the length it bought."""
+
+    transaction_id: str
+    duration_s: int
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A client's available credits of one tier (and length bought, should a tier's length have changed since)."""
+
+    tier_id: str
+    duration_s: int
+    available: int
+
+
 def refund_refusal(status: CreditStatus) -> str | None:
     """The error code refusing an admin's refund of a credit in this state, or None when it may go ahead
     (`refunding` may: asking Xendit again with the same idempotency key finishes an interrupted refund or reports

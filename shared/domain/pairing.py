@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.domain.events import TaskRequest
+
 
 class RequestStatus(StrEnum):
     SEARCHING = "searching"
@@ -47,3 +49,13 @@ def heartbeat_fresh(last_heartbeat_at: datetime | None, now: datetime, grace_s: 
 
 def pairing_timeout_task_id(request_id: str) -> str:
     return f"pairing-timeout-{request_id}"
+
+
+TIMEOUT_QUEUE = "pairing-timeouts"
+
+
+def search_timeout(request_id: str, deadline: datetime) -> TaskRequest:
+    """The search ends `no_mitra` at its deadline unless a mitra accepted first."""
+    return TaskRequest(
+        TIMEOUT_QUEUE, pairing_timeout_task_id(request_id), "task_pairing_timeout", {"request_id": request_id}, deadline
+    )

@@ -10,8 +10,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.domain.events import TaskRequest
+
 # Cloud Tasks may fire a little early; a timer within this of its moment counts as due.
 TIMER_TOLERANCE = timedelta(seconds=1)
+TIMER_QUEUE = "session-timers"
+EXTENSION_QUEUE = "extension-timeouts"
 
 
 class SessionStatus(StrEnum):
@@ -38,10 +42,15 @@ class ExtensionStatus(StrEnum):
 
 
 _EXTENSION_MOVES = {
-    ExtensionStatus.REQUESTED: {ExtensionStatus.ACCEPTED, ExtensionStatus.REJECTED, ExtensionStatus.EXPIRED,
-                                ExtensionStatus.VOID, ExtensionStatus.APPLIED},
+    ExtensionStatus.REQUESTED: {
+        ExtensionStatus.ACCEPTED,
+        ExtensionStatus.REJECTED,
+        ExtensionStatus.EXPIRED,
+        ExtensionStatus.VOID,
+        ExtensionStatus.APPLIED,
+    },
     ExtensionStatus.ACCEPTED: {ExtensionStatus.APPLIED, ExtensionStatus.VOID},
-}  # fmt: skip
+}
 
 
 class IllegalTransition(ValueError):
@@ -122,3 +131,39 @@ def close_task_id(session_id: str) -> str:
 
 def extension_timeout_task_id(extension_id: str) -> str:
     return f"extension-timeout-{extension_id}"
+
+
+def session_timers(
+    session_id: str, version: int, *, started_at: datetime, ends_at: datetime, warning: timedelta
+) -> list[TaskRequest]:
+    """The backend-authoritative timer of one version of a session: the warning, then the expiry. A version that
+    changes (an extension) makes the old version's tasks find themselves stale."""
+    payload = {"session_id": session_id, "version": version}
+    return [
+        TaskRequest(
+            TIMER_QUEUE,
+            warning_task_id(session_id, version),
+            "task_session_warning",
+            payload,
+            warning_at(ends_at, warning, started_at),
+        ),
+        TaskRequest(TIMER_QUEUE, expire_task_id(session_id, version), "task_session_expire", payload, ends_at),
+    ]
+
+
+def close_timer(session_id: str, goodbye_until: datetime) -> TaskRequest:
+    """The end of the goodbye window."""
+    return TaskRequest(
+        TIMER_QUEUE, close_task_id(session_id), "task_session_close", {"session_id": session_id}, goodbye_until
+    )
+
+
+def extension_timer(extension_id: str, respond_by: datetime) -> TaskRequest:
+    """An extension request the mitra has not answered by `respond_by` expires."""
+    return TaskRequest(
+        EXTENSION_QUEUE,
+        extension_timeout_task_id(extension_id),
+        "task_extension_timeout",
+        {"extension_id": extension_id},
+        respond_by,
+    )

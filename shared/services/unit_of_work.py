@@ -28,6 +28,7 @@ from shared.domain.events import Claimed, Committed, Event
 
 if TYPE_CHECKING:
     from shared.services.chat import ChatRepository
+    from shared.services.credits import CreditsRepository
 
 
 class Outbox(Protocol):
@@ -74,6 +75,9 @@ class UnitOfWork(Protocol):
 
     @property
     def chat(self) -> ChatRepository: ...
+
+    @property
+    def credits(self) -> CreditsRepository: ...
 
     def __enter__(self) -> Self: ...
 

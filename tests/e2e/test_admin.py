@@ -17,7 +17,7 @@ from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
 from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
-from tests.e2e.conftest import Pair
+from tests.support.people import Pair
 
 ADMIN_FUNCTIONS = ["admin_dashboard", "admin_mitras", "admin_users", "admin_config", "admin_sessions"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from emulators.simulator import App, Watch
 from shared.adapters.postgres.database import Database
-from tests.e2e.conftest import Pair
+from tests.support.people import Pair
 
 pytestmark = pytest.mark.needs_gcloud
 

@@ -22,7 +22,7 @@ from emulators.process import ManagedProcess
 from emulators.simulator import App, Reply, Watch
 from emulators.stack import DATABASE, LocalStack
 from shared.adapters.postgres.database import Database
-from tests.e2e.conftest import Pair
+from tests.support.people import Pair
 
 pytestmark = pytest.mark.needs_gcloud
 

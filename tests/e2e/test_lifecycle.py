@@ -13,7 +13,7 @@ import requests
 from emulators.simulator import Watch
 from emulators.stack import LocalStack
 from shared.adapters.postgres.database import Database
-from tests.e2e.conftest import Pair, pay_checkout
+from tests.support.people import Pair, pay_checkout
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -138,7 +138,12 @@ def test_an_accepted_and_paid_extension_moves_ends_at_and_the_old_timer_is_harml
     requested = pair.client.post("extension_request", {"session_id": pair.session_id, "tier_id": extra})
     extension_id = requested.body["extension_id"]
     accepted = pair.mitra.post("extension_respond", {"extension_id": extension_id, "accept": True})
-    pay_checkout(stack, pair.client, halo_db, {"tier_id": extra, "purpose": "extension", "extension_id": extension_id})
+    pay_checkout(
+        pair.client,
+        halo_db,
+        stack.ports.xendit,
+        {"tier_id": extra, "purpose": "extension", "extension_id": extension_id},
+    )
 
     moved = _doc(watch.wait_for(lambda s: _doc(s).get("version") == 2))
     assert requested.status == 200 and accepted.body["status"] == "accepted"

@@ -24,7 +24,7 @@ from emulators.stack import PROJECT, LocalStack
 from functions.manifest import BY_NAME
 from shared.adapters.firebase_auth import FirebaseAuth
 from shared.adapters.postgres.database import Database
-from tests.e2e.conftest import Pair, pair_up, pay_checkout
+from tests.support.people import Pair, pair_up, pay_checkout
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -326,7 +326,7 @@ def test_a_clients_data_is_exported_as_json_and_the_export_is_audited(
     quiet_world: None,
 ) -> None:  # fmt: skip
     client = new_client("Ekspor")
-    transaction_id = pay_checkout(stack, client, halo_db, {"tier_id": "sesi-30", "purpose": "session"})
+    transaction_id = pay_checkout(client, halo_db, stack.ports.xendit, {"tier_id": "sesi-30", "purpose": "session"})
     pair = pair_up(client, new_mitra(), {"free_trial": True})
     _send(pair.client, pair.session_id, "halo, aku mau cerita")
     _send(pair.mitra, pair.session_id, "tentu, aku dengarkan")
@@ -363,7 +363,7 @@ def test_deleting_a_client_anonymises_them_erases_texts_and_keeps_the_ledger(
     quiet_world: None,
 ) -> None:
     client = new_client("Hapus Saya")
-    transaction_id = pay_checkout(stack, client, halo_db, {"tier_id": "sesi-30", "purpose": "session"})
+    transaction_id = pay_checkout(client, halo_db, stack.ports.xendit, {"tier_id": "sesi-30", "purpose": "session"})
     mitra = new_mitra()
     pair = pair_up(client, mitra, {"free_trial": True})
     messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
@@ -494,7 +494,7 @@ def test_no_log_line_of_the_stack_carries_a_message_phone_number_or_email(
     assert client.post("client_register", {"display_name": sentinels["client name"]}).status == 200
     assert client.session is not None
     client.session.refresh()
-    pay_checkout(stack, client, halo_db, {"tier_id": "sesi-30", "purpose": "session"})
+    pay_checkout(client, halo_db, stack.ports.xendit, {"tier_id": "sesi-30", "purpose": "session"})
     client.get("pricing_quote")
     pair = pair_up(client, new_mitra(), {"free_trial": True})
     with halo_db.transaction() as tx:

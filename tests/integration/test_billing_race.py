@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from emulators import world
 from emulators.stack import LocalStack
 from shared import bootstrap
 from shared.adapters.postgres.database import Database
 from shared.domain.billing import Outcome, Purpose
 from shared.services import billing
 from shared.services.ports import Ports
+from tests.support import world
 
 pytestmark = pytest.mark.needs_gcloud
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import requests
 
-from emulators import world
 from emulators.process import free_port
 from emulators.stack import LocalStack
 from shared import bootstrap
@@ -27,6 +26,7 @@ from shared.domain.billing import CreditStatus, Outcome
 from shared.errors import Conflict, Unavailable
 from shared.services import billing
 from shared.services.ports import Ports
+from tests.support import world
 
 pytestmark = pytest.mark.needs_gcloud
 

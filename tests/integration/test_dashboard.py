@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from emulators import world
 from shared.adapters.postgres.database import Database, Tx
 from shared.domain import days
 from shared.services import admin_dashboard, admin_mitras
+from tests.support import world
 
 TODAY = days.today(datetime.now(UTC))
 MIDNIGHT = days.starts(TODAY)

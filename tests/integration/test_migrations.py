@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from emulators import world
 from emulators.stack import LocalStack
 from shared.adapters.migrations import Migration, MigrationError, discover, migrate
 from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
+from tests.support import world
 
 _numbers = itertools.count()
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from emulators import world
 from shared import bootstrap
 from shared.adapters.postgres.database import Database
 from shared.domain.events import DocumentDelete, DocumentEvent, DocumentWrite, TopicMessage, encode
 from shared.errors import Conflict, NotFound
 from shared.services import pairing, projector, settings_store
 from shared.services.ports import Ports
+from tests.support import world
 
 pytestmark = pytest.mark.needs_gcloud
 

@@ -9,13 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from emulators import world
 from emulators.stack import LocalStack
 from shared import bootstrap
 from shared.adapters.postgres.database import Database
 from shared.errors import Conflict
 from shared.services import pairing
 from shared.services.ports import Ports
+from tests.support import world
 
 pytestmark = pytest.mark.needs_gcloud
 

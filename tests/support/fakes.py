@@ -27,6 +27,7 @@ from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, DocumentEvent, Event, TaskRequest
 from shared.services.ports import Ports
 from tests.support.fake_chat import FakeChatRepository
+from tests.support.fake_credits import FakeCreditsRepository
 
 Row = dict[str, Any]
 
@@ -45,7 +46,7 @@ class FakeDatabase:
     """The tables of one test. `tables[name][key]` is one row; `outbox` and `audit` are lists in insertion order."""
 
     now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
-    config: AppConfig = field(default_factory=AppConfig)
+    config: AppConfig = field(default_factory=lambda: AppConfig.from_rows({}))
     tables: dict[str, dict[Any, Row]] = field(default_factory=dict)
     outbox: list[OutboxRow] = field(default_factory=list)
     audit: list[Row] = field(default_factory=list)
@@ -153,9 +154,15 @@ class FakeAudit:
 
     def record(self, *, actor_uid: str, actor_role: str, action: str, target: str, old: Any, new: Any) -> None:
         self._db.audit.append(
-            {"actor_uid": actor_uid, "actor_role": actor_role, "action": action, "target": target, "old": old,
-             "new": new}
-        )  # fmt: skip
+            {
+                "actor_uid": actor_uid,
+                "actor_role": actor_role,
+                "action": action,
+                "target": target,
+                "old": old,
+                "new": new,
+            }
+        )
 
 
 class FakeUnitOfWork:
@@ -168,6 +175,7 @@ class FakeUnitOfWork:
         self.settings = FakeSettings(db)
         self.audit = FakeAudit(db)
         self.chat = FakeChatRepository(db, self.outbox)
+        self.credits = FakeCreditsRepository(db)
 
     def __enter__(self) -> Self:
         if not self._one_statement:

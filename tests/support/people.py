@@ -111,10 +111,10 @@ def pair_up(client: App, mitra: App, request_body: dict[str, object], *, timeout
     return Pair(client, mitra, accepted["session_id"], request["request_id"])
 
 
-def pay_checkout(stage: Stage, client: App, body: dict[str, object], *, timeout: float = 15) -> str:
+def pay_checkout(client: App, db: Database, xendit_port: int, body: dict[str, object], *, timeout: float = 15) -> str:
     """Checkout, then pay on the Xendit stand-in's page; returns once the webhook has marked it paid."""
     opened = ok(client.post("billing_checkout", body), "billing_checkout")
-    return world.pay_invoice(stage.db, stage.xendit_port, str(opened["transaction_id"]), timeout=timeout)
+    return world.pay_invoice(db, xendit_port, str(opened["transaction_id"]), timeout=timeout)
 
 
 def add_tier(db: Database, duration_s: int, price: int = 5000, *, prefix: str = "uji") -> str:

@@ -16,6 +16,7 @@ from shared.domain.events import Committed
 
 if TYPE_CHECKING:
     from shared.adapters.postgres.chat import ChatRepository
+    from shared.adapters.postgres.credits import CreditsRepository
 
 Repository = TypeVar("Repository")
 
@@ -82,6 +83,12 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.chat import ChatRepository
 
         return self._repository(ChatRepository)
+
+    @property
+    def credits(self) -> CreditsRepository:
+        from shared.adapters.postgres.credits import CreditsRepository
+
+        return self._repository(CreditsRepository)
 
     def _repository(self, kind: type[Repository]) -> Repository:
         found = self._repositories.get(kind)
