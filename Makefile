@@ -4,17 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev demo test bootstrap lint unit integration e2e bench openapi infra clean
+.PHONY: help dev demo test bootstrap lint unit integration e2e bench openapi infra reset psql clean
+.DEFAULT_GOAL := help
 
-dev: bootstrap
-	$(BIN)/python -m emulators.dev
+help: ## this list
+	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+dev: bootstrap ## the whole local stack; starts clean (KEEP=1 keeps data; HALO_HOST=<ip> for phones on the LAN)
+	$(BIN)/python -m emulators.dev $(if $(KEEP),--keep)
 
 # A narrated end-to-end run (client, three mitras, payment, chat, extension, goodbyes, transcript, dashboard)
 # against the stack `make dev` is running in another terminal; ports from firebase.json. Needs only the virtualenv.
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed ## a narrated end-to-end run against the stack `make dev` runs
 	$(BIN)/python -m emulators.demo
 
-test: bootstrap
+reset: ## forget the data `make dev KEEP=1` kept (.local/dev)
+	rm -rf .local/dev
+
+psql: ## psql on the database `make dev` serves
+	psql "postgresql://postgres@127.0.0.1:$$(python3 -c "import json; print(json.load(open('firebase.json'))['emulators']['postgres']['port'])")/halo"
+
+test: bootstrap ## ruff, mypy, terraform fmt, then unit, integration and e2e tests (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -22,28 +32,28 @@ test: bootstrap
 	 else echo "!! terraform is not installed: terraform fmt -check skipped"; fi
 	$(BIN)/python -m pytest tests
 
-unit: bootstrap
+unit: bootstrap ## the unit tier only (no stack)
 	$(BIN)/python -m pytest tests/unit
 
-integration: bootstrap
+integration: bootstrap ## the integration tier (real PostgreSQL and emulators)
 	$(BIN)/python -m pytest tests/integration
 
-e2e: bootstrap
+e2e: bootstrap ## the e2e tier (whole flows through the functions and Firestore listeners)
 	$(BIN)/python -m pytest tests/e2e
 
-lint: bootstrap
+lint: bootstrap ## ruff and mypy
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
-bench: bootstrap
+bench: bootstrap ## the benchmarks; writes bench/REPORT.md
 	@bash bench/check_tools.sh
 	$(BIN)/python -m bench
 
 # Regenerates the committed OpenAPI document (a test fails when it drifts from the code).
-openapi: bootstrap
+openapi: bootstrap ## regenerate openapi.json from the code
 	$(BIN)/python -m functions.openapi > openapi.json
 
 # Regenerates infra/functions.auto.json from functions/manifest.py and formats the Terraform.
-infra: bootstrap
+infra: bootstrap ## regenerate infra/functions.auto.json and format the Terraform
 	$(BIN)/python -m infra.generate
 	terraform fmt -recursive infra
 
@@ -51,13 +61,16 @@ bootstrap: $(VENV)/.installed node_modules/.installed
 	@bash emulators/check_system.sh
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@echo ">> Python packages into $(VENV) (the first time takes a few minutes; pip shows each package)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	set -o pipefail; $(BIN)/pip install --disable-pip-version-check -r requirements-dev.txt -c constraints.txt \
+		| { grep -E --line-buffered '^(Collecting|Installing|Successfully)' || true; }
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@echo ">> Node packages (firebase-tools, for the Auth emulator) into node_modules (about a minute the first time)"
+	npm ci --no-audit --no-fund --loglevel=error --progress=true
 	touch $@
 
-clean:
+clean: ## remove everything local runs left (.local)
 	rm -rf .local

@@ -93,6 +93,16 @@ class PostgresCluster:
         finally:
             conn.close()
 
+    def has_database(self, name: str) -> bool:
+        conn = self.connect("postgres")
+        try:
+            cursor = conn.cursor()
+            _ident(name)  # a safe name, so it may stand in the statement as a literal
+            cursor.execute(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
+            return cursor.fetchone() is not None
+        finally:
+            conn.close()
+
     def drop_database(self, name: str) -> None:
         conn = self.connect("postgres")
         conn.autocommit = True

@@ -72,6 +72,10 @@ class ManagedProcess:
         log.close()
         return self
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def wait_ready(self, check: Callable[[], bool], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -28,8 +28,14 @@ def seed_database(db: Database) -> None:
 def seed_auth(auth_url: str, project: str, db: Database) -> str:
     """Create the admin in the Auth emulator with the `admin` role claim and record it; returns its uid."""
     admin_api = f"{auth_url}/identitytoolkit.googleapis.com/v1/projects/{project}"
-    created = _post(f"{admin_api}/accounts", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "emailVerified": True})
-    uid = str(created["localId"])
+    kept = _post(f"{admin_api}/accounts:lookup", {"email": [ADMIN_EMAIL]}).get("users")  # a kept stack has it
+    if kept:
+        uid = str(kept[0]["localId"])  # type: ignore[index]
+    else:
+        created = _post(
+            f"{admin_api}/accounts", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "emailVerified": True}
+        )
+        uid = str(created["localId"])
     _post(f"{admin_api}/accounts:update", {"localId": uid, "customAttributes": json.dumps({"role": "admin"})})
     with db.transaction() as tx:
         tx.execute(

@@ -79,9 +79,17 @@ class LocalStack:
         tick_s: float = 5.0,
         identity_cache_s: float = 5.0,
         progress: Progress = print,
+        keep: bool = False,
+        public_host: str | None = None,
     ) -> None:
         self.ports = ports
         self.state_dir = state_dir
+        # Keep PostgreSQL, Firestore, Auth users and pending Cloud Tasks from one run to the next (`make dev KEEP=1`).
+        self.keep = keep
+        # Where phones and the Android emulator reach the stack (`HALO_HOST`); the parts apps talk to then listen
+        # on every interface instead of loopback only.
+        self.public_host = public_host or "127.0.0.1"
+        self.bind_host = "127.0.0.1" if self.public_host in ("127.0.0.1", "localhost") else "0.0.0.0"
         self.log_dir = state_dir / "logs"
         self.tick_s = tick_s
         self.identity_cache_s = identity_cache_s
@@ -99,6 +107,19 @@ class LocalStack:
     @property
     def functions_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.functions}"
+
+    def public_url(self, port: int) -> str:
+        return f"http://{self.public_host}:{port}"
+
+    def app_endpoints(self) -> dict[str, str]:
+        """What an app (a phone on the LAN, the Android emulator, a browser) is pointed at."""
+        return {
+            "functions": f"{self.public_url(self.ports.functions)}/<function_name>",
+            "openapi": f"{self.public_url(self.ports.functions)}/openapi.json",
+            "firestore": f"{self.public_host}:{self.ports.firestore}",
+            "auth": f"{self.public_host}:{self.ports.auth}",
+            "xendit invoice pages": self.public_url(self.ports.xendit),
+        }
 
     def env(self) -> dict[str, str]:
         """What a function instance (and a test acting as a client) needs to reach this stack."""
@@ -146,21 +167,41 @@ class LocalStack:
         self._postgres_thread = _Background(self.postgres.start)
         python = sys.executable
         if self.platform:
-            self._spawn("firestore", [str(self.platform / "cloud-firestore-emulator" / "cloud_firestore_emulator"),
-                                      "start", "--host=127.0.0.1", f"--port={self.ports.firestore}",
-                                      f"--rules={ROOT / 'firestore.rules'}", f"--project_id={PROJECT}"])  # fmt: skip
+            self._spawn("firestore", self._firestore_command())
             self._spawn("pubsub", [str(self.platform / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"),
                                    "--host=127.0.0.1", f"--port={self.ports.pubsub}"])  # fmt: skip
         else:
             self.progress("!! Google Cloud CLI emulators not installed: Firestore and Pub/Sub are NOT running")
         self._spawn("auth", self._auth_command(), cwd=self.state_dir)
-        self._spawn("tasks", [python, "-m", "emulators.tasks_emulator", "--host", "127.0.0.1",
-                              "--port", str(self.ports.tasks)])  # fmt: skip
-        self._spawn("xendit", [python, "-m", "emulators.xendit_standin", "--host", "127.0.0.1",
-                               "--port", str(self.ports.xendit), "--secret-key", XENDIT_SECRET_KEY,
-                               "--callback-url", f"{self.functions_url}/xendit_webhook",
-                               "--callback-token", XENDIT_CALLBACK_TOKEN])  # fmt: skip
+        tasks = [python, "-m", "emulators.tasks_emulator", "--host", "127.0.0.1", "--port", str(self.ports.tasks)]
+        if self.keep:
+            tasks += ["--state-file", str(self.state_dir / "tasks.json")]
+        self._spawn("tasks", tasks)
+        self._spawn(
+            "xendit",
+            [
+                python, "-m", "emulators.xendit_standin", "--host", self.bind_host, "--port", str(self.ports.xendit),
+                "--public-url", self.public_url(self.ports.xendit), "--secret-key", XENDIT_SECRET_KEY,
+                "--callback-url", f"{self.functions_url}/xendit_webhook", "--callback-token", XENDIT_CALLBACK_TOKEN,
+            ],
+        )  # fmt: skip
         self._spawn("fcm", [python, "-m", "emulators.fcm_sink", "--host", "127.0.0.1", "--port", str(self.ports.fcm)])
+
+    def _firestore_command(self) -> list[str]:
+        assert self.platform is not None
+        command = [
+            str(self.platform / "cloud-firestore-emulator" / "cloud_firestore_emulator"), "start",
+            f"--host={self.bind_host}", f"--port={self.ports.firestore}", f"--rules={ROOT / 'firestore.rules'}",
+            f"--project_id={PROJECT}",
+        ]  # fmt: skip
+        exported = self._firestore_export / "firestore_export" / "firestore_export.overall_export_metadata"
+        if self.keep and exported.exists():
+            command.append(f"--import-data={exported}")
+        return command
+
+    @property
+    def _firestore_export(self) -> Path:
+        return self.state_dir / "firestore"
 
     def _auth_command(self) -> list[str]:
         firebase = ROOT / "node_modules" / ".bin" / "firebase"
@@ -168,11 +209,17 @@ class LocalStack:
             raise RuntimeError("firebase-tools is not installed: run `make bootstrap` (npm ci)")
         config = self.state_dir / "firebase.auth.json"
         config.write_text(json.dumps({"emulators": {
-            "auth": {"host": "127.0.0.1", "port": self.ports.auth},
+            "auth": {"host": self.bind_host, "port": self.ports.auth},
             "hub": {"host": "127.0.0.1", "port": self.ports.auth_hub},
             "logging": {"host": "127.0.0.1", "port": self.ports.auth_logging},
             "ui": {"enabled": False}, "singleProjectMode": True}}))  # fmt: skip
-        return [str(firebase), "emulators:start", "--only", "auth", "--project", PROJECT, "--config", str(config)]
+        command = [str(firebase), "emulators:start", "--only", "auth", "--project", PROJECT, "--config", str(config)]
+        if self.keep:
+            saved = self.state_dir / "auth"
+            if (saved / "firebase-export-metadata.json").exists():
+                command += ["--import", str(saved)]
+            command += ["--export-on-exit", str(saved)]
+        return command
 
     def _spawn(self, name: str, argv: list[str], cwd: Path | None = None) -> None:
         env = {**os.environ, **self.env(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -225,6 +272,13 @@ class LocalStack:
         from shared.adapters.migrations import migrate
         from shared.adapters.postgres.database import Database
 
+        if self.keep and self.postgres.has_database(DATABASE):
+            db = Database(lambda: self.postgres.connect(DATABASE), max_idle=1)
+            applied = migrate(db)
+            seed_database(db)
+            db.close()
+            self.progress(f"postgres   kept from the last run (db {DATABASE}; new migrations applied: {applied})")
+            return
         for name in (TEMPLATE_DATABASE, DATABASE):
             self.postgres.drop_database(name)
         self.postgres.create_database(TEMPLATE_DATABASE)
@@ -239,9 +293,16 @@ class LocalStack:
 
     def _start_gateway(self) -> None:
         gunicorn = Path(sys.executable).parent / "gunicorn"
-        self._spawn("gateway", [str(gunicorn), "--no-control-socket", "--worker-class", "gthread", "--threads", "16",
-                                "--workers", "1", "--bind", f"127.0.0.1:{self.ports.functions}", "--timeout", "120",
-                                "emulators.gateway:app"])  # fmt: skip
+        # Idle connections are kept as long as Google's front end keeps them (its keep-alive is 610 s): an app that
+        # pauses between calls reuses its connection instead of meeting one closed under it.
+        self._spawn(
+            "gateway",
+            [
+                str(gunicorn), "--no-control-socket", "--worker-class", "gthread", "--threads", "16", "--workers", "1",
+                "--bind", f"{self.bind_host}:{self.ports.functions}", "--timeout", "120", "--keep-alive", "620",
+                "emulators.gateway:app",
+            ],
+        )  # fmt: skip
         self._process("gateway").wait_ready(self._readiness()["gateway"], timeout=60)
         self.progress(f"gateway    ready on {self.functions_url} ({len(FUNCTIONS)} functions, /openapi.json)")
 
@@ -297,10 +358,32 @@ class LocalStack:
         self._ticker_stop.set()
         if self._ticker:
             self._ticker.join(timeout=5)
+        if self.keep:
+            self._export_firestore()
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
         self.postgres.stop()
+
+    def _export_firestore(self) -> None:
+        """The emulator's documents, saved for the next run's --import-data."""
+        if not any(process.name == "firestore" and process.running for process in self.processes):
+            return
+        url = f"http://127.0.0.1:{self.ports.firestore}/emulator/v1/projects/{PROJECT}:export"
+        self._firestore_export.mkdir(parents=True, exist_ok=True)
+        body = {
+            "database": f"projects/{PROJECT}/databases/(default)",
+            "export_directory": str(self._firestore_export),
+            "export_name": "firestore_export",
+        }
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30):
+                self.progress(f"firestore  documents saved to {self._firestore_export}")
+        except OSError as exc:
+            self.progress(f"!! firestore documents could not be saved ({exc}); the next run starts them empty")
 
     def describe(self) -> dict[str, object]:
         return {"ports": asdict(self.ports), "env": self.env(), "logs": str(self.log_dir)}

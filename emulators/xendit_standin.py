@@ -679,12 +679,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--merchant-name", default="Halo Bestie")
     parser.add_argument("--retry-attempts", type=int, default=5, help="callback deliveries before giving up")
     parser.add_argument("--retry-delay", type=float, default=1.0, help="seconds before the first retry; doubles")
+    parser.add_argument(
+        "--public-url", help="where a phone reaches this stand-in (invoice_url); default http://HOST:PORT"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s xendit-standin %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    base_url = f"http://{args.host}:{args.port}"
+    base_url = args.public_url or f"http://{args.host}:{args.port}"
     dispatcher = CallbackDispatcher(
         url=args.callback_url, token=args.callback_token, attempts=args.retry_attempts, delay_s=args.retry_delay
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 from emulators.tasks_emulator.dispatcher import Dispatcher
@@ -21,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--workers", type=int, default=32, help="tasks sent at the same time, at most")
+    parser.add_argument("--state-file", type=Path, help="queues and tasks are loaded from here and saved on stop")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     store = TaskStore()
+    if args.state_file is not None and args.state_file.exists():
+        store.restore(json.loads(args.state_file.read_text()))
     dispatcher = Dispatcher(store, workers=args.workers)
     server = build_server(store, f"{args.host}:{args.port}")
     dispatcher.start()
@@ -43,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     stopping.wait()
     server.stop(grace=1).wait()
     dispatcher.stop()
+    if args.state_file is not None:
+        args.state_file.write_text(json.dumps(store.snapshot()))
+        log.info("saved queues and tasks to %s", args.state_file)
     log.info("stopped")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import uuid
@@ -153,3 +154,22 @@ def _eventually(check: Callable[[], bool], timeout: float = 10) -> bool:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_an_idle_connection_is_kept_as_long_as_a_real_front_end_keeps_it(stack: LocalStack) -> None:
+    """An app pausing between calls (the demo pauses 2 s) reuses its connection: gunicorn's default keep-alive of 2 s
+    closed it under the next request (RemoteDisconnected); Google's front end keeps idle connections for minutes."""
+    connection = http.client.HTTPConnection("127.0.0.1", stack.ports.functions, timeout=10)
+    try:
+        connection.request("GET", "/openapi.json")
+        first = connection.getresponse()
+        first.read()
+        socket_before = connection.sock
+        time.sleep(3)  # the scenario itself: longer than the old keep-alive, far shorter than the new one
+        connection.request("GET", "/openapi.json")
+        second = connection.getresponse()
+        second.read()
+        assert (first.status, second.status) == (200, 200)
+        assert connection.sock is socket_before, "the same connection served both requests"
+    finally:
+        connection.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 import time
@@ -139,18 +140,40 @@ def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-def start_standin(log_dir: Path, callback_url: str, *extra: str) -> tuple[ManagedProcess, str]:
+def start_standin(
+    log_dir: Path, callback_url: str, *extra: str, public_host: str | None = None
+) -> tuple[ManagedProcess, str]:
+    """The stand-in on a free port (on every interface, handing out `public_host` URLs, when one is given); its URL."""
     port = free_port()
-    argv = [sys.executable, "-m", "emulators.xendit_standin", "--host", "127.0.0.1", "--port", str(port),
-            "--callback-url", callback_url, "--callback-token", CALLBACK_TOKEN, "--secret-key", SECRET_KEY,
-            "--retry-delay", "0.05", *extra]  # fmt: skip
+    host = "127.0.0.1" if public_host is None else "0.0.0.0"  # noqa: S104 - reached from the LAN, as with HALO_HOST
+    argv = [
+        sys.executable, "-m", "emulators.xendit_standin", "--host", host, "--port", str(port),
+        "--callback-url", callback_url, "--callback-token", CALLBACK_TOKEN, "--secret-key", SECRET_KEY,
+        "--retry-delay", "0.05", *extra,
+    ]  # fmt: skip
+    if public_host is not None:
+        argv += ["--public-url", f"http://{public_host}:{port}"]
     process = ManagedProcess(f"xendit-standin-{port}", argv, log_dir=log_dir, cwd=ROOT).start()
     try:
         process.wait_port(port, timeout=20)
     except Exception:
         process.stop()
         raise
-    return process, f"http://127.0.0.1:{port}"
+    return process, f"http://{public_host or '127.0.0.1'}:{port}"
+
+
+def lan_address() -> str | None:
+    """This machine's address on its network (as a phone on the same LAN would reach it), if it has one."""
+    for destination in ("192.0.2.1", "10.0.0.1", "8.8.8.8"):  # no packet is sent: connect only picks an interface
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect((destination, 9))
+            except OSError:
+                continue
+            address = str(probe.getsockname()[0])
+        if not address.startswith("127."):
+            return address
+    return None
 
 
 @pytest.fixture(scope="module")
@@ -569,3 +592,22 @@ def test_refund_controls_refuse_what_xendit_could_not_do(
 
     assert answer.status_code == status, answer.text
     assert set(answer.json()) == {"error_code", "message"}
+
+
+def test_with_halo_host_an_invoice_page_is_handed_out_and_served_at_the_address_phones_use(
+    receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    """`HALO_HOST=<LAN address> make dev` runs the stand-in like this: a phone opening invoice_url reaches it."""
+    lan = lan_address()
+    if lan is None:
+        pytest.skip("this machine has no network address besides loopback")
+    process, url = start_standin(tmp_path, receiver.url, public_host=lan)
+    try:
+        created = XenditInvoices(secret_key=SECRET_KEY, host=url).create_invoice(
+            external_id=new_external_id(), amount=20_000, description="Sesi curhat", invoice_duration_s=900
+        )
+        assert created.invoice_url.startswith(f"http://{lan}:")
+        page = requests.get(created.invoice_url, timeout=5)
+        assert page.status_code == 200 and created.invoice_id in page.text
+    finally:
+        process.stop()
