@@ -17,7 +17,7 @@ def test_halo_host_opens_the_parts_apps_use_and_names_that_address_in_what_it_ha
     ports = StackPorts.free()
     stack = LocalStack(ports, tmp_path, public_host="192.168.1.20")
 
-    assert stack.bind_host == "0.0.0.0"
+    assert stack.bind_host == "0.0.0.0"  # noqa: S104 - what HALO_HOST asks for
     assert stack.app_endpoints() == {
         "functions": f"http://192.168.1.20:{ports.functions}/<function_name>",
         "openapi": f"http://192.168.1.20:{ports.functions}/openapi.json",
