@@ -21,6 +21,7 @@ from shared.domain.documents import BLAST_TOPIC, offer_path, request_path, sessi
 from shared.domain.events import DocumentDelete, DocumentWrite, Event, TaskRequest, TopicMessage, ts
 from shared.domain.notify import push
 from shared.domain.presence import heartbeat_fresh
+from shared.domain.session import session_timers
 
 TIMEOUT_QUEUE = "pairing-timeouts"
 TIMEOUT_HANDLER = "task_pairing_timeout"
@@ -324,14 +325,18 @@ class OfferStanding:
     request: RequestStatus
 
 
+def may_take(offer: OfferStatus) -> Refused | None:
+    """A mitra who declined an offer may not take it after all (the offer is gone from its app)."""
+    return Refused(Refusal.OFFER_DECLINED) if offer is OfferStatus.DECLINED else None
+
+
 def settled(standing: OfferStanding) -> Refused | None:
     """An accept that cannot win, known before deciding: the mitra declined, or the request no longer searches.
     Only ever refuses: who wins is decided by `start_session_if_first`."""
-    if standing.offer is OfferStatus.DECLINED:
-        return Refused(Refusal.OFFER_DECLINED)
-    if not standing.request.can_become(RequestStatus.MATCHED):
-        return lost_to(standing.request)
-    return None
+    refused = may_take(standing.offer)
+    if refused is None and not standing.request.can_become(RequestStatus.MATCHED):
+        refused = lost_to(standing.request)
+    return refused
 
 
 def lost_to(status: RequestStatus) -> Refused:
@@ -400,7 +405,8 @@ class Match:
 def session_started(
     request_id: str, session_id: str, *, claim: Claim, attempt: StartAttempt, started: Started
 ) -> list[Event]:
-    """The client's request matched, the session's document for both apps, and the client's push."""
+    """The client's request matched, the session's document for both apps, the client's push, and the session's
+    timer (shared.domain.session.session_timers)."""
     client_uid, mitra_uid = attempt.client_uid, claim.mitra_uid
     matched = request_document(
         request_id,
@@ -433,7 +439,14 @@ def session_started(
         title="Bestie kamu sudah siap",
         body=f"{claim.display_name} siap mendengarkan",
     )
-    return [matched, session, told]
+    timers = session_timers(
+        session_id,
+        started.version,
+        started_at=started.started_at,
+        ends_at=started.ends_at,
+        warning=timedelta(seconds=claim.config.session_warning_s),
+    )
+    return [matched, session, told, *timers]
 
 
 # -- the search ends without a match -----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ the session's document, the client's push, the session's timers) are inserted to
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Protocol, TypeVar
 
 from shared.domain import pairing
@@ -21,7 +20,6 @@ from shared.domain.pairing import (
     NewRequest,
     OfferedRequest,
     OfferStanding,
-    OfferStatus,
     Purchase,
     Refusal,
     Refused,
@@ -31,9 +29,7 @@ from shared.domain.pairing import (
     SearchEnded,
     SearchWindow,
     StartAttempt,
-    Started,
 )
-from shared.domain.session import session_timers
 from shared.errors import AppError, Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
 from shared.services import credits, projector
 from shared.services.ports import Ports
@@ -188,40 +184,25 @@ def accept(ports: Ports, mitra_id: str, request_id: str) -> Match:
     _refuse(pairing.settled(standing))
     session_id = str(uuid.uuid4())
     with ports.uow() as uow:
-        claim = _open_offer(uow.pairing.claim_offer(request_id, mitra_id))
-        config = claim.config
-        attempt = uow.pairing.start_session_if_first(
-            request_id, mitra_id, session_id, max_clients=config.max_concurrent_clients
-        )
+        claim = uow.pairing.claim_offer(request_id, mitra_id)
+        if claim is None:
+            raise NotFound("no such offer")
+        _refuse(pairing.may_take(claim.offer))
+        max_clients = claim.config.max_concurrent_clients
+        attempt = uow.pairing.start_session_if_first(request_id, mitra_id, session_id, max_clients=max_clients)
         if attempt is None:
             raise NotFound("no such offer")
-        started: Started = _refuse(pairing.first_accept_wins(attempt, config.max_concurrent_clients))
+        started = _refuse(pairing.first_accept_wins(attempt, max_clients))
         if attempt.kind is not RequestKind.FREE_TRIAL:
             credits.consume_held(uow, request_id)
         withdrawn = uow.pairing.withdraw_offers_on_match(request_id, mitra_id)
         uow.outbox.add(
             *pairing.offers_withdrawn([(uid, request_id) for uid in withdrawn]),
             *pairing.session_started(request_id, session_id, claim=claim, attempt=attempt, started=started),
-            *session_timers(
-                session_id,
-                started.version,
-                started_at=started.started_at,
-                ends_at=started.ends_at,
-                warning=timedelta(seconds=config.session_warning_s),
-            ),
         )
         committed = uow.commit()
     projector.deliver(ports, committed)
     return Match(session_id=session_id, request_id=request_id, ends_at=started.ends_at)
-
-
-def _open_offer(claim: Claim | None) -> Claim:
-    """The claim on this mitra's offer, unless there is none or the mitra declined it."""
-    if claim is None:
-        raise NotFound("no such offer")
-    if claim.offer is OfferStatus.DECLINED:
-        _refuse(Refused(Refusal.OFFER_DECLINED))
-    return claim
 
 
 def decline(ports: Ports, mitra_id: str, request_id: str) -> None:

@@ -150,7 +150,8 @@ class PairingRepository:
 
     def add_request(self, request: NewRequest) -> None:
         """Created now (the transaction's moment, as `lock_client` read it); a request that does not search ended
-        as it began."""
+        as it began. The unique index `pairing_requests_one_open` refuses a client's second searching request, should
+        the rule `shared.domain.pairing.may_ask` ever be bypassed."""
         purchase = request.purchase
         self._sql.execute(
             """INSERT INTO pairing_requests (id, client_id, status, kind, tier_id, duration_s, transaction_id,
