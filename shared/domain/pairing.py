@@ -196,7 +196,7 @@ def request_opened(request: NewRequest, *, client_uid: str, asked_at: datetime) 
         kind=request.purchase.kind,
         duration_s=request.purchase.duration_s,
     )
-    if request.status is not RequestStatus.SEARCHING:
+    if not request.status.is_open:
         return [document]
     return [document, blast_requested(request.request_id), search_timeout(request.request_id, request.search_deadline)]
 
@@ -221,7 +221,9 @@ def search_timeout(request_id: str, deadline: datetime) -> TaskRequest:
 
 
 def has_capacity(open_sessions: int, max_concurrent_clients: int) -> bool:
-    """A mitra holds at most `max_concurrent_clients` open (active or closing) sessions at once."""
+    """A mitra holds at most `max_concurrent_clients` open (active or closing) sessions at once: counted under the
+    mitra's row lock by `PairingRepository.start_session_if_first` for an accept, and by AVAILABLE_MITRAS for an
+    offer (`is_available`)."""
     return open_sessions < max_concurrent_clients
 
 

@@ -116,7 +116,7 @@ def request_pairing(
             search_deadline=pairing.search_deadline(client.now, config.pairing_search_window_s),
         )
         uow.pairing.add_request(request)
-        if request.status is not RequestStatus.SEARCHING:
+        if not request.status.is_open:
             uow.credits.release(request_id)  # ended before it began: a paid credit stays with the client
         uow.outbox.add(*pairing.request_opened(request, client_uid=client.firebase_uid, asked_at=client.now))
         committed = uow.commit()
