@@ -38,8 +38,15 @@ BLAST_TRIALS = 8
 TARGET_CONTENTION = 5.0
 TARGET_BLAST = 1.3
 # Imported once by the fork server, so each instance starts without importing them again.
-_PRELOAD = ["bench.pairing", "shared.bootstrap", "shared.services.pairing", "google.cloud.firestore",
-            "google.pubsub_v1", "google.cloud.tasks_v2"]  # fmt: skip
+_PRELOAD = [
+    "bench.pairing",
+    "shared.bootstrap",
+    "shared.services.pairing",
+    "shared.adapters.postgres.pairing",
+    "google.cloud.firestore",
+    "google.pubsub_v1",
+    "google.cloud.tasks_v2",
+]
 
 
 def run() -> str:
@@ -214,11 +221,13 @@ def _accepts() -> str:
         with _Instances(racers) as instances:
             for racer, mitra_id in enumerate(racers):  # every instance warm, as one that has served before
                 _alone(db, mitra_id, lambda request_id, r=racer: instances.accept_alone(r, request_id), 0)
-            uncontended = _alone(db, racers[0], lambda request_id: instances.accept_alone(0, request_id),
-                                 UNCONTENDED_TRIALS)  # fmt: skip
+            uncontended = _alone(
+                db, racers[0], lambda request_id: instances.accept_alone(0, request_id), UNCONTENDED_TRIALS
+            )
             contended, winners = _races(db, racers, instances.race)
-        threads_uncontended = _alone(db, racers[0], lambda request_id: _accept(ports, racers[0], request_id),
-                                     UNCONTENDED_TRIALS)  # fmt: skip
+        threads_uncontended = _alone(
+            db, racers[0], lambda request_id: _accept(ports, racers[0], request_id), UNCONTENDED_TRIALS
+        )
         with ThreadPoolExecutor(RACERS) as pool:
             threads_contended, threads_winners = _races(db, racers, _in_threads(pool, ports, racers))
     finally:
@@ -256,9 +265,16 @@ def _accepts() -> str:
 
 
 def _offer_document(request_id: str, expires_at: Any) -> dict[str, Any]:
-    """What the blast writes for each mitra (shared/services/pairing.py::_offer), for the raw write to match."""
-    return {"request_id": request_id, "client_name": "Klien Bench", "kind": "free_trial", "duration_s": 900,
-            "minutes": 15, "expires_at": expires_at, "status": "offered"}  # fmt: skip
+    """What the blast writes for each mitra (shared.domain.pairing.offers_made), for the raw write to match."""
+    return {
+        "request_id": request_id,
+        "client_name": "Klien Bench",
+        "kind": "free_trial",
+        "duration_s": 900,
+        "minutes": 15,
+        "expires_at": expires_at,
+        "status": "offered",
+    }
 
 
 def _raw_write(client: Any, uids: list[str]) -> float:
@@ -308,8 +324,9 @@ def _blast() -> str:
             if trial % 2 == 0:
                 raws.append(_raw_write(client, uids))
             with db.transaction() as tx:
-                tx.execute("UPDATE mitras SET last_heartbeat_at = now() WHERE id = ANY(CAST(:m AS uuid[]))",
-                           {"m": mitras})  # fmt: skip
+                tx.execute(
+                    "UPDATE mitras SET last_heartbeat_at = now() WHERE id = ANY(CAST(:m AS uuid[]))", {"m": mitras}
+                )
             request_id = world.add_searching_request(db, world.add_client(db), [])
             requests.append(request_id)
             documents.seconds = publisher.seconds = 0.0

@@ -27,36 +27,37 @@ class RequestEvent(BaseModel):
 @endpoint(post=PairingRequestBody, roles={Role.CLIENT}, response=PairingRequestReply)
 def pairing_request(call: Call[PairingRequestBody]) -> PairingRequestReply:
     """Ask every available mitra at once; `no_mitra` at once when nobody is available."""
-    assert call.caller.account_id is not None
     outcome = pairing.request_pairing(
-        bootstrap.ports(), call.caller.account_id, tier_id=call.body.tier_id, free_trial=call.body.free_trial,
+        bootstrap.ports(),
+        call.caller.participant().account_id,
+        tier_id=call.body.tier_id,
+        free_trial=call.body.free_trial,
         idempotency_key=call.idempotency_key,
-    )  # fmt: skip
+    )
     return PairingRequestReply.model_validate(outcome, from_attributes=True)
 
 
 @endpoint(post=RequestRef, roles={Role.CLIENT}, response=PairingCancelReply)
 def pairing_cancel(call: Call[RequestRef]) -> PairingCancelReply:
     """Stop searching; every offer is withdrawn."""
-    assert call.caller.account_id is not None
-    status = pairing.cancel(bootstrap.ports(), call.caller.account_id, str(call.body.request_id))
-    return PairingCancelReply(request_id=str(call.body.request_id), status=status)
+    request_id = str(call.body.request_id)
+    status = pairing.cancel(bootstrap.ports(), call.caller.participant().account_id, request_id)
+    return PairingCancelReply(request_id=request_id, status=status)
 
 
 @endpoint(post=RequestRef, roles={Role.MITRA}, response=PairingAcceptReply)
 def pairing_accept(call: Call[RequestRef]) -> PairingAcceptReply:
     """Take the request: the first mitra wins the session, everyone else gets 409 already_taken."""
-    assert call.caller.account_id is not None
-    match = pairing.accept(bootstrap.ports(), call.caller.account_id, str(call.body.request_id))
+    match = pairing.accept(bootstrap.ports(), call.caller.participant().account_id, str(call.body.request_id))
     return PairingAcceptReply.model_validate(match, from_attributes=True)
 
 
 @endpoint(post=RequestRef, roles={Role.MITRA}, response=PairingDeclineReply)
 def pairing_decline(call: Call[RequestRef]) -> PairingDeclineReply:
     """Hide this offer for the calling mitra only."""
-    assert call.caller.account_id is not None
-    pairing.decline(bootstrap.ports(), call.caller.account_id, str(call.body.request_id))
-    return PairingDeclineReply(request_id=str(call.body.request_id))
+    request_id = str(call.body.request_id)
+    pairing.decline(bootstrap.ports(), call.caller.participant().account_id, request_id)
+    return PairingDeclineReply(request_id=request_id)
 
 
 @pubsub_handler(RequestEvent)

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from functions._events import pubsub_handler
 from functions._http import Call, endpoint
 from shared import bootstrap
+from shared.domain.presence import Presence
 from shared.domain.roles import Role
 from shared.schemas import Empty, HeartbeatReply, MitraStatus, MitraStatusChange
 from shared.services import presence
@@ -19,16 +20,15 @@ class SweepTick(BaseModel):
 @endpoint(post=MitraStatusChange, roles={Role.MITRA}, response=MitraStatus)
 def mitra_set_status(call: Call[MitraStatusChange]) -> MitraStatus:
     """Go online (and be offered every request still searching) or offline (open offers are withdrawn)."""
-    assert call.caller.account_id is not None
-    result = presence.set_status(bootstrap.ports(), call.caller.account_id, call.body.status)
-    return MitraStatus(status=result.status, changed=result.changed)  # type: ignore[arg-type]
+    change = presence.set_status(bootstrap.ports(), call.caller.participant().account_id, Presence(call.body.status))
+    return MitraStatus.model_validate(change, from_attributes=True)
 
 
 @endpoint(post=Empty, roles={Role.MITRA}, response=HeartbeatReply)
 def mitra_heartbeat(call: Call[Empty]) -> HeartbeatReply:
     """Keep an online mitra online; `offline` in the reply means the app must go online again."""
-    assert call.caller.account_id is not None
-    return HeartbeatReply(status=presence.heartbeat(bootstrap.ports(), call.caller.account_id))  # type: ignore[arg-type]
+    status = presence.heartbeat(bootstrap.ports(), call.caller.participant().account_id)
+    return HeartbeatReply.model_validate({"status": status})
 
 
 @pubsub_handler(SweepTick)

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared.adapters.postgres.database import Database
+from shared.adapters.postgres.pairing import AVAILABLE_MITRAS
 from shared.domain import days
 from shared.services import settings_store
-from shared.services.availability import AVAILABLE_MITRAS
 
 _FIGURES = f"""
 WITH open_load AS (

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared.adapters.postgres.database import Database, Row, Tx
+from shared.adapters.postgres.uow import joined
 from shared.domain import days
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.services import audit, identity, projections
@@ -118,9 +119,10 @@ def _take_off_roster(tx: Tx, admin_uid: str, before: Row) -> None:
         "UPDATE mitras SET active = false, presence = 'offline', updated_at = now() WHERE id = CAST(:id AS uuid)",
         {"id": before["mitra_id"]},
     )
-    if before["presence"] == "online":
-        log_presence_change(tx, [before["mitra_id"]], "online", "offline", "deactivated")
-    withdraw_open_offers(tx, [before["mitra_id"]])
+    with joined(tx) as uow:
+        if before["presence"] == "online":
+            log_presence_change(uow, [before["mitra_id"]], "online", "offline", "deactivated")
+        withdraw_open_offers(uow, [before["mitra_id"]])
     _audit_active(tx, admin_uid, before, active=False)
 
 

@@ -6,12 +6,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.adapters.postgres.database import Database, Row, Tx
+from shared.adapters.postgres.pairing import AVAILABLE_MITRAS, available_params
 from shared.domain import accounts, days
 from shared.domain.config import AppConfig
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.services import audit, projections, settings_store
 from shared.services.admin_paging import older_than_cursor, page
-from shared.services.availability import AVAILABLE_MITRAS, available_params
 from shared.services.outbox import ts
 from shared.services.ports import Ports
 from shared.services.projector import project_after_commit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.adapters.postgres.database import Database, Row, Tx
+from shared.adapters.postgres.uow import joined
 from shared.domain import accounts
 from shared.domain.pairing import RequestStatus
 from shared.errors import NotFound
@@ -45,8 +46,9 @@ def suspend(ports: Ports, idp: IdentityProvider, admin_uid: str, client_id: str,
                 "UPDATE clients SET suspended_at = now(), updated_at = now() WHERE id = CAST(:id AS uuid)",
                 {"id": client_id},
             )
-            for request_id in _searching_requests(tx, client_id):
-                end_search(tx, request_id, RequestStatus.CANCELLED)
+            with joined(tx) as uow:
+                for request_id in _searching_requests(tx, client_id):
+                    end_search(uow, request_id, RequestStatus.CANCELLED)
             _audit(tx, admin_uid, "client.suspend", before, reason)
         after = _one(tx, client_id)
     project_after_commit(ports, tx.outbox_ids)

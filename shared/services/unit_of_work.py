@@ -29,6 +29,8 @@ from shared.domain.events import Claimed, Committed, Event
 if TYPE_CHECKING:
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
+    from shared.services.pairing import PairingRepository
+    from shared.services.presence import PresenceRepository
 
 
 class Outbox(Protocol):
@@ -78,6 +80,12 @@ class UnitOfWork(Protocol):
 
     @property
     def credits(self) -> CreditsRepository: ...
+
+    @property
+    def pairing(self) -> PairingRepository: ...
+
+    @property
+    def presence(self) -> PresenceRepository: ...
 
     def __enter__(self) -> Self: ...
 

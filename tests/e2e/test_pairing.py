@@ -185,13 +185,17 @@ def test_decline_hides_the_offer_for_that_mitra_only(
 
 
 def test_a_mitra_at_capacity_cannot_accept(
-    new_client: Callable[..., App], new_mitra: Callable[..., App], app_config: Callable[..., None]
+    new_client: Callable[..., App],
+    new_mitra: Callable[..., App],
+    app_config: Callable[..., None],
+    watches: Callable[[Watch], Watch],
 ) -> None:
     app_config(max_concurrent_clients=1)
     mitra = new_mitra()
+    offers = watches(Watch.collection(f"mitras/{_uid(mitra)}/offers"))
     first = new_client().post("pairing_request", {"free_trial": True}).body["request_id"]
     second = new_client().post("pairing_request", {"free_trial": True}).body["request_id"]
-    time.sleep(0.5)  # both blasts reach the mitra
+    offers.wait_for(lambda docs: _offers(offers, first)(docs) and _offers(offers, second)(docs))
 
     assert mitra.post("pairing_accept", {"request_id": first}).status == 200
     full = mitra.post("pairing_accept", {"request_id": second})

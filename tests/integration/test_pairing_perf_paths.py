@@ -20,9 +20,10 @@ import pytest
 
 from shared import bootstrap
 from shared.adapters.postgres.database import Database
+from shared.adapters.postgres.settings import CONFIG_COLUMN, SettingsRepository, config_from
 from shared.domain.events import DocumentDelete, DocumentEvent, DocumentWrite, TopicMessage, encode
 from shared.errors import Conflict, NotFound
-from shared.services import pairing, projector, settings_store
+from shared.services import pairing, projector
 from shared.services.ports import Ports
 from tests.support import world
 
@@ -137,9 +138,10 @@ def _sorted(items: list[Any]) -> list[Any]:
 
 def _uids(db: Database, mitra_ids: list[str]) -> list[str]:
     with db.transaction() as tx:
-        return [row["firebase_uid"] for row in tx.all(
+        rows = tx.all(
             "SELECT firebase_uid FROM mitras WHERE id = ANY(CAST(:m AS uuid[])) ORDER BY firebase_uid", {"m": mitra_ids}
-        )]  # fmt: skip
+        )
+    return [row["firebase_uid"] for row in rows]
 
 
 def _waiting_on_a_lock(db: Database, statement: str, timeout: float = 10) -> None:
@@ -249,8 +251,10 @@ def test_an_accept_publishes_exactly_what_it_recorded_and_withdraws_every_offer(
     deleted = sorted(path.split("/")[1] for path, op, _ in docs if op == "delete")
     assert deleted == _uids(db, mitras), "every offer's document goes, the winner's too"
     assert [message["data"]["type"] for _, message in messages] == ["matched"]
-    assert all(row["published_at"] is not None for row in rows)
+    timers = _timer_rows(db, match.session_id)
+    assert all(row["published_at"] is not None for row in rows + timers)
     assert [task["handler"] for task in tasks.scheduled] == ["task_session_warning", "task_session_expire"]
+    assert [task["payload"] for task in tasks.scheduled] == [row["payload"]["payload"] for row in timers]
     with db.transaction() as tx:
         offers = tx.all(
             "SELECT mitra_id::text, status FROM pairing_offers WHERE request_id = CAST(:r AS uuid)", {"r": request_id}
@@ -263,6 +267,16 @@ def _session_rows(db: Database, session_id: str) -> list[dict[str, Any]]:
         return tx.all(
             "SELECT id, kind, destination, payload, published_at FROM outbox WHERE destination = :p",
             {"p": f"sessions/{session_id}"},
+        )
+
+
+def _timer_rows(db: Database, session_id: str) -> list[dict[str, Any]]:
+    """The session's timers, as tasks recorded in the accept's outbox insert."""
+    with db.transaction() as tx:
+        return tx.all(
+            """SELECT id, kind, destination, payload, published_at FROM outbox
+               WHERE kind = 'task' AND payload -> 'payload' ->> 'session_id' = :s ORDER BY id""",
+            {"s": session_id},
         )
 
 
@@ -292,16 +306,18 @@ def test_an_accept_whose_publish_fails_leaves_every_row_to_the_retry_task(db: Da
 
     match = pairing.accept(failing, mitras[0], request_id)
 
-    # the withdrawn offers' documents (one row), the request's and the session's documents, the client's push
-    rows = _outbox_rows(db, request_id) + _session_rows(db, match.session_id)
-    assert len(rows) == 4 and all(row["published_at"] is None for row in rows)
+    # the withdrawn offers' documents (one row), the request's and the session's documents, the client's push, and
+    # the session's two timers
+    rows = _outbox_rows(db, request_id) + _session_rows(db, match.session_id) + _timer_rows(db, match.session_id)
+    assert len(rows) == 6 and all(row["published_at"] is None for row in rows)
     _, _, tasks = _recorded(failing)
-    retries = [task for task in tasks.scheduled if task["handler"] == projector.RETRY_HANDLER]
-    assert [task["payload"]["ids"] for task in retries] == [sorted(row["id"] for row in rows)]
+    assert [task["handler"] for task in tasks.scheduled] == [projector.RETRY_HANDLER], "no timer before the commit"
+    assert tasks.scheduled[0]["payload"]["ids"] == sorted(row["id"] for row in rows)
     retry = _ports(db)
-    writer, _, _ = _recorded(retry)
-    assert projector.project(retry, ids=retries[0]["payload"]["ids"]).published == 4
+    writer, _, retried_tasks = _recorded(retry)
+    assert projector.project(retry, ids=tasks.scheduled[0]["payload"]["ids"]).published == 6
     assert len(writer.ops) == 4  # both offer documents deleted, the request and the session written
+    assert [task["handler"] for task in retried_tasks.scheduled] == ["task_session_warning", "task_session_expire"]
 
 
 def test_an_accept_is_refused_before_its_transaction_when_the_offer_is_settled(db: Database) -> None:
@@ -402,16 +418,16 @@ def test_mitras_accepting_at_once_each_learn_who_won(db: Database, racers: int) 
 
 
 def test_the_settings_carried_by_a_statement_are_the_settings(db: Database) -> None:
+    """The accept's claim carries the settings (CONFIG_COLUMN) instead of loading them in a statement of their own."""
     with db.transaction() as tx:
+        settings = SettingsRepository(tx)
         tx.execute("UPDATE app_config SET value = '7' WHERE key = 'max_concurrent_clients'")
         tx.execute("DELETE FROM app_config WHERE key = 'free_trial_minutes'")
-        carried = tx.scalar(f"SELECT {settings_store.CONFIG_COLUMN}")
-        assert settings_store.config_from(carried) == settings_store.load_config(tx)
-        assert settings_store.config_from(carried).max_concurrent_clients == 7
+        carried = tx.scalar(f"SELECT {CONFIG_COLUMN}")
+        assert config_from(carried) == settings.load()
+        assert config_from(carried).max_concurrent_clients == 7
         tx.execute("DELETE FROM app_config")
-        assert settings_store.config_from(tx.scalar(f"SELECT {settings_store.CONFIG_COLUMN}")) == (
-            settings_store.load_config(tx)
-        )
+        assert config_from(tx.scalar(f"SELECT {CONFIG_COLUMN}")) == settings.load()
 
 
 def test_events_added_together_come_back_each_beside_its_own_id(db: Database) -> None:

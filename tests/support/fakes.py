@@ -28,6 +28,8 @@ from shared.domain.events import Claimed, Committed, DocumentEvent, Event, TaskR
 from shared.services.ports import Ports
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
+from tests.support.fake_pairing import FakePairingRepository
+from tests.support.fake_presence import FakePresenceRepository
 
 Row = dict[str, Any]
 
@@ -176,6 +178,8 @@ class FakeUnitOfWork:
         self.audit = FakeAudit(db)
         self.chat = FakeChatRepository(db, self.outbox)
         self.credits = FakeCreditsRepository(db)
+        self.pairing = FakePairingRepository(db)
+        self.presence = FakePresenceRepository(db)
 
     def __enter__(self) -> Self:
         if not self._one_statement:

@@ -19,6 +19,8 @@ from shared.domain.events import Committed
 if TYPE_CHECKING:
     from shared.adapters.postgres.chat import ChatRepository
     from shared.adapters.postgres.credits import CreditsRepository
+    from shared.adapters.postgres.pairing import PairingRepository
+    from shared.adapters.postgres.presence import PresenceRepository
 
 Repository = TypeVar("Repository")
 
@@ -91,6 +93,18 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.credits import CreditsRepository
 
         return self._repository(CreditsRepository)
+
+    @property
+    def pairing(self) -> PairingRepository:
+        from shared.adapters.postgres.pairing import PairingRepository
+
+        return self._repository(PairingRepository)
+
+    @property
+    def presence(self) -> PresenceRepository:
+        from shared.adapters.postgres.presence import PresenceRepository
+
+        return self._repository(PresenceRepository)
 
     def _repository(self, kind: type[Repository]) -> Repository:
         found = self._repositories.get(kind)

@@ -1,0 +1,343 @@
+"""Pairing's SQL: requests, the offers of each to available mitras, and the start of the session a mitra wins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.adapters.postgres.database import Row
+from shared.adapters.postgres.settings import CONFIG_COLUMN, config_from
+from shared.adapters.postgres.sql import Sql
+from shared.domain.config import AppConfig
+from shared.domain.pairing import (
+    RATE_WINDOW,
+    AskingClient,
+    Claim,
+    ClientShown,
+    ClientStanding,
+    NewRequest,
+    OfferedRequest,
+    OfferStanding,
+    OfferStatus,
+    RequestKind,
+    RequestOutcome,
+    RequestStatus,
+    SearchEnded,
+    SearchWindow,
+    StartAttempt,
+)
+
+# The rule `shared.domain.pairing.is_available` for every mitra at once: who may be offered a request right now.
+# Shared with the control center (its live figures, and the reroute's check); takes `available_params`.
+AVAILABLE_MITRAS = """
+    SELECT m.id, m.firebase_uid FROM mitras m
+    WHERE m.active AND m.presence = 'online' AND m.firebase_uid IS NOT NULL
+      AND m.last_heartbeat_at >= now() - make_interval(secs => :grace_s)
+      AND (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
+          < :max_clients
+"""
+
+
+def available_params(config: AppConfig) -> dict[str, Any]:
+    """The parameters AVAILABLE_MITRAS takes."""
+    return {"grace_s": config.heartbeat_grace_s, "max_clients": config.max_concurrent_clients}
+
+
+_CLIENT_SHOWN = "c.display_name, c.anonymous, c.alias_number"
+
+# Where a mitra's offer stands, read before the accept's transaction so that a mitra who taps after another has won
+# learns it in one round trip. FOR SHARE waits for an accept that is deciding right now (it holds the request's row
+# until it commits) and reads what it decided; shared with every other mitra waiting, and kept only for this one
+# statement, it holds up no one.
+_OFFER_STANDING = """
+    SELECT o.status AS offer, r.status AS request
+    FROM pairing_offers o JOIN pairing_requests r ON r.id = o.request_id JOIN mitras m ON m.id = o.mitra_id
+    WHERE o.request_id = CAST(:r AS uuid) AND o.mitra_id = CAST(:m AS uuid) AND m.active
+    FOR SHARE OF r
+"""
+
+# The mitra's row lock makes the capacity count in _START safe against this mitra's other accepts: that count is
+# a later statement's, so it sees every session they committed. The settings ride along (no statement of their own).
+_CLAIM = f"""
+    SELECT m.firebase_uid, m.display_name, o.status AS offer, {CONFIG_COLUMN}
+    FROM mitras m JOIN pairing_offers o ON o.mitra_id = m.id AND o.request_id = CAST(:r AS uuid)
+    WHERE m.id = CAST(:m AS uuid) AND m.active
+    FOR UPDATE OF m
+"""
+
+# The rule `shared.domain.pairing.first_accept_wins`, decided in one statement: the session starts if the request is
+# still searching and the mitra has room (`has_capacity`). Between mitras accepting at once, the unique request_id of
+# sessions decides: the others' inserts wait for the first to commit, then insert nothing and hold nothing, so they
+# all return at once. (Racing to UPDATE the request instead would leave each loser holding its row until it rolled
+# back, and the losers would finish one after another.) The request's UPDATE, guarded by `status = 'searching'`
+# (a request ends exactly once: `RequestStatus.can_become`), then refuses a start that a cancel or the search's
+# timeout got to first. A free trial's session inserts the client's row of free_trials, whose PRIMARY KEY
+# (`free_trials_pkey`) is what makes the trial once-only (`shared.domain.pairing.free_trial`).
+_START = """
+WITH request AS (
+    SELECT r.status, r.client_id, r.kind, r.duration_s, c.firebase_uid AS client_uid,
+           c.display_name, c.anonymous, c.alias_number,
+           (SELECT count(*) FROM sessions s WHERE s.mitra_id = CAST(:m AS uuid) AND s.status IN ('active', 'closing'))
+               AS open_sessions
+    FROM pairing_requests r JOIN clients c ON c.id = r.client_id
+    WHERE r.id = CAST(:r AS uuid)
+), started AS (
+    INSERT INTO sessions (id, request_id, client_id, mitra_id, kind, started_at, ends_at)
+    SELECT CAST(:session AS uuid), CAST(:r AS uuid), client_id, CAST(:m AS uuid), kind, now(),
+           now() + make_interval(secs => duration_s)
+    FROM request WHERE status = 'searching' AND open_sessions < :max_clients
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING started_at, ends_at, version
+), matched AS (
+    UPDATE pairing_requests SET status = 'matched', mitra_id = CAST(:m AS uuid), ended_at = now()
+    WHERE id = CAST(:r AS uuid) AND status = 'searching' AND EXISTS (SELECT FROM started)
+    RETURNING ended_at
+), free_trial AS (
+    INSERT INTO free_trials (client_id, session_id)
+    SELECT client_id, CAST(:session AS uuid) FROM request, matched WHERE request.kind = 'free_trial'
+)
+SELECT request.*, started.started_at, started.ends_at, started.version, matched.ended_at AS matched_at
+FROM request LEFT JOIN started ON true LEFT JOIN matched ON true
+"""
+
+
+class PairingRepository:
+    def __init__(self, sql: Sql) -> None:
+        self._sql = sql
+
+    # -- the client asks -----------------------------------------------------------------------------------------
+
+    def lock_client(self, client_id: str) -> AskingClient | None:
+        """The client's row locked until the change ends, so one client's requests are decided one at a time."""
+        row = self._sql.one(
+            "SELECT firebase_uid, now() AS now FROM clients WHERE id = CAST(:id AS uuid) FOR UPDATE", {"id": client_id}
+        )
+        return AskingClient(**row) if row else None
+
+    def request_by_key(self, client_id: str, idempotency_key: str) -> RequestOutcome | None:
+        """The request an earlier call with this idempotency key opened."""
+        row = self._sql.one(
+            """SELECT id::text AS request_id, status, search_deadline FROM pairing_requests
+               WHERE client_id = CAST(:client AS uuid) AND idempotency_key = :key""",
+            {"client": client_id, "key": idempotency_key},
+        )
+        return RequestOutcome(row["request_id"], RequestStatus(row["status"]), row["search_deadline"]) if row else None
+
+    def standing(self, client_id: str) -> ClientStanding:
+        """Read after `lock_client`: a statement of its own sees every request the client's earlier calls committed."""
+        row = self._sql.one(
+            """SELECT (SELECT id::text FROM pairing_requests
+                       WHERE client_id = CAST(:id AS uuid) AND status = 'searching' LIMIT 1) AS open_request_id,
+                      (SELECT id::text FROM sessions
+                       WHERE client_id = CAST(:id AS uuid) AND status IN ('active', 'closing') LIMIT 1)
+                          AS open_session_id,
+                      recent.requested_in_window, recent.oldest_in_window,
+                      EXISTS (SELECT 1 FROM free_trials WHERE client_id = CAST(:id AS uuid)) AS free_trial_used
+               FROM (SELECT count(*) AS requested_in_window, min(created_at) AS oldest_in_window
+                     FROM pairing_requests
+                     WHERE client_id = CAST(:id AS uuid) AND created_at > now() - make_interval(secs => :window_s))
+                    AS recent""",
+            {"id": client_id, "window_s": RATE_WINDOW.total_seconds()},
+        )
+        assert row is not None
+        return ClientStanding(**row)
+
+    def tier_active(self, tier_id: str) -> bool:
+        return bool(self._sql.scalar("SELECT active FROM pricing_tiers WHERE id = :id", {"id": tier_id}))
+
+    def anyone_available(self, config: AppConfig) -> bool:
+        """Whether any mitra is available (`shared.domain.pairing.is_available`)."""
+        return bool(self._sql.scalar(f"SELECT EXISTS ({AVAILABLE_MITRAS})", available_params(config)))
+
+    def add_request(self, request: NewRequest) -> None:
+        """Created now (the transaction's moment, as `lock_client` read it); a request that does not search ended
+        as it began. The unique index `pairing_requests_one_open` refuses a client's second searching request, should
+        the rule `shared.domain.pairing.may_ask` ever be bypassed."""
+        purchase = request.purchase
+        self._sql.execute(
+            """INSERT INTO pairing_requests (id, client_id, status, kind, tier_id, duration_s, transaction_id,
+                                             idempotency_key, search_deadline, ended_at)
+               VALUES (CAST(:id AS uuid), CAST(:client AS uuid), :status, :kind, :tier, :duration,
+                       CAST(:transaction AS uuid), :key, :deadline,
+                       CASE WHEN :status = 'searching' THEN NULL ELSE now() END)""",
+            {
+                "id": request.request_id,
+                "client": request.client_id,
+                "status": request.status,
+                "kind": purchase.kind,
+                "tier": request.tier_id,
+                "duration": purchase.duration_s,
+                "transaction": purchase.transaction_id,
+                "key": request.idempotency_key,
+                "deadline": request.search_deadline,
+            },
+        )
+
+    # -- offering it -----------------------------------------------------------------------------------------------
+
+    def searching_request_for_offers(self, request_id: str) -> OfferedRequest | None:
+        """FOR SHARE: an accept (which updates the row) waits for this change to commit, so it withdraws the offers
+        made in it too."""
+        row = self._sql.one(
+            f"""SELECT r.id::text AS request_id, r.kind, r.duration_s, r.search_deadline, {_CLIENT_SHOWN}
+                FROM pairing_requests r JOIN clients c ON c.id = r.client_id
+                WHERE r.id = CAST(:id AS uuid) AND r.status = 'searching' FOR SHARE OF r""",
+            {"id": request_id},
+        )
+        return _offered(row) if row else None
+
+    def offer_to_available_mitras(self, request_id: str, config: AppConfig) -> list[str]:
+        """The request offered to every available mitra (`shared.domain.pairing.is_available`) not offered it yet;
+        the uids of those offered now."""
+        rows = self._sql.all(
+            f"""WITH available AS ({AVAILABLE_MITRAS}),
+                added AS (
+                    INSERT INTO pairing_offers (request_id, mitra_id)
+                    SELECT CAST(:request AS uuid), id FROM available
+                    ON CONFLICT DO NOTHING RETURNING mitra_id)
+                SELECT available.firebase_uid FROM added JOIN available ON available.id = added.mitra_id
+                ORDER BY available.firebase_uid""",
+            {"request": request_id, **available_params(config)},
+        )
+        return [row["firebase_uid"] for row in rows]
+
+    def offer_searching_requests_to(self, mitra_id: str) -> list[OfferedRequest]:
+        """Every request still searching offered to this mitra, unless it was already; those offered now."""
+        rows = self._sql.all(
+            f"""WITH added AS (
+                    INSERT INTO pairing_offers (request_id, mitra_id)
+                    SELECT r.id, CAST(:mitra AS uuid) FROM pairing_requests r
+                    WHERE r.status = 'searching' AND r.search_deadline > now()
+                    ON CONFLICT DO NOTHING RETURNING request_id)
+                SELECT r.id::text AS request_id, r.kind, r.duration_s, r.search_deadline, {_CLIENT_SHOWN}
+                FROM added JOIN pairing_requests r ON r.id = added.request_id JOIN clients c ON c.id = r.client_id
+                ORDER BY r.created_at""",
+            {"mitra": mitra_id},
+        )
+        return [_offered(row) for row in rows]
+
+    # -- a mitra answers -------------------------------------------------------------------------------------------
+
+    def offer_standing(self, request_id: str, mitra_id: str) -> OfferStanding | None:
+        row = self._sql.one(_OFFER_STANDING, {"r": request_id, "m": mitra_id})
+        return OfferStanding(OfferStatus(row["offer"]), RequestStatus(row["request"])) if row else None
+
+    def claim_offer(self, request_id: str, mitra_id: str) -> Claim | None:
+        """The active mitra holding an offer of this request, its row locked until the change ends."""
+        row = self._sql.one(_CLAIM, {"r": request_id, "m": mitra_id})
+        if row is None:
+            return None
+        return Claim(row["firebase_uid"], row["display_name"], OfferStatus(row["offer"]), config_from(row["config"]))
+
+    def start_session_if_first(
+        self, request_id: str, mitra_id: str, session_id: str, *, max_clients: int
+    ) -> StartAttempt | None:
+        """See _START; None when there is no such request."""
+        row = self._sql.one(_START, {"r": request_id, "m": mitra_id, "session": session_id, "max_clients": max_clients})
+        if row is None:
+            return None
+        return StartAttempt(
+            status=RequestStatus(row["status"]),
+            kind=RequestKind(row["kind"]),
+            client_uid=row["client_uid"],
+            client=_client_shown(row),
+            open_sessions=row["open_sessions"],
+            started_at=row["started_at"],
+            ends_at=row["ends_at"],
+            version=row["version"],
+            matched_at=row["matched_at"],
+        )
+
+    def withdraw_offers_on_match(self, request_id: str, mitra_id: str) -> list[str]:
+        """Every open offer of the matched request withdrawn, the winner's accepted; the uids of their mitras. A
+        statement of its own, after `start_session_if_first`: if a blast was still offering the request, that
+        statement's UPDATE waited for it to commit, and this one sees its offers too."""
+        rows = self._sql.all(
+            """UPDATE pairing_offers o
+               SET status = CASE WHEN o.mitra_id = CAST(:m AS uuid) THEN 'accepted' ELSE 'withdrawn' END,
+                   responded_at = now()
+               FROM mitras m WHERE o.request_id = CAST(:r AS uuid) AND o.status = 'offered' AND m.id = o.mitra_id
+               RETURNING m.firebase_uid""",
+            {"r": request_id, "m": mitra_id},
+        )
+        return [row["firebase_uid"] for row in rows]
+
+    def decline_if_offered(self, request_id: str, mitra_id: str) -> str | None:
+        """The mitra's open offer declined; the mitra's uid, or None when it held no open offer."""
+        return self._sql.scalar(  # type: ignore[no-any-return]
+            """UPDATE pairing_offers o SET status = 'declined', responded_at = now() FROM mitras m
+               WHERE o.request_id = CAST(:r AS uuid) AND o.mitra_id = CAST(:m AS uuid) AND m.id = o.mitra_id
+                 AND o.status = 'offered'
+               RETURNING m.firebase_uid""",
+            {"r": request_id, "m": mitra_id},
+        )
+
+    def has_offer(self, request_id: str, mitra_id: str) -> bool:
+        return bool(
+            self._sql.scalar(
+                """SELECT EXISTS (SELECT 1 FROM pairing_offers
+                                  WHERE request_id = CAST(:r AS uuid) AND mitra_id = CAST(:m AS uuid))""",
+                {"r": request_id, "m": mitra_id},
+            )
+        )
+
+    # -- the search ends -------------------------------------------------------------------------------------------
+
+    def status_for_client(self, request_id: str, client_id: str) -> RequestStatus | None:
+        """The request's status, if it is this client's."""
+        status = self._sql.scalar(
+            "SELECT status FROM pairing_requests WHERE id = CAST(:r AS uuid) AND client_id = CAST(:c AS uuid)",
+            {"r": request_id, "c": client_id},
+        )
+        return RequestStatus(status) if status is not None else None
+
+    def search_window(self, request_id: str) -> SearchWindow | None:
+        row = self._sql.one(
+            "SELECT status, search_deadline, now() AS now FROM pairing_requests WHERE id = CAST(:r AS uuid)",
+            {"r": request_id},
+        )
+        return SearchWindow(RequestStatus(row["status"]), row["search_deadline"], row["now"]) if row else None
+
+    def end_search_if_searching(self, request_id: str, status: RequestStatus) -> SearchEnded | None:
+        """A request ends exactly once (`RequestStatus.can_become`): only while it searches; None when it had
+        already ended (or a concurrent end or accept got there while this waited for the row)."""
+        row = self._sql.one(
+            """UPDATE pairing_requests r SET status = :status, ended_at = now()
+               FROM clients c WHERE r.id = CAST(:r AS uuid) AND r.status = 'searching' AND c.id = r.client_id
+               RETURNING c.firebase_uid AS client_uid, r.ended_at""",
+            {"r": request_id, "status": status},
+        )
+        return SearchEnded(**row) if row else None
+
+    def withdraw_offers(self, request_id: str) -> list[str]:
+        """Every open offer of an ended request withdrawn; the uids of their mitras."""
+        rows = self._sql.all(
+            """UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
+               WHERE o.request_id = CAST(:r AS uuid) AND o.status = 'offered' AND m.id = o.mitra_id
+               RETURNING m.firebase_uid""",
+            {"r": request_id},
+        )
+        return [row["firebase_uid"] for row in rows]
+
+    def withdraw_open_offers_of(self, mitra_ids: list[str]) -> list[tuple[str, str]]:
+        """Every open offer these mitras hold withdrawn; (mitra uid, request id) of each."""
+        rows = self._sql.all(
+            """UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
+               WHERE o.mitra_id = ANY(CAST(:ids AS uuid[])) AND o.status = 'offered' AND m.id = o.mitra_id
+               RETURNING m.firebase_uid, o.request_id::text""",
+            {"ids": mitra_ids},
+        )
+        return [(row["firebase_uid"], row["request_id"]) for row in rows]
+
+
+def _client_shown(row: Row) -> ClientShown:
+    return ClientShown(row["display_name"], row["anonymous"], row["alias_number"])
+
+
+def _offered(row: Row) -> OfferedRequest:
+    return OfferedRequest(
+        request_id=row["request_id"],
+        kind=RequestKind(row["kind"]),
+        duration_s=row["duration_s"],
+        search_deadline=row["search_deadline"],
+        client=_client_shown(row),
+    )

@@ -1,0 +1,69 @@
+"""Mitra presence: online or offline by the mitra's word, offline by silence, and every transition logged.
+
+A mitra online keeps telling the backend so (a heartbeat); one not heard from within the heartbeat grace is taken
+offline by the sweep. The presence repository (shared/adapters/postgres/presence.py) guards each change in its
+statement; the rules below name those statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class Presence(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class PresenceReason(StrEnum):
+    """Why a mitra's presence changed, as `mitra_status_logs` records it."""
+
+    MANUAL = "manual"
+    HEARTBEAT_TIMEOUT = "heartbeat_timeout"
+    DEACTIVATED = "deactivated"
+
+
+@dataclass(frozen=True)
+class MitraPresence:
+    """An active mitra's presence, read under its row lock."""
+
+    presence: Presence
+    firebase_uid: str
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    """What `set_status` left: the presence asked for, and whether it was a transition (and so logged)."""
+
+    status: Presence
+    changed: bool
+
+
+def is_transition(before: Presence, after: Presence) -> bool:
+    """Every transition, and only a transition, is logged in `mitra_status_logs` with its reason: the control
+    center's activity logs and online hours are read from them."""
+    return before is not after
+
+
+def heartbeat_fresh(last_heartbeat_at: datetime | None, now: datetime, grace_s: int) -> bool:
+    """Heard from within the grace (setting `heartbeat_grace_s`). Only a mitra whose heartbeat is fresh is offered
+    requests (shared.domain.pairing.is_available); one online whose heartbeat is not goes offline (`silent`)."""
+    return last_heartbeat_at is not None and now - last_heartbeat_at <= timedelta(seconds=grace_s)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """An online mitra and when it was last heard from."""
+
+    mitra_id: str
+    last_heartbeat_at: datetime | None
+
+
+def silent(online: Sequence[Heard], *, now: datetime, grace_s: int) -> list[Heard]:
+    """The online mitras whose heartbeat is no longer fresh: they go offline, reason `heartbeat_timeout`.
+    `PresenceRepository.take_offline_unless_heard_since` applies the verdict unless a heartbeat (or the mitra's own
+    word) came after it was reached."""
+    return [mitra for mitra in online if not heartbeat_fresh(mitra.last_heartbeat_at, now, grace_s)]

@@ -1,0 +1,324 @@
+"""Pairing's repository in memory: the promises of shared/adapters/postgres/pairing.py, with its guarded statements'
+rules (shared.domain.pairing.is_available, first_accept_wins through has_capacity and RequestStatus.can_become, the
+free trial's primary key, one open request per client) applied in Python."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared.domain import pairing
+from shared.domain.config import AppConfig
+from shared.domain.pairing import (
+    AskingClient,
+    Availability,
+    Claim,
+    ClientShown,
+    ClientStanding,
+    NewRequest,
+    OfferedRequest,
+    OfferStanding,
+    OfferStatus,
+    RequestKind,
+    RequestOutcome,
+    RequestStatus,
+    SearchEnded,
+    SearchWindow,
+    StartAttempt,
+)
+
+if TYPE_CHECKING:
+    from tests.support.fakes import FakeDatabase
+
+Row = dict[str, Any]
+OPEN_SESSION = ("active", "closing")
+
+
+class UniqueViolation(Exception):
+    """A row PostgreSQL's unique index or primary key (named in the message) would refuse."""
+
+
+def add_client(db: FakeDatabase, *, display_name: str = "Sari", anonymous: bool = False) -> str:
+    client_id = str(uuid.uuid4())
+    db.table("clients")[client_id] = {
+        "id": client_id,
+        "firebase_uid": f"uid-client-{client_id[:8]}",
+        "display_name": display_name,
+        "anonymous": anonymous,
+        "alias_number": 1000 + len(db.table("clients")),
+    }
+    return client_id
+
+
+def add_mitra(
+    db: FakeDatabase, *, online: bool = True, heard_s_ago: float = 0, active: bool = True, name: str = "Mitra Anisa"
+) -> str:
+    """A mitra; online ones were heard from `heard_s_ago` seconds ago."""
+    mitra_id = str(uuid.uuid4())
+    db.table("mitras")[mitra_id] = {
+        "id": mitra_id,
+        "firebase_uid": f"uid-mitra-{mitra_id[:8]}",
+        "display_name": name,
+        "active": active,
+        "presence": "online" if online else "offline",
+        "last_heartbeat_at": db.now - timedelta(seconds=heard_s_ago) if online else None,
+    }
+    return mitra_id
+
+
+def add_tier(db: FakeDatabase, tier_id: str, *, active: bool = True) -> None:
+    db.table("pricing_tiers")[tier_id] = {"id": tier_id, "active": active}
+
+
+def uid(db: FakeDatabase, table: str, row_id: str) -> str:
+    return str(db.table(table)[row_id]["firebase_uid"])
+
+
+class FakePairingRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    def _requests(self) -> dict[Any, Row]:
+        return self._db.table("pairing_requests")
+
+    def _offers(self) -> dict[Any, Row]:
+        return self._db.table("pairing_offers")
+
+    def _open_sessions(self, mitra_id: str) -> int:
+        return sum(
+            1 for s in self._db.table("sessions").values() if s["mitra_id"] == mitra_id and s["status"] in OPEN_SESSION
+        )
+
+    def _shown(self, client_id: str) -> ClientShown:
+        client = self._db.table("clients")[client_id]
+        return ClientShown(client["display_name"], client["anonymous"], client["alias_number"])
+
+    def _offered(self, request: Row) -> OfferedRequest:
+        return OfferedRequest(
+            request["id"],
+            RequestKind(request["kind"]),
+            request["duration_s"],
+            request["search_deadline"],
+            self._shown(request["client_id"]),
+        )
+
+    # -- the client asks -------------------------------------------------------------------------------------------
+
+    def lock_client(self, client_id: str) -> AskingClient | None:
+        client = self._db.table("clients").get(client_id)
+        return AskingClient(client["firebase_uid"], self._db.now) if client else None
+
+    def request_by_key(self, client_id: str, idempotency_key: str) -> RequestOutcome | None:
+        for r in self._requests().values():
+            if r["client_id"] == client_id and r["idempotency_key"] == idempotency_key:
+                return RequestOutcome(r["id"], RequestStatus(r["status"]), r["search_deadline"])
+        return None
+
+    def standing(self, client_id: str) -> ClientStanding:
+        mine = [r for r in self._requests().values() if r["client_id"] == client_id]
+        recent = [r["created_at"] for r in mine if r["created_at"] > self._db.now - pairing.RATE_WINDOW]
+        sessions = self._db.table("sessions").values()
+        return ClientStanding(
+            open_request_id=next((r["id"] for r in mine if r["status"] == RequestStatus.SEARCHING), None),
+            open_session_id=next(
+                (s["id"] for s in sessions if s["client_id"] == client_id and s["status"] in OPEN_SESSION), None
+            ),
+            requested_in_window=len(recent),
+            oldest_in_window=min(recent, default=None),
+            free_trial_used=client_id in self._db.table("free_trials"),
+        )
+
+    def tier_active(self, tier_id: str) -> bool:
+        tier = self._db.table("pricing_tiers").get(tier_id)
+        return bool(tier and tier["active"])
+
+    def _available(self, config: AppConfig) -> list[Row]:
+        return [
+            m
+            for m in self._db.table("mitras").values()
+            if pairing.is_available(
+                Availability(
+                    active=m["active"],
+                    online=m["presence"] == "online",
+                    has_uid=m["firebase_uid"] is not None,
+                    last_heartbeat_at=m["last_heartbeat_at"],
+                    open_sessions=self._open_sessions(m["id"]),
+                ),
+                now=self._db.now,
+                config=config,
+            )
+        ]
+
+    def anyone_available(self, config: AppConfig) -> bool:
+        return bool(self._available(config))
+
+    def add_request(self, request: NewRequest) -> None:
+        if request.status is RequestStatus.SEARCHING and self.standing(request.client_id).open_request_id:
+            raise UniqueViolation("pairing_requests_one_open")
+        searching = request.status is RequestStatus.SEARCHING
+        self._requests()[request.request_id] = {
+            "id": request.request_id,
+            "client_id": request.client_id,
+            "status": request.status,
+            "kind": request.purchase.kind,
+            "tier_id": request.tier_id,
+            "duration_s": request.purchase.duration_s,
+            "transaction_id": request.purchase.transaction_id,
+            "idempotency_key": request.idempotency_key,
+            "search_deadline": request.search_deadline,
+            "mitra_id": None,
+            "created_at": self._db.now,
+            "ended_at": None if searching else self._db.now,
+        }
+
+    # -- offering it -----------------------------------------------------------------------------------------------
+
+    def searching_request_for_offers(self, request_id: str) -> OfferedRequest | None:
+        request = self._requests().get(request_id)
+        return self._offered(request) if request and request["status"] == RequestStatus.SEARCHING else None
+
+    def _offer(self, request_id: str, mitra_id: str) -> bool:
+        if (request_id, mitra_id) in self._offers():
+            return False
+        self._offers()[(request_id, mitra_id)] = {
+            "request_id": request_id,
+            "mitra_id": mitra_id,
+            "status": OfferStatus.OFFERED,
+            "offered_at": self._db.now,
+            "responded_at": None,
+        }
+        return True
+
+    def offer_to_available_mitras(self, request_id: str, config: AppConfig) -> list[str]:
+        offered = [m["firebase_uid"] for m in self._available(config) if self._offer(request_id, m["id"])]
+        return sorted(offered)
+
+    def offer_searching_requests_to(self, mitra_id: str) -> list[OfferedRequest]:
+        return [
+            self._offered(r)
+            for r in sorted(self._requests().values(), key=lambda r: r["created_at"])
+            if r["status"] == RequestStatus.SEARCHING
+            and r["search_deadline"] > self._db.now
+            and self._offer(r["id"], mitra_id)
+        ]
+
+    # -- a mitra answers -------------------------------------------------------------------------------------------
+
+    def offer_standing(self, request_id: str, mitra_id: str) -> OfferStanding | None:
+        offer = self._offers().get((request_id, mitra_id))
+        if offer is None or not self._db.table("mitras")[mitra_id]["active"]:
+            return None
+        return OfferStanding(OfferStatus(offer["status"]), RequestStatus(self._requests()[request_id]["status"]))
+
+    def claim_offer(self, request_id: str, mitra_id: str) -> Claim | None:
+        offer = self._offers().get((request_id, mitra_id))
+        mitra = self._db.table("mitras").get(mitra_id)
+        if offer is None or mitra is None or not mitra["active"]:
+            return None
+        return Claim(mitra["firebase_uid"], mitra["display_name"], OfferStatus(offer["status"]), self._db.config)
+
+    def start_session_if_first(
+        self, request_id: str, mitra_id: str, session_id: str, *, max_clients: int
+    ) -> StartAttempt | None:
+        request = self._requests().get(request_id)
+        if request is None:
+            return None
+        client = self._db.table("clients")[request["client_id"]]
+        status = RequestStatus(request["status"])
+        open_sessions = self._open_sessions(mitra_id)
+        taken = any(s["request_id"] == request_id for s in self._db.table("sessions").values())
+        session: Row | None = None
+        if status is RequestStatus.SEARCHING and pairing.has_capacity(open_sessions, max_clients) and not taken:
+            session = self._start(session_id, request, mitra_id)
+        matched_at = None
+        if session is not None and status.can_become(RequestStatus.MATCHED):
+            request.update(status=RequestStatus.MATCHED, mitra_id=mitra_id, ended_at=self._db.now)
+            matched_at = self._db.now
+            if request["kind"] == RequestKind.FREE_TRIAL:
+                if request["client_id"] in self._db.table("free_trials"):
+                    raise UniqueViolation("free_trials_pkey")
+                self._db.table("free_trials")[request["client_id"]] = {"session_id": session_id, "used_at": matched_at}
+        return StartAttempt(
+            status=status,
+            kind=RequestKind(request["kind"]),
+            client_uid=client["firebase_uid"],
+            client=self._shown(request["client_id"]),
+            open_sessions=open_sessions,
+            started_at=session["started_at"] if session else None,
+            ends_at=session["ends_at"] if session else None,
+            version=session["version"] if session else None,
+            matched_at=matched_at,
+        )
+
+    def _start(self, session_id: str, request: Row, mitra_id: str) -> Row:
+        """A session row shaped as tests/support/fake_chat.py's, so chat works on it."""
+        session: Row = {
+            "id": session_id,
+            "request_id": request["id"],
+            "client_id": request["client_id"],
+            "mitra_id": mitra_id,
+            "status": "active",
+            "kind": request["kind"],
+            "started_at": self._db.now,
+            "ends_at": self._db.now + timedelta(seconds=request["duration_s"]),
+            "next_seq": 0,
+            "version": 1,
+            **{f"{side}_{field}": 0 for side in ("client", "mitra") for field in ("delivered_seq", "read_seq")},
+            **{
+                f"{side}_{field}": None for side in ("client", "mitra") for field in ("receipts_outbox_id", "typing_at")
+            },
+        }
+        self._db.table("sessions")[session_id] = session
+        return session
+
+    def _respond(self, offer: Row, status: OfferStatus) -> str:
+        offer.update(status=status, responded_at=self._db.now)
+        return str(self._db.table("mitras")[offer["mitra_id"]]["firebase_uid"])
+
+    def _open_offers(self, request_id: str) -> list[Row]:
+        return [o for o in self._offers().values() if o["request_id"] == request_id and o["status"] == "offered"]
+
+    def withdraw_offers_on_match(self, request_id: str, mitra_id: str) -> list[str]:
+        return [
+            self._respond(o, OfferStatus.ACCEPTED if o["mitra_id"] == mitra_id else OfferStatus.WITHDRAWN)
+            for o in self._open_offers(request_id)
+        ]
+
+    def decline_if_offered(self, request_id: str, mitra_id: str) -> str | None:
+        offer = self._offers().get((request_id, mitra_id))
+        if offer is None or offer["status"] != OfferStatus.OFFERED:
+            return None
+        return self._respond(offer, OfferStatus.DECLINED)
+
+    def has_offer(self, request_id: str, mitra_id: str) -> bool:
+        return (request_id, mitra_id) in self._offers()
+
+    # -- the search ends -------------------------------------------------------------------------------------------
+
+    def status_for_client(self, request_id: str, client_id: str) -> RequestStatus | None:
+        request = self._requests().get(request_id)
+        return RequestStatus(request["status"]) if request and request["client_id"] == client_id else None
+
+    def search_window(self, request_id: str) -> SearchWindow | None:
+        request = self._requests().get(request_id)
+        if request is None:
+            return None
+        return SearchWindow(RequestStatus(request["status"]), request["search_deadline"], self._db.now)
+
+    def end_search_if_searching(self, request_id: str, status: RequestStatus) -> SearchEnded | None:
+        request = self._requests().get(request_id)
+        if request is None or not RequestStatus(request["status"]).can_become(status):
+            return None
+        request.update(status=status, ended_at=self._db.now)
+        return SearchEnded(self._db.table("clients")[request["client_id"]]["firebase_uid"], self._db.now)
+
+    def withdraw_offers(self, request_id: str) -> list[str]:
+        return [self._respond(o, OfferStatus.WITHDRAWN) for o in self._open_offers(request_id)]
+
+    def withdraw_open_offers_of(self, mitra_ids: list[str]) -> list[tuple[str, str]]:
+        return [
+            (self._respond(o, OfferStatus.WITHDRAWN), o["request_id"])
+            for o in list(self._offers().values())
+            if o["mitra_id"] in mitra_ids and o["status"] == OfferStatus.OFFERED
+        ]
