@@ -29,6 +29,7 @@ from shared.domain.events import Claimed, Committed, Event
 if TYPE_CHECKING:
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
+    from shared.services.lifecycle import LifecycleRepository
 
 
 class Outbox(Protocol):
@@ -78,6 +79,9 @@ class UnitOfWork(Protocol):
 
     @property
     def credits(self) -> CreditsRepository: ...
+
+    @property
+    def lifecycle(self) -> LifecycleRepository: ...
 
     def __enter__(self) -> Self: ...
 

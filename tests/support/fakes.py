@@ -28,6 +28,7 @@ from shared.domain.events import Claimed, Committed, DocumentEvent, Event, TaskR
 from shared.services.ports import Ports
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
+from tests.support.fake_lifecycle import FakeLifecycleRepository
 
 Row = dict[str, Any]
 
@@ -176,6 +177,7 @@ class FakeUnitOfWork:
         self.audit = FakeAudit(db)
         self.chat = FakeChatRepository(db, self.outbox)
         self.credits = FakeCreditsRepository(db)
+        self.lifecycle = FakeLifecycleRepository(db)
 
     def __enter__(self) -> Self:
         if not self._one_statement:

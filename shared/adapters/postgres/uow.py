@@ -19,6 +19,7 @@ from shared.domain.events import Committed
 if TYPE_CHECKING:
     from shared.adapters.postgres.chat import ChatRepository
     from shared.adapters.postgres.credits import CreditsRepository
+    from shared.adapters.postgres.lifecycle import LifecycleRepository
 
 Repository = TypeVar("Repository")
 
@@ -91,6 +92,12 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.credits import CreditsRepository
 
         return self._repository(CreditsRepository)
+
+    @property
+    def lifecycle(self) -> LifecycleRepository:
+        from shared.adapters.postgres.lifecycle import LifecycleRepository
+
+        return self._repository(LifecycleRepository)
 
     def _repository(self, kind: type[Repository]) -> Repository:
         found = self._repositories.get(kind)
