@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from shared.domain import session as rules
 from shared.domain.chat import NewMessage, Participant, Sent, Side
@@ -332,23 +332,3 @@ def _goodbye_window(config: AppConfig) -> timedelta:
 
 def _warning(config: AppConfig) -> timedelta:
     return timedelta(seconds=config.session_warning_s)
-
-
-def register_extension_purpose() -> None:
-    """Transitional, until billing is on the unit of work: billing delivers a paid extension through this module
-    (see billing.register_purpose), inside its own transaction."""
-    from shared.adapters.postgres.uow import joined
-    from shared.domain.billing import Purpose
-    from shared.services import billing
-
-    def check(tx: Any, client_id: str, request: Any) -> None:
-        with joined(tx) as uow:
-            extension_payable(uow, request.extension_id, client_id, request.tier_id)
-
-    def on_paid(tx: Any, _ports: Ports, paid: Any) -> bool:
-        if not paid.extension_id:
-            return False
-        with joined(tx) as uow:
-            return apply_paid_extension(uow, str(paid.extension_id))
-
-    billing.register_purpose(Purpose.EXTENSION, billing.PurposeHandler(check=check, on_paid=on_paid))

@@ -27,6 +27,7 @@ from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, Event
 
 if TYPE_CHECKING:
+    from shared.services.billing import BillingRepository, RefundsRepository
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
     from shared.services.lifecycle import LifecycleRepository
@@ -75,6 +76,9 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLog: ...
 
     @property
+    def billing(self) -> BillingRepository: ...
+
+    @property
     def chat(self) -> ChatRepository: ...
 
     @property
@@ -82,6 +86,9 @@ class UnitOfWork(Protocol):
 
     @property
     def lifecycle(self) -> LifecycleRepository: ...
+
+    @property
+    def refunds(self) -> RefundsRepository: ...
 
     def __enter__(self) -> Self: ...
 
