@@ -19,6 +19,8 @@ from shared.schemas.lifecycle import (
 )
 from shared.services import lifecycle
 
+PARTICIPANTS = {Role.CLIENT, Role.MITRA}
+
 
 class TimerTask(BaseModel):
     session_id: str
@@ -33,47 +35,41 @@ class ExtensionTask(BaseModel):
     extension_id: str
 
 
-@endpoint(post=SessionRef, roles={Role.CLIENT, Role.MITRA}, response=SessionEnded)
+@endpoint(post=SessionRef, roles=PARTICIPANTS, response=SessionEnded)
 def session_end(call: Call[SessionRef]) -> SessionEnded:
     """End the session early (where the control center allows it for the caller's role); goodbyes follow."""
-    assert call.caller.role is not None and call.caller.account_id is not None
-    status = lifecycle.end_early(
-        bootstrap.ports(), role=call.caller.role, account_id=call.caller.account_id, uid=call.caller.uid,
-        session_id=str(call.body.session_id),
-    )  # fmt: skip
-    return SessionEnded(session_id=str(call.body.session_id), status=status)
+    session_id = str(call.body.session_id)
+    status = lifecycle.end_early(bootstrap.ports(), call.caller.participant(), session_id=session_id)
+    return SessionEnded(session_id=session_id, status=status)
 
 
-@endpoint(post=Goodbye, roles={Role.CLIENT, Role.MITRA}, response=GoodbyeSent)
+@endpoint(post=Goodbye, roles=PARTICIPANTS, response=GoodbyeSent)
 def session_goodbye(call: Call[Goodbye]) -> GoodbyeSent:
     """One goodbye note per side, inside the goodbye window after the session's end."""
-    assert call.caller.role is not None and call.caller.account_id is not None
     sent = lifecycle.goodbye(
-        bootstrap.ports(), role=call.caller.role, account_id=call.caller.account_id, uid=call.caller.uid,
-        session_id=str(call.body.session_id), text=call.body.text,
-    )  # fmt: skip
-    return GoodbyeSent(**sent)
+        bootstrap.ports(), call.caller.participant(), session_id=str(call.body.session_id), text=call.body.text
+    )
+    return GoodbyeSent.model_validate(sent, from_attributes=True)
 
 
 @endpoint(post=ExtensionRequest, roles={Role.CLIENT}, response=ExtensionState)
 def extension_request(call: Call[ExtensionRequest]) -> ExtensionState:
     """Ask the mitra for more time (one pending request at a time)."""
-    assert call.caller.account_id is not None
     extension = lifecycle.request_extension(
-        bootstrap.ports(), client_id=call.caller.account_id, session_id=str(call.body.session_id),
-        tier_id=call.body.tier_id,
-    )  # fmt: skip
+        bootstrap.ports(), call.caller.participant(), session_id=str(call.body.session_id), tier_id=call.body.tier_id
+    )
     return ExtensionState.model_validate(extension, from_attributes=True)
 
 
 @endpoint(post=ExtensionRespond, roles={Role.MITRA}, response=ExtensionState)
 def extension_respond(call: Call[ExtensionRespond]) -> ExtensionState:
     """Accept (the client then pays) or reject an extension request."""
-    assert call.caller.account_id is not None
     extension = lifecycle.respond_extension(
-        bootstrap.ports(), mitra_id=call.caller.account_id, extension_id=str(call.body.extension_id),
+        bootstrap.ports(),
+        mitra_id=call.caller.participant().account_id,
+        extension_id=str(call.body.extension_id),
         accept=call.body.accept,
-    )  # fmt: skip
+    )
     return ExtensionState.model_validate(extension, from_attributes=True)
 
 

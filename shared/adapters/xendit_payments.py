@@ -1,8 +1,9 @@
-"""Xendit invoices and refunds through the official xendit-python SDK, and what Xendit's invoice and refund callbacks
-carry.
+"""Xendit invoices and refunds through the official xendit-python SDK, and the proof that a callback is Xendit's.
 
 The SDK is imported on first use: most functions never touch payments and should not pay for loading it.
-Locally `host` points at emulators/xendit_standin.py, which speaks the same protocol.
+Locally `host` points at emulators/xendit_standin.py, which speaks the same protocol. What Xendit's answers mean
+(`Invoice`, `Refund`, `PaymentProviderError`) is billing's domain (shared/domain/billing.py); what its callbacks
+carry is the webhook's request schema (shared/schemas/billing.py).
 """
 
 from __future__ import annotations
@@ -11,69 +12,16 @@ import hmac
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from shared.domain.billing import CURRENCY, Invoice, PaymentProviderError, Refund
 
-from shared.errors import InvalidRequest
-from shared.schemas import invalid_fields
+__all__ = ["Invoice", "PaymentProviderError", "Refund", "XenditInvoices", "callback_token_matches"]
 
-CURRENCY = "IDR"
-# Invoice states in Xendit's words, as our transaction states.
-_PAID_STATES = frozenset({"PAID", "SETTLED"})
-_EXPIRED_STATES = frozenset({"EXPIRED"})
-# Refund states in Xendit's words that end a refund without paying it out; any other but SUCCEEDED is still pending.
-_REFUND_FAILED_STATES = frozenset({"FAILED", "CANCELLED"})
-# The refund status each refund callback's event reports.
-_REFUND_EVENT_STATUS = {"refund.succeeded": "SUCCEEDED", "refund.failed": "FAILED"}
 # Connect, read. Creating an invoice normally answers in well under a second; a hung call must not eat the
 # function's whole deadline.
 REQUEST_TIMEOUT_S = (5.0, 20.0)
-
-
-class PaymentProviderError(Exception):
-    """Xendit refused or could not be reached. `retryable` says whether the same call may succeed later."""
-
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None, error_code: str = "") -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.status = status
-        self.error_code = error_code
-
-
-@dataclass(frozen=True)
-class Invoice:
-    invoice_id: str
-    external_id: str
-    invoice_url: str
-    status: str
-    amount: int
-    currency: str
-    expires_at: datetime
-
-    @property
-    def is_paid(self) -> bool:
-        return self.status in _PAID_STATES
-
-
-@dataclass(frozen=True)
-class Refund:
-    refund_id: str
-    invoice_id: str | None
-    amount: int
-    currency: str
-    status: str
-    failure_code: str | None = None
-
-    @property
-    def outcome(self) -> Literal["succeeded", "failed", "pending"]:
-        """In our words: the money is back, it never will be, or a refund callback will say."""
-        if self.status == "SUCCEEDED":
-            return "succeeded"
-        return "failed" if self.status in _REFUND_FAILED_STATES else "pending"
 
 
 class XenditInvoices:
@@ -210,83 +158,6 @@ def _to_refund(answer: Any) -> Refund:
         status=str(answer.get("status") or ""),
         failure_code=str(failure_code) if failure_code is not None else None,
     )
-
-
-class InvoiceCallback(BaseModel):
-    """The fields of Xendit's invoice callback we act on; Xendit adds fields freely, so the rest is ignored."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: str
-    external_id: str
-    status: str
-    amount: Decimal
-    paid_amount: Decimal | None = None
-    currency: str | None = None
-    payment_method: str | None = None
-    payment_channel: str | None = None
-
-    @property
-    def transaction_status(self) -> str | None:
-        """`paid` or `expired` in our words; None for anything else Xendit may send."""
-        if self.status in _PAID_STATES:
-            return "paid"
-        return "expired" if self.status in _EXPIRED_STATES else None
-
-
-def parse_invoice_callback(payload: dict[str, Any]) -> InvoiceCallback | None:
-    """None when the body is not an invoice callback at all."""
-    try:
-        return InvoiceCallback.model_validate(payload)
-    except ValidationError:
-        return None
-
-
-class RefundCallbackData(BaseModel):
-    """The refund a refund callback reports on, as far as we act on it."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-
-    id: str = Field(min_length=1)
-    status: Literal["SUCCEEDED", "FAILED"]
-    amount: float = Field(gt=0, allow_inf_nan=False)
-    currency: str = Field(min_length=1)
-    # What we sent as reference_id; Xendit's schema lets it be absent, and the refund id then finds the attempt.
-    reference_id: str | None = Field(default=None, min_length=1)
-    invoice_id: str | None = None
-    failure_code: str | None = None
-
-
-class RefundCallback(BaseModel):
-    """Xendit's `refund.succeeded` / `refund.failed` callback: an envelope naming the event around the refund."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-
-    event: Literal["refund.succeeded", "refund.failed"]
-    data: RefundCallbackData
-
-    @property
-    def succeeded(self) -> bool:
-        return self.event == "refund.succeeded"
-
-
-def is_refund_callback(payload: dict[str, Any]) -> bool:
-    """Refund callbacks name a `refund.*` event; invoice callbacks name none."""
-    event = payload.get("event")
-    return isinstance(event, str) and event.startswith("refund.")
-
-
-def parse_refund_callback(payload: dict[str, Any]) -> RefundCallback:
-    """The callback, or 400 naming each field that is missing or not as Xendit sends it."""
-    try:
-        callback = RefundCallback.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequest("this is not a refund callback as Xendit sends it", fields=invalid_fields(exc)) from exc
-    expected = _REFUND_EVENT_STATUS[callback.event]
-    if callback.data.status != expected:
-        fields = [{"field": "data.status", "problem": f"must be {expected} for {callback.event}"}]
-        raise InvalidRequest("the refund's status contradicts the event", fields=fields)
-    return callback
 
 
 def callback_token_matches(received: str | None, expected: str) -> bool:

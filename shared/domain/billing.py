@@ -1,15 +1,28 @@
 """Money as rules: a transaction's life, the credit a payment becomes, each attempt at refunding it, and whether what
-the payment provider reports is exactly what we asked it to collect or to give back."""
+the payment provider reports is exactly what we asked it to collect or to give back.
+
+The billing services (shared/services/billing/) ask these rules before every move, and the billing repositories
+(shared/adapters/postgres/billing.py, billing_refunds.py) save each move with a statement guarded by the state it was
+decided on; each such rule names its statement, and each statement names its rule.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any, Literal
+
+from shared.domain.documents import payment_path
+from shared.domain.events import DocumentWrite, TaskRequest, ts
 
 CURRENCY = "IDR"
+TIMEOUT_QUEUE = "payment-timeouts"
+# A timeout task that fires a little early (Cloud Tasks' own jitter) still expires the transaction.
+DEADLINE_TOLERANCE = timedelta(seconds=1)
 
 
 class IllegalMove(ValueError):
@@ -23,7 +36,9 @@ class TransactionStatus(StrEnum):
     EXPIRED = "expired"
 
     def can_become(self, target: TransactionStatus) -> bool:
-        """pending → paid | expired, exactly once; nothing leaves paid or expired."""
+        """pending → paid | expired, exactly once; nothing leaves paid or expired. Saved by
+        `BillingRepository.mark_paid_if_pending` and `mark_expired_if_pending`, guarded by `pending` (and PostgreSQL's
+        trigger customer_transactions_guard refuses any other move)."""
         return self is TransactionStatus.PENDING and target is not TransactionStatus.PENDING
 
     def move(self, target: TransactionStatus) -> TransactionStatus:
@@ -45,6 +60,8 @@ class CreditStatus(StrEnum):
     REFUNDED = "refunded"
 
     def can_become(self, target: CreditStatus) -> bool:
+        """Saved by `RefundsRepository.move_credit` (refunds) and `CreditsRepository`'s moves (pairing), each guarded
+        by the status the move was decided on."""
         return target in _CREDIT_MOVES[self]
 
     def move(self, target: CreditStatus) -> CreditStatus:
@@ -106,9 +123,13 @@ class RefundStatus(StrEnum):
 
     @property
     def is_open(self) -> bool:
+        """A credit has at most one open attempt (the unique index credit_refunds_one_open), which
+        `RefundsRepository.open_attempt` finds and an admin asking again reuses."""
         return self in (RefundStatus.REQUESTED, RefundStatus.PENDING)
 
     def can_become(self, target: RefundStatus) -> bool:
+        """Saved by `RefundsRepository.move_attempt`, guarded by the status the move was decided on (and PostgreSQL's
+        trigger credit_refunds_guard refuses any move out of an ended attempt)."""
         return target in _REFUND_MOVES[self]
 
     def move(self, target: RefundStatus) -> RefundStatus:
@@ -156,7 +177,185 @@ def payment_timeout_task_id(transaction_id: str) -> str:
     return f"payment-timeout-{transaction_id}"
 
 
+# -- checkout --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """What a client asks to pay for: a session of a tier, or the extension it was offered."""
+
+    tier_id: str
+    purpose: Purpose
+    extension_id: str | None
+
+
+@dataclass(frozen=True)
+class PendingTransaction:
+    """A checkout's transaction as PostgreSQL holds it; `now` is PostgreSQL's clock when it was read."""
+
+    transaction_id: str
+    purpose: Purpose
+    tier_id: str
+    extension_id: str | None
+    duration_s: int
+    amount: int
+    status: TransactionStatus
+    invoice_url: str | None
+    expires_at: datetime
+    now: datetime
+
+    def ordered(self, request: CheckoutRequest) -> bool:
+        """One Idempotency-Key is one checkout: a retry with the key must ask for the same thing."""
+        return (self.tier_id, self.purpose, self.extension_id) == (
+            request.tier_id,
+            request.purpose,
+            request.extension_id,
+        )
+
+    @property
+    def invoice_seconds(self) -> int:
+        """How long its invoice may stay open: never past our transaction's own expiry."""
+        return seconds_left(self.expires_at, self.now)
+
+    @property
+    def invoiceable(self) -> bool:
+        """An invoice is opened only for a transaction still pending with at least a second to go."""
+        return self.status is TransactionStatus.PENDING and self.invoice_seconds >= 1
+
+    @property
+    def description(self) -> str:
+        """Shown to the payer on Xendit's page."""
+        what = "Perpanjangan sesi" if self.purpose is Purpose.EXTENSION else "Sesi curhat"
+        return f"Halo Bestie: {what} {self.duration_s // 60} menit"
+
+
+@dataclass(frozen=True)
+class AttachedInvoice:
+    """The invoice a transaction shows (None once it expired without one), and until when. A transaction shows the
+    first invoice attached to it while it was pending, and only that one: `BillingRepository.attach_invoice_if_none`."""
+
+    invoice_url: str | None
+    expires_at: datetime
+
+
+def payment_document(
+    transaction_id: str, *, client_uid: str | None, at: datetime, data: Mapping[str, Any]
+) -> DocumentWrite:
+    """The client's app waits here for Xendit's word after sending the client to the invoice page."""
+    return DocumentWrite.at(
+        payment_path(transaction_id),
+        {"transaction_id": transaction_id, "client_uid": client_uid, "updated_at": ts(at), **data},
+    )
+
+
+def awaiting_payment(pending: PendingTransaction, client_uid: str) -> DocumentWrite:
+    """What the client's app sees of its payment while it waits for Xendit."""
+    return payment_document(
+        pending.transaction_id,
+        client_uid=client_uid,
+        at=pending.now,
+        data={
+            "status": pending.status,
+            "purpose": pending.purpose,
+            "tier_id": pending.tier_id,
+            "amount": pending.amount,
+            "currency": CURRENCY,
+            "expires_at": ts(pending.expires_at),
+        },
+    )
+
+
+def payment_timeout(transaction_id: str, expires_at: datetime) -> TaskRequest:
+    """What stays unpaid when the payment window closes is expired (task_payment_timeout)."""
+    return TaskRequest(
+        TIMEOUT_QUEUE,
+        payment_timeout_task_id(transaction_id),
+        "task_payment_timeout",
+        {"transaction_id": transaction_id},
+        expires_at,
+    )
+
+
+@dataclass(frozen=True)
+class PaymentWindow:
+    """Where a transaction stands when its payment timeout fires."""
+
+    status: TransactionStatus
+    invoice_id: str | None
+    expires_at: datetime
+    now: datetime
+
+    @property
+    def over(self) -> bool:
+        return self.now >= self.expires_at - DEADLINE_TOLERANCE
+
+
 # -- what the provider reports -------------------------------------------------------------------------------------
+
+# Invoice states in Xendit's words, as our transaction states.
+_PAID_STATES = frozenset({"PAID", "SETTLED"})
+_EXPIRED_STATES = frozenset({"EXPIRED"})
+# Refund states in Xendit's words that end a refund without paying it out; any other but SUCCEEDED is still pending.
+_REFUND_FAILED_STATES = frozenset({"FAILED", "CANCELLED"})
+
+
+class PaymentProviderError(Exception):
+    """Xendit refused or could not be reached. `retryable` says whether the same call may succeed later."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None, error_code: str = "") -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.error_code = error_code
+
+
+def transaction_status_of(provider_status: str) -> TransactionStatus | None:
+    """An invoice's state in Xendit's words, in ours: `paid`, `expired`, or None for anything we do not act on."""
+    if provider_status in _PAID_STATES:
+        return TransactionStatus.PAID
+    return TransactionStatus.EXPIRED if provider_status in _EXPIRED_STATES else None
+
+
+@dataclass(frozen=True)
+class Invoice:
+    invoice_id: str
+    external_id: str
+    invoice_url: str
+    status: str
+    amount: int
+    currency: str
+    expires_at: datetime
+
+    @property
+    def is_paid(self) -> bool:
+        return transaction_status_of(self.status) is TransactionStatus.PAID
+
+
+@dataclass(frozen=True)
+class Refund:
+    refund_id: str
+    invoice_id: str | None
+    amount: int
+    currency: str
+    status: str
+    failure_code: str | None = None
+
+    @property
+    def outcome(self) -> Literal["succeeded", "failed", "pending"]:
+        """In our words: the money is back, it never will be, or a refund callback will say."""
+        if self.status == "SUCCEEDED":
+            return "succeeded"
+        return "failed" if self.status in _REFUND_FAILED_STATES else "pending"
+
+    def report(self) -> RefundReport:
+        """What Xendit's answer says of a refund that has ended, in the words of its refund callback."""
+        return RefundReport(
+            refund_id=self.refund_id,
+            succeeded=self.outcome == "succeeded",
+            invoice_id=self.invoice_id,
+            amount=Decimal(self.amount),
+            currency=self.currency,
+        )
 
 
 class Outcome(StrEnum):
@@ -303,3 +502,116 @@ def amount_mismatch(order: Order, report: Report) -> str | None:
     if report.paid_amount is not None and report.paid_amount != order.amount:
         return "amount_mismatch"
     return None
+
+
+# -- what the billing repositories hand over ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaidTransaction:
+    """A transaction Xendit has just been paid for: what its purpose must deliver."""
+
+    transaction_id: str
+    client_id: str
+    purpose: Purpose
+    tier_id: str
+    duration_s: int
+    amount: int
+    extension_id: str | None
+
+
+@dataclass(frozen=True)
+class LockedOrder:
+    """A transaction a callback speaks of, its row locked until the change ends."""
+
+    transaction_id: str
+    client_id: str
+    client_uid: str | None
+    purpose: Purpose
+    tier_id: str
+    extension_id: str | None
+    duration_s: int
+    amount: int
+    currency: str
+    status: TransactionStatus
+    invoice_id: str | None
+
+    @property
+    def order(self) -> Order:
+        return Order(status=self.status, amount=self.amount, currency=self.currency, invoice_id=self.invoice_id)
+
+    @property
+    def paid(self) -> PaidTransaction:
+        return PaidTransaction(
+            transaction_id=self.transaction_id,
+            client_id=self.client_id,
+            purpose=self.purpose,
+            tier_id=self.tier_id,
+            duration_s=self.duration_s,
+            amount=self.amount,
+            extension_id=self.extension_id,
+        )
+
+
+@dataclass(frozen=True)
+class Expired:
+    """A transaction its payment window closed on: whose it was, and when."""
+
+    client_uid: str | None
+    expired_at: datetime
+
+
+@dataclass(frozen=True)
+class Charged:
+    """What a transaction was paid (or is still to be), as a refund needs it."""
+
+    status: TransactionStatus
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class StoredAttempt:
+    """One attempt at refunding a credit as PostgreSQL holds it, with what its transaction was paid."""
+
+    transaction_id: str
+    attempt: int
+    reference_id: str
+    status: RefundStatus
+    refund_id: str | None
+    failure_code: str | None
+    reason: str
+    requested_by: str
+    invoice_id: str
+    amount: int
+    currency: str
+
+    @property
+    def judged(self) -> RefundAttempt:
+        """What `judge_refund` weighs a report against."""
+        return RefundAttempt(
+            status=self.status,
+            refund_id=self.refund_id,
+            invoice_id=self.invoice_id,
+            amount=self.amount,
+            currency=self.currency,
+        )
+
+
+@dataclass(frozen=True)
+class CallbackRecord:
+    """One delivery of a Xendit callback as payment_events keeps it: what it said, and what we made of it."""
+
+    kind: Literal["invoice", "refund"]
+    webhook_id: str | None
+    payload: Mapping[str, Any]
+    outcome: Outcome
+    reason: str | None
+    transaction_id: str | None = None
+    invoice_id: str | None = None
+    refund_id: str | None = None
+    external_id: str | None = None
+    provider_status: str | None = None
+    amount: Decimal | None = None
+    paid_amount: Decimal | None = None
+    currency: str | None = None

@@ -1,7 +1,9 @@
 """A session's life as a state machine: active → closing (goodbye window) → closed; the timer and extensions.
 
-Services guard every move in SQL as well (`UPDATE … WHERE status = 'active'`); these methods are the rules the
-statements implement, and what the property tests drive with arbitrary event sequences.
+The lifecycle service (shared/services/lifecycle.py) asks these rules before every move, and the lifecycle
+repository (shared/adapters/postgres/lifecycle.py) saves each move with a guarded statement named for the rule it
+enforces, so a move decided on a row that changed meanwhile changes nothing. Each such rule here names its statement,
+and each statement names its rule. The property tests drive the same rules with arbitrary event sequences.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.domain.events import TaskRequest
+from shared.domain.chat import Side
+from shared.domain.config import AppConfig
+from shared.domain.documents import session_path
+from shared.domain.events import DocumentWrite, Event, TaskRequest, ts
+from shared.domain.notify import push
+from shared.domain.pricing import PricingTier
 
 # Cloud Tasks may fire a little early; a timer within this of its moment counts as due.
 TIMER_TOLERANCE = timedelta(seconds=1)
@@ -40,6 +47,14 @@ class ExtensionStatus(StrEnum):
     APPLIED = "applied"
     VOID = "void"
 
+    @property
+    def is_pending(self) -> bool:
+        """Waiting for the mitra's answer or the client's payment. A session has at most one pending extension:
+        enforced by `LifecycleRepository.request_extension_if_none_pending` (the unique index
+        session_extensions_one_pending), and a session that starts closing voids it
+        (`LifecycleRepository.start_closing_if_active`)."""
+        return self in (ExtensionStatus.REQUESTED, ExtensionStatus.ACCEPTED)
+
 
 _EXTENSION_MOVES = {
     ExtensionStatus.REQUESTED: {
@@ -58,8 +73,22 @@ class IllegalTransition(ValueError):
 
 
 def extension_can_become(current: ExtensionStatus, target: ExtensionStatus) -> bool:
-    """A free extension goes straight from requested to applied; nothing leaves rejected/expired/applied/void."""
+    """A free extension goes straight from requested to applied; nothing leaves rejected/expired/applied/void.
+    Saved by `LifecycleRepository.move_extension`, guarded by the status the move was decided on."""
     return target in _EXTENSION_MOVES.get(current, set())
+
+
+def extension_answer(*, accept: bool, price: int) -> ExtensionStatus:
+    """The mitra's answer: rejected; or accepted, and then the client pays through billing, unless the tier is free
+    and the time is added at once."""
+    if not accept:
+        return ExtensionStatus.REJECTED
+    return ExtensionStatus.APPLIED if price == 0 else ExtensionStatus.ACCEPTED
+
+
+def extension_timed_out(respond_by: datetime, now: datetime) -> bool:
+    """An extension request the mitra has not answered by `respond_by` expires (its timer may fire a little early)."""
+    return now >= respond_by - TIMER_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -70,6 +99,7 @@ class Session:
     goodbye_until: datetime | None = None
 
     def expire(self, now: datetime, goodbye: timedelta) -> Session:
+        """The timer ends an active session whose time is up. Saved by `LifecycleRepository.start_closing_if_active`."""
         if self.status is not SessionStatus.ACTIVE:
             raise IllegalTransition(f"a {self.status} session cannot expire")
         if now < self.ends_at - TIMER_TOLERANCE:
@@ -77,11 +107,14 @@ class Session:
         return self._closing(now, goodbye)
 
     def end_early(self, now: datetime, goodbye: timedelta) -> Session:
+        """A participant ends an active session before its time. Saved by
+        `LifecycleRepository.start_closing_if_active`."""
         if self.status is not SessionStatus.ACTIVE:
             raise IllegalTransition(f"a {self.status} session cannot be ended")
         return self._closing(now, goodbye)
 
     def close(self, now: datetime) -> Session:
+        """The goodbye window is over. Saved by `LifecycleRepository.close_if_closing`."""
         if self.status is not SessionStatus.CLOSING or self.goodbye_until is None:
             raise IllegalTransition(f"a {self.status} session cannot close")
         if now < self.goodbye_until - TIMER_TOLERANCE:
@@ -89,7 +122,8 @@ class Session:
         return replace(self, status=SessionStatus.CLOSED)
 
     def extend(self, seconds: int) -> Session:
-        """A new version: timers scheduled for the old one find themselves stale."""
+        """A new version: timers scheduled for the old one find themselves stale. Saved by
+        `LifecycleRepository.extend_if_active`."""
         if self.status is not SessionStatus.ACTIVE:
             raise IllegalTransition(f"a {self.status} session cannot be extended")
         if seconds <= 0:
@@ -100,10 +134,96 @@ class Session:
         return self.status is SessionStatus.ACTIVE and now < self.ends_at
 
     def accepts_goodbye(self, now: datetime) -> bool:
+        """Goodbye notes are for the goodbye window only, one per side (`LifecycleRepository.said_goodbye`)."""
         return self.status is SessionStatus.CLOSING and self.goodbye_until is not None and now < self.goodbye_until
+
+    def timer_is_current(self, version: int) -> bool:
+        """A warning or expiry task speaks for one version of an active session; any other finds itself stale."""
+        return self.status is SessionStatus.ACTIVE and self.version == version
 
     def _closing(self, now: datetime, goodbye: timedelta) -> Session:
         return replace(self, status=SessionStatus.CLOSING, goodbye_until=now + goodbye)
+
+
+def may_end_early(side: Side, config: AppConfig) -> bool:
+    """The control center decides, per role, whether a participant may end a session before its time."""
+    return config.early_end_client if side == "client" else config.early_end_mitra
+
+
+def early_end_reason(side: Side) -> ClosureReason:
+    return ClosureReason.ENDED_BY_CLIENT if side == "client" else ClosureReason.ENDED_BY_MITRA
+
+
+# -- what the lifecycle's repository hands over ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockedSession:
+    """A session as a lifecycle change finds it, its row locked until the change ends; `now` is PostgreSQL's clock
+    for the change."""
+
+    session_id: str
+    state: Session
+    started_at: datetime
+    warned_version: int | None
+    client_id: str
+    mitra_id: str
+    client_uid: str | None
+    mitra_uid: str | None
+    now: datetime
+
+    def is_party(self, side: Side, account_id: str) -> bool:
+        return account_id == (self.client_id if side == "client" else self.mitra_id)
+
+    def needs_warning(self, version: int) -> bool:
+        """One warning per version of a session, however often its warning task is delivered."""
+        return self.warned_version != version
+
+
+@dataclass(frozen=True)
+class LockedExtension:
+    """An extension request and its session, both rows locked until the change ends."""
+
+    extension_id: str
+    status: ExtensionStatus
+    tier_id: str
+    duration_s: int
+    price: int
+    respond_by: datetime
+    session_id: str
+    session: Session
+    started_at: datetime
+    client_id: str
+    mitra_id: str
+    now: datetime
+
+    @property
+    def answerable(self) -> bool:
+        """The mitra answers a request still waiting, of a session still active."""
+        return self.status is ExtensionStatus.REQUESTED and self.session.status is SessionStatus.ACTIVE
+
+    @property
+    def payable(self) -> bool:
+        """The client pays for an accepted extension of a session still active."""
+        return self.status is ExtensionStatus.ACCEPTED and self.session.status is SessionStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class RequestedExtension:
+    extension_id: str
+    respond_by: datetime
+
+
+@dataclass(frozen=True)
+class Closing:
+    """A session that has just started closing, and the pending extension that its end voided, if any."""
+
+    closing_at: datetime
+    goodbye_until: datetime
+    voided_extension_id: str | None
+
+
+# -- timers ------------------------------------------------------------------------------------------------------------
 
 
 def warning_at(ends_at: datetime, warning: timedelta, started_at: datetime) -> datetime:
@@ -167,3 +287,111 @@ def extension_timer(extension_id: str, respond_by: datetime) -> TaskRequest:
         {"extension_id": extension_id},
         respond_by,
     )
+
+
+# -- what the apps see -------------------------------------------------------------------------------------------------
+
+
+def session_document(session_id: str, data: dict[str, object]) -> DocumentWrite:
+    """A change to the session document the participants' apps listen to."""
+    return DocumentWrite.at(session_path(session_id), {"session_id": session_id, **data})
+
+
+def _push_to(
+    recipients: list[str | None], *, dedup_key: str, data: dict[str, str], title: str, body: str
+) -> list[Event]:
+    """A push to whoever of `recipients` still has an account; none when nobody does."""
+    uids = [uid for uid in recipients if uid is not None]
+    return [push(dedup_key=dedup_key, recipients=uids, data=data, title=title, body=body)] if uids else []
+
+
+def warning_events(session: LockedSession) -> list[Event]:
+    """The "5 minutes left, extend?" warning: on the session document, and a push to the client."""
+    version = session.state.version
+    return [
+        session_document(session.session_id, {"warning": {"version": version, "at": ts(session.now)}}),
+        *_push_to(
+            [session.client_uid],
+            dedup_key=f"warning:{session.session_id}:{version}",
+            data={"type": "session_warning", "session_id": session.session_id},
+            title="Waktu sesi hampir habis",
+            body="Mau perpanjang sesi?",
+        ),
+    ]
+
+
+def closing_events(session: LockedSession, closing: Closing, reason: ClosureReason) -> list[Event]:
+    """The session is closing: its document, a push to both participants, and the timer ending the goodbye window."""
+    data: dict[str, object] = {
+        "status": SessionStatus.CLOSING,
+        "close_reason": reason,
+        "closing_at": ts(closing.closing_at),
+        "goodbye_until": ts(closing.goodbye_until),
+    }
+    if closing.voided_extension_id is not None:
+        data["extension"] = {"extension_id": closing.voided_extension_id, "status": ExtensionStatus.VOID}
+    return [
+        session_document(session.session_id, data),
+        *_push_to(
+            [session.client_uid, session.mitra_uid],
+            dedup_key=f"closing:{session.session_id}",
+            data={"type": "session_closing", "session_id": session.session_id, "reason": reason},
+            title="Sesi berakhir",
+            body="Sampaikan salam perpisahanmu",
+        ),
+        close_timer(session.session_id, closing.goodbye_until),
+    ]
+
+
+def closed_document(session_id: str, closed_at: datetime) -> DocumentWrite:
+    return session_document(session_id, {"status": SessionStatus.CLOSED, "closed_at": ts(closed_at)})
+
+
+def extension_requested_events(session: LockedSession, requested: RequestedExtension, tier: PricingTier) -> list[Event]:
+    """The request on the session document, a push to the mitra, and the timer that expires it unanswered."""
+    extension = {
+        "extension_id": requested.extension_id,
+        "status": ExtensionStatus.REQUESTED,
+        "minutes": tier.minutes,
+        "duration_s": tier.duration_s,
+        "price": tier.price,
+        "respond_by": ts(requested.respond_by),
+    }
+    return [
+        session_document(session.session_id, {"extension": extension}),
+        *_push_to(
+            [session.mitra_uid],
+            dedup_key=f"extension:{requested.extension_id}",
+            data={
+                "type": "extension_request",
+                "session_id": session.session_id,
+                "extension_id": requested.extension_id,
+            },
+            title="Permintaan perpanjangan",
+            body=f"+{tier.minutes} menit",
+        ),
+        extension_timer(requested.extension_id, requested.respond_by),
+    ]
+
+
+def extension_document(session_id: str, extension_id: str, status: ExtensionStatus) -> DocumentWrite:
+    return session_document(session_id, {"extension": {"extension_id": extension_id, "status": status}})
+
+
+def extended_events(extension: LockedExtension, extended: Session, warning: timedelta) -> list[Event]:
+    """The new end and version on the session document, and the timer of the new version."""
+    data = {
+        "ends_at": ts(extended.ends_at),
+        "version": extended.version,
+        "extension": {"extension_id": extension.extension_id, "status": ExtensionStatus.APPLIED},
+    }
+    return [
+        session_document(extension.session_id, data),
+        *session_timers(
+            extension.session_id,
+            extended.version,
+            started_at=extension.started_at,
+            ends_at=extended.ends_at,
+            warning=warning,
+        ),
+    ]

@@ -1,14 +1,17 @@
-"""Request and response models of billing's HTTP functions."""
+"""Request and response models of billing's HTTP functions, and what Xendit's callbacks to our webhook carry."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.schemas import Model
+from shared.domain.billing import TransactionStatus, transaction_status_of
+from shared.errors import InvalidRequest
+from shared.schemas import Model, invalid_fields
 
 
 class CheckoutBody(Model):
@@ -72,9 +75,17 @@ class QuarantinedPayment(BaseModel):
     event_id: int
     received_at: datetime
     kind: Literal["invoice", "refund"]
-    reason: Literal["amount_mismatch", "currency_mismatch", "invoice_mismatch", "unknown_transaction",
-                    "paid_after_expiry", "unknown_refund", "refund_mismatch", "refund_succeeded_after_failure",
-                    "refund_failed_after_success"]  # fmt: skip
+    reason: Literal[
+        "amount_mismatch",
+        "currency_mismatch",
+        "invoice_mismatch",
+        "unknown_transaction",
+        "paid_after_expiry",
+        "unknown_refund",
+        "refund_mismatch",
+        "refund_succeeded_after_failure",
+        "refund_failed_after_success",
+    ]
     transaction_id: str | None
     external_id: str | None
     xendit_invoice_id: str | None
@@ -102,3 +113,84 @@ class ReviewPaymentEvent(Model):
     action: Literal["review"]
     event_id: int = Field(ge=1, le=2**63 - 1)  # a bigserial
     note: str = Field(min_length=1, max_length=1000)
+
+
+# -- xendit_webhook: what Xendit's callbacks carry -------------------------------------------------------------------
+
+# The refund status each refund callback's event reports.
+_REFUND_EVENT_STATUS = {"refund.succeeded": "SUCCEEDED", "refund.failed": "FAILED"}
+
+
+class InvoiceCallback(BaseModel):
+    """The fields of Xendit's invoice callback we act on; Xendit adds fields freely, so the rest is ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    external_id: str
+    status: str
+    amount: Decimal
+    paid_amount: Decimal | None = None
+    currency: str | None = None
+    payment_method: str | None = None
+    payment_channel: str | None = None
+
+    @property
+    def transaction_status(self) -> TransactionStatus | None:
+        """`paid` or `expired` in our words; None for anything else Xendit may send."""
+        return transaction_status_of(self.status)
+
+
+def parse_invoice_callback(payload: dict[str, Any]) -> InvoiceCallback | None:
+    """None when the body is not an invoice callback at all."""
+    try:
+        return InvoiceCallback.model_validate(payload)
+    except ValidationError:
+        return None
+
+
+class RefundCallbackData(BaseModel):
+    """The refund a refund callback reports on, as far as we act on it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    id: str = Field(min_length=1)
+    status: Literal["SUCCEEDED", "FAILED"]
+    amount: float = Field(gt=0, allow_inf_nan=False)
+    currency: str = Field(min_length=1)
+    # What we sent as reference_id; Xendit's schema lets it be absent, and the refund id then finds the attempt.
+    reference_id: str | None = Field(default=None, min_length=1)
+    invoice_id: str | None = None
+    failure_code: str | None = None
+
+
+class RefundCallback(BaseModel):
+    """Xendit's `refund.succeeded` / `refund.failed` callback: an envelope naming the event around the refund."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    event: Literal["refund.succeeded", "refund.failed"]
+    data: RefundCallbackData
+
+    @property
+    def succeeded(self) -> bool:
+        return self.event == "refund.succeeded"
+
+
+def is_refund_callback(payload: dict[str, Any]) -> bool:
+    """Refund callbacks name a `refund.*` event; invoice callbacks name none."""
+    event = payload.get("event")
+    return isinstance(event, str) and event.startswith("refund.")
+
+
+def parse_refund_callback(payload: dict[str, Any]) -> RefundCallback:
+    """The callback, or 400 naming each field that is missing or not as Xendit sends it."""
+    try:
+        callback = RefundCallback.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest("this is not a refund callback as Xendit sends it", fields=invalid_fields(exc)) from exc
+    expected = _REFUND_EVENT_STATUS[callback.event]
+    if callback.data.status != expected:
+        fields = [{"field": "data.status", "problem": f"must be {expected} for {callback.event}"}]
+        raise InvalidRequest("the refund's status contradicts the event", fields=fields)
+    return callback

@@ -12,7 +12,7 @@ from shared.services.unit_of_work import UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from shared.adapters.postgres.database import Database
-    from shared.adapters.xendit_payments import Invoice, Refund
+    from shared.domain.billing import Invoice, Refund
 
 
 class DocumentWriter(Protocol):

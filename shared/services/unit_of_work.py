@@ -27,8 +27,10 @@ from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, Event
 
 if TYPE_CHECKING:
+    from shared.services.billing import BillingRepository, RefundsRepository
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
+    from shared.services.lifecycle import LifecycleRepository
     from shared.services.pairing import PairingRepository
     from shared.services.presence import PresenceRepository
 
@@ -76,6 +78,9 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLog: ...
 
     @property
+    def billing(self) -> BillingRepository: ...
+
+    @property
     def chat(self) -> ChatRepository: ...
 
     @property
@@ -86,6 +91,12 @@ class UnitOfWork(Protocol):
 
     @property
     def presence(self) -> PresenceRepository: ...
+
+    @property
+    def lifecycle(self) -> LifecycleRepository: ...
+
+    @property
+    def refunds(self) -> RefundsRepository: ...
 
     def __enter__(self) -> Self: ...
 

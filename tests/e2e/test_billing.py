@@ -179,9 +179,18 @@ def _wait_until(check: Callable[[], bool], timeout: float = 10) -> None:
 
 def _callback(transaction_id: str, invoice_id: str, status: str, amount: int, **extra: Any) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat()
-    return {"id": invoice_id, "external_id": transaction_id, "user_id": "64a1b2c3d4e5f6a7b8c9d0e1", "status": status,
-            "merchant_name": "Halo Bestie", "amount": amount, "created": now, "updated": now, "currency": "IDR",
-            **extra}  # fmt: skip
+    return {
+        "id": invoice_id,
+        "external_id": transaction_id,
+        "user_id": "64a1b2c3d4e5f6a7b8c9d0e1",
+        "status": status,
+        "merchant_name": "Halo Bestie",
+        "amount": amount,
+        "created": now,
+        "updated": now,
+        "currency": "IDR",
+        **extra,
+    }
 
 
 def _credits(client: App) -> list[dict[str, Any]]:
@@ -222,10 +231,14 @@ def _tick(stack: LocalStack, function: str) -> requests.Response:
     topic = BY_NAME[function].topic
     assert topic is not None
     envelope = {
-        "message": {"data": base64.b64encode(json.dumps({}).encode()).decode(), "messageId": uuid.uuid4().hex,
-                    "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "attributes": {}},
+        "message": {
+            "data": base64.b64encode(json.dumps({}).encode()).decode(),
+            "messageId": uuid.uuid4().hex,
+            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "attributes": {},
+        },
         "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
-    }  # fmt: skip
+    }
     return requests.post(push_endpoint(stack.functions_url, function, PROJECT, topic), json=envelope, timeout=60)
 
 
@@ -267,8 +280,9 @@ def test_quote_checkout_pay_and_a_paired_session_lasts_the_tiers_length(
         session = tx.one(
             "SELECT started_at, ends_at FROM sessions WHERE id = CAST(:id AS uuid)", {"id": accepted["session_id"]}
         )
-        held_by = tx.scalar("SELECT transaction_id::text FROM pairing_requests WHERE id = CAST(:r AS uuid)",
-                            {"r": request_id})  # fmt: skip
+        held_by = tx.scalar(
+            "SELECT transaction_id::text FROM pairing_requests WHERE id = CAST(:r AS uuid)", {"r": request_id}
+        )
     assert session is not None
     assert session["ends_at"] - session["started_at"] == timedelta(seconds=tier["duration_s"])
     assert held_by == transaction_id
@@ -353,8 +367,9 @@ def test_a_payment_of_another_amount_or_currency_is_quarantined(money: Money, ne
 
     _wait_until(lambda: bool(money.events(transaction_id)))
     assert money.events(transaction_id) == [{"outcome": "quarantined", "reason": "amount_mismatch"}]
-    in_dollars = money.deliver(_callback(transaction_id, invoice_id, "PAID", amount, paid_amount=amount) |
-                               {"currency": "USD"})  # fmt: skip
+    in_dollars = money.deliver(
+        _callback(transaction_id, invoice_id, "PAID", amount, paid_amount=amount) | {"currency": "USD"}
+    )
     assert in_dollars.json() == {"outcome": "quarantined"}
     assert money.events(transaction_id)[-1] == {"outcome": "quarantined", "reason": "currency_mismatch"}
     assert money.transaction(transaction_id)["status"] == "pending"
@@ -383,8 +398,9 @@ def test_quarantined_payments_page_newest_first(money: Money, new_client: Callab
     bad = admin.get("admin_payment_events", cursor="not-ours")
 
     assert [e["reason"] for e in first.body["events"] + second.body["events"]] == [
-        "currency_mismatch", "amount_mismatch",
-    ], "the newest first, then the one before it"  # fmt: skip
+        "currency_mismatch",
+        "amount_mismatch",
+    ], "the newest first, then the one before it"
     assert {e["transaction_id"] for e in first.body["events"] + second.body["events"]} == {transaction_id}
     assert (bad.status, bad.error_code) == (400, "invalid_request")
 
@@ -402,8 +418,11 @@ def test_an_admin_reviews_a_quarantined_payment_once_audited(
     assert listed.status == 200, listed.body
     (event,) = [e for e in listed.body["events"] if e["transaction_id"] == transaction_id]
     assert (event["reason"], event["amount"], event["paid_amount"], event["reviewed_at"]) == (
-        "amount_mismatch", amount, amount - 5_000, None,
-    )  # fmt: skip
+        "amount_mismatch",
+        amount,
+        amount - 5_000,
+        None,
+    )
     assert "payload" not in event, "the raw callback (payer details) stays in PostgreSQL"
 
     note = "Refunded Rp5.000 short payment in Xendit dashboard; client told."
@@ -437,18 +456,26 @@ def test_an_admin_reviews_a_quarantined_payment_once_audited(
 def test_an_unpaid_invoice_expires_when_its_timeout_task_fires(money: Money, new_client: Callable[..., App]) -> None:
     client = new_client()
     transaction_id, invoice_id = money.checkout(client)
-    tasks = CloudTasksScheduler(project=PROJECT, location="asia-southeast2", target_base_url=money.stack.functions_url,
-                                service_account_email=TASKS_SERVICE_ACCOUNT,
-                                emulator_host=f"127.0.0.1:{money.stack.ports.tasks}")  # fmt: skip
-    timeout = {"queue": "payment-timeouts", "handler": "task_payment_timeout",
-               "payload": {"transaction_id": transaction_id}}  # fmt: skip
+    tasks = CloudTasksScheduler(
+        project=PROJECT,
+        location="asia-southeast2",
+        target_base_url=money.stack.functions_url,
+        service_account_email=TASKS_SERVICE_ACCOUNT,
+        emulator_host=f"127.0.0.1:{money.stack.ports.tasks}",
+    )
+    timeout = {
+        "queue": "payment-timeouts",
+        "handler": "task_payment_timeout",
+        "payload": {"transaction_id": transaction_id},
+    }
     assert not tasks.schedule(task_id=f"payment-timeout-{transaction_id}", at=None, **timeout), (
         "checkout scheduled its timeout under the deterministic name"
     )
     # The configured window is at least a minute; close it now instead of waiting.
     with money.db.transaction() as tx:
-        tx.execute("UPDATE customer_transactions SET expires_at = now() WHERE id = CAST(:id AS uuid)",
-                   {"id": transaction_id})  # fmt: skip
+        tx.execute(
+            "UPDATE customer_transactions SET expires_at = now() WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
+        )
 
     tasks.schedule(task_id=f"payment-timeout-{transaction_id}-now", at=datetime.now(UTC), **timeout)
 
@@ -541,8 +568,9 @@ def test_checkout_with_the_same_idempotency_key_gives_the_same_invoice(
     first = client.post("billing_checkout", SESSION_30, idempotency_key="bayar-1")
     again = client.post("billing_checkout", SESSION_30, idempotency_key="bayar-1")
     with ThreadPoolExecutor(8) as pool:
-        racing = list(pool.map(lambda _: client.post("billing_checkout", SESSION_30, idempotency_key="bayar-2"),
-                               range(8)))  # fmt: skip
+        racing = list(
+            pool.map(lambda _: client.post("billing_checkout", SESSION_30, idempotency_key="bayar-2"), range(8))
+        )
     other_tier = client.post("billing_checkout", {**SESSION_30, "tier_id": "sesi-60"}, idempotency_key="bayar-1")
     without_key = [client.post("billing_checkout", SESSION_30) for _ in range(2)]
 
@@ -560,8 +588,12 @@ def test_checkout_with_the_same_idempotency_key_gives_the_same_invoice(
             {"uid": _uid(client)},
         )
     assert {row["idempotency_key"]: row["n"] for row in keyed} == {"bayar-1": 1, "bayar-2": 1}
-    invoices = requests.get(f"{money.standin}/v2/invoices", params={"external_id": racing[0].body["transaction_id"]},
-                            auth=(XENDIT_SECRET_KEY, ""), timeout=10).json()  # fmt: skip
+    invoices = requests.get(
+        f"{money.standin}/v2/invoices",
+        params={"external_id": racing[0].body["transaction_id"]},
+        auth=(XENDIT_SECRET_KEY, ""),
+        timeout=10,
+    ).json()
     assert [inv["status"] for inv in invoices].count("PENDING") == 1, "a spare invoice of the race is expired"
 
 
@@ -710,8 +742,11 @@ def test_a_pending_refund_holds_the_credit_until_xendit_confirms_it(
                WHERE transaction_id = CAST(:id AS uuid) AND kind = 'refund'""",
             {"id": transaction_id},
         )
-    assert refund_row == {"external_ref": pending.body["refund_id"], "note": "klien minta dana kembali",
-                          "created_by": _uid(admin)}  # fmt: skip
+    assert refund_row == {
+        "external_ref": pending.body["refund_id"],
+        "note": "klien minta dana kembali",
+        "created_by": _uid(admin),
+    }
     assert _credits(client) == []
 
 
@@ -876,8 +911,9 @@ def test_a_refund_whose_lost_callback_said_failed_gives_the_credit_back_and_a_ne
 
     assert (failed.status, failed.error_code) == (409, "refund_failed"), failed.body
     assert (failed.body["error"]["provider_code"], failed.body["error"]["refund_id"]) == (
-        "INSUFFICIENT_BALANCE", first["refund_id"],
-    )  # fmt: skip
+        "INSUFFICIENT_BALANCE",
+        first["refund_id"],
+    )
     assert money.transaction(transaction_id)["credit"] == "available"
     assert _credits(client) == ONE_SESSION_30, "the client can use it again"
     assert money.ledger(transaction_id) == ["payment_received", "refund_failed"]
@@ -888,8 +924,9 @@ def test_a_refund_whose_lost_callback_said_failed_gives_the_credit_back_and_a_ne
 
     assert (second.status, second.body["status"]) == (200, "refunded"), second.body
     assert [(r["reference_id"], r["status"]) for r in money.refunds_at_xendit(transaction_id)] == [
-        (f"refund-{transaction_id}", "FAILED"), (f"refund-{transaction_id}-2", "SUCCEEDED"),
-    ]  # fmt: skip
+        (f"refund-{transaction_id}", "FAILED"),
+        (f"refund-{transaction_id}-2", "SUCCEEDED"),
+    ]
     assert money.ledger(transaction_id) == ["payment_received", "refund_failed", "refund"]
     assert _credits(client) == []
 
@@ -959,16 +996,27 @@ def test_a_refund_failing_after_xendit_said_it_succeeded_goes_to_an_admin(
     listed = admin.get("admin_payment_events", status="unreviewed", limit=200).body["events"]
     [quarantined] = [e for e in listed if e["xendit_refund_id"] == at_xendit["id"]]
     assert (quarantined["kind"], quarantined["reason"], quarantined["transaction_id"]) == (
-        "refund", "refund_failed_after_success", transaction_id,
-    )  # fmt: skip
+        "refund",
+        "refund_failed_after_success",
+        transaction_id,
+    )
     assert (quarantined["external_id"], quarantined["provider_status"]) == (f"refund-{transaction_id}", "FAILED")
 
 
 def test_a_refund_callback_we_cannot_place_is_quarantined_for_an_admin(money: Money, admin: App) -> None:
     refund_id, reference = f"rfd-{uuid.uuid4()}", f"refund-{uuid.uuid4()}"
-    stranger = {"id": refund_id, "payment_request_id": None, "invoice_id": "64b0000000000000000000aa",
-                "amount": 35_000, "currency": "IDR", "reason": "REQUESTED_BY_CUSTOMER", "reference_id": reference,
-                "failure_code": None, "refund_fee_amount": 0, "metadata": None}  # fmt: skip
+    stranger = {
+        "id": refund_id,
+        "payment_request_id": None,
+        "invoice_id": "64b0000000000000000000aa",
+        "amount": 35_000,
+        "currency": "IDR",
+        "reason": "REQUESTED_BY_CUSTOMER",
+        "reference_id": reference,
+        "failure_code": None,
+        "refund_fee_amount": 0,
+        "metadata": None,
+    }
 
     unknown = money.deliver(_refund_callback(stranger, "SUCCEEDED"))
 
@@ -977,8 +1025,11 @@ def test_a_refund_callback_we_cannot_place_is_quarantined_for_an_admin(money: Mo
     assert listed.status == 200, listed.body
     [event] = [e for e in listed.body["events"] if e["xendit_refund_id"] == refund_id]
     assert (event["kind"], event["reason"], event["external_id"], event["transaction_id"]) == (
-        "refund", "unknown_refund", reference, None,
-    )  # fmt: skip
+        "refund",
+        "unknown_refund",
+        reference,
+        None,
+    )
     assert (event["amount"], event["currency"], event["provider_status"]) == (35_000, "IDR", "SUCCEEDED")
     note = "No such refund in our records; checked Xendit's dashboard."
     reviewed = admin.post("admin_payment_events", {"action": "review", "event_id": event["event_id"], "note": note})
@@ -1055,8 +1106,7 @@ _JSON = st.recursive(
 _REFUND_FIELDS = ("id", "status", "amount", "currency", "reference_id", "invoice_id", "failure_code", "metadata")
 
 
-@settings(max_examples=80, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(max_examples=80, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     event=st.sampled_from(["refund.succeeded", "refund.failed"]) | _TEXT.map("refund.{}".format),
     envelope=st.dictionaries(st.sampled_from(["business_id", "created", "data"]), _JSON, max_size=2),

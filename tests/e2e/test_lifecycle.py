@@ -70,11 +70,13 @@ def test_a_session_expires_on_time_then_closes_after_the_goodbye_window(
     assert abs(closing_at - ends_at) < timedelta(seconds=1), "expiry within 1 s of ends_at"
     assert closing["close_reason"] == "expired"
     assert closed["status"] == "closed"
-    closure = _row(halo_db, "SELECT reason, closed_by FROM session_closures WHERE session_id = CAST(:s AS uuid)",
-                   s=pair.session_id)  # fmt: skip
+    closure = _row(
+        halo_db, "SELECT reason, closed_by FROM session_closures WHERE session_id = CAST(:s AS uuid)", s=pair.session_id
+    )
     assert closure == {"reason": "expired", "closed_by": "system"}
-    ended = _row(halo_db, "SELECT ends_at - started_at AS length FROM sessions WHERE id = CAST(:s AS uuid)",
-                 s=pair.session_id)  # fmt: skip
+    ended = _row(
+        halo_db, "SELECT ends_at - started_at AS length FROM sessions WHERE id = CAST(:s AS uuid)", s=pair.session_id
+    )
     assert ended["length"] == timedelta(seconds=3), "the session lasted its tier"
 
 
@@ -86,8 +88,9 @@ def test_goodbye_notes_once_per_side_inside_the_window_only(
     watch.wait_for(_status("closing"), timeout=10)
     body = {"session_id": pair.session_id, "text": "Terima kasih, jaga diri ya"}
 
-    chat = pair.client.post("chat_send", {"session_id": pair.session_id, "client_message_id": str(uuid.uuid4()),
-                                          "text": "satu lagi"})  # fmt: skip
+    chat = pair.client.post(
+        "chat_send", {"session_id": pair.session_id, "client_message_id": str(uuid.uuid4()), "text": "satu lagi"}
+    )
     first = pair.client.post("session_goodbye", body)
     again = pair.client.post("session_goodbye", body)
     mitra = pair.mitra.post("session_goodbye", {**body, "text": "Sama-sama, semangat!"})
@@ -101,9 +104,11 @@ def test_goodbye_notes_once_per_side_inside_the_window_only(
 
 
 def test_early_end_follows_the_toggle_per_role(
-    paired: Callable[..., Pair], app_config: Callable[..., None], session_watch: Callable[[str], Watch],
+    paired: Callable[..., Pair],
+    app_config: Callable[..., None],
+    session_watch: Callable[[str], Watch],
     halo_db: Database,
-) -> None:  # fmt: skip
+) -> None:
     app_config(early_end_client=True, early_end_mitra=False)
     pair = paired()
     watch = session_watch(pair.session_id)
@@ -156,9 +161,11 @@ def test_an_accepted_and_paid_extension_moves_ends_at_and_the_old_timer_is_harml
 
 
 def test_a_rejected_extension_and_one_nobody_answers(
-    paired: Callable[..., Pair], app_config: Callable[..., None], short_tier: Callable[[int], str],
+    paired: Callable[..., Pair],
+    app_config: Callable[..., None],
+    short_tier: Callable[[int], str],
     session_watch: Callable[[str], Watch],
-) -> None:  # fmt: skip
+) -> None:
     app_config(extension_timeout_s=5)
     pair = paired()
     tier = short_tier(600)
@@ -181,8 +188,10 @@ def test_a_rejected_extension_and_one_nobody_answers(
 
 
 def test_a_session_that_expires_with_an_extension_pending_closes_and_voids_it(
-    timed_session: Callable[[int], Pair], short_tier: Callable[[int], str], session_watch: Callable[[str], Watch],
-) -> None:  # fmt: skip
+    timed_session: Callable[[int], Pair],
+    short_tier: Callable[[int], str],
+    session_watch: Callable[[str], Watch],
+) -> None:
     pair = timed_session(3)
     tier = short_tier(60)
     watch = session_watch(pair.session_id)
@@ -199,14 +208,19 @@ def test_a_session_that_expires_with_an_extension_pending_closes_and_voids_it(
 
 
 def test_replayed_and_reordered_timer_tasks_leave_the_same_state(
-    stack: LocalStack, timed_session: Callable[[int], Pair], session_watch: Callable[[str], Watch],
+    stack: LocalStack,
+    timed_session: Callable[[int], Pair],
+    session_watch: Callable[[str], Watch],
     halo_db: Database,
-) -> None:  # fmt: skip
+) -> None:
     pair = timed_session(2)
     watch = session_watch(pair.session_id)
     watch.wait_for(_status("closed"), timeout=15)
-    before = _row(halo_db, "SELECT status, version, next_seq, closed_at FROM sessions WHERE id = CAST(:s AS uuid)",
-                  s=pair.session_id)  # fmt: skip
+    before = _row(
+        halo_db,
+        "SELECT status, version, next_seq, closed_at FROM sessions WHERE id = CAST(:s AS uuid)",
+        s=pair.session_id,
+    )
 
     outcomes = [
         requests.post(f"{stack.functions_url}/{handler}", json=payload, timeout=10).json()["outcome"]
@@ -220,9 +234,13 @@ def test_replayed_and_reordered_timer_tasks_leave_the_same_state(
     ]
 
     assert outcomes == ["stale"] * 5
-    after = _row(halo_db, "SELECT status, version, next_seq, closed_at FROM sessions WHERE id = CAST(:s AS uuid)",
-                 s=pair.session_id)  # fmt: skip
+    after = _row(
+        halo_db,
+        "SELECT status, version, next_seq, closed_at FROM sessions WHERE id = CAST(:s AS uuid)",
+        s=pair.session_id,
+    )
     assert after == before
-    closures = _row(halo_db, "SELECT count(*) AS n FROM session_closures WHERE session_id = CAST(:s AS uuid)",
-                    s=pair.session_id)  # fmt: skip
+    closures = _row(
+        halo_db, "SELECT count(*) AS n FROM session_closures WHERE session_id = CAST(:s AS uuid)", s=pair.session_id
+    )
     assert closures["n"] == 1

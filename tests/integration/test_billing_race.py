@@ -15,9 +15,10 @@ import pytest
 from emulators.stack import LocalStack
 from shared import bootstrap
 from shared.adapters.postgres.database import Database
-from shared.domain.billing import Outcome, Purpose
-from shared.services import billing
+from shared.domain.billing import Outcome, PaidTransaction, Purpose
+from shared.services.billing import payments, purposes
 from shared.services.ports import Ports
+from shared.services.unit_of_work import UnitOfWork
 from tests.support import world
 
 pytestmark = pytest.mark.needs_gcloud
@@ -43,15 +44,27 @@ def _pending(db: Database, purpose: Purpose = Purpose.SESSION) -> tuple[str, str
                VALUES (CAST(:id AS uuid), CAST(:client AS uuid), :purpose, 'sesi-30', 1800, :price,
                        CAST(:extension AS uuid), :invoice, 'http://xendit.invalid/web/' || :invoice,
                        now() + interval '15 minutes')""",
-            {"id": transaction_id, "client": world.add_client(db), "purpose": purpose, "price": PRICE,
-             "extension": str(uuid.uuid4()) if purpose is Purpose.EXTENSION else None, "invoice": invoice_id},
-        )  # fmt: skip
+            {
+                "id": transaction_id,
+                "client": world.add_client(db),
+                "purpose": purpose,
+                "price": PRICE,
+                "extension": str(uuid.uuid4()) if purpose is Purpose.EXTENSION else None,
+                "invoice": invoice_id,
+            },
+        )
     return transaction_id, invoice_id
 
 
 def _callback(transaction_id: str, invoice_id: str, status: str) -> dict[str, Any]:
-    return {"id": invoice_id, "external_id": transaction_id, "status": status, "amount": PRICE, "currency": "IDR",
-            **({"paid_amount": PRICE} if status == "PAID" else {})}  # fmt: skip
+    return {
+        "id": invoice_id,
+        "external_id": transaction_id,
+        "status": status,
+        "amount": PRICE,
+        "currency": "IDR",
+        **({"paid_amount": PRICE} if status == "PAID" else {}),
+    }
 
 
 def _record(db: Database, transaction_id: str) -> dict[str, Any]:
@@ -75,7 +88,7 @@ def _race(
 
     def deliver(status: str) -> Outcome:
         start.wait()
-        return billing.receive_callback(ports, _callback(transaction_id, invoice_id, status), webhook_id=None)
+        return payments.receive_callback(ports, _callback(transaction_id, invoice_id, status), webhook_id=None)
 
     return Counter(pool.map(deliver, kinds))
 
@@ -105,14 +118,14 @@ def test_thirty_simultaneous_callbacks_of_mixed_kinds_move_a_transaction_exactly
 def test_a_paid_purpose_that_can_no_longer_be_delivered_becomes_a_credit(
     ports: Ports, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(_tx: Any, _ports: Ports, _paid: billing.PaidTransaction) -> bool:
+    def refuse(_uow: UnitOfWork, _paid: PaidTransaction) -> bool:
         return False  # as the extension flow answers once the session has ended
 
-    monkeypatch.setitem(billing._PURPOSES, Purpose.EXTENSION, billing.PurposeHandler(check=lambda *_: None,
-                                                                                      on_paid=refuse))  # fmt: skip
+    extension = purposes.PurposeHandler(check=lambda *_: None, deliver=refuse)
+    monkeypatch.setitem(purposes.PURPOSES, Purpose.EXTENSION, extension)
     transaction_id, invoice_id = _pending(db, Purpose.EXTENSION)
 
-    outcome = billing.receive_callback(ports, _callback(transaction_id, invoice_id, "PAID"), webhook_id="w-1")
+    outcome = payments.receive_callback(ports, _callback(transaction_id, invoice_id, "PAID"), webhook_id="w-1")
 
     assert outcome is Outcome.APPLIED
     assert _record(db, transaction_id) == {"status": "paid", "ledger_rows": 1, "credits": 1}

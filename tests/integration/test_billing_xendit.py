@@ -20,17 +20,18 @@ from emulators.process import free_port
 from emulators.stack import LocalStack
 from shared import bootstrap
 from shared.adapters.postgres.database import Database
-from shared.adapters.xendit_payments import Invoice, Refund, XenditInvoices
+from shared.adapters.xendit_payments import XenditInvoices
 from shared.config import get_settings
-from shared.domain.billing import CreditStatus, Outcome
+from shared.domain.billing import CreditStatus, Invoice, Outcome, Refund
 from shared.errors import Conflict, Unavailable
-from shared.services import billing
+from shared.services.billing import payments, reconciliation, refunds
 from shared.services.ports import Ports
 from tests.support import world
 
 pytestmark = pytest.mark.needs_gcloud
 
 PRICE = 35_000
+NOTHING_DUE = reconciliation.RefundSweep(settled=0, pending=0, failed=0)
 
 
 @pytest.fixture
@@ -53,9 +54,15 @@ def _order(db: Database, xendit: XenditInvoices, *, expires_in_s: int) -> tuple[
                                                   xendit_invoice_id, invoice_url, expires_at)
                VALUES (CAST(:id AS uuid), CAST(:client AS uuid), 'session', 'sesi-30', 1800, :price, :invoice, :url,
                        now() + make_interval(secs => :expires_in))""",
-            {"id": transaction_id, "client": world.add_client(db), "price": PRICE, "invoice": invoice.invoice_id,
-             "url": invoice.invoice_url, "expires_in": expires_in_s},
-        )  # fmt: skip
+            {
+                "id": transaction_id,
+                "client": world.add_client(db),
+                "price": PRICE,
+                "invoice": invoice.invoice_id,
+                "url": invoice.invoice_url,
+                "expires_in": expires_in_s,
+            },
+        )
     return transaction_id, invoice
 
 
@@ -93,14 +100,25 @@ def _refund_callback(refund: Refund, reference_id: str, *, succeeded: bool) -> d
     """Xendit's callback about a refund, as the stand-in would send it once the refund settles."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
-        "event": "refund.succeeded" if succeeded else "refund.failed", "business_id": "64a1b2c3d4e5f6a7b8c9d0e1",
+        "event": "refund.succeeded" if succeeded else "refund.failed",
+        "business_id": "64a1b2c3d4e5f6a7b8c9d0e1",
         "created": now,
-        "data": {"id": refund.refund_id, "payment_request_id": None, "invoice_id": refund.invoice_id,
-                 "amount": refund.amount, "currency": refund.currency, "status": "SUCCEEDED" if succeeded else "FAILED",
-                 "reason": billing.REFUND_REASON, "reference_id": reference_id,
-                 "failure_code": None if succeeded else "INSUFFICIENT_BALANCE", "refund_fee_amount": 0,
-                 "created": now, "updated": now, "metadata": None},
-    }  # fmt: skip
+        "data": {
+            "id": refund.refund_id,
+            "payment_request_id": None,
+            "invoice_id": refund.invoice_id,
+            "amount": refund.amount,
+            "currency": refund.currency,
+            "status": "SUCCEEDED" if succeeded else "FAILED",
+            "reason": refunds.REFUND_REASON,
+            "reference_id": reference_id,
+            "failure_code": None if succeeded else "INSUFFICIENT_BALANCE",
+            "refund_fee_amount": 0,
+            "created": now,
+            "updated": now,
+            "metadata": None,
+        },
+    }
 
 
 class CallbackFirst(XenditInvoices):
@@ -148,15 +166,16 @@ def test_the_timeout_waits_while_the_window_is_open_and_is_stale_afterwards(
     transaction_id, invoice = _order(db, xendit, expires_in_s=600)
 
     with pytest.raises(Unavailable):
-        billing.expire_unpaid(ports, xendit, transaction_id)  # fired early: Cloud Tasks retries it
+        payments.expire_unpaid(ports, xendit, transaction_id)  # fired early: Cloud Tasks retries it
 
     with db.transaction() as tx:
-        tx.execute("UPDATE customer_transactions SET expires_at = now() WHERE id = CAST(:id AS uuid)",
-                   {"id": transaction_id})  # fmt: skip
-    assert billing.expire_unpaid(ports, xendit, transaction_id) == "expired"
+        tx.execute(
+            "UPDATE customer_transactions SET expires_at = now() WHERE id = CAST(:id AS uuid)", {"id": transaction_id}
+        )
+    assert payments.expire_unpaid(ports, xendit, transaction_id) == "expired"
     assert xendit.get_invoice(invoice.invoice_id).status == "EXPIRED"
-    assert billing.expire_unpaid(ports, xendit, transaction_id) == "stale"
-    assert billing.expire_unpaid(ports, xendit, str(uuid.uuid4())) == "stale"
+    assert payments.expire_unpaid(ports, xendit, transaction_id) == "stale"
+    assert payments.expire_unpaid(ports, xendit, str(uuid.uuid4())) == "stale"
 
 
 def test_the_timeout_leaves_an_invoice_xendit_reports_paid_to_its_callback(
@@ -165,7 +184,7 @@ def test_the_timeout_leaves_an_invoice_xendit_reports_paid_to_its_callback(
     transaction_id, invoice = _order(db, xendit, expires_in_s=0)
     _pay_at_xendit(stack, invoice)
 
-    outcome = billing.expire_unpaid(ports, xendit, transaction_id)
+    outcome = payments.expire_unpaid(ports, xendit, transaction_id)
 
     assert outcome == "paid_at_provider"
     assert _status(db, transaction_id) == "pending", "never expired while Xendit holds the client's money"
@@ -177,14 +196,18 @@ def test_a_refund_asked_again_after_a_lost_answer_is_one_refund(
     transaction_id, invoice = _paid_credit(stack, db, xendit, "refunding")
     # An earlier attempt reached Xendit, but its answer never came back (the credit was left `refunding`), under the
     # code before refund attempts were recorded: asking again uses the same reference.
-    lost = xendit.refund_invoice(invoice_id=invoice.invoice_id, amount=PRICE, reference_id=f"refund-{transaction_id}",
-                                 reason=billing.REFUND_REASON)  # fmt: skip
+    lost = xendit.refund_invoice(
+        invoice_id=invoice.invoice_id,
+        amount=PRICE,
+        reference_id=f"refund-{transaction_id}",
+        reason=refunds.REFUND_REASON,
+    )
 
-    done = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+    done = refunds.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
 
     assert (done.refund_id, done.amount, done.status) == (lost.refund_id, PRICE, CreditStatus.REFUNDED)
-    refunds = requests.get(f"http://127.0.0.1:{stack.ports.xendit}/_standin/refunds", timeout=10).json()
-    assert [r["id"] for r in refunds if r["invoice_id"] == invoice.invoice_id] == [lost.refund_id]
+    made = requests.get(f"http://127.0.0.1:{stack.ports.xendit}/_standin/refunds", timeout=10).json()
+    assert [r["id"] for r in made if r["invoice_id"] == invoice.invoice_id] == [lost.refund_id]
     assert _ledger(db, transaction_id) == ["refund"]
 
 
@@ -198,21 +221,21 @@ def test_a_refund_callback_landing_before_xendit_s_answer_settles_the_refund_onc
 
     def callback_first(answer: Refund, reference_id: str) -> None:
         delivered.append(_refund_callback(answer, reference_id, succeeded=succeeded))
-        assert billing.receive_refund_callback(ports, delivered[0], webhook_id="w-1") is Outcome.APPLIED
+        assert refunds.receive_callback(ports, delivered[0], webhook_id="w-1") is Outcome.APPLIED
 
     xendit = CallbackFirst(callback_first)
 
     if succeeded:
-        done = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+        done = refunds.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
         assert (done.refund_id, done.status) == (delivered[0]["data"]["id"], CreditStatus.REFUNDED)
     else:
         with pytest.raises(Conflict) as refused:
-            billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+            refunds.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
         assert (refused.value.code, refused.value.details["provider_code"]) == ("refund_failed", "INSUFFICIENT_BALANCE")
 
     assert _credit(db, transaction_id) == ("refunded" if succeeded else "available")
     assert _ledger(db, transaction_id) == ["refund" if succeeded else "refund_failed"]
-    assert billing.receive_refund_callback(ports, delivered[0], webhook_id="w-1") is Outcome.DUPLICATE
+    assert refunds.receive_callback(ports, delivered[0], webhook_id="w-1") is Outcome.DUPLICATE
     assert _ledger(db, transaction_id) == ["refund" if succeeded else "refund_failed"]
 
 
@@ -221,17 +244,18 @@ def test_concurrent_duplicate_refund_callbacks_settle_the_refund_once(
 ) -> None:
     transaction_id, invoice = _paid_credit(stack, db, xendit, "available")
     _refunds_answer(stack, invoice, "PENDING")
-    pending = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+    pending = refunds.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
     assert pending.status is CreditStatus.REFUNDING
-    answer = Refund(refund_id=pending.refund_id, invoice_id=invoice.invoice_id, amount=PRICE, currency="IDR",
-                    status="PENDING")  # fmt: skip
+    answer = Refund(
+        refund_id=pending.refund_id, invoice_id=invoice.invoice_id, amount=PRICE, currency="IDR", status="PENDING"
+    )
     payload = _refund_callback(answer, f"refund-{transaction_id}", succeeded=True)
     racers = 16
     start = threading.Barrier(racers)
 
     def deliver(_: int) -> Outcome:
         start.wait()
-        return billing.receive_refund_callback(ports, payload, webhook_id="w-1")
+        return refunds.receive_callback(ports, payload, webhook_id="w-1")
 
     with ThreadPoolExecutor(racers) as pool:
         outcomes = Counter(pool.map(deliver, range(racers)))
@@ -239,7 +263,7 @@ def test_concurrent_duplicate_refund_callbacks_settle_the_refund_once(
     assert outcomes == {Outcome.APPLIED: 1, Outcome.DUPLICATE: racers - 1}
     assert _credit(db, transaction_id) == "refunded"
     assert _ledger(db, transaction_id) == ["refund"]
-    again = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+    again = refunds.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
     assert (again.refund_id, again.status) == (pending.refund_id, CreditStatus.REFUNDED)
 
 
@@ -261,7 +285,7 @@ def test_the_database_refuses_to_rewrite_a_settled_refund(
     stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices, statement: str, refusal: str
 ) -> None:
     transaction_id, _ = _paid_credit(stack, db, xendit, "available")
-    billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+    refunds.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
 
     with pytest.raises(Exception, match=refusal), db.transaction() as tx:
         tx.execute(statement, {"id": transaction_id})
@@ -286,7 +310,7 @@ def _pending_refund(stack: LocalStack, ports: Ports, db: Database, xendit: Xendi
     """A credit whose refund Xendit accepted as PENDING: (transaction id, invoice, refund id)."""
     transaction_id, invoice = _paid_credit(stack, db, xendit, "available")
     _refunds_answer(stack, invoice, "PENDING")
-    pending = billing.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
+    pending = refunds.refund(ports, xendit, "admin-uid", transaction_id, "klien minta dana kembali")
     assert pending.status is CreditStatus.REFUNDING
     return transaction_id, invoice, pending.refund_id
 
@@ -318,8 +342,15 @@ def _settlements(db: Database, transaction_id: str) -> list[dict[str, Any]]:
                WHERE target = :target AND action LIKE 'billing.refund\\_%' ORDER BY id""",
             {"target": f"customer_transactions/{transaction_id}"},
         )
-    return [{"action": row["action"], "actor_role": row["actor_role"], "source": row["new_value"]["source"],
-             "asked_by": row["new_value"].get("asked_by")} for row in rows]  # fmt: skip
+    return [
+        {
+            "action": row["action"],
+            "actor_role": row["actor_role"],
+            "source": row["new_value"]["source"],
+            "asked_by": row["new_value"].get("asked_by"),
+        }
+        for row in rows
+    ]
 
 
 def _refund_events(db: Database, transaction_id: str) -> list[str]:
@@ -339,28 +370,32 @@ def test_an_admin_asking_again_settles_a_refund_whose_callback_was_lost(
     late_callback = _complete_silently(stack, refund_id, "SUCCEEDED" if succeeded else "FAILED")
 
     if succeeded:
-        done = billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+        done = refunds.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
         assert (done.refund_id, done.status) == (refund_id, CreditStatus.REFUNDED)
     else:
         with pytest.raises(Conflict) as failed:
-            billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+            refunds.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
         assert (failed.value.code, failed.value.details["refund_id"]) == ("refund_failed", refund_id)
 
     assert _credit(db, transaction_id) == ("refunded" if succeeded else "available")
     assert _ledger(db, transaction_id) == ["refund" if succeeded else "refund_failed"]
     assert _settlements(db, transaction_id) == [
-        {"action": "billing.refund_succeeded" if succeeded else "billing.refund_failed", "actor_role": "provider",
-         "source": "reconciled", "asked_by": "admin-2"},
-    ]  # fmt: skip
+        {
+            "action": "billing.refund_succeeded" if succeeded else "billing.refund_failed",
+            "actor_role": "provider",
+            "source": "reconciled",
+            "asked_by": "admin-2",
+        },
+    ]
     assert _refund_events(db, transaction_id) == [], "no callback arrived"
     # Xendit's callback, arriving after all: it finds the refund settled as it says.
-    assert billing.receive_refund_callback(ports, late_callback, webhook_id="w-late") is Outcome.DUPLICATE
+    assert refunds.receive_callback(ports, late_callback, webhook_id="w-late") is Outcome.DUPLICATE
     assert _ledger(db, transaction_id) == ["refund" if succeeded else "refund_failed"]
     assert _refund_events(db, transaction_id) == ["duplicate"]
     if succeeded:
         return
     _refunds_answer(stack, invoice, "SUCCEEDED")
-    again = billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+    again = refunds.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
     assert (again.status, again.refund_id != refund_id) == (CreditStatus.REFUNDED, True)
     assert _attempts(db, transaction_id) == [(1, "failed"), (2, "succeeded")]
     assert _ledger(db, transaction_id) == ["refund_failed", "refund"]
@@ -371,7 +406,7 @@ def test_a_refund_still_pending_at_xendit_stays_pending_when_an_admin_asks_again
 ) -> None:
     transaction_id, _, refund_id = _pending_refund(stack, ports, db, xendit)
 
-    again = billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+    again = refunds.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
 
     assert (again.refund_id, again.status) == (refund_id, CreditStatus.REFUNDING)
     assert _attempts(db, transaction_id) == [(1, "pending")]
@@ -386,15 +421,15 @@ def test_xendit_unreachable_while_a_pending_refund_is_looked_up_is_a_503_and_cha
     nowhere = XenditInvoices(secret_key=get_settings().xendit_secret_key, host=f"http://127.0.0.1:{free_port()}")
 
     with pytest.raises(Unavailable):
-        billing.refund(ports, nowhere, "admin-2", transaction_id, "klien minta dana kembali")
-    assert billing.reconcile_refunds(db, nowhere, budget_s=30) == billing.RefundSweep(settled=0, pending=0, failed=0)
+        refunds.refund(ports, nowhere, "admin-2", transaction_id, "klien minta dana kembali")
+    assert reconciliation.reconcile_refunds(ports, nowhere, budget_s=30) == NOTHING_DUE
     _pending_since(db, transaction_id, minutes=60)
-    assert billing.reconcile_refunds(db, nowhere, budget_s=30) == billing.RefundSweep(settled=0, pending=0, failed=1)
+    assert reconciliation.reconcile_refunds(ports, nowhere, budget_s=30) == reconciliation.RefundSweep(0, 0, 1)
 
     assert _credit(db, transaction_id) == "refunding"
     assert _attempts(db, transaction_id) == [(1, "pending")]
     assert (_ledger(db, transaction_id), _settlements(db, transaction_id)) == ([], [])
-    done = billing.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
+    done = refunds.refund(ports, xendit, "admin-2", transaction_id, "klien minta dana kembali")
     assert (done.refund_id, done.status) == (refund_id, CreditStatus.REFUNDED)
 
 
@@ -419,19 +454,29 @@ def test_the_refund_sweep_settles_refunds_pending_for_a_while_each_on_its_own(
     for transaction_id in (refunded, failed, still_pending, unknown):
         _pending_since(db, transaction_id, minutes=60)
 
-    swept = billing.reconcile_refunds(db, xendit, budget_s=30)
+    swept = reconciliation.reconcile_refunds(ports, xendit, budget_s=30)
 
-    assert swept == billing.RefundSweep(settled=2, pending=1, failed=1)
+    assert swept == reconciliation.RefundSweep(settled=2, pending=1, failed=1)
     assert [_credit(db, t) for t in (refunded, failed, still_pending, just_accepted, unknown)] == [
-        "refunded", "available", "refunding", "refunding", "refunding",
-    ]  # fmt: skip
+        "refunded",
+        "available",
+        "refunding",
+        "refunding",
+        "refunding",
+    ]
     assert (_ledger(db, refunded), _ledger(db, failed)) == (["refund"], ["refund_failed"])
-    assert _settlements(db, refunded) == [{"action": "billing.refund_succeeded", "actor_role": "provider",
-                                           "source": "reconciled", "asked_by": billing.SWEEP_ACTOR}]  # fmt: skip
+    assert _settlements(db, refunded) == [
+        {
+            "action": "billing.refund_succeeded",
+            "actor_role": "provider",
+            "source": "reconciled",
+            "asked_by": reconciliation.SWEEP_ACTOR,
+        }
+    ]
     assert _refund_events(db, refunded) == []
     # Looked up a moment ago: the next run leaves them for later, and a refund only just accepted waits for its
     # callback a little longer.
-    assert billing.reconcile_refunds(db, xendit, budget_s=30) == billing.RefundSweep(settled=0, pending=0, failed=0)
+    assert reconciliation.reconcile_refunds(ports, xendit, budget_s=30) == NOTHING_DUE
     assert _credit(db, just_accepted) == "refunding"
 
 
@@ -444,13 +489,13 @@ def test_sweeps_delivered_at_once_and_the_late_callback_settle_a_refund_once(
     racers = 4
     start = threading.Barrier(racers + 1)
 
-    def sweep(_: int) -> billing.RefundSweep:
+    def sweep(_: int) -> reconciliation.RefundSweep:
         start.wait()
-        return billing.reconcile_refunds(db, xendit, budget_s=30)
+        return reconciliation.reconcile_refunds(ports, xendit, budget_s=30)
 
     def callback() -> Outcome:
         start.wait()
-        return billing.receive_refund_callback(ports, late_callback, webhook_id="w-late")
+        return refunds.receive_callback(ports, late_callback, webhook_id="w-late")
 
     with ThreadPoolExecutor(racers + 1) as pool:
         delivered = pool.submit(callback)

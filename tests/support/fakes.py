@@ -26,8 +26,10 @@ from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, DocumentEvent, Event, TaskRequest
 from shared.services.ports import Ports
+from tests.support.fake_billing import FakeBillingRepository, FakeRefundsRepository
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
+from tests.support.fake_lifecycle import FakeLifecycleRepository
 from tests.support.fake_pairing import FakePairingRepository
 from tests.support.fake_presence import FakePresenceRepository
 
@@ -176,10 +178,13 @@ class FakeUnitOfWork:
         self.outbox = FakeOutbox(db)
         self.settings = FakeSettings(db)
         self.audit = FakeAudit(db)
+        self.billing = FakeBillingRepository(db)
         self.chat = FakeChatRepository(db, self.outbox)
         self.credits = FakeCreditsRepository(db)
         self.pairing = FakePairingRepository(db)
         self.presence = FakePresenceRepository(db)
+        self.lifecycle = FakeLifecycleRepository(db)
+        self.refunds = FakeRefundsRepository(db)
 
     def __enter__(self) -> Self:
         if not self._one_statement:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.xendit_payments import Refund
+from shared.domain.billing import Refund
 
 ROOT = Path(__file__).resolve().parents[2]
 

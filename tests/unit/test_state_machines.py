@@ -158,8 +158,9 @@ TestSessionMachine.settings = MACHINE_SETTINGS
 class ExtensionMachine(RuleBasedStateMachine):
     """An extension request under any sequence of answers, payments, timeouts and session ends."""
 
-    TERMINAL = frozenset({ExtensionStatus.REJECTED, ExtensionStatus.EXPIRED, ExtensionStatus.APPLIED,
-                          ExtensionStatus.VOID})  # fmt: skip
+    TERMINAL = frozenset(
+        {ExtensionStatus.REJECTED, ExtensionStatus.EXPIRED, ExtensionStatus.APPLIED, ExtensionStatus.VOID}
+    )
 
     def __init__(self) -> None:
         super().__init__()

@@ -1,5 +1,6 @@
-"""Xendit's refund callbacks as our adapter reads them: the payloads in `payloads/` are Xendit's documented shape;
-anything else is a 400 naming the field. And how Xendit's answer to a create-refund call reads in our words."""
+"""Xendit's refund callbacks as our webhook reads them (shared/schemas/billing.py): the payloads in `payloads/` are
+Xendit's documented shape; anything else is a 400 naming the field. And how Xendit's answer to a create-refund call
+reads in our words."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.xendit_payments import Refund, is_refund_callback, parse_refund_callback
+from shared.domain.billing import Refund
 from shared.errors import InvalidRequest
+from shared.schemas.billing import is_refund_callback, parse_refund_callback
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

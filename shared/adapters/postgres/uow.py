@@ -17,8 +17,11 @@ from shared.adapters.postgres.sql import Autocommit, Sql
 from shared.domain.events import Committed
 
 if TYPE_CHECKING:
+    from shared.adapters.postgres.billing import BillingRepository
+    from shared.adapters.postgres.billing_refunds import RefundsRepository
     from shared.adapters.postgres.chat import ChatRepository
     from shared.adapters.postgres.credits import CreditsRepository
+    from shared.adapters.postgres.lifecycle import LifecycleRepository
     from shared.adapters.postgres.pairing import PairingRepository
     from shared.adapters.postgres.presence import PresenceRepository
 
@@ -83,6 +86,12 @@ class PostgresUnitOfWork:
         return self._repository(AuditRepository)
 
     @property
+    def billing(self) -> BillingRepository:
+        from shared.adapters.postgres.billing import BillingRepository
+
+        return self._repository(BillingRepository)
+
+    @property
     def chat(self) -> ChatRepository:
         from shared.adapters.postgres.chat import ChatRepository
 
@@ -105,6 +114,18 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.presence import PresenceRepository
 
         return self._repository(PresenceRepository)
+
+    @property
+    def lifecycle(self) -> LifecycleRepository:
+        from shared.adapters.postgres.lifecycle import LifecycleRepository
+
+        return self._repository(LifecycleRepository)
+
+    @property
+    def refunds(self) -> RefundsRepository:
+        from shared.adapters.postgres.billing_refunds import RefundsRepository
+
+        return self._repository(RefundsRepository)
 
     def _repository(self, kind: type[Repository]) -> Repository:
         found = self._repositories.get(kind)
