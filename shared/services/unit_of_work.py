@@ -27,8 +27,13 @@ from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, Event
 
 if TYPE_CHECKING:
+    from shared.services.accounts import AccountsRepository
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
+    from shared.services.notify import NotifyRepository
+    from shared.services.pricing import PricingRepository
+    from shared.services.privacy import PrivacyRepository
+    from shared.services.safety import SafetyRepository
 
 
 class Outbox(Protocol):
@@ -74,10 +79,25 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLog: ...
 
     @property
+    def accounts(self) -> AccountsRepository: ...
+
+    @property
     def chat(self) -> ChatRepository: ...
 
     @property
     def credits(self) -> CreditsRepository: ...
+
+    @property
+    def notify(self) -> NotifyRepository: ...
+
+    @property
+    def pricing(self) -> PricingRepository: ...
+
+    @property
+    def privacy(self) -> PrivacyRepository: ...
+
+    @property
+    def safety(self) -> SafetyRepository: ...
 
     def __enter__(self) -> Self: ...
 

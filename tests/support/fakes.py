@@ -26,8 +26,13 @@ from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, DocumentEvent, Event, TaskRequest
 from shared.services.ports import Ports
+from tests.support.fake_accounts import FakeAccountsRepository
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
+from tests.support.fake_notify import FakeNotifyRepository
+from tests.support.fake_pricing import FakePricingRepository
+from tests.support.fake_privacy import FakePrivacyRepository
+from tests.support.fake_safety import FakeSafetyRepository
 
 Row = dict[str, Any]
 
@@ -174,8 +179,13 @@ class FakeUnitOfWork:
         self.outbox = FakeOutbox(db)
         self.settings = FakeSettings(db)
         self.audit = FakeAudit(db)
+        self.accounts = FakeAccountsRepository(db)
         self.chat = FakeChatRepository(db, self.outbox)
         self.credits = FakeCreditsRepository(db)
+        self.notify = FakeNotifyRepository(db)
+        self.pricing = FakePricingRepository(db)
+        self.privacy = FakePrivacyRepository(db)
+        self.safety = FakeSafetyRepository(db)
 
     def __enter__(self) -> Self:
         if not self._one_statement:

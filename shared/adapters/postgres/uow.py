@@ -17,8 +17,13 @@ from shared.adapters.postgres.sql import Autocommit, Sql
 from shared.domain.events import Committed
 
 if TYPE_CHECKING:
+    from shared.adapters.postgres.accounts import AccountsRepository
     from shared.adapters.postgres.chat import ChatRepository
     from shared.adapters.postgres.credits import CreditsRepository
+    from shared.adapters.postgres.notify import NotifyRepository
+    from shared.adapters.postgres.pricing import PricingRepository
+    from shared.adapters.postgres.privacy import PrivacyRepository
+    from shared.adapters.postgres.safety import SafetyRepository
 
 Repository = TypeVar("Repository")
 
@@ -81,6 +86,12 @@ class PostgresUnitOfWork:
         return self._repository(AuditRepository)
 
     @property
+    def accounts(self) -> AccountsRepository:
+        from shared.adapters.postgres.accounts import AccountsRepository
+
+        return self._repository(AccountsRepository)
+
+    @property
     def chat(self) -> ChatRepository:
         from shared.adapters.postgres.chat import ChatRepository
 
@@ -91,6 +102,30 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.credits import CreditsRepository
 
         return self._repository(CreditsRepository)
+
+    @property
+    def notify(self) -> NotifyRepository:
+        from shared.adapters.postgres.notify import NotifyRepository
+
+        return self._repository(NotifyRepository)
+
+    @property
+    def pricing(self) -> PricingRepository:
+        from shared.adapters.postgres.pricing import PricingRepository
+
+        return self._repository(PricingRepository)
+
+    @property
+    def privacy(self) -> PrivacyRepository:
+        from shared.adapters.postgres.privacy import PrivacyRepository
+
+        return self._repository(PrivacyRepository)
+
+    @property
+    def safety(self) -> SafetyRepository:
+        from shared.adapters.postgres.safety import SafetyRepository
+
+        return self._repository(SafetyRepository)
 
     def _repository(self, kind: type[Repository]) -> Repository:
         found = self._repositories.get(kind)
