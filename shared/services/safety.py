@@ -77,12 +77,11 @@ def _raise_flag(uow: UnitOfWork, message_id: str, session_id: str, signal: Signa
         uow.safety.record_hotline(flag.alert_id, card.message_id)
     alias = accounts.alias(session.alias_number)
     on_duty = uow.safety.admins_on_duty()
-    raised = rules.alert_raised(
+    alert = rules.alert_raised(
         flag, session_id=session_id, message_id=message_id, client_alias=alias, category=signal.category
     )
-    uow.outbox.add(
-        raised, *rules.alert_pushes(flag.alert_id, session_id=session_id, client_alias=alias, on_duty=on_duty)
-    )
+    pushes = rules.alert_pushes(flag.alert_id, session_id=session_id, client_alias=alias, on_duty=on_duty)
+    uow.outbox.add(alert, *pushes)
     level = logging.WARNING if not on_duty else logging.INFO
     event(log, "safety signal raised", level, alert=flag.alert_id, category=signal.category, admins=len(on_duty))
     return "flagged"
