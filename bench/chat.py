@@ -668,6 +668,7 @@ def _typing(pair: Pair, app: App, typing: bool) -> int:
 
 def _round_trips() -> str:
     from shared import bootstrap
+    from shared.adapters.identity_cache import IdentityCache
     from shared.adapters.postgres.database import Database
     from shared.config import get_settings
     from shared.domain.chat import Participant
@@ -683,9 +684,11 @@ def _round_trips() -> str:
     documents, publisher = Timed(bootstrap.firestore(), "apply"), Timed(bootstrap.publisher(), "publish_all")
     ports = replace(bootstrap.ports_on(db), documents=documents, publisher=publisher)  # type: ignore[arg-type]
     ttl = get_settings().identity_cache_s
+    identities = IdentityCache(ttl)
 
     def send() -> None:
-        known = identity.resolve(db, uid, ttl)  # what the endpoint does before the use case, cached per instance
+        # What the endpoint does before the use case, cached per instance.
+        known = identity.resolve(ports, identities, uid)
         assert known.role is Role.CLIENT
         chat.send(
             ports,
@@ -698,10 +701,10 @@ def _round_trips() -> str:
     per_send: list[tuple[int, tuple[str, ...]]] = []
     totals = {"wire": 0, "statements": 0, "pg": 0.0, "firestore": 0.0, "pubsub": 0.0, "all": 0.0}
     try:
-        identity.forget(uid)
+        identities.forget(uid)
         send()  # warm: the pooled connection is opened (its start-up is not a per-message cost)
         counter.reset()
-        identity.forget(uid)
+        identities.forget(uid)
         send()
         cold = (counter.wire, len(counter.statements))
         for _ in range(ROUND_TRIP_SENDS):

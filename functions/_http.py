@@ -123,7 +123,7 @@ def authenticate(req: flask.Request, spec: Endpoint) -> Caller:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send `Authorization: Bearer <Firebase ID token>`")
     verified = bootstrap.firebase_auth().verify(token.strip(), check_revoked=spec.check_revoked)
-    known = identity.resolve(bootstrap.database(), verified.uid, get_settings().identity_cache_s)
+    known = identity.resolve(bootstrap.ports(), bootstrap.identities(), verified.uid)
     if known.suspended:
         raise Forbidden("this account is suspended", code="suspended")
     if spec.roles is not None and known.role not in spec.roles:

@@ -15,34 +15,35 @@ def client_register(call: Call[ClientRegister]) -> ClientProfile:
     """Create (or, with force after a fresh sign-in, take over) the caller's client profile; sets role `client`."""
     if call.caller.role in (Role.MITRA, Role.ADMIN):
         raise Forbidden("mitras and admins cannot register as clients", code="role_conflict")
-    profile = accounts.register_client(
-        bootstrap.database(),
+    client = accounts.register_client(
+        bootstrap.ports(),
         bootstrap.firebase_auth(),
+        bootstrap.identities(),
         call.caller.token,
         call.body.display_name,
         force=call.body.force,
     )
-    return ClientProfile.model_validate(profile, from_attributes=True)
+    return ClientProfile.model_validate(client, from_attributes=True)
 
 
 @endpoint(get=Empty, post=ClientProfileUpdate, roles={Role.CLIENT}, response=ClientProfile)
 def client_profile(call: Call[Empty | ClientProfileUpdate]) -> ClientProfile:
     """GET: the caller's profile. POST: change the display name and/or the anonymity choice."""
-    assert call.caller.account_id is not None
+    client_id = call.caller.participant().account_id
     if isinstance(call.body, ClientProfileUpdate):
-        profile = accounts.update_client(
-            bootstrap.database(),
-            call.caller.account_id,
-            display_name=call.body.display_name,
-            anonymous=call.body.anonymous,
+        body = call.body
+        client = accounts.update_client(
+            bootstrap.ports(), client_id, display_name=body.display_name, anonymous=body.anonymous
         )
     else:
-        profile = accounts.get_client(bootstrap.database(), call.caller.account_id)
-    return ClientProfile.model_validate(profile, from_attributes=True)
+        client = accounts.get_client(bootstrap.ports(), client_id)
+    return ClientProfile.model_validate(client, from_attributes=True)
 
 
 @endpoint(post=Empty, response=MitraProfile, check_revoked=True)
 def mitra_login(call: Call[Empty]) -> MitraProfile:
     """A phone sign-in of an active mitra registered by an admin: links the uid and sets role `mitra`."""
-    profile = accounts.mitra_login(bootstrap.database(), bootstrap.firebase_auth(), call.caller.token)
-    return MitraProfile.model_validate(profile, from_attributes=True)
+    mitra = accounts.mitra_login(
+        bootstrap.ports(), bootstrap.firebase_auth(), bootstrap.identities(), call.caller.token
+    )
+    return MitraProfile.model_validate(mitra, from_attributes=True)

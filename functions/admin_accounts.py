@@ -28,10 +28,12 @@ def admin_users(call: Call[ClientQuery | SuspendClient]) -> ClientPage:
     body = call.body
     if isinstance(body, SuspendClient):
         if body.action == "suspend":
-            row = clients.suspend(bootstrap.ports(), bootstrap.firebase_auth(), call.caller.uid, str(body.client_id),
-                                  body.reason)  # fmt: skip
+            row = clients.suspend(bootstrap.ports(), bootstrap.firebase_auth(), bootstrap.identities(), call.caller.uid,
+                                  str(body.client_id), reason=body.reason)  # fmt: skip
         else:
-            row = clients.unsuspend(bootstrap.database(), call.caller.uid, str(body.client_id), body.reason)
+            row = clients.unsuspend(
+                bootstrap.database(), bootstrap.identities(), call.caller.uid, str(body.client_id), body.reason
+            )
         return ClientPage(clients=[AdminClient.model_validate(row)])
     rows, cursor = clients.list_clients(bootstrap.database(), search=body.q, suspended=body.suspended,
                                         cursor=body.cursor, limit=body.limit)  # fmt: skip
@@ -45,9 +47,17 @@ def admin_admins(call: Call[Empty | AdminAction]) -> AdminPage:
     if isinstance(call.body, AdminAction):
         action = call.body.root
         if action.action == "grant":
-            row = admins.grant(bootstrap.database(), bootstrap.firebase_auth(), call.caller.uid, action.email)
+            row = admins.grant(
+                bootstrap.database(), bootstrap.firebase_auth(), bootstrap.identities(), call.caller.uid, action.email
+            )
         elif action.action == "revoke":
-            row = admins.revoke(bootstrap.database(), bootstrap.firebase_auth(), call.caller.uid, str(action.admin_id))
+            row = admins.revoke(
+                bootstrap.database(),
+                bootstrap.firebase_auth(),
+                bootstrap.identities(),
+                call.caller.uid,
+                str(action.admin_id),
+            )
         else:
             row = admins.set_on_duty(bootstrap.database(), call.caller.uid, str(action.admin_id), action.on_duty)
         return AdminPage(admins=[AdminAccount.model_validate(row)])

@@ -42,7 +42,9 @@ def _change_mitra(admin_uid: str, action: CreateMitra | UpdateMitra | SetMitraAc
         assert action.display_name is not None
         return roster.rename(bootstrap.ports(), admin_uid, str(action.mitra_id), action.display_name)
     if action.action == "deactivate":
-        return roster.deactivate(bootstrap.ports(), bootstrap.firebase_auth(), admin_uid, str(action.mitra_id))
+        return roster.deactivate(
+            bootstrap.ports(), bootstrap.firebase_auth(), bootstrap.identities(), admin_uid, str(action.mitra_id)
+        )
     return roster.reactivate(bootstrap.database(), admin_uid, str(action.mitra_id))
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from functions._events import pubsub_handler
 from shared import bootstrap
+from shared.domain.notify import Notification
 from shared.logging import event
 from shared.services import chat, notify, safety
 
@@ -33,7 +34,7 @@ def on_chat_message(sent: MessageSent, _message_id: str) -> None:
     def push() -> None:
         message = chat.push_for(bootstrap.ports(), session_id=str(sent.session_id), message_id=str(sent.message_id))
         if message is not None:
-            notify.deliver(bootstrap.database(), bootstrap.fcm(), notify.Notification(**message.data))
+            notify.deliver(bootstrap.ports(), bootstrap.fcm(), Notification(**message.data))
 
     def check() -> None:
         safety.check_message(bootstrap.ports(), message_id=str(sent.message_id), session_id=str(sent.session_id))

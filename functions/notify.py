@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from functions._events import pubsub_handler
 from functions._http import Call, endpoint
 from shared import bootstrap
+from shared.domain.notify import Notification
 from shared.domain.roles import Role
 from shared.schemas import DeviceRegister, DeviceRegistered
 from shared.services import notify
@@ -23,11 +24,11 @@ class NotifyEvent(BaseModel):
 @endpoint(post=DeviceRegister, roles={Role.CLIENT, Role.MITRA, Role.ADMIN}, response=DeviceRegistered)
 def devices_register(call: Call[DeviceRegister]) -> DeviceRegistered:
     """Register (or move to the caller) this device's FCM token."""
-    notify.register_device(bootstrap.database(), call.caller.uid, call.body.token, call.body.platform)
+    notify.register_device(bootstrap.ports(), call.caller.uid, call.body.token, call.body.platform)
     return DeviceRegistered()
 
 
 @pubsub_handler(NotifyEvent)
 def on_notify(event: NotifyEvent, _message_id: str) -> None:
     """Send one push per (notification, recipient) to each of their devices; prune dead tokens."""
-    notify.deliver(bootstrap.database(), bootstrap.fcm(), notify.Notification(**event.model_dump()))
+    notify.deliver(bootstrap.ports(), bootstrap.fcm(), Notification(**event.model_dump()))

@@ -12,8 +12,7 @@ from shared.services import pricing
 @endpoint(get=Empty, roles={Role.CLIENT}, response=PricingQuote)
 def pricing_quote(call: Call[Empty]) -> PricingQuote:
     """Active pricing tiers, the client's unused paid sessions, and whether the free trial is still available."""
-    assert call.caller.account_id is not None
-    found = pricing.quote(bootstrap.database(), call.caller.account_id)
+    found = pricing.quote(bootstrap.ports(), call.caller.participant().account_id)
     return PricingQuote(
         tiers=[Tier(id=t.id, minutes=t.minutes, duration_s=t.duration_s, price=t.price) for t in found.tiers],
         free_trial=FreeTrial(available=found.free_trial_available, minutes=found.free_trial_minutes),

@@ -9,7 +9,7 @@ from functions._http import Call, endpoint
 from shared import bootstrap
 from shared.domain.roles import Role
 from shared.schemas.privacy import ClientData, ClientDataQuery, DeleteClientData
-from shared.services import client_data, retention
+from shared.services import privacy
 
 # A scheduled sweep stops well before the function's timeout; the next run picks up the rest.
 _SWEEP_BUDGET_S = 45
@@ -24,13 +24,15 @@ def admin_client_data(call: Call[ClientDataQuery | DeleteClientData]) -> ClientD
     """GET: everything held about one client, as JSON. POST: delete them (what remains is returned)."""
     client_id = str(call.body.client_id)
     if isinstance(call.body, DeleteClientData):
-        data = client_data.delete(bootstrap.ports(), bootstrap.firebase_auth(), call.caller.uid, client_id)
+        data = privacy.delete(
+            bootstrap.ports(), bootstrap.firebase_auth(), bootstrap.identities(), call.caller.uid, client_id
+        )
     else:
-        data = client_data.export(bootstrap.database(), client_id)
+        data = privacy.export(bootstrap.ports(), client_id)
     return ClientData.model_validate(data)
 
 
 @pubsub_handler(RetentionTick)
 def retention_sweep(_tick: RetentionTick, _message_id: str) -> None:
     """Scheduled daily: erase the message texts of sessions closed longer ago than `retention_days`."""
-    retention.sweep(bootstrap.ports(), budget_s=_SWEEP_BUDGET_S)
+    privacy.retention_sweep(bootstrap.ports(), budget_s=_SWEEP_BUDGET_S)

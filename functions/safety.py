@@ -6,7 +6,7 @@ from functions._http import Call, endpoint
 from shared import bootstrap
 from shared.domain.roles import Role
 from shared.schemas.safety import AcknowledgeAlert, AdminAlert, AlertPage, AlertQuery
-from shared.services import admin_alerts as alerts
+from shared.services import safety
 
 
 @endpoint(get=AlertQuery, post=AcknowledgeAlert, roles={Role.ADMIN}, response=AlertPage, check_revoked=True)
@@ -14,9 +14,10 @@ def admin_alerts(call: Call[AlertQuery | AcknowledgeAlert]) -> AlertPage:
     """GET: crisis alerts, newest first (acknowledged or not, pages). POST: acknowledge one, with an optional note."""
     body = call.body
     if isinstance(body, AcknowledgeAlert):
-        row = alerts.acknowledge(bootstrap.ports(), call.caller.uid, str(body.alert_id), body.note)
-        return AlertPage(alerts=[AdminAlert.model_validate(row)])
+        alert = safety.acknowledge(bootstrap.ports(), call.caller.uid, str(body.alert_id), body.note)
+        return AlertPage(alerts=[AdminAlert.model_validate(alert, from_attributes=True)])
     acknowledged = None if body.status is None else body.status == "acknowledged"
-    rows, cursor = alerts.list_alerts(bootstrap.database(), acknowledged=acknowledged, cursor=body.cursor,
-                                      limit=body.limit)  # fmt: skip
-    return AlertPage(alerts=[AdminAlert.model_validate(row) for row in rows], next_cursor=cursor)
+    alerts, cursor = safety.list_alerts(
+        bootstrap.ports(), acknowledged=acknowledged, cursor=body.cursor, limit=body.limit
+    )
+    return AlertPage(alerts=[AdminAlert.model_validate(a, from_attributes=True) for a in alerts], next_cursor=cursor)

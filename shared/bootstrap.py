@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from shared.adapters.fcm import FcmSender
     from shared.adapters.firebase_auth import FirebaseAuth
     from shared.adapters.firestore import FirestoreWriter
+    from shared.adapters.identity_cache import IdentityCache
     from shared.adapters.pubsub import PubSubPublisher
     from shared.adapters.xendit_payments import XenditInvoices
 
@@ -51,6 +52,14 @@ def firebase_auth() -> FirebaseAuth:
     from shared.adapters.firebase_auth import FirebaseAuth
 
     return FirebaseAuth(get_settings().project_id)
+
+
+@cache
+def identities() -> IdentityCache:
+    """Who each recently seen uid is, shared by every request of the instance."""
+    from shared.adapters.identity_cache import IdentityCache
+
+    return IdentityCache(get_settings().identity_cache_s)
 
 
 @cache

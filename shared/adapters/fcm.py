@@ -7,17 +7,16 @@ emulators/fcm_sink.py with `use_credentials=False`; in production the function's
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from shared.domain.notify import PushMessage, PushResult
 from shared.logging import event
 
 log = logging.getLogger(__name__)
@@ -29,20 +28,6 @@ BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 POOL_SIZE = 8
 TIMEOUT_S = 10.0
 MAX_RETRY_AFTER_S = 10.0
-
-
-class PushResult(enum.Enum):
-    SENT = "sent"
-    UNREGISTERED = "unregistered"  # the app is gone from that device: delete the token
-    FAILED = "failed"  # FCM is unavailable or refused the message; the token itself may be fine
-
-
-@dataclass(frozen=True)
-class PushMessage:
-    token: str
-    data: dict[str, str]
-    notification: dict[str, str] | None = None
-    android_priority: str = "high"
 
 
 class FcmSender:

@@ -1,10 +1,20 @@
-"""Rules about accounts: names people choose, how sign-ins may be used, what a mitra sees of a client."""
+"""Rules about accounts: who a signed-in user is to us, how sign-ins may be used, names people choose, what a mitra
+sees of a client.
+
+The rules PostgreSQL must apply atomically are applied there by the accounts repository
+(shared/adapters/postgres/accounts.py); each rule below names the method that enforces it.
+"""
 
 from __future__ import annotations
 
+import secrets
 import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from shared.domain.config import AnonymityMode
+from shared.domain.roles import Role
 
 NAME_MIN, NAME_MAX = 2, 40
 # How clients may sign in; mitras use phone OTP only; admins email/password.
@@ -12,10 +22,119 @@ CLIENT_PROVIDERS = frozenset({"google.com", "apple.com", "phone"})
 MITRA_PROVIDER = "phone"
 # Taking over a profile needs proof of a fresh sign-in (a new OTP or IdP round trip).
 TAKEOVER_MAX_AUTH_AGE_S = 300
+# Aliases are four digits while few are taken; after this many collisions a draw comes from a wider range.
+ALIAS_DRAWS_FROM_FOUR_DIGITS = 5
 
 
 class InvalidName(ValueError):
     pass
+
+
+class SignIn(Protocol):
+    """A sign-in Firebase has verified (shared.adapters.firebase_auth.VerifiedToken), as accounts read it."""
+
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def sign_in_provider(self) -> str | None: ...
+
+    @property
+    def phone_number(self) -> str | None: ...
+
+    @property
+    def email(self) -> str | None:
+        """Only a verified address."""
+
+    @property
+    def auth_time(self) -> int: ...
+
+
+# -- who a signed-in user is -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified Firebase user is to us, as PostgreSQL says now. A token's claims only say what was true when
+    it was minted; a suspension, a deactivation or a takeover takes effect at once."""
+
+    role: Role | None
+    # The user's row in admins / mitras / clients.
+    account_id: str | None
+    suspended: bool
+
+
+NOBODY = Identity(role=None, account_id=None, suspended=False)
+
+
+def identity_of(
+    *, admin_id: str | None, mitra_id: str | None, mitra_active: bool, client_id: str | None, client_suspended: bool
+) -> Identity:
+    """A uid's accounts, in the order they count: an admin is an admin; an active mitra a mitra (a deactivated one
+    has no role at all); then a client, suspended or not. Applied in one indexed statement by
+    `AccountsRepository.identity`."""
+    if admin_id is not None:
+        return Identity(Role.ADMIN, admin_id, suspended=False)
+    if mitra_id is not None and mitra_active:
+        return Identity(Role.MITRA, mitra_id, suspended=False)
+    if client_id is not None:
+        return Identity(Role.CLIENT, client_id, suspended=client_suspended)
+    return NOBODY
+
+
+# -- clients and mitras ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client's profile."""
+
+    client_id: str
+    firebase_uid: str | None
+    display_name: str
+    anonymous: bool
+    alias_number: int
+    phone: str | None
+    email: str | None
+    suspended: bool
+    created_at: datetime
+
+    @property
+    def alias(self) -> str:
+        return alias(self.alias_number)
+
+
+@dataclass(frozen=True)
+class Mitra:
+    """A mitra as an admin registered them (by phone), and the uid of their last sign-in."""
+
+    mitra_id: str
+    firebase_uid: str | None
+    display_name: str
+    phone: str
+    active: bool
+    presence: str
+
+
+def may_register_as_client(sign_in: SignIn) -> bool:
+    return sign_in.sign_in_provider in CLIENT_PROVIDERS
+
+
+def may_sign_in_as_mitra(sign_in: SignIn) -> bool:
+    """Only a phone sign-in; whether its number is an active mitra's, the roster says."""
+    return sign_in.sign_in_provider == MITRA_PROVIDER and bool(sign_in.phone_number)
+
+
+def takeover_allowed(auth_time: int, now: float) -> bool:
+    """A phone number or email that already has a profile moves it to a new uid only after a fresh sign-in."""
+    return 0 <= now - auth_time <= TAKEOVER_MAX_AUTH_AGE_S
+
+
+def draw_alias(attempt: int) -> int:
+    """A client's alias number, drawn at random so it says nothing about sign-up order. Unique: a draw that collides
+    is refused by `AccountsRepository.insert_client_if_alias_free` and drawn again, from a wider range once four
+    digits get crowded."""
+    return 1000 + secrets.randbelow(9000 if attempt < ALIAS_DRAWS_FROM_FOUR_DIGITS else 999_000)
 
 
 def clean_display_name(raw: str) -> str:
@@ -36,7 +155,3 @@ def name_for_mitra(*, display_name: str, anonymous: bool, alias_number: int, mod
     if mode is AnonymityMode.ALIAS or anonymous:
         return alias(alias_number)
     return display_name
-
-
-def takeover_allowed(auth_time: int, now: float) -> bool:
-    return 0 <= now - auth_time <= TAKEOVER_MAX_AUTH_AGE_S

@@ -1,11 +1,31 @@
-"""A push notification to people's devices, as the event that asks for it (sent by `on_notify`)."""
+"""Push notifications: the event that asks for one (sent by `on_notify`), and the rules of delivering it to people's
+devices through FCM.
+
+A notification goes once per (dedup key, recipient), to every device the recipient registered; a device token
+belongs to the last user who registered it. Both are enforced by the notify repository
+(shared/adapters/postgres/notify.py: `claim_pushes`, `register_device`).
+"""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from shared.domain.documents import NOTIFY_TOPIC
 from shared.domain.events import TopicMessage
+
+
+@dataclass(frozen=True)
+class Notification:
+    """`data` is what the app acts on; `title` and `body` are what a lock screen shows (data-only without a
+    title)."""
+
+    dedup_key: str
+    recipients: list[str]
+    data: dict[str, str]
+    title: str | None = None
+    body: str | None = None
 
 
 def push(
@@ -16,9 +36,62 @@ def push(
     title: str | None = None,
     body: str | None = None,
 ) -> TopicMessage:
-    """Sent once per (dedup_key, recipient), to every device the recipient registered. `data` is what the app
-    acts on; `title` and `body` are what a lock screen shows."""
+    """The event asking for a notification: sent once per (dedup_key, recipient), to every device the recipient
+    registered."""
     return TopicMessage(
         NOTIFY_TOPIC,
         {"dedup_key": dedup_key, "recipients": list(recipients), "data": dict(data), "title": title, "body": body},
+    )
+
+
+class PushResult(enum.Enum):
+    SENT = "sent"
+    UNREGISTERED = "unregistered"  # the app is gone from that device: delete the token
+    FAILED = "failed"  # FCM is unavailable or refused the message; the token itself may be fine
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    """One notification to one device, as FCM sends it."""
+
+    token: str
+    data: dict[str, str]
+    notification: dict[str, str] | None = None
+    android_priority: str = "high"
+
+
+@dataclass(frozen=True)
+class Device:
+    token: str
+    uid: str
+
+
+def message_to(device: Device, notification: Notification) -> PushMessage:
+    shown = {"title": notification.title, "body": notification.body or ""} if notification.title else None
+    return PushMessage(token=device.token, data=notification.data, notification=shown)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What sending a notification to each device came to."""
+
+    sent: int
+    # Tokens FCM says no app answers to any more: they are pruned.
+    dead_tokens: list[str] = field(default_factory=list)
+    # Recipients none of whose devices took the push while one failed for a reason that may pass: their claim on
+    # the dedup key is released and the delivery fails, so Pub/Sub redelivers and only they are tried again.
+    retry: list[str] = field(default_factory=list)
+
+
+def delivery(devices: Sequence[Device], results: Sequence[PushResult]) -> Delivery:
+    """The outcome of a send, `results` in the order of `devices`."""
+    outcomes: dict[str, set[PushResult]] = {}
+    for device, result in zip(devices, results, strict=True):
+        outcomes.setdefault(device.uid, set()).add(result)
+    return Delivery(
+        sent=sum(1 for result in results if result is PushResult.SENT),
+        dead_tokens=[
+            device.token for device, result in zip(devices, results, strict=True) if result is PushResult.UNREGISTERED
+        ],
+        retry=[uid for uid, got in outcomes.items() if PushResult.FAILED in got and PushResult.SENT not in got],
     )

@@ -1,8 +1,10 @@
-"""Prices: what a tier costs and how long it lasts."""
+"""Prices: what a tier costs and how long it lasts, and what a client can buy now."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from shared.domain.billing import Balance
 
 
 @dataclass(frozen=True)
@@ -15,3 +17,19 @@ class PricingTier:
     def minutes(self) -> int:
         """Whole minutes as shown to people; durations below a minute exist only in tests."""
         return self.duration_s // 60
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What the client app shows before "Mulai Curhat"."""
+
+    tiers: list[PricingTier]
+    free_trial_available: bool
+    free_trial_minutes: int
+    # Paid sessions the client has not used yet.
+    credits: list[Balance]
+
+
+def free_trial_available(*, offered: bool, used: bool) -> bool:
+    """One free trial per client, while the operation offers it (setting `free_trial_enabled`)."""
+    return offered and not used

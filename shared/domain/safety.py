@@ -1,9 +1,11 @@
 """Crisis signals in a client's message: undo the ways people type, then look for the maintained list of risk
-expressions (Indonesian and English: suicidal ideation, self-harm, acute distress).
+expressions (Indonesian and English: suicidal ideation, self-harm, acute distress); and what a signal raises: an
+alert in the control center, a push to the admins on duty, the hotline card in the client's session.
 
 The list and its matching rules are in `safety_phrases.txt`, beside this module; the normalisation rules (slang,
 leetspeak, negation) are here. Nothing here touches a message's storage: a hit only tells the caller which category
-and which list entry matched, never the message's own words.
+and which list entry matched, never the message's own words. The rules PostgreSQL enforces (a message is flagged
+once, an alert acknowledged once) are enforced by the safety repository (shared/adapters/postgres/safety.py).
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+
+from shared.domain.accounts import alias
+from shared.domain.chat import NewMessage
+from shared.domain.documents import alert_path
+from shared.domain.events import DocumentWrite, TopicMessage, ts
+from shared.domain.notify import push
 
 PHRASES_FILE = Path(__file__).with_name("safety_phrases.txt")
 
@@ -50,16 +59,18 @@ class Signal:
 # -- normalisation ---------------------------------------------------------------------------------------------------
 
 # Only inside a word that has letters: "m4t1" is "mati", "119" stays a number.
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a",
-                       "$": "s", "!": "i", "|": "i"})  # fmt: skip
+_LEET = str.maketrans("01345789@$!|", "oieastbgasii")
 _WORDISH = re.compile(r"[a-z0-9@$!|]+")
 _CLAUSE_BREAK = re.compile(r"[.!?;,:\n\r()\[\]{}\"]+")
 # A trailing-off "..." is a pause inside one thought ("pengen... mati aja"), not the end of a clause.
 _PAUSE = re.compile(r"\.{2,}|…")
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 _REPEATS = re.compile(r"([a-z])\1+")
-_CONTRACTIONS = ((re.compile(r"\bcan'?t\b"), "can not"), (re.compile(r"\bwon'?t\b"), "will not"),
-                 (re.compile(r"n't\b"), " not"))  # fmt: skip
+_CONTRACTIONS = (
+    (re.compile(r"\bcan'?t\b"), "can not"),
+    (re.compile(r"\bwon'?t\b"), "will not"),
+    (re.compile(r"n't\b"), " not"),
+)
 
 # What people type (right), read as (left). Keys and variants are collapsed like every word ("nggak" is "ngak").
 _SLANG_VARIANTS = {
@@ -98,20 +109,24 @@ _SLANG_VARIANTS = {
 # Hyphenated words that must stay whole: "mati-matian" (all-out) is not "mati".
 _WHOLE = {"mati-matian": "matimatian"}
 
+
+def _word_set(listed: str) -> frozenset[str]:
+    return frozenset(listed.split())
+
+
 # May sit between a phrase's words: "ingin cepat mati", "pengen banget mati", "want to just die".
-_SOFTENERS = frozenset({"saja", "sih", "deh", "nih", "dong", "banget", "beneran", "rasanya", "cepat", "segera", "lagi",
-                        "just", "really", "so"})  # fmt: skip
+_SOFTENERS = _word_set("saja sih deh nih dong banget beneran rasanya cepat segera lagi just really so")
 # May follow a clause-final phrase: "aku udah ga kuat lagi ya tuhan", "cut myself again tonight".
-_TRAILERS = _SOFTENERS | frozenset({"ya", "yah", "kok", "lah", "kan", "aku", "sudah", "beneran", "serius", "jujur",
-                                    "hiks", "huhu", "tuhan", "allah", "astaga", "sekarang", "hari", "ini", "malam",
-                                    "again", "anymore", "tonight", "today", "now", "please", "seriously",
-                                    "honestly"})  # fmt: skip
-_NEGATIONS = frozenset({"tidak", "bukan", "not", "never"})
+_TRAILERS = _SOFTENERS | _word_set(
+    """ya yah kok lah kan aku sudah beneran serius jujur hiks huhu tuhan allah astaga sekarang hari ini malam
+       again anymore tonight today now please seriously honestly"""
+)
+_NEGATIONS = _word_set("tidak bukan not never")
 # A negation reaches a phrase across these: "tidak pernah kepikiran untuk bunuh diri", "not going to kill myself".
-_NEGATION_BRIDGE = _SOFTENERS | frozenset({"pernah", "akan", "mau", "ingin", "berniat", "niat", "kepikiran", "pikir",
-                                           "berpikir", "mikir", "untuk", "sampai", "going", "to", "want", "would",
-                                           "will", "ever", "plan", "planning", "thinking", "of", "about", "am", "be",
-                                           "i", "aku"})  # fmt: skip
+_NEGATION_BRIDGE = _SOFTENERS | _word_set(
+    """pernah akan mau ingin berniat niat kepikiran pikir berpikir mikir untuk sampai
+       going to want would will ever plan planning thinking of about am be i aku"""
+)
 _NEGATION_REACH = 4
 _MASK = ""
 
@@ -266,6 +281,61 @@ def _negated(words: list[str], start: int) -> bool:
     return False
 
 
+# -- checking a message ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    sender_role: str
+    # None once erased (a deletion or retention).
+    text: str | None
+
+
+def needs_check(message: SentMessage) -> bool:
+    """A client's words are checked, while they are kept; a mitra's are not (asking "do you think of ending your
+    life?" is their work)."""
+    return message.sender_role == "client" and message.text is not None
+
+
+@dataclass(frozen=True)
+class FlaggedSession:
+    """The session of a flagged message, its row locked until the flag is raised."""
+
+    client_id: str
+    alias_number: int
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A crisis signal raised on a message: once per message, however often it is checked
+    (`SafetyRepository.flag_once`)."""
+
+    alert_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A flag as the control center lists it: which session and client, the category that matched, and who is on
+    it; never the message's words (an admin reads the transcript, audited, when needed)."""
+
+    alert_id: str
+    session_id: str
+    message_id: str
+    client_id: str
+    alias_number: int
+    category: Category
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    # Kept in PostgreSQL and the audit log only, never in the alert document.
+    note: str | None
+
+    @property
+    def client_alias(self) -> str:
+        return alias(self.alias_number)
+
+
 # -- what the client sees --------------------------------------------------------------------------------------------
 
 
@@ -274,4 +344,66 @@ def hotline_card(hotline_numbers: str) -> str:
     return (
         "Kamu tidak sendirian, dan keselamatanmu penting bagi kami. Kalau kamu merasa tidak aman, kamu bisa segera "
         f"menghubungi: {hotline_numbers}. Bestie kamu tetap di sini untuk mendengarkan."
+    )
+
+
+def hotline_message(message_id: str, session_id: str, hotline_numbers: str) -> NewMessage:
+    """The hotline card as a system message of the session. Shown once per session
+    (`SafetyRepository.hotline_shown`): repeating it after every message would drown the conversation."""
+    return NewMessage(
+        message_id=message_id,
+        session_id=session_id,
+        kind="system",
+        sender_role="system",
+        sender_uid=None,
+        text=hotline_card(hotline_numbers),
+    )
+
+
+# -- what the control center sees ------------------------------------------------------------------------------------
+
+ALERT_PUSH_TITLE = "Sinyal krisis"
+
+
+def alert_raised(
+    flag: Flag, *, session_id: str, message_id: str, client_alias: str, category: Category
+) -> DocumentWrite:
+    """The alert's document in `admin_alerts`, which the control center listens to (admins only, firestore.rules):
+    ids, the client's alias and the category, never the message's words."""
+    return DocumentWrite.at(
+        alert_path(flag.alert_id),
+        {
+            "alert_id": flag.alert_id,
+            "session_id": session_id,
+            "message_id": message_id,
+            "client_alias": client_alias,
+            "category": category.value,
+            "status": "open",
+            "created_at": ts(flag.created_at),
+        },
+        merge=False,
+    )
+
+
+def alert_pushes(alert_id: str, *, session_id: str, client_alias: str, on_duty: list[str]) -> list[TopicMessage]:
+    """The admins on duty are pushed; off duty, an alert waits in the control center, which lists every alert."""
+    if not on_duty:
+        return []
+    return [
+        push(
+            dedup_key=f"safety:{alert_id}",
+            recipients=on_duty,
+            data={"type": "safety_alert", "alert_id": alert_id, "session_id": session_id},
+            title=ALERT_PUSH_TITLE,
+            body=f"{client_alias} mungkin butuh bantuan segera. Buka pusat kendali.",
+        )
+    ]
+
+
+def alert_acknowledged(alert_id: str, *, by: str, at: datetime) -> DocumentWrite:
+    """Someone is on it. Only the first acknowledgement counts (`SafetyRepository.acknowledge_if_open`); its note
+    stays in PostgreSQL, since it may say more about the client than the alert document should."""
+    return DocumentWrite.at(
+        alert_path(alert_id),
+        {"alert_id": alert_id, "status": "acknowledged", "acknowledged_by": by, "acknowledged_at": ts(at)},
     )

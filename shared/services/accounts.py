@@ -1,185 +1,170 @@
-"""Registering clients, signing mitras in, reading and changing a client's profile."""
+"""Registering clients, signing mitras in, reading and changing a client's profile.
+
+A uid belongs to one kind of account: a mitra's or an admin's sign-in does not register as a client, nor a client's
+sign in as a mitra. Registrations and sign-ins touching the same uid, phone number or email wait for each other
+(`AccountsRepository.lock_sign_in`), so what one checks is still true when it writes. Firebase's role claim is set
+after the commit; the claim is a hint for the apps, PostgreSQL decides (shared/services/identity.py).
+"""
 
 from __future__ import annotations
 
 import itertools
-import secrets
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from typing import Protocol
 
-from shared.adapters.firebase_auth import VerifiedToken
-from shared.adapters.postgres.database import Database, Row, Tx
-from shared.domain import accounts
+from shared.domain import accounts as rules
+from shared.domain.accounts import Client, Identity, Mitra, SignIn
 from shared.errors import Conflict, Forbidden, NotFound
-from shared.services import audit, identity
-from shared.services.ports import IdentityProvider
-
-_CLIENT_COLUMNS = "id::text AS client_id, firebase_uid, display_name, anonymous, alias_number, phone, email, " \
-    "suspended_at, created_at"  # fmt: skip
-_MITRA_COLUMNS = "id::text AS mitra_id, firebase_uid, display_name, phone, active, presence"
+from shared.services.identity import IdentityCache
+from shared.services.ports import IdentityProvider, Ports
+from shared.services.unit_of_work import UnitOfWork
 
 
-@dataclass(frozen=True)
-class ClientProfile:
-    client_id: str
-    display_name: str
-    anonymous: bool
-    alias: str
-    phone: str | None
-    email: str | None
-    created_at: datetime
+class AccountsRepository(Protocol):
+    """What accounts need from storage (shared/adapters/postgres/accounts.py)."""
 
-    @classmethod
-    def from_row(cls, row: Row) -> ClientProfile:
-        return cls(
-            client_id=row["client_id"],
-            display_name=row["display_name"],
-            anonymous=row["anonymous"],
-            alias=accounts.alias(row["alias_number"]),
-            phone=row["phone"],
-            email=row["email"],
-            created_at=row["created_at"],
-        )
+    def identity(self, uid: str) -> Identity: ...
+
+    def lock_sign_in(self, uid: str, *, phone: str | None = None, email: str | None = None) -> None: ...
+
+    def is_staff(self, uid: str) -> bool: ...
+
+    def client_signed_in_as(self, uid: str) -> Client | None: ...
+
+    def client_holding(self, *, phone: str | None, email: str | None) -> Client | None: ...
+
+    def client(self, client_id: str) -> Client | None: ...
+
+    def insert_client_if_alias_free(
+        self, *, uid: str, display_name: str, phone: str | None, email: str | None, alias_number: int
+    ) -> Client | None: ...
+
+    def move_client(self, client_id: str, *, uid: str, phone: str | None, email: str | None) -> Client: ...
+
+    def update_client(self, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client | None: ...
+
+    def mitra_by_phone(self, phone: str) -> Mitra | None: ...
+
+    def is_client(self, uid: str) -> bool: ...
+
+    def link_mitra(self, mitra_id: str, uid: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class MitraProfile:
-    mitra_id: str
-    display_name: str
-    phone: str
-    presence: str
+# -- clients -----------------------------------------------------------------------------------------------------------
 
 
 def register_client(
-    db: Database, idp: IdentityProvider, token: VerifiedToken, display_name: str, *, force: bool
-) -> ClientProfile:
+    ports: Ports, idp: IdentityProvider, identities: IdentityCache, sign_in: SignIn, display_name: str, *, force: bool
+) -> Client:
     """Idempotent for one uid. A phone or email that already belongs to another client is a 409, unless the caller
-    forces a takeover right after a fresh sign-in: the profile (and its history) moves to the caller's uid."""
-    if token.sign_in_provider not in accounts.CLIENT_PROVIDERS:
+    forces a takeover right after a fresh sign-in: the profile (and its history) moves to the caller's uid, and the
+    old uid is signed out everywhere."""
+    if not rules.may_register_as_client(sign_in):
         raise Forbidden("clients sign in with Google, Apple or a phone number", code="unsupported_sign_in")
-    phone, email = token.phone_number, token.email
-    with db.transaction() as tx:
-        _lock(tx, f"uid:{token.uid}", f"phone:{phone}" if phone else None, f"email:{email}" if email else None)
-        if tx.scalar(
-            "SELECT EXISTS (SELECT 1 FROM mitras WHERE firebase_uid = :uid UNION ALL "
-            "SELECT 1 FROM admins WHERE firebase_uid = :uid)",
-            {"uid": token.uid},
-        ):
+    with ports.uow() as uow:
+        uow.accounts.lock_sign_in(sign_in.uid, phone=sign_in.phone_number, email=sign_in.email)
+        if uow.accounts.is_staff(sign_in.uid):
             raise Conflict("this sign-in belongs to a mitra or an admin", code="role_conflict")
-        mine = tx.one(f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE firebase_uid = :uid", {"uid": token.uid})
+        client = uow.accounts.client_signed_in_as(sign_in.uid)
         previous_uid = None
-        if mine is None:
-            holder = tx.one(
-                f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE phone = :phone OR email = :email LIMIT 1",
-                {"phone": phone, "email": email},
-            )
+        if client is None:
+            holder = uow.accounts.client_holding(phone=sign_in.phone_number, email=sign_in.email)
             if holder is None:
-                mine = _insert_client(tx, token.uid, display_name, phone, email)
+                client = _insert_client(uow, sign_in, display_name)
             else:
-                mine = _take_over(tx, holder, token, force=force)
-                previous_uid = holder["firebase_uid"]
-        if mine["suspended_at"] is not None:
+                client = _take_over(uow, holder, sign_in, force=force)
+                previous_uid = holder.firebase_uid
+        if client.suspended:
             raise Forbidden("this account is suspended", code="suspended")
-    idp.set_role(token.uid, "client")
-    identity.forget(token.uid)
-    if previous_uid:
-        idp.revoke_sessions(previous_uid)
-        idp.set_role(previous_uid, None)
-        identity.forget(previous_uid)
-    return ClientProfile.from_row(mine)
+        uow.commit()
+    _grant(idp, identities, sign_in.uid, "client", previous_uid=previous_uid)
+    return client
 
 
-def _take_over(tx: Tx, holder: Row, token: VerifiedToken, *, force: bool) -> Row:
+def _insert_client(uow: UnitOfWork, sign_in: SignIn, display_name: str) -> Client:
+    for attempt in itertools.count():
+        client = uow.accounts.insert_client_if_alias_free(
+            uid=sign_in.uid,
+            display_name=display_name,
+            phone=sign_in.phone_number,
+            email=sign_in.email,
+            alias_number=rules.draw_alias(attempt),
+        )
+        if client is not None:
+            return client
+    raise AssertionError("unreachable")
+
+
+def _take_over(uow: UnitOfWork, holder: Client, sign_in: SignIn, *, force: bool) -> Client:
     if not force:
         raise Conflict(
             "this phone number or email already has a Halo Bestie account; confirm with force to continue there",
             code="account_exists",
         )
-    if not accounts.takeover_allowed(token.auth_time, time.time()):
+    if not rules.takeover_allowed(sign_in.auth_time, time.time()):
         raise Forbidden("sign in again (a fresh OTP) before taking this account over", code="recent_sign_in_required")
-    moved = tx.one(
-        f"""UPDATE clients SET firebase_uid = :uid, phone = COALESCE(:phone, phone), email = COALESCE(:email, email),
-                  updated_at = now()
-            WHERE id = CAST(:id AS uuid) RETURNING {_CLIENT_COLUMNS}""",
-        {"uid": token.uid, "phone": token.phone_number, "email": token.email, "id": holder["client_id"]},
+    moved = uow.accounts.move_client(holder.client_id, uid=sign_in.uid, phone=sign_in.phone_number, email=sign_in.email)
+    uow.audit.record(
+        actor_uid=sign_in.uid,
+        actor_role="client",
+        action="client.takeover",
+        target=holder.client_id,
+        old={"firebase_uid": holder.firebase_uid},
+        new={"firebase_uid": sign_in.uid},
     )
-    audit.record(tx, actor_uid=token.uid, actor_role="client", action="client.takeover", target=holder["client_id"],
-                 old={"firebase_uid": holder["firebase_uid"]}, new={"firebase_uid": token.uid})  # fmt: skip
-    assert moved is not None
     return moved
 
 
-def _insert_client(tx: Tx, uid: str, display_name: str, phone: str | None, email: str | None) -> Row:
-    # Aliases are random so they say nothing about sign-up order; a collision draws again, from a wider range
-    # once four digits get crowded.
-    for attempt in itertools.count():
-        row = tx.one(
-            f"""INSERT INTO clients (firebase_uid, display_name, phone, email, alias_number)
-                VALUES (:uid, :name, :phone, :email, :alias)
-                ON CONFLICT (alias_number) DO NOTHING RETURNING {_CLIENT_COLUMNS}""",
-            {"uid": uid, "name": display_name, "phone": phone, "email": email,
-             "alias": 1000 + secrets.randbelow(9000 if attempt < 5 else 999_000)},
-        )  # fmt: skip
-        if row is not None:
-            return row
-    raise AssertionError("unreachable")
-
-
-def get_client(db: Database, client_id: str) -> ClientProfile:
-    row = db.read_one(f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE id = CAST(:id AS uuid)", {"id": client_id})
-    if row is None:
+def get_client(ports: Ports, client_id: str) -> Client:
+    with ports.uow(one_statement=True) as uow:
+        client = uow.accounts.client(client_id)
+    if client is None:
         raise NotFound("no such client")
-    return ClientProfile.from_row(row)
+    return client
 
 
-def update_client(db: Database, client_id: str, *, display_name: str | None, anonymous: bool | None) -> ClientProfile:
-    with db.transaction() as tx:
-        row = tx.one(
-            f"""UPDATE clients SET display_name = COALESCE(:name, display_name),
-                       anonymous = COALESCE(:anonymous, anonymous), updated_at = now()
-                WHERE id = CAST(:id AS uuid) RETURNING {_CLIENT_COLUMNS}""",
-            {"name": display_name, "anonymous": anonymous, "id": client_id},
-        )
-    if row is None:
+def update_client(ports: Ports, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client:
+    with ports.uow(one_statement=True) as uow:
+        client = uow.accounts.update_client(client_id, display_name=display_name, anonymous=anonymous)
+    if client is None:
         raise NotFound("no such client")
-    return ClientProfile.from_row(row)
+    return client
 
 
-def mitra_login(db: Database, idp: IdentityProvider, token: VerifiedToken) -> MitraProfile:
-    """Only a phone sign-in whose number an admin registered as an active mitra."""
-    if token.sign_in_provider != accounts.MITRA_PROVIDER or not token.phone_number:
+# -- mitras ------------------------------------------------------------------------------------------------------------
+
+
+def mitra_login(ports: Ports, idp: IdentityProvider, identities: IdentityCache, sign_in: SignIn) -> Mitra:
+    """Only a phone sign-in whose number an admin registered as an active mitra: links the uid to the mitra (and
+    signs a previous uid of that mitra out everywhere)."""
+    if not rules.may_sign_in_as_mitra(sign_in):
         raise Forbidden("mitras sign in with the phone number registered by Halo Bestie", code="not_a_mitra")
-    with db.transaction() as tx:
-        _lock(tx, f"uid:{token.uid}", f"phone:{token.phone_number}")
-        mitra = tx.one(f"SELECT {_MITRA_COLUMNS} FROM mitras WHERE phone = :phone", {"phone": token.phone_number})
-        if mitra is not None and mitra["active"]:
-            if tx.scalar("SELECT EXISTS (SELECT 1 FROM clients WHERE firebase_uid = :uid)", {"uid": token.uid}):
+    assert sign_in.phone_number is not None
+    with ports.uow() as uow:
+        uow.accounts.lock_sign_in(sign_in.uid, phone=sign_in.phone_number)
+        mitra = uow.accounts.mitra_by_phone(sign_in.phone_number)
+        if mitra is not None and mitra.active:
+            if uow.accounts.is_client(sign_in.uid):
                 raise Conflict("this phone number is registered as a client", code="role_conflict")
-            if mitra["firebase_uid"] != token.uid:
-                tx.execute(
-                    "UPDATE mitras SET firebase_uid = :uid, updated_at = now() WHERE id = CAST(:id AS uuid)",
-                    {"uid": token.uid, "id": mitra["mitra_id"]},
-                )
-    if mitra is None or not mitra["active"]:
-        if mitra is not None:
-            # A deactivated mitra keeps no session anywhere.
-            idp.revoke_sessions(token.uid)
-            idp.set_role(token.uid, None)
+            if mitra.firebase_uid != sign_in.uid:
+                uow.accounts.link_mitra(mitra.mitra_id, sign_in.uid)
+        uow.commit()
+    if mitra is None or not mitra.active:
+        if mitra is not None:  # a deactivated mitra keeps no session anywhere
+            idp.revoke_sessions(sign_in.uid)
+            idp.set_role(sign_in.uid, None)
         raise Forbidden("this phone number does not belong to an active mitra", code="not_a_mitra")
-    idp.set_role(token.uid, "mitra")
-    identity.forget(token.uid)
-    previous_uid = mitra["firebase_uid"]
-    if previous_uid and previous_uid != token.uid:
+    previous_uid = mitra.firebase_uid if mitra.firebase_uid != sign_in.uid else None
+    _grant(idp, identities, sign_in.uid, "mitra", previous_uid=previous_uid)
+    return mitra
+
+
+def _grant(idp: IdentityProvider, identities: IdentityCache, uid: str, role: str, *, previous_uid: str | None) -> None:
+    """The role claim for the uid the account now belongs to; the uid it belonged to before loses its claim and its
+    sessions. This instance forgets both identities at once."""
+    idp.set_role(uid, role)
+    identities.forget(uid)
+    if previous_uid:
         idp.revoke_sessions(previous_uid)
         idp.set_role(previous_uid, None)
-        identity.forget(previous_uid)
-    return MitraProfile(
-        mitra_id=mitra["mitra_id"], display_name=mitra["display_name"], phone=mitra["phone"], presence=mitra["presence"]
-    )
-
-
-def _lock(tx: Tx, *keys: str | None) -> None:
-    """Serialise registrations touching the same uid, phone or email (checked, then written, safely)."""
-    for key in sorted(k for k in keys if k):
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))", {"key": key})
+        identities.forget(previous_uid)

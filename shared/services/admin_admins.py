@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from shared.adapters.postgres.database import Database, Row
 from shared.errors import Conflict, NotFound
-from shared.services import audit, identity
+from shared.services import audit
+from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider
 
 _COLUMNS = "id::text AS admin_id, email, created_at, created_by, on_duty"
@@ -15,7 +16,7 @@ def list_admins(db: Database) -> list[Row]:
         return tx.all(f"SELECT {_COLUMNS} FROM admins ORDER BY created_at")
 
 
-def grant(db: Database, idp: IdentityProvider, actor_uid: str, email: str) -> Row:
+def grant(db: Database, idp: IdentityProvider, identities: IdentityCache, actor_uid: str, email: str) -> Row:
     uid = idp.uid_for_email(email.lower())
     if uid is None:
         raise NotFound("no Halo Bestie sign-in uses this email; the person signs up with email and password first")
@@ -35,11 +36,11 @@ def grant(db: Database, idp: IdentityProvider, actor_uid: str, email: str) -> Ro
         audit.record(tx, actor_uid=actor_uid, actor_role="admin", action="admin.grant", target=row["admin_id"],
                      old=None, new={"email": row["email"]})  # fmt: skip
     idp.set_role(uid, "admin")
-    identity.forget(uid)
+    identities.forget(uid)
     return row
 
 
-def revoke(db: Database, idp: IdentityProvider, actor_uid: str, admin_id: str) -> Row:
+def revoke(db: Database, idp: IdentityProvider, identities: IdentityCache, actor_uid: str, admin_id: str) -> Row:
     with db.transaction() as tx:
         row = tx.one(
             f"SELECT {_COLUMNS}, firebase_uid FROM admins WHERE id = CAST(:id AS uuid) FOR UPDATE", {"id": admin_id}
@@ -53,7 +54,7 @@ def revoke(db: Database, idp: IdentityProvider, actor_uid: str, admin_id: str) -
                      old={"email": row["email"]}, new=None)  # fmt: skip
     idp.set_role(row["firebase_uid"], None)
     idp.revoke_sessions(row["firebase_uid"])
-    identity.forget(row["firebase_uid"])
+    identities.forget(row["firebase_uid"])
     return row
 
 

@@ -10,8 +10,9 @@ from shared.adapters.postgres.database import Database, Row, Tx
 from shared.adapters.postgres.uow import joined
 from shared.domain import days
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.services import audit, identity, projections
+from shared.services import audit, projections
 from shared.services.admin_paging import contains, page, read_cursor
+from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
 from shared.services.presence import log_presence_change, withdraw_open_offers
 from shared.services.projector import project_after_commit
@@ -98,7 +99,7 @@ def rename(ports: Ports, admin_uid: str, mitra_id: str, display_name: str) -> Ro
     return after
 
 
-def deactivate(ports: Ports, idp: IdentityProvider, admin_uid: str, mitra_id: str) -> Row:
+def deactivate(ports: Ports, idp: IdentityProvider, identities: IdentityCache, admin_uid: str, mitra_id: str) -> Row:
     """Offline at once (logged `deactivated`), open offers withdrawn, tokens revoked and the role claim dropped.
     Running sessions go on: the admin reroutes them."""
     with ports.db.transaction() as tx:
@@ -110,7 +111,7 @@ def deactivate(ports: Ports, idp: IdentityProvider, admin_uid: str, mitra_id: st
     if before["firebase_uid"]:
         idp.revoke_sessions(before["firebase_uid"])
         idp.set_role(before["firebase_uid"], None)
-        identity.forget(before["firebase_uid"])
+        identities.forget(before["firebase_uid"])
     return after
 
 

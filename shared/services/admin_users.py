@@ -7,8 +7,9 @@ from shared.adapters.postgres.uow import joined
 from shared.domain import accounts
 from shared.domain.pairing import RequestStatus
 from shared.errors import NotFound
-from shared.services import audit, identity
+from shared.services import audit
 from shared.services.admin_paging import contains, older_than_cursor, page
+from shared.services.identity import IdentityCache
 from shared.services.pairing import end_search
 from shared.services.ports import IdentityProvider, Ports
 from shared.services.projector import project_after_commit
@@ -36,7 +37,15 @@ def list_clients(
     return [_shaped(row) for row in shown], next_cursor
 
 
-def suspend(ports: Ports, idp: IdentityProvider, admin_uid: str, client_id: str, reason: str | None) -> Row:
+def suspend(
+    ports: Ports,
+    idp: IdentityProvider,
+    identities: IdentityCache,
+    admin_uid: str,
+    client_id: str,
+    *,
+    reason: str | None,
+) -> Row:
     """Refused everywhere at once (identity is read from PostgreSQL), tokens revoked, and a searching request
     cancelled as if the client had cancelled it. A running session is left to its timer."""
     with ports.db.transaction() as tx:
@@ -53,11 +62,11 @@ def suspend(ports: Ports, idp: IdentityProvider, admin_uid: str, client_id: str,
         after = _one(tx, client_id)
     project_after_commit(ports, tx.outbox_ids)
     idp.revoke_sessions(before["firebase_uid"])
-    identity.forget(before["firebase_uid"])
+    identities.forget(before["firebase_uid"])
     return _shaped(after)
 
 
-def unsuspend(db: Database, admin_uid: str, client_id: str, reason: str | None) -> Row:
+def unsuspend(db: Database, identities: IdentityCache, admin_uid: str, client_id: str, reason: str | None) -> Row:
     with db.transaction() as tx:
         before = _one(tx, client_id, lock=True)
         if before["suspended_at"] is not None:
@@ -67,7 +76,7 @@ def unsuspend(db: Database, admin_uid: str, client_id: str, reason: str | None) 
             )
             _audit(tx, admin_uid, "client.unsuspend", before, reason)
         after = _one(tx, client_id)
-    identity.forget(before["firebase_uid"])
+    identities.forget(before["firebase_uid"])
     return _shaped(after)
 
 

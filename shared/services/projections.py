@@ -14,7 +14,6 @@ from typing import Any, Literal
 from shared.adapters.postgres.database import Tx
 from shared.domain.documents import (
     NOTIFY_TOPIC,
-    alert_path,
     message_path,
     offer_path,
     payment_path,
@@ -28,7 +27,6 @@ from shared.services.outbox import Batch, ts
 
 __all__ = [
     "NOTIFY_TOPIC",
-    "alert_path",
     "message_path",
     "offer_path",
     "payment_path",
@@ -116,35 +114,6 @@ def withdraw_offer_pairs(tx: Tx, pairs: list[tuple[str, str]]) -> None:
 
 def session_message(tx: Tx, session_id: str, message_id: str, data: dict[str, Any]) -> None:
     outbox.write_document(tx, message_path(session_id, message_id), data, op="set")
-
-
-def erased_messages(tx: Tx, messages: list[dict[str, Any]]) -> None:
-    """`{session_id, message_id}` rows whose text was erased: the apps show the message as removed."""
-    outbox.write_documents(
-        tx,
-        [(message_path(m["session_id"], m["message_id"]), {"text": outbox.DELETE_FIELD, "erased": True})
-         for m in messages],
-    )  # fmt: skip
-
-
-def forget_client(
-    tx: Tx, *, sessions: list[dict[str, Any]], request_ids: list[str], transaction_ids: list[str]
-) -> None:
-    """A deleted client's uid leaves every document: sessions keep only their mitra, and the client's own request
-    and payment documents go. `sessions` rows: `{session_id, mitra_uid, client_name}`."""
-    outbox.write_documents(
-        tx,
-        [(session_path(s["session_id"]), {"participant_uids": [s["mitra_uid"]] if s["mitra_uid"] else [],
-                                          "client_uid": outbox.DELETE_FIELD, "client_name": s["client_name"]})
-         for s in sessions],
-    )  # fmt: skip
-    outbox.delete_documents(tx, [request_path(r) for r in request_ids] + [payment_path(t) for t in transaction_ids])
-
-
-def admin_alert(tx: Tx, alert_id: str, data: dict[str, Any], *, op: Literal["set", "merge"] = "merge") -> None:
-    """The control center listens to `admin_alerts` (admins only, firestore.rules): ids, alias and category, never
-    a message's words."""
-    outbox.write_document(tx, alert_path(alert_id), {"alert_id": alert_id, **data}, op=op)
 
 
 def session(tx: Tx | Batch, session_id: str, data: dict[str, Any]) -> None:

@@ -27,12 +27,17 @@ from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, Event
 
 if TYPE_CHECKING:
+    from shared.services.accounts import AccountsRepository
     from shared.services.billing import BillingRepository, RefundsRepository
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
     from shared.services.lifecycle import LifecycleRepository
+    from shared.services.notify import NotifyRepository
     from shared.services.pairing import PairingRepository
     from shared.services.presence import PresenceRepository
+    from shared.services.pricing import PricingRepository
+    from shared.services.privacy import PrivacyRepository
+    from shared.services.safety import SafetyRepository
 
 
 class Outbox(Protocol):
@@ -81,6 +86,9 @@ class UnitOfWork(Protocol):
     def billing(self) -> BillingRepository: ...
 
     @property
+    def accounts(self) -> AccountsRepository: ...
+
+    @property
     def chat(self) -> ChatRepository: ...
 
     @property
@@ -97,6 +105,18 @@ class UnitOfWork(Protocol):
 
     @property
     def refunds(self) -> RefundsRepository: ...
+
+    @property
+    def notify(self) -> NotifyRepository: ...
+
+    @property
+    def pricing(self) -> PricingRepository: ...
+
+    @property
+    def privacy(self) -> PrivacyRepository: ...
+
+    @property
+    def safety(self) -> SafetyRepository: ...
 
     def __enter__(self) -> Self: ...
 

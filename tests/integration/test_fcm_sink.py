@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from emulators.process import ManagedProcess, free_port
-from shared.adapters.fcm import FcmSender, PushMessage, PushResult
+from shared.adapters.fcm import FcmSender
+from shared.domain.notify import PushMessage, PushResult
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "demo-halo"

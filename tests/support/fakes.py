@@ -26,12 +26,17 @@ from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, DocumentEvent, Event, TaskRequest
 from shared.services.ports import Ports
+from tests.support.fake_accounts import FakeAccountsRepository
 from tests.support.fake_billing import FakeBillingRepository, FakeRefundsRepository
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
 from tests.support.fake_lifecycle import FakeLifecycleRepository
+from tests.support.fake_notify import FakeNotifyRepository
 from tests.support.fake_pairing import FakePairingRepository
 from tests.support.fake_presence import FakePresenceRepository
+from tests.support.fake_pricing import FakePricingRepository
+from tests.support.fake_privacy import FakePrivacyRepository
+from tests.support.fake_safety import FakeSafetyRepository
 
 Row = dict[str, Any]
 
@@ -185,6 +190,13 @@ class FakeUnitOfWork:
         self.presence = FakePresenceRepository(db)
         self.lifecycle = FakeLifecycleRepository(db)
         self.refunds = FakeRefundsRepository(db)
+        self.accounts = FakeAccountsRepository(db)
+        self.chat = FakeChatRepository(db, self.outbox)
+        self.credits = FakeCreditsRepository(db)
+        self.notify = FakeNotifyRepository(db)
+        self.pricing = FakePricingRepository(db)
+        self.privacy = FakePrivacyRepository(db)
+        self.safety = FakeSafetyRepository(db)
 
     def __enter__(self) -> Self:
         if not self._one_statement:

@@ -17,13 +17,18 @@ from shared.adapters.postgres.sql import Autocommit, Sql
 from shared.domain.events import Committed
 
 if TYPE_CHECKING:
+    from shared.adapters.postgres.accounts import AccountsRepository
     from shared.adapters.postgres.billing import BillingRepository
     from shared.adapters.postgres.billing_refunds import RefundsRepository
     from shared.adapters.postgres.chat import ChatRepository
     from shared.adapters.postgres.credits import CreditsRepository
     from shared.adapters.postgres.lifecycle import LifecycleRepository
+    from shared.adapters.postgres.notify import NotifyRepository
     from shared.adapters.postgres.pairing import PairingRepository
     from shared.adapters.postgres.presence import PresenceRepository
+    from shared.adapters.postgres.pricing import PricingRepository
+    from shared.adapters.postgres.privacy import PrivacyRepository
+    from shared.adapters.postgres.safety import SafetyRepository
 
 Repository = TypeVar("Repository")
 
@@ -92,6 +97,12 @@ class PostgresUnitOfWork:
         return self._repository(BillingRepository)
 
     @property
+    def accounts(self) -> AccountsRepository:
+        from shared.adapters.postgres.accounts import AccountsRepository
+
+        return self._repository(AccountsRepository)
+
+    @property
     def chat(self) -> ChatRepository:
         from shared.adapters.postgres.chat import ChatRepository
 
@@ -126,6 +137,30 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.billing_refunds import RefundsRepository
 
         return self._repository(RefundsRepository)
+
+    @property
+    def notify(self) -> NotifyRepository:
+        from shared.adapters.postgres.notify import NotifyRepository
+
+        return self._repository(NotifyRepository)
+
+    @property
+    def pricing(self) -> PricingRepository:
+        from shared.adapters.postgres.pricing import PricingRepository
+
+        return self._repository(PricingRepository)
+
+    @property
+    def privacy(self) -> PrivacyRepository:
+        from shared.adapters.postgres.privacy import PrivacyRepository
+
+        return self._repository(PrivacyRepository)
+
+    @property
+    def safety(self) -> SafetyRepository:
+        from shared.adapters.postgres.safety import SafetyRepository
+
+        return self._repository(SafetyRepository)
 
     def _repository(self, kind: type[Repository]) -> Repository:
         found = self._repositories.get(kind)

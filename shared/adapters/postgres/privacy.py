@@ -1,0 +1,146 @@
+"""A client's data on request (export, deletion) and the retention of message texts: the SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.adapters.postgres.sql import Sql
+from shared.domain.privacy import ClientOnRecord, ClientSession, ErasedText, Record
+
+
+class PrivacyRepository:
+    def __init__(self, sql: Sql) -> None:
+        self._sql = sql
+
+    # -- export ------------------------------------------------------------------------------------------------------
+
+    def read_one_snapshot(self) -> None:
+        """The reads that follow see one snapshot, so an export is consistent with itself. First in its change."""
+        self._sql.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+    def profile(self, client_id: str) -> Record | None:
+        return self._sql.one(
+            """SELECT id::text AS client_id, display_name, anonymous, alias_number, phone, email, created_at,
+                      suspended_at, deleted_at, now() AS exported_at
+               FROM clients WHERE id = CAST(:id AS uuid)""",
+            {"id": client_id},
+        )
+
+    def sessions(self, client_id: str) -> list[Record]:
+        return self._sql.all(
+            """SELECT s.id::text AS session_id, s.kind, s.status, m.display_name AS mitra_name, s.started_at,
+                      s.ends_at, s.closed_at
+               FROM sessions s JOIN mitras m ON m.id = s.mitra_id WHERE s.client_id = CAST(:id AS uuid)
+               ORDER BY s.started_at, s.id""",
+            {"id": client_id},
+        )
+
+    def messages(self, client_id: str) -> list[Record]:
+        return self._sql.all(
+            """SELECT m.id::text AS message_id, m.session_id::text, m.seq, m.kind, m.sender_role, m.text, m.created_at
+               FROM chat_messages m JOIN sessions s ON s.id = m.session_id WHERE s.client_id = CAST(:id AS uuid)
+               ORDER BY s.started_at, s.id, m.seq""",
+            {"id": client_id},
+        )
+
+    def transactions(self, client_id: str) -> list[Record]:
+        return self._sql.all(
+            """SELECT id::text AS transaction_id, purpose, tier_id, duration_s, amount, currency, status,
+                      payment_method, payment_channel, created_at, paid_at, expired_at
+               FROM customer_transactions WHERE client_id = CAST(:id AS uuid) ORDER BY created_at, id""",
+            {"id": client_id},
+        )
+
+    # -- deletion ----------------------------------------------------------------------------------------------------
+
+    def locked_client(self, client_id: str) -> ClientOnRecord | None:
+        """The client's row stays locked until the change ends: one deletion at a time."""
+        row = self._sql.one(
+            """SELECT firebase_uid, deleted_at IS NOT NULL AS deleted, anonymous, alias_number FROM clients
+               WHERE id = CAST(:id AS uuid) FOR UPDATE""",
+            {"id": client_id},
+        )
+        return ClientOnRecord(**row) if row else None
+
+    def has_open_session_or_search(self, client_id: str) -> bool:
+        return bool(
+            self._sql.scalar(
+                """SELECT EXISTS (SELECT 1 FROM sessions WHERE client_id = CAST(:id AS uuid) AND status <> 'closed')
+                       OR EXISTS (SELECT 1 FROM pairing_requests
+                                  WHERE client_id = CAST(:id AS uuid) AND status = 'searching')""",
+                {"id": client_id},
+            )
+        )
+
+    def anonymise(self, client_id: str, *, name: str) -> None:
+        """The profile no longer names anyone, and no sign-in reaches it."""
+        self._sql.execute(
+            """UPDATE clients SET display_name = :name, phone = NULL, email = NULL, firebase_uid = NULL,
+                   deleted_at = now(), updated_at = now()
+               WHERE id = CAST(:id AS uuid)""",
+            {"name": name, "id": client_id},
+        )
+
+    def erase_texts_of(self, client_id: str) -> list[ErasedText]:
+        """Every text of the client's sessions, theirs and their mitras'."""
+        rows = self._sql.all(
+            """UPDATE chat_messages m SET text = NULL FROM sessions s
+               WHERE s.id = m.session_id AND s.client_id = CAST(:id AS uuid) AND m.text IS NOT NULL
+               RETURNING m.session_id::text, m.id::text AS message_id""",
+            {"id": client_id},
+        )
+        return [ErasedText(**row) for row in rows]
+
+    def sessions_with_mitras(self, client_id: str) -> list[ClientSession]:
+        rows = self._sql.all(
+            """SELECT s.id::text AS session_id, m.firebase_uid AS mitra_uid FROM sessions s
+               JOIN mitras m ON m.id = s.mitra_id WHERE s.client_id = CAST(:id AS uuid)""",
+            {"id": client_id},
+        )
+        return [ClientSession(**row) for row in rows]
+
+    def request_ids(self, client_id: str) -> list[str]:
+        rows = self._sql.all(
+            "SELECT id::text FROM pairing_requests WHERE client_id = CAST(:id AS uuid)", {"id": client_id}
+        )
+        return [row["id"] for row in rows]
+
+    def transaction_ids(self, client_id: str) -> list[str]:
+        rows = self._sql.all(
+            "SELECT id::text FROM customer_transactions WHERE client_id = CAST(:id AS uuid)", {"id": client_id}
+        )
+        return [row["id"] for row in rows]
+
+    # -- retention ---------------------------------------------------------------------------------------------------
+
+    def sessions_past_retention(self, retention_days: int, *, limit: int) -> list[str]:
+        """The rule `shared.domain.privacy.retention_over`: closed sessions whose texts are due for erasure, oldest
+        first, locked (and skipped by a concurrent sweep) until the change ends."""
+        rows = self._sql.all(
+            """SELECT id::text FROM sessions
+               WHERE status = 'closed' AND texts_erased_at IS NULL
+                 AND closed_at < now() - make_interval(days => :days)
+               ORDER BY closed_at LIMIT :limit FOR UPDATE SKIP LOCKED""",
+            {"days": retention_days, "limit": limit},
+        )
+        return [row["id"] for row in rows]
+
+    def erase_texts_in(self, session_ids: Sequence[str], *, limit: int) -> list[ErasedText]:
+        """Up to `limit` texts of these sessions."""
+        rows = self._sql.all(
+            """UPDATE chat_messages SET text = NULL
+               WHERE id IN (SELECT id FROM chat_messages WHERE session_id = ANY(CAST(:due AS uuid[]))
+                              AND text IS NOT NULL LIMIT :limit)
+               RETURNING session_id::text, id::text AS message_id""",
+            {"due": list(session_ids), "limit": limit},
+        )
+        return [ErasedText(**row) for row in rows]
+
+    def mark_texts_erased(self, session_ids: Sequence[str]) -> None:
+        """Those of these sessions with no text left are done: a later sweep passes them by."""
+        self._sql.execute(
+            """UPDATE sessions s SET texts_erased_at = now()
+               WHERE s.id = ANY(CAST(:due AS uuid[]))
+                 AND NOT EXISTS (SELECT 1 FROM chat_messages m WHERE m.session_id = s.id AND m.text IS NOT NULL)""",
+            {"due": list(session_ids)},
+        )

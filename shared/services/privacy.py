@@ -1,0 +1,168 @@
+"""A client's data on request (everything we hold about them, or their deletion), and the retention of message
+texts (shared.domain.privacy)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from shared.domain import accounts
+from shared.domain import privacy as rules
+from shared.domain.privacy import ClientOnRecord, ClientSession, ErasedText, Record
+from shared.errors import Conflict, NotFound
+from shared.services import projector
+from shared.services.identity import IdentityCache
+from shared.services.ports import IdentityProvider, Ports
+from shared.services.unit_of_work import UnitOfWork
+
+_SESSIONS_PER_BATCH = 50
+_MESSAGES_PER_BATCH = 500
+
+
+class PrivacyRepository(Protocol):
+    """What privacy needs from storage (shared/adapters/postgres/privacy.py)."""
+
+    def read_one_snapshot(self) -> None: ...
+
+    def profile(self, client_id: str) -> Record | None: ...
+
+    def sessions(self, client_id: str) -> list[Record]: ...
+
+    def messages(self, client_id: str) -> list[Record]: ...
+
+    def transactions(self, client_id: str) -> list[Record]: ...
+
+    def locked_client(self, client_id: str) -> ClientOnRecord | None: ...
+
+    def has_open_session_or_search(self, client_id: str) -> bool: ...
+
+    def anonymise(self, client_id: str, *, name: str) -> None: ...
+
+    def erase_texts_of(self, client_id: str) -> list[ErasedText]: ...
+
+    def sessions_with_mitras(self, client_id: str) -> list[ClientSession]: ...
+
+    def request_ids(self, client_id: str) -> list[str]: ...
+
+    def transaction_ids(self, client_id: str) -> list[str]: ...
+
+    def sessions_past_retention(self, retention_days: int, *, limit: int) -> list[str]: ...
+
+    def erase_texts_in(self, session_ids: Sequence[str], *, limit: int) -> list[ErasedText]: ...
+
+    def mark_texts_erased(self, session_ids: Sequence[str]) -> None: ...
+
+
+# -- a client's data on request ----------------------------------------------------------------------------------------
+
+
+def export(ports: Ports, client_id: str) -> dict[str, Any]:
+    with ports.uow() as uow:
+        uow.privacy.read_one_snapshot()
+        return _export(uow, client_id)
+
+
+def delete(
+    ports: Ports, idp: IdentityProvider, identities: IdentityCache, admin_uid: str, client_id: str
+) -> dict[str, Any]:
+    """Anonymise the profile, sign the Firebase user out and unlink it, erase the texts of every message of the
+    client's sessions and take the client out of every document; returns what remains. Idempotent: deleting a
+    deleted client changes nothing. Refused (409 `client_busy`) while the client has an open session or search,
+    which would otherwise go on without them."""
+    with ports.uow() as uow:
+        client = uow.privacy.locked_client(client_id)
+        if client is None:
+            raise NotFound("no such client")
+        if not client.deleted:
+            if uow.privacy.has_open_session_or_search(client_id):
+                raise Conflict("the client has an open session or search; end it first", code="client_busy")
+            erased = _forget(uow, client_id, client)
+            uow.audit.record(
+                actor_uid=admin_uid,
+                actor_role="admin",
+                action="client.delete",
+                target=client_id,
+                old={"deleted": False},
+                new={"deleted": True, "messages_erased": erased},
+            )
+            # Before the commit: if signing out fails the deletion rolls back and can be retried, whereas after it
+            # the uid would be gone and its tokens would stay valid.
+            if client.firebase_uid:
+                idp.revoke_sessions(client.firebase_uid)
+                idp.set_role(client.firebase_uid, None)
+        exported = _export(uow, client_id)
+        committed = uow.commit()
+    projector.deliver(ports, committed)
+    if client.firebase_uid:
+        identities.forget(client.firebase_uid)
+    return exported
+
+
+def _forget(uow: UnitOfWork, client_id: str, client: ClientOnRecord) -> int:
+    """Returns how many message texts were erased."""
+    uow.privacy.anonymise(client_id, name=rules.DELETED_NAME)
+    if client.firebase_uid:  # a push token addresses the person's phone
+        uow.notify.forget_devices_of(client.firebase_uid)
+    erased = uow.privacy.erase_texts_of(client_id)
+    shown_as = accounts.name_for_mitra(
+        display_name=rules.DELETED_NAME,
+        anonymous=client.anonymous,
+        alias_number=client.alias_number,
+        mode=uow.settings.load().anonymity_mode,
+    )
+    uow.outbox.add(
+        *rules.erased(erased),
+        *rules.forgotten(
+            uow.privacy.sessions_with_mitras(client_id),
+            shown_as=shown_as,
+            request_ids=uow.privacy.request_ids(client_id),
+            transaction_ids=uow.privacy.transaction_ids(client_id),
+        ),
+    )
+    return len(erased)
+
+
+def _export(uow: UnitOfWork, client_id: str) -> dict[str, Any]:
+    profile = uow.privacy.profile(client_id)
+    if profile is None:
+        raise NotFound("no such client")
+    exported_at = profile.pop("exported_at")
+    profile["alias"] = accounts.alias(profile.pop("alias_number"))
+    return {
+        "exported_at": exported_at,
+        "profile": profile,
+        "sessions": uow.privacy.sessions(client_id),
+        "messages": uow.privacy.messages(client_id),
+        "transactions": uow.privacy.transactions(client_id),
+    }
+
+
+# -- retention ---------------------------------------------------------------------------------------------------------
+
+
+def retention_sweep(ports: Ports, *, budget_s: float) -> int:
+    """Erase the texts of sessions past retention, batch after batch (each its own change), until none is due or
+    the time budget is spent; returns the texts erased. Running it again finds nothing left to do."""
+    deadline = time.monotonic() + budget_s
+    erased = 0
+    while time.monotonic() < deadline:
+        batch = _erase_batch(ports)
+        if batch is None:
+            break
+        erased += batch
+    return erased
+
+
+def _erase_batch(ports: Ports) -> int | None:
+    """None when no session is due (or every due one is being swept by another run)."""
+    with ports.uow() as uow:
+        due = uow.privacy.sessions_past_retention(uow.settings.load().retention_days, limit=_SESSIONS_PER_BATCH)
+        if not due:
+            return None
+        erased = uow.privacy.erase_texts_in(due, limit=_MESSAGES_PER_BATCH)
+        uow.privacy.mark_texts_erased(due)
+        uow.outbox.add(*rules.erased(erased))
+        committed = uow.commit()
+    projector.deliver(ports, committed)
+    return len(erased)

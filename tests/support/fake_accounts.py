@@ -1,0 +1,208 @@
+"""Accounts in memory: the promises of shared/adapters/postgres/accounts.py (who a uid is, by
+shared.domain.accounts.identity_of; aliases unique), and Firebase Auth's role claims and sign-outs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared.domain.accounts import Client, Identity, Mitra, identity_of
+
+if TYPE_CHECKING:
+    from tests.support.fakes import FakeDatabase
+
+Row = dict[str, Any]
+
+
+def add_client(db: FakeDatabase, client_id: str, **fields: Any) -> Row:
+    """A registered client (`fields` as the row's columns: firebase_uid, display_name, phone, ...)."""
+    row: Row = {
+        "id": client_id,
+        "firebase_uid": None,
+        "display_name": "Sari",
+        "anonymous": False,
+        "alias_number": 1000 + len(db.table("clients")),
+        "phone": None,
+        "email": None,
+        "suspended_at": None,
+        "deleted_at": None,
+        "created_at": db.now,
+        **fields,
+    }
+    db.table("clients")[client_id] = row
+    return row
+
+
+def add_mitra(db: FakeDatabase, mitra_id: str, *, phone: str, **fields: Any) -> Row:
+    """A mitra an admin registered (active, offline, not signed in yet unless `firebase_uid` says so)."""
+    row: Row = {
+        "id": mitra_id,
+        "firebase_uid": None,
+        "display_name": "Mitra Anisa",
+        "phone": phone,
+        "active": True,
+        "presence": "offline",
+        **fields,
+    }
+    db.table("mitras")[mitra_id] = row
+    return row
+
+
+def add_admin(db: FakeDatabase, admin_id: str, *, firebase_uid: str, on_duty: bool = True) -> Row:
+    row: Row = {"id": admin_id, "firebase_uid": firebase_uid, "email": f"{admin_id}@halo.local", "on_duty": on_duty}
+    db.table("admins")[admin_id] = row
+    return row
+
+
+@dataclass
+class FakeIdentityProvider:
+    """Firebase Auth: each uid's role claim, the uids signed out everywhere, and the email sign-ins."""
+
+    roles: dict[str, str | None] = field(default_factory=dict)
+    revoked: list[str] = field(default_factory=list)
+    emails: dict[str, str] = field(default_factory=dict)
+
+    def set_role(self, uid: str, role: str | None) -> None:
+        self.roles[uid] = role
+
+    def revoke_sessions(self, uid: str) -> None:
+        self.revoked.append(uid)
+
+    def uid_for_email(self, email: str) -> str | None:
+        return self.emails.get(email)
+
+
+@dataclass(frozen=True)
+class FakeSignIn:
+    """A verified sign-in (shared.domain.accounts.SignIn)."""
+
+    uid: str
+    sign_in_provider: str | None = "google.com"
+    phone_number: str | None = None
+    email: str | None = None
+    auth_time: int = 0
+
+
+class FakeAccountsRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    def _clients(self) -> dict[Any, Row]:
+        return self._db.table("clients")
+
+    def _first(self, table: str, **match: Any) -> Row | None:
+        return next(
+            (row for row in self._db.table(table).values() if all(row.get(k) == v for k, v in match.items())), None
+        )
+
+    def identity(self, uid: str) -> Identity:
+        admin = self._first("admins", firebase_uid=uid)
+        mitra = self._first("mitras", firebase_uid=uid)
+        client = self._first("clients", firebase_uid=uid)
+        return identity_of(
+            admin_id=admin["id"] if admin else None,
+            mitra_id=mitra["id"] if mitra else None,
+            mitra_active=bool(mitra and mitra["active"]),
+            client_id=client["id"] if client else None,
+            client_suspended=bool(client and client.get("suspended_at")),
+        )
+
+    def lock_sign_in(self, uid: str, *, phone: str | None = None, email: str | None = None) -> None:
+        """One test runs one change at a time."""
+
+    def is_staff(self, uid: str) -> bool:
+        return (
+            self._first("mitras", firebase_uid=uid) is not None or self._first("admins", firebase_uid=uid) is not None
+        )
+
+    def client_signed_in_as(self, uid: str) -> Client | None:
+        return _client(self._first("clients", firebase_uid=uid))
+
+    def client_holding(self, *, phone: str | None, email: str | None) -> Client | None:
+        return _client(
+            next(
+                (
+                    row
+                    for row in self._clients().values()
+                    if (phone is not None and row.get("phone") == phone)
+                    or (email is not None and row.get("email") == email)
+                ),
+                None,
+            )
+        )
+
+    def client(self, client_id: str) -> Client | None:
+        return _client(self._clients().get(client_id))
+
+    def insert_client_if_alias_free(
+        self, *, uid: str, display_name: str, phone: str | None, email: str | None, alias_number: int
+    ) -> Client | None:
+        if any(row["alias_number"] == alias_number for row in self._clients().values()):
+            return None
+        row = add_client(
+            self._db,
+            str(uuid.uuid4()),
+            firebase_uid=uid,
+            display_name=display_name,
+            phone=phone,
+            email=email,
+            alias_number=alias_number,
+        )
+        return _client(row)
+
+    def move_client(self, client_id: str, *, uid: str, phone: str | None, email: str | None) -> Client:
+        row = self._clients()[client_id]
+        row["firebase_uid"] = uid
+        row["phone"] = phone if phone is not None else row.get("phone")
+        row["email"] = email if email is not None else row.get("email")
+        moved = _client(row)
+        assert moved is not None
+        return moved
+
+    def update_client(self, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client | None:
+        row = self._clients().get(client_id)
+        if row is None:
+            return None
+        if display_name is not None:
+            row["display_name"] = display_name
+        if anonymous is not None:
+            row["anonymous"] = anonymous
+        return _client(row)
+
+    def mitra_by_phone(self, phone: str) -> Mitra | None:
+        row = self._first("mitras", phone=phone)
+        return _mitra(row) if row else None
+
+    def is_client(self, uid: str) -> bool:
+        return self._first("clients", firebase_uid=uid) is not None
+
+    def link_mitra(self, mitra_id: str, uid: str) -> None:
+        self._db.table("mitras")[mitra_id]["firebase_uid"] = uid
+
+
+def _client(row: Row | None) -> Client | None:
+    if row is None:
+        return None
+    return Client(
+        client_id=row["id"],
+        firebase_uid=row["firebase_uid"],
+        display_name=row["display_name"],
+        anonymous=row["anonymous"],
+        alias_number=row["alias_number"],
+        phone=row.get("phone"),
+        email=row.get("email"),
+        suspended=row.get("suspended_at") is not None,
+        created_at=row["created_at"],
+    )
+
+
+def _mitra(row: Row) -> Mitra:
+    return Mitra(
+        mitra_id=row["id"],
+        firebase_uid=row["firebase_uid"],
+        display_name=row["display_name"],
+        phone=row["phone"],
+        active=row["active"],
+        presence=row.get("presence", "offline"),
+    )

@@ -1,0 +1,138 @@
+"""A client's data in memory: the promises of shared/adapters/postgres/privacy.py, with retention decided by
+shared.domain.privacy.retention_over as its statement does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from shared.domain.privacy import ClientOnRecord, ClientSession, ErasedText, Record, retention_over
+
+if TYPE_CHECKING:
+    from tests.support.fakes import FakeDatabase
+
+# The columns each export reads, as shared/adapters/postgres/privacy.py names them.
+_PROFILE = ("display_name", "anonymous", "alias_number", "phone", "email", "created_at", "suspended_at", "deleted_at")
+_SESSION = ("kind", "status", "started_at", "ends_at", "closed_at")
+_MESSAGE = ("session_id", "seq", "kind", "sender_role", "text", "created_at")
+_TRANSACTION = (
+    "purpose",
+    "tier_id",
+    "duration_s",
+    "amount",
+    "currency",
+    "status",
+    "payment_method",
+    "payment_channel",
+    "created_at",
+    "paid_at",
+    "expired_at",
+)
+
+
+def _picked(row: Record, columns: tuple[str, ...]) -> Record:
+    return {column: row.get(column) for column in columns}
+
+
+class FakePrivacyRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    def _client_sessions(self, client_id: str) -> list[Record]:
+        return sorted(
+            (s for s in self._db.table("sessions").values() if s["client_id"] == client_id),
+            key=lambda s: (s["started_at"], s["id"]),
+        )
+
+    def _messages_in(self, session_ids: Sequence[str]) -> list[Record]:
+        order = {session_id: n for n, session_id in enumerate(session_ids)}
+        return sorted(
+            (m for m in self._db.table("chat_messages").values() if m["session_id"] in order),
+            key=lambda m: (order[m["session_id"]], m["seq"]),
+        )
+
+    def _owned(self, table: str, client_id: str) -> list[Record]:
+        return [row for row in self._db.table(table).values() if row["client_id"] == client_id]
+
+    def read_one_snapshot(self) -> None:
+        """One test runs one change at a time."""
+
+    def profile(self, client_id: str) -> Record | None:
+        row = self._db.table("clients").get(client_id)
+        if row is None:
+            return None
+        return {"client_id": client_id, **_picked(row, _PROFILE), "exported_at": self._db.now}
+
+    def sessions(self, client_id: str) -> list[Record]:
+        mitras = self._db.table("mitras")
+        return [
+            {"session_id": s["id"], "mitra_name": mitras[s["mitra_id"]]["display_name"], **_picked(s, _SESSION)}
+            for s in self._client_sessions(client_id)
+        ]
+
+    def messages(self, client_id: str) -> list[Record]:
+        return [
+            {"message_id": m["id"], **_picked(m, _MESSAGE)}
+            for m in self._messages_in([s["id"] for s in self._client_sessions(client_id)])
+        ]
+
+    def transactions(self, client_id: str) -> list[Record]:
+        transactions = self._owned("customer_transactions", client_id)
+        return [{"transaction_id": t["id"], **_picked(t, _TRANSACTION)} for t in transactions]
+
+    def locked_client(self, client_id: str) -> ClientOnRecord | None:
+        row = self._db.table("clients").get(client_id)
+        if row is None:
+            return None
+        deleted = row.get("deleted_at") is not None
+        return ClientOnRecord(row["firebase_uid"], deleted, row["anonymous"], row["alias_number"])
+
+    def has_open_session_or_search(self, client_id: str) -> bool:
+        return any(s["status"] != "closed" for s in self._client_sessions(client_id)) or any(
+            r["status"] == "searching" for r in self._owned("pairing_requests", client_id)
+        )
+
+    def anonymise(self, client_id: str, *, name: str) -> None:
+        self._db.table("clients")[client_id].update(
+            display_name=name, phone=None, email=None, firebase_uid=None, deleted_at=self._db.now
+        )
+
+    def erase_texts_of(self, client_id: str) -> list[ErasedText]:
+        return self._erase(self._messages_in([s["id"] for s in self._client_sessions(client_id)]))
+
+    def _erase(self, messages: list[Record]) -> list[ErasedText]:
+        erased = [m for m in messages if m["text"] is not None]
+        for message in erased:
+            message["text"] = None
+        return [ErasedText(m["session_id"], m["id"]) for m in erased]
+
+    def sessions_with_mitras(self, client_id: str) -> list[ClientSession]:
+        mitras = self._db.table("mitras")
+        return [ClientSession(s["id"], mitras[s["mitra_id"]]["firebase_uid"]) for s in self._client_sessions(client_id)]
+
+    def request_ids(self, client_id: str) -> list[str]:
+        return [r["id"] for r in self._owned("pairing_requests", client_id)]
+
+    def transaction_ids(self, client_id: str) -> list[str]:
+        return [t["id"] for t in self._owned("customer_transactions", client_id)]
+
+    def sessions_past_retention(self, retention_days: int, *, limit: int) -> list[str]:
+        due = sorted(
+            (
+                s
+                for s in self._db.table("sessions").values()
+                if s["status"] == "closed"
+                and s.get("texts_erased_at") is None
+                and retention_over(s["closed_at"], retention_days, self._db.now)
+            ),
+            key=lambda s: s["closed_at"],
+        )
+        return [s["id"] for s in due[:limit]]
+
+    def erase_texts_in(self, session_ids: Sequence[str], *, limit: int) -> list[ErasedText]:
+        return self._erase([m for m in self._messages_in(session_ids) if m["text"] is not None][:limit])
+
+    def mark_texts_erased(self, session_ids: Sequence[str]) -> None:
+        for session_id in session_ids:
+            if all(m["text"] is None for m in self._messages_in([session_id])):
+                self._db.table("sessions")[session_id]["texts_erased_at"] = self._db.now

@@ -1,0 +1,89 @@
+"""Push notifications as stories on the in-memory unit of work: devices registered to the last user, a notification
+sent once per person to each of their devices, dead tokens pruned, transient failures retried for those only. FCM's
+own answers are proven by tests/integration/test_fcm_sink.py, delivery end to end by tests/e2e/test_safety.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.domain.notify import Notification, PushResult
+from shared.errors import Unavailable
+from shared.services import notify
+from tests.support.fake_notify import FakeFcm
+from tests.support.fakes import FakeDatabase, FakePorts, fake_ports
+
+TOKEN_A, TOKEN_B, TOKEN_C = "token-phone-of-sari-0001", "token-tablet-of-sari-002", "token-phone-of-rina-0003"
+
+
+@pytest.fixture
+def db() -> FakeDatabase:
+    return FakeDatabase()
+
+
+@pytest.fixture
+def ports(db: FakeDatabase) -> FakePorts:
+    ports = fake_ports(db)
+    notify.register_device(ports, "uid-sari", TOKEN_A, "android")
+    notify.register_device(ports, "uid-sari", TOKEN_B, "ios")
+    notify.register_device(ports, "uid-rina", TOKEN_C, "android")
+    return ports
+
+
+def _notification(key: str = "message:m1", recipients: tuple[str, ...] = ("uid-sari", "uid-rina")) -> Notification:
+    return Notification(key, list(recipients), {"type": "message", "message_id": "m1"}, "Halo Bestie", "halo")
+
+
+def test_a_notification_goes_once_to_every_device_of_each_recipient(ports: FakePorts) -> None:
+    fcm = FakeFcm()
+
+    sent = notify.deliver(ports, fcm, _notification())
+    again = notify.deliver(ports, fcm, _notification())
+
+    assert (sent, again) == (3, 0), "redelivered: nobody is sent it twice"
+    assert {m.token for m in fcm.sent} == {TOKEN_A, TOKEN_B, TOKEN_C}
+    assert fcm.sent[0].notification == {"title": "Halo Bestie", "body": "halo"}
+    assert fcm.sent[0].data == {"type": "message", "message_id": "m1"}
+
+
+def test_a_token_belongs_to_the_last_user_who_registered_it(ports: FakePorts) -> None:
+    fcm = FakeFcm()
+    notify.register_device(ports, "uid-rina", TOKEN_A, "android")  # the phone was sold
+
+    notify.deliver(ports, fcm, _notification(recipients=("uid-sari",)))
+
+    assert [m.token for m in fcm.sent] == [TOKEN_B]
+
+
+def test_dead_tokens_are_pruned(ports: FakePorts, db: FakeDatabase) -> None:
+    fcm = FakeFcm(answers={TOKEN_A: PushResult.UNREGISTERED})
+
+    assert notify.deliver(ports, fcm, _notification()) == 2
+
+    assert set(db.table("devices")) == {TOKEN_B, TOKEN_C}
+
+
+def test_a_recipient_no_device_reached_is_released_for_the_redelivery(ports: FakePorts, db: FakeDatabase) -> None:
+    fcm = FakeFcm(answers={TOKEN_C: PushResult.FAILED})
+
+    with pytest.raises(Unavailable):
+        notify.deliver(ports, fcm, _notification())
+    fcm.answers = {}
+    assert notify.deliver(ports, fcm, _notification()) == 1, "the redelivery tries only the one not reached"
+
+    assert [m.token for m in fcm.sent].count(TOKEN_C) == 1
+    assert set(db.table("push_log")) == {("message:m1", "uid-sari"), ("message:m1", "uid-rina")}
+
+
+def test_a_person_with_one_device_reached_is_not_tried_again(ports: FakePorts) -> None:
+    fcm = FakeFcm(answers={TOKEN_B: PushResult.FAILED})
+
+    assert notify.deliver(ports, fcm, _notification(recipients=("uid-sari",))) == 1
+    assert notify.deliver(ports, fcm, _notification(recipients=("uid-sari",))) == 0
+
+
+def test_a_data_only_notification_shows_nothing_on_the_lock_screen(ports: FakePorts) -> None:
+    fcm = FakeFcm()
+
+    notify.deliver(ports, fcm, Notification("typing:s1", ["uid-rina"], {"type": "typing"}))
+
+    assert [m.notification for m in fcm.sent] == [None]

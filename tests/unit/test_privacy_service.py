@@ -1,0 +1,154 @@
+"""A client's data as stories on the in-memory unit of work: the export, the deletion (anonymised, texts erased,
+signed out, taken out of every document, the ledger kept), and the retention sweep. The same on PostgreSQL, Firestore
+and Firebase Auth is proven by tests/e2e/test_safety.py."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from shared.adapters.identity_cache import IdentityCache
+from shared.domain.accounts import Identity
+from shared.domain.chat import Participant
+from shared.domain.events import DELETE_FIELD, DocumentDelete, DocumentWrite
+from shared.domain.roles import Role
+from shared.errors import Conflict, NotFound
+from shared.services import chat, notify, privacy
+from tests.support.fake_accounts import FakeIdentityProvider
+from tests.support.fake_chat import add_session
+from tests.support.fakes import FakeDatabase, FakePorts, fake_ports, with_config
+
+SESSION = "5e551011-0000-4000-8000-000000000001"
+OTHER_SESSION = "5e551011-0000-4000-8000-000000000002"
+CLIENT = Participant(Role.CLIENT, "c1", "uid-client")
+MITRA = Participant(Role.MITRA, "m1", "uid-mitra")
+MITRA_ROW = {"id": "m1", "firebase_uid": "uid-mitra", "display_name": "Mitra Anisa"}
+
+
+@pytest.fixture
+def db() -> FakeDatabase:
+    database = FakeDatabase()
+    add_session(
+        database,
+        SESSION,
+        client={
+            "id": "c1",
+            "firebase_uid": "uid-client",
+            "display_name": "Sari",
+            "phone": "+628123",
+            "email": "sari@example.com",
+            "created_at": database.now,
+        },
+        mitra=MITRA_ROW,
+    )
+    database.table("pairing_requests")["r1"] = {"id": "r1", "client_id": "c1", "status": "matched"}
+    database.table("customer_transactions")["t1"] = {"id": "t1", "client_id": "c1", "status": "paid", "amount": 35000}
+    return database
+
+
+@pytest.fixture
+def ports(db: FakeDatabase) -> FakePorts:
+    return fake_ports(db)
+
+
+def _chat(ports: FakePorts, session_id: str = SESSION) -> None:
+    for who, text in ((CLIENT, "ini rahasia aku"), (MITRA, "aman bersamaku")):
+        chat.send(ports, who, session_id=session_id, client_message_id=str(uuid.uuid4()), text=text)
+
+
+def _close(db: FakeDatabase, session_id: str, *, days_ago: int) -> None:
+    db.table("sessions")[session_id].update(status="closed", closed_at=db.now - timedelta(days=days_ago))
+
+
+def test_the_export_holds_the_profile_sessions_messages_and_transactions(ports: FakePorts) -> None:
+    _chat(ports)
+
+    exported = privacy.export(ports, "c1")
+
+    assert exported["profile"]["alias"] == "Bestie #1234" and "alias_number" not in exported["profile"]
+    assert (exported["profile"]["display_name"], exported["profile"]["email"]) == ("Sari", "sari@example.com")
+    assert [s["session_id"] for s in exported["sessions"]] == [SESSION]
+    assert [(m["sender_role"], m["text"]) for m in exported["messages"]] == [
+        ("client", "ini rahasia aku"),
+        ("mitra", "aman bersamaku"),
+    ]
+    assert [t["transaction_id"] for t in exported["transactions"]] == ["t1"]
+    with pytest.raises(NotFound):
+        privacy.export(ports, "c2")
+
+
+def test_a_client_is_deleted_only_once_nothing_is_open_and_then_forgotten_everywhere(
+    ports: FakePorts, db: FakeDatabase
+) -> None:
+    _chat(ports)
+    notify.register_device(ports, "uid-client", "fcm-token-of-the-client-phone", "android")
+    idp = FakeIdentityProvider()
+    identities = IdentityCache(ttl_s=60)
+    identities.put("uid-client", Identity(Role.CLIENT, "c1", suspended=False))
+    written_before = len(ports.documents.written)
+
+    with pytest.raises(Conflict) as busy:
+        privacy.delete(ports, idp, identities, "uid-admin", "c1")
+    _close(db, SESSION, days_ago=0)
+    deleted = privacy.delete(ports, idp, identities, "uid-admin", "c1")
+    again = privacy.delete(ports, idp, identities, "uid-admin", "c1")
+
+    assert busy.value.code == "client_busy"
+    profile = deleted["profile"]
+    assert (profile["display_name"], profile["phone"], profile["email"]) == ("Deleted", None, None)
+    assert profile["deleted_at"] is not None and again["profile"] == profile, "deleting again changes nothing"
+    assert [m["text"] for m in deleted["messages"]] == [None, None]
+    assert [t["transaction_id"] for t in deleted["transactions"]] == ["t1"], "the ledger stays"
+    assert db.table("clients")["c1"]["firebase_uid"] is None and db.table("devices") == {}
+    assert (idp.revoked, idp.roles) == (["uid-client"], {"uid-client": None})
+    assert identities.get("uid-client") is None
+    assert [(a["action"], a["new"]) for a in db.audit] == [("client.delete", {"deleted": True, "messages_erased": 2})]
+    documents = ports.documents.written[written_before:]
+    erased = [d for d in documents if isinstance(d, DocumentWrite) and "/messages/" in d.paths[0]]
+    assert len(erased) == 2 and all(d.data == {"text": DELETE_FIELD, "erased": True} for d in erased)
+    (session,) = [d for d in documents if isinstance(d, DocumentWrite) and d.paths == (f"sessions/{SESSION}",)]
+    assert session.data == {
+        "participant_uids": ["uid-mitra"],
+        "client_uid": DELETE_FIELD,
+        "client_name": "Bestie #1234",
+    }, "the client leaves the session's document; the mitra keeps it"
+    gone = {d.paths[0] for d in documents if isinstance(d, DocumentDelete)}
+    assert gone == {"pairing_requests/r1", "payments/t1"}
+    assert db.pending() == []
+
+
+def test_a_searching_request_keeps_a_client_from_deletion(ports: FakePorts, db: FakeDatabase) -> None:
+    _close(db, SESSION, days_ago=0)
+    db.table("pairing_requests")["r2"] = {"id": "r2", "client_id": "c1", "status": "searching"}
+
+    with pytest.raises(Conflict):
+        privacy.delete(ports, FakeIdentityProvider(), IdentityCache(ttl_s=60), "uid-admin", "c1")
+    assert db.table("clients")["c1"].get("deleted_at") is None
+    assert db.table("clients")["c1"]["firebase_uid"] == "uid-client"
+
+
+def test_retention_erases_the_texts_of_long_closed_sessions_only_once(ports: FakePorts, db: FakeDatabase) -> None:
+    other = Participant(Role.CLIENT, "c2", "uid-2")
+    rina = {"id": "c2", "firebase_uid": "uid-2", "display_name": "Rina"}
+    add_session(db, OTHER_SESSION, client=rina, mitra=MITRA_ROW)
+    _chat(ports, SESSION)
+    chat.send(ports, other, session_id=OTHER_SESSION, client_message_id=str(uuid.uuid4()), text="cerita baru")
+    with_config(db, retention_days=365)
+    _close(db, SESSION, days_ago=400)
+    _close(db, OTHER_SESSION, days_ago=300)
+    written_before = len(ports.documents.written)
+
+    first = privacy.retention_sweep(ports, budget_s=5)
+    second = privacy.retention_sweep(ports, budget_s=5)
+
+    assert (first, second) == (2, 0)
+    texts = {m["session_id"]: [] for m in db.table("chat_messages").values()}
+    for message in db.table("chat_messages").values():
+        texts[message["session_id"]].append(message["text"])
+    assert texts == {SESSION: [None, None], OTHER_SESSION: ["cerita baru"]}
+    assert db.table("sessions")[SESSION]["texts_erased_at"] == db.now
+    assert db.table("sessions")[OTHER_SESSION].get("texts_erased_at") is None
+    erased = ports.documents.written[written_before:]
+    assert len(erased) == 2 and all(d.paths[0].startswith(f"sessions/{SESSION}/messages/") for d in erased)
