@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The system packages the local stack needs: PostgreSQL server binaries (installed when missing and we are root)
-# and, optionally, the Google Cloud CLI's Firestore and Pub/Sub emulators (cannot be installed everywhere).
+# The system packages the local stack needs: PostgreSQL server binaries (installed when missing and we are
+# root) and, optionally, the Google Cloud CLI's Firestore and Pub/Sub emulators (cannot be installed everywhere).
 set -euo pipefail
 
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v postgres >/dev/null; then
@@ -13,7 +13,8 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v 
   fi
 fi
 if ! command -v java >/dev/null; then
-  echo "!! java is missing: the Firestore and Pub/Sub emulators cannot run; their tests will be skipped" >&2
+  echo "!! java is missing: the Firestore and Pub/Sub emulators cannot run and the Dart client cannot be generated;" \
+    "their tests will be skipped" >&2
 elif ! command -v gcloud >/dev/null; then
   echo "!! the Google Cloud CLI is missing: Firestore and Pub/Sub emulator tests will be skipped" >&2
 fi
