@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Generators kept out of the app's virtualenv (requirements-tools.txt).
 TOOLS := .local/tools-venv
 
-.PHONY: help dev demo test bootstrap lint unit integration e2e bench openapi infra reset psql clean clients
+.PHONY: help dev demo test bootstrap lint unit integration e2e bench openapi infra reset psql clean clients docs
 .DEFAULT_GOAL := help
 
 help: ## this list
@@ -57,6 +57,10 @@ openapi: bootstrap ## regenerate openapi.json from the code
 # Typed clients from the committed openapi.json (kit/generate.py); clients/ is ignored, never committed.
 clients: bootstrap ## TypeScript (control center) and Dart (Flutter apps) clients from openapi.json, into clients/
 	$(BIN)/python -m kit.generate --out clients
+
+# The gateway builds /docs on its first request too; this builds it ahead (Redoc, from node_modules, offline).
+docs: bootstrap ## build the browsable API reference the gateway serves at /docs
+	$(BIN)/python -m kit.docs
 
 # Regenerates infra/functions.auto.json from functions/manifest.py and formats the Terraform.
 infra: bootstrap ## regenerate infra/functions.auto.json and format the Terraform
