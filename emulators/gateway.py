@@ -2,7 +2,8 @@
 
 Each function gets its own functions-framework app (the same `create_app` a deployed instance runs), so a
 request takes the exact production path. `/openapi.json` serves the generated API document, `/docs` a browsable
-reference of it (kit/docs.py), and `/contract/...` the JSON Schemas under contract/.
+reference of it (kit/docs.py), `/contract/...` the JSON Schemas under contract/, and `/_kit/` a small page that signs
+an admin in and shows the dashboard (kit/page). CORS for the origins `HALO_CORS_ORIGINS` names (emulators/cors.py).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 
 import functions_framework
 
+from emulators.cors import Cors, configured_origins
 from functions.manifest import FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
+KIT_PAGE = ROOT / "kit" / "page"
 # The paths the gateway serves itself; no function may take one of these names.
-RESERVED = frozenset({"openapi.json", "docs", "contract"})
+RESERVED = frozenset({"openapi.json", "docs", "contract", "_kit"})
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -68,6 +71,8 @@ class Gateway:
             return [json.dumps({"files": [f"/contract/{path}" for path in contract_files(self.contract_dir)]}).encode()]
         if name == "contract":
             return _static(self.contract_dir, rest, start_response)
+        if name == "_kit":
+            return _static(KIT_PAGE, rest or "index.html", start_response)
         return _not_found(start_response, f"nothing at /{name}/{rest}")
 
     def _docs(self, start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -89,7 +94,7 @@ def _static(base: Path, relative: str, start_response: Callable[..., Any]) -> It
     if not path.is_relative_to(root) or not path.is_file():
         return _not_found(start_response, f"no file {relative!r}")
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if kind.startswith("text/") or kind in ("application/json", "application/javascript", "text/javascript"):
+    if kind.startswith("text/") or kind in ("application/json", "application/javascript"):
         kind += "; charset=utf-8"
     start_response("200 OK", [("Content-Type", kind), ("Cache-Control", "no-cache")])
     return [path.read_bytes()]
@@ -101,4 +106,4 @@ def _not_found(start_response: Callable[..., Any], message: str) -> Iterable[byt
     return [body]
 
 
-app = Gateway()
+app = Cors(Gateway(), configured_origins())
