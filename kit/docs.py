@@ -88,7 +88,23 @@ def page(document: dict[str, Any], *, contract_dir: Path = CONTRACT, cache: Path
     with _building:
         if not built.exists():
             build(source, built)
+            _forget_old_pages(cache, keep=built)
     return built
+
+
+def _forget_old_pages(cache: Path, keep: Path, count: int = 8) -> None:
+    """Each document and schema list is a page of ~2.6 MB: only the most recent few are kept."""
+    pages = sorted(cache.glob("api-*.html"), key=_modified, reverse=True)
+    for old in pages[count:]:
+        if old != keep:
+            old.unlink(missing_ok=True)
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # another process forgot it first
+        return 0.0
 
 
 def build(source: bytes, output: Path) -> None:
