@@ -3,8 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Generators kept out of the app's virtualenv (requirements-tools.txt).
+TOOLS := .local/tools-venv
 
-.PHONY: help dev demo test bootstrap lint unit integration e2e bench openapi infra reset psql clean
+.PHONY: help dev demo test bootstrap lint unit integration e2e bench openapi infra reset psql clean clients docs
 .DEFAULT_GOAL := help
 
 help: ## this list
@@ -52,12 +54,20 @@ bench: bootstrap ## the benchmarks; writes bench/REPORT.md
 openapi: bootstrap ## regenerate openapi.json from the code
 	$(BIN)/python -m functions.openapi > openapi.json
 
+# Typed clients from the committed openapi.json (kit/generate.py); clients/ is ignored, never committed.
+clients: bootstrap ## TypeScript (control center) and Dart (Flutter apps) clients from openapi.json, into clients/
+	$(BIN)/python -m kit.generate --out clients
+
+# The gateway builds /docs on its first request too; this builds it ahead (Redoc, from node_modules, offline).
+docs: bootstrap ## build the browsable API reference the gateway serves at /docs
+	$(BIN)/python -m kit.docs
+
 # Regenerates infra/functions.auto.json from functions/manifest.py and formats the Terraform.
 infra: bootstrap ## regenerate infra/functions.auto.json and format the Terraform
 	$(BIN)/python -m infra.generate
 	terraform fmt -recursive infra
 
-bootstrap: $(VENV)/.installed node_modules/.installed
+bootstrap: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed
 	@bash emulators/check_system.sh
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -68,8 +78,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@echo ">> Node packages (firebase-tools, for the Auth emulator) into node_modules (about a minute the first time)"
+	@echo ">> Node packages (firebase-tools for the Auth emulator; client generators, tsc, Redocly, playwright-core) into node_modules (a few minutes the first time)"
 	npm ci --no-audit --no-fund --loglevel=error --progress=true
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	@echo ">> openapi-generator-cli (the Dart client's generator) into $(TOOLS)"
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --disable-pip-version-check -q -r requirements-tools.txt
 	touch $@
 
 clean: ## remove everything local runs left (.local)

@@ -304,7 +304,8 @@ class LocalStack:
             ],
         )  # fmt: skip
         self._process("gateway").wait_ready(self._readiness()["gateway"], timeout=60)
-        self.progress(f"gateway    ready on {self.functions_url} ({len(FUNCTIONS)} functions, /openapi.json)")
+        served = f"{len(FUNCTIONS)} functions, /openapi.json, /docs, /_kit/"
+        self.progress(f"gateway    ready on {self.functions_url} ({served})")
 
     def _wire(self) -> None:
         from shared.adapters.cloud_tasks import CloudTasksScheduler

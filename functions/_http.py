@@ -22,13 +22,16 @@ from shared.config import get_settings
 from shared.domain.chat import Participant
 from shared.domain.roles import Role
 from shared.errors import Forbidden, InvalidRequest, MethodNotAllowed, Unauthenticated
-from shared.logging import configure, set_trace
-from shared.schemas import Empty, invalid_fields
+from shared.logging import configure, event, set_trace
+from shared.schemas import Empty, invalid_fields, unknown_fields
 
 log = logging.getLogger("halo.http")
 
 Body = TypeVar("Body", bound=BaseModel)
 _IDEMPOTENCY_KEY_MAX = 200
+# An unknown field's name is the sender's text: what is logged of it is bounded.
+_LOGGED_NAMES_MAX = 20
+_LOGGED_NAME_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def endpoint(
                 if model is None:
                     raise MethodNotAllowed(f"{spec.name} takes {' or '.join(spec.methods)}")
                 caller = authenticate(req, spec)
-                body = parse(req, model)
+                body = parse(req, model, function=spec.name)
                 result = handler(Call(caller, req.method, body, _idempotency_key(req)))
                 if caller.role is Role.ADMIN and req.method == "GET":
                     _audit_read(caller, spec.name, body)
@@ -142,8 +145,10 @@ def _audit_read(caller: Caller, function: str, query: BaseModel) -> None:
                      old=None, new=query.model_dump(mode="json", exclude_none=True))  # fmt: skip
 
 
-def parse(req: flask.Request, model: type[BaseModel]) -> BaseModel:
-    """Query strings are coerced (they are all text); JSON bodies are strict, so `"1"` is not a number."""
+def parse(req: flask.Request, model: type[BaseModel], *, function: str = "") -> BaseModel:
+    """Query strings are coerced (they are all text); JSON bodies are strict, so `"1"` is not a number. Fields the
+    model does not know are ignored, and their names (never their values) logged (docs/contract.md)."""
+    raw: dict[str, Any]
     try:
         if req.method == "GET":
             repeated = [key for key in req.args if len(req.args.getlist(key)) > 1]
@@ -152,14 +157,20 @@ def parse(req: flask.Request, model: type[BaseModel]) -> BaseModel:
                     "each query parameter may be given once",
                     fields=[{"field": key, "problem": "given more than once"} for key in repeated],
                 )
-            query = {key: req.args.get(key) for key in req.args}
-            refuse_unstorable_text(query)
-            return model.model_validate(query)
-        data, raw = read_json_object(req)
-        refuse_unstorable_text(raw)
-        return model.model_validate_json(data, strict=True)
+            raw = {key: req.args.get(key) for key in req.args}
+            refuse_unstorable_text(raw)
+            parsed = model.model_validate(raw)
+        else:
+            data, raw = read_json_object(req)
+            refuse_unstorable_text(raw)
+            parsed = model.model_validate_json(data, strict=True)
     except ValidationError as exc:
         raise InvalidRequest("some fields are invalid", fields=invalid_fields(exc)) from exc
+    ignored = unknown_fields(parsed, raw)
+    if ignored:
+        names = [name[:_LOGGED_NAME_MAX] for name in ignored[:_LOGGED_NAMES_MAX]]
+        event(log, "unknown fields ignored", function=function, fields=names, count=len(ignored))
+    return parsed
 
 
 def _idempotency_key(req: flask.Request) -> str | None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from shared.domain.accounts import InvalidName, clean_display_name
 
@@ -20,9 +20,39 @@ def invalid_fields(exc: ValidationError) -> list[dict[str, str]]:
 
 
 class Model(BaseModel):
-    """Unknown fields are refused so a typo in an app is a 400, not silently ignored."""
+    """A request body or query. Unknown fields are ignored, not refused: an older backend must keep serving a newer
+    app that sends an optional field it does not know yet (docs/contract.md, Compatibility). The HTTP layer logs
+    their names (`unknown_fields`), never their values. A misspelt required field is still a 400: it is missing."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+def unknown_fields(parsed: BaseModel, raw: object, prefix: str = "") -> list[str]:
+    """The dotted names of what `raw` (the JSON object or query that `parsed` was validated from) carried that the
+    model has no field for, nested objects and lists included."""
+    if isinstance(parsed, RootModel):
+        return _unknown_within(parsed.root, raw, prefix)
+    if not isinstance(raw, dict):
+        return []
+    fields = type(parsed).model_fields
+    known = {name: name for name in fields} | {field.alias: name for name, field in fields.items() if field.alias}
+    found: list[str] = []
+    for key, value in raw.items():
+        name = known.get(key)
+        if name is None:
+            found.append(f"{prefix}{key}")
+        else:
+            found += _unknown_within(getattr(parsed, name, None), value, f"{prefix}{key}.")
+    return found
+
+
+def _unknown_within(parsed: object, raw: object, prefix: str) -> list[str]:
+    if isinstance(parsed, BaseModel):
+        return unknown_fields(parsed, raw, prefix)
+    if isinstance(parsed, list | tuple) and isinstance(raw, list):
+        return [name for index, (item, sent) in enumerate(zip(parsed, raw, strict=False))
+                for name in _unknown_within(item, sent, f"{prefix}{index}.")]  # fmt: skip
+    return []
 
 
 class Empty(Model):

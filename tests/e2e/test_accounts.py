@@ -65,7 +65,6 @@ def test_phone_otp_and_apple_sign_ins_register_clients(stack: LocalStack, auth: 
         ({"display_name": 42}, "display_name"),
         ({}, "display_name"),
         ({"display_name": "Sari", "force": "yes"}, "force"),
-        ({"display_name": "Sari", "role": "admin"}, "role"),
     ],
 )
 def test_register_refuses_bad_input_with_the_field(
@@ -75,6 +74,20 @@ def test_register_refuses_bad_input_with_the_field(
 
     assert (reply.status, reply.error_code) == (400, "invalid_request")
     assert field in [item["field"] for item in reply.body["error"]["fields"]]
+
+
+def test_a_role_sent_with_a_registration_is_ignored_the_account_is_a_client(
+    stack: LocalStack, auth: AuthEmulator
+) -> None:
+    """Unknown fields are ignored, not refused (docs/contract.md, Compatibility): a body cannot choose its role."""
+    app = App(stack.functions_url, auth.sign_in_with_google(_email()))
+
+    reply = app.post("client_register", {"display_name": "Sari", "role": "admin"})
+
+    assert reply.status == 200, reply.body
+    assert app.session is not None
+    assert app.session.refresh().claims["role"] == "client"
+    assert app.get("admin_dashboard").status == 403
 
 
 def test_a_new_login_for_the_same_phone_is_409_then_force_takes_the_profile_over(

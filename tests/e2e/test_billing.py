@@ -603,7 +603,6 @@ def test_checkout_with_the_same_idempotency_key_gives_the_same_invoice(
         ({"tier_id": "sesi-30", "purpose": "extension"}, "body"),
         ({"tier_id": "sesi-30", "purpose": "session", "extension_id": str(uuid.uuid4())}, "body"),
         ({"tier_id": "sesi-30", "purpose": "gift"}, "purpose"),
-        ({"tier_id": "sesi-30", "purpose": "session", "amount": 1}, "amount"),
         ({"tier_id": "sesi-999", "purpose": "session"}, "tier_id"),
     ],
 )
@@ -612,6 +611,18 @@ def test_checkout_refuses_bad_input(new_client: Callable[..., App], body: dict[s
 
     assert (reply.status, reply.error_code) == (400, "invalid_request"), reply.body
     assert field in [f["field"] for f in reply.body["error"]["fields"]]
+
+
+def test_an_amount_sent_with_a_checkout_is_ignored_the_price_is_ours(
+    money: Money, new_client: Callable[..., App]
+) -> None:
+    """Unknown fields are ignored, not refused (docs/contract.md, Compatibility): a client cannot name its price."""
+    client = new_client()
+    price = next(tier["price"] for tier in client.get("pricing_quote").body["tiers"] if tier["id"] == "sesi-30")
+
+    transaction_id, _ = money.checkout(client, {"tier_id": "sesi-30", "purpose": "session", "amount": 1})
+
+    assert money.transaction(transaction_id)["amount"] == price != 1
 
 
 def test_an_extension_checkout_needs_an_extension_awaiting_payment(new_client: Callable[..., App]) -> None:

@@ -75,8 +75,8 @@ def test_wrong_method_unknown_function_and_unknown_query_field(
     assert app.post("pricing_quote").status == 405
     assert requests.get(f"{stack.functions_url}/no_such_function", timeout=10).status_code == 404
     unknown = app.get("pricing_quote", surprise="1")
-    assert (unknown.status, unknown.error_code) == (400, "invalid_request")
-    assert unknown.body["error"]["fields"][0]["field"] == "surprise"
+    assert unknown.status == 200, "a newer app's parameter is ignored by an older backend (docs/contract.md)"
+    assert unknown.body == app.get("pricing_quote").body
 
 
 def test_openapi_document_is_served_and_lists_the_contract(stack: LocalStack) -> None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+from typing import Annotated, Any, Literal
 
 import flask
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 from werkzeug.test import EnvironBuilder
 
 from functions._http import _idempotency_key, parse
 from functions._replies import MAX_BODY_BYTES, error_response
 from shared.errors import AppError, Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
-from shared.schemas import Empty, Model
+from shared.schemas import Empty, Model, unknown_fields
 
 
 class Window(Model):
@@ -85,10 +86,76 @@ def test_nested_fields_are_named_with_dots_and_every_bad_field_is_listed() -> No
     assert sorted(_fields(err)) == ["count", "name", "window.minutes"]
 
 
-def test_an_unknown_field_is_named() -> None:
-    err = _invalid(_request(json={"name": "Sari", "surprise": True}), Greeting)
+def test_an_unknown_field_is_ignored_and_its_name_logged_without_its_value(caplog: pytest.LogCaptureFixture) -> None:
+    """A newer app's optional field reaches an older backend: accepted, ignored, named in the log (not its value)."""
+    sent = {"name": "Sari", "surprise": "secret-value", "window": {"minutes": 5, "unit": "hours"}}
 
-    assert _fields(err) == ["surprise"]
+    with caplog.at_level(logging.INFO, logger="halo.http"):
+        body = parse(_request(json=sent), Greeting, function="greet")
+
+    assert body == Greeting(name="Sari", window=Window(minutes=5))
+    [record] = [r for r in caplog.records if r.getMessage() == "unknown fields ignored"]
+    assert record.levelno == logging.INFO
+    assert record.fields == {"function": "greet", "fields": ["surprise", "window.unit"], "count": 2}  # type: ignore[attr-defined]
+    assert "secret-value" not in str(record.__dict__)
+    assert "hours" not in str(record.__dict__)
+
+
+def test_known_fields_only_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="halo.http"):
+        parse(_request(json={"name": "Sari", "window": {"minutes": 5}}), Greeting, function="greet")
+
+    assert not [r for r in caplog.records if r.getMessage() == "unknown fields ignored"]
+
+
+def test_unknown_fields_in_a_list_of_objects_are_named_by_index() -> None:
+    class Item(Model):
+        id: str
+
+    class Batch(Model):
+        items: list[Item]
+
+    parsed = Batch.model_validate({"items": [{"id": "a"}, {"id": "b", "colour": "red"}]})
+
+    assert unknown_fields(parsed, {"items": [{"id": "a"}, {"id": "b", "colour": "red"}], "v": 2}) == [
+        "items.1.colour",
+        "v",
+    ]
+
+
+def test_unknown_fields_inside_a_discriminated_union_are_named_without_the_root() -> None:
+    class Add(Model):
+        action: Literal["add"]
+        n: int
+
+    class Drop(Model):
+        action: Literal["drop"]
+
+    class Change(RootModel[Annotated[Add | Drop, Field(discriminator="action")]]):
+        pass
+
+    sent = {"action": "add", "n": 1, "why": "x"}
+
+    assert unknown_fields(Change.model_validate(sent), sent) == ["why"]
+
+
+def test_a_misspelt_required_field_is_still_refused_as_missing() -> None:
+    err = _invalid(_request(json={"nmae": "Sari"}), Greeting)
+
+    assert _fields(err) == ["name"]
+
+
+def test_what_is_logged_of_unknown_names_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    sent = {"name": "Sari", **{f"{'x' * 100}{n:02d}": n for n in range(30)}}
+
+    with caplog.at_level(logging.INFO, logger="halo.http"):
+        parse(_request(json=sent), Greeting, function="greet")
+
+    [record] = [r for r in caplog.records if r.getMessage() == "unknown fields ignored"]
+    logged = record.fields  # type: ignore[attr-defined]
+    assert logged["count"] == 30
+    assert len(logged["fields"]) == 20
+    assert all(len(name) == 64 for name in logged["fields"])
 
 
 @pytest.mark.parametrize(
@@ -131,9 +198,14 @@ def test_get_ignores_the_body() -> None:
     assert parse(_request("GET", data=b"not json"), Page) == Page()
 
 
-def test_get_names_a_bad_or_unknown_query_parameter() -> None:
+def test_get_names_a_bad_query_parameter_and_ignores_an_unknown_one(caplog: pytest.LogCaptureFixture) -> None:
     assert _fields(_invalid(_request("GET", query_string={"limit": "lots"}), Page)) == ["limit"]
-    assert _fields(_invalid(_request("GET", query_string={"surprise": "1"}), Page)) == ["surprise"]
+
+    with caplog.at_level(logging.INFO, logger="halo.http"):
+        assert parse(_request("GET", query_string={"surprise": "1"}), Page, function="pages") == Page()
+
+    [record] = [r for r in caplog.records if r.getMessage() == "unknown fields ignored"]
+    assert record.fields["fields"] == ["surprise"]  # type: ignore[attr-defined]
 
 
 def test_no_idempotency_key_is_none() -> None:
