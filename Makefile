@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev demo test bootstrap lint unit integration e2e bench openapi infra clean
+.PHONY: dev demo test bootstrap lint unit integration e2e bench openapi infra lock deploy deploy-plan clean
 
 dev: bootstrap
 	$(BIN)/python -m emulators.dev
@@ -46,6 +46,13 @@ openapi: bootstrap
 infra: bootstrap
 	$(BIN)/python -m infra.generate
 	terraform fmt -recursive infra
+
+# requirements.lock: requirements.txt resolved under constraints.txt into every package the functions install, each
+# with the hashes of its files. infra/functions.tf ships it as the functions' requirements.txt; tests/unit/test_lock.py
+# fails when it disagrees with the pins or with the virtualenv the tests ran in. Rerun after changing either file.
+lock: $(VENV)/.installed
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --constraint=constraints.txt --output-file=requirements.lock requirements.txt
 
 bootstrap: $(VENV)/.installed node_modules/.installed
 	@bash emulators/check_system.sh

@@ -2,7 +2,8 @@ locals {
   repository_root = "${path.module}/.."
 
   # Exactly what the functions import at run time: main.py finds every function, requirements.txt is what the
-  # Python buildpack installs. Tests, emulators and infra stay out of the image.
+  # Python buildpack installs. Tests, emulators and infra stay out of the image. The packaged requirements.txt holds
+  # requirements.lock's content (see data.archive_file.source), not the human pins of the repository's file.
   source_files = sort([
     for file in setunion(
       fileset(local.repository_root, "main.py"),
@@ -101,6 +102,12 @@ resource "google_storage_bucket" "source" {
 
 # Built from file contents, not from the folder: entries carry no timestamps, so the zip (and so its hash, and so a
 # redeploy) changes only when the code does, and nothing outside local.source_files can slip in.
+#
+# The buildpack installs whatever file is named requirements.txt. The repository's requirements.txt holds the human
+# pins (direct dependencies only, for the local virtualenv with constraints.txt); `make lock` resolves them into
+# requirements.lock, every package at the version the tests ran, with the hashes of its files. That lock is what
+# goes into the zip under the name requirements.txt, so pip installs in hash-checking mode exactly what was tested
+# (tests/unit/test_lock.py fails when the lock and the pins disagree).
 data "archive_file" "source" {
   type        = "zip"
   output_path = "${path.module}/.terraform/function-source.zip"
@@ -109,7 +116,7 @@ data "archive_file" "source" {
     for_each = local.source_files
     content {
       filename = source.value
-      content  = file("${local.repository_root}/${source.value}")
+      content  = source.value == "requirements.txt" ? file("${local.repository_root}/requirements.lock") : file("${local.repository_root}/${source.value}")
     }
   }
 }
