@@ -37,9 +37,9 @@ variable "db_instance_name" {
 }
 
 variable "db_tier" {
-  description = "Cloud SQL machine type."
+  description = "Cloud SQL machine type: 4 vCPUs and 15 GB hold db_max_connections (about 12 MB each beside the shared buffers) and the queries of as many busy instances."
   type        = string
-  default     = "db-custom-2-7680"
+  default     = "db-custom-4-15360"
 }
 
 variable "db_availability_type" {
@@ -54,9 +54,20 @@ variable "db_availability_type" {
 }
 
 variable "db_max_connections" {
-  description = "PostgreSQL max_connections. Each function instance opens up to its request concurrency in connections, so this bounds the sum of max instances x concurrency over all functions."
+  description = "PostgreSQL max_connections (changing it restarts the instance). Each function instance holds up to max(pool size, concurrency) connections, so this less db_reserved_connections bounds the sum of max instances x that over all functions (infra/functions.tf, trigger_class)."
   type        = number
-  default     = 400
+  default     = 800
+}
+
+variable "db_reserved_connections" {
+  description = "Connections the functions' budget leaves free: PostgreSQL's superuser slots and Cloud SQL's own (about 10), the migration job, operators' psql sessions and Query Insights, with room to spare."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.db_reserved_connections >= 20
+    error_message = "Keep at least 20 connections for Cloud SQL itself, the migration job and an operator."
+  }
 }
 
 variable "connector_cidr" {
@@ -107,9 +118,9 @@ variable "queue_max_dispatches_per_second" {
 }
 
 variable "queue_max_concurrent_dispatches" {
-  description = "Cloud Tasks in-flight limit for queues whose manifest entry names none; stays under the task functions' capacity (max instances x concurrency)."
+  description = "Cloud Tasks in-flight limit for queues whose manifest entry names none; stays under one task function's capacity (max instances x concurrency in infra/functions.tf, 2 x 5), so a burst waits in the queue rather than being refused."
   type        = number
-  default     = 100
+  default     = 8
 }
 
 variable "scheduler_time_zone" {
