@@ -109,6 +109,7 @@ locals {
     HALO_TASKS_LOCATION        = var.region
     HALO_TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
     HALO_FCM_USE_CREDENTIALS   = "true"
+    HALO_PUBLIC_CLIENT_API     = tostring(var.public_client_api)
   }
 }
 

@@ -128,3 +128,9 @@ variable "scheduler_time_zone" {
   type        = string
   default     = "Asia/Jakarta"
 }
+
+variable "public_client_api" {
+  description = "HALO_PUBLIC_CLIENT_API: true sends Firestore writes and Pub/Sub publishes through the client libraries' public API instead of the faster path that uses their private attributes (docs/operations.md, 'The client-library switch'). Flip it when a library upgrade breaks the fast path."
+  type        = bool
+  default     = false
+}
