@@ -134,3 +134,33 @@ variable "public_client_api" {
   type        = bool
   default     = false
 }
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels (`projects/PROJECT/notificationChannels/ID`) every alert policy pages: the on-call engineer. Create them once in the console or with `gcloud beta monitoring channels create` (docs/operations.md, Alerts). Empty: the policies exist and show incidents, but page nobody."
+  type        = list(string)
+  default     = []
+}
+
+variable "crisis_notification_channels" {
+  description = "Channels paged, besides notification_channels, for the two crisis policies (an alert unacknowledged for 5 minutes, a signal with no admin on duty): whoever leads trust and safety."
+  type        = list(string)
+  default     = []
+}
+
+variable "server_error_percent" {
+  description = "Percent of a function's requests answered 5xx over 5 minutes that pages."
+  type        = number
+  default     = 5
+}
+
+variable "outbox_backlog_alert_s" {
+  description = "Age in seconds of the oldest unpublished outbox row that pages (the sweep runs every minute, the retry task within seconds)."
+  type        = number
+  default     = 300
+}
+
+variable "task_retry_alert_count" {
+  description = "Retries of one task handler within 5 minutes, sustained for 10 minutes, that page."
+  type        = number
+  default     = 20
+}

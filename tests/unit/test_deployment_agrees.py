@@ -4,6 +4,7 @@ wiring and infra/ must all agree with it. No stack is needed; each check says ho
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
 import json
@@ -536,3 +537,138 @@ def test_queues_dispatch_no_more_at_once_than_their_handlers_can_take() -> None:
     for name, queue in _deployment()["queues"].items():
         in_flight = queue.get("max_concurrent_dispatches") or default
         assert in_flight <= capacity, f"queue {name} dispatches {in_flight} at once to handlers that take {capacity}"
+
+
+# -- (i) monitoring reads what the code logs --------------------------------------------------------------------
+
+_SOURCES = [path for folder in ("shared", "functions") for path in sorted((ROOT / folder).rglob("*.py"))]
+_QUERY_MESSAGE = re.compile(r'jsonPayload\.message\s*=\s*(\("[^)]*"\)|"[^"]*")')
+_QUERY_FIELD = re.compile(r"jsonPayload\.(\w+)")
+
+
+def logged_events(sources: list[Path] = _SOURCES) -> dict[str, list[set[str]]]:
+    """Each message the code logs through shared/logging.py's `event(log, "<message>", ..., field=...)` (under any
+    alias), or as `log.<level>("<message>", extra={"fields": {...}})`, with the fields of each such call."""
+    found: dict[str, list[set[str]]] = {}
+    for path in sources:
+        tree = ast.parse(path.read_text(), str(path))
+        aliases = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "shared.logging"
+            for alias in node.names
+            if alias.name == "event"
+        }
+        for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
+            message: ast.expr | None = None
+            fields: set[str] = set()
+            if isinstance(call.func, ast.Name) and call.func.id in aliases and len(call.args) >= 2:
+                message, fields = call.args[1], {keyword.arg for keyword in call.keywords if keyword.arg}
+            elif isinstance(call.func, ast.Attribute) and call.args:
+                extra = next((keyword.value for keyword in call.keywords if keyword.arg == "extra"), None)
+                if isinstance(extra, ast.Dict):
+                    for key, value in zip(extra.keys, extra.values, strict=True):
+                        if isinstance(key, ast.Constant) and key.value == "fields" and isinstance(value, ast.Dict):
+                            message = call.args[0]
+                            fields = {k.value for k in value.keys if isinstance(k, ast.Constant)}
+            if isinstance(message, ast.Constant) and isinstance(message.value, str):
+                found.setdefault(message.value, []).append(fields)
+    return found
+
+
+def _log_queries(body: str) -> tuple[list[str], set[str]]:
+    """The messages and the jsonPayload fields a block's log filters and extractors name (quotes unescaped)."""
+    text = body.replace('\\"', '"')
+    messages = [
+        value
+        for match in _QUERY_MESSAGE.finditer(text)
+        for value in re.findall(r'"([^"]*)"', match[1])
+    ]  # fmt: skip
+    fields = {field for field in _QUERY_FIELD.findall(text) if field != "message"}
+    return messages, fields
+
+
+def monitoring_problems(monitoring_tf: str, logged: dict[str, list[set[str]]]) -> list[str]:
+    """Every log-based metric and log-matching alert must name a message the code logs, and only fields that one of
+    that message's calls logs; every metric an alert or the dashboard reads must be defined here."""
+    problems: list[str] = []
+    metrics = set(re.findall(r'^resource "google_logging_metric" "(\w+)"', monitoring_tf, re.M))
+    blocks = [("google_logging_metric", body) for body in _resource_bodies(monitoring_tf, "google_logging_metric")]
+    for policy in _resource_bodies(monitoring_tf, "google_monitoring_alert_policy"):
+        blocks.extend(
+            ("condition_matched_log", body) for body in _braced(policy, re.compile(r"condition_matched_log\s*\{"))
+        )
+    for kind, body in blocks:
+        name = re.search(r'name\s*=\s*"([^"]+)"', body)
+        label = name[1] if name else kind
+        if re.search(r"filter\s*=\s*google_logging_metric\.(\w+)\.filter", body):
+            continue  # the metric's own filter, checked with the metric
+        messages, fields = _log_queries(body)
+        if not messages:
+            problems.append(f"{label}: its log filter names no jsonPayload.message")
+        for message in messages:
+            calls = logged.get(message)
+            if not calls:
+                problems.append(f"{label}: no code logs the message {message!r}")
+            elif not any(fields <= call for call in calls):
+                known = sorted(set().union(*calls))
+                problems.append(f"{label}: {message!r} is logged with {known}, not with all of {sorted(fields)}")
+    for reference in re.findall(r"google_logging_metric\.(\w+)\.", monitoring_tf):
+        if reference not in metrics:
+            problems.append(f"an alert or chart reads google_logging_metric.{reference}, which is not defined")
+    return problems
+
+
+def test_every_log_filter_names_what_the_code_logs() -> None:
+    problems = monitoring_problems((INFRA / "monitoring.tf").read_text(), logged_events())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_log_reader_finds_the_events_the_alerts_rely_on() -> None:
+    logged = logged_events()
+    assert {"task", "code", "function"} <= set().union(*logged["task will retry"])
+    assert {"alert", "category", "admins"} <= set().union(*logged["safety signal raised"])
+    assert {"outcome", "reason"} <= set().union(*logged["xendit callback"])
+    assert {"oldest_unpublished_s", "pending", "unacknowledged_alerts"} <= set().union(*logged["outbox sweep"])
+    assert "unhandled error" in logged, "log.error(..., extra={'fields': ...}) lines are read too"
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        pytest.param('\\"task will retry\\"', '\\"task retried\\"', id="renamed-message"),
+        pytest.param("EXTRACT(jsonPayload.oldest_unpublished_s)", "EXTRACT(jsonPayload.oldest_s)", id="unlogged-field"),
+        pytest.param("jsonPayload.admins=0", "jsonPayload.on_duty=0", id="unlogged-filter-field"),
+        pytest.param(
+            'filter = "${local.function_logs} AND jsonPayload.message=\\"outbox sweep\\""',
+            'filter = "${local.function_logs}"',
+            id="no-message",
+        ),
+    ],
+)
+def test_the_monitoring_check_fails_when_a_filter_names_what_nobody_logs(before: str, after: str) -> None:
+    text = (INFRA / "monitoring.tf").read_text()
+    assert before in text, "the mutation no longer applies to monitoring.tf: update this test"
+    assert monitoring_problems(text.replace(before, after, 1), logged_events())
+
+
+def test_quarantine_alerts_match_the_outcome_the_code_logs() -> None:
+    from shared.domain.billing import Outcome
+
+    text = (INFRA / "monitoring.tf").read_text()
+    assert 'jsonPayload.outcome=\\"quarantined\\"' in text
+    assert Outcome("quarantined") is Outcome.QUARANTINED
+
+
+def test_every_alert_pages_the_notification_channels_and_the_dashboard_shows_every_metric() -> None:
+    text = (INFRA / "monitoring.tf").read_text()
+    policies = _resource_bodies(text, "google_monitoring_alert_policy")
+    assert len(policies) >= 8
+    for body in policies:
+        assert re.search(r"notification_channels\s*=\s*local\.(all|crisis)_channels", body), body[:200]
+        assert "documentation {" in body and "local.runbook" in body, "every policy says where its runbook is"
+    assert "all_channels    = var.notification_channels" in text
+    assert "concat(var.notification_channels, var.crisis_notification_channels)" in text
+    (dashboard,) = _braced(text, re.compile(r"^\s*dashboard_charts\s*=\s*\[", re.M))
+    for metric in re.findall(r'^resource "google_logging_metric" "(\w+)"', text, re.M):
+        assert f"google_logging_metric.{metric}.name" in dashboard, f"the dashboard does not chart {metric}"
