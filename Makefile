@@ -54,6 +54,17 @@ lock: $(VENV)/.installed
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	  --no-emit-index-url --no-emit-find-links --constraint=constraints.txt --output-file=requirements.lock requirements.txt
 
+# One deploy: checks (the lock is what was tested, functions.auto.json is current), migrations (the Cloud Run job
+# halo-migrate), then terraform plan and apply, for infra/environments/$(ENV).tfvars. DRY_RUN=1 (or deploy-plan)
+# prints every step, the packaged files and the pending migrations, offline, and runs nothing; YES=1 skips the
+# confirmation before apply. docs/operations.md, "Deploying", says what it needs (terraform, gcloud, a state bucket).
+deploy: $(VENV)/.installed
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<name> [DRY_RUN=1] [YES=1]; environments: $$(ls infra/environments/*.tfvars | xargs -n1 basename | sed 's/.tfvars//' | tr '\n' ' ')"; exit 2; }
+	$(BIN)/python -m infra.deploy $(ENV) $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
+
+deploy-plan:
+	@$(MAKE) --no-print-directory deploy ENV=$(ENV) DRY_RUN=1
+
 bootstrap: $(VENV)/.installed node_modules/.installed
 	@bash emulators/check_system.sh
 
