@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 # Generators kept out of the app's virtualenv (requirements-tools.txt).
 TOOLS := .local/tools-venv
 
-.PHONY: help dev demo test bootstrap lint unit integration e2e bench openapi infra reset psql clean clients docs
+.PHONY: help dev demo test bootstrap lint unit integration e2e bench openapi infra reset psql clean clients docs \
+	lock deploy deploy-plan
 .DEFAULT_GOAL := help
 
 help: ## this list
@@ -66,6 +67,24 @@ docs: bootstrap ## build the browsable API reference the gateway serves at /docs
 infra: bootstrap ## regenerate infra/functions.auto.json and format the Terraform
 	$(BIN)/python -m infra.generate
 	terraform fmt -recursive infra
+
+# requirements.lock: requirements.txt resolved under constraints.txt into every package the functions install, each
+# with the hashes of its files. infra/functions.tf ships it as the functions' requirements.txt; tests/unit/test_lock.py
+# fails when it disagrees with the pins or with the virtualenv the tests ran in. Rerun after changing either file.
+lock: $(VENV)/.installed ## resolve requirements.txt under constraints.txt into requirements.lock, with hashes
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --constraint=constraints.txt --output-file=requirements.lock requirements.txt
+
+# One deploy: checks (the lock is what was tested, functions.auto.json is current), migrations (the Cloud Run job
+# halo-migrate), then terraform plan and apply, for infra/environments/$(ENV).tfvars. DRY_RUN=1 (or deploy-plan)
+# prints every step, the packaged files and the pending migrations, offline, and runs nothing; YES=1 skips the
+# confirmation before apply. docs/operations.md, "Deploying", says what it needs (terraform, gcloud, a state bucket).
+deploy: $(VENV)/.installed ## migrations, then Terraform, for ENV=<name> (DRY_RUN=1 prints every step, runs nothing)
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<name> [DRY_RUN=1] [YES=1]; environments: $$(ls infra/environments/*.tfvars | xargs -n1 basename | sed 's/.tfvars//' | tr '\n' ' ')"; exit 2; }
+	$(BIN)/python -m infra.deploy $(ENV) $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
+
+deploy-plan: ## what `make deploy ENV=<name>` would do, offline
+	@$(MAKE) --no-print-directory deploy ENV=$(ENV) DRY_RUN=1
 
 bootstrap: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed
 	@bash emulators/check_system.sh

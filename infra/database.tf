@@ -55,6 +55,15 @@ resource "google_sql_database_instance" "halo" {
   }
 
   depends_on = [google_service_networking_connection.private_services]
+
+  lifecycle {
+    # The connection budget (infra/functions.tf, trigger_class): every function at its max instances must still leave
+    # the reserve free, or PostgreSQL refuses connections ("too many clients") exactly when traffic peaks.
+    precondition {
+      condition     = local.db_connections_needed <= var.db_max_connections - var.db_reserved_connections
+      error_message = "The functions may open more PostgreSQL connections than db_max_connections less db_reserved_connections: lower max instances, concurrency or pool size in infra/functions.tf, or raise db_max_connections (and db_tier)."
+    }
+  }
 }
 
 resource "google_sql_database" "halo" {

@@ -2,7 +2,8 @@ locals {
   repository_root = "${path.module}/.."
 
   # Exactly what the functions import at run time: main.py finds every function, requirements.txt is what the
-  # Python buildpack installs. Tests, emulators and infra stay out of the image.
+  # Python buildpack installs. Tests, emulators and infra stay out of the image. The packaged requirements.txt holds
+  # requirements.lock's content (see data.archive_file.source), not the human pins of the repository's file.
   source_files = sort([
     for file in setunion(
       fileset(local.repository_root, "main.py"),
@@ -13,58 +14,79 @@ locals {
 
   # One sizing per trigger class. Concurrency above 1 needs a whole vCPU, hence cpu = "1"; 512M holds firebase-admin
   # and the gRPC clients with room for the concurrent requests.
+  #
+  # PostgreSQL connections are the scarce resource: every function is its own service, so each class's
+  # max_instances x connections per instance counts once per function of the class. An instance keeps up to
+  # db_pool_size idle connections (HALO_DB_POOL_SIZE) and opens one per request it serves at once, so it holds at
+  # most max(db_pool_size, concurrency); the pool is sized to the concurrency so none is opened per request. The sum
+  # over all functions must fit var.db_max_connections less var.db_reserved_connections: local.db_connections_needed
+  # below, refused by a precondition on the Cloud SQL instance and checked by tests/unit/test_deployment_agrees.py.
   trigger_class = {
-    # App-facing: I/O-bound handlers share an instance 20 at a time; one warm instance spares chat a cold start.
+    # App-facing: I/O-bound handlers share an instance 8 at a time (a chat_send holds its connection for a few ms, so
+    # 3 x 8 serves hundreds of requests a second per function); one warm instance spares chat a cold start.
     http = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 20
+      concurrency     = 8
+      db_pool_size    = 8
       timeout_seconds = 60
       min_instances   = var.http_min_instances
-      max_instances   = 10
+      max_instances   = 3
       ingress         = "ALLOW_ALL"
     }
     # Control center: a few operators tolerate a cold start; listings and reports may take up to two minutes.
     admin = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 10
+      concurrency     = 5
+      db_pool_size    = 5
       timeout_seconds = 120
       min_instances   = 0
-      max_instances   = 3
+      max_instances   = 1
       ingress         = "ALLOW_INTERNAL_AND_GCLB"
     }
     # Xendit retries a callback that fails or times out, so it keeps no warm instance.
     webhook = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 20
+      concurrency     = 8
+      db_pool_size    = 8
       timeout_seconds = 60
       min_instances   = 0
-      max_instances   = 5
+      max_instances   = 2
       ingress         = "ALLOW_ALL"
     }
     # Timers fire in bursts (sessions ending on the hour), each a short re-check; only Cloud Tasks (internal) calls.
+    # A refused dispatch (every instance busy) is retried by the queue, whose in-flight limit stays under 2 x 5.
     task = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 10
+      concurrency     = 5
+      db_pool_size    = 5
       timeout_seconds = 60
       min_instances   = 0
-      max_instances   = 10
+      max_instances   = 2
       ingress         = "ALLOW_INTERNAL_ONLY"
     }
     # Events (the pairing blast) fan out to many writes and pushes, hence two minutes; only Eventarc (internal) calls.
+    # A push refused while every instance is busy is redelivered with the subscription's back-off.
     pubsub = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 10
+      concurrency     = 4
+      db_pool_size    = 4
       timeout_seconds = 120
       min_instances   = 0
-      max_instances   = 10
+      max_instances   = 2
       ingress         = "ALLOW_INTERNAL_ONLY"
     }
   }
+
+  # PostgreSQL connections all functions may hold at once, at their max instances (see trigger_class).
+  db_connections_needed = sum([
+    for name, spec in local.functions :
+    local.trigger_class[spec.trigger].max_instances * max(local.trigger_class[spec.trigger].db_pool_size, local.trigger_class[spec.trigger].concurrency)
+  ])
 
   # Who may call each trigger class. App-facing functions and the webhook are public at the network and IAM level
   # because they authenticate every call themselves (a Firebase ID token; Xendit's x-callback-token).
@@ -87,6 +109,7 @@ locals {
     HALO_TASKS_LOCATION        = var.region
     HALO_TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
     HALO_FCM_USE_CREDENTIALS   = "true"
+    HALO_PUBLIC_CLIENT_API     = tostring(var.public_client_api)
   }
 }
 
@@ -101,6 +124,12 @@ resource "google_storage_bucket" "source" {
 
 # Built from file contents, not from the folder: entries carry no timestamps, so the zip (and so its hash, and so a
 # redeploy) changes only when the code does, and nothing outside local.source_files can slip in.
+#
+# The buildpack installs whatever file is named requirements.txt. The repository's requirements.txt holds the human
+# pins (direct dependencies only, for the local virtualenv with constraints.txt); `make lock` resolves them into
+# requirements.lock, every package at the version the tests ran, with the hashes of its files. That lock is what
+# goes into the zip under the name requirements.txt, so pip installs in hash-checking mode exactly what was tested
+# (tests/unit/test_lock.py fails when the lock and the pins disagree).
 data "archive_file" "source" {
   type        = "zip"
   output_path = "${path.module}/.terraform/function-source.zip"
@@ -109,7 +138,7 @@ data "archive_file" "source" {
     for_each = local.source_files
     content {
       filename = source.value
-      content  = file("${local.repository_root}/${source.value}")
+      content  = source.value == "requirements.txt" ? file("${local.repository_root}/requirements.lock") : file("${local.repository_root}/${source.value}")
     }
   }
 }
@@ -159,7 +188,10 @@ resource "google_cloudfunctions2_function" "function" {
     vpc_connector                 = google_vpc_access_connector.functions.id
     vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
 
-    environment_variables = local.runtime_environment
+    # Each class's own pool size on top of the settings every function shares.
+    environment_variables = merge(local.runtime_environment, {
+      HALO_DB_POOL_SIZE = tostring(local.trigger_class[each.value.trigger].db_pool_size)
+    })
 
     dynamic "secret_environment_variables" {
       for_each = local.secret_environment

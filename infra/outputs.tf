@@ -32,3 +32,8 @@ output "dead_letter_subscriptions" {
   description = "Per topic, the subscription holding its dead letters."
   value       = { for topic, subscription in google_pubsub_subscription.dead_letter : topic => subscription.name }
 }
+
+output "db_name" {
+  description = "The PostgreSQL database the functions and the migration job use (HALO_DB_NAME)."
+  value       = google_sql_database.halo.name
+}

@@ -37,9 +37,9 @@ variable "db_instance_name" {
 }
 
 variable "db_tier" {
-  description = "Cloud SQL machine type."
+  description = "Cloud SQL machine type: 4 vCPUs and 15 GB hold db_max_connections (about 12 MB each beside the shared buffers) and the queries of as many busy instances."
   type        = string
-  default     = "db-custom-2-7680"
+  default     = "db-custom-4-15360"
 }
 
 variable "db_availability_type" {
@@ -54,9 +54,20 @@ variable "db_availability_type" {
 }
 
 variable "db_max_connections" {
-  description = "PostgreSQL max_connections. Each function instance opens up to its request concurrency in connections, so this bounds the sum of max instances x concurrency over all functions."
+  description = "PostgreSQL max_connections (changing it restarts the instance). Each function instance holds up to max(pool size, concurrency) connections, so this less db_reserved_connections bounds the sum of max instances x that over all functions (infra/functions.tf, trigger_class)."
   type        = number
-  default     = 400
+  default     = 800
+}
+
+variable "db_reserved_connections" {
+  description = "Connections the functions' budget leaves free: PostgreSQL's superuser slots and Cloud SQL's own (about 10), the migration job, operators' psql sessions and Query Insights, with room to spare."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.db_reserved_connections >= 20
+    error_message = "Keep at least 20 connections for Cloud SQL itself, the migration job and an operator."
+  }
 }
 
 variable "connector_cidr" {
@@ -107,13 +118,49 @@ variable "queue_max_dispatches_per_second" {
 }
 
 variable "queue_max_concurrent_dispatches" {
-  description = "Cloud Tasks in-flight limit for queues whose manifest entry names none; stays under the task functions' capacity (max instances x concurrency)."
+  description = "Cloud Tasks in-flight limit for queues whose manifest entry names none; stays under one task function's capacity (max instances x concurrency in infra/functions.tf, 2 x 5), so a burst waits in the queue rather than being refused."
   type        = number
-  default     = 100
+  default     = 8
 }
 
 variable "scheduler_time_zone" {
   description = "Time zone of the manifest's cron schedules (the business runs on Jakarta time)."
   type        = string
   default     = "Asia/Jakarta"
+}
+
+variable "public_client_api" {
+  description = "HALO_PUBLIC_CLIENT_API: true sends Firestore writes and Pub/Sub publishes through the client libraries' public API instead of the faster path that uses their private attributes (docs/operations.md, 'The client-library switch'). Flip it when a library upgrade breaks the fast path."
+  type        = bool
+  default     = false
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels (`projects/PROJECT/notificationChannels/ID`) every alert policy pages: the on-call engineer. Create them once in the console or with `gcloud beta monitoring channels create` (docs/operations.md, Alerts). Empty: the policies exist and show incidents, but page nobody."
+  type        = list(string)
+  default     = []
+}
+
+variable "crisis_notification_channels" {
+  description = "Channels paged, besides notification_channels, for the two crisis policies (an alert unacknowledged for 5 minutes, a signal with no admin on duty): whoever leads trust and safety."
+  type        = list(string)
+  default     = []
+}
+
+variable "server_error_percent" {
+  description = "Percent of a function's requests answered 5xx over 5 minutes that pages."
+  type        = number
+  default     = 5
+}
+
+variable "outbox_backlog_alert_s" {
+  description = "Age in seconds of the oldest unpublished outbox row that pages (the sweep runs every minute, the retry task within seconds)."
+  type        = number
+  default     = 300
+}
+
+variable "task_retry_alert_count" {
+  description = "Retries of one task handler within 5 minutes, sustained for 10 minutes, that page."
+  type        = number
+  default     = 20
 }

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     fcm_base_url: str = "https://fcm.googleapis.com"
     fcm_use_credentials: bool = True
 
+    # Firestore writes and Pub/Sub publishes go, by default, through a fast path that uses private attributes of
+    # google-cloud-firestore / google-cloud-pubsub (shared/adapters/firestore.py, pubsub.py); true sends them through
+    # the libraries' public API instead, with the same behaviour at some CPU cost. Flip it when a library upgrade
+    # breaks the fast path (the canary test tests/unit/test_client_library_canary.py names what changed).
+    public_client_api: bool = False
+
     # How long an instance trusts its cached view of a caller's role and suspension.
     identity_cache_s: float = 5.0
 

@@ -9,6 +9,13 @@ the CPU away once a request has answered).
 RPCs are blocking calls on the generated client's channel, taking plain protobuf messages: gRPC's asynchronous calls
 would start a thread to poll the channel whenever none is in flight, which costs more CPU than the RPC itself when
 messages come one at a time, and the generated client's wrapper types cost several times what plain messages do.
+That fast path reaches under the generated client (`transport.grpc_channel`, the Publish method's wire name, the
+`.pb()` protobuf types); `private_api_problems()` says whether the installed library still offers all of it, and
+tests/unit/test_client_library_canary.py fails, naming what changed, on an upgrade that breaks it.
+
+With `public_client_api` (HALO_PUBLIC_CLIENT_API) set, messages go through the library's public
+`google.cloud.pubsub_v1.PublisherClient.publish` instead, whose futures each caller waits for: the same ids in the
+same order, the same errors, within the same deadline; the library batches on its own thread.
 """
 
 from __future__ import annotations
@@ -59,8 +66,11 @@ def _take(waiting: Sequence[_Pending]) -> int:
 
 
 class PubSubPublisher:
-    def __init__(self, project_id: str) -> None:
+    def __init__(self, project_id: str, *, public_api: bool | None = None) -> None:
         self._project_id = project_id
+        # The library's public API instead of the fast path (None: as the settings say).
+        self.public_api = _public_api_setting() if public_api is None else public_api
+        self._public: Any = None
         self._rpc: Any = None
         self._client: Any = None
         self._types: tuple[Any, Any] = (None, None)
@@ -86,8 +96,16 @@ class PubSubPublisher:
                     options = {"client_options": {"api_endpoint": emulator}, "credentials": credentials}
                 self._client = PublisherClient(**options)  # holds the channel open
                 self._types = (PublishRequest.pb(), PubsubMessage.pb())
-                self._rpc = self._client.transport.grpc_channel.unary_unary(
-                    "/google.pubsub.v1.Publisher/Publish",
+                try:
+                    channel = self._client.transport.grpc_channel
+                except AttributeError as exc:
+                    raise RuntimeError(
+                        "google-cloud-pubsub's PublisherClient no longer has transport.grpc_channel, which the Pub/Sub "
+                        "fast path uses: set HALO_PUBLIC_CLIENT_API=true (the library's public API), see "
+                        "docs/operations.md"
+                    ) from exc
+                self._rpc = channel.unary_unary(
+                    PUBLISH_METHOD,
                     request_serializer=PublishRequest.pb().SerializeToString,
                     response_deserializer=PublishResponse.pb().FromString,
                 )
@@ -103,6 +121,8 @@ class PubSubPublisher:
         """Publish (topic, data, attributes) messages, each topic's share in that topic's next RPC, and return their
         ids in the order given. Every topic is tried; then the first failure is raised (a message Pub/Sub's types
         refuse fails its caller alone, before anything is sent)."""
+        if self.public_api:
+            return self._publish_all_public(messages)
         self._publish_rpc()
         _, message_type = self._types
         by_topic: dict[str, list[int]] = {}
@@ -156,6 +176,141 @@ class PubSubPublisher:
         for pending in group:
             pending.ids = ids[offset : offset + len(pending.messages)]
             offset += len(pending.messages)
+
+    # -- the public path ------------------------------------------------------------------------------------------
+
+    def _public_client(self) -> Any:
+        """The library's batching publisher (it reads PUBSUB_EMULATOR_HOST itself). Batches leave at once rather than
+        after the library's default 10 ms, and each publish is retried only within our deadline."""
+        with self._lock:
+            if self._public is None:
+                from google.api_core import exceptions, retry
+                from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+                transient = tuple(getattr(exceptions, name) for name in _RESEND_ONCE_ERRORS)
+                policy = retry.Retry(  # type: ignore[no-untyped-call]
+                    predicate=retry.if_exception_type(*transient),  # type: ignore[no-untyped-call]
+                    initial=0.1,
+                    maximum=1.0,
+                    timeout=_PUBLISH_TIMEOUT_S,
+                )
+                self._public = pubsub_v1.PublisherClient(
+                    batch_settings=pubsub_v1.types.BatchSettings(
+                        max_messages=GROUP_MAX_MESSAGES, max_bytes=GROUP_MAX_BYTES, max_latency=0.001
+                    ),
+                    publisher_options=pubsub_v1.types.PublisherOptions(retry=policy, timeout=_PUBLISH_TIMEOUT_S),
+                )
+            return self._public
+
+    def _publish_all_public(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> list[str]:
+        client = self._public_client()
+        by_topic: dict[str, list[int]] = {}
+        for index, (topic, _, _) in enumerate(messages):
+            by_topic.setdefault(topic, []).append(index)
+        ids = [""] * len(messages)
+        failure: Exception | None = None
+        pending: list[tuple[str, list[int], list[Any]]] = []
+        for topic, indexes in by_topic.items():
+            try:
+                for i in indexes:  # a topic's messages are checked before any of them is handed to the library
+                    _check_message(messages[i][1], messages[i][2])
+                futures = [client.publish(self.topic_path(topic), messages[i][1], **messages[i][2]) for i in indexes]
+            except Exception as exc:
+                failure = failure or exc
+                continue
+            pending.append((topic, indexes, futures))
+        for _topic, indexes, futures in pending:
+            try:
+                for index, future in zip(indexes, futures, strict=True):
+                    ids[index] = _result(future)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return ids
+
+
+# gRPC status names worth retrying, and the google.api_core errors the library raises for them.
+_RESEND_ONCE_ERRORS = ("ServiceUnavailable", "Aborted", "ResourceExhausted", "InternalServerError", "Unknown")
+
+
+def _public_api_setting() -> bool:
+    from shared.config import get_settings
+
+    return get_settings().public_client_api
+
+
+def _check_message(data: Any, attributes: dict[str, Any]) -> None:
+    """What the library would refuse (as the fast path's protobuf types do), refused for the whole topic at once."""
+    if not isinstance(data, bytes):
+        raise TypeError("a Pub/Sub message's data is bytes")
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError("Pub/Sub message attributes are text keys and text values")
+
+
+def _result(future: Any) -> str:
+    """A publish future's message id; a retry that ran out is reported as the failure it gave up on."""
+    import concurrent.futures
+
+    from google.api_core import exceptions
+
+    try:
+        message_id: str = future.result(timeout=2 * _PUBLISH_TIMEOUT_S)
+    except exceptions.RetryError as exc:
+        if isinstance(exc.cause, Exception):
+            raise exc.cause from exc
+        raise _deadline_exceeded(str(exc)) from exc
+    except concurrent.futures.TimeoutError as exc:
+        raise _deadline_exceeded("Pub/Sub did not answer in time") from exc
+    return message_id
+
+
+def _deadline_exceeded(message: str) -> Exception:
+    from google.api_core import exceptions
+
+    error: Exception = exceptions.DeadlineExceeded(message)  # type: ignore[no-untyped-call]
+    return error
+
+
+PUBLISH_METHOD = "/google.pubsub.v1.Publisher/Publish"
+
+
+def private_api_problems() -> list[str]:
+    """What the installed google-cloud-pubsub no longer offers the fast path, each naming what changed; empty when
+    the fast path can run. Builds a client with anonymous credentials: nothing is sent."""
+    import inspect
+
+    from google.auth.credentials import AnonymousCredentials
+
+    problems: list[str] = []
+    try:
+        from google.pubsub_v1.services.publisher import PublisherClient
+        from google.pubsub_v1.services.publisher.transports import grpc as generated
+        from google.pubsub_v1.types import PublishRequest, PublishResponse, PubsubMessage
+    except ImportError as exc:
+        return [f"google.pubsub_v1 no longer has the generated client or its types: {exc}"]
+    client = PublisherClient(credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    channel = getattr(getattr(client, "transport", None), "grpc_channel", None)
+    if not callable(getattr(channel, "unary_unary", None)):
+        problems.append("PublisherClient.transport.grpc_channel is gone or not a gRPC channel")
+    publish = getattr(generated.PublisherGrpcTransport, "publish", None)
+    if not isinstance(publish, property) or PUBLISH_METHOD not in inspect.getsource(publish.fget):  # type: ignore[arg-type]
+        problems.append(f"the generated Publisher transport no longer calls {PUBLISH_METHOD}")
+    needed = ((PublishRequest, ("topic", "messages")), (PubsubMessage, ("data", "attributes")),
+              (PublishResponse, ("message_ids",)))  # fmt: skip
+    for wrapper, fields in needed:
+        pb = getattr(wrapper, "pb", None)
+        if not callable(pb):
+            problems.append(f"{wrapper.__name__}.pb() is gone")
+            continue
+        missing = [name for name in fields if name not in pb().DESCRIPTOR.fields_by_name]
+        if missing:
+            problems.append(f"{wrapper.__name__} has no field {', '.join(missing)}")
+    close = getattr(getattr(client, "transport", None), "close", None)
+    if callable(close):
+        close()
+    return problems
 
 
 def _as_api_error(exc: Exception) -> Exception:

@@ -1,5 +1,9 @@
 """The Pub/Sub adapter's group publishing against the Pub/Sub emulator: ids in the caller's order, every message
-delivered once with its attributes, concurrent callers sharing one RPC, and failures reaching only their callers."""
+delivered once with its attributes, concurrent callers sharing one RPC, and failures reaching only their callers.
+
+The behaviour every caller relies on is tested on both ways of publishing (HALO_PUBLIC_CLIENT_API): the fast path on
+the generated client's channel, and the library's public PublisherClient. How the fast path groups RPCs on the
+callers' own threads is its own (the library batches on a thread of its own), so those tests run on it alone."""
 
 from __future__ import annotations
 
@@ -40,6 +44,11 @@ def topics(stack: LocalStack) -> Iterator[dict[str, str]]:
     subscriber.close()
 
 
+@pytest.fixture(params=[False, True], ids=["fast-path", "public-api"])
+def public_api(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
 class HeldFirstRpc:
     """The real Publish callable, except that the first RPC is held until `release` is set: while it is, every
     other caller's messages queue behind it. Records each request's message count."""
@@ -58,9 +67,11 @@ class HeldFirstRpc:
         return self._inner(request, **options)
 
 
-def test_ids_come_back_in_the_callers_order_and_every_message_arrives_once(topics: dict[str, str]) -> None:
+def test_ids_come_back_in_the_callers_order_and_every_message_arrives_once(
+    topics: dict[str, str], public_api: bool
+) -> None:
     first, second = topics
-    publisher = PubSubPublisher(PROJECT)
+    publisher = PubSubPublisher(PROJECT, public_api=public_api)
     ids = publisher.publish_all(
         [(first, b"a", {"n": "1"}), (second, b"b", {}), (first, b"c", {"n": "3"}), (second, b"d", {"k": "v"})]
     )
@@ -76,7 +87,7 @@ def test_ids_come_back_in_the_callers_order_and_every_message_arrives_once(topic
 
 def test_callers_arriving_while_an_rpc_is_in_flight_share_the_next_one(topics: dict[str, str]) -> None:
     topic = next(iter(topics))
-    publisher = PubSubPublisher(PROJECT)
+    publisher = PubSubPublisher(PROJECT, public_api=False)
     held = HeldFirstRpc(publisher._publish_rpc())
     publisher._rpc = held
     results: dict[int, list[str]] = {}
@@ -102,9 +113,11 @@ def test_callers_arriving_while_an_rpc_is_in_flight_share_the_next_one(topics: d
     assert settles_idle(publisher, topic)
 
 
-def test_a_failed_rpc_fails_only_its_callers_and_the_topic_keeps_working(topics: dict[str, str]) -> None:
+def test_a_failed_rpc_fails_only_its_callers_and_the_topic_keeps_working(
+    topics: dict[str, str], public_api: bool
+) -> None:
     topic = next(iter(topics))
-    publisher = PubSubPublisher(PROJECT)
+    publisher = PubSubPublisher(PROJECT, public_api=public_api)
     with pytest.raises(exceptions.NotFound):
         publisher.publish_all([("no-such-topic-here", b"lost", {}), (topic, b"fine", {})])
     assert [m.data for m in pull(topics[topic], 1)] == [b"fine"], "the other topic's message went out"
@@ -114,12 +127,14 @@ def test_a_failed_rpc_fails_only_its_callers_and_the_topic_keeps_working(topics:
     assert [m.data for m in pull(topics[topic], 1)] == [b"after"]
 
 
-def test_an_unreachable_pubsub_fails_the_caller_within_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_pubsub_fails_the_caller_within_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, public_api: bool
+) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{port}")
-    publisher = PubSubPublisher(PROJECT)
+    publisher = PubSubPublisher(PROJECT, public_api=public_api)
     started = time.monotonic()
     with pytest.raises((exceptions.ServiceUnavailable, exceptions.DeadlineExceeded)):
         publisher.publish("notify", b"x", {})
@@ -129,7 +144,7 @@ def test_an_unreachable_pubsub_fails_the_caller_within_the_deadline(monkeypatch:
 
 def test_messages_one_at_a_time_are_sent_on_the_callers_thread(topics: dict[str, str]) -> None:
     first, second = topics
-    publisher = PubSubPublisher(PROJECT)
+    publisher = PubSubPublisher(PROJECT, public_api=False)
     publisher.publish(first, b"warm", {})
     before = threading.active_count()
     for n in range(20):
@@ -139,9 +154,9 @@ def test_messages_one_at_a_time_are_sent_on_the_callers_thread(topics: dict[str,
     assert sorted(m.data for m in pull(topics[second], 20)) == sorted(f"b{n}".encode() for n in range(20))
 
 
-def test_a_message_pubsub_cannot_encode_fails_its_caller_alone(topics: dict[str, str]) -> None:
+def test_a_message_pubsub_cannot_encode_fails_its_caller_alone(topics: dict[str, str], public_api: bool) -> None:
     topic = next(iter(topics))
-    publisher = PubSubPublisher(PROJECT)
+    publisher = PubSubPublisher(PROJECT, public_api=public_api)
     with pytest.raises(TypeError):
         publisher.publish_all([(topic, b"bad", {"n": 1})])  # type: ignore[dict-item]
     assert publisher.publish(topic, b"good", {"n": "1"})

@@ -4,8 +4,10 @@ wiring and infra/ must all agree with it. No stack is needed; each check says ho
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
+import json
 import re
 import shutil
 import subprocess
@@ -20,6 +22,7 @@ from emulators.gateway import Gateway
 from emulators.stack import PROJECT, LocalStack, StackPorts
 from functions import manifest
 from infra import generate
+from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -230,3 +233,442 @@ def test_terraform_is_formatted() -> None:
         env={"TF_CLI_CONFIG_FILE": "/dev/null", "PATH": str(Path(terraform).parent), "CHECKPOINT_DISABLE": "1"},
     )
     assert result.returncode == 0, f"run `make infra` (terraform fmt): {result.stdout or result.stderr}"
+
+
+# -- (g) who may call each function, by value -------------------------------------------------------------------
+#
+# The checkers take the Terraform text and the deployment (functions.auto.json) as arguments, so the tests below can
+# also prove that they fail on a broken copy: a check that cannot fail checks nothing.
+
+# Per trigger class: the ingress and the one invoker it must have, exactly as infra/functions.tf spells them.
+EXPECTED_ACCESS = {
+    # App-facing and webhook functions authenticate every call themselves (Firebase ID token; Xendit's token).
+    "http": ("ALLOW_ALL", '"allUsers"'),
+    "webhook": ("ALLOW_ALL", '"allUsers"'),
+    # The control center reaches admin functions through its own backend or the load balancer, never the internet.
+    "admin": ("ALLOW_INTERNAL_AND_GCLB", "var.control_center_invoker"),
+    # Cloud Tasks signs as the tasks invoker; Eventarc's push subscriptions as the eventarc account.
+    "task": ("ALLOW_INTERNAL_ONLY", '"serviceAccount:${google_service_account.tasks_invoker.email}"'),
+    "pubsub": ("ALLOW_INTERNAL_ONLY", '"serviceAccount:${google_service_account.eventarc.email}"'),
+}
+_PUBLIC_MEMBERS = re.compile(r"\ballUsers\b|\ballAuthenticatedUsers\b")
+# IAM resources that could let someone call a function (Cloud Run services, 2nd-gen functions, the project).
+_INVOKER_RESOURCES = re.compile(
+    r'^resource\s+"(google_cloud_run(?:_v2)?_service_iam_(?:member|binding|policy)|google_cloudfunctions2?_function_iam_'
+    r'(?:member|binding|policy)|google_project_iam_(?:member|binding|policy))"\s+"([^"]+)"\s*\{',
+    re.M,
+)
+# Where each trigger's wrapper lives in functions/: the code's own idea of who calls the function.
+_WRAPPER_KIND = {"_tasks.py": "task", "_events.py": "pubsub", "_webhook.py": "webhook", "_http.py": "http"}
+
+
+def _attributes(body: str) -> dict[str, str]:
+    """`key = value` lines at the top level of a block body (values as written, nested blocks skipped)."""
+    found, depth = {}, 0
+    for line in body.splitlines():
+        code = line.split("#", 1)[0].strip()
+        if depth == 0 and (match := re.match(r"(\w+)\s*=\s*(.+)$", code)) and not match[2].endswith("{"):
+            found[match[1]] = match[2].strip()
+        depth += code.count("{") - code.count("}")
+    return found
+
+
+def _map_of_blocks(text: str, local_name: str) -> dict[str, dict[str, str]]:
+    """`local_name = { key = { attr = value ... } ... }` as {key: {attr: value}}."""
+    (body,) = _braced(text, re.compile(rf"^\s*{local_name}\s*=\s*\{{", re.M))
+    return {key: _attributes(block) for key in _map_keys(text, local_name)
+            for block in _braced(body, re.compile(rf"^\s*{key}\s*=\s*\{{", re.M))}  # fmt: skip
+
+
+def _map_values(text: str, local_name: str) -> dict[str, str]:
+    (body,) = _braced(text, re.compile(rf"^\s*{local_name}\s*=\s*\{{", re.M))
+    return _attributes(body)
+
+
+def code_trigger(name: str) -> str:
+    """The trigger class the function's own wrapper implies (an http endpoint only admins may call is admin)."""
+    from functions._http import ENDPOINTS
+    from shared.domain.roles import Role
+
+    function: Any = getattr(main, name)
+    while function is not None:
+        kind = _WRAPPER_KIND.get(Path(function.__code__.co_filename).name)
+        if kind == "http":
+            roles = ENDPOINTS[name].roles
+            return "admin" if roles == frozenset({Role.ADMIN}) else "http"
+        if kind:
+            return kind
+        function = getattr(function, "__wrapped__", None)
+    raise AssertionError(f"main.{name} is wrapped by none of functions/{', '.join(_WRAPPER_KIND)}")
+
+
+def access_problems(tf_files: dict[str, str], deployment: dict[str, Any]) -> list[str]:
+    """Every way the Terraform lets a function be called by someone other than its class's callers."""
+    return [
+        *_class_access_problems(tf_files["functions.tf"]),
+        *(problem for file, text in tf_files.items() for problem in _binding_problems(file, text)),
+        *_deployed_trigger_problems(deployment),
+    ]
+
+
+def _class_access_problems(functions_tf: str) -> list[str]:
+    problems: list[str] = []
+    classes = _map_of_blocks(functions_tf, "trigger_class")
+    invokers = _map_values(functions_tf, "invoker")
+    for trigger, (ingress, invoker) in EXPECTED_ACCESS.items():
+        if (actual := classes.get(trigger, {}).get("ingress")) != f'"{ingress}"':
+            problems.append(f"{trigger} functions must have ingress {ingress}, not {actual}")
+        if invokers.get(trigger) != invoker:
+            problems.append(f"{trigger} functions must be invoked by {invoker} alone, not {invokers.get(trigger)}")
+    (function,) = _resource_bodies(functions_tf, "google_cloudfunctions2_function")
+    if "ingress_settings                 = local.trigger_class[each.value.trigger].ingress" not in function:
+        problems.append("google_cloudfunctions2_function must take ingress_settings from its trigger class")
+    if "service_account_email = google_service_account.eventarc.email" not in function:
+        problems.append("Eventarc must deliver as the eventarc account, the pubsub functions' one invoker")
+    if "HALO_TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email" not in functions_tf:
+        problems.append("tasks must be signed as the tasks invoker, the task functions' one invoker")
+    return problems
+
+
+def _binding_problems(file: str, text: str) -> list[str]:
+    """IAM bindings besides the invoker binding that let anyone invoke a function, and public members anywhere."""
+    problems: list[str] = []
+    for match in _INVOKER_RESOURCES.finditer(text):
+        resource, label = match.groups()
+        (body,) = _braced(text[match.start() :], re.compile(re.escape(match[0])))
+        attributes = _attributes(body)
+        if resource.startswith("google_project_iam"):
+            if re.search(r"run\.invoker|cloudfunctions\.invoker|run\.admin|cloudfunctions\.admin", body):
+                problems.append(f"{file}: {resource}.{label} grants invocation on the whole project")
+        elif (resource, label) != ("google_cloud_run_service_iam_member", "invoker"):
+            problems.append(f"{file}: {resource}.{label} grants invocation besides the invoker binding")
+        elif (attributes.get("for_each"), attributes.get("role"), attributes.get("member")) != (
+            "local.functions",
+            '"roles/run.invoker"',
+            "local.invoker[each.value.trigger]",
+        ):
+            problems.append(f"{file}: the invoker binding must give each function its class's invoker alone")
+    allowed = {f'{trigger} = "allUsers"' for trigger in ("http", "webhook")} if file == "functions.tf" else set()
+    for line in text.splitlines():
+        code = re.sub(r"\s+", " ", line.split("#", 1)[0].strip())
+        if _PUBLIC_MEMBERS.search(code) and code not in allowed:
+            problems.append(f"{file}: {code!r} makes something public")
+    return problems
+
+
+def _deployed_trigger_problems(deployment: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    for name, spec in deployment["functions"].items():
+        if spec["trigger"] == "task" and not spec.get("queue"):
+            problems.append(f"{name}: a task function needs its queue")
+        if spec["trigger"] == "pubsub" and not spec.get("topic"):
+            problems.append(f"{name}: a pubsub function needs its topic")
+        if name in manifest.BY_NAME and (expected := code_trigger(name)) != spec["trigger"]:
+            problems.append(f"{name} is deployed as {spec['trigger']} but its code is a {expected} function")
+    return problems
+
+
+def _terraform_text() -> dict[str, str]:
+    return {path.name: path.read_text() for path in _tf_files()}
+
+
+def _deployment() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(generate.OUTPUT.read_text())
+    return loaded
+
+
+def test_every_function_is_callable_exactly_by_its_class_callers() -> None:
+    problems = access_problems(_terraform_text(), _deployment())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_control_center_invoker_can_never_be_public() -> None:
+    (body,) = _braced((INFRA / "variables.tf").read_text(), re.compile(r'^variable "control_center_invoker" \{', re.M))
+    pattern = re.search(r'can\(regex\("([^"]+)", var\.control_center_invoker\)\)', body)
+    assert pattern, "control_center_invoker must be validated as an IAM member"
+    for public in ("allUsers", "allAuthenticatedUsers"):
+        assert not re.search(pattern[1], public), f"control_center_invoker must refuse {public}"
+    assert re.search(pattern[1], "serviceAccount:control-center@p.iam.gserviceaccount.com")
+
+
+@pytest.mark.parametrize(
+    ("file", "before", "after"),
+    [
+        pytest.param(
+            "functions.tf",
+            '    task    = "serviceAccount:${google_service_account.tasks_invoker.email}"',
+            '    task    = "allUsers"',
+            id="task-invoker-allUsers",
+        ),
+        pytest.param(
+            "functions.tf",
+            'ingress         = "ALLOW_INTERNAL_ONLY"',
+            'ingress         = "ALLOW_ALL"',
+            id="task-ingress-all",
+        ),
+        pytest.param(
+            "functions.tf",
+            "    admin   = var.control_center_invoker",
+            '    admin   = "allAuthenticatedUsers"',
+            id="admin-invoker-public",
+        ),
+        pytest.param(
+            "functions.tf",
+            '    pubsub  = "serviceAccount:${google_service_account.eventarc.email}"',
+            '    pubsub  = "serviceAccount:${google_service_account.functions.email}"',
+            id="pubsub-invoker-other-account",
+        ),
+        pytest.param(
+            "iam.tf",
+            "# What the functions run as.",
+            'resource "google_cloud_run_service_iam_member" "open_timers" {\n  for_each = local.functions\n'
+            '  role     = "roles/run.invoker"\n  member   = "allUsers"\n}\n',
+            id="extra-public-binding",
+        ),
+        pytest.param(
+            "iam.tf",
+            "# What the functions run as.",
+            'resource "google_project_iam_member" "everyone_invokes" {\n  role   = "roles/run.invoker"\n'
+            '  member = "serviceAccount:${google_service_account.functions.email}"\n}\n',
+            id="project-wide-invoker",
+        ),
+    ],
+)
+def test_the_access_check_fails_when_terraform_opens_a_function(file: str, before: str, after: str) -> None:
+    broken = _terraform_text()
+    assert before in broken[file], f"the mutation no longer applies to {file}: update this test"
+    broken[file] = broken[file].replace(before, after, 1)
+    assert access_problems(broken, _deployment()), f"the check missed: {after!r}"
+
+
+def test_the_access_check_fails_when_a_task_handler_is_deployed_as_an_app_function() -> None:
+    task = next(spec.name for spec in manifest.FUNCTIONS if spec.trigger == "task")
+    deployment = _deployment()
+    deployment["functions"][task] = dict(deployment["functions"][task], trigger="http", queue=None)
+    problems = access_problems(_terraform_text(), deployment)
+    assert any(task in problem and "task function" in problem for problem in problems), problems
+
+
+# -- (h) the PostgreSQL connection budget ------------------------------------------------------------------------
+
+
+def _variable_default(variables_tf: str, name: str) -> str | None:
+    bodies = _braced(variables_tf, re.compile(rf'^variable "{name}" \{{', re.M))
+    return _attributes(bodies[0]).get("default") if bodies else None
+
+
+def _tfvars(text: str) -> dict[str, str]:
+    return {match[1]: match[2].strip() for match in re.finditer(r"^\s*(\w+)\s*=\s*(.+?)\s*(?:#.*)?$", text, re.M)}
+
+
+def connection_budget(tf_files: dict[str, str], deployment: dict[str, Any], tfvars: str = "") -> tuple[int, int, str]:
+    """(connections the functions may hold at their max instances, connections they may use, the arithmetic)."""
+    classes = _map_of_blocks(tf_files["functions.tf"], "trigger_class")
+    overrides = _tfvars(tfvars)
+
+    def number(variable: str) -> int:
+        value = overrides.get(variable) or _variable_default(tf_files["variables.tf"], variable)
+        assert value is not None and value.isdigit(), f"variable {variable} has no numeric default"
+        return int(value)
+
+    per_class: dict[str, int] = {}
+    for spec in deployment["functions"].values():
+        per_class[spec["trigger"]] = per_class.get(spec["trigger"], 0) + 1
+    needed, lines = 0, []
+    for trigger, count in sorted(per_class.items()):
+        size = classes[trigger]
+        instances, pool, concurrency = (int(size[key]) for key in ("max_instances", "db_pool_size", "concurrency"))
+        # An instance keeps `pool` idle connections and opens one per request it serves at once.
+        each = max(pool, concurrency)
+        needed += count * instances * each
+        lines.append(f"{trigger}: {count} functions x {instances} instances x {each} = {count * instances * each}")
+    available = number("db_max_connections") - number("db_reserved_connections")
+    return needed, available, "; ".join(lines)
+
+
+def _environment_files() -> list[Path]:
+    return sorted((INFRA / "environments").glob("*.tfvars"))
+
+
+@pytest.mark.parametrize("tfvars", [None, *_environment_files()], ids=lambda path: path.name if path else "defaults")
+def test_the_functions_fit_the_database_connection_budget(tfvars: Path | None) -> None:
+    needed, available, arithmetic = connection_budget(
+        _terraform_text(), _deployment(), tfvars.read_text() if tfvars else ""
+    )
+    assert needed <= available, (
+        f"the functions may hold {needed} PostgreSQL connections but max_connections less the reserve is {available} "
+        f"({arithmetic}): lower max_instances / concurrency / db_pool_size in infra/functions.tf or raise "
+        "db_max_connections (and db_tier)"
+    )
+
+
+def test_the_pool_size_reaches_the_functions_and_terraform_refuses_a_plan_over_budget() -> None:
+    text = _terraform_text()
+    classes = _map_of_blocks(text["functions.tf"], "trigger_class")
+    assert all("db_pool_size" in size for size in classes.values()), "every trigger class names its pool size"
+    assert "HALO_DB_POOL_SIZE = tostring(local.trigger_class[each.value.trigger].db_pool_size)" in text["functions.tf"]
+    assert "db_pool_size" in Settings.model_fields, "shared/config.py reads HALO_DB_POOL_SIZE"
+    assert "local.db_connections_needed <= var.db_max_connections - var.db_reserved_connections" in text["database.tf"]
+    assert "value = tostring(var.db_max_connections)" in text["database.tf"]
+
+
+@pytest.mark.parametrize(
+    ("file", "before", "after"),
+    [
+        pytest.param("functions.tf", "max_instances   = 3", "max_instances   = 10", id="more-app-instances"),
+        pytest.param("functions.tf", "db_pool_size    = 8", "db_pool_size    = 20", id="bigger-app-pool"),
+        pytest.param("functions.tf", "concurrency     = 8", "concurrency     = 20", id="more-app-concurrency"),
+        pytest.param("variables.tf", "default     = 800", "default     = 400", id="fewer-connections"),
+    ],
+)
+def test_the_budget_check_fails_when_terraform_breaks_it(file: str, before: str, after: str) -> None:
+    broken = _terraform_text()
+    assert before in broken[file], f"the mutation no longer applies to {file}: update this test"
+    broken[file] = broken[file].replace(before, after, 1)
+    needed, available, _ = connection_budget(broken, _deployment())
+    assert needed > available
+
+
+def test_queues_dispatch_no_more_at_once_than_their_handlers_can_take() -> None:
+    text = _terraform_text()
+    size = _map_of_blocks(text["functions.tf"], "trigger_class")["task"]
+    capacity = int(size["max_instances"]) * int(size["concurrency"])
+    default = int(_variable_default(text["variables.tf"], "queue_max_concurrent_dispatches") or 0)
+    for name, queue in _deployment()["queues"].items():
+        in_flight = queue.get("max_concurrent_dispatches") or default
+        assert in_flight <= capacity, f"queue {name} dispatches {in_flight} at once to handlers that take {capacity}"
+
+
+# -- (i) monitoring reads what the code logs --------------------------------------------------------------------
+
+_SOURCES = [path for folder in ("shared", "functions") for path in sorted((ROOT / folder).rglob("*.py"))]
+_QUERY_MESSAGE = re.compile(r'jsonPayload\.message\s*=\s*(\("[^)]*"\)|"[^"]*")')
+_QUERY_FIELD = re.compile(r"jsonPayload\.(\w+)")
+
+
+def logged_events(sources: list[Path] = _SOURCES) -> dict[str, list[set[str]]]:
+    """Each message the code logs through shared/logging.py's `event(log, "<message>", ..., field=...)` (under any
+    alias), or as `log.<level>("<message>", extra={"fields": {...}})`, with the fields of each such call."""
+    found: dict[str, list[set[str]]] = {}
+    for path in sources:
+        tree = ast.parse(path.read_text(), str(path))
+        aliases = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "shared.logging"
+            for alias in node.names
+            if alias.name == "event"
+        }
+        for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
+            message: ast.expr | None = None
+            fields: set[str] = set()
+            if isinstance(call.func, ast.Name) and call.func.id in aliases and len(call.args) >= 2:
+                message, fields = call.args[1], {keyword.arg for keyword in call.keywords if keyword.arg}
+            elif isinstance(call.func, ast.Attribute) and call.args:
+                extra = next((keyword.value for keyword in call.keywords if keyword.arg == "extra"), None)
+                if isinstance(extra, ast.Dict):
+                    for key, value in zip(extra.keys, extra.values, strict=True):
+                        if isinstance(key, ast.Constant) and key.value == "fields" and isinstance(value, ast.Dict):
+                            message = call.args[0]
+                            fields = {k.value for k in value.keys if isinstance(k, ast.Constant)}
+            if isinstance(message, ast.Constant) and isinstance(message.value, str):
+                found.setdefault(message.value, []).append(fields)
+    return found
+
+
+def _log_queries(body: str) -> tuple[list[str], set[str]]:
+    """The messages and the jsonPayload fields a block's log filters and extractors name (quotes unescaped)."""
+    text = body.replace('\\"', '"')
+    messages = [
+        value
+        for match in _QUERY_MESSAGE.finditer(text)
+        for value in re.findall(r'"([^"]*)"', match[1])
+    ]  # fmt: skip
+    fields = {field for field in _QUERY_FIELD.findall(text) if field != "message"}
+    return messages, fields
+
+
+def monitoring_problems(monitoring_tf: str, logged: dict[str, list[set[str]]]) -> list[str]:
+    """Every log-based metric and log-matching alert must name a message the code logs, and only fields that one of
+    that message's calls logs; every metric an alert or the dashboard reads must be defined here."""
+    problems: list[str] = []
+    metrics = set(re.findall(r'^resource "google_logging_metric" "(\w+)"', monitoring_tf, re.M))
+    blocks = [("google_logging_metric", body) for body in _resource_bodies(monitoring_tf, "google_logging_metric")]
+    for policy in _resource_bodies(monitoring_tf, "google_monitoring_alert_policy"):
+        blocks.extend(
+            ("condition_matched_log", body) for body in _braced(policy, re.compile(r"condition_matched_log\s*\{"))
+        )
+    for kind, body in blocks:
+        name = re.search(r'name\s*=\s*"([^"]+)"', body)
+        label = name[1] if name else kind
+        if re.search(r"filter\s*=\s*google_logging_metric\.(\w+)\.filter", body):
+            continue  # the metric's own filter, checked with the metric
+        messages, fields = _log_queries(body)
+        if not messages:
+            problems.append(f"{label}: its log filter names no jsonPayload.message")
+        for message in messages:
+            calls = logged.get(message)
+            if not calls:
+                problems.append(f"{label}: no code logs the message {message!r}")
+            elif not any(fields <= call for call in calls):
+                known = sorted(set().union(*calls))
+                problems.append(f"{label}: {message!r} is logged with {known}, not with all of {sorted(fields)}")
+    for reference in re.findall(r"google_logging_metric\.(\w+)\.", monitoring_tf):
+        if reference not in metrics:
+            problems.append(f"an alert or chart reads google_logging_metric.{reference}, which is not defined")
+    return problems
+
+
+def test_every_log_filter_names_what_the_code_logs() -> None:
+    problems = monitoring_problems((INFRA / "monitoring.tf").read_text(), logged_events())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_log_reader_finds_the_events_the_alerts_rely_on() -> None:
+    logged = logged_events()
+    assert {"task", "code", "function"} <= set().union(*logged["task will retry"])
+    assert {"alert", "category", "admins"} <= set().union(*logged["safety signal raised"])
+    assert {"outcome", "reason"} <= set().union(*logged["xendit callback"])
+    assert {"oldest_unpublished_s", "pending", "unacknowledged_alerts"} <= set().union(*logged["outbox sweep"])
+    assert "unhandled error" in logged, "log.error(..., extra={'fields': ...}) lines are read too"
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        pytest.param('\\"task will retry\\"', '\\"task retried\\"', id="renamed-message"),
+        pytest.param("EXTRACT(jsonPayload.oldest_unpublished_s)", "EXTRACT(jsonPayload.oldest_s)", id="unlogged-field"),
+        pytest.param("jsonPayload.admins=0", "jsonPayload.on_duty=0", id="unlogged-filter-field"),
+        pytest.param(
+            'filter = "${local.function_logs} AND jsonPayload.message=\\"outbox sweep\\""',
+            'filter = "${local.function_logs}"',
+            id="no-message",
+        ),
+    ],
+)
+def test_the_monitoring_check_fails_when_a_filter_names_what_nobody_logs(before: str, after: str) -> None:
+    text = (INFRA / "monitoring.tf").read_text()
+    assert before in text, "the mutation no longer applies to monitoring.tf: update this test"
+    assert monitoring_problems(text.replace(before, after, 1), logged_events())
+
+
+def test_quarantine_alerts_match_the_outcome_the_code_logs() -> None:
+    from shared.domain.billing import Outcome
+
+    text = (INFRA / "monitoring.tf").read_text()
+    assert 'jsonPayload.outcome=\\"quarantined\\"' in text
+    assert Outcome("quarantined") is Outcome.QUARANTINED
+
+
+def test_every_alert_pages_the_notification_channels_and_the_dashboard_shows_every_metric() -> None:
+    text = (INFRA / "monitoring.tf").read_text()
+    policies = _resource_bodies(text, "google_monitoring_alert_policy")
+    assert len(policies) >= 8
+    for body in policies:
+        assert re.search(r"notification_channels\s*=\s*local\.(all|crisis)_channels", body), body[:200]
+        assert "documentation {" in body and "local.runbook" in body, "every policy says where its runbook is"
+    assert "all_channels    = var.notification_channels" in text
+    assert "concat(var.notification_channels, var.crisis_notification_channels)" in text
+    (dashboard,) = _braced(text, re.compile(r"^\s*dashboard_charts\s*=\s*\[", re.M))
+    for metric in re.findall(r'^resource "google_logging_metric" "(\w+)"', text, re.M):
+        assert f"google_logging_metric.{metric}.name" in dashboard, f"the dashboard does not chart {metric}"

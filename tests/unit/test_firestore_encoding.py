@@ -1,5 +1,9 @@
 """The Firestore writer encodes documents itself (plain protobuf, no wrapper types): every write it builds must be
-the very write the client library's `set` / `set(merge=True)` builds for the same data."""
+the very write the client library's `set` / `set(merge=True)` builds for the same data.
+
+Each test runs on both ways of writing (HALO_PUBLIC_CLIENT_API): on the public path the writer hands the library its
+own values (a datetime for `$ts`, DELETE_FIELD for `$delete`), which must be the values the library is given here,
+and refuses what the fast path refuses, with the same errors."""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.adapters.firestore import _Protos
+from shared.adapters.firestore import FirestoreWriter, _Op, _Protos, native_document
+from shared.domain.events import DocumentWrite
 
 PATH = "projects/demo-halo/databases/(default)/documents/sessions/s1"
 
@@ -45,7 +50,35 @@ def _native(value: Any) -> Any:
     return value
 
 
-def assert_same_write(data: dict[str, Any], *, merge: bool) -> None:
+PATHS = pytest.mark.parametrize("public_api", [False, True], ids=["fast-path", "public-api"])
+
+
+def offline_writer(*, public_api: bool) -> FirestoreWriter:
+    """A writer on a client that never connects (anonymous credentials; nothing is sent here)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    writer = FirestoreWriter("demo-halo", public_api=public_api)
+    writer._client = firestore.Client(project="demo-halo", credentials=AnonymousCredentials())
+    return writer
+
+
+def encode(data: dict[str, Any], *, merge: bool, public_api: bool) -> Any:
+    """What the writer sends for `data`: the fast path's document and mask, or the public path's library write."""
+    if not public_api:
+        return _Protos().encode_document(data, merge=merge)
+    (write,) = offline_writer(public_api=True)._encode(
+        [_Op("sessions/s1", DocumentWrite.at("sessions/s1", data, merge=merge))]
+    )
+    return write
+
+
+def assert_same_write(data: dict[str, Any], *, merge: bool, public_api: bool = False) -> None:
+    if public_api:
+        write = encode(data, merge=merge, public_api=True)
+        assert (write.data, write.merge) == (_native(data), merge)
+        assert native_document(data, merge=merge) == _native(data)
+        return
     expected = library_write(data, merge=merge)
     document, mask = _Protos().encode_document(data, merge=merge)
     if merge:
@@ -94,13 +127,19 @@ MESSAGE = {
         ({"list": [1, "two", None, {"three": [3.0]}, [], {"$ts": "2026-01-01T00:00:00+00:00"}]}, False),
     ],
 )
-def test_documents_are_encoded_as_the_library_encodes_them(data: dict[str, Any], merge: bool) -> None:
-    assert_same_write(data, merge=merge)
+@PATHS
+def test_documents_are_encoded_as_the_library_encodes_them(data: dict[str, Any], merge: bool, public_api: bool) -> None:
+    assert_same_write(data, merge=merge, public_api=public_api)
 
 
-def test_derived_scalars_and_real_datetimes_are_stored_as_their_values() -> None:
+@PATHS
+def test_derived_scalars_and_real_datetimes_are_stored_as_their_values(public_api: bool) -> None:
     moment = datetime(2026, 11, 25, 17, 0, 0, 5, tzinfo=timezone(timedelta(hours=7)))
-    document, _ = _Protos().encode_document({"role": Side.CLIENT, "level": Level.HIGH, "at": moment}, merge=False)
+    data = {"role": Side.CLIENT, "level": Level.HIGH, "at": moment}
+    if public_api:
+        document = library_write(encode(data, merge=False, public_api=True).data, merge=False).update
+    else:
+        document, _ = _Protos().encode_document(data, merge=False)
     assert document.fields["role"].string_value == "client"
     assert document.fields["level"].integer_value == 3
     assert document.fields["at"].timestamp_value.ToDatetime(tzinfo=UTC) == moment
@@ -116,9 +155,19 @@ def test_derived_scalars_and_real_datetimes_are_stored_as_their_values() -> None
         ({"huge": 2**64}, False, ValueError),
     ],
 )
-def test_what_firestore_cannot_store_is_refused_before_sending(data: dict[str, Any], merge: bool, error: type) -> None:
+@PATHS
+def test_what_firestore_cannot_store_is_refused_before_sending(
+    data: dict[str, Any], merge: bool, error: type, public_api: bool
+) -> None:
     with pytest.raises(error):
-        _Protos().encode_document(data, merge=merge)
+        encode(data, merge=merge, public_api=public_api)
+
+
+@PATHS
+def test_a_path_that_is_not_a_document_is_refused(public_api: bool) -> None:
+    writer = offline_writer(public_api=public_api)
+    with pytest.raises(ValueError, match="not a document path"):
+        writer._encode([_Op("sessions", DocumentWrite.at("sessions", {"n": 1}))])
 
 
 _keys = st.text(alphabet="abcXYZ019_-. `\\é", min_size=1, max_size=6)
@@ -142,13 +191,15 @@ _merge_values = st.recursive(
 )
 
 
+@PATHS
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(_keys, _values, max_size=5))
-def test_any_document_set_is_encoded_as_the_library_encodes_it(data: dict[str, Any]) -> None:
-    assert_same_write(data, merge=False)
+def test_any_document_set_is_encoded_as_the_library_encodes_it(public_api: bool, data: dict[str, Any]) -> None:
+    assert_same_write(data, merge=False, public_api=public_api)
 
 
+@PATHS
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(_keys, _merge_values, max_size=5))
-def test_any_merge_is_encoded_as_the_library_encodes_it(data: dict[str, Any]) -> None:
-    assert_same_write(data, merge=True)
+def test_any_merge_is_encoded_as_the_library_encodes_it(public_api: bool, data: dict[str, Any]) -> None:
+    assert_same_write(data, merge=True, public_api=public_api)
