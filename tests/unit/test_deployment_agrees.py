@@ -330,11 +330,18 @@ def _class_access_problems(functions_tf: str) -> list[str]:
     return problems
 
 
+# The control center's own server (docs/control-center.md) is public like the app-facing functions: it is no
+# function, and every admin function behind it checks the admin's Firebase ID token itself. Nothing else may be.
+_PUBLIC_ENTRANCES = {("control_center.tf", "google_cloud_run_v2_service_iam_member", "control_center_public")}
+
+
 def _binding_problems(file: str, text: str) -> list[str]:
     """IAM bindings besides the invoker binding that let anyone invoke a function, and public members anywhere."""
     problems: list[str] = []
     for match in _INVOKER_RESOURCES.finditer(text):
         resource, label = match.groups()
+        if (file, resource, label) in _PUBLIC_ENTRANCES:
+            continue
         (body,) = _braced(text[match.start() :], re.compile(re.escape(match[0])))
         attributes = _attributes(body)
         if resource.startswith("google_project_iam"):
@@ -349,6 +356,8 @@ def _binding_problems(file: str, text: str) -> list[str]:
         ):
             problems.append(f"{file}: the invoker binding must give each function its class's invoker alone")
     allowed = {f'{trigger} = "allUsers"' for trigger in ("http", "webhook")} if file == "functions.tf" else set()
+    if any(entrance[0] == file for entrance in _PUBLIC_ENTRANCES):
+        allowed.add('member = "allUsers"')
     for line in text.splitlines():
         code = re.sub(r"\s+", " ", line.split("#", 1)[0].strip())
         if _PUBLIC_MEMBERS.search(code) and code not in allowed:
@@ -431,6 +440,13 @@ def test_the_control_center_invoker_can_never_be_public() -> None:
             'resource "google_project_iam_member" "everyone_invokes" {\n  role   = "roles/run.invoker"\n'
             '  member = "serviceAccount:${google_service_account.functions.email}"\n}\n',
             id="project-wide-invoker",
+        ),
+        pytest.param(
+            "control_center.tf",
+            'output "control_center_url" {',
+            'resource "google_cloud_run_v2_service_iam_member" "open_backdoor" {\n  role   = "roles/run.invoker"\n'
+            '  member = "allUsers"\n}\n\noutput "control_center_url" {',
+            id="second-public-entrance",
         ),
     ],
 )
