@@ -18,6 +18,12 @@ from shared.domain.events import Committed
 
 if TYPE_CHECKING:
     from shared.adapters.postgres.accounts import AccountsRepository
+    from shared.adapters.postgres.admin_admins import AdminAdminsRepository
+    from shared.adapters.postgres.admin_config import AdminConfigRepository
+    from shared.adapters.postgres.admin_dashboard import AdminDashboardRepository
+    from shared.adapters.postgres.admin_mitras import AdminMitrasRepository
+    from shared.adapters.postgres.admin_sessions import AdminSessionsRepository
+    from shared.adapters.postgres.admin_users import AdminUsersRepository
     from shared.adapters.postgres.billing import BillingRepository
     from shared.adapters.postgres.billing_refunds import RefundsRepository
     from shared.adapters.postgres.chat import ChatRepository
@@ -89,6 +95,42 @@ class PostgresUnitOfWork:
     @property
     def audit(self) -> AuditRepository:
         return self._repository(AuditRepository)
+
+    @property
+    def admin_admins(self) -> AdminAdminsRepository:
+        from shared.adapters.postgres.admin_admins import AdminAdminsRepository
+
+        return self._repository(AdminAdminsRepository)
+
+    @property
+    def admin_config(self) -> AdminConfigRepository:
+        from shared.adapters.postgres.admin_config import AdminConfigRepository
+
+        return self._repository(AdminConfigRepository)
+
+    @property
+    def admin_dashboard(self) -> AdminDashboardRepository:
+        from shared.adapters.postgres.admin_dashboard import AdminDashboardRepository
+
+        return self._repository(AdminDashboardRepository)
+
+    @property
+    def admin_mitras(self) -> AdminMitrasRepository:
+        from shared.adapters.postgres.admin_mitras import AdminMitrasRepository
+
+        return self._repository(AdminMitrasRepository)
+
+    @property
+    def admin_sessions(self) -> AdminSessionsRepository:
+        from shared.adapters.postgres.admin_sessions import AdminSessionsRepository
+
+        return self._repository(AdminSessionsRepository)
+
+    @property
+    def admin_users(self) -> AdminUsersRepository:
+        from shared.adapters.postgres.admin_users import AdminUsersRepository
+
+        return self._repository(AdminUsersRepository)
 
     @property
     def billing(self) -> BillingRepository:
