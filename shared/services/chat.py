@@ -11,9 +11,8 @@ import base64
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from shared.adapters.postgres.database import Row, Tx
 from shared.domain import accounts
 from shared.domain import chat as rules
 from shared.domain.chat import (
@@ -37,6 +36,8 @@ from shared.services import projector
 from shared.services.ports import Ports
 from shared.services.unit_of_work import UnitOfWork
 
+# A session or message as the reading use cases hand it to their functions, column by column.
+Row = dict[str, Any]
 # A deferred receipts row is the sweep's only if its task has not published it by then.
 _RECEIPTS_SWEEP_GRACE_S = 10
 
@@ -129,22 +130,6 @@ def post(uow: UnitOfWork, message: NewMessage, *, sender_id: str | None) -> Sent
     seq, created_at = uow.chat.append(message, sender_id=sender_id)
     uow.outbox.add(rules.stamped(rules.message_document(message), seq=seq, created_at=created_at))
     return Sent(message_id=message.message_id, seq=seq, created_at=created_at)
-
-
-def append_message(
-    tx: Tx, *, session_id: str, kind: rules.MessageKind, sender_role: str, sender_id: str | None,
-    sender_uid: str | None, text: str,
-) -> dict[str, object]:  # fmt: skip
-    """Transitional, for use cases not yet on the unit of work: `post` inside a plain transaction."""
-    from shared.adapters.postgres.chat import ChatRepository as PostgresChat
-    from shared.services import outbox
-
-    message = NewMessage(message_id=str(uuid.uuid4()), session_id=session_id, kind=kind, sender_role=sender_role,
-                         sender_uid=sender_uid, text=text)  # fmt: skip
-    seq, created_at = PostgresChat(tx).append(message, sender_id=sender_id)
-    document = rules.stamped(rules.message_document(message), seq=seq, created_at=created_at)
-    outbox.write_document(tx, document.paths[0], dict(document.data), op="set")
-    return {"message_id": message.message_id, "seq": seq, "created_at": created_at}
 
 
 # -- receipts and typing -----------------------------------------------------------------------------------------------

@@ -126,19 +126,3 @@ def schedule_retry(ports: Ports, ids: Sequence[int], *, at: datetime | None = No
         )  # fmt: skip
     except Exception:
         log.warning("could not schedule outbox retry; the sweep will catch up", exc_info=True)
-
-
-def project_after_commit(ports: Ports, ids: Sequence[int]) -> None:
-    """Transitional, for use cases not yet on the unit of work: deliver rows a plain transaction committed."""
-    if not ids:
-        return
-    try:
-        if project(ports, ids=ids).failed == 0:
-            return
-    except Exception:
-        log.warning("inline projection failed", exc_info=True)
-    schedule_retry(ports, ids)
-
-
-# Transitional name of `deliver`, for use cases not yet on the unit of work.
-publish_committed = deliver

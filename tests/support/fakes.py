@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
-from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, DocumentEvent, Event, TaskRequest
 from shared.services.ports import Ports
@@ -302,7 +301,6 @@ def fake_ports(db: FakeDatabase) -> FakePorts:
         publisher=FakePublisher(),
         tasks=FakeTasks(),
         marks=FakeMarks(db),
-        db=cast(Database, None),  # services on the unit of work never touch it
     )
 
 

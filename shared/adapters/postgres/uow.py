@@ -4,13 +4,11 @@ instance loads the SQL of its own function only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from shared.adapters.postgres.audit import AuditRepository
-from shared.adapters.postgres.database import Database, Transaction, Tx
+from shared.adapters.postgres.database import Database, Transaction
 from shared.adapters.postgres.outbox import PostgresOutbox
 from shared.adapters.postgres.settings import SettingsRepository
 from shared.adapters.postgres.sql import Autocommit, Sql
@@ -209,19 +207,3 @@ class PostgresUnitOfWork:
         if found is None:
             found = self._repositories[kind] = kind(self.sql)  # type: ignore[call-arg]
         return found  # type: ignore[no-any-return]
-
-
-@contextmanager
-def joined(tx: Tx) -> Iterator[PostgresUnitOfWork]:
-    """Transitional, for a use case not yet moved onto the unit of work that calls one that has: a unit of work
-    inside the caller's open transaction. Its events are inserted into that transaction's outbox when the block
-    ends, and published with the caller's other rows after it commits (`tx.outbox_ids`)."""
-    uow = PostgresUnitOfWork.__new__(PostgresUnitOfWork)
-    uow._database = None  # type: ignore[assignment]
-    uow._one_statement = False
-    uow._tx = None
-    uow._sql = tx
-    uow._outbox = PostgresOutbox(tx)
-    uow._repositories = {}
-    yield uow
-    tx.outbox_ids.extend(row.outbox_id for row in uow._outbox.flush())
