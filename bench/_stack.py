@@ -306,10 +306,25 @@ class FunctionInstance:
         environment = {**os.environ, **self.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         self.process = ManagedProcess(
             f"instance-{target}",
-            [str(gunicorn), "--no-control-socket", "--worker-class", "gthread", "--threads", "16", "--workers", "1",
-             "--bind", f"127.0.0.1:{self.port}", "--timeout", "120", factory],
-            log_dir=log_dir, env=environment, cwd=ROOT,
-        )  # fmt: skip
+            [
+                str(gunicorn),
+                "--no-control-socket",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "16",
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "120",
+                factory,
+            ],
+            log_dir=log_dir,
+            env=environment,
+            cwd=ROOT,
+        )
 
     def __enter__(self) -> FunctionInstance:
         FunctionInstance.running.append(self)

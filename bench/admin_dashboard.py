@@ -83,8 +83,15 @@ _SEED = [
 
 def _seed(db: Database) -> float:
     started = time.perf_counter()
-    params = {"clients": CLIENTS, "mitras": MITRAS, "online": ONLINE, "sessions": SESSIONS,
-              "requests": SESSIONS + UNMATCHED, "payments": PAYMENTS, "days": DAYS}  # fmt: skip
+    params = {
+        "clients": CLIENTS,
+        "mitras": MITRAS,
+        "online": ONLINE,
+        "sessions": SESSIONS,
+        "requests": SESSIONS + UNMATCHED,
+        "payments": PAYMENTS,
+        "days": DAYS,
+    }
     with db.transaction() as tx:
         for statement in _SEED:
             tx.execute(statement, params)
@@ -135,8 +142,12 @@ def run() -> str:
 
 def _measure(cluster: PostgresCluster) -> str:
     # Seeding runs statements longer than the cluster's default 5 s socket timeout.
-    db = Database(lambda: pg8000.dbapi.connect(host="127.0.0.1", port=cluster.port, user="postgres",
-                                               database="bench", timeout=300), max_idle=1)  # fmt: skip
+    db = Database(
+        lambda: pg8000.dbapi.connect(
+            host="127.0.0.1", port=cluster.port, user="postgres", database="bench", timeout=300
+        ),
+        max_idle=1,
+    )
     try:
         migrate(db)
         seed_s = _seed(db)

@@ -120,9 +120,12 @@ def test_a_cloud_task_fires_at_its_time_into_its_handler(stack: LocalStack) -> N
     at = _now().timestamp() + 1.5
     task_id = f"slice-{uuid.uuid4().hex}"
     assert scheduler.schedule(
-        queue="outbox-retry", task_id=task_id, handler="task_project_outbox", payload={"ids": [987654321]},
+        queue="outbox-retry",
+        task_id=task_id,
+        handler="task_project_outbox",
+        payload={"ids": [987654321]},
         at=datetime.fromtimestamp(at, UTC),
-    )  # fmt: skip
+    )
     assert not scheduler.schedule(
         queue="outbox-retry", task_id=task_id, handler="task_project_outbox", payload={"ids": [1]}, at=None
     )
