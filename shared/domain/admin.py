@@ -162,7 +162,8 @@ class SessionToReroute:
 class MitraTakingOver:
     """The mitra a session moves to, its row locked until the change ends."""
 
-    firebase_uid: str
+    # None until the mitra first signs in; such a mitra is never available.
+    firebase_uid: str | None
     display_name: str
 
 
@@ -189,6 +190,7 @@ def may_reroute(session: SessionToReroute, to_mitra_id: str) -> Refused | None:
 def rerouted_events(session: SessionToReroute, to: MitraTakingOver, moved: Moved) -> list[Event]:
     """The session document names the new participants, which is what firestore.rules reads: the previous mitra's
     listener is cut off at once and the new mitra reads every message. Both mitras are told by a push."""
+    assert to.firebase_uid is not None, "an available mitra has signed in"
     session_id = session.session_id
     document = session_document(
         session_id,
