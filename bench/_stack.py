@@ -162,9 +162,10 @@ def app_config(**values: object) -> AbstractContextManager[None]:
     return people.settings(halo_db(), **values)
 
 
-def service_ports(max_idle: int = 64, counter: PgCounter | None = None) -> Any:
+@contextmanager
+def service_ports(max_idle: int = 64, counter: PgCounter | None = None) -> Iterator[Any]:
     """The real adapters from `shared.bootstrap`, on the stack's database, with a pool as large as a race
-    (as that many instances would each hold their own connection)."""
+    (as that many instances would each hold their own connection); the pool is closed afterwards."""
     from shared import bootstrap
     from shared.adapters.postgres.database import connector_for
     from shared.config import get_settings
@@ -172,7 +173,10 @@ def service_ports(max_idle: int = 64, counter: PgCounter | None = None) -> Any:
     stack()
     connect = counting_connect(counter) if counter is not None else connector_for(get_settings())
     pooled = Database(connect, max_idle=max_idle)
-    return bootstrap.ports_on(pooled)
+    try:
+        yield bootstrap.ports_on(pooled)
+    finally:
+        pooled.close()
 
 
 # -- figures -----------------------------------------------------------------------------------------------------
@@ -302,10 +306,25 @@ class FunctionInstance:
         environment = {**os.environ, **self.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         self.process = ManagedProcess(
             f"instance-{target}",
-            [str(gunicorn), "--no-control-socket", "--worker-class", "gthread", "--threads", "16", "--workers", "1",
-             "--bind", f"127.0.0.1:{self.port}", "--timeout", "120", factory],
-            log_dir=log_dir, env=environment, cwd=ROOT,
-        )  # fmt: skip
+            [
+                str(gunicorn),
+                "--no-control-socket",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "16",
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "120",
+                factory,
+            ],
+            log_dir=log_dir,
+            env=environment,
+            cwd=ROOT,
+        )
 
     def __enter__(self) -> FunctionInstance:
         FunctionInstance.running.append(self)

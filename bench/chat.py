@@ -145,10 +145,17 @@ def _message(session_id: str, sender_uid: str, seq: int) -> tuple[str, dict[str,
     so the floor's write costs the emulator and the listener what chat_send's does."""
     message_id = str(uuid.uuid4())
     return message_id, {
-        "message_id": message_id, "session_id": session_id, "kind": "text", "sender_role": "client",
-        "sender_uid": sender_uid, "client_message_id": str(uuid.uuid4()), "text": TEXT, "status": "sent",
-        "seq": seq, "created_at": datetime.now(UTC),
-    }  # fmt: skip
+        "message_id": message_id,
+        "session_id": session_id,
+        "kind": "text",
+        "sender_role": "client",
+        "sender_uid": sender_uid,
+        "client_message_id": str(uuid.uuid4()),
+        "text": TEXT,
+        "status": "sent",
+        "seq": seq,
+        "created_at": datetime.now(UTC),
+    }
 
 
 class BareSender:
@@ -332,8 +339,11 @@ class Drive:
         return self.cpu_s * 1000 / max(1, self.requests)
 
 
-_BOX_PARTS = {"Firestore emulator": ("java", "firestore"), "Pub/Sub emulator": ("java", "pubsub"),
-              "PostgreSQL": ("postgres",)}  # fmt: skip
+_BOX_PARTS = {
+    "Firestore emulator": ("java", "firestore"),
+    "Pub/Sub emulator": ("java", "pubsub"),
+    "PostgreSQL": ("postgres",),
+}
 
 
 def _box_cpu() -> dict[str, float]:
@@ -608,8 +618,14 @@ def _writes_per_message() -> str:
                 step = min(1.0, compose_s - typed)
                 time.sleep(step)
                 typed += step
-            reply = sender.post("chat_send", {"session_id": pair.session_id, "client_message_id": str(uuid.uuid4()),
-                                              "text": "cerita sedikit lagi ya"})  # fmt: skip
+            reply = sender.post(
+                "chat_send",
+                {
+                    "session_id": pair.session_id,
+                    "client_message_id": str(uuid.uuid4()),
+                    "text": "cerita sedikit lagi ya",
+                },
+            )
             if reply.status != 200:
                 raise RuntimeError(f"chat_send: HTTP {reply.status} {reply.body}")
             sent += 1
@@ -617,8 +633,9 @@ def _writes_per_message() -> str:
             typing_calls += 1
             typing_written += _typing(pair, sender, False)
         receipt_calls += 1
-        reply = reader.post("chat_receipts", {"session_id": pair.session_id, "up_to_message_id": last_message,
-                                              "status": "read"})  # fmt: skip
+        reply = reader.post(
+            "chat_receipts", {"session_id": pair.session_id, "up_to_message_id": last_message, "status": "read"}
+        )
         if reply.status != 200:
             raise RuntimeError(f"chat_receipts: HTTP {reply.status} {reply.body}")
     elapsed = time.monotonic() - started
@@ -633,9 +650,13 @@ def _writes_per_message() -> str:
                                          AND (published_at IS NULL OR published_at >= created_at + :held))
                           AS session_docs
                FROM outbox WHERE id > :before AND kind = 'firestore'""",
-            {"messages": f"sessions/{pair.session_id}/messages/%", "session": f"sessions/{pair.session_id}",
-             "before": outbox_before, "held": chat.RECEIPTS_COALESCE * 0.9},
-        )  # fmt: skip
+            {
+                "messages": f"sessions/{pair.session_id}/messages/%",
+                "session": f"sessions/{pair.session_id}",
+                "before": outbox_before,
+                "held": chat.RECEIPTS_COALESCE * 0.9,
+            },
+        )
     assert written is not None
     total = written["message_docs"] + written["session_docs"] + typing_written
     per_message = total / sent

@@ -139,13 +139,21 @@ def _on_notify_requests() -> Requests:
     def send(instance: FunctionInstance) -> int:
         http = requests.Session()
         for n in range(WARM_REQUESTS):
-            data = {"dedup_key": f"bench:{uuid.uuid4().hex}", "recipients": [uid],
-                    "data": {"type": "bench", "n": str(n)}, "title": "Halo Bestie", "body": "Pesan baru"}  # fmt: skip
+            data = {
+                "dedup_key": f"bench:{uuid.uuid4().hex}",
+                "recipients": [uid],
+                "data": {"type": "bench", "n": str(n)},
+                "title": "Halo Bestie",
+                "body": "Pesan baru",
+            }
             envelope = {
-                "message": {"data": base64.b64encode(json.dumps(data).encode()).decode(),
-                            "messageId": str(uuid.uuid4()), "attributes": {}},
+                "message": {
+                    "data": base64.b64encode(json.dumps(data).encode()).decode(),
+                    "messageId": str(uuid.uuid4()),
+                    "attributes": {},
+                },
                 "subscription": "projects/demo-halo/subscriptions/notify--on_notify",
-            }  # fmt: skip
+            }
             _expect(
                 http.post(f"{instance.url}/projects/demo-halo/topics/notify", json=envelope, timeout=30), "on_notify"
             )

@@ -18,8 +18,9 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Barrier
@@ -194,29 +195,34 @@ def _in_threads(pool: ThreadPoolExecutor, ports: Any, mitra_ids: list[str]) -> C
 def _counted(db: Any, mitra_id: str) -> tuple[float, float]:
     """PostgreSQL statements and wire round trips of an uncontended accept, on a counting connection."""
     counter = PgCounter()
-    ports = _stack.service_ports(counter=counter)
     wire: list[int] = []
     statements: list[int] = []
+    with _stack.service_ports(counter=counter) as ports:
 
-    def accept(request_id: str) -> tuple[str, float]:
-        counter.reset()
-        outcome = _accept(ports, mitra_id, request_id)
-        wire.append(counter.wire)
-        statements.append(len(counter.statements))
-        return outcome
+        def accept(request_id: str) -> tuple[str, float]:
+            counter.reset()
+            outcome = _accept(ports, mitra_id, request_id)
+            wire.append(counter.wire)
+            statements.append(len(counter.statements))
+            return outcome
 
-    try:
         _alone(db, mitra_id, accept, COUNTED_TRIALS)
-    finally:
-        ports.db.close()
     return p50(statements[3:]), p50(wire[3:])
+
+
+@contextmanager
+def _offline_afterwards(db: Any, mitra_ids: list[str]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        world.set_offline(db, mitra_ids)
 
 
 def _accepts() -> str:
     db = _stack.halo_db()
     racers = world.add_online_mitras(db, RACERS)
-    ports = _stack.service_ports()  # for the threads: a pool as large as the race, so none queues for a connection
-    try:
+    # For the threads: a pool as large as the race, so none queues for a connection.
+    with _stack.service_ports() as ports, _offline_afterwards(db, racers):
         statements, wire = _counted(db, racers[0])
         with _Instances(racers) as instances:
             for racer, mitra_id in enumerate(racers):  # every instance warm, as one that has served before
@@ -230,9 +236,6 @@ def _accepts() -> str:
         )
         with ThreadPoolExecutor(RACERS) as pool:
             threads_contended, threads_winners = _races(db, racers, _in_threads(pool, ports, racers))
-    finally:
-        world.set_offline(db, racers)
-        ports.db.close()
 
     base = p50(uncontended)
     ratio = percentile(contended, 99) / base
@@ -293,11 +296,15 @@ def _raw_write(client: Any, uids: list[str]) -> float:
 
 
 def _blast() -> str:
+    counter = PgCounter()
+    with _stack.service_ports(counter=counter) as ports:
+        return _blasts(ports, counter)
+
+
+def _blasts(ports: Any, counter: PgCounter) -> str:
     from shared import bootstrap
     from shared.services import pairing
 
-    counter = PgCounter()
-    ports = _stack.service_ports(counter=counter)
     db = _stack.halo_db()
     _stack.quiet_world()
     mitras = world.add_online_mitras(db, BLAST_MITRAS)
@@ -347,7 +354,6 @@ def _blast() -> str:
                 {"p": [f"%/offers/{request_id}" for request_id in requests]},
             )
     finally:
-        ports.db.close()
         world.set_offline(db, mitras)
         with db.transaction() as tx:
             tx.execute(

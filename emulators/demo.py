@@ -136,12 +136,14 @@ class Demo:
         self.session_id = session_id
         self.section("The session: chat, receipts, typing")
         scene = Scene(
-            client, winner, session_id,
+            client,
+            winner,
+            session_id,
             client_session=self.keep(client.watch_session(session_id)),
             mitra_session=self.keep(winner.watch_session(session_id)),
             client_messages=self.keep(client.watch_messages(session_id)),
             mitra_messages=self.keep(winner.watch_messages(session_id)),
-        )  # fmt: skip
+        )
         ends_at = self.session_starts(scene)
         self.conversation(scene)
         self.section("Time is almost up: warning, extension, early end, goodbyes")
@@ -180,8 +182,9 @@ class Demo:
     def prepare(self) -> None:
         """As an admin would: two short demo tiers, and a short goodbye window and warning lead for this run."""
         self.add_demo_tiers()
-        tiers = ", ".join(f"{tier_id} ({seconds} s, {idr(price)})" for tier_id, seconds, price in
-                          (SESSION_TIER, EXTENSION_TIER))  # fmt: skip
+        tiers = ", ".join(
+            f"{tier_id} ({seconds} s, {idr(price)})" for tier_id, seconds, price in (SESSION_TIER, EXTENSION_TIER)
+        )
         self.say.say("admin", f"adds demo tiers {tiers} in PostgreSQL")
         self.saved_settings = self.read_settings()
         how = self.write_settings(DEMO_SETTINGS)
@@ -309,9 +312,10 @@ class Demo:
         mitra.typing(session_id, False)  # writes nothing: the message that just went out already ends the lease
         wait_for_one(client_messages, lambda doc: doc.get("message_id") == reply["message_id"])
         self.say.say(
-            "client", f'listener: #{reply["seq"]} "Terima kasih sudah mau cerita…", typing indicator off (a message '
+            "client",
+            f'listener: #{reply["seq"]} "Terima kasih sudah mau cerita…", typing indicator off (a message '
             "from the mitra after the typing lease's `since`)",
-        )  # fmt: skip
+        )
         client.receipt(session_id, reply["message_id"], "read")
         self.wait_receipt(mitra_session, "client", "read_seq", reply["seq"])
         self.say.say(mitra.name, f"listener: #{reply['seq']} read by the client")
@@ -408,8 +412,10 @@ class Demo:
         from shared.adapters.postgres.database import Database
 
         port = self.args.postgres_port
-        db = Database(lambda: pg8000.dbapi.connect(host="127.0.0.1", port=port, user="postgres", database=DATABASE,
-                                                   timeout=5), max_idle=1)  # fmt: skip
+        db = Database(
+            lambda: pg8000.dbapi.connect(host="127.0.0.1", port=port, user="postgres", database=DATABASE, timeout=5),
+            max_idle=1,
+        )
         try:
             with db.transaction() as tx:
                 yield tx
@@ -538,8 +544,10 @@ def main(argv: list[str] | None = None) -> int:
     missing = [url for url in (f"{args.functions_url}/openapi.json", args.auth_url) if not _reachable(url)]
     if missing:
         print(f"The local stack is not answering at {', '.join(missing)}.", file=sys.stderr)
-        print("Start it with `make dev` in another terminal, wait for 'stack ready', then run `make demo`.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "Start it with `make dev` in another terminal, wait for 'stack ready', then run `make demo`.",
+            file=sys.stderr,
+        )
         return 2
 
     print(f"Halo Bestie demo against {args.functions_url} (project demo-halo): every step through the real functions,")

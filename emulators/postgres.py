@@ -59,19 +59,54 @@ class PostgresCluster:
                 os.chown(folder, *self.user)
         if fresh:
             subprocess.run(
-                [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--locale=C.UTF-8", "--no-sync"],
-                check=True, capture_output=True, user=self.user[0] if self.user else None,
-                group=self.user[1] if self.user else None, extra_groups=[] if self.user else None, cwd="/",
-            )  # fmt: skip
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                check=True,
+                capture_output=True,
+                user=self.user[0] if self.user else None,
+                group=self.user[1] if self.user else None,
+                extra_groups=[] if self.user else None,
+                cwd="/",
+            )
         # Durability settings are off: this cluster is disposable and only serves development and tests.
         self.process = ManagedProcess(
             "postgres",
-            [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
-             "-k", str(self.socket_dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=128MB"],
-            log_dir=self.log_dir, user=self.user, cwd=Path("/"), stop_signal=signal.SIGINT,
-        ).start()  # fmt: skip
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.socket_dir),
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "shared_buffers=128MB",
+            ],
+            log_dir=self.log_dir,
+            user=self.user,
+            cwd=Path("/"),
+            stop_signal=signal.SIGINT,
+        ).start()
         self.process.wait_ready(self._accepts_connections, timeout=30)
 
     def _accepts_connections(self) -> bool:

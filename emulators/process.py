@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +17,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def options(flags: Mapping[str, str]) -> list[str]:
+    """Command-line options from a table of flags and their values: `["--port", "8080", ...]`."""
+    return [part for flag, value in flags.items() for part in (flag, value)]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

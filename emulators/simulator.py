@@ -70,8 +70,12 @@ class AuthEmulator:
 
     def sign_in_with_idp(self, provider: str, email: str, name: str, sub: str | None = None) -> Session:
         """The emulator takes an unsigned IdP id_token, as the native Google/Apple SDK would hand to Firebase."""
-        claims = {"sub": sub or f"{provider}-{uuid.uuid4().hex[:12]}", "email": email, "email_verified": True,
-                  "name": name}  # fmt: skip
+        claims = {
+            "sub": sub or f"{provider}-{uuid.uuid4().hex[:12]}",
+            "email": email,
+            "email_verified": True,
+            "name": name,
+        }
         fake_id_token = (
             ".".join(
                 base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
@@ -370,8 +374,7 @@ class Client(Participant):
         response.raise_for_status()
         return dict(response.json())
 
-    def buy(self, tier_id: str, purpose: str = "session", extension_id: str | None = None,
-            timeout: float = 15) -> str:  # fmt: skip
+    def buy(self, tier_id: str, purpose: str = "session", extension_id: str | None = None, timeout: float = 15) -> str:
         """Checkout, pay, and wait (listening on `payments/{transaction_id}`) until Xendit's callback has marked
         it paid, as the app does after the payment page. Returns the transaction id."""
         checkout = self.checkout(tier_id, purpose, extension_id)

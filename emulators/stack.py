@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from emulators.postgres import PostgresCluster
-from emulators.process import ManagedProcess, free_port, port_open
+from emulators.process import ManagedProcess, free_port, options, port_open
 from functions.manifest import FUNCTIONS, QUEUES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +49,15 @@ class StackPorts:
     @classmethod
     def from_firebase_json(cls, path: Path = ROOT / "firebase.json") -> StackPorts:
         emulators = json.loads(path.read_text())["emulators"]
-        named = {name: int(emulators[name]["port"]) for name in ("postgres", "firestore", "pubsub", "auth",
-                                                                  "functions", "tasks", "xendit", "fcm")}  # fmt: skip
-        return cls(**named, auth_hub=int(emulators.get("hub", {}).get("port", 4400)),
-                   auth_logging=int(emulators.get("logging", {}).get("port", 4500)))  # fmt: skip
+        named = {
+            name: int(emulators[name]["port"])
+            for name in ("postgres", "firestore", "pubsub", "auth", "functions", "tasks", "xendit", "fcm")
+        }
+        return cls(
+            **named,
+            auth_hub=int(emulators.get("hub", {}).get("port", 4400)),
+            auth_logging=int(emulators.get("logging", {}).get("port", 4500)),
+        )
 
     @classmethod
     def free(cls) -> StackPorts:
@@ -65,8 +70,10 @@ def gcloud_emulators() -> Path | None:
     if gcloud is None or shutil.which("java") is None:
         return None
     platform = Path(gcloud).resolve().parents[1] / "platform"
-    needed = (platform / "cloud-firestore-emulator" / "cloud_firestore_emulator",
-              platform / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator")  # fmt: skip
+    needed = (
+        platform / "cloud-firestore-emulator" / "cloud_firestore_emulator",
+        platform / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator",
+    )
     return platform if all(path.exists() for path in needed) else None
 
 
@@ -168,8 +175,14 @@ class LocalStack:
         python = sys.executable
         if self.platform:
             self._spawn("firestore", self._firestore_command())
-            self._spawn("pubsub", [str(self.platform / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"),
-                                   "--host=127.0.0.1", f"--port={self.ports.pubsub}"])  # fmt: skip
+            self._spawn(
+                "pubsub",
+                [
+                    str(self.platform / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"),
+                    "--host=127.0.0.1",
+                    f"--port={self.ports.pubsub}",
+                ],
+            )
         else:
             self.progress("!! Google Cloud CLI emulators not installed: Firestore and Pub/Sub are NOT running")
         self._spawn("auth", self._auth_command(), cwd=self.state_dir)
@@ -177,23 +190,27 @@ class LocalStack:
         if self.keep:
             tasks += ["--state-file", str(self.state_dir / "tasks.json")]
         self._spawn("tasks", tasks)
-        self._spawn(
-            "xendit",
-            [
-                python, "-m", "emulators.xendit_standin", "--host", self.bind_host, "--port", str(self.ports.xendit),
-                "--public-url", self.public_url(self.ports.xendit), "--secret-key", XENDIT_SECRET_KEY,
-                "--callback-url", f"{self.functions_url}/xendit_webhook", "--callback-token", XENDIT_CALLBACK_TOKEN,
-            ],
-        )  # fmt: skip
+        xendit = {
+            "--host": self.bind_host,
+            "--port": str(self.ports.xendit),
+            "--public-url": self.public_url(self.ports.xendit),
+            "--secret-key": XENDIT_SECRET_KEY,
+            "--callback-url": f"{self.functions_url}/xendit_webhook",
+            "--callback-token": XENDIT_CALLBACK_TOKEN,
+        }
+        self._spawn("xendit", [python, "-m", "emulators.xendit_standin", *options(xendit)])
         self._spawn("fcm", [python, "-m", "emulators.fcm_sink", "--host", "127.0.0.1", "--port", str(self.ports.fcm)])
 
     def _firestore_command(self) -> list[str]:
         assert self.platform is not None
         command = [
-            str(self.platform / "cloud-firestore-emulator" / "cloud_firestore_emulator"), "start",
-            f"--host={self.bind_host}", f"--port={self.ports.firestore}", f"--rules={ROOT / 'firestore.rules'}",
+            str(self.platform / "cloud-firestore-emulator" / "cloud_firestore_emulator"),
+            "start",
+            f"--host={self.bind_host}",
+            f"--port={self.ports.firestore}",
+            f"--rules={ROOT / 'firestore.rules'}",
             f"--project_id={PROJECT}",
-        ]  # fmt: skip
+        ]
         exported = self._firestore_export / "firestore_export" / "firestore_export.overall_export_metadata"
         if self.keep and exported.exists():
             command.append(f"--import-data={exported}")
@@ -208,11 +225,19 @@ class LocalStack:
         if not firebase.exists():
             raise RuntimeError("firebase-tools is not installed: run `make bootstrap` (npm ci)")
         config = self.state_dir / "firebase.auth.json"
-        config.write_text(json.dumps({"emulators": {
-            "auth": {"host": self.bind_host, "port": self.ports.auth},
-            "hub": {"host": "127.0.0.1", "port": self.ports.auth_hub},
-            "logging": {"host": "127.0.0.1", "port": self.ports.auth_logging},
-            "ui": {"enabled": False}, "singleProjectMode": True}}))  # fmt: skip
+        config.write_text(
+            json.dumps(
+                {
+                    "emulators": {
+                        "auth": {"host": self.bind_host, "port": self.ports.auth},
+                        "hub": {"host": "127.0.0.1", "port": self.ports.auth_hub},
+                        "logging": {"host": "127.0.0.1", "port": self.ports.auth_logging},
+                        "ui": {"enabled": False},
+                        "singleProjectMode": True,
+                    }
+                }
+            )
+        )
         command = [str(firebase), "emulators:start", "--only", "auth", "--project", PROJECT, "--config", str(config)]
         if self.keep:
             saved = self.state_dir / "auth"
@@ -295,14 +320,15 @@ class LocalStack:
         gunicorn = Path(sys.executable).parent / "gunicorn"
         # Idle connections are kept as long as Google's front end keeps them (its keep-alive is 610 s): an app that
         # pauses between calls reuses its connection instead of meeting one closed under it.
-        self._spawn(
-            "gateway",
-            [
-                str(gunicorn), "--no-control-socket", "--worker-class", "gthread", "--threads", "16", "--workers", "1",
-                "--bind", f"{self.bind_host}:{self.ports.functions}", "--timeout", "120", "--keep-alive", "620",
-                "emulators.gateway:app",
-            ],
-        )  # fmt: skip
+        gateway = {
+            "--worker-class": "gthread",
+            "--threads": "16",
+            "--workers": "1",
+            "--bind": f"{self.bind_host}:{self.ports.functions}",
+            "--timeout": "120",
+            "--keep-alive": "620",
+        }
+        self._spawn("gateway", [str(gunicorn), "--no-control-socket", *options(gateway), "emulators.gateway:app"])
         self._process("gateway").wait_ready(self._readiness()["gateway"], timeout=60)
         served = f"{len(FUNCTIONS)} functions, /openapi.json, /docs, /_kit/"
         self.progress(f"gateway    ready on {self.functions_url} ({served})")
@@ -310,14 +336,21 @@ class LocalStack:
     def _wire(self) -> None:
         from shared.adapters.cloud_tasks import CloudTasksScheduler
 
-        scheduler = CloudTasksScheduler(project=PROJECT, location="asia-southeast2",
-                                        target_base_url=self.functions_url,
-                                        service_account_email=TASKS_SERVICE_ACCOUNT,
-                                        emulator_host=f"127.0.0.1:{self.ports.tasks}")  # fmt: skip
+        scheduler = CloudTasksScheduler(
+            project=PROJECT,
+            location="asia-southeast2",
+            target_base_url=self.functions_url,
+            service_account_email=TASKS_SERVICE_ACCOUNT,
+            emulator_host=f"127.0.0.1:{self.ports.tasks}",
+        )
         for queue in QUEUES:
-            scheduler.ensure_queue(queue=queue.name, max_attempts=queue.max_attempts,
-                                   min_backoff_s=queue.min_backoff_s, max_backoff_s=queue.max_backoff_s,
-                                   max_doublings=queue.max_doublings)  # fmt: skip
+            scheduler.ensure_queue(
+                queue=queue.name,
+                max_attempts=queue.max_attempts,
+                min_backoff_s=queue.min_backoff_s,
+                max_backoff_s=queue.max_backoff_s,
+                max_doublings=queue.max_doublings,
+            )
         self.progress(f"tasks      queues: {', '.join(queue.name for queue in QUEUES)}")
         if self.has_gcloud:
             self.progress(f"pubsub     topics → push: {', '.join(self._wire_pubsub())}")

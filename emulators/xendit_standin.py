@@ -92,8 +92,12 @@ def describe(payload: dict[str, Any]) -> dict[str, Any]:
     """What a callback is about, for the delivery log: an invoice's state, or a refund's event."""
     if "event" in payload:
         refund = payload["data"]
-        return {"event": payload["event"], "refund_id": refund["id"], "reference_id": refund["reference_id"],
-                "status": refund["status"]}  # fmt: skip
+        return {
+            "event": payload["event"],
+            "refund_id": refund["id"],
+            "reference_id": refund["reference_id"],
+            "status": refund["status"],
+        }
     return {"invoice_id": payload["id"], "external_id": payload["external_id"], "status": payload["status"]}
 
 
@@ -338,12 +342,21 @@ class InvoiceBook:
                 raise XenditError(409, "REFUND_NOT_PENDING", f"Refund is {refund['status']}, not PENDING")
             now = timestamp(datetime.now(UTC))
             refund.update(status=status, failure_code=failure_code, updated=now)
-            payload = {"event": REFUND_EVENTS[status], "business_id": BUSINESS_ID, "created": now,
-                       "data": copy.deepcopy(refund)}  # fmt: skip
+            payload = {
+                "event": REFUND_EVENTS[status],
+                "business_id": BUSINESS_ID,
+                "created": now,
+                "data": copy.deepcopy(refund),
+            }
             callback = (payload, secrets.token_hex(16))
             self._last_refund_callback[refund_id] = callback
-        log.info("completed refund=%s status=%s failure_code=%s callback=%s", refund_id, status, failure_code,
-                 "sent" if send else "lost")  # fmt: skip
+        log.info(
+            "completed refund=%s status=%s failure_code=%s callback=%s",
+            refund_id,
+            status,
+            failure_code,
+            "sent" if send else "lost",
+        )
         if send:
             self._send(callback)
         return copy.deepcopy(payload)
@@ -388,12 +401,23 @@ class InvoiceBook:
         # PENDING one is settled by `/_standin/refunds/<id>/complete`, which sends its refund callback.
         status, failure_code = self._refund_answers.get(invoice["id"], ("SUCCEEDED", None))
         return {
-            "id": f"rfd-{uuid.uuid4()}", "payment_request_id": None, "invoice_id": invoice["id"], "amount": amount,
-            "payment_method_type": invoice["payment_method"], "channel_code": invoice["payment_channel"],
-            "currency": invoice["currency"], "status": status, "reason": fields["reason"],
-            "reference_id": fields["reference_id"], "failure_code": failure_code, "refund_fee_amount": 0,
-            "country": "ID", "created": now, "updated": now, "metadata": fields["metadata"],
-        }  # fmt: skip
+            "id": f"rfd-{uuid.uuid4()}",
+            "payment_request_id": None,
+            "invoice_id": invoice["id"],
+            "amount": amount,
+            "payment_method_type": invoice["payment_method"],
+            "channel_code": invoice["payment_channel"],
+            "currency": invoice["currency"],
+            "status": status,
+            "reason": fields["reason"],
+            "reference_id": fields["reference_id"],
+            "failure_code": failure_code,
+            "refund_fee_amount": 0,
+            "country": "ID",
+            "created": now,
+            "updated": now,
+            "metadata": fields["metadata"],
+        }
 
     def _find(self, invoice_id: str) -> dict[str, Any]:
         invoice = self._invoices.get(invoice_id)

@@ -138,11 +138,16 @@ def _audit_read(caller: Caller, function: str, query: BaseModel) -> None:
     """Every admin call lands in the audit log; changes are recorded by their services with old and new values,
     reads here with what was asked."""
     from shared import bootstrap
-    from shared.services import audit
 
-    with bootstrap.database().transaction() as tx:
-        audit.record(tx, actor_uid=caller.uid, actor_role="admin", action=f"{function}.read", target=function,
-                     old=None, new=query.model_dump(mode="json", exclude_none=True))  # fmt: skip
+    with bootstrap.ports().uow(one_statement=True) as uow:
+        uow.audit.record(
+            actor_uid=caller.uid,
+            actor_role="admin",
+            action=f"{function}.read",
+            target=function,
+            old=None,
+            new=query.model_dump(mode="json", exclude_none=True),
+        )
 
 
 def parse(req: flask.Request, model: type[BaseModel], *, function: str = "") -> BaseModel:

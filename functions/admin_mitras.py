@@ -1,15 +1,13 @@
-"""The control center's roster of mitras: listing, creating, renaming, deactivating, and presence history.
-
-Every change is written to audit_log with the admin's uid, the target, and the old and new values.
-"""
+"""The control center's roster of mitras: listing, creating, renaming, deactivating, and presence history. Every
+change is in the audit log with its old and new value."""
 
 from __future__ import annotations
 
 from functions._http import Call, endpoint
 from shared import bootstrap
-from shared.adapters.postgres.database import Row
+from shared.domain.admin import MitraOnRoster
 from shared.domain.roles import Role
-from shared.schemas.admin import (
+from shared.schemas.admin_mitras import (
     AdminMitra,
     CreateMitra,
     MitraAction,
@@ -20,38 +18,43 @@ from shared.schemas.admin import (
     SetMitraActive,
     UpdateMitra,
 )
-from shared.services import admin_mitras as roster
+from shared.services.admin_mitras import create, deactivate, list_mitras, reactivate, rename, status_history
 
 
 @endpoint(get=MitraQuery, post=MitraAction, roles={Role.ADMIN}, response=MitraPage, check_revoked=True)
 def admin_mitras(call: Call[MitraQuery | MitraAction]) -> MitraPage:
     """GET: the roster (filter, search, pages). POST: create, update, deactivate or reactivate one mitra."""
-    if isinstance(call.body, MitraAction):
-        return MitraPage(mitras=[AdminMitra.model_validate(_change_mitra(call.caller.uid, call.body.root))])
-    rows, cursor = roster.list_mitras(
-        bootstrap.database(), presence=call.body.presence, active=call.body.active, search=call.body.q,
-        cursor=call.body.cursor, limit=call.body.limit,
-    )  # fmt: skip
-    return MitraPage(mitras=[AdminMitra.model_validate(row) for row in rows], next_cursor=cursor)
+    body = call.body
+    if isinstance(body, MitraAction):
+        changed = _change(call.caller.uid, body.root)
+        return MitraPage(mitras=[AdminMitra.model_validate(changed, from_attributes=True)])
+    mitras, cursor = list_mitras(
+        bootstrap.ports(),
+        presence=body.presence,
+        active=body.active,
+        search=body.q,
+        cursor=body.cursor,
+        limit=body.limit,
+    )
+    return MitraPage(mitras=[AdminMitra.model_validate(m, from_attributes=True) for m in mitras], next_cursor=cursor)
 
 
-def _change_mitra(admin_uid: str, action: CreateMitra | UpdateMitra | SetMitraActive) -> Row:
+def _change(admin_uid: str, action: CreateMitra | UpdateMitra | SetMitraActive) -> MitraOnRoster:
+    ports = bootstrap.ports()
     if isinstance(action, CreateMitra):
-        return roster.create(bootstrap.database(), admin_uid, phone=action.phone, display_name=action.display_name)
+        return create(ports, admin_uid, phone=action.phone, display_name=action.display_name)
+    mitra_id = str(action.mitra_id)
     if isinstance(action, UpdateMitra):
         assert action.display_name is not None
-        return roster.rename(bootstrap.ports(), admin_uid, str(action.mitra_id), action.display_name)
+        return rename(ports, admin_uid, mitra_id, action.display_name)
     if action.action == "deactivate":
-        return roster.deactivate(
-            bootstrap.ports(), bootstrap.firebase_auth(), bootstrap.identities(), admin_uid, str(action.mitra_id)
-        )
-    return roster.reactivate(bootstrap.database(), admin_uid, str(action.mitra_id))
+        return deactivate(ports, bootstrap.firebase_auth(), bootstrap.identities(), admin_uid, mitra_id)
+    return reactivate(ports, admin_uid, mitra_id)
 
 
 @endpoint(get=MitraLogQuery, roles={Role.ADMIN}, response=MitraLogs)
 def admin_mitra_logs(call: Call[MitraLogQuery]) -> MitraLogs:
     """One mitra's online/offline transitions over Jakarta days, with the time online on each day."""
-    history = roster.status_history(
-        bootstrap.database(), str(call.body.mitra_id), call.body.from_date, call.body.to_date
-    )
-    return MitraLogs.model_validate(history)
+    body = call.body
+    history = status_history(bootstrap.ports(), str(body.mitra_id), body.from_date, body.to_date)
+    return MitraLogs.model_validate(history, from_attributes=True)

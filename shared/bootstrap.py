@@ -96,7 +96,6 @@ def ports_on(db: Database) -> Ports:
         publisher=publisher(),
         tasks=tasks(),
         marks=published_marks(db),
-        db=db,
     )
 
 

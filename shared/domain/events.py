@@ -98,9 +98,13 @@ def encode(event: Event) -> OutboxRow:
     return OutboxRow(
         "task",
         event.queue,
-        {"task_id": event.task_id, "handler": event.handler, "payload": dict(event.payload),
-         "at": event.at.isoformat() if event.at else None},
-    )  # fmt: skip
+        {
+            "task_id": event.task_id,
+            "handler": event.handler,
+            "payload": dict(event.payload),
+            "at": event.at.isoformat() if event.at else None,
+        },
+    )
 
 
 def decode(kind: str, destination: str, payload: Mapping[str, Any]) -> Event:
@@ -122,9 +126,12 @@ def decode(kind: str, destination: str, payload: Mapping[str, Any]) -> Event:
     if kind == "task":
         at = payload.get("at")
         return TaskRequest(
-            destination, payload["task_id"], payload["handler"], payload["payload"],
+            destination,
+            payload["task_id"],
+            payload["handler"],
+            payload["payload"],
             datetime.fromisoformat(at) if at else None,
-        )  # fmt: skip
+        )
     raise ValueError(f"unknown outbox kind {kind!r}")
 
 

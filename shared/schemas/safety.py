@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from shared.schemas import Model
-from shared.schemas.admin import PageQuery
+from shared.schemas.admin_paging import PageQuery
 
 
 class AlertQuery(PageQuery):

@@ -2,74 +2,108 @@
 
 from __future__ import annotations
 
-from shared.adapters.postgres.database import Database, Row
+from typing import Protocol
+
+from shared.domain import admin
+from shared.domain.admin import AdminOnFile, Refused
 from shared.errors import Conflict, NotFound
-from shared.services import audit
 from shared.services.identity import IdentityCache
-from shared.services.ports import IdentityProvider
-
-_COLUMNS = "id::text AS admin_id, email, created_at, created_by, on_duty"
-
-
-def list_admins(db: Database) -> list[Row]:
-    with db.transaction() as tx:
-        return tx.all(f"SELECT {_COLUMNS} FROM admins ORDER BY created_at")
+from shared.services.ports import IdentityProvider, Ports
+from shared.services.unit_of_work import UnitOfWork
 
 
-def grant(db: Database, idp: IdentityProvider, identities: IdentityCache, actor_uid: str, email: str) -> Row:
+class AdminAdminsRepository(Protocol):
+    """What the control center's admins need from storage (shared/adapters/postgres/admin_admins.py)."""
+
+    def admins(self) -> list[AdminOnFile]: ...
+
+    def is_client_or_mitra(self, uid: str) -> bool: ...
+
+    def grant(self, uid: str, email: str, *, granted_by: str) -> AdminOnFile: ...
+
+    def lock_admin(self, admin_id: str) -> AdminOnFile | None: ...
+
+    def delete(self, admin_id: str) -> None: ...
+
+    def set_on_duty(self, admin_id: str, on_duty: bool) -> AdminOnFile: ...
+
+
+def list_admins(ports: Ports) -> list[AdminOnFile]:
+    with ports.uow(one_statement=True) as uow:
+        return uow.admin_admins.admins()
+
+
+def grant(ports: Ports, idp: IdentityProvider, identities: IdentityCache, actor_uid: str, email: str) -> AdminOnFile:
+    """To an existing email/password sign-in (`shared.domain.admin.may_grant`); its role claim follows the commit."""
     uid = idp.uid_for_email(email.lower())
     if uid is None:
         raise NotFound("no Halo Bestie sign-in uses this email; the person signs up with email and password first")
-    with db.transaction() as tx:
-        if tx.scalar(
-            "SELECT EXISTS (SELECT 1 FROM clients WHERE firebase_uid = :uid UNION ALL "
-            "SELECT 1 FROM mitras WHERE firebase_uid = :uid)",
-            {"uid": uid},
-        ):
-            raise Conflict("this sign-in belongs to a client or a mitra", code="role_conflict")
-        row = tx.one(
-            f"""INSERT INTO admins (firebase_uid, email, created_by) VALUES (:uid, :email, :by)
-                ON CONFLICT (firebase_uid) DO UPDATE SET email = EXCLUDED.email RETURNING {_COLUMNS}""",
-            {"uid": uid, "email": email.lower(), "by": actor_uid},
+    with ports.uow() as uow:
+        _refuse(admin.may_grant(client_or_mitra=uow.admin_admins.is_client_or_mitra(uid)))
+        granted = uow.admin_admins.grant(uid, email.lower(), granted_by=actor_uid)
+        uow.audit.record(
+            actor_uid=actor_uid,
+            actor_role="admin",
+            action="admin.grant",
+            target=granted.admin_id,
+            old=None,
+            new={"email": granted.email},
         )
-        assert row is not None
-        audit.record(tx, actor_uid=actor_uid, actor_role="admin", action="admin.grant", target=row["admin_id"],
-                     old=None, new={"email": row["email"]})  # fmt: skip
+        uow.commit()
     idp.set_role(uid, "admin")
     identities.forget(uid)
-    return row
+    return granted
 
 
-def revoke(db: Database, idp: IdentityProvider, identities: IdentityCache, actor_uid: str, admin_id: str) -> Row:
-    with db.transaction() as tx:
-        row = tx.one(
-            f"SELECT {_COLUMNS}, firebase_uid FROM admins WHERE id = CAST(:id AS uuid) FOR UPDATE", {"id": admin_id}
+def revoke(
+    ports: Ports, idp: IdentityProvider, identities: IdentityCache, actor_uid: str, admin_id: str
+) -> AdminOnFile:
+    """Another admin's role (`shared.domain.admin.may_revoke`): signed out everywhere once it is gone."""
+    with ports.uow() as uow:
+        revoked = _locked(uow, admin_id)
+        _refuse(admin.may_revoke(revoked, actor_uid=actor_uid))
+        uow.admin_admins.delete(admin_id)
+        uow.audit.record(
+            actor_uid=actor_uid,
+            actor_role="admin",
+            action="admin.revoke",
+            target=admin_id,
+            old={"email": revoked.email},
+            new=None,
         )
-        if row is None:
-            raise NotFound("no such admin")
-        if row["firebase_uid"] == actor_uid:
-            raise Conflict("an admin cannot revoke their own role", code="cannot_revoke_self")
-        tx.execute("DELETE FROM admins WHERE id = CAST(:id AS uuid)", {"id": admin_id})
-        audit.record(tx, actor_uid=actor_uid, actor_role="admin", action="admin.revoke", target=admin_id,
-                     old={"email": row["email"]}, new=None)  # fmt: skip
-    idp.set_role(row["firebase_uid"], None)
-    idp.revoke_sessions(row["firebase_uid"])
-    identities.forget(row["firebase_uid"])
-    return row
+        uow.commit()
+    idp.set_role(revoked.firebase_uid, None)
+    idp.revoke_sessions(revoked.firebase_uid)
+    identities.forget(revoked.firebase_uid)
+    return revoked
 
 
-def set_on_duty(db: Database, actor_uid: str, admin_id: str, on_duty: bool) -> Row:
-    """Whether this admin is pushed crisis alerts; any admin may set it for any admin (a shift hand-over), audited."""
-    with db.transaction() as tx:
-        old = tx.scalar("SELECT on_duty FROM admins WHERE id = CAST(:id AS uuid) FOR UPDATE", {"id": admin_id})
-        if old is None:
-            raise NotFound("no such admin")
-        row = tx.one(
-            f"UPDATE admins SET on_duty = :on WHERE id = CAST(:id AS uuid) RETURNING {_COLUMNS}",
-            {"on": on_duty, "id": admin_id},
-        )
-        assert row is not None
-        if old != on_duty:
-            audit.record(tx, actor_uid=actor_uid, actor_role="admin", action="admin.on_duty", target=admin_id,
-                         old={"on_duty": old}, new={"on_duty": on_duty})  # fmt: skip
-    return row
+def set_on_duty(ports: Ports, actor_uid: str, admin_id: str, on_duty: bool) -> AdminOnFile:
+    """Whether this admin is pushed crisis alerts; any admin may set it for any admin (a shift hand-over), audited
+    when it changes."""
+    with ports.uow() as uow:
+        before = _locked(uow, admin_id)
+        after = uow.admin_admins.set_on_duty(admin_id, on_duty)
+        if before.on_duty != on_duty:
+            uow.audit.record(
+                actor_uid=actor_uid,
+                actor_role="admin",
+                action="admin.on_duty",
+                target=admin_id,
+                old={"on_duty": before.on_duty},
+                new={"on_duty": on_duty},
+            )
+        uow.commit()
+    return after
+
+
+def _locked(uow: UnitOfWork, admin_id: str) -> AdminOnFile:
+    found = uow.admin_admins.lock_admin(admin_id)
+    if found is None:
+        raise NotFound("no such admin")
+    return found
+
+
+def _refuse(refused: Refused | None) -> None:
+    if refused is not None:
+        raise Conflict(refused.message, code=refused.code)

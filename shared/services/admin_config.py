@@ -2,36 +2,62 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from shared.adapters.postgres.database import Database, Row, Tx
+from shared.domain import admin
+from shared.domain.admin import ListedTier, StoredSetting, TierPrice
 from shared.domain.config import AppConfig
 from shared.errors import InvalidRequest
-from shared.services import audit
+from shared.services.ports import Ports
+from shared.services.unit_of_work import UnitOfWork
 
 
-def read(db: Database) -> dict[str, Any]:
-    with db.transaction() as tx:
-        return _view(tx)
+class AdminConfigRepository(Protocol):
+    """What the control center's settings need from storage (shared/adapters/postgres/admin_config.py)."""
+
+    def settings(self, *, lock: bool = False) -> dict[str, StoredSetting]: ...
+
+    def set_setting(self, key: str, value: Any, *, admin_uid: str) -> int: ...
+
+    def tiers(self) -> list[ListedTier]: ...
+
+    def lock_tier(self, tier_id: str) -> TierPrice | None: ...
+
+    def save_tier(self, tier: TierPrice) -> None: ...
 
 
-def change(db: Database, admin_uid: str, settings: dict[str, Any], tiers: list[dict[str, Any]]) -> dict[str, Any]:
-    """`settings` holds only the keys to change, already checked against AppConfig's types and ranges; each key
-    whose value really changes gets version + 1 and an audit row (old and new value), in one transaction."""
-    with db.transaction() as tx:
-        rows = tx.all("SELECT key, value, version FROM app_config ORDER BY key FOR UPDATE")
-        stored = {row["key"]: row for row in rows}
-        current = AppConfig.from_rows({key: row["value"] for key, row in stored.items()}).model_dump(mode="json")
+def read(ports: Ports) -> dict[str, Any]:
+    with ports.uow() as uow:
+        return _view(uow)
+
+
+def change(ports: Ports, admin_uid: str, settings: dict[str, Any], tiers: Sequence[TierPrice]) -> dict[str, Any]:
+    """`settings` holds only the keys to change, each already checked against AppConfig's types and ranges; each key
+    whose value really changes (`shared.domain.admin.changed_settings`) gets version + 1 and an audit row with its
+    old and new value, as does each tier that changes, in one transaction."""
+    with ports.uow() as uow:
+        stored = uow.admin_config.settings(lock=True)
+        current = _config(stored).model_dump(mode="json")
         _check_together(current, settings)
-        for key, value in settings.items():
-            if key not in stored or stored[key]["value"] != value:
-                _set(tx, admin_uid, key, old=current[key], new=value)
+        for key, value in admin.changed_settings(stored, settings).items():
+            version = uow.admin_config.set_setting(key, value, admin_uid=admin_uid)
+            uow.audit.record(
+                actor_uid=admin_uid,
+                actor_role="admin",
+                action="config.set",
+                target=key,
+                old={"value": current[key], "version": version - 1},
+                new={"value": value, "version": version},
+            )
         for tier in tiers:
-            _set_tier(tx, admin_uid, tier)
-        return _view(tx)
+            _set_tier(uow, admin_uid, tier)
+        view = _view(uow)
+        uow.commit()
+    return view
 
 
 def _check_together(current: dict[str, Any], settings: dict[str, Any]) -> None:
@@ -39,51 +65,36 @@ def _check_together(current: dict[str, Any], settings: dict[str, Any]) -> None:
     try:
         AppConfig.model_validate({**current, **settings})
     except ValidationError as exc:
-        fields = [{"field": ".".join(["settings", *map(str, error["loc"])]), "problem": error["msg"]}
-                  for error in exc.errors()]  # fmt: skip
+        fields = [
+            {"field": ".".join(["settings", *map(str, error["loc"])]), "problem": error["msg"]}
+            for error in exc.errors()
+        ]
         raise InvalidRequest("these settings do not go together", fields=fields) from exc
 
 
-def _set(tx: Tx, admin_uid: str, key: str, *, old: Any, new: Any) -> None:
-    version = tx.scalar(
-        """INSERT INTO app_config (key, value, updated_by) VALUES (:key, CAST(:value AS jsonb), :by)
-           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = app_config.version + 1,
-               updated_at = now(), updated_by = EXCLUDED.updated_by
-           RETURNING version""",
-        {"key": key, "value": json.dumps(new), "by": admin_uid},
-    )
-    audit.record(tx, actor_uid=admin_uid, actor_role="admin", action="config.set", target=key,
-                 old={"value": old, "version": version - 1}, new={"value": new, "version": version})  # fmt: skip
-
-
-def _set_tier(tx: Tx, admin_uid: str, tier: dict[str, Any]) -> None:
-    before = tx.one(
-        "SELECT id, duration_s, price, active FROM pricing_tiers WHERE id = :id FOR UPDATE", {"id": tier["id"]}
-    )
-    if before == tier:
+def _set_tier(uow: UnitOfWork, admin_uid: str, tier: TierPrice) -> None:
+    before = uow.admin_config.lock_tier(tier.id)
+    if not admin.tier_changed(before, tier):
         return
-    tx.execute(
-        """INSERT INTO pricing_tiers (id, duration_s, price, active, sort_order)
-           VALUES (:id, :duration_s, :price, :active, (SELECT COALESCE(max(sort_order), 0) + 1 FROM pricing_tiers))
-           ON CONFLICT (id) DO UPDATE SET duration_s = EXCLUDED.duration_s, price = EXCLUDED.price,
-               active = EXCLUDED.active, updated_at = now()""",
-        tier,
+    uow.admin_config.save_tier(tier)
+    uow.audit.record(
+        actor_uid=admin_uid,
+        actor_role="admin",
+        action="pricing_tier.set",
+        target=tier.id,
+        old=asdict(before) if before else None,
+        new=asdict(tier),
     )
-    audit.record(tx, actor_uid=admin_uid, actor_role="admin", action="pricing_tier.set", target=tier["id"],
-                 old=before, new=tier)  # fmt: skip
 
 
-def _view(tx: Tx) -> dict[str, Any]:
-    rows = tx.all("SELECT key, value, version, updated_at, updated_by FROM app_config")
-    settings = AppConfig.from_rows({row["key"]: row["value"] for row in rows})
-    stored: dict[str, Row] = {row["key"]: row for row in rows}
-    versions = {
-        key: {"version": stored[key]["version"], "updated_at": stored[key]["updated_at"],
-              "updated_by": stored[key]["updated_by"]} if key in stored
-        else {"version": 0, "updated_at": None, "updated_by": None}
-        for key in AppConfig.model_fields
-    }  # fmt: skip
-    tiers = tx.all(
-        "SELECT id, duration_s, price, active, sort_order FROM pricing_tiers ORDER BY sort_order, duration_s"
-    )
-    return {"settings": settings, "versions": versions, "tiers": tiers}
+def _config(stored: dict[str, StoredSetting]) -> AppConfig:
+    return AppConfig.from_rows({key: setting.value for key, setting in stored.items()})
+
+
+def _view(uow: UnitOfWork) -> dict[str, Any]:
+    stored = uow.admin_config.settings()
+    return {
+        "settings": _config(stored),
+        "versions": {key: admin.version_of(stored.get(key)) for key in AppConfig.model_fields},
+        "tiers": uow.admin_config.tiers(),
+    }

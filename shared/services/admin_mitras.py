@@ -3,208 +3,194 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Protocol
 
-from shared.adapters.postgres.database import Database, Row, Tx
-from shared.adapters.postgres.uow import joined
-from shared.domain import days
+from shared.domain import admin, days
+from shared.domain.admin import MitraOnRoster, OnlineDay, PresenceHistory, Refused, StatusChange
+from shared.domain.presence import Presence, PresenceReason, is_transition
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.services import audit, projections
-from shared.services.admin_paging import contains, page, read_cursor
+from shared.services import presence, projector
+from shared.services.admin_paging import keyset, page
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
-from shared.services.presence import log_presence_change, withdraw_open_offers
-from shared.services.projector import project_after_commit
+from shared.services.unit_of_work import UnitOfWork
 
-_COLUMNS = """m.id::text AS mitra_id, m.display_name, m.phone, m.active, m.presence, m.last_heartbeat_at,
-    m.firebase_uid IS NOT NULL AS signed_in, m.created_at,
-    (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing')) AS open_sessions"""
 
-# -- the roster ------------------------------------------------------------------------------------------------------
+class AdminMitrasRepository(Protocol):
+    """What the control center's roster needs from storage (shared/adapters/postgres/admin_mitras.py)."""
 
-# Each filter applies when its parameter is given; the keyset condition continues after the cursor's row.
-_FILTERS = {
-    "presence": "m.presence = :presence",
-    "active": "m.active = :active",
-    "pattern": "(m.display_name ILIKE :pattern OR m.phone LIKE :pattern)",
-    "after_id": "(m.display_name, m.id) > (:after_name, CAST(:after_id AS uuid))",
-}
+    def roster(
+        self,
+        *,
+        presence: str | None,
+        active: bool | None,
+        search: str | None,
+        after_mitra: tuple[str, str] | None,
+        limit: int,
+    ) -> list[MitraOnRoster]: ...
+
+    def mitra(self, mitra_id: str, *, lock: bool = False) -> MitraOnRoster | None: ...
+
+    def phone_of_client(self, phone: str) -> bool: ...
+
+    def add_if_phone_free(self, phone: str, display_name: str) -> str | None: ...
+
+    def rename(self, mitra_id: str, display_name: str) -> None: ...
+
+    def open_sessions(self, mitra_id: str) -> list[str]: ...
+
+    def take_off_roster(self, mitra_id: str) -> None: ...
+
+    def put_back_on_roster(self, mitra_id: str) -> None: ...
+
+    def status_changes(self, mitra_id: str, *, starts: datetime, ends: datetime) -> list[StatusChange]: ...
+
+    def online_by_day(
+        self, mitra_id: str, *, first: date, last: date, starts: datetime, ends: datetime, zone: str
+    ) -> list[OnlineDay]: ...
+
+
+# -- the roster --------------------------------------------------------------------------------------------------------
 
 
 def list_mitras(
-    db: Database, *, presence: str | None, active: bool | None, search: str | None, cursor: str | None, limit: int
-) -> tuple[list[Row], str | None]:
+    ports: Ports, *, presence: str | None, active: bool | None, search: str | None, cursor: str | None, limit: int
+) -> tuple[list[MitraOnRoster], str | None]:
     """By name, then id; `search` matches any part of the name or the phone number."""
-    after = read_cursor(cursor, str, uuid.UUID)
-    bound: dict[str, Any] = {
-        "presence": presence, "active": active, "pattern": contains(search) if search else None,
-        "after_name": after[0] if after else None, "after_id": str(after[1]) if after else None,
-    }  # fmt: skip
-    where = [_FILTERS[name] for name, value in bound.items() if name in _FILTERS and value is not None]
-    with db.transaction() as tx:
-        rows = tx.all(
-            f"""SELECT {_COLUMNS} FROM mitras m WHERE {" AND ".join(where or ["true"])}
-                ORDER BY m.display_name, m.id LIMIT :limit""",
-            {**bound, "limit": limit + 1},
+    with ports.uow(one_statement=True) as uow:
+        mitras = uow.admin_mitras.roster(
+            presence=presence,
+            active=active,
+            search=search,
+            after_mitra=keyset(cursor, str, uuid.UUID),
+            limit=limit + 1,
         )
-    return page(rows, limit, "display_name", "mitra_id")
+    return page(mitras, limit, "display_name", "mitra_id")
 
 
-def _one(tx: Tx, mitra_id: str, *, lock: bool = False) -> Row:
-    row = tx.one(
-        f"SELECT {_COLUMNS}, m.firebase_uid FROM mitras m WHERE m.id = CAST(:id AS uuid)"
-        + (" FOR UPDATE OF m" if lock else ""),
-        {"id": mitra_id},
-    )
-    if row is None:
-        raise NotFound("no such mitra")
-    return row
+# -- changes -----------------------------------------------------------------------------------------------------------
 
 
-# -- changes ---------------------------------------------------------------------------------------------------------
-
-
-def create(db: Database, admin_uid: str, *, phone: str, display_name: str) -> Row:
-    """A phone number belongs to one mitra, and never to a mitra and a client at once."""
-    with db.transaction() as tx:
-        if tx.scalar("SELECT EXISTS (SELECT 1 FROM clients WHERE phone = :phone)", {"phone": phone}):
-            raise Conflict("this phone number belongs to a client", code="phone_taken")
-        mitra_id = tx.scalar(
-            """INSERT INTO mitras (phone, display_name) VALUES (:phone, :name)
-               ON CONFLICT (phone) DO NOTHING RETURNING id::text""",
-            {"phone": phone, "name": display_name},
-        )
+def create(ports: Ports, admin_uid: str, *, phone: str, display_name: str) -> MitraOnRoster:
+    """Registered by phone (`shared.domain.admin.may_register_mitra`); the mitra signs in with that number."""
+    with ports.uow() as uow:
+        _refuse(admin.may_register_mitra(phone_of_client=uow.admin_mitras.phone_of_client(phone)))
+        mitra_id = uow.admin_mitras.add_if_phone_free(phone, display_name)
         if mitra_id is None:
-            raise Conflict("this phone number already belongs to a mitra", code="phone_taken")
-        audit.record(tx, actor_uid=admin_uid, actor_role="admin", action="mitra.create", target=mitra_id,
-                     old=None, new={"phone": phone, "display_name": display_name})  # fmt: skip
-        return _one(tx, mitra_id)
-
-
-def rename(ports: Ports, admin_uid: str, mitra_id: str, display_name: str) -> Row:
-    """The clients of the mitra's running sessions see the new name at once."""
-    with ports.db.transaction() as tx:
-        before = _one(tx, mitra_id, lock=True)
-        tx.execute(
-            "UPDATE mitras SET display_name = :name, updated_at = now() WHERE id = CAST(:id AS uuid)",
-            {"name": display_name, "id": mitra_id},
+            raise _conflict(admin.PHONE_OF_MITRA)
+        uow.audit.record(
+            actor_uid=admin_uid,
+            actor_role="admin",
+            action="mitra.create",
+            target=mitra_id,
+            old=None,
+            new={"phone": phone, "display_name": display_name},
         )
-        for session_id in _open_sessions(tx, mitra_id):
-            projections.session(tx, session_id, {"mitra_name": display_name})
-        audit.record(tx, actor_uid=admin_uid, actor_role="admin", action="mitra.update", target=mitra_id,
-                     old={"display_name": before["display_name"]}, new={"display_name": display_name})  # fmt: skip
-        after = _one(tx, mitra_id)
-    project_after_commit(ports, tx.outbox_ids)
+        created = _mitra(uow, mitra_id)
+        uow.commit()
+    return created
+
+
+def rename(ports: Ports, admin_uid: str, mitra_id: str, display_name: str) -> MitraOnRoster:
+    """The clients of the mitra's running sessions see the new name at once."""
+    with ports.uow() as uow:
+        before = _mitra(uow, mitra_id, lock=True)
+        uow.admin_mitras.rename(mitra_id, display_name)
+        uow.outbox.add(*admin.renamed_events(uow.admin_mitras.open_sessions(mitra_id), display_name))
+        uow.audit.record(
+            actor_uid=admin_uid,
+            actor_role="admin",
+            action="mitra.update",
+            target=mitra_id,
+            old={"display_name": before.display_name},
+            new={"display_name": display_name},
+        )
+        after = _mitra(uow, mitra_id)
+        committed = uow.commit()
+    projector.deliver(ports, committed)
     return after
 
 
-def deactivate(ports: Ports, idp: IdentityProvider, identities: IdentityCache, admin_uid: str, mitra_id: str) -> Row:
+def deactivate(
+    ports: Ports, idp: IdentityProvider, identities: IdentityCache, admin_uid: str, mitra_id: str
+) -> MitraOnRoster:
     """Offline at once (logged `deactivated`), open offers withdrawn, tokens revoked and the role claim dropped.
     Running sessions go on: the admin reroutes them."""
-    with ports.db.transaction() as tx:
-        before = _one(tx, mitra_id, lock=True)
-        if before["active"]:
-            _take_off_roster(tx, admin_uid, before)
-        after = _one(tx, mitra_id)
-    project_after_commit(ports, tx.outbox_ids)
-    if before["firebase_uid"]:
-        idp.revoke_sessions(before["firebase_uid"])
-        idp.set_role(before["firebase_uid"], None)
-        identities.forget(before["firebase_uid"])
+    with ports.uow() as uow:
+        before = _mitra(uow, mitra_id, lock=True)
+        if before.active:
+            uow.admin_mitras.take_off_roster(mitra_id)
+            if is_transition(Presence(before.presence), Presence.OFFLINE):
+                presence.log_presence_change(
+                    uow, [mitra_id], Presence.ONLINE, Presence.OFFLINE, PresenceReason.DEACTIVATED
+                )
+            presence.withdraw_open_offers(uow, [mitra_id])
+            _audit_active(uow, admin_uid, before, active=False)
+        after = _mitra(uow, mitra_id)
+        committed = uow.commit()
+    projector.deliver(ports, committed)
+    if before.firebase_uid is not None:
+        idp.revoke_sessions(before.firebase_uid)
+        idp.set_role(before.firebase_uid, None)
+        identities.forget(before.firebase_uid)
     return after
 
 
-def _take_off_roster(tx: Tx, admin_uid: str, before: Row) -> None:
-    tx.execute(
-        "UPDATE mitras SET active = false, presence = 'offline', updated_at = now() WHERE id = CAST(:id AS uuid)",
-        {"id": before["mitra_id"]},
-    )
-    with joined(tx) as uow:
-        if before["presence"] == "online":
-            log_presence_change(uow, [before["mitra_id"]], "online", "offline", "deactivated")
-        withdraw_open_offers(uow, [before["mitra_id"]])
-    _audit_active(tx, admin_uid, before, active=False)
-
-
-def reactivate(db: Database, admin_uid: str, mitra_id: str) -> Row:
+def reactivate(ports: Ports, admin_uid: str, mitra_id: str) -> MitraOnRoster:
     """The mitra signs in again (`mitra_login`) to get the role back; presence stays offline until they go online."""
-    with db.transaction() as tx:
-        before = _one(tx, mitra_id, lock=True)
-        if not before["active"]:
-            tx.execute(
-                "UPDATE mitras SET active = true, updated_at = now() WHERE id = CAST(:id AS uuid)", {"id": mitra_id}
-            )
-            _audit_active(tx, admin_uid, before, active=True)
-        return _one(tx, mitra_id)
+    with ports.uow() as uow:
+        before = _mitra(uow, mitra_id, lock=True)
+        if not before.active:
+            uow.admin_mitras.put_back_on_roster(mitra_id)
+            _audit_active(uow, admin_uid, before, active=True)
+        after = _mitra(uow, mitra_id)
+        uow.commit()
+    return after
 
 
-def _audit_active(tx: Tx, admin_uid: str, before: Row, *, active: bool) -> None:
-    audit.record(tx, actor_uid=admin_uid, actor_role="admin",
-                 action="mitra.reactivate" if active else "mitra.deactivate", target=before["mitra_id"],
-                 old={"active": before["active"], "presence": before["presence"]},
-                 new={"active": active, "presence": "offline"})  # fmt: skip
+def _mitra(uow: UnitOfWork, mitra_id: str, *, lock: bool = False) -> MitraOnRoster:
+    mitra = uow.admin_mitras.mitra(mitra_id, lock=lock)
+    if mitra is None:
+        raise NotFound("no such mitra")
+    return mitra
 
 
-def _open_sessions(tx: Tx, mitra_id: str) -> list[str]:
-    rows = tx.all(
-        "SELECT id::text FROM sessions WHERE mitra_id = CAST(:id AS uuid) AND status IN ('active', 'closing')",
-        {"id": mitra_id},
+def _audit_active(uow: UnitOfWork, admin_uid: str, before: MitraOnRoster, *, active: bool) -> None:
+    uow.audit.record(
+        actor_uid=admin_uid,
+        actor_role="admin",
+        action="mitra.reactivate" if active else "mitra.deactivate",
+        target=before.mitra_id,
+        old={"active": before.active, "presence": before.presence},
+        new={"active": active, "presence": Presence.OFFLINE},
     )
-    return [row["id"] for row in rows]
 
 
-# -- presence history ------------------------------------------------------------------------------------------------
-
-# Online intervals are the stretches from a transition to `online` until the next transition (or, still open, until
-# now or the end of the range). The last transition before the range says whether the range began online.
-_ONLINE_BY_DAY = """
-WITH transitions AS (
-    (SELECT id, to_status, at FROM mitra_status_logs
-     WHERE mitra_id = CAST(:mitra AS uuid) AND at < :starts ORDER BY at DESC, id DESC LIMIT 1)
-    UNION ALL
-    SELECT id, to_status, at FROM mitra_status_logs
-    WHERE mitra_id = CAST(:mitra AS uuid) AND at >= :starts AND at < :ends
-), spans AS (
-    SELECT to_status, at AS span_start, lead(at) OVER (ORDER BY at, id) AS span_end FROM transitions
-), online AS (
-    SELECT GREATEST(span_start, :starts) AS span_start, LEAST(COALESCE(span_end, now()), now(), :ends) AS span_end
-    FROM spans WHERE to_status = 'online'
-), calendar AS (
-    SELECT CAST(day AS date) AS day, day AT TIME ZONE :zone AS day_start,
-           (day + interval '1 day') AT TIME ZONE :zone AS day_end
-    FROM generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp), interval '1 day') AS day
-)
-SELECT c.day,
-       -- LEAST and GREATEST skip NULLs, so a day without an interval is left out of the sum explicitly.
-       COALESCE(round(sum(EXTRACT(epoch FROM LEAST(o.span_end, c.day_end) - GREATEST(o.span_start, c.day_start)))
-                      FILTER (WHERE o.span_start IS NOT NULL)), 0)::bigint AS online_s
-FROM calendar c LEFT JOIN online o ON o.span_start < c.day_end AND o.span_end > c.day_start
-GROUP BY c.day ORDER BY c.day
-"""
+def _refuse(refused: Refused | None) -> None:
+    if refused is not None:
+        raise _conflict(refused)
 
 
-def status_history(db: Database, mitra_id: str, first: date | None, last: date | None) -> dict[str, Any]:
-    """Transitions in the range (Jakarta days, both included; the last seven days by default) and the time online
-    on each day."""
-    last = last or days.today(datetime.now(UTC))
-    first = first or last - timedelta(days=6)
-    bound = {"mitra": mitra_id, **_bounds(first, last)}
-    with db.transaction() as tx:
-        _one(tx, mitra_id)
-        changes = tx.all(
-            """SELECT at, from_status, to_status, reason FROM mitra_status_logs
-               WHERE mitra_id = CAST(:mitra AS uuid) AND at >= :starts AND at < :ends ORDER BY at, id""",
-            bound,
-        )
-        online = tx.all(_ONLINE_BY_DAY, {**bound, "first": first, "last": last, "zone": days.JAKARTA.key})
-    return {"mitra_id": mitra_id, "from_date": first, "to_date": last, "changes": changes, "online_by_day": online,
-            "total_online_s": sum(day["online_s"] for day in online)}  # fmt: skip
+def _conflict(refused: Refused) -> Conflict:
+    return Conflict(refused.message, code=refused.code)
 
 
-def _bounds(first: date, last: date) -> dict[str, datetime]:
+# -- presence history --------------------------------------------------------------------------------------------------
+
+
+def status_history(ports: Ports, mitra_id: str, first: date | None, last: date | None) -> PresenceHistory:
+    """Transitions in the range (Jakarta days, both included; `shared.domain.admin.history_days`) and the time online
+    on each day, read in one snapshot."""
+    first, last = admin.history_days(first, last, today=days.today(datetime.now(UTC)))
     try:
         starts, ends = days.bounds(first, last)
     except days.InvalidRange as exc:
         raise InvalidRequest(str(exc), fields=[{"field": "from_date", "problem": str(exc)}]) from exc
-    return {"starts": starts, "ends": ends}
+    with ports.uow() as uow:
+        _mitra(uow, mitra_id)
+        changes = uow.admin_mitras.status_changes(mitra_id, starts=starts, ends=ends)
+        online = uow.admin_mitras.online_by_day(
+            mitra_id, first=first, last=last, starts=starts, ends=ends, zone=days.JAKARTA.key
+        )
+    return PresenceHistory(mitra_id, first, last, changes, online)

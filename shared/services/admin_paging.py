@@ -1,15 +1,17 @@
-"""What the control center's lists share: keyset cursors and substring search patterns."""
+"""What the control center's lists share: keyset cursors. A cursor holds the sort keys of a page's last row; the
+repository continues after them (shared/adapters/postgres/admin_paging.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.errors import InvalidRequest
+
+Item = TypeVar("Item")
 
 
 def read_cursor(cursor: str | None, *parsers: Callable[[str], Any]) -> list[Any] | None:
@@ -27,34 +29,24 @@ def read_cursor(cursor: str | None, *parsers: Callable[[str], Any]) -> list[Any]
         ) from exc
 
 
-def page(rows: list[dict[str, Any]], limit: int, *keys: str) -> tuple[list[dict[str, Any]], str | None]:
+def keyset(cursor: str | None, *parsers: Callable[[str], Any]) -> tuple[Any, str] | None:
+    """A cursor of (sort key, row id) as a repository takes it: the row id as text."""
+    after = read_cursor(cursor, *parsers)
+    return (after[0], str(after[1])) if after else None
+
+
+def page(rows: Sequence[Item], limit: int, *keys: str) -> tuple[list[Item], str | None]:
     """Rows were fetched with `limit + 1`: the extra row only says there is a next page, which starts after the
-    last row shown."""
-    shown = rows[:limit]
+    last row shown. `keys` name the sort keys (items' keys or attributes)."""
+    shown = list(rows[:limit])
     if len(rows) <= limit:
         return shown, None
-    values = [_text(shown[-1][key]) for key in keys]
+    values = [_text(_value(shown[-1], key)) for key in keys]
     return shown, base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
 
 
-def older_than_cursor(
-    cursor: str | None, at: str, key: str, key_type: type[uuid.UUID] | type[int] = uuid.UUID
-) -> tuple[list[str], dict[str, Any]]:
-    """Newest-first keyset paging on (`at`, `key`): the condition for the rows after the cursor's (none on the first
-    page) and its parameters."""
-    after = read_cursor(cursor, datetime.fromisoformat, key_type)
-    if after is None:
-        return [], {}
-    key_param = ":after_id" if key_type is int else "CAST(:after_id AS uuid)"
-    return [f"({at}, {key}) < (CAST(:after_at AS timestamptz), {key_param})"], {
-        "after_at": after[0], "after_id": after[1] if key_type is int else str(after[1]),
-    }  # fmt: skip
-
-
-def contains(text: str) -> str:
-    """An ILIKE pattern matching `text` anywhere, with LIKE's own wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _value(row: Any, key: str) -> Any:
+    return row[key] if isinstance(row, Mapping) else getattr(row, key)
 
 
 def _text(value: Any) -> str:

@@ -2,39 +2,46 @@
 
 from __future__ import annotations
 
-from shared.adapters.postgres.database import Database, Row, Tx
-from shared.adapters.postgres.uow import joined
-from shared.domain import accounts
+import uuid
+from datetime import datetime
+from typing import Protocol
+
+from shared.domain.admin import ClientOnFile
 from shared.domain.pairing import RequestStatus
 from shared.errors import NotFound
-from shared.services import audit
-from shared.services.admin_paging import contains, older_than_cursor, page
+from shared.services import pairing, projector
+from shared.services.admin_paging import keyset, page
 from shared.services.identity import IdentityCache
-from shared.services.pairing import end_search
 from shared.services.ports import IdentityProvider, Ports
-from shared.services.projector import project_after_commit
+from shared.services.unit_of_work import UnitOfWork
 
-_COLUMNS = """c.id::text AS client_id, c.firebase_uid, c.display_name, c.alias_number, c.anonymous, c.phone, c.email,
-    c.suspended_at, c.created_at"""
+
+class AdminUsersRepository(Protocol):
+    """What the control center's clients need from storage (shared/adapters/postgres/admin_users.py)."""
+
+    def clients(
+        self, *, search: str | None, suspended: bool | None, after_client: tuple[datetime, str] | None, limit: int
+    ) -> list[ClientOnFile]: ...
+
+    def client(self, client_id: str, *, lock: bool = False) -> ClientOnFile | None: ...
+
+    def set_suspended(self, client_id: str, suspended: bool) -> None: ...
+
+    def searching_requests(self, client_id: str) -> list[str]: ...
 
 
 def list_clients(
-    db: Database, *, search: str | None, suspended: bool | None, cursor: str | None, limit: int
-) -> tuple[list[Row], str | None]:
+    ports: Ports, *, search: str | None, suspended: bool | None, cursor: str | None, limit: int
+) -> tuple[list[ClientOnFile], str | None]:
     """Newest first; `search` matches any part of the name, phone number or email."""
-    where, keyset = older_than_cursor(cursor, "c.created_at", "c.id")
-    if search:
-        where.append("(c.display_name ILIKE :pattern OR c.phone ILIKE :pattern OR c.email ILIKE :pattern)")
-    if suspended is not None:
-        where.append(f"c.suspended_at IS {'NOT ' if suspended else ''}NULL")
-    with db.transaction() as tx:
-        rows = tx.all(
-            f"""SELECT {_COLUMNS} FROM clients c WHERE {" AND ".join(where or ["true"])}
-                ORDER BY c.created_at DESC, c.id DESC LIMIT :limit""",
-            {**keyset, "pattern": contains(search or ""), "limit": limit + 1},
+    with ports.uow(one_statement=True) as uow:
+        clients = uow.admin_users.clients(
+            search=search,
+            suspended=suspended,
+            after_client=keyset(cursor, datetime.fromisoformat, uuid.UUID),
+            limit=limit + 1,
         )
-    shown, next_cursor = page(rows, limit, "created_at", "client_id")
-    return [_shaped(row) for row in shown], next_cursor
+    return page(clients, limit, "created_at", "client_id")
 
 
 def suspend(
@@ -45,64 +52,55 @@ def suspend(
     client_id: str,
     *,
     reason: str | None,
-) -> Row:
-    """Refused everywhere at once (identity is read from PostgreSQL), tokens revoked, and a searching request
-    cancelled as if the client had cancelled it. A running session is left to its timer."""
-    with ports.db.transaction() as tx:
-        before = _one(tx, client_id, lock=True)
-        if before["suspended_at"] is None:
-            tx.execute(
-                "UPDATE clients SET suspended_at = now(), updated_at = now() WHERE id = CAST(:id AS uuid)",
-                {"id": client_id},
-            )
-            with joined(tx) as uow:
-                for request_id in _searching_requests(tx, client_id):
-                    end_search(uow, request_id, RequestStatus.CANCELLED)
-            _audit(tx, admin_uid, "client.suspend", before, reason)
-        after = _one(tx, client_id)
-    project_after_commit(ports, tx.outbox_ids)
-    idp.revoke_sessions(before["firebase_uid"])
-    identities.forget(before["firebase_uid"])
-    return _shaped(after)
+) -> ClientOnFile:
+    """Refused everywhere at once (`ClientOnFile.suspended`), tokens revoked, and a searching request cancelled as if
+    the client had cancelled it. A running session is left to its timer."""
+    with ports.uow() as uow:
+        before = _locked(uow, client_id)
+        if not before.suspended:
+            uow.admin_users.set_suspended(client_id, True)
+            for request_id in uow.admin_users.searching_requests(client_id):
+                pairing.end_search(uow, request_id, RequestStatus.CANCELLED)
+            _audit(uow, admin_uid, before, suspended=True, reason=reason)
+        after = uow.admin_users.client(client_id)
+        committed = uow.commit()
+    projector.deliver(ports, committed)
+    if before.firebase_uid is not None:
+        idp.revoke_sessions(before.firebase_uid)
+        identities.forget(before.firebase_uid)
+    assert after is not None
+    return after
 
 
-def unsuspend(db: Database, identities: IdentityCache, admin_uid: str, client_id: str, reason: str | None) -> Row:
-    with db.transaction() as tx:
-        before = _one(tx, client_id, lock=True)
-        if before["suspended_at"] is not None:
-            tx.execute(
-                "UPDATE clients SET suspended_at = NULL, updated_at = now() WHERE id = CAST(:id AS uuid)",
-                {"id": client_id},
-            )
-            _audit(tx, admin_uid, "client.unsuspend", before, reason)
-        after = _one(tx, client_id)
-    identities.forget(before["firebase_uid"])
-    return _shaped(after)
+def unsuspend(
+    ports: Ports, identities: IdentityCache, admin_uid: str, client_id: str, *, reason: str | None
+) -> ClientOnFile:
+    with ports.uow() as uow:
+        before = _locked(uow, client_id)
+        if before.suspended:
+            uow.admin_users.set_suspended(client_id, False)
+            _audit(uow, admin_uid, before, suspended=False, reason=reason)
+        after = uow.admin_users.client(client_id)
+        uow.commit()
+    if before.firebase_uid is not None:
+        identities.forget(before.firebase_uid)
+    assert after is not None
+    return after
 
 
-def _one(tx: Tx, client_id: str, *, lock: bool = False) -> Row:
-    row = tx.one(
-        f"SELECT {_COLUMNS} FROM clients c WHERE c.id = CAST(:id AS uuid)" + (" FOR UPDATE" if lock else ""),
-        {"id": client_id},
-    )
-    if row is None:
+def _locked(uow: UnitOfWork, client_id: str) -> ClientOnFile:
+    client = uow.admin_users.client(client_id, lock=True)
+    if client is None:
         raise NotFound("no such client")
-    return row
+    return client
 
 
-def _searching_requests(tx: Tx, client_id: str) -> list[str]:
-    rows = tx.all(
-        "SELECT id::text FROM pairing_requests WHERE client_id = CAST(:id AS uuid) AND status = 'searching'",
-        {"id": client_id},
+def _audit(uow: UnitOfWork, admin_uid: str, before: ClientOnFile, *, suspended: bool, reason: str | None) -> None:
+    uow.audit.record(
+        actor_uid=admin_uid,
+        actor_role="admin",
+        action="client.suspend" if suspended else "client.unsuspend",
+        target=before.client_id,
+        old={"suspended": before.suspended},
+        new={"suspended": suspended, "reason": reason},
     )
-    return [row["id"] for row in rows]
-
-
-def _audit(tx: Tx, admin_uid: str, action: str, before: Row, reason: str | None) -> None:
-    suspended = action == "client.suspend"
-    audit.record(tx, actor_uid=admin_uid, actor_role="admin", action=action, target=before["client_id"],
-                 old={"suspended": not suspended}, new={"suspended": suspended, "reason": reason})  # fmt: skip
-
-
-def _shaped(row: Row) -> Row:
-    return {**row, "alias": accounts.alias(row["alias_number"])}

@@ -11,9 +11,8 @@ import base64
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from shared.adapters.postgres.database import Row, Tx
 from shared.domain import accounts
 from shared.domain import chat as rules
 from shared.domain.chat import (
@@ -37,6 +36,8 @@ from shared.services import projector
 from shared.services.ports import Ports
 from shared.services.unit_of_work import UnitOfWork
 
+# A session or message as the reading use cases hand it to their functions, column by column.
+Row = dict[str, Any]
 # A deferred receipts row is the sweep's only if its task has not published it by then.
 _RECEIPTS_SWEEP_GRACE_S = 10
 
@@ -83,14 +84,21 @@ class ChatRepository(Protocol):
 def send(ports: Ports, sender: Participant, *, session_id: str, client_message_id: str, text: str) -> Sent:
     """Idempotent on `client_message_id`: a retry returns the first message and writes nothing."""
     message = NewMessage(
-        message_id=str(uuid.uuid4()), session_id=session_id, kind="text", sender_role=sender.side,
-        sender_uid=sender.uid, text=text, client_message_id=client_message_id,
-    )  # fmt: skip
+        message_id=str(uuid.uuid4()),
+        session_id=session_id,
+        kind="text",
+        sender_role=sender.side,
+        sender_uid=sender.uid,
+        text=text,
+        client_message_id=client_message_id,
+    )
     with ports.uow(one_statement=True) as uow:
         outcome = uow.chat.append_if_sender_may_send(
-            message, sender_id=sender.account_id, document=rules.message_document(message),
+            message,
+            sender_id=sender.account_id,
+            document=rules.message_document(message),
             posted=rules.message_posted(message),
-        )  # fmt: skip
+        )
         if isinstance(outcome, Refused):
             return _stored_earlier(uow, session_id, client_message_id, outcome)
         uow.outbox.recorded(outcome.committed)
@@ -119,9 +127,12 @@ def push_for(ports: Ports, *, session_id: str, message_id: str) -> TopicMessage 
     if recipient is None:
         return None
     return rules.message_push(
-        message_id=message_id, session_id=session_id, recipient_uid=recipient.uid, text=recipient.text,
+        message_id=message_id,
+        session_id=session_id,
+        recipient_uid=recipient.uid,
+        text=recipient.text,
         show_text=not recipient.client_anonymous,
-    )  # fmt: skip
+    )
 
 
 def post(uow: UnitOfWork, message: NewMessage, *, sender_id: str | None) -> Sent:
@@ -129,22 +140,6 @@ def post(uow: UnitOfWork, message: NewMessage, *, sender_id: str | None) -> Sent
     seq, created_at = uow.chat.append(message, sender_id=sender_id)
     uow.outbox.add(rules.stamped(rules.message_document(message), seq=seq, created_at=created_at))
     return Sent(message_id=message.message_id, seq=seq, created_at=created_at)
-
-
-def append_message(
-    tx: Tx, *, session_id: str, kind: rules.MessageKind, sender_role: str, sender_id: str | None,
-    sender_uid: str | None, text: str,
-) -> dict[str, object]:  # fmt: skip
-    """Transitional, for use cases not yet on the unit of work: `post` inside a plain transaction."""
-    from shared.adapters.postgres.chat import ChatRepository as PostgresChat
-    from shared.services import outbox
-
-    message = NewMessage(message_id=str(uuid.uuid4()), session_id=session_id, kind=kind, sender_role=sender_role,
-                         sender_uid=sender_uid, text=text)  # fmt: skip
-    seq, created_at = PostgresChat(tx).append(message, sender_id=sender_id)
-    document = rules.stamped(rules.message_document(message), seq=seq, created_at=created_at)
-    outbox.write_document(tx, document.paths[0], dict(document.data), op="set")
-    return {"message_id": message.message_id, "seq": seq, "created_at": created_at}
 
 
 # -- receipts and typing -----------------------------------------------------------------------------------------------
@@ -191,9 +186,13 @@ def typing(ports: Ports, typist: Participant, *, session_id: str, is_typing: boo
     side = typist.side
     with ports.uow(one_statement=True) as uow:
         written = uow.chat.typing(
-            session_id, side, typist.account_id, typing=is_typing,
-            renew_s=rules.TYPING_RENEW_AFTER.total_seconds(), ttl_s=rules.TYPING_TTL.total_seconds(),
-        )  # fmt: skip
+            session_id,
+            side,
+            typist.account_id,
+            typing=is_typing,
+            renew_s=rules.TYPING_RENEW_AFTER.total_seconds(),
+            ttl_s=rules.TYPING_TTL.total_seconds(),
+        )
         if written is None:
             if not uow.chat.is_participant(session_id, side, typist.account_id):
                 raise NotFound("no such session")
@@ -239,8 +238,14 @@ def transcript(ports: Ports, reader: Reader, *, session_id: str) -> tuple[Row, l
         session["client_name"] = _client_name(session, reader.role, uow.settings.load().anonymity_mode)
         messages = uow.chat.messages(session_id)
         if reader.role is Role.ADMIN:
-            uow.audit.record(actor_uid=reader.uid, actor_role="admin", action="session.transcript_read",
-                             target=session_id, old=None, new={"messages": len(messages)})  # fmt: skip
+            uow.audit.record(
+                actor_uid=reader.uid,
+                actor_role="admin",
+                action="session.transcript_read",
+                target=session_id,
+                old=None,
+                new={"messages": len(messages)},
+            )
         uow.commit()
     return session, messages
 
@@ -258,9 +263,11 @@ def _client_name(session: Row, role: Role | None, mode: AnonymityMode) -> str:
     if role is Role.CLIENT:
         return str(session["client_display_name"])
     return accounts.name_for_mitra(
-        display_name=session["client_display_name"], anonymous=session["anonymous"],
-        alias_number=session["alias_number"], mode=mode,
-    )  # fmt: skip
+        display_name=session["client_display_name"],
+        anonymous=session["anonymous"],
+        alias_number=session["alias_number"],
+        mode=mode,
+    )
 
 
 def list_sessions(
@@ -269,8 +276,9 @@ def list_sessions(
     """Newest first, keyset on (started_at, id)."""
     with ports.uow() as uow:
         mode = uow.settings.load().anonymity_mode
-        rows = uow.chat.sessions_of(participant.side, participant.account_id, after=_decode_cursor(cursor),
-                                    limit=limit + 1)  # fmt: skip
+        rows = uow.chat.sessions_of(
+            participant.side, participant.account_id, after=_decode_cursor(cursor), limit=limit + 1
+        )
     more = len(rows) > limit
     page = rows[:limit]
     for row in page:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.adapters.postgres.database import Tx
 from shared.domain.billing import Balance, Credit
 from shared.errors import Conflict
 from shared.services.unit_of_work import UnitOfWork
@@ -33,33 +32,3 @@ def consume_held(uow: UnitOfWork, request_id: str) -> None:
     credit would be a free session, so the start is refused."""
     if not uow.credits.consume(request_id):
         raise Conflict("this request's payment is no longer held", code="credit_unavailable")
-
-
-# -- transitional, for use cases not yet on the unit of work -----------------------------------------------------------
-
-
-def _on(tx: Tx) -> CreditsRepository:
-    from shared.adapters.postgres.credits import CreditsRepository as PostgresCredits
-
-    return PostgresCredits(tx)
-
-
-def issue(tx: Tx, transaction_id: str) -> None:
-    _on(tx).issue(transaction_id)
-
-
-def reserve(tx: Tx, client_id: str, *, tier_id: str, request_id: str) -> Credit | None:
-    return _on(tx).reserve(client_id, tier_id=tier_id, request_id=request_id)
-
-
-def release(tx: Tx, request_id: str) -> bool:
-    return _on(tx).release(request_id)
-
-
-def consume(tx: Tx, request_id: str) -> None:
-    if not _on(tx).consume(request_id):
-        raise Conflict("this request's payment is no longer held", code="credit_unavailable")
-
-
-def balances(tx: Tx, client_id: str) -> list[Balance]:
-    return _on(tx).balances(client_id)

@@ -11,7 +11,6 @@ from shared.domain.events import DocumentEvent
 from shared.services.unit_of_work import UnitOfWorkFactory
 
 if TYPE_CHECKING:
-    from shared.adapters.postgres.database import Database
     from shared.domain.billing import Invoice, Refund
 
 
@@ -49,8 +48,6 @@ class Ports:
     publisher: Publisher
     tasks: TaskScheduler
     marks: PublishedMarks
-    # Transitional: the use cases not yet moved onto the unit of work open their transactions here.
-    db: Database
 
 
 class IdentityProvider(Protocol):

@@ -112,8 +112,9 @@ def _message(message: TopicMessage) -> tuple[str, bytes, dict[str, str]]:
 
 def _create(ports: Ports, task: TaskRequest) -> None:
     """A task that exists already (an earlier delivery of this event) is as good as created."""
-    ports.tasks.schedule(queue=task.queue, task_id=task.task_id, handler=task.handler, payload=dict(task.payload),
-                         at=task.at)  # fmt: skip
+    ports.tasks.schedule(
+        queue=task.queue, task_id=task.task_id, handler=task.handler, payload=dict(task.payload), at=task.at
+    )
 
 
 def schedule_retry(ports: Ports, ids: Sequence[int], *, at: datetime | None = None) -> None:
@@ -121,24 +122,11 @@ def schedule_retry(ports: Ports, ids: Sequence[int], *, at: datetime | None = No
     first, last = min(ids), max(ids)
     try:
         ports.tasks.schedule(
-            queue=RETRY_QUEUE, task_id=f"outbox-{first}-{last}", handler=RETRY_HANDLER, payload={"ids": sorted(ids)},
+            queue=RETRY_QUEUE,
+            task_id=f"outbox-{first}-{last}",
+            handler=RETRY_HANDLER,
+            payload={"ids": sorted(ids)},
             at=at,
-        )  # fmt: skip
+        )
     except Exception:
         log.warning("could not schedule outbox retry; the sweep will catch up", exc_info=True)
-
-
-def project_after_commit(ports: Ports, ids: Sequence[int]) -> None:
-    """Transitional, for use cases not yet on the unit of work: deliver rows a plain transaction committed."""
-    if not ids:
-        return
-    try:
-        if project(ports, ids=ids).failed == 0:
-            return
-    except Exception:
-        log.warning("inline projection failed", exc_info=True)
-    schedule_retry(ports, ids)
-
-
-# Transitional name of `deliver`, for use cases not yet on the unit of work.
-publish_committed = deliver

@@ -28,6 +28,12 @@ from shared.domain.events import Claimed, Committed, Event
 
 if TYPE_CHECKING:
     from shared.services.accounts import AccountsRepository
+    from shared.services.admin_admins import AdminAdminsRepository
+    from shared.services.admin_config import AdminConfigRepository
+    from shared.services.admin_dashboard import AdminDashboardRepository
+    from shared.services.admin_mitras import AdminMitrasRepository
+    from shared.services.admin_sessions import AdminSessionsRepository
+    from shared.services.admin_users import AdminUsersRepository
     from shared.services.billing import BillingRepository, RefundsRepository
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
@@ -81,6 +87,24 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def admin_admins(self) -> AdminAdminsRepository: ...
+
+    @property
+    def admin_config(self) -> AdminConfigRepository: ...
+
+    @property
+    def admin_dashboard(self) -> AdminDashboardRepository: ...
+
+    @property
+    def admin_mitras(self) -> AdminMitrasRepository: ...
+
+    @property
+    def admin_sessions(self) -> AdminSessionsRepository: ...
+
+    @property
+    def admin_users(self) -> AdminUsersRepository: ...
 
     @property
     def billing(self) -> BillingRepository: ...

@@ -325,9 +325,11 @@ def test_a_config_change_takes_effect_is_versioned_and_audited(
 
     changed = admin.post(
         "admin_config",
-        {"settings": {"free_trial_minutes": new_minutes},
-         "tiers": [{"id": "sesi-30", "duration_s": 1800, "price": sesi_30["price"] + 1000, "active": True}]},
-    )  # fmt: skip
+        {
+            "settings": {"free_trial_minutes": new_minutes},
+            "tiers": [{"id": "sesi-30", "duration_s": 1800, "price": sesi_30["price"] + 1000, "active": True}],
+        },
+    )
 
     assert changed.status == 200, changed.body
     assert changed.body["settings"]["free_trial_minutes"] == new_minutes
@@ -456,8 +458,10 @@ def test_reroute_needs_an_available_mitra_and_an_active_session(
     assert (missing.status, missing.error_code) == (404, "not_found")
     assert "mitra_id" in _fields(bad)
     with halo_db.transaction() as tx:
-        tx.execute("UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = CAST(:s AS uuid)",
-                   {"s": pair.session_id})  # fmt: skip
+        tx.execute(
+            "UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = CAST(:s AS uuid)",
+            {"s": pair.session_id},
+        )
     ended = reroute(pair.session_id, _account_id(halo_db, "mitras", new_mitra("Mitra Siap")))
     assert (ended.status, ended.error_code) == (409, "session_not_active")
 

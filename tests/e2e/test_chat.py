@@ -140,8 +140,10 @@ def test_receipts_ride_along_with_the_readers_typing_write(pair: Pair, halo_db: 
     session = Watch.document(f"sessions/{pair.session_id}")
     try:
         for message in (first, second, first):
-            pair.mitra.post("chat_receipts", {"session_id": pair.session_id, "up_to_message_id": message["message_id"],
-                                              "status": "delivered"})  # fmt: skip
+            pair.mitra.post(
+                "chat_receipts",
+                {"session_id": pair.session_id, "up_to_message_id": message["message_id"], "status": "delivered"},
+            )
         read = pair.mitra.post(
             "chat_receipts", {"session_id": pair.session_id, "up_to_message_id": second["message_id"], "status": "read"}
         )
@@ -171,8 +173,10 @@ def test_receipts_nothing_carries_arrive_by_themselves_within_seconds(pair: Pair
     session = Watch.document(f"sessions/{pair.session_id}")
     try:
         started = time.monotonic()
-        pair.mitra.post("chat_receipts", {"session_id": pair.session_id, "up_to_message_id": message["message_id"],
-                                          "status": "read"})  # fmt: skip
+        pair.mitra.post(
+            "chat_receipts",
+            {"session_id": pair.session_id, "up_to_message_id": message["message_id"], "status": "read"},
+        )
         session.wait_for(
             lambda d: any(v.get("receipts", {}).get("mitra", {}).get("read_seq") == 1 for v in d.values()), timeout=6
         )

@@ -74,10 +74,14 @@ def _deliver(stack: LocalStack, function: str, data: dict[str, Any]) -> requests
     topic = BY_NAME[function].topic
     assert topic is not None
     envelope = {
-        "message": {"data": base64.b64encode(json.dumps(data).encode()).decode(), "messageId": uuid.uuid4().hex,
-                    "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "attributes": {}},
+        "message": {
+            "data": base64.b64encode(json.dumps(data).encode()).decode(),
+            "messageId": uuid.uuid4().hex,
+            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "attributes": {},
+        },
         "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
-    }  # fmt: skip
+    }
     return requests.post(push_endpoint(stack.functions_url, function, PROJECT, topic), json=envelope, timeout=60)
 
 
@@ -214,8 +218,10 @@ def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_fla
     assert sorted(to_mitra) == sorted(m["message_id"] for m in (ordinary, risky, later)), "one push per message"
     docs = messages.latest.values()
     assert Counter((doc["kind"], doc["sender_role"]) for doc in docs) == {
-        ("text", "mitra"): 1, ("text", "client"): 3, ("system", "system"): 1,
-    }  # fmt: skip
+        ("text", "mitra"): 1,
+        ("text", "client"): 3,
+        ("system", "system"): 1,
+    }
     card = next(doc for doc in docs if doc["kind"] == "system")
     assert card["seq"] > risky["seq"], "the card follows the message that raised it"
     history = pair.client.get("chat_history", session_id=pair.session_id).body["messages"]
@@ -251,8 +257,9 @@ def test_only_admins_on_duty_are_pushed(
             {"t": me["admin_id"]},
         )
     assert [(c["old_value"], c["new_value"]) for c in changes] == [
-        ({"on_duty": False}, {"on_duty": True}), ({"on_duty": True}, {"on_duty": False}),
-    ]  # fmt: skip
+        ({"on_duty": False}, {"on_duty": True}),
+        ({"on_duty": True}, {"on_duty": False}),
+    ]
     assert {c["actor_uid"] for c in changes} == {_uid(admin)}
 
 
@@ -322,9 +329,13 @@ def test_the_hotline_numbers_are_an_audited_setting_with_validation(
 
 
 def test_a_clients_data_is_exported_as_json_and_the_export_is_audited(
-    stack: LocalStack, admin: App, new_client: Callable[..., App], new_mitra: Callable[..., App], halo_db: Database,
+    stack: LocalStack,
+    admin: App,
+    new_client: Callable[..., App],
+    new_mitra: Callable[..., App],
+    halo_db: Database,
     quiet_world: None,
-) -> None:  # fmt: skip
+) -> None:
     client = new_client("Ekspor")
     transaction_id = pay_checkout(client, halo_db, stack.ports.xendit, {"tier_id": "sesi-30", "purpose": "session"})
     pair = pair_up(client, new_mitra(), {"free_trial": True})
@@ -375,8 +386,9 @@ def test_deleting_a_client_anonymises_them_erases_texts_and_keeps_the_ledger(
     client_id = _client_id(halo_db, client)
     client_uid = _uid(client)
     with halo_db.transaction() as tx:
-        ledger_before = tx.all("SELECT * FROM ledger_entries WHERE transaction_id = CAST(:t AS uuid) ORDER BY id",
-                               {"t": transaction_id})  # fmt: skip
+        ledger_before = tx.all(
+            "SELECT * FROM ledger_entries WHERE transaction_id = CAST(:t AS uuid) ORDER BY id", {"t": transaction_id}
+        )
 
     firebase = FirebaseAuth(PROJECT)
     valid_after = firebase.tokens_valid_after(client_uid)
@@ -398,8 +410,9 @@ def test_deleting_a_client_anonymises_them_erases_texts_and_keeps_the_ledger(
         row = tx.one("SELECT firebase_uid, phone, email FROM clients WHERE id = CAST(:c AS uuid)", {"c": client_id})
         texts = tx.all("SELECT text FROM chat_messages WHERE session_id = CAST(:s AS uuid)", {"s": pair.session_id})
         devices = tx.scalar("SELECT count(*) FROM devices WHERE firebase_uid = :uid", {"uid": client_uid})
-        ledger_after = tx.all("SELECT * FROM ledger_entries WHERE transaction_id = CAST(:t AS uuid) ORDER BY id",
-                              {"t": transaction_id})  # fmt: skip
+        ledger_after = tx.all(
+            "SELECT * FROM ledger_entries WHERE transaction_id = CAST(:t AS uuid) ORDER BY id", {"t": transaction_id}
+        )
     assert row == {"firebase_uid": None, "phone": None, "email": None}
     assert texts == [{"text": None}, {"text": None}]
     assert devices == 0
@@ -487,8 +500,11 @@ def test_no_log_line_of_the_stack_carries_a_message_phone_number_or_email(
         "client's goodbye": f"makasih {marker} sampai jumpa",
         "mitra's goodbye": f"jaga diri {marker[:5]}-{marker[5:]}",
     }
-    account = {"client email": f"klien.{marker}@example.com", "client name": f"Klien {marker}",
-               "new mitra phone": f"+62858{digits}"}  # fmt: skip
+    account = {
+        "client email": f"klien.{marker}@example.com",
+        "client name": f"Klien {marker}",
+        "new mitra phone": f"+62858{digits}",
+    }
     sentinels = {**said, **account}
     client = App(stack.functions_url, auth.sign_in_with_google(sentinels["client email"], sentinels["client name"]))
     assert client.post("client_register", {"display_name": sentinels["client name"]}).status == 200
@@ -526,8 +542,9 @@ def test_no_log_line_of_the_stack_carries_a_message_phone_number_or_email(
     admin.post("admin_alerts", {"action": "acknowledge", "alert_id": alert_id, "note": sentinels["admin note"]})
     client_id = _client_id(halo_db, client)
     admin.get("admin_client_data", client_id=client_id)
-    client.post("chat_send", {"session_id": pair.session_id, "client_message_id": "not-a-uuid",
-                              "text": sentinels["message"]})  # fmt: skip
+    client.post(
+        "chat_send", {"session_id": pair.session_id, "client_message_id": "not-a-uuid", "text": sentinels["message"]}
+    )
     assert client.post("session_end", {"session_id": pair.session_id}).status == 200
     for app, goodbye in ((client, "client's goodbye"), (pair.mitra, "mitra's goodbye")):
         assert app.post("session_goodbye", {"session_id": pair.session_id, "text": sentinels[goodbye]}).status == 200

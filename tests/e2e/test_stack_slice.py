@@ -90,14 +90,16 @@ def test_openapi_document_is_served_and_lists_the_contract(stack: LocalStack) ->
 def test_pubsub_push_reaches_a_cloud_event_function_which_projects_the_outbox(stack: LocalStack) -> None:
     """A row committed to the outbox reaches a Firestore listener through the scheduled `outbox_sweep`:
     stack ticker → Pub/Sub emulator → push to the gateway → CloudEvent function → projector → Firestore."""
-    from shared.services import outbox
+    from shared.adapters.postgres.uow import PostgresUnitOfWork
+    from shared.domain.events import DocumentWrite, ts
 
     doc_id = uuid.uuid4().hex
     watch = Watch.document(f"slice_checks/{doc_id}", project=stack.env()["GOOGLE_CLOUD_PROJECT"])
     database = Database(lambda: stack.postgres.connect("halo"), max_idle=1)
     try:
-        with database.transaction() as tx:
-            outbox.write_document(tx, f"slice_checks/{doc_id}", {"hello": "world", "at": outbox.ts(_now())})
+        with PostgresUnitOfWork(database) as uow:  # committed, and left to the sweep to deliver
+            uow.outbox.add(DocumentWrite.at(f"slice_checks/{doc_id}", {"hello": "world", "at": ts(_now())}))
+            uow.commit()
         try:
             doc = watch.wait_for(bool, timeout=20)
         except TimeoutError:
@@ -118,9 +120,12 @@ def test_a_cloud_task_fires_at_its_time_into_its_handler(stack: LocalStack) -> N
     at = _now().timestamp() + 1.5
     task_id = f"slice-{uuid.uuid4().hex}"
     assert scheduler.schedule(
-        queue="outbox-retry", task_id=task_id, handler="task_project_outbox", payload={"ids": [987654321]},
+        queue="outbox-retry",
+        task_id=task_id,
+        handler="task_project_outbox",
+        payload={"ids": [987654321]},
         at=datetime.fromtimestamp(at, UTC),
-    )  # fmt: skip
+    )
     assert not scheduler.schedule(
         queue="outbox-retry", task_id=task_id, handler="task_project_outbox", payload={"ids": [1]}, at=None
     )

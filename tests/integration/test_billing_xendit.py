@@ -271,16 +271,20 @@ def test_concurrent_duplicate_refund_callbacks_settle_the_refund_once(
     ("statement", "refusal"),
     [
         ("UPDATE credit_refunds SET status = 'failed' WHERE transaction_id = CAST(:id AS uuid)", "cannot become"),
-        ("UPDATE credit_refunds SET xendit_refund_id = 'rfd-other' WHERE transaction_id = CAST(:id AS uuid)",
-         "the refund cannot change"),
+        (
+            "UPDATE credit_refunds SET xendit_refund_id = 'rfd-other' WHERE transaction_id = CAST(:id AS uuid)",
+            "the refund cannot change",
+        ),
         ("UPDATE credit_refunds SET reason = 'other' WHERE transaction_id = CAST(:id AS uuid)", "cannot change"),
         ("DELETE FROM credit_refunds WHERE transaction_id = CAST(:id AS uuid)", "never deleted"),
-        ("""INSERT INTO credit_refunds (transaction_id, attempt, reference_id, status, xendit_refund_id, reason,
+        (
+            """INSERT INTO credit_refunds (transaction_id, attempt, reference_id, status, xendit_refund_id, reason,
                                         requested_by)
             VALUES (CAST(:id AS uuid), 2, 'refund-twice', 'succeeded', 'rfd-twice', 'again', 'admin-uid')""",
-         "credit_refunds_one_succeeded"),
+            "credit_refunds_one_succeeded",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_database_refuses_to_rewrite_a_settled_refund(
     stack: LocalStack, ports: Ports, db: Database, xendit: XenditInvoices, statement: str, refusal: str
 ) -> None:

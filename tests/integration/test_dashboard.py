@@ -7,17 +7,28 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from shared import bootstrap
 from shared.adapters.postgres.database import Database, Tx
 from shared.domain import days
+from shared.domain.admin import PresenceHistory
 from shared.services import admin_dashboard, admin_mitras
 from tests.support import world
 
 TODAY = days.today(datetime.now(UTC))
 MIDNIGHT = days.starts(TODAY)
 MINUTE = timedelta(minutes=1)
+
+
+def _figures(db: Database) -> dict[str, Any]:
+    return admin_dashboard.figures(bootstrap.ports_on(db))
+
+
+def _history(db: Database, mitra_id: str, first: date, last: date) -> PresenceHistory:
+    return admin_mitras.status_history(bootstrap.ports_on(db), mitra_id, first, last)
 
 
 def _mitra(tx: Tx, *, presence: str = "offline", heartbeat_age_s: int | None = None, active: bool = True) -> str:
@@ -112,7 +123,7 @@ def scenario(db: Database) -> Database:
 
 
 def test_the_dashboard_gives_the_known_answers(scenario: Database) -> None:
-    figures = admin_dashboard.figures(scenario)
+    figures = _figures(scenario)
 
     assert figures["day"] == TODAY
     assert figures["mitras"] == {"active": 5, "online": 4, "available": 2, "busy": 3, "at_capacity": 1}
@@ -126,7 +137,7 @@ def test_the_dashboard_gives_the_known_answers(scenario: Database) -> None:
 
 
 def test_an_empty_day_has_no_rates_rather_than_zeros(db: Database) -> None:
-    figures = admin_dashboard.figures(db)
+    figures = _figures(db)
 
     assert figures["median_wait_s_today"] is None
     assert figures["no_mitra_rate_today"] is None
@@ -138,13 +149,13 @@ def test_capacity_follows_the_setting(scenario: Database) -> None:
     with scenario.transaction() as tx:
         tx.execute("UPDATE app_config SET value = '2' WHERE key = 'max_concurrent_clients'")
 
-    figures = admin_dashboard.figures(scenario)
+    figures = _figures(scenario)
 
     assert figures["mitras"]["at_capacity"] == 1
     assert figures["mitras"]["available"] == 2
     with scenario.transaction() as tx:
         tx.execute("UPDATE app_config SET value = '1' WHERE key = 'max_concurrent_clients'")
-    assert admin_dashboard.figures(scenario)["mitras"]["at_capacity"] == 3, "one session fills every busy mitra"
+    assert _figures(scenario)["mitras"]["at_capacity"] == 3, "one session fills every busy mitra"
 
 
 # -- presence history: online time per Jakarta day -------------------------------------------------------------------
@@ -181,15 +192,15 @@ def test_online_time_is_split_by_jakarta_day(db: Database) -> None:
         (_at(d3 + timedelta(days=1), 8), "online"),  # after the range
     )
 
-    history = admin_mitras.status_history(db, mitra_id, d1, d3)
+    history = _history(db, mitra_id, d1, d3)
 
-    assert [(day["day"], day["online_s"]) for day in history["online_by_day"]] == [
+    assert [(day.day, day.online_s) for day in history.online_by_day] == [
         (d1, 3_600 + 9_000),
         (d2, 3_600),
         (d3, 7_200),
     ]
-    assert history["total_online_s"] == 3_600 + 9_000 + 3_600 + 7_200
-    assert [change["to_status"] for change in history["changes"]] == [
+    assert history.total_online_s == 3_600 + 9_000 + 3_600 + 7_200
+    assert [change.to_status for change in history.changes] == [
         "offline",
         "online",
         "offline",
@@ -202,19 +213,19 @@ def test_an_interval_still_open_counts_until_the_range_ends(db: Database) -> Non
     d1, d2 = TODAY - timedelta(days=3), TODAY - timedelta(days=2)
     mitra_id = _logged(db, (_at(d1, 20), "online"))
 
-    history = admin_mitras.status_history(db, mitra_id, d1, d2)
+    history = _history(db, mitra_id, d1, d2)
 
-    assert [day["online_s"] for day in history["online_by_day"]] == [4 * 3_600, 24 * 3_600]
+    assert [day.online_s for day in history.online_by_day] == [4 * 3_600, 24 * 3_600]
 
 
 def test_an_interval_still_open_counts_until_now(db: Database) -> None:
     now = datetime.now(UTC)
     mitra_id = _logged(db, (now - timedelta(minutes=30), "online"))
 
-    history = admin_mitras.status_history(db, mitra_id, TODAY - timedelta(days=1), TODAY + timedelta(days=1))
+    history = _history(db, mitra_id, TODAY - timedelta(days=1), TODAY + timedelta(days=1))
 
     expected_today = min(30 * 60, (now - MIDNIGHT).total_seconds())
-    by_day = {day["day"]: day["online_s"] for day in history["online_by_day"]}
+    by_day = {day.day: day.online_s for day in history.online_by_day}
     assert abs(by_day[TODAY] - expected_today) <= 5
     assert by_day[TODAY + timedelta(days=1)] == 0, "the future holds no online time"
-    assert abs(history["total_online_s"] - 30 * 60) <= 5
+    assert abs(history.total_online_s - 30 * 60) <= 5

@@ -180,8 +180,9 @@ def test_connections_send_small_segments_at_once(stack: LocalStack) -> None:
     from shared.config import Settings
 
     env = stack.env()
-    settings = Settings(db_host="127.0.0.1", db_port=int(env["HALO_DB_PORT"]), db_name=env["HALO_DB_NAME"],
-                        db_user=env["HALO_DB_USER"])  # fmt: skip
+    settings = Settings(
+        db_host="127.0.0.1", db_port=int(env["HALO_DB_PORT"]), db_name=env["HALO_DB_NAME"], db_user=env["HALO_DB_USER"]
+    )
     conn = connector_for(settings)()
     try:
         assert conn._usock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

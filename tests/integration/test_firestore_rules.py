@@ -32,8 +32,16 @@ class World:
 
 def _token(uid: str, role: str | None = None) -> str:
     now = int(time.time())
-    claims = {"sub": uid, "user_id": uid, "aud": PROJECT, "iss": f"https://securetoken.google.com/{PROJECT}",
-              "iat": now, "exp": now + 3600, "auth_time": now, "firebase": {"sign_in_provider": "phone"}}  # fmt: skip
+    claims = {
+        "sub": uid,
+        "user_id": uid,
+        "aud": PROJECT,
+        "iss": f"https://securetoken.google.com/{PROJECT}",
+        "iat": now,
+        "exp": now + 3600,
+        "auth_time": now,
+        "firebase": {"sign_in_provider": "phone"},
+    }
     if role:
         claims["role"] = role
     parts = [{"alg": "none", "typ": "JWT"}, claims]
@@ -49,8 +57,16 @@ def world(stack: LocalStack) -> Iterator[World]:
     from google.cloud import firestore
 
     ids = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in ("client", "other", "mitra", "other_mitra", "admin")}
-    w = World(ids["client"], ids["other"], ids["mitra"], ids["other_mitra"], ids["admin"],
-              str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()))  # fmt: skip
+    w = World(
+        ids["client"],
+        ids["other"],
+        ids["mitra"],
+        ids["other_mitra"],
+        ids["admin"],
+        str(uuid.uuid4()),
+        str(uuid.uuid4()),
+        str(uuid.uuid4()),
+    )
     db = firestore.Client(project=PROJECT)
     db.document(f"pairing_requests/{w.request_id}").set({"client_uid": w.client, "status": "searching"})
     db.document(f"mitras/{w.mitra}/offers/{w.request_id}").set({"client_name": "Bestie #1234"})
@@ -83,17 +99,28 @@ def _cases(w: World) -> list[tuple[str, str, str | None, bool]]:
     session, message = f"sessions/{w.session_id}", f"sessions/{w.session_id}/messages/{w.message_id}"
     payment = f"payments/{w.request_id}"
     return [
-        (request, w.client, "client", True), (request, w.other_client, "client", False),
-        (request, w.mitra, "mitra", False), (offer, w.mitra, "mitra", True), (offer, w.other_mitra, "mitra", False),
-        (offer, w.client, "client", False), (session, w.client, "client", True), (session, w.mitra, "mitra", True),
-        (session, w.other_client, "client", False), (session, w.other_mitra, "mitra", False),
-        (message, w.client, "client", True), (message, w.mitra, "mitra", True),
-        (message, w.other_mitra, "mitra", False), (message, w.other_client, "client", False),
-        (payment, w.client, "client", True), (payment, w.other_client, "client", False),
-        ("admin_alerts/a1", w.admin, "admin", True), ("admin_alerts/a1", w.client, "client", False),
-        ("admin_alerts/a1", w.mitra, "mitra", False), ("secrets/x", w.admin, "admin", False),
+        (request, w.client, "client", True),
+        (request, w.other_client, "client", False),
+        (request, w.mitra, "mitra", False),
+        (offer, w.mitra, "mitra", True),
+        (offer, w.other_mitra, "mitra", False),
+        (offer, w.client, "client", False),
+        (session, w.client, "client", True),
+        (session, w.mitra, "mitra", True),
+        (session, w.other_client, "client", False),
+        (session, w.other_mitra, "mitra", False),
+        (message, w.client, "client", True),
+        (message, w.mitra, "mitra", True),
+        (message, w.other_mitra, "mitra", False),
+        (message, w.other_client, "client", False),
+        (payment, w.client, "client", True),
+        (payment, w.other_client, "client", False),
+        ("admin_alerts/a1", w.admin, "admin", True),
+        ("admin_alerts/a1", w.client, "client", False),
+        ("admin_alerts/a1", w.mitra, "mitra", False),
+        ("secrets/x", w.admin, "admin", False),
         ("secrets/x", w.client, "client", False),
-    ]  # fmt: skip
+    ]
 
 
 def test_each_user_reads_only_what_is_about_them(stack: LocalStack, world: World) -> None:

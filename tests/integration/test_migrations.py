@@ -208,6 +208,12 @@ def test_refunds_made_before_refund_attempts_were_recorded_become_succeeded_firs
             {"id": transaction_id},
         )
     assert attempts == [
-        {"attempt": 1, "reference_id": f"refund-{transaction_id}", "status": "succeeded",
-         "xendit_refund_id": "rfd-before", "reason": "salah beli", "requested_by": "admin-uid"},
-    ]  # fmt: skip
+        {
+            "attempt": 1,
+            "reference_id": f"refund-{transaction_id}",
+            "status": "succeeded",
+            "xendit_refund_id": "rfd-before",
+            "reason": "salah beli",
+            "requested_by": "admin-uid",
+        },
+    ]

@@ -169,8 +169,10 @@ def add_session(halo: Database, client_id: str, mitra_id: str, *, ends_in_s: int
     """An active session that started ten minutes ago, reached through a matched request."""
     request_id = add_request(halo, client_id, deadline_in_s=-600, status="matched")
     with halo.transaction() as tx:
-        tx.execute("UPDATE pairing_requests SET mitra_id = CAST(:m AS uuid) WHERE id = CAST(:r AS uuid)",
-                   {"m": mitra_id, "r": request_id})  # fmt: skip
+        tx.execute(
+            "UPDATE pairing_requests SET mitra_id = CAST(:m AS uuid) WHERE id = CAST(:r AS uuid)",
+            {"m": mitra_id, "r": request_id},
+        )
         session_id = tx.scalar(
             """INSERT INTO sessions (request_id, client_id, mitra_id, kind, started_at, ends_at)
                VALUES (CAST(:r AS uuid), CAST(:c AS uuid), CAST(:m AS uuid), 'free_trial',
@@ -268,8 +270,10 @@ def test_a_blast_delivered_again_and_at_once_offers_each_mitra_once_and_pushes_o
 
     # Out of order: the search has ended when the blast arrives once more; a fourth mitra online is not offered it.
     with halo.transaction() as tx:
-        tx.execute("UPDATE pairing_requests SET status = 'cancelled', ended_at = now() WHERE id = CAST(:r AS uuid)",
-                   {"r": request_id})  # fmt: skip
+        tx.execute(
+            "UPDATE pairing_requests SET status = 'cancelled', ended_at = now() WHERE id = CAST(:r AS uuid)",
+            {"r": request_id},
+        )
     add_mitra(halo)
     assert deliver.push("on_pairing_requested", blast) in OK
     offered = rows(halo, "SELECT mitra_id::text FROM pairing_offers WHERE request_id = CAST(:r AS uuid)", r=request_id)
@@ -283,12 +287,17 @@ def test_a_notification_retried_after_fcm_failed_reaches_each_device_exactly_onc
     _, two_phones = add_client(halo)
     _, one_phone = add_client(halo)
     tokens = [add_device(halo, two_phones), add_device(halo, two_phones), add_device(halo, one_phone)]
-    notification = {"dedup_key": f"redelivery:{uuid.uuid4().hex}", "recipients": [two_phones, one_phone],
-                    "data": {"type": "message", "session_id": str(uuid.uuid4())}, "title": "Halo Bestie",
-                    "body": "Pesan baru"}  # fmt: skip
+    notification = {
+        "dedup_key": f"redelivery:{uuid.uuid4().hex}",
+        "recipients": [two_phones, one_phone],
+        "data": {"type": "message", "session_id": str(uuid.uuid4())},
+        "title": "Halo Bestie",
+        "body": "Pesan baru",
+    }
     # FCM answers 503 to the next sends (the sender's own retries included): some recipient fails on the first try.
-    outage = requests.post(f"http://127.0.0.1:{stack.ports.fcm}/_sink/failures", json={"status": 503, "count": 3},
-                           timeout=10)  # fmt: skip
+    outage = requests.post(
+        f"http://127.0.0.1:{stack.ports.fcm}/_sink/failures", json={"status": 503, "count": 3}, timeout=10
+    )
     assert outage.status_code == 200
 
     attempts = 0
@@ -321,12 +330,22 @@ def test_presence_sweeps_running_together_take_each_silent_mitra_offline_once(
     answers = at_once([lambda: deliver.push("presence_sweep", {})] * 4)
 
     assert all(status in OK for status in answers), answers
-    assert count(halo, "SELECT count(*) FROM mitras WHERE id = ANY(CAST(:ids AS uuid[])) AND presence = 'offline'",
-                 ids=ids) == 2  # fmt: skip
-    logged = rows(halo, """SELECT mitra_id::text, from_status, to_status, reason FROM mitra_status_logs
-                           WHERE mitra_id = ANY(CAST(:ids AS uuid[])) ORDER BY mitra_id""", ids=ids)  # fmt: skip
-    assert logged == [{"mitra_id": mitra_id, "from_status": "online", "to_status": "offline",
-                       "reason": "heartbeat_timeout"} for mitra_id in sorted(ids)]  # fmt: skip
+    assert (
+        count(
+            halo, "SELECT count(*) FROM mitras WHERE id = ANY(CAST(:ids AS uuid[])) AND presence = 'offline'", ids=ids
+        )
+        == 2
+    )
+    logged = rows(
+        halo,
+        """SELECT mitra_id::text, from_status, to_status, reason FROM mitra_status_logs
+                           WHERE mitra_id = ANY(CAST(:ids AS uuid[])) ORDER BY mitra_id""",
+        ids=ids,
+    )
+    assert logged == [
+        {"mitra_id": mitra_id, "from_status": "online", "to_status": "offline", "reason": "heartbeat_timeout"}
+        for mitra_id in sorted(ids)
+    ]
     offers = rows(halo, "SELECT status FROM pairing_offers WHERE request_id = CAST(:r AS uuid)", r=request_id)
     assert [row["status"] for row in offers] == ["withdrawn", "withdrawn"]
     for _, uid in silent:
@@ -359,8 +378,9 @@ def pulled(subscription: str, *, expected: int, quiet_s: float = 1.5) -> list[by
         while time.monotonic() < deadline:
             reply = subscriber.pull(subscription=subscription, max_messages=100, timeout=5, return_immediately=True)
             if reply.received_messages:
-                subscriber.acknowledge(subscription=subscription,
-                                       ack_ids=[message.ack_id for message in reply.received_messages])  # fmt: skip
+                subscriber.acknowledge(
+                    subscription=subscription, ack_ids=[message.ack_id for message in reply.received_messages]
+                )
                 received.extend(message.message.data for message in reply.received_messages)
             if len(received) >= expected:
                 deadline = min(deadline, time.monotonic() + quiet_s)
@@ -377,16 +397,24 @@ def test_the_outbox_projected_by_sweeps_and_retry_tasks_at_once_is_published_onc
     folder = f"redelivery_{uuid.uuid4().hex[:8]}"
     with halo.transaction() as tx:
         ids = [
-            int(tx.scalar("""INSERT INTO outbox (kind, destination, payload)
+            int(
+                tx.scalar(
+                    """INSERT INTO outbox (kind, destination, payload)
                              VALUES ('pubsub', :topic, CAST(:payload AS jsonb)) RETURNING id""",
-                          {"topic": topic_name, "payload": json.dumps({"data": {"n": n}, "attributes": {}})}))
+                    {"topic": topic_name, "payload": json.dumps({"data": {"n": n}, "attributes": {}})},
+                )
+            )
             for n in range(5)
         ] + [
-            int(tx.scalar("""INSERT INTO outbox (kind, destination, payload)
+            int(
+                tx.scalar(
+                    """INSERT INTO outbox (kind, destination, payload)
                              VALUES ('firestore', :path, CAST(:payload AS jsonb)) RETURNING id""",
-                          {"path": f"{folder}/doc{n}", "payload": json.dumps({"op": "set", "data": {"n": n}})}))
+                    {"path": f"{folder}/doc{n}", "payload": json.dumps({"op": "set", "data": {"n": n}})},
+                )
+            )
             for n in range(5)
-        ]  # fmt: skip
+        ]
     retry = {"ids": ids}
 
     answers = at_once(
@@ -438,8 +466,9 @@ def test_a_pairing_timeout_delivered_again_ends_the_search_once_and_never_after_
 
     assert deliver.task("task_pairing_timeout", {"request_id": matched}) == (200, "stale")
     assert deliver.task("task_pairing_timeout", {"request_id": early}) == (503, "unavailable")
-    found = rows(halo, "SELECT id::text, status FROM pairing_requests WHERE id = ANY(CAST(:ids AS uuid[]))",
-                 ids=[matched, early])  # fmt: skip
+    found = rows(
+        halo, "SELECT id::text, status FROM pairing_requests WHERE id = ANY(CAST(:ids AS uuid[]))", ids=[matched, early]
+    )
     assert {row["id"]: row["status"] for row in found} == {matched: "matched", early: "searching"}
     assert doc_writes(halo, f"pairing_requests/{matched}") == doc_writes(halo, f"pairing_requests/{early}") == []
 
@@ -468,8 +497,10 @@ def test_session_timers_delivered_twice_and_out_of_order_warn_once_and_close_onc
     # Early for the goodbye window: retried, not obeyed. Then it is over, and the close arrives three times.
     assert deliver.task("task_session_close", closer) == (503, "unavailable")
     with halo.transaction() as tx:
-        tx.execute("UPDATE sessions SET goodbye_until = now() - interval '2 seconds' WHERE id = CAST(:s AS uuid)",
-                   {"s": session_id})  # fmt: skip
+        tx.execute(
+            "UPDATE sessions SET goodbye_until = now() - interval '2 seconds' WHERE id = CAST(:s AS uuid)",
+            {"s": session_id},
+        )
     closed = at_once([lambda: deliver.task("task_session_close", closer)] * 3)
     assert sorted(closed) == [(200, "closed"), (200, "stale"), (200, "stale")]
     assert deliver.task("task_session_expire", timer) == (200, "stale")
@@ -477,8 +508,9 @@ def test_session_timers_delivered_twice_and_out_of_order_warn_once_and_close_onc
     assert rows(halo, "SELECT status, warned_version FROM sessions WHERE id = CAST(:s AS uuid)", s=session_id) == [
         {"status": "closed", "warned_version": 1}
     ]
-    closures = rows(halo, "SELECT reason, closed_by FROM session_closures WHERE session_id = CAST(:s AS uuid)",
-                    s=session_id)  # fmt: skip
+    closures = rows(
+        halo, "SELECT reason, closed_by FROM session_closures WHERE session_id = CAST(:s AS uuid)", s=session_id
+    )
     assert closures == [{"reason": "expired", "closed_by": "system"}]
     messages = rows(halo, "SELECT kind, seq FROM chat_messages WHERE session_id = CAST(:s AS uuid)", s=session_id)
     assert messages == [{"kind": "system", "seq": 1}], "one warning message"
@@ -498,12 +530,14 @@ def test_an_extension_timeout_delivered_again_expires_the_request_once(halo: Dat
 
     def extension(status: str, respond_in_s: int) -> str:
         with halo.transaction() as tx:
-            return str(tx.scalar(
-                """INSERT INTO session_extensions (session_id, tier_id, duration_s, price, status, respond_by)
+            return str(
+                tx.scalar(
+                    """INSERT INTO session_extensions (session_id, tier_id, duration_s, price, status, respond_by)
                    VALUES (CAST(:s AS uuid), 'sesi-30', 1800, :price, :status, now() + make_interval(secs => :in_s))
                    RETURNING id::text""",
-                {"s": session_id, "price": PRICE, "status": status, "in_s": respond_in_s},
-            ))  # fmt: skip
+                    {"s": session_id, "price": PRICE, "status": status, "in_s": respond_in_s},
+                )
+            )
 
     unanswered = extension("requested", -2)
     outcomes = at_once([lambda: deliver.task("task_extension_timeout", {"extension_id": unanswered})] * 3)
@@ -519,8 +553,9 @@ def test_an_extension_timeout_delivered_again_expires_the_request_once(halo: Dat
     assert deliver.task("task_extension_timeout", {"extension_id": unanswered}) == (200, "stale")
     pending = extension("requested", 120)
     assert deliver.task("task_extension_timeout", {"extension_id": pending}) == (503, "unavailable")
-    found = rows(halo, "SELECT id::text, status FROM session_extensions WHERE session_id = CAST(:s AS uuid)",
-                 s=session_id)  # fmt: skip
+    found = rows(
+        halo, "SELECT id::text, status FROM session_extensions WHERE session_id = CAST(:s AS uuid)", s=session_id
+    )
     assert {row["id"]: row["status"] for row in found} == {unanswered: "applied", pending: "requested"}
     assert len(doc_writes(halo, f"sessions/{session_id}")) == 1
 
@@ -534,17 +569,23 @@ def pending_transaction(halo: Database, xendit: XenditInvoices) -> tuple[str, st
     """A checkout whose payment window has just closed: (transaction id, Xendit invoice id)."""
     client_id, _ = add_client(halo)
     transaction_id = str(uuid.uuid4())
-    invoice = xendit.create_invoice(external_id=transaction_id, amount=PRICE, description="Sesi 30 menit",
-                                    invoice_duration_s=600)  # fmt: skip
+    invoice = xendit.create_invoice(
+        external_id=transaction_id, amount=PRICE, description="Sesi 30 menit", invoice_duration_s=600
+    )
     with halo.transaction() as tx:
         tx.execute(
             """INSERT INTO customer_transactions (id, client_id, purpose, tier_id, duration_s, amount,
                                                   xendit_invoice_id, invoice_url, expires_at)
                VALUES (CAST(:id AS uuid), CAST(:client AS uuid), 'session', 'sesi-30', 1800, :price, :invoice, :url,
                        now() - interval '2 seconds')""",
-            {"id": transaction_id, "client": client_id, "price": PRICE, "invoice": invoice.invoice_id,
-             "url": invoice.invoice_url},
-        )  # fmt: skip
+            {
+                "id": transaction_id,
+                "client": client_id,
+                "price": PRICE,
+                "invoice": invoice.invoice_id,
+                "url": invoice.invoice_url,
+            },
+        )
     return transaction_id, invoice.invoice_id
 
 
@@ -571,8 +612,11 @@ def test_a_payment_timeout_delivered_again_expires_once_and_never_undoes_a_payme
     # The first timeout expires the invoice at Xendit, whose EXPIRED callback may land before that timeout's own
     # update: then the callback expired the transaction and every timeout found it stale. Either way, once.
     assert sorted(outcomes) in ([(200, "expired"), (200, "stale"), (200, "stale")], [(200, "stale")] * 3), outcomes
-    eventually(lambda: count(halo, "SELECT count(*) FROM payment_events WHERE transaction_id = CAST(:t AS uuid)",
-                             t=unpaid) >= 1)  # fmt: skip
+    eventually(
+        lambda: (
+            count(halo, "SELECT count(*) FROM payment_events WHERE transaction_id = CAST(:t AS uuid)", t=unpaid) >= 1
+        )
+    )
     applied_callbacks = count(
         halo,
         "SELECT count(*) FROM payment_events WHERE transaction_id = CAST(:t AS uuid) AND outcome = 'applied'",
@@ -605,9 +649,19 @@ PROVEN_ELSEWHERE = {
 
 def test_every_pubsub_and_task_handler_is_delivered_twice_somewhere() -> None:
     """A handler added to the manifest must be proven against redelivery (here, or in its area's tests) to ship."""
-    proven_here = {"on_pairing_requested", "on_notify", "presence_sweep", "outbox_sweep", "task_project_outbox",
-                   "task_pairing_timeout", "task_session_warning", "task_session_expire", "task_session_close",
-                   "task_extension_timeout", "task_payment_timeout"}  # fmt: skip
+    proven_here = {
+        "on_pairing_requested",
+        "on_notify",
+        "presence_sweep",
+        "outbox_sweep",
+        "task_project_outbox",
+        "task_pairing_timeout",
+        "task_session_warning",
+        "task_session_expire",
+        "task_session_close",
+        "task_extension_timeout",
+        "task_payment_timeout",
+    }
     handlers = {spec.name for spec in FUNCTIONS if spec.trigger in ("pubsub", "task")}
 
     assert handlers - proven_here - set(PROVEN_ELSEWHERE) == set()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from emulators.process import ManagedProcess, free_port
+from emulators.process import ManagedProcess, free_port, options
 from emulators.xendit_standin import BUSINESS_ID
 from shared.adapters.xendit_payments import (
     Invoice,
@@ -146,11 +146,15 @@ def start_standin(
     """The stand-in on a free port (on every interface, handing out `public_host` URLs, when one is given); its URL."""
     port = free_port()
     host = "127.0.0.1" if public_host is None else "0.0.0.0"  # noqa: S104 - reached from the LAN, as with HALO_HOST
-    argv = [
-        sys.executable, "-m", "emulators.xendit_standin", "--host", host, "--port", str(port),
-        "--callback-url", callback_url, "--callback-token", CALLBACK_TOKEN, "--secret-key", SECRET_KEY,
-        "--retry-delay", "0.05", *extra,
-    ]  # fmt: skip
+    flags = {
+        "--host": host,
+        "--port": str(port),
+        "--callback-url": callback_url,
+        "--callback-token": CALLBACK_TOKEN,
+        "--secret-key": SECRET_KEY,
+        "--retry-delay": "0.05",
+    }
+    argv = [sys.executable, "-m", "emulators.xendit_standin", *options(flags), *extra]
     if public_host is not None:
         argv += ["--public-url", f"http://{public_host}:{port}"]
     process = ManagedProcess(f"xendit-standin-{port}", argv, log_dir=log_dir, cwd=ROOT).start()
@@ -419,8 +423,9 @@ def test_callback_token_comparison() -> None:
 
 def paid_invoice(invoices: XenditInvoices, standin: str, *, refunds: str) -> Invoice:
     """An invoice paid by e-wallet whose refunds answer `refunds` (SUCCEEDED, PENDING or FAILED)."""
-    invoice = invoices.create_invoice(external_id=new_external_id(), amount=50_000, description="x",
-                                      invoice_duration_s=600)  # fmt: skip
+    invoice = invoices.create_invoice(
+        external_id=new_external_id(), amount=50_000, description="x", invoice_duration_s=600
+    )
     requests.post(
         f"{standin}/_standin/invoices/{invoice.invoice_id}/pay", json={"payment_method": "EWALLET"}, timeout=5
     ).raise_for_status()
@@ -432,8 +437,9 @@ def paid_invoice(invoices: XenditInvoices, standin: str, *, refunds: str) -> Inv
 
 
 def refund(invoices: XenditInvoices, invoice: Invoice, reference_id: str) -> Refund:
-    return invoices.refund_invoice(invoice_id=invoice.invoice_id, amount=50_000, reference_id=reference_id,
-                                   reason="REQUESTED_BY_CUSTOMER")  # fmt: skip
+    return invoices.refund_invoice(
+        invoice_id=invoice.invoice_id, amount=50_000, reference_id=reference_id, reason="REQUESTED_BY_CUSTOMER"
+    )
 
 
 def test_a_pending_refund_completes_with_xendit_s_refund_callback(
@@ -465,8 +471,15 @@ def test_a_pending_refund_completes_with_xendit_s_refund_callback(
         "IDR",
         None,
     )
-    assert {"payment_request_id", "reason", "refund_fee_amount", "channel_code", "created", "updated",
-            "metadata"} <= set(data)  # fmt: skip
+    assert {
+        "payment_request_id",
+        "reason",
+        "refund_fee_amount",
+        "channel_code",
+        "created",
+        "updated",
+        "metadata",
+    } <= set(data)
     assert requests.get(f"{standin}/refunds/{pending.refund_id}", auth=(SECRET_KEY, ""), timeout=5).json() == data
     again = requests.post(
         f"{standin}/_standin/refunds/{pending.refund_id}/complete", json={"status": "FAILED"}, timeout=5
@@ -533,8 +546,9 @@ def test_a_refund_completed_with_its_callback_lost_is_seen_by_get_refund_and_cal
     assert looked_up.outcome == status.lower()
     time.sleep(0.3)
     assert receiver.for_invoice(reference) == [], "the callback was lost"
-    assert [a for a in requests.get(f"{standin}/_standin/callbacks", timeout=5).json()
-            if a.get("reference_id") == reference] == []  # fmt: skip
+    assert [
+        a for a in requests.get(f"{standin}/_standin/callbacks", timeout=5).json() if a.get("reference_id") == reference
+    ] == []
 
     replayed = requests.post(f"{standin}/_standin/refunds/{pending.refund_id}/callback", timeout=5)
 
@@ -553,8 +567,9 @@ def test_get_refund_of_a_refund_xendit_never_made_is_a_404_not_worth_repeating(i
 
 
 def test_a_refund_can_answer_failed_at_once(invoices: XenditInvoices, standin: str) -> None:
-    invoice = invoices.create_invoice(external_id=new_external_id(), amount=50_000, description="x",
-                                      invoice_duration_s=600)  # fmt: skip
+    invoice = invoices.create_invoice(
+        external_id=new_external_id(), amount=50_000, description="x", invoice_duration_s=600
+    )
     requests.post(
         f"{standin}/_standin/invoices/{invoice.invoice_id}/pay", json={"payment_method": "EWALLET"}, timeout=5
     ).raise_for_status()

@@ -20,13 +20,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
-from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
 from shared.domain.events import Claimed, Committed, DocumentEvent, Event, TaskRequest
 from shared.services.ports import Ports
 from tests.support.fake_accounts import FakeAccountsRepository
+from tests.support.fake_admin_admins import FakeAdminAdminsRepository
+from tests.support.fake_admin_config import FakeAdminConfigRepository
+from tests.support.fake_admin_dashboard import FakeAdminDashboardRepository
+from tests.support.fake_admin_mitras import FakeAdminMitrasRepository
+from tests.support.fake_admin_sessions import FakeAdminSessionsRepository
+from tests.support.fake_admin_users import FakeAdminUsersRepository
 from tests.support.fake_billing import FakeBillingRepository, FakeRefundsRepository
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
@@ -183,6 +188,13 @@ class FakeUnitOfWork:
         self.outbox = FakeOutbox(db)
         self.settings = FakeSettings(db)
         self.audit = FakeAudit(db)
+        self.accounts = FakeAccountsRepository(db)
+        self.admin_admins = FakeAdminAdminsRepository(db)
+        self.admin_config = FakeAdminConfigRepository(db)
+        self.admin_dashboard = FakeAdminDashboardRepository(db)
+        self.admin_mitras = FakeAdminMitrasRepository(db)
+        self.admin_sessions = FakeAdminSessionsRepository(db)
+        self.admin_users = FakeAdminUsersRepository(db)
         self.billing = FakeBillingRepository(db)
         self.chat = FakeChatRepository(db, self.outbox)
         self.credits = FakeCreditsRepository(db)
@@ -190,9 +202,6 @@ class FakeUnitOfWork:
         self.presence = FakePresenceRepository(db)
         self.lifecycle = FakeLifecycleRepository(db)
         self.refunds = FakeRefundsRepository(db)
-        self.accounts = FakeAccountsRepository(db)
-        self.chat = FakeChatRepository(db, self.outbox)
-        self.credits = FakeCreditsRepository(db)
         self.notify = FakeNotifyRepository(db)
         self.pricing = FakePricingRepository(db)
         self.privacy = FakePrivacyRepository(db)
@@ -292,7 +301,6 @@ def fake_ports(db: FakeDatabase) -> FakePorts:
         publisher=FakePublisher(),
         tasks=FakeTasks(),
         marks=FakeMarks(db),
-        db=cast(Database, None),  # services on the unit of work never touch it
     )
 
 

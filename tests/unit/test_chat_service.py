@@ -116,10 +116,12 @@ def test_an_outage_after_the_commit_leaves_the_message_to_the_retry_task(ports: 
 def test_receipts_move_forward_only_and_wait_for_company_in_one_row(ports: FakePorts, db: FakeDatabase) -> None:
     first, second = _send(ports, MITRA), _send(ports, MITRA)
 
-    assert chat.receipts(ports, CLIENT, session_id=SESSION, up_to_message_id=second.message_id,
-                         receipt=Receipt.DELIVERED) == {"delivered_seq": 2, "read_seq": 0}  # fmt: skip
-    assert chat.receipts(ports, CLIENT, session_id=SESSION, up_to_message_id=first.message_id,
-                         receipt=Receipt.READ) == {"delivered_seq": 2, "read_seq": 1}  # fmt: skip
+    assert chat.receipts(
+        ports, CLIENT, session_id=SESSION, up_to_message_id=second.message_id, receipt=Receipt.DELIVERED
+    ) == {"delivered_seq": 2, "read_seq": 0}
+    assert chat.receipts(
+        ports, CLIENT, session_id=SESSION, up_to_message_id=first.message_id, receipt=Receipt.READ
+    ) == {"delivered_seq": 2, "read_seq": 1}
 
     (pending,) = db.pending()
     assert pending.event == DocumentWrite.at(

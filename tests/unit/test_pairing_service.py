@@ -381,7 +381,7 @@ def test_the_search_window_ends_in_no_mitra_once_and_not_before(ports: FakePorts
 
 
 def test_ending_a_search_inside_another_change_tells_the_client(ports: FakePorts, db: FakeDatabase) -> None:
-    """As the control center's suspension does (joined to its own transaction)."""
+    """As the control center's suspension does, inside its own unit of work."""
     add_mitra(db)
     client = add_client(db)
     request_id = _searching(ports, db, client)

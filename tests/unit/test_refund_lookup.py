@@ -17,9 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [("SUCCEEDED", "succeeded"), ("FAILED", "failed"), ("CANCELLED", "failed"), ("PENDING", "pending"),
-     ("REQUESTED", "pending")],
-)  # fmt: skip
+    [
+        ("SUCCEEDED", "succeeded"),
+        ("FAILED", "failed"),
+        ("CANCELLED", "failed"),
+        ("PENDING", "pending"),
+        ("REQUESTED", "pending"),
+    ],
+)
 def test_a_looked_up_refund_is_settled_only_once_xendit_says_how_it_ended(status: str, outcome: str) -> None:
     found = Refund(refund_id="rfd-1", invoice_id="inv-1", amount=35_000, currency="IDR", status=status)
 

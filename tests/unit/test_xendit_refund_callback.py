@@ -42,8 +42,11 @@ def test_a_refund_succeeded_callback_is_read_as_xendit_sends_it() -> None:
 
     assert callback.succeeded
     assert (callback.data.id, callback.data.status, callback.data.amount, callback.data.currency) == (
-        "rfd-6f4a377d-a201-437f-9119-f8b00cbbe857", "SUCCEEDED", 35_000, "IDR",
-    )  # fmt: skip
+        "rfd-6f4a377d-a201-437f-9119-f8b00cbbe857",
+        "SUCCEEDED",
+        35_000,
+        "IDR",
+    )
     assert callback.data.reference_id == "refund-0f8fad5b-d9cb-469f-a165-70867728950e"
     assert (callback.data.invoice_id, callback.data.failure_code) == ("64b0c0ffee0000000000beef", None)
 
@@ -104,9 +107,14 @@ def test_a_malformed_refund_callback_is_refused_naming_the_field(payload: dict[s
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [("SUCCEEDED", "succeeded"), ("PENDING", "pending"), ("REQUIRES_ACTION", "pending"), ("FAILED", "failed"),
-     ("CANCELLED", "failed")],
-)  # fmt: skip
+    [
+        ("SUCCEEDED", "succeeded"),
+        ("PENDING", "pending"),
+        ("REQUIRES_ACTION", "pending"),
+        ("FAILED", "failed"),
+        ("CANCELLED", "failed"),
+    ],
+)
 def test_xendit_s_answer_to_a_refund_reads_as_done_pending_or_failed(status: str, outcome: str) -> None:
     answer = Refund(refund_id="rfd-1", invoice_id="inv", amount=35_000, currency="IDR", status=status)
 

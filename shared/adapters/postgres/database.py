@@ -31,8 +31,6 @@ class Tx:
 
     def __init__(self, conn: pg8000.dbapi.Connection) -> None:
         self._cursor = conn.cursor()
-        # Outbox rows written in this transaction, published right after it commits.
-        self.outbox_ids: list[int] = []
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         self._run(sql, params)

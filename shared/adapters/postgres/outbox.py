@@ -96,10 +96,14 @@ class PostgresOutbox:
                 """INSERT INTO outbox (kind, destination, payload, next_attempt_at)
                    VALUES (:kind, :destination, CAST(:payload AS jsonb), now() + make_interval(secs => :delay))
                    RETURNING id""",
-                {"kind": row.kind, "destination": row.destination, "payload": json.dumps(row.payload),
-                 "delay": delay_s},
+                {
+                    "kind": row.kind,
+                    "destination": row.destination,
+                    "payload": json.dumps(row.payload),
+                    "delay": delay_s,
+                },
             )
-        )  # fmt: skip
+        )
 
     def replace_if_pending(self, outbox_id: int, event: Event) -> bool:
         """The row now says `event`, unless it has been published already."""

@@ -4,13 +4,11 @@ instance loads the SQL of its own function only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from shared.adapters.postgres.audit import AuditRepository
-from shared.adapters.postgres.database import Database, Transaction, Tx
+from shared.adapters.postgres.database import Database, Transaction
 from shared.adapters.postgres.outbox import PostgresOutbox
 from shared.adapters.postgres.settings import SettingsRepository
 from shared.adapters.postgres.sql import Autocommit, Sql
@@ -18,6 +16,12 @@ from shared.domain.events import Committed
 
 if TYPE_CHECKING:
     from shared.adapters.postgres.accounts import AccountsRepository
+    from shared.adapters.postgres.admin_admins import AdminAdminsRepository
+    from shared.adapters.postgres.admin_config import AdminConfigRepository
+    from shared.adapters.postgres.admin_dashboard import AdminDashboardRepository
+    from shared.adapters.postgres.admin_mitras import AdminMitrasRepository
+    from shared.adapters.postgres.admin_sessions import AdminSessionsRepository
+    from shared.adapters.postgres.admin_users import AdminUsersRepository
     from shared.adapters.postgres.billing import BillingRepository
     from shared.adapters.postgres.billing_refunds import RefundsRepository
     from shared.adapters.postgres.chat import ChatRepository
@@ -89,6 +93,42 @@ class PostgresUnitOfWork:
     @property
     def audit(self) -> AuditRepository:
         return self._repository(AuditRepository)
+
+    @property
+    def admin_admins(self) -> AdminAdminsRepository:
+        from shared.adapters.postgres.admin_admins import AdminAdminsRepository
+
+        return self._repository(AdminAdminsRepository)
+
+    @property
+    def admin_config(self) -> AdminConfigRepository:
+        from shared.adapters.postgres.admin_config import AdminConfigRepository
+
+        return self._repository(AdminConfigRepository)
+
+    @property
+    def admin_dashboard(self) -> AdminDashboardRepository:
+        from shared.adapters.postgres.admin_dashboard import AdminDashboardRepository
+
+        return self._repository(AdminDashboardRepository)
+
+    @property
+    def admin_mitras(self) -> AdminMitrasRepository:
+        from shared.adapters.postgres.admin_mitras import AdminMitrasRepository
+
+        return self._repository(AdminMitrasRepository)
+
+    @property
+    def admin_sessions(self) -> AdminSessionsRepository:
+        from shared.adapters.postgres.admin_sessions import AdminSessionsRepository
+
+        return self._repository(AdminSessionsRepository)
+
+    @property
+    def admin_users(self) -> AdminUsersRepository:
+        from shared.adapters.postgres.admin_users import AdminUsersRepository
+
+        return self._repository(AdminUsersRepository)
 
     @property
     def billing(self) -> BillingRepository:
@@ -167,19 +207,3 @@ class PostgresUnitOfWork:
         if found is None:
             found = self._repositories[kind] = kind(self.sql)  # type: ignore[call-arg]
         return found  # type: ignore[no-any-return]
-
-
-@contextmanager
-def joined(tx: Tx) -> Iterator[PostgresUnitOfWork]:
-    """Transitional, for a use case not yet moved onto the unit of work that calls one that has: a unit of work
-    inside the caller's open transaction. Its events are inserted into that transaction's outbox when the block
-    ends, and published with the caller's other rows after it commits (`tx.outbox_ids`)."""
-    uow = PostgresUnitOfWork.__new__(PostgresUnitOfWork)
-    uow._database = None  # type: ignore[assignment]
-    uow._one_statement = False
-    uow._tx = None
-    uow._sql = tx
-    uow._outbox = PostgresOutbox(tx)
-    uow._repositories = {}
-    yield uow
-    tx.outbox_ids.extend(row.outbox_id for row in uow._outbox.flush())

@@ -1,0 +1,31 @@
+"""The control center's sessions: finding them, and rerouting a running one to another mitra (audited)."""
+
+from __future__ import annotations
+
+from functions._http import Call, endpoint
+from shared import bootstrap
+from shared.domain.roles import Role
+from shared.schemas.admin_sessions import AdminSession, RerouteSession, SessionPage, SessionQuery
+from shared.services.admin_sessions import list_sessions, reroute
+
+
+@endpoint(get=SessionQuery, post=RerouteSession, roles={Role.ADMIN}, response=SessionPage, check_revoked=True)
+def admin_sessions(call: Call[SessionQuery | RerouteSession]) -> SessionPage:
+    """GET: sessions, newest first (status, mitra, client, Jakarta dates, pages). POST: reroute to another mitra."""
+    body = call.body
+    if isinstance(body, RerouteSession):
+        moved = reroute(bootstrap.ports(), call.caller.uid, str(body.session_id), str(body.mitra_id))
+        return SessionPage(sessions=[AdminSession.model_validate(moved, from_attributes=True)])
+    sessions, cursor = list_sessions(
+        bootstrap.ports(),
+        status=body.status,
+        mitra_id=str(body.mitra_id) if body.mitra_id else None,
+        client_id=str(body.client_id) if body.client_id else None,
+        first=body.from_date,
+        last=body.to_date,
+        cursor=body.cursor,
+        limit=body.limit,
+    )
+    return SessionPage(
+        sessions=[AdminSession.model_validate(s, from_attributes=True) for s in sessions], next_cursor=cursor
+    )

@@ -1,0 +1,97 @@
+"""The control center's roster of mitras (`admin_mitras`) and their presence history (`admin_mitra_logs`)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field, RootModel, model_validator
+
+from shared.schemas import DisplayName, Model
+from shared.schemas.admin_paging import PageQuery, Search
+
+# The same rule as the mitras table's CHECK.
+E164 = r"^\+[1-9][0-9]{6,14}$"
+
+
+class MitraQuery(PageQuery):
+    presence: Literal["online", "offline"] | None = None
+    active: bool | None = None
+    q: Search | None = None
+
+
+class AdminMitra(BaseModel):
+    mitra_id: str
+    display_name: str
+    phone: str
+    active: bool
+    presence: str
+    last_heartbeat_at: datetime | None
+    open_sessions: int
+    # Whether the mitra has signed in at least once (a Firebase account is linked).
+    signed_in: bool
+    created_at: datetime
+
+
+class MitraPage(BaseModel):
+    """GET: one page of the roster. POST: the mitra as the change left it (`next_cursor` null)."""
+
+    mitras: list[AdminMitra]
+    next_cursor: str | None = None
+
+
+class CreateMitra(Model):
+    action: Literal["create"]
+    phone: str = Field(pattern=E164, description="E.164, e.g. +6281234567890")
+    display_name: DisplayName
+
+
+class UpdateMitra(Model):
+    action: Literal["update"]
+    mitra_id: UUID
+    display_name: DisplayName | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> UpdateMitra:
+        if self.display_name is None:
+            raise ValueError("send display_name")
+        return self
+
+
+class SetMitraActive(Model):
+    """Deactivation: offline at once, tokens revoked, open offers withdrawn; running sessions go on."""
+
+    action: Literal["deactivate", "reactivate"]
+    mitra_id: UUID
+
+
+class MitraAction(RootModel[Annotated[CreateMitra | UpdateMitra | SetMitraActive, Field(discriminator="action")]]):
+    pass
+
+
+class MitraLogQuery(Model):
+    mitra_id: UUID
+    from_date: date | None = Field(default=None, description="Jakarta day, included; default: 6 days before to_date")
+    to_date: date | None = Field(default=None, description="Jakarta day, included; default: today")
+
+
+class StatusChange(BaseModel):
+    at: datetime
+    from_status: str
+    to_status: str
+    reason: str
+
+
+class OnlineDay(BaseModel):
+    day: date
+    online_s: int
+
+
+class MitraLogs(BaseModel):
+    mitra_id: str
+    from_date: date
+    to_date: date
+    changes: list[StatusChange]
+    online_by_day: list[OnlineDay]
+    total_online_s: int
