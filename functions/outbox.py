@@ -12,19 +12,12 @@ from functions._tasks import task_handler
 from shared import bootstrap
 from shared.errors import Unavailable
 from shared.logging import event
-from shared.services import projector
+from shared.services import health, projector
 
 log = logging.getLogger("halo.outbox")
 
 # A scheduled sweep stops well before the function's timeout; the next run picks up the rest.
 _SWEEP_BUDGET_S = 45
-# What each run reports for the on-call alerts (infra/monitoring.tf): the rows still waiting and the age of the oldest,
-# and crisis alerts no admin has acknowledged within 5 minutes (PostgreSQL is the only place that knows).
-_BACKLOG = """SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS pending,
-       (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 FROM outbox
-         WHERE published_at IS NULL) AS oldest_s,
-       (SELECT count(*) FROM safety_flags WHERE acknowledged_at IS NULL AND created_at < now() - interval '5 minutes')
-         AS unacknowledged"""
 
 
 class SweepTick(BaseModel):
@@ -46,11 +39,19 @@ def outbox_sweep(_tick: SweepTick, _message_id: str) -> None:
         published += result.published
         if result.published == 0 or result.remaining <= 0:
             break
-    backlog = ports.db.read_one(_BACKLOG) or {}
-    oldest = round(float(backlog.get("oldest_s") or 0), 1)
-    event(log, "outbox sweep", logging.WARNING if oldest > 300 else logging.INFO, published=published,
-          pending=backlog.get("pending", 0), oldest_unpublished_s=oldest,
-          unacknowledged_alerts=backlog.get("unacknowledged", 0))  # fmt: skip
+    # Every run reports what on-call's alert policies read (infra/monitoring.tf).
+    now = health.now(ports)
+    event(
+        log,
+        "outbox sweep",
+        logging.WARNING if now.outbox_behind else logging.INFO,
+        published=published,
+        pending=now.outbox_pending,
+        oldest_unpublished_s=now.oldest_unpublished_s,
+        stuck=now.outbox_stuck,
+        payments_quarantined=now.payments_quarantined,
+        unacknowledged_alerts=now.unacknowledged_alerts,
+    )
 
 
 @task_handler(OutboxIds)

@@ -31,6 +31,16 @@ class Revenue(BaseModel):
     currency: str = "IDR"
 
 
+class Health(BaseModel):
+    """What on-call looks at first (docs/operations.md): work owed to the outside world, people waiting on a human."""
+
+    outbox_pending: int = Field(description="outbox rows not yet delivered to Firestore, Pub/Sub or Cloud Tasks")
+    oldest_unpublished_s: float = Field(description="age of the oldest of them; above 300 s the outbox is behind")
+    outbox_stuck: int = Field(description="rows that failed 5 times or more: the backend's own dead letters")
+    payments_quarantined: int = Field(description="Xendit callbacks quarantined and not yet reviewed")
+    unacknowledged_alerts: int = Field(description="crisis alerts no admin has acknowledged for 5 minutes")
+
+
 class Dashboard(BaseModel):
     as_of: datetime
     # "Today" is this day in Jakarta.
@@ -44,3 +54,4 @@ class Dashboard(BaseModel):
     median_wait_s_today: float | None = Field(description="request to match, over today's matched requests")
     no_mitra_rate_today: float | None = Field(description="no_mitra / today's requests that have ended")
     revenue_today: Revenue
+    health: Health

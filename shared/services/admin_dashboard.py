@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.domain import days
 from shared.domain.admin import LiveFigures
 from shared.domain.config import AppConfig
+from shared.services import health
 from shared.services.ports import Ports
 
 
@@ -49,4 +51,5 @@ def figures(ports: Ports) -> dict[str, Any]:
         "median_wait_s_today": None if live.median_wait_s is None else round(live.median_wait_s, 3),
         "no_mitra_rate_today": live.no_mitra_rate,
         "revenue_today": {"amount": live.revenue, "payments": live.payments},
+        "health": asdict(health.now(ports)),
     }

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from shared.services.billing import BillingRepository, RefundsRepository
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
+    from shared.services.health import HealthRepository
     from shared.services.lifecycle import LifecycleRepository
     from shared.services.notify import NotifyRepository
     from shared.services.pairing import PairingRepository
@@ -117,6 +118,9 @@ class UnitOfWork(Protocol):
 
     @property
     def credits(self) -> CreditsRepository: ...
+
+    @property
+    def health(self) -> HealthRepository: ...
 
     @property
     def pairing(self) -> PairingRepository: ...

@@ -35,6 +35,7 @@ from tests.support.fake_admin_users import FakeAdminUsersRepository
 from tests.support.fake_billing import FakeBillingRepository, FakeRefundsRepository
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
+from tests.support.fake_health import FakeHealthRepository
 from tests.support.fake_lifecycle import FakeLifecycleRepository
 from tests.support.fake_notify import FakeNotifyRepository
 from tests.support.fake_pairing import FakePairingRepository
@@ -53,6 +54,7 @@ class OutboxRow:
     due: datetime
     published: bool = False
     attempts: int = 0
+    created_at: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
 
 
 @dataclass
@@ -101,7 +103,7 @@ class FakeOutbox:
 
     def insert(self, event: Event, *, delay_s: float = 0) -> int:
         """A row as a repository's own statement records it."""
-        row = OutboxRow(self._db.next_id(), event, self._db.now + timedelta(seconds=delay_s))
+        row = OutboxRow(self._db.next_id(), event, self._db.now + timedelta(seconds=delay_s), created_at=self._db.now)
         self._db.outbox.append(row)
         return row.outbox_id
 
@@ -198,6 +200,7 @@ class FakeUnitOfWork:
         self.billing = FakeBillingRepository(db)
         self.chat = FakeChatRepository(db, self.outbox)
         self.credits = FakeCreditsRepository(db)
+        self.health = FakeHealthRepository(db)
         self.pairing = FakePairingRepository(db)
         self.presence = FakePresenceRepository(db)
         self.lifecycle = FakeLifecycleRepository(db)

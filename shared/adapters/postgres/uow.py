@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from shared.adapters.postgres.billing_refunds import RefundsRepository
     from shared.adapters.postgres.chat import ChatRepository
     from shared.adapters.postgres.credits import CreditsRepository
+    from shared.adapters.postgres.health import HealthRepository
     from shared.adapters.postgres.lifecycle import LifecycleRepository
     from shared.adapters.postgres.notify import NotifyRepository
     from shared.adapters.postgres.pairing import PairingRepository
@@ -153,6 +154,12 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.credits import CreditsRepository
 
         return self._repository(CreditsRepository)
+
+    @property
+    def health(self) -> HealthRepository:
+        from shared.adapters.postgres.health import HealthRepository
+
+        return self._repository(HealthRepository)
 
     @property
     def pairing(self) -> PairingRepository:
