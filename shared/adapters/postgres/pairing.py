@@ -52,6 +52,14 @@ _TRIAL_IDENTITIES = """
              WHERE identity IS NOT NULL) AS identities
 """
 
+# Whether the client `:id` has had its free trial (`shared.domain.pairing.free_trial`): this account, or another on
+# its verified phone number or email. Shared with pricing_quote.
+FREE_TRIAL_USED = f"""
+    (EXISTS (SELECT 1 FROM free_trials WHERE client_id = CAST(:id AS uuid))
+     OR EXISTS (SELECT 1 FROM clients c, {_TRIAL_IDENTITIES}, free_trial_identities used
+                WHERE c.id = CAST(:id AS uuid) AND used.identity_hash = identities.identity_hash))
+"""
+
 # Where a mitra's offer stands, read before the accept's transaction so that a mitra who taps after another has won
 # learns it in one round trip. FOR SHARE waits for an accept that is deciding right now (it holds the request's row
 # until it commits) and reads what it decided; shared with every other mitra waiting, and kept only for this one
@@ -140,10 +148,7 @@ class PairingRepository:
                        WHERE client_id = CAST(:id AS uuid) AND status IN ('active', 'closing') LIMIT 1)
                           AS open_session_id,
                       recent.requested_in_window, recent.oldest_in_window,
-                      EXISTS (SELECT 1 FROM free_trials WHERE client_id = CAST(:id AS uuid))
-                      OR EXISTS (SELECT 1 FROM clients c, {_TRIAL_IDENTITIES}, free_trial_identities used
-                                 WHERE c.id = CAST(:id AS uuid) AND used.identity_hash = identities.identity_hash)
-                          AS free_trial_used,
+                      {FREE_TRIAL_USED} AS free_trial_used,
                       cancels.free_trial_cancels, cancels.earliest_free_trial_cancel
                FROM (SELECT count(*) AS requested_in_window, min(created_at) AS oldest_in_window
                      FROM pairing_requests
