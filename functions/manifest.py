@@ -82,6 +82,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # Daily at 03:15 (scheduler_time_zone: Jakarta), when the service is quietest.
     FunctionSpec("retention_sweep", "functions.privacy", "pubsub", topic="retention-sweep", schedule="15 3 * * *"),
     FunctionSpec("outbox_sweep", "functions.outbox", "pubsub", topic="outbox-sweep", schedule="* * * * *"),
+    # Idempotency keys live 24 hours; an hourly sweep keeps the table to about a day of keyed calls.
+    FunctionSpec(
+        "idempotency_sweep", "functions.idempotency", "pubsub", topic="idempotency-sweep", schedule="25 * * * *"
+    ),
     FunctionSpec("task_project_outbox", "functions.outbox", "task", queue="outbox-retry"),
 )
 
