@@ -3,6 +3,7 @@ texts (shared.domain.privacy)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -11,10 +12,13 @@ from shared.domain import accounts
 from shared.domain import privacy as rules
 from shared.domain.privacy import ClientOnRecord, ClientSession, ErasedText, Record, Requester
 from shared.errors import Conflict, NotFound
+from shared.logging import event as log_event
 from shared.services import projector
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
 from shared.services.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 _SESSIONS_PER_BATCH = 50
 _MESSAGES_PER_BATCH = 500
@@ -114,6 +118,10 @@ def delete(
     projector.deliver(ports, committed)
     if client.firebase_uid:
         identities.forget(client.firebase_uid)
+    if not client.deleted:
+        # Outside the database too: after a restore from a backup, this line is how on-call finds the deletions to
+        # apply again (docs/operations.md). An id names no one once the client is deleted.
+        log_event(log, "client deleted", client_id=client_id, by=requester.role)
     return exported
 
 
