@@ -110,6 +110,20 @@ def _tables_holding(db: Database, needle: str) -> list[str]:
         ]
 
 
+def _published_rows_about(db: Database, keys: tuple[str, ...], *, up_to: int | None = None) -> tuple[int, int]:
+    """(the newest outbox row's id, how many published rows up to `up_to` name any of `keys`)."""
+    with db.transaction() as tx:
+        newest = int(tx.scalar("SELECT max(id) FROM outbox"))
+        count = int(
+            tx.scalar(
+                """SELECT count(*) FROM outbox WHERE published_at IS NOT NULL AND id <= :up_to
+                     AND destination || ' ' || payload::text LIKE ANY(CAST(:patterns AS text[]))""",
+                {"up_to": newest if up_to is None else up_to, "patterns": [f"%{key}%" for key in keys]},
+            )
+        )
+    return newest, count
+
+
 def _session_documents(session_id: str) -> list[dict[str, Any]]:
     """The session's Firestore documents as the Admin SDK reads them: the session, its messages, its alerts."""
     from google.cloud import firestore
@@ -209,6 +223,9 @@ def test_a_client_deleting_their_account_leaves_their_words_in_no_table_and_no_d
         )
     assert published_words == 0, "a published outbox row keeps no words"
     client_id = _client_id(halo_db, client)
+    about_them = (pair.session_id, _uid(client))
+    last_row, published_about_them = _published_rows_about(halo_db, about_them)
+    assert published_about_them > 0
 
     deleted = client.post("client_account_delete", {"confirm": True})
 
@@ -232,6 +249,9 @@ def test_a_client_deleting_their_account_leaves_their_words_in_no_table_and_no_d
     )
     (audit,) = _audited(halo_db, "client.delete", client_id)
     assert (audit["actor_uid"], audit["actor_role"]) == (_uid(client), "client")
+    assert _published_rows_about(halo_db, about_them, up_to=last_row)[1] == 0, (
+        "the published outbox rows about the client went at once, not after a week"
+    )
 
 
 def test_retention_leaves_the_words_of_a_long_closed_session_in_no_table_and_no_document(
