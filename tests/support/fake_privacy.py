@@ -141,9 +141,15 @@ class FakePrivacyRepository:
                 self._db.table("sessions")[session_id]["texts_erased_at"] = self._db.now
 
     def erase_copies_in(self, session_ids: Sequence[str]) -> None:
+        noted = set()
         for flag in self._db.table("safety_flags").values():
             if flag["session_id"] in session_ids:
+                if flag.get("note") is not None:
+                    noted.add(flag["id"])
                 flag.update(phrase=None, note=None)
+        for entry in self._db.audit:
+            if entry["action"] == "alert.acknowledge" and entry["target"] in noted and isinstance(entry["new"], dict):
+                entry["new"] = {key: value for key, value in entry["new"].items() if key != "note"}
         for row in self._db.outbox:
             if row.published:
                 continue

@@ -179,6 +179,16 @@ def test_a_client_deleting_themself_reaches_every_copy_of_their_words(ports: Fak
         "phrase": "ingin mati",
         "note": "klien bilang ingin mati",
     }
+    db.audit.append(
+        {
+            "actor_uid": "uid-admin",
+            "actor_role": "admin",
+            "action": "alert.acknowledge",
+            "target": "f1",
+            "old": {"acknowledged": False},
+            "new": {"acknowledged": True, "note": "klien bilang ingin mati"},
+        }
+    )
     ports.documents.refuse = True  # the message waits in the outbox
     chat.send(ports, CLIENT, session_id=SESSION, client_message_id=str(uuid.uuid4()), text="pesan yang tertunda")
     ports.documents.refuse = False
@@ -197,7 +207,11 @@ def test_a_client_deleting_themself_reaches_every_copy_of_their_words(ports: Fak
         if isinstance(row.event, DocumentWrite) and "/messages/" in row.event.paths[0]
     ]
     assert "pesan yang tertunda" not in words, "a pending message's document no longer carries its text"
-    assert [a["actor_role"] for a in db.audit] == ["client"]
+    assert [(a["action"], a["actor_role"]) for a in db.audit] == [
+        ("alert.acknowledge", "admin"),
+        ("client.delete", "client"),
+    ]
+    assert db.audit[0]["new"] == {"acknowledged": True}, "the note left the acknowledgement's audit row too"
 
 
 def test_the_retention_sweep_purges_published_outbox_rows_after_a_week(ports: FakePorts, db: FakeDatabase) -> None:

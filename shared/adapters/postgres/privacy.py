@@ -127,7 +127,8 @@ class PrivacyRepository:
                 notes AS (
                     UPDATE audit_log SET new_value = new_value - 'note'
                     WHERE action = 'alert.acknowledge' AND new_value ? 'note'
-                      AND target IN (SELECT id::text FROM safety_flags WHERE session_id = ANY(CAST(:due AS uuid[])))
+                      AND target IN (SELECT id::text FROM safety_flags
+                                     WHERE session_id = ANY(CAST(:due AS uuid[])) AND note IS NOT NULL)
                     RETURNING id)
                 UPDATE outbox SET payload = CASE
                         WHEN jsonb_typeof(payload #> '{{data,text}}') = 'string'
