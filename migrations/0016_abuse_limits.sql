@@ -5,19 +5,16 @@ INSERT INTO app_config (key, value) VALUES
     ('free_trial_cancels_per_day', '3')
 ON CONFLICT (key) DO NOTHING;
 
--- The phone numbers and emails (as SHA-256 of 'phone:' or 'email:' and the value, never the value itself) whose
--- account has used its free trial. A new account on the same verified phone or email (after a deletion, or a
--- takeover's old number) finds it here; a deletion erases the account's phone and email, not these rows.
+-- The phone numbers and emails (as HMAC-SHA-256 under a secret key of 'phone:' or 'email:' and the value, never the
+-- value itself) whose account has used its free trial. A new account on the same verified phone or email (after a
+-- deletion, or a takeover's old number) finds it here; a deletion erases the account's phone and email, not these
+-- rows. The key is a runtime secret (HALO_IDENTITY_HASH_KEY), so trials taken before this migration are bound to
+-- their accounts only.
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
 CREATE TABLE free_trial_identities (
     identity_hash  text PRIMARY KEY,
     used_at        timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO free_trial_identities (identity_hash, used_at)
-SELECT encode(sha256(convert_to(identity, 'UTF8')), 'hex'), used_at
-FROM free_trials t JOIN clients c ON c.id = t.client_id,
-     LATERAL (VALUES ('phone:' || c.phone), ('email:' || lower(c.email))) AS i (identity)
-WHERE identity IS NOT NULL
-ON CONFLICT DO NOTHING;
 
 CREATE INDEX pairing_requests_free_trial_cancels ON pairing_requests (client_id, ended_at)
     WHERE kind = 'free_trial' AND status = 'cancelled';

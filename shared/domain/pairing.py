@@ -9,6 +9,7 @@ and each statement names its rule.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -154,11 +155,13 @@ def free_trial(config: AppConfig, standing: ClientStanding, *, now: datetime) ->
     return Purchase(RequestKind.FREE_TRIAL, config.free_trial_minutes * 60)
 
 
-def trial_identities(phone: str | None, email: str | None) -> list[str]:
-    """What binds a free trial beyond the account: SHA-256 of the verified phone number and of the verified email
-    (lowercased), never the values themselves. The same in SQL: the pairing repository's _TRIAL_IDENTITIES."""
+def trial_identities(phone: str | None, email: str | None, *, key: str) -> list[str]:
+    """What binds a free trial beyond the account: HMAC-SHA-256, under a secret key, of the verified phone number and
+    of the verified email (lowercased), never the values themselves. Keyed, so that the hashes kept after an account
+    is deleted are no key to a person without the secret (an unkeyed hash of a phone number is found by trying every
+    number). The same in SQL: the pairing repository's _TRIAL_IDENTITIES."""
     identities = [f"phone:{phone}" if phone else None, f"email:{email.lower()}" if email else None]
-    return [hashlib.sha256(identity.encode()).hexdigest() for identity in identities if identity]
+    return [hmac.new(key.encode(), i.encode(), hashlib.sha256).hexdigest() for i in identities if i]
 
 
 def paid(credit: Credit | None, *, tier_active: bool) -> Purchase | Refused:

@@ -41,6 +41,8 @@ class IdempotencyRepository(Protocol):
 
     def forget_expired(self, limit: int) -> int: ...
 
+    def forget_caller(self, caller_uid: str) -> int: ...
+
 
 def first_answer(uow: UnitOfWork, keyed: KeyedCall | None, kind: type[Result]) -> Result | None:
     """The answer the first call with this key got, or None for a first call (or no key). 409

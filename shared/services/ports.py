@@ -57,6 +57,10 @@ class IdentityProvider(Protocol):
 
     def revoke_sessions(self, uid: str) -> None: ...
 
+    def delete_user(self, uid: str) -> None:
+        """The Firebase user is gone (its tokens with it), so its phone number or email can sign up afresh.
+        Deleting a user that no longer exists does nothing."""
+
     def uid_for_email(self, email: str) -> str | None: ...
 
 

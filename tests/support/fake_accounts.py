@@ -62,12 +62,19 @@ class FakeIdentityProvider:
     roles: dict[str, str | None] = field(default_factory=dict)
     revoked: list[str] = field(default_factory=list)
     emails: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
 
     def set_role(self, uid: str, role: str | None) -> None:
         self.roles[uid] = role
 
     def revoke_sessions(self, uid: str) -> None:
         self.revoked.append(uid)
+
+    def delete_user(self, uid: str) -> None:
+        if uid not in self.deleted:
+            self.deleted.append(uid)
+        self.roles.pop(uid, None)
+        self.emails = {email: holder for email, holder in self.emails.items() if holder != uid}
 
     def uid_for_email(self, email: str) -> str | None:
         return self.emails.get(email)

@@ -44,6 +44,13 @@ class FakeIdempotencyRepository:
             del keys[key]
         return len(expired)
 
+    def forget_caller(self, caller_uid: str) -> int:
+        keys = self._db.table("idempotency_keys")
+        mine = [key for key in keys if key[0] == caller_uid]
+        for key in mine:
+            del keys[key]
+        return len(mine)
+
 
 def keyed(function: str, body: dict[str, object], key: str, *, caller_uid: str = "uid-caller") -> KeyedCall:
     """A call as functions/_http.py names it when it carries an Idempotency-Key."""

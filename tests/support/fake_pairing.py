@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 OPEN_SESSION = ("active", "closing")
 
+# The key the fakes hash trial identities with (HALO_IDENTITY_HASH_KEY in the real stack).
+TRIAL_KEY = "fake-identity-hash-key"
+
 
 class UniqueViolation(Exception):
     """A row PostgreSQL's unique index or primary key (named in the message) would refuse."""
@@ -144,7 +147,7 @@ class FakePairingRepository:
 
     def _identities(self, client_id: str) -> list[str]:
         client = self._db.table("clients")[client_id]
-        return pairing.trial_identities(client.get("phone"), client.get("email"))
+        return pairing.trial_identities(client.get("phone"), client.get("email"), key=TRIAL_KEY)
 
     def tier_active(self, tier_id: str) -> bool:
         tier = self._db.table("pricing_tiers").get(tier_id)

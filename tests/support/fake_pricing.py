@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.domain.pairing import trial_identities
 from shared.domain.pricing import PricingTier
+from tests.support.fake_pairing import TRIAL_KEY
 
 if TYPE_CHECKING:
     from tests.support.fakes import FakeDatabase
@@ -39,5 +40,5 @@ class FakePricingRepository:
         if client_id in self._db.table("free_trials"):
             return True
         client = self._db.table("clients").get(client_id, {})
-        identities = trial_identities(client.get("phone"), client.get("email"))
+        identities = trial_identities(client.get("phone"), client.get("email"), key=TRIAL_KEY)
         return any(identity in self._db.table("free_trial_identities") for identity in identities)

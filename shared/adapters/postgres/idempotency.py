@@ -62,3 +62,7 @@ class IdempotencyRepository:
                    LIMIT :limit)""",
             {"lifetime_s": _LIFETIME_S, "limit": limit},
         )
+
+    def forget_caller(self, caller_uid: str) -> int:
+        """Every answer kept for this caller (a deleted account: a registration's answer names the person)."""
+        return self._sql.execute("DELETE FROM idempotency_keys WHERE caller_uid = :uid", {"uid": caller_uid})

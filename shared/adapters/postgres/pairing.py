@@ -7,6 +7,7 @@ from typing import Any
 from shared.adapters.postgres.database import Row
 from shared.adapters.postgres.settings import CONFIG_COLUMN, config_from
 from shared.adapters.postgres.sql import Sql
+from shared.config import get_settings
 from shared.domain.config import AppConfig
 from shared.domain.pairing import (
     FREE_TRIAL_CANCEL_WINDOW,
@@ -38,6 +39,11 @@ AVAILABLE_MITRAS = """
 """
 
 
+def trial_key() -> str:
+    """The secret `shared.domain.pairing.trial_identities` keys its hashes with (HALO_IDENTITY_HASH_KEY)."""
+    return get_settings().identity_hash_key
+
+
 def available_params(config: AppConfig) -> dict[str, Any]:
     """The parameters AVAILABLE_MITRAS takes."""
     return {"grace_s": config.heartbeat_grace_s, "max_clients": config.max_concurrent_clients}
@@ -47,7 +53,8 @@ _CLIENT_SHOWN = "c.display_name, c.anonymous, c.alias_number"
 
 # `shared.domain.pairing.trial_identities` of the client `c`: the hashes of its verified phone number and email.
 _TRIAL_IDENTITIES = """
-    LATERAL (SELECT encode(sha256(convert_to(identity, 'UTF8')), 'hex') AS identity_hash
+    LATERAL (SELECT encode(hmac(convert_to(identity, 'UTF8'), convert_to(:trial_key, 'UTF8'), 'sha256'), 'hex')
+                 AS identity_hash
              FROM (VALUES ('phone:' || c.phone), ('email:' || lower(c.email))) AS i (identity)
              WHERE identity IS NOT NULL) AS identities
 """
@@ -163,6 +170,7 @@ class PairingRepository:
                 "id": client_id,
                 "window_s": RATE_WINDOW.total_seconds(),
                 "cancel_window_s": FREE_TRIAL_CANCEL_WINDOW.total_seconds(),
+                "trial_key": trial_key(),
             },
         )
         assert row is not None
@@ -261,7 +269,16 @@ class PairingRepository:
         self, request_id: str, mitra_id: str, session_id: str, *, max_clients: int
     ) -> StartAttempt | None:
         """See _START; None when there is no such request."""
-        row = self._sql.one(_START, {"r": request_id, "m": mitra_id, "session": session_id, "max_clients": max_clients})
+        row = self._sql.one(
+            _START,
+            {
+                "r": request_id,
+                "m": mitra_id,
+                "session": session_id,
+                "max_clients": max_clients,
+                "trial_key": trial_key(),
+            },
+        )
         if row is None:
             return None
         return StartAttempt(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.adapters.postgres.pairing import FREE_TRIAL_USED
+from shared.adapters.postgres.pairing import FREE_TRIAL_USED, trial_key
 from shared.adapters.postgres.sql import Sql
 from shared.domain.pricing import PricingTier
 
@@ -20,4 +20,4 @@ class PricingRepository:
 
     def free_trial_used(self, client_id: str) -> bool:
         """By this account, or by another on its verified phone number or email."""
-        return bool(self._sql.scalar(f"SELECT {FREE_TRIAL_USED}", {"id": client_id}))
+        return bool(self._sql.scalar(f"SELECT {FREE_TRIAL_USED}", {"id": client_id, "trial_key": trial_key()}))
