@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Generators kept out of the app's virtualenv (requirements-tools.txt).
 TOOLS := .local/tools-venv
 
-.PHONY: help dev demo test bootstrap lint unit integration e2e bench openapi infra reset psql clean clients docs \
+.PHONY: help dev demo test bootstrap lint unit integration e2e bench soak openapi infra reset psql clean clients docs \
 	lock deploy deploy-plan
 .DEFAULT_GOAL := help
 
@@ -50,6 +50,12 @@ lint: bootstrap ## ruff and mypy
 bench: bootstrap ## the benchmarks; writes bench/REPORT.md
 	@bash bench/check_tools.sh
 	$(BIN)/python -m bench
+
+# Full sessions (pay, pair, chat, extend, end) by 60 clients and 15 mitras while PostgreSQL, Firestore, Pub/Sub, Cloud
+# Tasks and the gateway restart at random; then every invariant is checked and bench/REPORT.md's soak section
+# rewritten. SOAK_MINUTES (default 5), SOAK_CLIENTS, SOAK_MITRAS. Not part of `make test` or `make bench`.
+soak: bootstrap ## full sessions under restarts of every part, then the invariants (SOAK_MINUTES=5)
+	$(BIN)/python -m bench.soak
 
 # Regenerates the committed OpenAPI document (a test fails when it drifts from the code).
 openapi: bootstrap ## regenerate openapi.json from the code

@@ -18,4 +18,9 @@ def __getattr__(name: str) -> Any:
     spec = BY_NAME.get(name)
     if spec is None:
         raise AttributeError(f"module 'main' has no function {name!r}")
-    return getattr(importlib.import_module(spec.module), name)
+    function = getattr(importlib.import_module(spec.module), name)
+    # functions-framework looks the function up while it builds the function's app: the app refuses large bodies.
+    from functions._replies import MAX_BODY_BYTES, MAX_EVENT_BODY_BYTES, limit_bodies
+
+    limit_bodies(MAX_EVENT_BODY_BYTES if spec.trigger == "pubsub" else MAX_BODY_BYTES)
+    return function

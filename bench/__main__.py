@@ -7,6 +7,7 @@ import importlib
 import os
 import pkgutil
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -14,9 +15,26 @@ from pathlib import Path
 REPORT = Path(__file__).resolve().parent / "REPORT.md"
 
 
+# Run on their own (`make soak`), with a section of the report they rewrite themselves.
+SEPARATE = ("soak",)
+
+
 def _modules() -> list[str]:
     here = str(Path(__file__).resolve().parent)
-    return sorted(info.name for info in pkgutil.iter_modules([here]) if not info.name.startswith("_"))
+    names = (info.name for info in pkgutil.iter_modules([here]))
+    return sorted(name for name in names if not name.startswith("_") and name not in SEPARATE)
+
+
+def _separate_sections() -> list[str]:
+    """The sections the separate runs wrote into the report, kept when the whole set rewrites it."""
+    if not REPORT.exists():
+        return []
+    text = REPORT.read_text()
+    return [
+        match.group(0).rstrip("\n")
+        for name in SEPARATE
+        if (match := re.search(rf"^## {name}\n.*?(?=^## |\Z)", text, re.S | re.M))
+    ]
 
 
 def main(argv: list[str]) -> int:
@@ -42,7 +60,7 @@ def main(argv: list[str]) -> int:
         lines.append(section)
     if not argv:
         # The whole set makes the report kept in the repository.
-        REPORT.write_text("\n".join(lines) + "\n")
+        REPORT.write_text("\n".join([*lines, *("\n" + section for section in _separate_sections())]) + "\n")
         print(f"\nwritten to {REPORT}")
     return 0
 

@@ -411,4 +411,4 @@ def consumers_elsewhere(*functions: str) -> Iterator[None]:
         yield
     finally:
         for function in functions:
-            pubsub_wiring.drop_backlog(PROJECT, host, local.functions_url, function)
+            pubsub_wiring.drop_backlog(PROJECT, host, local.relay_url, function)

@@ -138,6 +138,8 @@ def _on_notify_requests() -> Requests:
 
     def send(instance: FunctionInstance) -> int:
         http = requests.Session()
+        # The token Pub/Sub push would carry (the instance verifies it as in production).
+        http.headers["Authorization"] = f"Bearer {_stack.stack().caller_token('on_notify')}"
         for n in range(WARM_REQUESTS):
             data = {
                 "dedup_key": f"bench:{uuid.uuid4().hex}",

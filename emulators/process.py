@@ -115,6 +115,13 @@ class ManagedProcess:
         finally:
             self._signal_group(signal.SIGCONT)
 
+    def kill(self) -> None:
+        """The whole group ended at once (SIGKILL), as a crash ends it; nothing is saved on the way out."""
+        if self.proc is not None and self.proc.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            self.proc.wait(10)
+        self._reap_group()
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             self._reap_group()

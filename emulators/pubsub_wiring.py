@@ -30,7 +30,9 @@ def push_endpoint(functions_url: str, function: str, project: str, topic: str) -
     return f"{functions_url}/{function}/projects/{project}/topics/{topic}"
 
 
-def wire_push_subscriptions(project: str, host: str, functions_url: str) -> list[str]:
+def wire_push_subscriptions(project: str, host: str, push_url: str) -> list[str]:
+    """Topics and push subscriptions, pushing to `push_url` (the stack's relay, which signs and forwards each push
+    to the same path on the gateway)."""
     base = f"http://{host}/v1/projects/{project}"
     wired = []
     for spec in FUNCTIONS:
@@ -43,7 +45,7 @@ def wire_push_subscriptions(project: str, host: str, functions_url: str) -> list
             {
                 "topic": f"projects/{project}/topics/{spec.topic}",
                 "ackDeadlineSeconds": 60,
-                "pushConfig": {"pushEndpoint": push_endpoint(functions_url, spec.name, project, spec.topic)},
+                "pushConfig": {"pushEndpoint": push_endpoint(push_url, spec.name, project, spec.topic)},
             },
         )
         wired.append(f"{spec.topic}→{spec.name}")
@@ -73,8 +75,9 @@ def hold_pushes(project: str, host: str, function: str) -> None:
     )
 
 
-def drop_backlog(project: str, host: str, functions_url: str, function: str) -> None:
-    """Delete a function's subscription and create it afresh, pushing again: what waited in it is gone."""
+def drop_backlog(project: str, host: str, push_url: str, function: str) -> None:
+    """Delete a function's subscription and create it afresh, pushing again (to `push_url`, the stack's relay):
+    what waited in it is gone."""
     spec = next(spec for spec in FUNCTIONS if spec.name == function)
     _call("DELETE", f"http://{host}/v1/projects/{project}/subscriptions/{spec.topic}--{spec.name}")
-    wire_push_subscriptions(project, host, functions_url)
+    wire_push_subscriptions(project, host, push_url)

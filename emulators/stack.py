@@ -1,8 +1,11 @@
 """The whole local stack, in-process orchestration: used by `make dev` (fixed ports) and the tests (free ports).
 
 Parts: PostgreSQL (private cluster, migrated, seeded), Google's Firestore and Pub/Sub emulators, the Firebase Auth
-emulator (firebase-tools), our Cloud Tasks emulator, the Xendit and FCM stand-ins, and the gateway serving every
-function. Pub/Sub topics get push subscriptions to the gateway; every Cloud Tasks queue is created.
+emulator (firebase-tools), our Cloud Tasks emulator, the Xendit and FCM stand-ins, the push relay, and the gateway
+serving every function. Pub/Sub topics get push subscriptions to the gateway through the relay; every Cloud Tasks
+queue is created. Internal callers carry real signed OIDC tokens, as in production: the stack makes one RSA key
+(emulators/oidc_issuer.py), the Tasks emulator and the relay sign with it, and the functions verify against its
+certificate, which the relay serves (HALO_OIDC_CERTS_URL).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ TEMPLATE_DATABASE = "halo_template"
 XENDIT_SECRET_KEY = "xnd_development_local_stack"
 XENDIT_CALLBACK_TOKEN = "local-callback-token"
 TASKS_SERVICE_ACCOUNT = f"tasks-invoker@{PROJECT}.iam.gserviceaccount.com"
+PUSH_SERVICE_ACCOUNT = f"eventarc@{PROJECT}.iam.gserviceaccount.com"
 
 Progress = Callable[[str], None]
 
@@ -43,6 +47,7 @@ class StackPorts:
     tasks: int
     xendit: int
     fcm: int
+    relay: int
     auth_hub: int
     auth_logging: int
 
@@ -55,6 +60,7 @@ class StackPorts:
         }
         return cls(
             **named,
+            relay=int(emulators.get("relay", {}).get("port", 8126)),
             auth_hub=int(emulators.get("hub", {}).get("port", 4400)),
             auth_logging=int(emulators.get("logging", {}).get("port", 4500)),
         )
@@ -88,8 +94,11 @@ class LocalStack:
         progress: Progress = print,
         keep: bool = False,
         public_host: str | None = None,
+        gateway_threads: int = 16,
     ) -> None:
         self.ports = ports
+        # Requests the gateway serves at once, and the connections its pool may hold (one per thread).
+        self.gateway_threads = gateway_threads
         self.state_dir = state_dir
         # Keep PostgreSQL, Firestore, Auth users and pending Cloud Tasks from one run to the next (`make dev KEEP=1`).
         self.keep = keep
@@ -114,6 +123,24 @@ class LocalStack:
     @property
     def functions_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.functions}"
+
+    @property
+    def relay_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.relay}"
+
+    @property
+    def oidc_key(self) -> Path:
+        return self.state_dir / "oidc" / "key.pem"
+
+    def caller_token(self, function: str, *, audience: str | None = None, email: str | None = None) -> str:
+        """The OIDC token Cloud Tasks (for a task handler) or Pub/Sub push (for an event function) would send to
+        `function`; `audience` or `email` shape a wrong one."""
+        from emulators.oidc_issuer import LocalIssuer, ensure_key
+        from functions.manifest import BY_NAME
+
+        account = TASKS_SERVICE_ACCOUNT if BY_NAME[function].trigger == "task" else PUSH_SERVICE_ACCOUNT
+        issuer = LocalIssuer(ensure_key(self.oidc_key))
+        return issuer.token(email=email or account, audience=audience or f"{self.functions_url}/{function}")
 
     def public_url(self, port: int) -> str:
         return f"http://{self.public_host}:{port}"
@@ -143,6 +170,8 @@ class LocalStack:
             "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{self.ports.auth}",
             "HALO_TASKS_EMULATOR_HOST": f"127.0.0.1:{self.ports.tasks}",
             "HALO_TASKS_SERVICE_ACCOUNT": TASKS_SERVICE_ACCOUNT,
+            "HALO_PUSH_SERVICE_ACCOUNT": PUSH_SERVICE_ACCOUNT,
+            "HALO_OIDC_CERTS_URL": f"{self.relay_url}/oauth2/v1/certs",
             "HALO_FUNCTIONS_BASE_URL": self.functions_url,
             "HALO_XENDIT_HOST": f"http://127.0.0.1:{self.ports.xendit}",
             "HALO_XENDIT_SECRET_KEY": XENDIT_SECRET_KEY,
@@ -150,6 +179,7 @@ class LocalStack:
             "HALO_FCM_BASE_URL": f"http://127.0.0.1:{self.ports.fcm}",
             "HALO_FCM_USE_CREDENTIALS": "false",
             "HALO_IDENTITY_CACHE_S": str(self.identity_cache_s),
+            "HALO_DB_POOL_SIZE": str(self.gateway_threads),
         }
 
     # -- start -------------------------------------------------------------------------------------------------
@@ -186,10 +216,29 @@ class LocalStack:
         else:
             self.progress("!! Google Cloud CLI emulators not installed: Firestore and Pub/Sub are NOT running")
         self._spawn("auth", self._auth_command(), cwd=self.state_dir)
-        tasks = [python, "-m", "emulators.tasks_emulator", "--host", "127.0.0.1", "--port", str(self.ports.tasks)]
-        if self.keep:
-            tasks += ["--state-file", str(self.state_dir / "tasks.json")]
-        self._spawn("tasks", tasks)
+        from emulators.oidc_issuer import ensure_key
+
+        ensure_key(self.oidc_key)
+        # Cloud Tasks keeps its queues and tasks through anything: the emulator saves them when it stops and loads
+        # them when it starts again (a fault test's restart), and, kept, from one run to the next.
+        tasks_state = self.state_dir / "tasks.json"
+        if not self.keep:
+            tasks_state.unlink(missing_ok=True)
+        tasks = {
+            "--host": "127.0.0.1",
+            "--port": str(self.ports.tasks),
+            "--state-file": str(tasks_state),
+            "--oidc-key": str(self.oidc_key),
+        }
+        self._spawn("tasks", [python, "-m", "emulators.tasks_emulator", *options(tasks)])
+        relay = {
+            "--host": "127.0.0.1",
+            "--port": str(self.ports.relay),
+            "--functions-url": self.functions_url,
+            "--oidc-key": str(self.oidc_key),
+            "--service-account": PUSH_SERVICE_ACCOUNT,
+        }
+        self._spawn("relay", [python, "-m", "emulators.push_relay", *options(relay)])
         xendit = {
             "--host": self.bind_host,
             "--port": str(self.ports.xendit),
@@ -201,7 +250,7 @@ class LocalStack:
         self._spawn("xendit", [python, "-m", "emulators.xendit_standin", *options(xendit)])
         self._spawn("fcm", [python, "-m", "emulators.fcm_sink", "--host", "127.0.0.1", "--port", str(self.ports.fcm)])
 
-    def _firestore_command(self) -> list[str]:
+    def _firestore_command(self, *, import_kept: bool = False) -> list[str]:
         assert self.platform is not None
         command = [
             str(self.platform / "cloud-firestore-emulator" / "cloud_firestore_emulator"),
@@ -212,7 +261,7 @@ class LocalStack:
             f"--project_id={PROJECT}",
         ]
         exported = self._firestore_export / "firestore_export" / "firestore_export.overall_export_metadata"
-        if self.keep and exported.exists():
+        if (self.keep or import_kept) and exported.exists():
             command.append(f"--import-data={exported}")
         return command
 
@@ -261,6 +310,7 @@ class LocalStack:
             "tasks": lambda: port_open(self.ports.tasks),
             "xendit": lambda: port_open(self.ports.xendit),
             "fcm": lambda: port_open(self.ports.fcm),
+            "relay": lambda: _http_ok(f"{self.relay_url}/oauth2/v1/certs"),
             "gateway": lambda: _http_ok(f"{self.functions_url}/openapi.json"),
         }
 
@@ -272,19 +322,50 @@ class LocalStack:
 
     def restart(self, name: str) -> None:
         """Start one part again on its port with its first command line (fault tests stop parts mid-run). An
-        emulator comes back empty; Pub/Sub comes back with its topics and push subscriptions, as the managed service
-        keeps them through an outage.
+        emulator comes back empty, but Cloud Tasks (its tasks saved on stop) and Pub/Sub (its topics and push
+        subscriptions wired again) come back as the managed services keep them through an outage; PostgreSQL keeps
+        its data.
 
-        The functions are held still while Pub/Sub is started and wired: a topic that exists before its subscription
-        accepts a message and delivers it to no one, and a publish from a retry landing in that moment would be
-        marked done and lost. Held, their requests wait and then publish to a whole Pub/Sub."""
+        The functions are held still while Pub/Sub is wired: a topic that exists before its subscription accepts a
+        message and delivers it to no one, and a publish from a retry landing in that moment would be marked done
+        and lost. Until then (the emulator starting, no topic yet) their publishes fail and wait in the outbox; held,
+        their requests wait and then publish to a whole Pub/Sub."""
+        if name == "postgres":
+            self.postgres.stop()
+            self.postgres.start()
+            return
         process = self._process(name)
         if name == "pubsub" and self.has_gcloud:
+            self._start_again(process)
             with self._process("gateway").held():
-                self._start_again(process)
                 self._wire_pubsub()
             return
         self._start_again(process)
+        if name == "tasks":
+            self._ensure_queues()  # kept in its state file; created again should that file be gone
+
+    def blip(self, name: str, down_s: float = 0.0) -> None:
+        """An outage of one part, as a managed service has one: down for `down_s` seconds, then back with everything
+        it held (the soak's chaos). PostgreSQL and Cloud Tasks keep their data by themselves and Pub/Sub is wired
+        again (messages it held undelivered are lost: the emulator keeps none); the Firestore emulator's documents
+        are exported while the functions are held still (so no write lands after the export) and imported when it
+        starts again."""
+        if name == "firestore" and self.has_gcloud:
+            firestore = self._process("firestore")
+            with self._process("gateway").held():
+                self._export_firestore()
+                firestore.kill()  # at once: the functions are held no longer than the export takes
+            time.sleep(down_s)
+            firestore.argv = self._firestore_command(import_kept=True)
+            firestore.start()
+            firestore.wait_ready(self._readiness()["firestore"], timeout=90)
+            return
+        if name == "postgres":
+            self.postgres.stop()
+        else:
+            self._process(name).stop()
+        time.sleep(down_s)
+        self.restart(name)
 
     def _start_again(self, process: ManagedProcess) -> None:
         process.stop()
@@ -322,7 +403,7 @@ class LocalStack:
         # pauses between calls reuses its connection instead of meeting one closed under it.
         gateway = {
             "--worker-class": "gthread",
-            "--threads": "16",
+            "--threads": str(self.gateway_threads),
             "--workers": "1",
             "--bind": f"{self.bind_host}:{self.ports.functions}",
             "--timeout": "120",
@@ -334,6 +415,12 @@ class LocalStack:
         self.progress(f"gateway    ready on {self.functions_url} ({served})")
 
     def _wire(self) -> None:
+        self._ensure_queues()
+        self.progress(f"tasks      queues: {', '.join(queue.name for queue in QUEUES)}")
+        if self.has_gcloud:
+            self.progress(f"pubsub     topics → push (signed by the relay): {', '.join(self._wire_pubsub())}")
+
+    def _ensure_queues(self) -> None:
         from shared.adapters.cloud_tasks import CloudTasksScheduler
 
         scheduler = CloudTasksScheduler(
@@ -351,15 +438,13 @@ class LocalStack:
                 max_backoff_s=queue.max_backoff_s,
                 max_doublings=queue.max_doublings,
             )
-        self.progress(f"tasks      queues: {', '.join(queue.name for queue in QUEUES)}")
-        if self.has_gcloud:
-            self.progress(f"pubsub     topics → push: {', '.join(self._wire_pubsub())}")
 
     def _wire_pubsub(self) -> list[str]:
-        """Every Pub/Sub-triggered function's topic and push subscription (an emulator starts with none)."""
+        """Every Pub/Sub-triggered function's topic and push subscription (an emulator starts with none), pushing
+        through the relay, which adds the push account's token."""
         from emulators.pubsub_wiring import wire_push_subscriptions
 
-        return wire_push_subscriptions(PROJECT, f"127.0.0.1:{self.ports.pubsub}", self.functions_url)
+        return wire_push_subscriptions(PROJECT, f"127.0.0.1:{self.ports.pubsub}", self.relay_url)
 
     def _seed(self) -> None:
         from emulators.seed import seed_auth
@@ -453,13 +538,23 @@ def _http_ok(url: str) -> bool:
 
 
 def start_on_free_ports(
-    state: Path, *, tick_s: float = 5.0, identity_cache_s: float = 5.0, progress: Progress = print
+    state: Path,
+    *,
+    tick_s: float = 5.0,
+    identity_cache_s: float = 5.0,
+    progress: Progress = print,
+    gateway_threads: int = 16,
 ) -> LocalStack:
     """A private stack (tests, benchmarks). Free ports are only free when looked at; another process may take one
     before we bind it, so a failed start is tried once more on new ports."""
     for attempt in (1, 2):
         local = LocalStack(
-            StackPorts.free(), state, tick_s=tick_s, identity_cache_s=identity_cache_s, progress=progress
+            StackPorts.free(),
+            state,
+            tick_s=tick_s,
+            identity_cache_s=identity_cache_s,
+            progress=progress,
+            gateway_threads=gateway_threads,
         )
         try:
             local.start()

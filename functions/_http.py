@@ -16,7 +16,14 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ValidationError
 
-from functions._replies import HttpFunction, failure_response, json_response, read_json_object, refuse_unstorable_text
+from functions._replies import (
+    HttpFunction,
+    failure_response,
+    json_response,
+    read_body,
+    read_json_object,
+    refuse_unstorable_text,
+)
 from shared.adapters.firebase_auth import VerifiedToken
 from shared.config import get_settings
 from shared.domain.chat import Participant
@@ -110,6 +117,7 @@ def endpoint(
             configure(get_settings().log_level)
             set_trace(req.headers.get("X-Cloud-Trace-Context"), get_settings().project_id)
             try:
+                read_body(req)  # first: a body over the limit is refused before anything else is done
                 model = spec.methods.get(req.method)
                 if model is None:
                     raise MethodNotAllowed(f"{spec.name} takes {' or '.join(spec.methods)}")

@@ -18,7 +18,14 @@ import flask
 import functions_framework
 from werkzeug.datastructures import Headers
 
-from functions._replies import HttpFunction, failure_response, json_response, read_json_object, refuse_unstorable_text
+from functions._replies import (
+    HttpFunction,
+    failure_response,
+    json_response,
+    read_body,
+    read_json_object,
+    refuse_unstorable_text,
+)
 from shared.errors import MethodNotAllowed, Unauthenticated
 from shared.logging import configure, event, set_trace
 
@@ -47,6 +54,7 @@ def webhook(
             configure(get_settings().log_level)
             set_trace(req.headers.get("X-Cloud-Trace-Context"), get_settings().project_id)
             try:
+                read_body(req)  # first: a body over the limit is refused before anything else is done
                 if req.method != "POST":
                     raise MethodNotAllowed(f"{handler.__name__} takes POST")
                 if not verify(req):

@@ -16,7 +16,9 @@ _ERRORS = {
     "403": "forbidden (or a named refusal such as not_a_mitra)",
     "404": "not_found",
     "409": "a named conflict",
+    "413": "payload_too_large: the body is over the limit (`limit_bytes`), refused before it was read",
     "429": "rate_limited, with Retry-After",
+    "503": "unavailable: a dependency failed; retry the same request after Retry-After (seconds)",
 }
 
 

@@ -61,7 +61,7 @@ resource "google_sql_database_instance" "halo" {
     # the reserve free, or PostgreSQL refuses connections ("too many clients") exactly when traffic peaks.
     precondition {
       condition     = local.db_connections_needed <= var.db_max_connections - var.db_reserved_connections
-      error_message = "The functions may open more PostgreSQL connections than db_max_connections less db_reserved_connections: lower max instances, concurrency or pool size in infra/functions.tf, or raise db_max_connections (and db_tier)."
+      error_message = "The functions may open more PostgreSQL connections than db_max_connections less db_reserved_connections: lower max instances or pool size in infra/functions.tf, or raise db_max_connections (and db_tier)."
     }
   }
 }

@@ -16,56 +16,59 @@ locals {
   # and the gRPC clients with room for the concurrent requests.
   #
   # PostgreSQL connections are the scarce resource: every function is its own service, so each class's
-  # max_instances x connections per instance counts once per function of the class. An instance keeps up to
-  # db_pool_size idle connections (HALO_DB_POOL_SIZE) and opens one per request it serves at once, so it holds at
-  # most max(db_pool_size, concurrency); the pool is sized to the concurrency so none is opened per request. The sum
-  # over all functions must fit var.db_max_connections less var.db_reserved_connections: local.db_connections_needed
-  # below, refused by a precondition on the Cloud SQL instance and checked by tests/unit/test_deployment_agrees.py.
+  # max_instances x connections per instance counts once per function of the class. An instance never holds more
+  # than db_pool_size connections (HALO_DB_POOL_SIZE: the pool's cap, idle and in use together); a request beyond
+  # them waits up to HALO_DB_POOL_WAIT_S for one, then answers 503 with Retry-After. So concurrency is free to be
+  # what the CPU allows: a request holds its connection only for its statements (a few ms), never across a call to
+  # Firestore, Pub/Sub or Xendit. The sum of max_instances x db_pool_size over all functions must fit
+  # var.db_max_connections less var.db_reserved_connections: local.db_connections_needed below, refused by a
+  # precondition on the Cloud SQL instance and checked by tests/unit/test_deployment_agrees.py.
   trigger_class = {
-    # App-facing: I/O-bound handlers share an instance 8 at a time (a chat_send holds its connection for a few ms, so
-    # 3 x 8 serves hundreds of requests a second per function); one warm instance spares chat a cold start.
+    # App-facing: I/O-bound handlers share an instance 40 at a time; 3 connections serve them (a chat_send holds
+    # one for ~1 ms, so one instance's connections carry far more than its one vCPU can send). One warm instance
+    # spares chat a cold start.
     http = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 8
-      db_pool_size    = 8
+      concurrency     = 40
+      db_pool_size    = 3
       timeout_seconds = 60
       min_instances   = var.http_min_instances
-      max_instances   = 3
+      max_instances   = 6
       ingress         = "ALLOW_ALL"
     }
     # Control center: a few operators tolerate a cold start; listings and reports may take up to two minutes.
     admin = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 5
-      db_pool_size    = 5
+      concurrency     = 10
+      db_pool_size    = 2
       timeout_seconds = 120
       min_instances   = 0
-      max_instances   = 1
+      max_instances   = 2
       ingress         = "ALLOW_INTERNAL_AND_GCLB"
     }
     # Xendit retries a callback that fails or times out, so it keeps no warm instance.
     webhook = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 8
-      db_pool_size    = 8
+      concurrency     = 20
+      db_pool_size    = 2
       timeout_seconds = 60
       min_instances   = 0
-      max_instances   = 2
+      max_instances   = 4
       ingress         = "ALLOW_ALL"
     }
     # Timers fire in bursts (sessions ending on the hour), each a short re-check; only Cloud Tasks (internal) calls.
-    # A refused dispatch (every instance busy) is retried by the queue, whose in-flight limit stays under 2 x 5.
+    # A refused dispatch (every instance busy) is retried by the queue, whose in-flight limit stays under 4 x 10.
     task = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 5
-      db_pool_size    = 5
+      concurrency     = 10
+      db_pool_size    = 3
       timeout_seconds = 60
       min_instances   = 0
-      max_instances   = 2
+      max_instances   = 4
       ingress         = "ALLOW_INTERNAL_ONLY"
     }
     # Events (the pairing blast) fan out to many writes and pushes, hence two minutes; only Eventarc (internal) calls.
@@ -73,19 +76,20 @@ locals {
     pubsub = {
       memory          = "512M"
       cpu             = "1"
-      concurrency     = 4
-      db_pool_size    = 4
+      concurrency     = 8
+      db_pool_size    = 3
       timeout_seconds = 120
       min_instances   = 0
-      max_instances   = 2
+      max_instances   = 4
       ingress         = "ALLOW_INTERNAL_ONLY"
     }
   }
 
-  # PostgreSQL connections all functions may hold at once, at their max instances (see trigger_class).
+  # PostgreSQL connections all functions may hold at once, at their max instances (see trigger_class): the pool
+  # caps each instance at db_pool_size, whatever its concurrency.
   db_connections_needed = sum([
     for name, spec in local.functions :
-    local.trigger_class[spec.trigger].max_instances * max(local.trigger_class[spec.trigger].db_pool_size, local.trigger_class[spec.trigger].concurrency)
+    local.trigger_class[spec.trigger].max_instances * local.trigger_class[spec.trigger].db_pool_size
   ])
 
   # Who may call each trigger class. App-facing functions and the webhook are public at the network and IAM level
@@ -108,6 +112,7 @@ locals {
     HALO_FUNCTIONS_BASE_URL    = local.functions_base_url
     HALO_TASKS_LOCATION        = var.region
     HALO_TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
+    HALO_PUSH_SERVICE_ACCOUNT  = google_service_account.eventarc.email
     HALO_FCM_USE_CREDENTIALS   = "true"
     HALO_PUBLIC_CLIENT_API     = tostring(var.public_client_api)
   }

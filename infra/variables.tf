@@ -54,9 +54,9 @@ variable "db_availability_type" {
 }
 
 variable "db_max_connections" {
-  description = "PostgreSQL max_connections (changing it restarts the instance). Each function instance holds up to max(pool size, concurrency) connections, so this less db_reserved_connections bounds the sum of max instances x that over all functions (infra/functions.tf, trigger_class)."
+  description = "PostgreSQL max_connections (changing it restarts the instance). Each function instance holds at most its pool size (the pool's cap), so this less db_reserved_connections bounds the sum of max instances x pool size over all functions (infra/functions.tf, trigger_class)."
   type        = number
-  default     = 850
+  default     = 800
 }
 
 variable "db_reserved_connections" {
@@ -124,9 +124,9 @@ variable "queue_max_dispatches_per_second" {
 }
 
 variable "queue_max_concurrent_dispatches" {
-  description = "Cloud Tasks in-flight limit for queues whose manifest entry names none; stays under one task function's capacity (max instances x concurrency in infra/functions.tf, 2 x 5), so a burst waits in the queue rather than being refused."
+  description = "Cloud Tasks in-flight limit for queues whose manifest entry names none; stays under one task function's capacity (max instances x concurrency in infra/functions.tf, 4 x 10), so a burst waits in the queue rather than being refused."
   type        = number
-  default     = 8
+  default     = 30
 }
 
 variable "scheduler_time_zone" {

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from shared.adapters.fcm import FcmSender
     from shared.adapters.firebase_auth import FirebaseAuth
     from shared.adapters.firestore import FirestoreWriter
+    from shared.adapters.google_oidc import OidcVerifier
     from shared.adapters.identity_cache import IdentityCache
     from shared.adapters.pubsub import PubSubPublisher
     from shared.adapters.xendit_payments import XenditInvoices
@@ -30,7 +31,14 @@ if TYPE_CHECKING:
 @cache
 def database() -> Database:
     settings = get_settings()
-    return Database(connector_for(settings), max_idle=settings.db_pool_size)
+    return Database(
+        connector_for(settings),
+        max_idle=settings.db_pool_size,
+        max_open=settings.db_pool_size,
+        wait_s=settings.db_pool_wait_s,
+        ping_after_s=settings.db_ping_after_s,
+        max_age_s=settings.db_max_age_s,
+    )
 
 
 @cache
@@ -52,6 +60,14 @@ def firebase_auth() -> FirebaseAuth:
     from shared.adapters.firebase_auth import FirebaseAuth
 
     return FirebaseAuth(get_settings().project_id)
+
+
+@cache
+def oidc() -> OidcVerifier:
+    """Checks the Google-signed tokens Cloud Tasks and Pub/Sub push send (certificates kept between requests)."""
+    from shared.adapters.google_oidc import OidcVerifier
+
+    return OidcVerifier(get_settings().oidc_certs_url)
 
 
 @cache

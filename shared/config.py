@@ -21,14 +21,23 @@ class Settings(BaseSettings):
     db_user: str = "postgres"
     db_password: str | None = None
     cloud_sql_instance: str | None = None
-    # As many idle connections as an instance serves requests at once, so none is opened per request.
+    # The most connections one instance holds open (idle or in use); requests beyond them wait up to
+    # db_pool_wait_s for one, then answer 503 with Retry-After. infra/functions.tf budgets max instances x this.
     db_pool_size: int = 16
+    db_pool_wait_s: float = 5.0
+    # A connection idle this long is checked (one empty query) before it is handed out; one this old is replaced.
+    db_ping_after_s: float = 10.0
+    db_max_age_s: float = 1800.0
 
     # Where task handlers and push endpoints live (the gateway locally, the functions' base URL in production).
     functions_base_url: str = "http://127.0.0.1:5001"
     tasks_location: str = "asia-southeast2"
     tasks_service_account: str = "tasks-invoker@demo-halo.iam.gserviceaccount.com"
     tasks_emulator_host: str | None = None
+    # Task and Pub/Sub push handlers check the caller's Google-signed OIDC token (functions/_callers.py): signed by
+    # a key at this URL (Google's; the local stack serves its own), for the tasks invoker or the push account.
+    oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    push_service_account: str = "eventarc@demo-halo.iam.gserviceaccount.com"
 
     xendit_host: str = "https://api.xendit.co"
     xendit_secret_key: str = ""

@@ -63,8 +63,26 @@ class RateLimited(AppError):
         self.retry_after_s = retry_after_s
 
 
+class PayloadTooLarge(AppError):
+    """413: a body over the limit, refused before it is read; `fields` names it and `limit_bytes` says the limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+    def __init__(self, message: str, *, field: str, limit_bytes: int) -> None:
+        super().__init__(
+            message, details={"fields": [{"field": field, "problem": "too large"}], "limit_bytes": limit_bytes}
+        )
+        self.limit_bytes = limit_bytes
+
+
 class Unavailable(AppError):
-    """A dependency failed; the caller may retry the same request (it is idempotent)."""
+    """A dependency failed; the caller may retry the same request (it is idempotent), after `retry_after_s`
+    (the reply's Retry-After header)."""
 
     status = 503
     code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -6,7 +6,8 @@ de-duplication, backoff and OIDC. This one serves the real gRPC service on the r
 their URLs with Cloud Tasks' headers, retry schedule and tombstones.
 
 Deliberate differences from the real service (see the module docstrings for details):
-- OIDC tokens are unsigned JWTs (`alg: none`): nothing local could check Google's signature anyway.
+- OIDC tokens are signed with the key given by `--oidc-key` (the local stack's own, whose certificate the functions
+  verify against), not Google's; without one they are unsigned (`alg: none`) and no handler accepts them.
 - `dispatch_deadline` below Cloud Tasks' 15 s minimum is accepted, so timeouts can be tested quickly.
 - Backoffs and retry durations are not truncated to whole seconds, so retries can be tested quickly.
 - Deleting a queue forgets its task tombstones and a queue name can be re-created at once (Cloud Tasks

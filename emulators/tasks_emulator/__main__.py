@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from emulators.tasks_emulator import oidc
 from emulators.tasks_emulator.dispatcher import Dispatcher
 from emulators.tasks_emulator.server import build_server
 from emulators.tasks_emulator.store import TaskStore
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--workers", type=int, default=32, help="tasks sent at the same time, at most")
     parser.add_argument("--state-file", type=Path, help="queues and tasks are loaded from here and saved on stop")
+    parser.add_argument("--oidc-key", type=Path, help="RSA key (PEM) that signs tasks' OIDC tokens, as Google's does")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     store = TaskStore()
     if args.state_file is not None and args.state_file.exists():
         store.restore(json.loads(args.state_file.read_text()))
-    dispatcher = Dispatcher(store, workers=args.workers)
+    dispatcher = Dispatcher(store, workers=args.workers, issuer=oidc.issuer_for(args.oidc_key))
     server = build_server(store, f"{args.host}:{args.port}")
     dispatcher.start()
     server.start()

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from google.rpc import code_pb2
 
+from emulators.oidc_issuer import LocalIssuer
 from emulators.tasks_emulator import oidc
 from emulators.tasks_emulator.store import Dispatch, Outcome, TaskStore
 
@@ -42,8 +43,9 @@ class Dispatcher:
     a handler that hangs until its dispatch deadline must not hold up SIGTERM.
     """
 
-    def __init__(self, store: TaskStore, *, workers: int) -> None:
+    def __init__(self, store: TaskStore, *, workers: int, issuer: LocalIssuer | None = None) -> None:
         self._store = store
+        self._issuer = issuer
         self._slots = threading.BoundedSemaphore(workers)
         self._thread = threading.Thread(target=self._run, name="tasks-scheduler", daemon=True)
 
@@ -67,7 +69,7 @@ class Dispatcher:
     def _send(self, dispatch: Dispatch) -> None:
         try:
             started = time.monotonic()
-            outcome = send(dispatch)
+            outcome = send(dispatch, self._issuer)
             log.info(
                 "task response %s/%s: %s in %.0f ms",
                 dispatch.queue_id,
@@ -80,15 +82,16 @@ class Dispatcher:
             self._slots.release()
 
 
-def send(dispatch: Dispatch) -> Outcome:
+def send(dispatch: Dispatch, issuer: LocalIssuer | None = None) -> Outcome:
     request = dispatch.request
     url = urlsplit(request.url)
     connection_type = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     # The deadline bounds each socket operation, so it is approximate, as Cloud Tasks says its own is.
     connection = connection_type(url.netloc, timeout=dispatch.deadline_s)
     target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    sent = headers(dispatch, issuer)
     try:
-        connection.request(request.http_method.name, target, body=request.body or None, headers=headers(dispatch))
+        connection.request(request.http_method.name, target, body=request.body or None, headers=sent)
         response = connection.getresponse()
         response.read()
     except TimeoutError:
@@ -100,7 +103,7 @@ def send(dispatch: Dispatch) -> Outcome:
     return Outcome(_rpc_code(response.status), f"HTTP status code {response.status}", response.status)
 
 
-def headers(dispatch: Dispatch) -> dict[str, str]:
+def headers(dispatch: Dispatch, issuer: LocalIssuer | None = None) -> dict[str, str]:
     request = dispatch.request
     reserved = _RESERVED | ({"authorization"} if "oidc_token" in request else set())
     sent = {
@@ -123,7 +126,7 @@ def headers(dispatch: Dispatch) -> dict[str, str]:
     if "oidc_token" in request:
         token = request.oidc_token
         audience = token.audience or request.url
-        bearer = oidc.id_token(email=token.service_account_email, audience=audience, now=time.time())
+        bearer = oidc.id_token(email=token.service_account_email, audience=audience, now=time.time(), issuer=issuer)
         sent["Authorization"] = f"Bearer {bearer}"
     return sent
 

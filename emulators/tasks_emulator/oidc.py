@@ -1,38 +1,39 @@
 """The OIDC ID token Cloud Tasks attaches for a task's service account.
 
-Unsigned (`alg: none`): locally there is no Google key to sign with and nothing that could check one, so handlers
-running against the emulator must decode without verifying. The claims are the ones Google's ID tokens carry.
+Signed as Google signs it (RS256, with a key id) when the emulator is given a key (`--oidc-key`: the local stack's,
+emulators/oidc_issuer.py, whose certificate the functions verify against); unsigned (`alg: none`) without one, which
+no handler accepts. The claims are the ones Google's ID tokens carry.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
-_ISSUER = "https://accounts.google.com"
-_LIFETIME_S = 3600
+from emulators.oidc_issuer import ISSUER, LIFETIME_S, LocalIssuer
 
 
-def id_token(*, email: str, audience: str, now: float) -> str:
-    subject = _subject(email)
+def issuer_for(key_path: Path | None) -> LocalIssuer | None:
+    return LocalIssuer(key_path) if key_path is not None else None
+
+
+def id_token(*, email: str, audience: str, now: float, issuer: LocalIssuer | None = None) -> str:
+    if issuer is not None:
+        return issuer.token(email=email, audience=audience, now=now)
+    subject = LocalIssuer.subject(email)
     claims = {
-        "iss": _ISSUER,
+        "iss": ISSUER,
         "aud": audience,
         "azp": subject,
         "sub": subject,
         "email": email,
         "email_verified": True,
         "iat": int(now),
-        "exp": int(now) + _LIFETIME_S,
+        "exp": int(now) + LIFETIME_S,
     }
     return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}."
-
-
-def _subject(email: str) -> str:
-    # Google's `sub` is a stable numeric id per account; derive one so the same account always gets the same id.
-    return str(int(hashlib.sha256(email.encode()).hexdigest()[:16], 16))
 
 
 def _segment(part: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 from google.cloud import tasks_v2
@@ -262,9 +263,11 @@ class TaskStore:
 
     # Keeping state between runs (`make dev KEEP=1`): Cloud Tasks keeps its queues and tasks through anything.
 
-    def snapshot(self) -> dict[str, list[str]]:
-        """Every queue and task, as base64 protobuf; a task that was being sent is due again."""
+    def snapshot(self) -> dict[str, Any]:
+        """Every queue and task, as base64 protobuf (a task that was being sent is due again), and the tombstones
+        with the seconds each has left (a name that ran stays refused after a restart, as in Cloud Tasks)."""
         with self._cond:
+            now = time.monotonic()
             return {
                 "queues": [_b64(tasks_v2.Queue.serialize(queue.queue)) for queue in self._queues.values()],
                 "tasks": [
@@ -272,10 +275,14 @@ class TaskStore:
                     for queue in self._queues.values()
                     for entry in queue.tasks.values()
                 ],
+                "tombstones": {name: until - now for name, until in self._tombstones.items() if until > now},
             }
 
-    def restore(self, snapshot: dict[str, list[str]]) -> None:
+    def restore(self, snapshot: dict[str, Any]) -> None:
         with self._cond:
+            now = time.monotonic()
+            for name, left in sorted(snapshot.get("tombstones", {}).items(), key=lambda item: item[1]):
+                self._tombstones.setdefault(name, now + float(left))
             for raw in snapshot.get("queues", []):
                 queue = tasks_v2.Queue.deserialize(base64.b64decode(raw))
                 self._queues.setdefault(queue.name, _Queue(queue))

@@ -38,23 +38,44 @@ class Projection:
 
 def deliver(ports: Ports, committed: Sequence[Committed]) -> None:
     """The fast path: documents first (a listener waiting for one waits for nothing else), then messages, then
-    tasks, then the rows marked published in one statement shared with concurrent requests."""
+    tasks, then the rows marked published in one statement shared with concurrent requests.
+
+    When one kind fails (Cloud Tasks down, say), what already landed is marked published and only the rest is
+    retried: sent again later, a document that landed could overwrite a newer write of the same document (a
+    payment's `pending` after its `paid`)."""
     if not committed:
         return
+    landed: list[int] = []
     try:
-        events = [row.event for row in committed]
-        documents = [e for e in events if isinstance(e, DocumentWrite | DocumentDelete)]
+        documents = [
+            (row.outbox_id, e) for row in committed if isinstance(e := row.event, DocumentWrite | DocumentDelete)
+        ]
         if documents:
-            ports.documents.apply(documents)
-        messages = [_message(e) for e in events if isinstance(e, TopicMessage)]
+            ports.documents.apply([e for _, e in documents])
+            landed += [i for i, _ in documents]
+        messages = [(row.outbox_id, _message(e)) for row in committed if isinstance(e := row.event, TopicMessage)]
         if messages:
-            ports.publisher.publish_all(messages)
-        for task in (e for e in events if isinstance(e, TaskRequest)):
-            _create(ports, task)
+            ports.publisher.publish_all([message for _, message in messages])
+            landed += [i for i, _ in messages]
+        for row in committed:
+            if isinstance(task := row.event, TaskRequest):
+                _create(ports, task)
+                landed.append(row.outbox_id)
         ports.marks.mark([row.outbox_id for row in committed])
     except Exception:  # committed rows are never lost: the retry path owns them now
         log.warning("fast-path delivery failed", exc_info=True)
-        schedule_retry(ports, [row.outbox_id for row in committed])
+        _retry_what_did_not_land(ports, committed, landed)
+
+
+def _retry_what_did_not_land(ports: Ports, committed: Sequence[Committed], landed: list[int]) -> None:
+    left = [row.outbox_id for row in committed if row.outbox_id not in landed]
+    if landed:
+        try:
+            ports.marks.mark(landed)
+        except Exception:  # not marked: the retry delivers them again, as it always could
+            left = [row.outbox_id for row in committed]
+    if left:
+        schedule_retry(ports, left)
 
 
 def project(ports: Ports, *, ids: Sequence[int] | None = None, limit: int = 500) -> Projection:

@@ -227,7 +227,8 @@ def _refund(admin: App, transaction_id: str) -> Reply:
 
 
 def _tick(stack: LocalStack, function: str) -> requests.Response:
-    """One Cloud Scheduler tick of a scheduled function, pushed through the gateway as its subscription pushes it."""
+    """One Cloud Scheduler tick of a scheduled function, pushed to the gateway as its subscription pushes it (through
+    the stack's relay, which adds the push account's token)."""
     topic = BY_NAME[function].topic
     assert topic is not None
     envelope = {
@@ -239,7 +240,7 @@ def _tick(stack: LocalStack, function: str) -> requests.Response:
         },
         "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
     }
-    return requests.post(push_endpoint(stack.functions_url, function, PROJECT, topic), json=envelope, timeout=60)
+    return requests.post(push_endpoint(stack.relay_url, function, PROJECT, topic), json=envelope, timeout=60)
 
 
 ONE_SESSION_30 = [{"tier_id": "sesi-30", "minutes": 30, "duration_s": 1800, "available": 1}]

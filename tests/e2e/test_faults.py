@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from emulators.process import ManagedProcess
 from emulators.simulator import App, Reply, Watch
 from emulators.stack import DATABASE, LocalStack
 from shared.adapters.postgres.database import Database
-from tests.support.people import Pair
+from tests.support.people import Pair, pair_up, pay_checkout
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -81,7 +82,9 @@ def catch_up(stack: LocalStack, halo_db: Database, destination_like: str, done: 
         assert time.monotonic() < deadline, f"not caught up in {CATCH_UP_S}s: {outbox_rows(halo_db, destination_like)}"
         pending = pending_outbox(halo_db, destination_like)
         if pending:
-            requests.post(f"{stack.functions_url}/task_project_outbox", json={"ids": pending}, timeout=30)
+            signed = {"Authorization": f"Bearer {stack.caller_token('task_project_outbox')}"}
+            url = f"{stack.functions_url}/task_project_outbox"
+            requests.post(url, json={"ids": pending}, headers=signed, timeout=30)
         time.sleep(1)
 
 
@@ -310,3 +313,145 @@ def test_a_request_cut_off_from_postgresql_fails_cleanly_and_its_retry_lands_exa
             {"uid": client.session.uid},
         )
     assert requests_made == 1
+
+
+def pushes_of_type(stack: LocalStack, token: str, kind: str) -> int:
+    reply = requests.get(f"http://127.0.0.1:{stack.ports.fcm}/_sink/messages", params={"token": token}, timeout=10)
+    return sum(1 for m in reply.json()["messages"] if m["message"].get("data", {}).get("type") == kind)
+
+
+def pending_tasks(halo_db: Database) -> list[dict[str, Any]]:
+    with halo_db.transaction() as tx:
+        return tx.all(
+            """SELECT id, payload ->> 'task_id' AS task_id, attempts FROM outbox
+               WHERE kind = 'task' AND published_at IS NULL ORDER BY id"""
+        )
+
+
+def test_while_cloud_tasks_is_down_money_pairing_and_extensions_answer_200_and_every_timer_fires_once_it_is_back(
+    stack: LocalStack,
+    new_client: Callable[..., App],
+    new_mitra: Callable[..., App],
+    short_tier: Callable[[int], str],
+    app_config: Callable[..., None],
+    halo_db: Database,
+    watches: Callable[[Watch], Watch],
+    outage: Callable[[str], None],
+    quiet_world: None,
+) -> None:
+    """Cloud Tasks is called only after the commit (the outbox carries every timer): while it is down the changes
+    that set timers answer 200, and once it is back the outbox sweep (every second here, every minute in production)
+    creates the tasks that never were, each timer fires, and nothing happens twice."""
+    app_config(extension_timeout_s=5, session_warning_s=5, goodbye_window_s=2, payment_expiry_s=60)
+    session_tier, extra_tier = short_tier(20), short_tier(10)
+    client, mitra = new_client(), new_mitra()
+    device = f"fault-{uuid.uuid4().hex}"
+    assert client.post("devices_register", {"token": device, "platform": "android"}).status == 200
+
+    outage("tasks")
+    unpaid = client.post("billing_checkout", {"tier_id": session_tier, "purpose": "session"})
+    assert unpaid.status == 200, unpaid.body
+    pay_checkout(client, halo_db, stack.ports.xendit, {"tier_id": session_tier, "purpose": "session"})
+    pair = pair_up(client, mitra, {"tier_id": session_tier})  # pairing_accept answered 200
+    session = watches(Watch.document(f"sessions/{pair.session_id}"))
+    first_end = session.wait_for(lambda docs: bool(docs) and "ends_at" in next(iter(docs.values())))
+    first_end_at = next(iter(first_end.values()))["ends_at"]
+    asked = client.post("extension_request", {"session_id": pair.session_id, "tier_id": extra_tier})
+    assert asked.status == 200, asked.body
+    extension_id = asked.body["extension_id"]
+    answered = mitra.post("extension_respond", {"extension_id": extension_id, "accept": True})
+    assert (answered.status, answered.body["status"]) == (200, "accepted"), answered.body
+    extension_paid = {"tier_id": extra_tier, "purpose": "extension", "extension_id": extension_id}
+    pay_checkout(client, halo_db, stack.ports.xendit, extension_paid)  # the webhook applies it: version 2
+    extended = session.wait_for(lambda docs: next(iter(docs.values())).get("version") == 2)
+    ends_at = next(iter(extended.values()))["ends_at"]
+    unanswered = client.post("extension_request", {"session_id": pair.session_id, "tier_id": extra_tier})
+    assert unanswered.status == 200, unanswered.body
+
+    waiting = {row["task_id"] for row in pending_tasks(halo_db)}
+    expected = {
+        f"payment-timeout-{unpaid.body['transaction_id']}",
+        f"session-warning-{pair.session_id}-2",
+        f"session-expire-{pair.session_id}-2",
+        f"extension-timeout-{unanswered.body['extension_id']}",
+    }
+    assert expected <= waiting, f"committed, waiting in the outbox: {sorted(waiting)}"
+    assert ends_at == first_end_at + timedelta(seconds=10)
+
+    bring_back(stack, "tasks")
+
+    # The unanswered extension times out, the session warns, ends at its time and closes after the goodbye window.
+    session.wait_for(lambda docs: next(iter(docs.values())).get("extension", {}).get("status") == "expired", 30)
+    closing = next(iter(session.wait_for(lambda docs: next(iter(docs.values()))["status"] == "closing", 40).values()))
+    session.wait_for(lambda docs: next(iter(docs.values()))["status"] == "closed", 20)
+    assert closing["close_reason"] == "expired"
+    assert abs(closing["closing_at"] - ends_at) < timedelta(seconds=2), "the expiry fired at its time"
+    assert closing["warning"]["version"] == 2
+    # The checkout nobody paid expires when its payment timeout fires (payment_expiry_s after the checkout).
+    payment = watches(Watch.document(f"payments/{unpaid.body['transaction_id']}"))
+    payment.wait_for(lambda docs: next(iter(docs.values()), {}).get("status") == "expired", 75)
+
+    with halo_db.transaction() as tx:
+        closures = tx.scalar(
+            "SELECT count(*) FROM session_closures WHERE session_id = CAST(:s AS uuid)", {"s": pair.session_id}
+        )
+        system_messages = tx.scalar(
+            "SELECT count(*) FROM chat_messages WHERE session_id = CAST(:s AS uuid) AND kind = 'system'",
+            {"s": pair.session_id},
+        )
+        version = tx.scalar("SELECT version FROM sessions WHERE id = CAST(:s AS uuid)", {"s": pair.session_id})
+        transactions = tx.all(
+            """SELECT t.purpose, t.status FROM customer_transactions t JOIN clients c ON c.id = t.client_id
+               WHERE c.firebase_uid = :uid ORDER BY t.created_at""",
+            {"uid": client.session.uid if client.session else ""},
+        )
+    assert closures == 1
+    assert system_messages == 1, "one warning, for the version that was current"
+    assert version == 2, "the extension applied once"
+    assert [(row["purpose"], row["status"]) for row in transactions] == [
+        ("session", "expired"),
+        ("session", "paid"),
+        ("extension", "paid"),
+    ]
+    assert pushes_of_type(stack, device, "session_warning") == 1
+    assert not expected & {row["task_id"] for row in pending_tasks(halo_db)}, "every timer's task was created"
+
+
+def assert_unavailable_with_retry_after(reply: Reply) -> None:
+    assert reply.status == 503, (reply.status, reply.body)
+    assert reply.body["error"]["code"] == "unavailable"
+    assert int(reply.headers["Retry-After"]) >= 1
+
+
+def test_postgresql_stopped_and_restarted_is_a_503_with_retry_after_never_a_500(
+    stack: LocalStack, paired: Callable[..., Pair], new_client: Callable[..., App]
+) -> None:
+    pair = paired()
+    waiting = new_client()  # registered before the outage; its first call after it finds nothing cached
+    assert send(pair.client, pair.session_id, "sebelum", str(uuid.uuid4())).status == 200
+
+    stack.postgres.stop()
+    try:
+        time.sleep(0.5)  # past the identity cache: every call below needs PostgreSQL
+        down = [
+            send(pair.client, pair.session_id, "saat mati", str(uuid.uuid4())),
+            pair.mitra.get("sessions_list"),
+            waiting.get("client_profile"),
+            waiting.post("pairing_request", {"free_trial": True}),
+        ]
+    finally:
+        stack.restart("postgres")
+
+    for reply in down:
+        assert_unavailable_with_retry_after(reply)
+    # Back: a call may still draw a connection from before the restart once (503, the pool then emptied).
+    after = [waiting.get("client_profile")]
+    while after[-1].status == 503 and len(after) < 3:
+        assert_unavailable_with_retry_after(after[-1])
+        after.append(waiting.get("client_profile"))
+    assert after[-1].status == 200, after
+    again = str(uuid.uuid4())
+    sent = [send(pair.client, pair.session_id, "sesudah", again)]
+    while sent[-1].status == 503 and len(sent) < 3:
+        sent.append(send(pair.client, pair.session_id, "sesudah", again))
+    assert sent[-1].status == 200, sent

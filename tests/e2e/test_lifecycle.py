@@ -224,7 +224,12 @@ def test_replayed_and_reordered_timer_tasks_leave_the_same_state(
     )
 
     outcomes = [
-        requests.post(f"{stack.functions_url}/{handler}", json=payload, timeout=10).json()["outcome"]
+        requests.post(
+            f"{stack.functions_url}/{handler}",
+            json=payload,
+            headers={"Authorization": f"Bearer {stack.caller_token(handler)}"},  # as Cloud Tasks signs it
+            timeout=10,
+        ).json()["outcome"]
         for handler, payload in [
             ("task_session_close", {"session_id": pair.session_id}),
             ("task_session_expire", {"session_id": pair.session_id, "version": 1}),

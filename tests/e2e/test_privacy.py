@@ -17,6 +17,7 @@ import pytest
 import requests
 from firebase_admin.auth import UserNotFoundError
 
+from emulators.pubsub_wiring import push_endpoint
 from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
@@ -75,7 +76,8 @@ def _deliver(stack: LocalStack, function: str, data: dict[str, Any]) -> requests
         },
         "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
     }
-    return requests.post(f"{stack.functions_url}/{function}", json=envelope, timeout=60)
+    # Through the push relay, which signs it as Pub/Sub's push does (a direct call is 401).
+    return requests.post(push_endpoint(stack.relay_url, function, PROJECT, topic), json=envelope, timeout=60)
 
 
 def _audited(db: Database, action: str, target: str) -> list[dict[str, Any]]:

@@ -83,7 +83,7 @@ def _deliver(stack: LocalStack, function: str, data: dict[str, Any]) -> requests
         },
         "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
     }
-    return requests.post(push_endpoint(stack.functions_url, function, PROJECT, topic), json=envelope, timeout=60)
+    return requests.post(push_endpoint(stack.relay_url, function, PROJECT, topic), json=envelope, timeout=60)
 
 
 def _event(db: Database, message_id: str, text: str) -> dict[str, Any]:
@@ -606,7 +606,7 @@ def test_a_push_outage_does_not_hold_the_crisis_check_back(
         assert _message_pushes(stack, token) == [risky["message_id"]]
         assert len(_flags(halo_db, pair.session_id)) == 1, "the check that had succeeded does nothing again"
     finally:
-        drop_backlog(PROJECT, host, stack.functions_url, "on_chat_message")
+        drop_backlog(PROJECT, host, stack.relay_url, "on_chat_message")
 
 
 def _message_pushes(stack: LocalStack, token: str) -> list[str]:

@@ -38,10 +38,12 @@ OK = (200, 204)
 
 
 class Deliveries:
-    """Pub/Sub push and Cloud Tasks as the gateway sees them, so a test can deliver any message again, at will."""
+    """Pub/Sub push and Cloud Tasks as the gateway sees them (with the callers' signed tokens: pushes go through the
+    stack's relay, tasks carry the tasks invoker's), so a test can deliver any message again, at will."""
 
-    def __init__(self, functions_url: str) -> None:
-        self.url = functions_url
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.url = stack.functions_url
         self.http = requests.Session()
 
     def push(self, function: str, payload: dict[str, Any], message_id: str | None = None) -> int:
@@ -56,13 +58,17 @@ class Deliveries:
                 "attributes": {},
             },
         }
-        url = push_endpoint(self.url, function, PROJECT, spec.topic)
+        url = push_endpoint(self.stack.relay_url, function, PROJECT, spec.topic)
         return requests.post(url, json=envelope, timeout=60).status_code
 
     def task(self, function: str, payload: dict[str, Any]) -> tuple[int, str]:
         """(status, outcome word or error code), as Cloud Tasks would see the answer."""
         assert BY_NAME[function].trigger == "task"
-        headers = {"X-CloudTasks-TaskName": f"redelivery-{uuid.uuid4().hex}", "X-CloudTasks-TaskRetryCount": "0"}
+        headers = {
+            "X-CloudTasks-TaskName": f"redelivery-{uuid.uuid4().hex}",
+            "X-CloudTasks-TaskRetryCount": "0",
+            "Authorization": f"Bearer {self.stack.caller_token(function)}",
+        }
         response = requests.post(f"{self.url}/{function}", json=payload, headers=headers, timeout=60)
         body = response.json()
         return response.status_code, body.get("outcome") or body["error"]["code"]
@@ -100,7 +106,7 @@ def halo(stack: LocalStack) -> Iterator[Database]:
 
 @pytest.fixture(scope="module")
 def deliver(stack: LocalStack) -> Deliveries:
-    return Deliveries(stack.functions_url)
+    return Deliveries(stack)
 
 
 @pytest.fixture

@@ -24,11 +24,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import grpc
 import pytest
 from google.api_core import exceptions
+from google.auth import jwt as google_jwt
 from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks import transports
 from google.protobuf import field_mask_pb2
 from google.rpc import code_pb2
 
+from emulators.oidc_issuer import LocalIssuer, ensure_key
 from emulators.process import ManagedProcess, free_port
 from shared.adapters.cloud_tasks import CloudTasksScheduler
 
@@ -130,17 +132,24 @@ class Receiver:
 # Fixtures and helpers
 
 
-def start_emulator(log_dir: Path) -> tuple[ManagedProcess, str]:
-    port = free_port()
+def start_emulator(log_dir: Path, *extra: str, port: int | None = None) -> tuple[ManagedProcess, str]:
+    port = port or free_port()
+    key = ensure_key(log_dir / "oidc-key.pem")
     argv = [sys.executable, "-m", "emulators.tasks_emulator", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--oidc-key", str(key), *extra]
     process = ManagedProcess("tasks-emulator", argv, log_dir=log_dir, cwd=REPO).start()
     process.wait_port(port, timeout=30)
     return process, f"127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, host = start_emulator(tmp_path_factory.mktemp("tasks-emulator"))
+def emulator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tasks-emulator")
+
+
+@pytest.fixture(scope="module")
+def emulator(emulator_dir: Path) -> Iterator[str]:
+    process, host = start_emulator(emulator_dir)
     try:
         yield host
     finally:
@@ -354,7 +363,7 @@ def test_invalid_tasks_are_rejected(client: tasks_v2.CloudTasksClient) -> None:
 
 
 def test_dispatch_at_schedule_time_with_cloud_tasks_headers_and_oidc(
-    client: tasks_v2.CloudTasksClient, receiver: Receiver
+    client: tasks_v2.CloudTasksClient, receiver: Receiver, emulator_dir: Path
 ) -> None:
     queue_id, queue = new_queue(client)
     due = datetime.now(UTC) + timedelta(seconds=1)
@@ -390,8 +399,11 @@ def test_dispatch_at_schedule_time_with_cloud_tasks_headers_and_oidc(
     assert "x-cloudtasks-taskpreviousresponse" not in headers
     assert float(headers["x-cloudtasks-tasketa"]) == pytest.approx(named.schedule_time.timestamp(), abs=1e-6)
 
-    jwt_header, claims, signature = jwt_parts(headers["authorization"])
-    assert (jwt_header, signature) == ({"alg": "none", "typ": "JWT"}, "")
+    jwt_header, claims, _ = jwt_parts(headers["authorization"])
+    issuer = LocalIssuer(emulator_dir / "oidc-key.pem")
+    assert (jwt_header["alg"], jwt_header["kid"]) == ("RS256", issuer.key_id)
+    verified = google_jwt.decode(headers["authorization"].split(" ", 1)[1], certs=issuer.certs())
+    assert verified == claims, "signed with the key whose certificate the functions verify against"
     assert claims["iss"] == "https://accounts.google.com"
     assert claims["aud"] == "https://halo.example"
     assert (claims["email"], claims["email_verified"]) == (SERVICE_ACCOUNT, True)
@@ -547,6 +559,40 @@ def test_sigterm_stops_the_emulator_cleanly(tmp_path: Path) -> None:
         assert process.proc.wait(timeout=5) == 0
         assert process.tail().splitlines()[-1].endswith("stopped")
     finally:
+        process.stop()
+
+
+def test_with_a_state_file_a_restart_keeps_queues_tasks_and_the_names_that_ran(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """As Cloud Tasks keeps them through anything: a restarted emulator still sends what was scheduled before it
+    stopped, and still refuses the name of a task that ran."""
+    state = str(tmp_path / "tasks.json")
+    process, host = start_emulator(tmp_path, "--state-file", state)
+    port = int(host.rsplit(":", 1)[1])
+    channel = grpc.insecure_channel(host)
+    client = tasks_v2.CloudTasksClient(transport=transports.CloudTasksGrpcTransport(channel=channel))
+    try:
+        queue_id, queue = new_queue(client)
+        ran = client.create_task(parent=queue, task=http_task(receiver.url("/ran"), name=f"{queue}/tasks/ran"))
+        receiver.wait_for(queue_id, count=1)
+        eventually(lambda: assert_gone(client, ran.name))
+        later = datetime.now(UTC) + timedelta(seconds=3)
+        waiting = client.create_task(
+            parent=queue, task=http_task(receiver.url("/later"), name=f"{queue}/tasks/later", schedule_time=later)
+        )
+
+        process.stop()
+        process, _ = start_emulator(tmp_path, "--state-file", state, port=port)
+
+        assert client.get_task(name=waiting.name).name == waiting.name
+        with pytest.raises(exceptions.AlreadyExists):
+            client.create_task(parent=queue, task=http_task(receiver.url("/ran"), name=ran.name))
+        later_request = receiver.wait_for(queue_id, count=2, timeout=10)[1]
+        assert later_request.path == "/later"
+        assert later_request.at >= later.timestamp() - TOLERANCE_S
+    finally:
+        channel.close()
         process.stop()
 
 

@@ -159,7 +159,7 @@ def test_local_stack_wires_every_topic_and_queue(monkeypatch: pytest.MonkeyPatch
     for spec in manifest.FUNCTIONS:
         if spec.trigger == "pubsub" and spec.topic:
             assert spec.topic in topics, f"the local stack does not create topic {spec.topic}"
-            endpoint = pubsub_wiring.push_endpoint(stack.functions_url, spec.name, PROJECT, spec.topic)
+            endpoint = pubsub_wiring.push_endpoint(stack.relay_url, spec.name, PROJECT, spec.topic)
             assert (spec.topic, endpoint) in pushes, f"no push subscription delivers {spec.topic} to {spec.name}"
 
 
@@ -493,11 +493,11 @@ def connection_budget(tf_files: dict[str, str], deployment: dict[str, Any], tfva
     needed, lines = 0, []
     for trigger, count in sorted(per_class.items()):
         size = classes[trigger]
-        instances, pool, concurrency = (int(size[key]) for key in ("max_instances", "db_pool_size", "concurrency"))
-        # An instance keeps `pool` idle connections and opens one per request it serves at once.
-        each = max(pool, concurrency)
-        needed += count * instances * each
-        lines.append(f"{trigger}: {count} functions x {instances} instances x {each} = {count * instances * each}")
+        instances, pool = int(size["max_instances"]), int(size["db_pool_size"])
+        # The pool caps an instance at `pool` connections, idle and in use, whatever its concurrency
+        # (shared/adapters/postgres/database.py; requests beyond them wait, then 503).
+        needed += count * instances * pool
+        lines.append(f"{trigger}: {count} functions x {instances} instances x {pool} = {count * instances * pool}")
     available = number("db_max_connections") - number("db_reserved_connections")
     return needed, available, "; ".join(lines)
 
@@ -524,6 +524,11 @@ def test_the_pool_size_reaches_the_functions_and_terraform_refuses_a_plan_over_b
     assert all("db_pool_size" in size for size in classes.values()), "every trigger class names its pool size"
     assert "HALO_DB_POOL_SIZE = tostring(local.trigger_class[each.value.trigger].db_pool_size)" in text["functions.tf"]
     assert "db_pool_size" in Settings.model_fields, "shared/config.py reads HALO_DB_POOL_SIZE"
+    # Terraform's own sum is the one this file checks: max instances x pool size, per function.
+    assert (
+        "local.trigger_class[spec.trigger].max_instances * local.trigger_class[spec.trigger].db_pool_size"
+        in text["functions.tf"]
+    )
     assert "local.db_connections_needed <= var.db_max_connections - var.db_reserved_connections" in text["database.tf"]
     assert "value = tostring(var.db_max_connections)" in text["database.tf"]
 
@@ -531,10 +536,9 @@ def test_the_pool_size_reaches_the_functions_and_terraform_refuses_a_plan_over_b
 @pytest.mark.parametrize(
     ("file", "before", "after"),
     [
-        pytest.param("functions.tf", "max_instances   = 3", "max_instances   = 10", id="more-app-instances"),
-        pytest.param("functions.tf", "db_pool_size    = 8", "db_pool_size    = 20", id="bigger-app-pool"),
-        pytest.param("functions.tf", "concurrency     = 8", "concurrency     = 20", id="more-app-concurrency"),
-        pytest.param("variables.tf", "default     = 850", "default     = 400", id="fewer-connections"),
+        pytest.param("functions.tf", "max_instances   = 6", "max_instances   = 10", id="more-app-instances"),
+        pytest.param("functions.tf", "db_pool_size    = 3", "db_pool_size    = 8", id="bigger-app-pool"),
+        pytest.param("variables.tf", "default     = 800", "default     = 400", id="fewer-connections"),
     ],
 )
 def test_the_budget_check_fails_when_terraform_breaks_it(file: str, before: str, after: str) -> None:
@@ -543,6 +547,18 @@ def test_the_budget_check_fails_when_terraform_breaks_it(file: str, before: str,
     broken[file] = broken[file].replace(before, after, 1)
     needed, available, _ = connection_budget(broken, _deployment())
     assert needed > available
+
+
+def test_concurrency_costs_no_connections_since_the_pool_caps_them() -> None:
+    """What the pool's cap bought: an app instance may serve many more requests at once than it holds connections,
+    and the budget does not move with its concurrency."""
+    text = _terraform_text()
+    http = _map_of_blocks(text["functions.tf"], "trigger_class")["http"]
+    assert int(http["concurrency"]) > int(http["db_pool_size"])
+    more = dict(text)
+    more["functions.tf"] = text["functions.tf"].replace("concurrency     = 40", "concurrency     = 80", 1)
+    assert more["functions.tf"] != text["functions.tf"], "the mutation no longer applies: update this test"
+    assert connection_budget(more, _deployment())[0] == connection_budget(text, _deployment())[0]
 
 
 def test_queues_dispatch_no_more_at_once_than_their_handlers_can_take() -> None:

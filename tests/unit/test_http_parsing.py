@@ -13,7 +13,7 @@ from werkzeug.test import EnvironBuilder
 
 from functions._http import _idempotency_key, parse
 from functions._replies import MAX_BODY_BYTES, error_response
-from shared.errors import AppError, Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
+from shared.errors import AppError, Conflict, InvalidRequest, NotFound, PayloadTooLarge, RateLimited, Unavailable
 from shared.schemas import Empty, Model, unknown_fields
 
 
@@ -175,9 +175,12 @@ def test_text_postgresql_cannot_store_is_refused_naming_its_field(data: bytes, f
 def test_an_oversize_body_is_refused_before_it_is_parsed() -> None:
     too_big = json.dumps({"name": "x" * MAX_BODY_BYTES}).encode()
 
-    err = _invalid(_request(data=too_big, content_type="application/json"), Greeting)
+    with pytest.raises(PayloadTooLarge) as raised:
+        parse(_request(data=too_big, content_type="application/json"), Greeting)
 
-    assert err.details["fields"] == [{"field": "body", "problem": "too large"}]
+    assert raised.value.status == 413
+    too_large = {"fields": [{"field": "body", "problem": "too large"}], "limit_bytes": MAX_BODY_BYTES}
+    assert raised.value.details == too_large
 
 
 def test_a_body_at_the_limit_is_accepted() -> None:

@@ -2,12 +2,19 @@
 
 Locally pg8000 connects to a host; in production the Cloud SQL connector (imported only there) hands back the
 same pg8000 DB-API connection, so everything above this module has one code path.
+
+The pool is what keeps a database outage a clean 503: a connection idle for a while is checked before it is handed
+out (one empty query), one older than its maximum age is replaced, and an instance never holds more than `max_open`
+connections at once (a request beyond them waits a bounded time for one). PostgreSQL refusing or losing a connection
+("too many clients", starting up, shutting down, a failover, nothing listening) is `Unavailable`, with a Retry-After.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +23,9 @@ import pg8000.dbapi
 
 from shared.config import Settings
 from shared.errors import Unavailable
+from shared.logging import event
+
+log = logging.getLogger("halo.database")
 
 # Named parameters (`:tier_id`) keep SQL readable; pg8000 reads this module-level switch on every execute.
 pg8000.dbapi.paramstyle = "named"
@@ -24,6 +34,30 @@ Row = dict[str, Any]
 Connect = Callable[[], pg8000.dbapi.Connection]
 
 _BROKEN = (pg8000.dbapi.InterfaceError, OSError)
+# SQLSTATEs that say the server cannot serve this connection now, not that the request is wrong: connection
+# exceptions (08), too many connections (for the server, a role or a database), out of memory or disk (53), the server
+# shutting down, crashed or starting up (57P01-57P03), and a read-only server (25006: a failover not yet finished).
+_UNAVAILABLE_CLASSES = ("08", "53")
+_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "25006"})
+# How long a client should wait before retrying: a refused connection or a busy pool clears within seconds.
+RETRY_AFTER_S = 2
+
+
+def _sqlstate(exc: BaseException) -> str:
+    detail = exc.args[0] if exc.args else None
+    return str(detail.get("C", "")) if isinstance(detail, dict) else ""
+
+
+def unavailable_state(exc: BaseException) -> bool:
+    """A DatabaseError that is PostgreSQL being unavailable (retry later), not a statement that failed."""
+    state = _sqlstate(exc)
+    return isinstance(exc, pg8000.dbapi.DatabaseError) and (
+        state.startswith(_UNAVAILABLE_CLASSES) or state in _UNAVAILABLE_STATES
+    )
+
+
+def _lost_connection(exc: BaseException) -> Unavailable:
+    return Unavailable("the database connection was lost; retry the request", retry_after_s=RETRY_AFTER_S)
 
 
 class Tx:
@@ -52,13 +86,23 @@ class Tx:
         return None if row is None else next(iter(row.values()))
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._cursor.executemany(sql, rows)
+        try:
+            self._cursor.executemany(sql, rows)
+        except pg8000.dbapi.DatabaseError as exc:
+            if unavailable_state(exc):
+                raise _lost_connection(exc) from exc
+            raise
 
     def _run(self, sql: str, params: Mapping[str, Any] | None) -> None:
-        if params:
-            self._cursor.execute(sql, dict(params))
-        else:
-            self._cursor.execute(sql)
+        try:
+            if params:
+                self._cursor.execute(sql, dict(params))
+            else:
+                self._cursor.execute(sql)
+        except pg8000.dbapi.DatabaseError as exc:
+            if unavailable_state(exc):
+                raise _lost_connection(exc) from exc
+            raise
 
 
 class Transaction(Tx):
@@ -76,7 +120,7 @@ class Transaction(Tx):
             conn.commit()
         except _BROKEN as exc:
             self._database._lost(conn)
-            raise Unavailable("the database connection was lost; retry the request") from exc
+            raise _lost_connection(exc) from exc
         except BaseException as exc:  # refused at commit (a deferred constraint): rolled back
             self._conn = conn
             self.close(exc)
@@ -91,14 +135,19 @@ class Transaction(Tx):
         conn = self._take()
         if isinstance(error, _BROKEN):
             self._database._lost(conn)
-            raise Unavailable("the database connection was lost; retry the request") from error
+            raise _lost_connection(error) from error
+        if isinstance(error, Unavailable) and error.__cause__ is not None and unavailable_state(error.__cause__):
+            # The server said it cannot serve this connection (read-only after a failover, shutting down): the
+            # block's Unavailable is what to report, and the connection is not handed out again.
+            self._database._lost(conn)
+            return
         try:
             conn.rollback()
         except _BROKEN as exc:
             # The block's own error is the one to report, even when the rollback finds the connection dead.
             self._database._lost(conn)
             if error is None:
-                raise Unavailable("the database connection was lost; retry the request") from exc
+                raise _lost_connection(exc) from exc
         else:
             self._database._checkin(conn)
 
@@ -110,13 +159,37 @@ class Transaction(Tx):
 
 
 class Database:
-    """Connections are reused across requests of one instance; a broken one is dropped, never handed out again."""
+    """Connections are reused across requests of one instance; a broken one is dropped, never handed out again.
 
-    def __init__(self, connect: Connect, *, max_idle: int = 4) -> None:
+    `max_idle` connections are kept open between requests. `max_open` caps the connections held at once (idle and
+    in use): a request that finds them all busy waits up to `wait_s` for one, then is told to retry (503), so one
+    instance's share of PostgreSQL's `max_connections` is `max_open` whatever its request concurrency. A connection
+    idle for `ping_after_s` or more is checked with an empty query (one round trip) before it is handed out, and one
+    older than `max_age_s` is closed instead of reused (the Cloud SQL connector's credentials and the server's memory
+    are renewed, and connections spread over a failed-over server)."""
+
+    def __init__(
+        self,
+        connect: Connect,
+        *,
+        max_idle: int = 4,
+        max_open: int | None = None,
+        wait_s: float = 5.0,
+        ping_after_s: float = 10.0,
+        max_age_s: float = 1800.0,
+    ) -> None:
         self._connect = connect
         self._max_idle = max_idle
-        self._idle: list[pg8000.dbapi.Connection] = []
-        self._lock = threading.Lock()
+        self._max_open = max_open
+        self._wait_s = wait_s
+        self._ping_after_s = ping_after_s
+        self._max_age_s = max_age_s
+        # (connection, when it was put back), the most recently used last.
+        self._idle: list[tuple[pg8000.dbapi.Connection, float]] = []
+        self._open = 0
+        self._lock = threading.Condition()
+        # Connections each thread holds now: a thread that already holds one is not made to wait for another.
+        self._held = threading.local()
 
     def begin(self) -> Transaction:
         """A transaction the caller commits or closes (the unit of work's)."""
@@ -148,7 +221,13 @@ class Database:
             conn.autocommit = False
         except _BROKEN as exc:
             self._lost(conn)
-            raise Unavailable("the database connection was lost; retry the request") from exc
+            raise _lost_connection(exc) from exc
+        except pg8000.dbapi.DatabaseError as exc:
+            if unavailable_state(exc):
+                self._lost(conn)
+                raise _lost_connection(exc) from exc
+            self._discard(conn)
+            raise
         except BaseException:
             self._discard(conn)
             raise
@@ -166,7 +245,13 @@ class Database:
             conn.autocommit = False
         except _BROKEN as exc:
             self._lost(conn)
-            raise Unavailable("the database connection was lost; retry the request") from exc
+            raise _lost_connection(exc) from exc
+        except pg8000.dbapi.DatabaseError as exc:
+            if unavailable_state(exc):
+                self._lost(conn)
+                raise _lost_connection(exc) from exc
+            self._discard(conn)
+            raise
         except BaseException:
             self._discard(conn)
             raise
@@ -176,34 +261,120 @@ class Database:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for conn in idle:
+            self._open -= len(idle)
+            self._lock.notify_all()
+        for conn, _ in idle:
             self._close_quietly(conn)
 
-    def _checkout(self) -> pg8000.dbapi.Connection:
+    @property
+    def open_connections(self) -> int:
+        """Connections this pool holds now, idle or in use."""
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
+            return self._open
+
+    def _checkout(self) -> pg8000.dbapi.Connection:
+        deadline = time.monotonic() + self._wait_s
+        nested = getattr(self._held, "count", 0) > 0
+        while True:
+            reused: tuple[pg8000.dbapi.Connection, float] | None = None
+            with self._lock:
+                if self._idle:
+                    reused = self._idle.pop()
+                elif self._max_open is None or self._open < self._max_open or nested:
+                    if nested and self._max_open is not None and self._open >= self._max_open:
+                        # Waiting here could wait on itself; over the cap instead, and said, for it is a bug.
+                        event(log, "database connection nested", logging.WARNING, max_open=self._max_open)
+                    self._open += 1
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        event(log, "database pool exhausted", logging.WARNING, max_open=self._max_open)
+                        raise Unavailable(
+                            "every database connection of this instance is busy; retry the request",
+                            retry_after_s=RETRY_AFTER_S,
+                        )
+                    self._lock.wait(remaining)
+                    continue
+            conn = self._fit(*reused) if reused is not None else self._new_connection()
+            if conn is not None:
+                self._held.count = getattr(self._held, "count", 0) + 1
+                return conn
+
+    def _fit(self, conn: pg8000.dbapi.Connection, idle_since: float) -> pg8000.dbapi.Connection | None:
+        """The idle connection, if it is young enough and (after a while idle) still answers; else it is dropped
+        and None says to look again."""
+        now = time.monotonic()
+        if now - _born(conn) >= self._max_age_s:
+            self._drop(conn)
+            return None
+        if now - idle_since >= self._ping_after_s:
+            try:
+                conn.execute_simple("")
+            except (*_BROKEN, pg8000.dbapi.DatabaseError):
+                # The server ended it while it sat idle (a restart, a failover): the others went with it.
+                self._drop(conn)
+                self._drop_idle()
+                return None
+        return conn
+
+    def _new_connection(self) -> pg8000.dbapi.Connection:
+        """A connection for a slot already counted in `_open` (given back if none can be made)."""
         try:
-            return self._connect()
-        except _BROKEN as exc:
-            raise Unavailable("the database is unreachable; retry the request") from exc
+            conn = self._connect()
+        except BaseException as exc:
+            with self._lock:
+                self._open -= 1
+                self._lock.notify()
+            if isinstance(exc, _BROKEN):
+                raise Unavailable(
+                    "the database is unreachable; retry the request", retry_after_s=RETRY_AFTER_S
+                ) from exc
+            if unavailable_state(exc):
+                event(log, "database refused a connection", logging.WARNING, sqlstate=_sqlstate(exc))
+                raise Unavailable(
+                    "the database refused a connection; retry the request", retry_after_s=RETRY_AFTER_S
+                ) from exc
+            raise
+        conn.__dict__["_halo_born"] = time.monotonic()
+        return conn
 
     def _checkin(self, conn: pg8000.dbapi.Connection) -> None:
+        self._release()
+        now = time.monotonic()
         with self._lock:
-            if len(self._idle) < self._max_idle:
-                self._idle.append(conn)
+            over_cap = self._max_open is not None and self._open > self._max_open  # a nested one, given back
+            if len(self._idle) < self._max_idle and now - _born(conn) < self._max_age_s and not over_cap:
+                self._idle.append((conn, now))
+                self._lock.notify()
                 return
-        self._close_quietly(conn)
+        self._drop(conn)
 
     def _discard(self, conn: pg8000.dbapi.Connection) -> None:
-        self._close_quietly(conn)
+        self._release()
+        self._drop(conn)
 
     def _lost(self, conn: pg8000.dbapi.Connection) -> None:
         """A connection lost to the server (a restart, a failover, an operator ending backends) rarely goes alone:
         the idle ones are dropped with it, so the client's retry reconnects instead of drawing the next dead one."""
+        self._release()
+        self._drop(conn)
+        self._drop_idle()
+
+    def _release(self) -> None:
+        self._held.count = max(0, getattr(self._held, "count", 0) - 1)
+
+    def _drop(self, conn: pg8000.dbapi.Connection) -> None:
+        with self._lock:
+            self._open -= 1
+            self._lock.notify()
+        self._close_quietly(conn)
+
+    def _drop_idle(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for dead in (conn, *idle):
+            self._open -= len(idle)
+            self._lock.notify_all()
+        for dead, _ in idle:
             self._close_quietly(dead)
 
     @staticmethod
@@ -212,6 +383,10 @@ class Database:
             conn.close()
         except (*_BROKEN, pg8000.dbapi.DatabaseError):
             pass
+
+
+def _born(conn: pg8000.dbapi.Connection) -> float:
+    return float(conn.__dict__.get("_halo_born", 0.0))
 
 
 def connector_for(settings: Settings) -> Connect:
