@@ -147,8 +147,20 @@ def refuse_unstorable_text(value: Any, field: str = "") -> None:
 
 
 def error_response(err: AppError) -> flask.Response:
+    """The envelope, and one log line `request failed` with the code and status: WARNING for a 5xx, INFO for a 4xx
+    (the runbook counts refusals by code; a 400 also names the fields it refused, never their values)."""
     if err.status >= 500:
         event(log, "request failed", logging.WARNING, code=err.code, status=err.status)
+    else:
+        fields = [str(entry.get("field")) for entry in err.details.get("fields", []) if isinstance(entry, dict)]
+        event(
+            log,
+            "request failed",
+            logging.INFO,
+            code=err.code,
+            status=err.status,
+            **({"fields": fields} if fields else {}),
+        )
     if isinstance(err, PayloadTooLarge):
         return unread_body_response(err.status, err.envelope())
     return with_retry_after(json_response(err.status, err.envelope()), err)

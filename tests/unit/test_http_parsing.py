@@ -269,3 +269,29 @@ def test_rate_limited_sets_retry_after() -> None:
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "17"
     assert _body(response) == {"error": {"code": "rate_limited", "message": "slow down", "retry_after_s": 17}}
+
+
+@pytest.mark.parametrize(
+    ("err", "level", "extra"),
+    [
+        (Conflict("taken", code="already_taken"), logging.INFO, {}),
+        (
+            InvalidRequest("bad", fields=[{"field": "text", "problem": "too long: secret words"}]),
+            logging.INFO,
+            {"fields": ["text"]},
+        ),
+        (Unavailable("down"), logging.WARNING, {}),
+    ],
+)
+def test_every_refusal_is_logged_with_its_code(
+    caplog: pytest.LogCaptureFixture, err: AppError, level: int, extra: dict[str, Any]
+) -> None:
+    """The runbook's `jsonPayload.message="request failed" AND jsonPayload.code=...` finds 4xx answers too (at INFO),
+    a 400 naming the fields it refused but never what was sent."""
+    with caplog.at_level(logging.INFO, logger="halo.http"):
+        error_response(err)
+
+    [record] = [r for r in caplog.records if r.getMessage() == "request failed"]
+    assert record.levelno == level
+    assert record.fields == {"code": err.code, "status": err.status, **extra}  # type: ignore[attr-defined]
+    assert "secret words" not in str(record.__dict__)
