@@ -25,7 +25,7 @@ from functions._callers import verify_push_caller
 from functions._replies import error_response, json_response, with_retry_after
 from shared.config import get_settings
 from shared.errors import AppError
-from shared.logging import configure, event
+from shared.logging import TRACE_ATTRIBUTE, configure, event, set_trace
 
 log = logging.getLogger("halo.events")
 
@@ -44,6 +44,11 @@ def pubsub_handler(model: type[Payload]) -> Callable[[Callable[[Payload, str], N
                 flask.abort(error_response(err))
             message = (cloud_event.data or {}).get("message") or {}
             message_id = str(message.get("messageId") or message.get("message_id") or "")
+            # The trace of the request whose change published this (a message attribute), else the push's own.
+            attributes = message.get("attributes")
+            carried = attributes.get(TRACE_ATTRIBUTE) if isinstance(attributes, dict) else None
+            trace = carried or flask.request.headers.get("X-Cloud-Trace-Context")
+            set_trace(trace if isinstance(trace, str) else None, get_settings().project_id)
             try:
                 raw = base64.b64decode(message.get("data") or b"") or b"{}"
                 payload = model.model_validate_json(raw)
@@ -58,6 +63,7 @@ def pubsub_handler(model: type[Payload]) -> Callable[[Callable[[Payload, str], N
                 # A dependency is down: Pub/Sub redelivers with its back-off. A warning, not an unhandled error.
                 event(log, "event will retry", logging.WARNING, function=handler.__name__, id=message_id, code=err.code)
                 flask.abort(with_retry_after(json_response(503, err.envelope()), err))
+            event(log, "event done", function=handler.__name__, id=message_id)
 
         return cloud_event_function
 

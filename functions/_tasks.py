@@ -23,7 +23,7 @@ from functions._callers import verify_task_caller
 from functions._replies import HttpFunction, error_response, json_response, read_body, with_retry_after
 from shared.config import get_settings
 from shared.errors import AppError
-from shared.logging import configure, event
+from shared.logging import TRACE_HEADER, configure, event, set_trace
 
 log = logging.getLogger("halo.tasks")
 
@@ -40,6 +40,9 @@ def task_handler(
         @functools.wraps(handler)
         def task_function(req: flask.Request) -> flask.Response:
             configure(get_settings().log_level)
+            # The trace of the request that set the timer (recorded with its outbox row), else Cloud Run's own.
+            trace = req.headers.get(TRACE_HEADER) or req.headers.get("X-Cloud-Trace-Context")
+            set_trace(trace, get_settings().project_id)
             task = req.headers.get("X-CloudTasks-TaskName", "")
             try:
                 data = read_body(req)

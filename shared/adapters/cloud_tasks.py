@@ -13,6 +13,8 @@ import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.logging import TRACE_HEADER
+
 if TYPE_CHECKING:
     from google.cloud.tasks_v2 import CloudTasksClient
 
@@ -37,7 +39,14 @@ class CloudTasksScheduler:
         self._client_lock = threading.Lock()
 
     def schedule(
-        self, *, queue: str, task_id: str, handler: str, payload: dict[str, Any], at: datetime | None = None
+        self,
+        *,
+        queue: str,
+        task_id: str,
+        handler: str,
+        payload: dict[str, Any],
+        at: datetime | None = None,
+        trace: str | None = None,
     ) -> bool:
         """Create the task; False when a task with this id exists or ran recently (nothing is created)."""
         from google.api_core import exceptions
@@ -51,7 +60,7 @@ class CloudTasksScheduler:
             http_request=tasks_v2.HttpRequest(
                 http_method=tasks_v2.HttpMethod.POST,
                 url=url,
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", **({TRACE_HEADER: trace} if trace else {})},
                 body=json.dumps(payload, separators=(",", ":")).encode(),
                 oidc_token=tasks_v2.OidcToken(service_account_email=self._service_account_email, audience=url),
             ),

@@ -67,6 +67,8 @@ class TaskRequest:
     handler: str
     payload: Mapping[str, Any]
     at: datetime | None = None
+    # The trace of the request that set the timer (shared/logging.py), so the handler's log lines join it.
+    trace: str | None = None
 
 
 Event = DocumentWrite | DocumentDelete | TopicMessage | TaskRequest
@@ -95,16 +97,15 @@ def encode(event: Event) -> OutboxRow:
         return OutboxRow("firestore", _destination(event.paths), payload)
     if isinstance(event, TopicMessage):
         return OutboxRow("pubsub", event.topic, {"data": dict(event.data), "attributes": dict(event.attributes)})
-    return OutboxRow(
-        "task",
-        event.queue,
-        {
-            "task_id": event.task_id,
-            "handler": event.handler,
-            "payload": dict(event.payload),
-            "at": event.at.isoformat() if event.at else None,
-        },
-    )
+    task: dict[str, Any] = {
+        "task_id": event.task_id,
+        "handler": event.handler,
+        "payload": dict(event.payload),
+        "at": event.at.isoformat() if event.at else None,
+    }
+    if event.trace:
+        task["trace"] = event.trace
+    return OutboxRow("task", event.queue, task)
 
 
 def decode(kind: str, destination: str, payload: Mapping[str, Any]) -> Event:
@@ -131,6 +132,7 @@ def decode(kind: str, destination: str, payload: Mapping[str, Any]) -> Event:
             payload["handler"],
             payload["payload"],
             datetime.fromisoformat(at) if at else None,
+            payload.get("trace") or None,
         )
     raise ValueError(f"unknown outbox kind {kind!r}")
 

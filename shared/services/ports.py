@@ -28,8 +28,18 @@ class Publisher(Protocol):
 
 
 class TaskScheduler(Protocol):
-    def schedule(self, *, queue: str, task_id: str, handler: str, payload: dict[str, Any], at: datetime | None) -> bool:
-        """True if created, False if a task of that name exists or existed recently."""
+    def schedule(
+        self,
+        *,
+        queue: str,
+        task_id: str,
+        handler: str,
+        payload: dict[str, Any],
+        at: datetime | None,
+        trace: str | None = None,
+    ) -> bool:
+        """True if created, False if a task of that name exists or existed recently. `trace`: the trace id the
+        handler's log lines join."""
 
     def cancel(self, *, queue: str, task_id: str) -> bool: ...
 

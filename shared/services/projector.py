@@ -134,7 +134,12 @@ def _message(message: TopicMessage) -> tuple[str, bytes, dict[str, str]]:
 def _create(ports: Ports, task: TaskRequest) -> None:
     """A task that exists already (an earlier delivery of this event) is as good as created."""
     ports.tasks.schedule(
-        queue=task.queue, task_id=task.task_id, handler=task.handler, payload=dict(task.payload), at=task.at
+        queue=task.queue,
+        task_id=task.task_id,
+        handler=task.handler,
+        payload=dict(task.payload),
+        at=task.at,
+        trace=task.trace,
     )
 
 

@@ -76,7 +76,16 @@ class RecordingTasks:
     def __init__(self) -> None:
         self.scheduled: list[dict[str, Any]] = []
 
-    def schedule(self, *, queue: str, task_id: str, handler: str, payload: dict[str, Any], at: Any = None) -> bool:
+    def schedule(
+        self,
+        *,
+        queue: str,
+        task_id: str,
+        handler: str,
+        payload: dict[str, Any],
+        at: Any = None,
+        trace: str | None = None,
+    ) -> bool:
         self.scheduled.append({"queue": queue, "handler": handler, "payload": payload})
         return True
 

@@ -265,7 +265,16 @@ class FakeTasks:
         self.created: dict[str, TaskRequest] = {}
         self.refuse = False
 
-    def schedule(self, *, queue: str, task_id: str, handler: str, payload: dict[str, Any], at: datetime | None) -> bool:
+    def schedule(
+        self,
+        *,
+        queue: str,
+        task_id: str,
+        handler: str,
+        payload: dict[str, Any],
+        at: datetime | None,
+        trace: str | None = None,
+    ) -> bool:
         if self.refuse:
             raise ConnectionError("cloud tasks is unreachable")
         if task_id in self.created:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.postgres.database import Row
+from shared.adapters.postgres.outbox import traced
 from shared.adapters.postgres.sql import Sql
 from shared.domain.chat import (
     Appended,
@@ -84,6 +85,7 @@ class ChatRepository:
         """The message stored and its two events recorded with it (see _APPEND), or why not. A retry of a message
         already stored stores nothing and is refused too (for its session having ended since, or as
         ALREADY_STORED): look for it (`stored`) before believing a refusal."""
+        posted = traced(posted)  # on_chat_message (the push, the crisis check) logs under the sender's trace
         document_row, posted_row = encode(document), encode(posted)
         row = self._sql.one(
             _APPEND,

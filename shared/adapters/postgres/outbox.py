@@ -11,12 +11,16 @@ import json
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar, cast
 
 from shared.adapters.group_commit import GroupCommit
 from shared.adapters.postgres.database import Database, Row
 from shared.adapters.postgres.sql import Sql
-from shared.domain.events import Claimed, Committed, Event, decode, encode
+from shared.domain.events import Claimed, Committed, Event, TaskRequest, TopicMessage, decode, encode
+from shared.logging import TRACE_ATTRIBUTE, trace_id
+
+AnyEvent = TypeVar("AnyEvent", bound=Event)
 
 # Backoff between attempts of a failing row: 1 s, doubling, at most this.
 MAX_BACKOFF_S = 300
@@ -39,7 +43,7 @@ class PostgresOutbox:
         self._recorded: list[Committed] = []
 
     def add(self, *events: Event) -> None:
-        self._pending.extend(events)
+        self._pending.extend(traced(event) for event in events)
 
     def recorded(self, committed: Sequence[Committed]) -> None:
         self._recorded.extend(committed)
@@ -133,6 +137,19 @@ class PostgresOutbox:
                 {"id": outbox_id, "payload": json.dumps(encode(event).payload)},
             )
         )
+
+
+def traced(event: AnyEvent) -> AnyEvent:
+    """The event carrying the trace of the request that records it, so the function it wakes (a Pub/Sub consumer,
+    a task handler) logs under the same trace: a message attribute, a task's header (shared/logging.py)."""
+    trace = trace_id()
+    if trace is None:
+        return event
+    if isinstance(event, TopicMessage) and TRACE_ATTRIBUTE not in event.attributes:
+        return cast(AnyEvent, replace(event, attributes={**event.attributes, TRACE_ATTRIBUTE: trace}))
+    if isinstance(event, TaskRequest) and event.trace is None:
+        return cast(AnyEvent, replace(event, trace=trace))
+    return event
 
 
 def insert(sql: Sql, events: Sequence[Event]) -> list[int]:
