@@ -114,6 +114,8 @@ class Demo:
         self.request_id: str | None = None
         self.session_id: str | None = None
         self.watches: list[Watch] = []
+        # The mitras with room for one more client: a stack used before may hold sessions that keep one at capacity.
+        self.with_room: list[Mitra] = []
         self.saved_settings: dict[str, Any] | None = None
         self.tiers_added = False
 
@@ -126,6 +128,7 @@ class Demo:
         self.prepare()
         self.section("Mitras come online")
         offers = self.mitras_come_online()
+        self.with_room = self.mitras_with_room()
         self.section("A client signs up and pays")
         client = self.client_signs_up()
         self.buy(client, SESSION_TIER, "session")
@@ -247,8 +250,38 @@ class Demo:
             raise RuntimeError(f"expected a search, got {reply}")
         return request_id, self.keep(client.watch_request(request_id))
 
+    def mitras_with_room(self) -> list[Mitra]:
+        """The seeded mitras below `max_concurrent_clients` open sessions. One at capacity (sessions left open on a
+        stack used before) is offered nothing, as the pairing rule says; the demo goes on with the others."""
+        with self.database() as tx:
+            rows = tx.all(
+                """SELECT m.phone, count(s.id) AS open,
+                          (SELECT CAST(value AS integer) FROM app_config WHERE key = 'max_concurrent_clients') AS cap
+                   FROM mitras m LEFT JOIN sessions s ON s.mitra_id = m.id AND s.status IN ('active', 'closing')
+                   WHERE m.phone = ANY(:phones) GROUP BY m.phone""",
+                {"phones": [phone for phone, _ in MITRAS]},
+            )
+        open_by_phone = {row["phone"]: row["open"] for row in rows}
+        cap = next((row["cap"] for row in rows if row["cap"] is not None), default_setting("max_concurrent_clients"))
+        with_room = []
+        for (phone, _), mitra in zip(MITRAS, self.mitras, strict=True):
+            if open_by_phone.get(phone, 0) < cap:
+                with_room.append(mitra)
+            else:
+                self.say.say(
+                    mitra.name,
+                    f"has {open_by_phone[phone]} sessions still open from earlier use (capacity {cap}): "
+                    "gets no offer this run",
+                )
+        if not with_room:
+            raise RuntimeError(
+                "every seeded mitra is at capacity with sessions left open by earlier use of this stack; "
+                "restart `make dev` (it starts clean), or `make reset` after `make dev KEEP=1`"
+            )
+        return with_room
+
     def offers_arrive(self, offers: dict[str, Watch], request_id: str) -> None:
-        for mitra in self.mitras:
+        for mitra in self.with_room:
             offer = wait_for_one(offers[mitra.uid], lambda doc: doc.get("request_id") == request_id)
             self.say.say(
                 mitra.name,
@@ -256,14 +289,17 @@ class Demo:
             )
 
     def race(self, request_id: str, request: Watch, offers: dict[str, Watch]) -> tuple[Mitra, str]:
-        racers = self.mitras[:2]
+        racers = self.with_room[:2]
         start = threading.Barrier(len(racers))
 
         def accept(mitra: Mitra) -> tuple[Mitra, Reply]:
             start.wait()
             return mitra, mitra.accept(request_id)
 
-        self.say.say("", f"{' and '.join(m.name for m in racers)} tap Accept at the same moment")
+        if len(racers) > 1:
+            self.say.say("", f"{' and '.join(m.name for m in racers)} tap Accept at the same moment")
+        else:
+            self.say.say("", f"{racers[0].name} taps Accept (the only mitra with room)")
         with ThreadPoolExecutor(len(racers)) as pool:
             results = list(pool.map(accept, racers))
         winners = [(mitra, reply) for mitra, reply in results if reply.status == 200]
@@ -275,7 +311,7 @@ class Demo:
                 self.say.say(mitra.name, f"pairing_accept → 200, session {won.body['session_id'][:8]}…")
             else:
                 self.say.say(mitra.name, f"pairing_accept → {reply.status} {reply.error_code}")
-        for mitra in self.mitras:
+        for mitra in self.with_room:
             offers[mitra.uid].wait_for(lambda docs: not any(d.get("request_id") == request_id for d in docs.values()))
             if mitra is not winner:
                 self.say.say(mitra.name, "listener: the offer is gone from the list")
