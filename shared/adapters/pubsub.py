@@ -297,8 +297,11 @@ def private_api_problems() -> list[str]:
     publish = getattr(generated.PublisherGrpcTransport, "publish", None)
     if not isinstance(publish, property) or PUBLISH_METHOD not in inspect.getsource(publish.fget):  # type: ignore[arg-type]
         problems.append(f"the generated Publisher transport no longer calls {PUBLISH_METHOD}")
-    needed = ((PublishRequest, ("topic", "messages")), (PubsubMessage, ("data", "attributes")),
-              (PublishResponse, ("message_ids",)))  # fmt: skip
+    needed = (
+        (PublishRequest, ("topic", "messages")),
+        (PubsubMessage, ("data", "attributes")),
+        (PublishResponse, ("message_ids",)),
+    )
     for wrapper, fields in needed:
         pb = getattr(wrapper, "pb", None)
         if not callable(pb):

@@ -50,8 +50,11 @@ def _unknown_within(parsed: object, raw: object, prefix: str) -> list[str]:
     if isinstance(parsed, BaseModel):
         return unknown_fields(parsed, raw, prefix)
     if isinstance(parsed, list | tuple) and isinstance(raw, list):
-        return [name for index, (item, sent) in enumerate(zip(parsed, raw, strict=False))
-                for name in _unknown_within(item, sent, f"{prefix}{index}.")]  # fmt: skip
+        return [
+            name
+            for index, (item, sent) in enumerate(zip(parsed, raw, strict=False))
+            for name in _unknown_within(item, sent, f"{prefix}{index}.")
+        ]
     return []
 
 

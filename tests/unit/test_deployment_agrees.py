@@ -276,8 +276,11 @@ def _attributes(body: str) -> dict[str, str]:
 def _map_of_blocks(text: str, local_name: str) -> dict[str, dict[str, str]]:
     """`local_name = { key = { attr = value ... } ... }` as {key: {attr: value}}."""
     (body,) = _braced(text, re.compile(rf"^\s*{local_name}\s*=\s*\{{", re.M))
-    return {key: _attributes(block) for key in _map_keys(text, local_name)
-            for block in _braced(body, re.compile(rf"^\s*{key}\s*=\s*\{{", re.M))}  # fmt: skip
+    return {
+        key: _attributes(block)
+        for key in _map_keys(text, local_name)
+        for block in _braced(body, re.compile(rf"^\s*{key}\s*=\s*\{{", re.M))
+    }
 
 
 def _map_values(text: str, local_name: str) -> dict[str, str]:
@@ -611,11 +614,7 @@ def logged_events(sources: list[Path] = _SOURCES) -> dict[str, list[set[str]]]:
 def _log_queries(body: str) -> tuple[list[str], set[str]]:
     """The messages and the jsonPayload fields a block's log filters and extractors name (quotes unescaped)."""
     text = body.replace('\\"', '"')
-    messages = [
-        value
-        for match in _QUERY_MESSAGE.finditer(text)
-        for value in re.findall(r'"([^"]*)"', match[1])
-    ]  # fmt: skip
+    messages = [value for match in _QUERY_MESSAGE.finditer(text) for value in re.findall(r'"([^"]*)"', match[1])]
     fields = {field for field in _QUERY_FIELD.findall(text) if field != "message"}
     return messages, fields
 
