@@ -180,6 +180,8 @@ class LocalStack:
             "HALO_FCM_USE_CREDENTIALS": "false",
             "HALO_IDENTITY_CACHE_S": str(self.identity_cache_s),
             "HALO_DB_POOL_SIZE": str(self.gateway_threads),
+            # The scheduler's stand-in ticks every tick_s: a sweep stays no longer, so sweeps do not pile up.
+            "HALO_OUTBOX_SWEEP_STAY_S": str(max(0.0, self.tick_s - 1)),
         }
 
     # -- start -------------------------------------------------------------------------------------------------

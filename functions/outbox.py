@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from pydantic import BaseModel, Field
 
 from functions._events import pubsub_handler
 from functions._tasks import task_handler
 from shared import bootstrap
+from shared.config import get_settings
 from shared.errors import Unavailable
 from shared.logging import event
 from shared.services import health, projector
 
 log = logging.getLogger("halo.outbox")
 
-# A scheduled sweep stops well before the function's timeout; the next run picks up the rest.
+# A scheduled sweep stops well before the function's timeout (and Pub/Sub's 60 s ack deadline); the next run picks
+# up the rest.
 _SWEEP_BUDGET_S = 45
 
 
@@ -32,20 +33,17 @@ class OutboxIds(BaseModel):
 def outbox_sweep(_tick: SweepTick, _message_id: str) -> None:
     """Publish every pending outbox row that is due (scheduled every minute)."""
     ports = bootstrap.ports()
-    deadline = time.monotonic() + _SWEEP_BUDGET_S
-    published = 0
-    while time.monotonic() < deadline:
-        result = projector.project(ports)
-        published += result.published
-        if result.published == 0 or result.remaining <= 0:
-            break
+    swept = projector.sweep(
+        ports, budget_s=_SWEEP_BUDGET_S, stay_s=min(_SWEEP_BUDGET_S, get_settings().outbox_sweep_stay_s)
+    )
     # Every run reports what on-call's alert policies read (infra/monitoring.tf).
     now = health.now(ports)
     event(
         log,
         "outbox sweep",
         logging.WARNING if now.outbox_behind else logging.INFO,
-        published=published,
+        published=swept.published,
+        still_failing=swept.failing,
         pending=now.outbox_pending,
         oldest_unpublished_s=now.oldest_unpublished_s,
         stuck=now.outbox_stuck,

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # db_pool_wait_s for one, then answer 503 with Retry-After. infra/functions.tf budgets max instances x this.
     db_pool_size: int = 16
     db_pool_wait_s: float = 5.0
+    # A sweep that finds rows failing (a destination down) stays up to this long, trying them again every few
+    # seconds, so timers delayed by a Cloud Tasks outage are created within seconds of its end, not at the next
+    # scheduled sweep a minute later (shared/services/projector.py `sweep`).
+    outbox_sweep_stay_s: float = 45.0
     # A connection idle this long is checked (one empty query) before it is handed out; one this old is replaced.
     db_ping_after_s: float = 10.0
     db_max_age_s: float = 1800.0

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 RETRY_QUEUE = "outbox-retry"
 RETRY_HANDLER = "task_project_outbox"
+# How often a sweep that stays tries failing rows again.
+SWEEP_RETRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,42 @@ def project(ports: Ports, *, ids: Sequence[int] | None = None, limit: int = 500)
     if failed:
         log_event(log, "outbox rows failed", logging.WARNING, failed=len(failed), error=error)
     return Projection(published=len(published), failed=len(failed), remaining=remaining - len(failed))
+
+
+@dataclass(frozen=True)
+class Swept:
+    published: int
+    # Rows that were still failing when the sweep left (a destination still down).
+    failing: int
+    rounds: int
+
+
+def sweep(
+    ports: Ports,
+    *,
+    budget_s: float,
+    stay_s: float,
+    pause: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Swept:
+    """The scheduled sweep: every due row, in batches, for at most `budget_s`. While rows keep failing (Cloud Tasks,
+    Pub/Sub or Firestore down), it stays up to `stay_s`, trying the due ones again every SWEEP_RETRY_S: a timer's
+    row is due again within seconds (TIMER_MAX_BACKOFF_S in the outbox), so the timers an outage held back are
+    created within seconds of its end instead of at the next scheduled sweep, a minute later. Rows backing off
+    longer (a document or message failing for minutes) are not due, and the sweep leaves."""
+    started = clock()
+    published = rounds = 0
+    while True:
+        result = project(ports)
+        rounds += 1
+        published += result.published
+        elapsed = clock() - started
+        if result.failed:
+            if elapsed + SWEEP_RETRY_S > stay_s:
+                return Swept(published, result.failed, rounds)
+            pause(SWEEP_RETRY_S)
+        elif result.published == 0 or result.remaining <= 0 or elapsed >= budget_s:
+            return Swept(published, 0, rounds)
 
 
 def _deliver_each_kind(ports: Ports, rows: list[tuple[int, Event]]) -> dict[int, str]:

@@ -134,7 +134,8 @@ class FakeOutbox:
         for row in self._db.outbox:
             if row.outbox_id in ids:
                 row.attempts += 1
-                row.due = self._db.now + timedelta(seconds=min(300, 2 ** (row.attempts - 1)))
+                cap = 2 if isinstance(row.event, TaskRequest) else 300  # TIMER_MAX_BACKOFF_S, MAX_BACKOFF_S
+                row.due = self._db.now + timedelta(seconds=min(cap, 2 ** (row.attempts - 1)))
 
     def pending_count(self) -> int:
         return len(self._db.pending())

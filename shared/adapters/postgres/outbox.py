@@ -24,6 +24,9 @@ AnyEvent = TypeVar("AnyEvent", bound=Event)
 
 # Backoff between attempts of a failing row: 1 s, doubling, at most this.
 MAX_BACKOFF_S = 300
+# A timer's row (a Cloud Task to create) is tried again at least this often: a session's end must not wait minutes
+# after Cloud Tasks is back. A sweep that stays (shared/services/projector.py `sweep`) is what tries it.
+TIMER_MAX_BACKOFF_S = 2
 
 # What a row keeps once it has done its work: the event without the words it carried to people, a document's `text`
 # (a chat message, a goodbye note) and a push's `body` (a message preview, a name on a lock screen). Every statement
@@ -90,9 +93,10 @@ class PostgresOutbox:
         if ids:
             self._sql.execute(
                 """UPDATE outbox SET attempts = attempts + 1, last_error = :error,
-                       next_attempt_at = now() + make_interval(secs => LEAST(:cap, power(2, attempts)))
+                       next_attempt_at = now() + make_interval(secs => LEAST(
+                           CASE WHEN kind = 'task' THEN CAST(:timer_cap AS float8) ELSE CAST(:cap AS float8) END, power(2, attempts)))
                    WHERE id = ANY(:ids)""",
-                {"ids": sorted(ids), "error": error, "cap": MAX_BACKOFF_S},
+                {"ids": sorted(ids), "error": error, "cap": MAX_BACKOFF_S, "timer_cap": TIMER_MAX_BACKOFF_S},
             )
 
     def pending_count(self) -> int:
