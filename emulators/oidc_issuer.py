@@ -38,6 +38,22 @@ def ensure_key(path: Path) -> Path:
     return path
 
 
+def google_claims(*, email: str, audience: str, now: float) -> dict[str, Any]:
+    """The claims of a Google-signed ID token for a service account, issued at `now`."""
+    issued = int(now)
+    subject = LocalIssuer.subject(email)
+    return {
+        "iss": ISSUER,
+        "aud": audience,
+        "azp": subject,
+        "sub": subject,
+        "email": email,
+        "email_verified": True,
+        "iat": issued,
+        "exp": issued + LIFETIME_S,
+    }
+
+
 class LocalIssuer:
     def __init__(self, key_path: Path) -> None:
         from google.auth import crypt
@@ -55,19 +71,7 @@ class LocalIssuer:
         """An ID token with the claims Google's carry for a service account (`claims` adds or overrides some)."""
         from google.auth import jwt
 
-        issued = int(time.time() if now is None else now)
-        subject = self.subject(email)
-        payload = {
-            "iss": ISSUER,
-            "aud": audience,
-            "azp": subject,
-            "sub": subject,
-            "email": email,
-            "email_verified": True,
-            "iat": issued,
-            "exp": issued + LIFETIME_S,
-            **claims,
-        }
+        payload = {**google_claims(email=email, audience=audience, now=time.time() if now is None else now), **claims}
         return str(jwt.encode(self._signer, payload).decode())  # type: ignore[no-untyped-call]
 
     @staticmethod

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from emulators.oidc_issuer import ISSUER, LIFETIME_S, LocalIssuer
+from emulators.oidc_issuer import LocalIssuer, google_claims
 
 
 def issuer_for(key_path: Path | None) -> LocalIssuer | None:
@@ -22,17 +22,7 @@ def issuer_for(key_path: Path | None) -> LocalIssuer | None:
 def id_token(*, email: str, audience: str, now: float, issuer: LocalIssuer | None = None) -> str:
     if issuer is not None:
         return issuer.token(email=email, audience=audience, now=now)
-    subject = LocalIssuer.subject(email)
-    claims = {
-        "iss": ISSUER,
-        "aud": audience,
-        "azp": subject,
-        "sub": subject,
-        "email": email,
-        "email_verified": True,
-        "iat": int(now),
-        "exp": int(now) + LIFETIME_S,
-    }
+    claims = google_claims(email=email, audience=audience, now=now)
     return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}."
 
 
