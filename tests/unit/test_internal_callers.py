@@ -138,6 +138,10 @@ def instance(issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch) -> Iterator[d
     verifier, _ = _verifier(issuer)
     monkeypatch.setattr(bootstrap, "oidc", lambda: verifier)
     monkeypatch.delenv("K_SERVICE", raising=False)
+    # As an instance is configured, whatever a private stack of this test run put in the environment.
+    monkeypatch.setenv("HALO_FUNCTIONS_BASE_URL", "http://127.0.0.1:5001")
+    monkeypatch.setenv("HALO_TASKS_SERVICE_ACCOUNT", TASKS)
+    monkeypatch.setenv("HALO_PUSH_SERVICE_ACCOUNT", PUSH)
     get_settings.cache_clear()
     yield {
         "task_project_outbox": functions_framework.create_app("task_project_outbox", str(ROOT / "main.py"), "http"),

@@ -214,34 +214,24 @@ class Database:
 
     def run_alone(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """`read_one`, every row."""
-        conn = self._checkout()
-        try:
-            conn.autocommit = True
-            rows = _run_prepared(conn, sql, params)
-            conn.autocommit = False
-        except _BROKEN as exc:
-            self._lost(conn)
-            raise _lost_connection(exc) from exc
-        except pg8000.dbapi.DatabaseError as exc:
-            if unavailable_state(exc):
-                self._lost(conn)
-                raise _lost_connection(exc) from exc
-            self._discard(conn)
-            raise
-        except BaseException:
-            self._discard(conn)
-            raise
-        self._checkin(conn)
-        return rows
+        with self._autocommitted() as conn:
+            return _run_prepared(conn, sql, params)
 
     def execute_alone(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """One statement in autocommit that returns no rows; the number of rows it changed."""
+        with self._autocommitted() as conn:
+            cursor = conn.cursor()
+            cursor.execute(sql, dict(params) if params else None)
+            return int(cursor.rowcount)
+
+    @contextmanager
+    def _autocommitted(self) -> Iterator[Any]:
+        """A pooled connection in autocommit for one statement: back to the pool after it, dropped (with the idle
+        ones, when the server is going away) after a lost connection, discarded after any other failure."""
         conn = self._checkout()
         try:
             conn.autocommit = True
-            cursor = conn.cursor()
-            cursor.execute(sql, dict(params) if params else None)
-            changed = int(cursor.rowcount)
+            yield conn
             conn.autocommit = False
         except _BROKEN as exc:
             self._lost(conn)
@@ -256,7 +246,6 @@ class Database:
             self._discard(conn)
             raise
         self._checkin(conn)
-        return changed
 
     def close(self) -> None:
         with self._lock:

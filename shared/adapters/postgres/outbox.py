@@ -94,7 +94,8 @@ class PostgresOutbox:
             self._sql.execute(
                 """UPDATE outbox SET attempts = attempts + 1, last_error = :error,
                        next_attempt_at = now() + make_interval(secs => LEAST(
-                           CASE WHEN kind = 'task' THEN CAST(:timer_cap AS float8) ELSE CAST(:cap AS float8) END, power(2, attempts)))
+                           CASE WHEN kind = 'task' THEN CAST(:timer_cap AS float8) ELSE CAST(:cap AS float8) END,
+                           power(2, attempts)))
                    WHERE id = ANY(:ids)""",
                 {"ids": sorted(ids), "error": error, "cap": MAX_BACKOFF_S, "timer_cap": TIMER_MAX_BACKOFF_S},
             )
