@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 
 
 class DocumentWriter(Protocol):
-    def apply(self, events: Sequence[DocumentEvent]) -> None:
-        """Write every document; batched, so a failure means none of one batch landed."""
+    def apply(self, events: Sequence[DocumentEvent], versions: Sequence[int | None] | None = None) -> None:
+        """Write every document; batched, so a failure means none of one batch landed. `versions`, one per event,
+        are their outbox row ids: a versioned document (shared/domain/projection.py) keeps the newest of each
+        field."""
 
 
 class Publisher(Protocol):
