@@ -87,10 +87,14 @@ extension = st.one_of(
     st.just({}),
     st.just(DELETE_FIELD),
 )
-merges = st.fixed_dictionaries(
-    {},
-    optional={"status": values, "participant_uids": values, "client_name": values, "extension": extension},
-).filter(bool).map(lambda data: DocumentWrite.at(PATH, data))
+merges = (
+    st.fixed_dictionaries(
+        {},
+        optional={"status": values, "participant_uids": values, "client_name": values, "extension": extension},
+    )
+    .filter(bool)
+    .map(lambda data: DocumentWrite.at(PATH, data))
+)
 events = st.one_of(merges, merges, merges, st.just(DocumentDelete.at(PATH)))
 
 
