@@ -7,6 +7,7 @@ The rules PostgreSQL must apply atomically are applied there by the accounts rep
 
 from __future__ import annotations
 
+import math
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.domain.config import AnonymityMode
+from shared.domain.documents import revocation_path, session_path
+from shared.domain.events import DocumentWrite
 from shared.domain.roles import Role
 
 NAME_MIN, NAME_MAX = 2, 40
@@ -50,6 +53,15 @@ class SignIn(Protocol):
     def auth_time(self) -> int: ...
 
 
+@dataclass(frozen=True)
+class EmailSignIn:
+    """The Firebase user signing in with an email, as Firebase Auth knows it (for granting the admin role)."""
+
+    uid: str
+    # Firebase has seen the person open a link sent to the address (or the provider vouches for it).
+    email_verified: bool
+
+
 # -- who a signed-in user is -------------------------------------------------------------------------------------------
 
 
@@ -62,24 +74,79 @@ class Identity:
     # The user's row in admins / mitras / clients.
     account_id: str | None
     suspended: bool
+    # The uid's sign-ins before this moment were revoked by us (`sign_in_revoked`).
+    tokens_valid_after: datetime | None = None
 
 
 NOBODY = Identity(role=None, account_id=None, suspended=False)
 
 
 def identity_of(
-    *, admin_id: str | None, mitra_id: str | None, mitra_active: bool, client_id: str | None, client_suspended: bool
+    *,
+    admin_id: str | None,
+    mitra_id: str | None,
+    mitra_active: bool,
+    client_id: str | None,
+    client_suspended: bool,
+    tokens_valid_after: datetime | None = None,
 ) -> Identity:
     """A uid's accounts, in the order they count: an admin is an admin; an active mitra a mitra (a deactivated one
     has no role at all); then a client, suspended or not. Applied in one indexed statement by
-    `AccountsRepository.identity`."""
+    `AccountsRepository.identity`, which also reads the uid's last revocation."""
     if admin_id is not None:
-        return Identity(Role.ADMIN, admin_id, suspended=False)
+        return Identity(Role.ADMIN, admin_id, False, tokens_valid_after)
     if mitra_id is not None and mitra_active:
-        return Identity(Role.MITRA, mitra_id, suspended=False)
+        return Identity(Role.MITRA, mitra_id, False, tokens_valid_after)
     if client_id is not None:
-        return Identity(Role.CLIENT, client_id, suspended=client_suspended)
-    return NOBODY
+        return Identity(Role.CLIENT, client_id, client_suspended, tokens_valid_after)
+    return Identity(None, None, False, tokens_valid_after)
+
+
+# -- revocation --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A uid's sign-ins revoked by us (`sign_in_revocations`): those before `tokens_valid_after` are refused
+    everywhere; a `blocked` uid reads no Firestore document however it signs in."""
+
+    tokens_valid_after: datetime
+    blocked: bool
+
+
+def sign_in_revoked(auth_time: int, tokens_valid_after: datetime | None) -> bool:
+    """A token whose sign-in (`auth_time`, whole seconds) is older than the uid's last revocation is refused, as
+    Firebase refuses it once it knows (and a fresh sign-in in the same second as the revocation waits a second).
+    Checked by every authenticated call through the identity lookup (functions/_http.py `authenticate`), and by
+    firestore.rules through `revocation_document`."""
+    return tokens_valid_after is not None and auth_time < tokens_valid_after.timestamp()
+
+
+def revocation_document(uid: str, revocation: Revocation) -> DocumentWrite:
+    """What firestore.rules consult before every read by this uid: sign-ins before `tokens_valid_after` (whole
+    seconds, rounded up as `sign_in_revoked` compares) read nothing, nor does a `blocked` uid."""
+    return DocumentWrite.at(
+        revocation_path(uid),
+        {
+            "tokens_valid_after": math.ceil(revocation.tokens_valid_after.timestamp()),
+            "blocked": revocation.blocked,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """An open session of someone whose access changes, and the uids that may read it now (as PostgreSQL says)."""
+
+    session_id: str
+    readers: list[str]
+
+
+def readers_document(session: OpenSession) -> DocumentWrite:
+    """Who may read the session now (`participant_uids`, which firestore.rules check): a suspended client or a
+    deactivated mitra is left out at once, and their listener on the session document is refused at its next
+    change; reinstated, they are back."""
+    return DocumentWrite.at(session_path(session.session_id), {"participant_uids": session.readers})
 
 
 # -- clients and mitras ------------------------------------------------------------------------------------------------

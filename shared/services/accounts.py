@@ -13,7 +13,7 @@ import time
 from typing import Protocol
 
 from shared.domain import accounts as rules
-from shared.domain.accounts import Client, Identity, Mitra, SignIn
+from shared.domain.accounts import Client, Identity, Mitra, OpenSession, Revocation, SignIn
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
@@ -48,6 +48,12 @@ class AccountsRepository(Protocol):
     def is_client(self, uid: str) -> bool: ...
 
     def link_mitra(self, mitra_id: str, uid: str) -> None: ...
+
+    def revoke_sign_ins(self, uid: str, *, block: bool) -> Revocation: ...
+
+    def unblock(self, uid: str) -> Revocation | None: ...
+
+    def open_sessions_of(self, *, client_id: str | None = None, mitra_id: str | None = None) -> list[OpenSession]: ...
 
 
 # -- clients -----------------------------------------------------------------------------------------------------------
@@ -168,3 +174,28 @@ def _grant(idp: IdentityProvider, identities: IdentityCache, uid: str, role: str
         idp.revoke_sessions(previous_uid)
         idp.set_role(previous_uid, None)
         identities.forget(previous_uid)
+
+
+# -- who may read what, as access changes ------------------------------------------------------------------------------
+
+
+def revoke(uow: UnitOfWork, uid: str, *, block: bool) -> None:
+    """Inside a change that takes `uid`'s access away: its sign-ins until now are refused by every function and by
+    firestore.rules (`shared.domain.accounts.sign_in_revoked`); with `block`, it reads no Firestore document however
+    it signs in, until `reinstate`. The caller also revokes the sessions at Firebase after the commit (so no new ID
+    token is minted from them), and forgets the uid in the identity cache."""
+    uow.outbox.add(rules.revocation_document(uid, uow.accounts.revoke_sign_ins(uid, block=block)))
+
+
+def reinstate(uow: UnitOfWork, uid: str) -> None:
+    """Inside a change that gives `uid` its access back: Firestore reads again, once it has signed in anew."""
+    revocation = uow.accounts.unblock(uid)
+    if revocation is not None:
+        uow.outbox.add(rules.revocation_document(uid, revocation))
+
+
+def readers_changed(uow: UnitOfWork, *, client_id: str | None = None, mitra_id: str | None = None) -> None:
+    """Inside a change to who may read this client's or mitra's open sessions (a suspension, a deactivation, and
+    their undoing): each session document says who may read it now."""
+    sessions = uow.accounts.open_sessions_of(client_id=client_id, mitra_id=mitra_id)
+    uow.outbox.add(*[rules.readers_document(session) for session in sessions])

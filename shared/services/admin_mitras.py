@@ -10,7 +10,7 @@ from shared.domain import admin, days
 from shared.domain.admin import MitraOnRoster, OnlineDay, PresenceHistory, Refused, StatusChange
 from shared.domain.presence import Presence, PresenceReason, is_transition
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.services import presence, projector
+from shared.services import accounts, presence, projector
 from shared.services.admin_paging import keyset, page
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
@@ -115,8 +115,8 @@ def rename(ports: Ports, admin_uid: str, mitra_id: str, display_name: str) -> Mi
 def deactivate(
     ports: Ports, idp: IdentityProvider, identities: IdentityCache, admin_uid: str, mitra_id: str
 ) -> MitraOnRoster:
-    """Offline at once (logged `deactivated`), open offers withdrawn, tokens revoked and the role claim dropped.
-    Running sessions go on: the admin reroutes them."""
+    """Offline at once (logged `deactivated`), open offers withdrawn, tokens revoked and the role claim dropped; the
+    mitra reads no document from now on. Running sessions go on without them: the admin reroutes them."""
     with ports.uow() as uow:
         before = _mitra(uow, mitra_id, lock=True)
         if before.active:
@@ -126,6 +126,9 @@ def deactivate(
                     uow, [mitra_id], Presence.ONLINE, Presence.OFFLINE, PresenceReason.DEACTIVATED
                 )
             presence.withdraw_open_offers(uow, [mitra_id])
+            if before.firebase_uid is not None:
+                accounts.revoke(uow, before.firebase_uid, block=True)
+            accounts.readers_changed(uow, mitra_id=mitra_id)
             _audit_active(uow, admin_uid, before, active=False)
         after = _mitra(uow, mitra_id)
         committed = uow.commit()
@@ -138,14 +141,19 @@ def deactivate(
 
 
 def reactivate(ports: Ports, admin_uid: str, mitra_id: str) -> MitraOnRoster:
-    """The mitra signs in again (`mitra_login`) to get the role back; presence stays offline until they go online."""
+    """The mitra signs in again (`mitra_login`) to get the role back, and reads their documents again; presence
+    stays offline until they go online."""
     with ports.uow() as uow:
         before = _mitra(uow, mitra_id, lock=True)
         if not before.active:
             uow.admin_mitras.put_back_on_roster(mitra_id)
+            if before.firebase_uid is not None:
+                accounts.reinstate(uow, before.firebase_uid)
+            accounts.readers_changed(uow, mitra_id=mitra_id)
             _audit_active(uow, admin_uid, before, active=True)
         after = _mitra(uow, mitra_id)
-        uow.commit()
+        committed = uow.commit()
+    projector.deliver(ports, committed)
     return after
 
 

@@ -11,6 +11,7 @@ from shared.domain.events import DocumentEvent
 from shared.services.unit_of_work import UnitOfWorkFactory
 
 if TYPE_CHECKING:
+    from shared.domain.accounts import EmailSignIn
     from shared.domain.billing import Invoice, Refund
 
 
@@ -59,7 +60,8 @@ class IdentityProvider(Protocol):
 
     def revoke_sessions(self, uid: str) -> None: ...
 
-    def uid_for_email(self, email: str) -> str | None: ...
+    def sign_in_for_email(self, email: str) -> EmailSignIn | None:
+        """The Firebase user signing in with this email, and whether Firebase has verified that they own it."""
 
 
 class PaymentProvider(Protocol):

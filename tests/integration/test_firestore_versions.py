@@ -124,11 +124,8 @@ def test_a_create_already_done_does_not_fail_the_writes_sharing_its_commit(publi
     writer.apply([DocumentWrite.at(old, {"text": "pertama"}, merge=False)], [1])
     others = [DocumentWrite.at(f"group/{uuid.uuid4()}", {"n": n}) for n in range(12)]
 
-    writer.apply(
-        [DocumentWrite.at(old, {"text": "pertama"}, merge=False), DocumentWrite.at(new, {"text": "kedua"}, merge=False)]
-        + others,
-        [1, 2, *range(3, 15)],
-    )
+    again, first = DocumentWrite.at(old, {"text": "pertama"}, merge=False), DocumentWrite.at(new, {"text": "kedua"})
+    writer.apply([again, DocumentWrite(first.paths, first.data, merge=False), *others], [1, 2, *range(3, 15)])
 
     assert client.document(new).get().to_dict() == {"text": "kedua"}
     assert all(client.document(event.paths[0]).get().exists for event in others)

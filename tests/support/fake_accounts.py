@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.accounts import Client, Identity, Mitra, identity_of
+from shared.domain.accounts import Client, EmailSignIn, Identity, Mitra, OpenSession, Revocation, identity_of
 
 if TYPE_CHECKING:
     from tests.support.fakes import FakeDatabase
@@ -62,6 +62,8 @@ class FakeIdentityProvider:
     roles: dict[str, str | None] = field(default_factory=dict)
     revoked: list[str] = field(default_factory=list)
     emails: dict[str, str] = field(default_factory=dict)
+    # Emails of `emails` whose owner has not opened Firebase's verification link.
+    unverified: set[str] = field(default_factory=set)
 
     def set_role(self, uid: str, role: str | None) -> None:
         self.roles[uid] = role
@@ -69,8 +71,9 @@ class FakeIdentityProvider:
     def revoke_sessions(self, uid: str) -> None:
         self.revoked.append(uid)
 
-    def uid_for_email(self, email: str) -> str | None:
-        return self.emails.get(email)
+    def sign_in_for_email(self, email: str) -> EmailSignIn | None:
+        uid = self.emails.get(email)
+        return EmailSignIn(uid, email_verified=email not in self.unverified) if uid is not None else None
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,14 @@ class FakeAccountsRepository:
         admin = self._first("admins", firebase_uid=uid)
         mitra = self._first("mitras", firebase_uid=uid)
         client = self._first("clients", firebase_uid=uid)
+        revoked = self._db.table("sign_in_revocations").get(uid)
         return identity_of(
             admin_id=admin["id"] if admin else None,
             mitra_id=mitra["id"] if mitra else None,
             mitra_active=bool(mitra and mitra["active"]),
             client_id=client["id"] if client else None,
             client_suspended=bool(client and client.get("suspended_at")),
+            tokens_valid_after=revoked["tokens_valid_after"] if revoked else None,
         )
 
     def lock_sign_in(self, uid: str, *, phone: str | None = None, email: str | None = None) -> None:
@@ -179,6 +184,39 @@ class FakeAccountsRepository:
 
     def link_mitra(self, mitra_id: str, uid: str) -> None:
         self._db.table("mitras")[mitra_id]["firebase_uid"] = uid
+
+    # -- revocation --------------------------------------------------------------------------------------------------
+
+    def revoke_sign_ins(self, uid: str, *, block: bool) -> Revocation:
+        row = self._db.table("sign_in_revocations").setdefault(
+            uid, {"tokens_valid_after": self._db.now, "blocked": False}
+        )
+        row["tokens_valid_after"] = max(row["tokens_valid_after"], self._db.now)
+        row["blocked"] = row["blocked"] or block
+        return Revocation(**row)
+
+    def unblock(self, uid: str) -> Revocation | None:
+        row = self._db.table("sign_in_revocations").get(uid)
+        if row is None:
+            return None
+        row["blocked"] = False
+        return Revocation(**row)
+
+    def open_sessions_of(self, *, client_id: str | None = None, mitra_id: str | None = None) -> list[OpenSession]:
+        found = []
+        for session_id, session in sorted(self._db.table("sessions").items()):
+            if session["status"] not in ("active", "closing") or client_id not in (None, session["client_id"]):
+                continue
+            if mitra_id not in (None, session["mitra_id"]):
+                continue
+            client = self._clients()[session["client_id"]]
+            mitra = self._db.table("mitras")[session["mitra_id"]]
+            readers = [
+                client["firebase_uid"] if client.get("suspended_at") is None else None,
+                mitra["firebase_uid"] if mitra["active"] else None,
+            ]
+            found.append(OpenSession(str(session_id), [uid for uid in readers if uid is not None]))
+        return found
 
 
 def _client(row: Row | None) -> Client | None:

@@ -71,11 +71,9 @@ def _pruned(document: dict[str, Any]) -> dict[str, Any]:
     """Without empty maps (a map left empty by deletes, or written empty: both orders prune alike)."""
     kept: dict[str, Any] = {}
     for key, value in document.items():
-        if isinstance(value, dict):
-            value = _pruned(value)
-            if not value:
-                continue
-        kept[key] = value
+        inner = _pruned(value) if isinstance(value, dict) else value
+        if inner != {}:
+            kept[key] = inner
     return kept
 
 

@@ -108,8 +108,11 @@ class AdminMitrasRepository:
         )
 
     def open_sessions(self, mitra_id: str) -> list[str]:
+        """Locked until the change ends, so their documents' versions follow the order of the changes
+        (shared/domain/projection.py), and a reroute under way is waited for."""
         rows = self._sql.all(
-            "SELECT id::text FROM sessions WHERE mitra_id = CAST(:id AS uuid) AND status IN ('active', 'closing')",
+            """SELECT id::text FROM sessions WHERE mitra_id = CAST(:id AS uuid) AND status IN ('active', 'closing')
+               ORDER BY id FOR UPDATE""",
             {"id": mitra_id},
         )
         return [row["id"] for row in rows]
