@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with Python {platform.python_version()} on "
         f"{platform.platform()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start. "
-        "Targets: ../shared/TARGETS.md; every ratio is taken within this run.",
+        "Targets: docs/targets.md; every ratio is taken within this run.",
     ]
     print("\n".join(lines), flush=True)
     for name in chosen:

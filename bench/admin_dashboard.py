@@ -1,4 +1,4 @@
-"""admin_dashboard with 100,000 sessions: the figures' server time against the 100 ms target (TARGETS.md).
+"""admin_dashboard with 100,000 sessions: the figures' server time against the 100 ms target (docs/targets.md).
 
 A private PostgreSQL cluster on a free port in a temporary folder holds a migrated scratch database seeded with
 four months of history (100,000 sessions and their requests, 25,000 requests that found nobody or were cancelled,

@@ -7,7 +7,7 @@ The code is imported from a copy compiled to bytecode, as it is deployed: the Fu
 `python3 -m compileall -f -q .` over the source when it builds a function, and pip compiles the SDKs when it
 installs them. Imported from the working tree instead (where PYTHONDONTWRITEBYTECODE may keep any .pyc from being
 written), every cold start would also compile our modules, a cost no deployed instance pays.
-Target (TARGETS.md): cold import of `main` for any function at most 1.1 times its bare SDK set.
+Target (docs/targets.md): cold import of `main` for any function at most 1.1 times its bare SDK set.
 """
 
 from __future__ import annotations

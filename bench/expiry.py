@@ -4,7 +4,7 @@ Ten paid sessions of 2-4 s (a short tier, bought through `billing_checkout` and 
 paired through the real flow). The Cloud Tasks emulator fires `task_session_expire` at `ends_at`; the session's
 Firestore document flips to `closing`. Reported: |closing_at - ends_at| (the server's decision) and the moment a
 listener saw the flip, both against `ends_at`.
-Target (TARGETS.md): session expiry within 1 s of `ends_at`.
+Target (docs/targets.md): session expiry within 1 s of `ends_at`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Each function is served alone by its own gunicorn (the gateway's flags: gthread,
 session, `pairing_accept` of fresh offers, `on_notify` with Pub/Sub push envelopes for a registered device. Then
 /proc is read: the worker's VmRSS and peak (VmHWM), the master's VmRSS, and the instance's proportional set size
 (master + worker, shared pages split): what a container's memory limit would count.
-Target (TARGETS.md): ≤ 200 MiB (fits the 256 MiB tier).
+Target (docs/targets.md): ≤ 200 MiB (fits the 256 MiB tier).
 """
 
 from __future__ import annotations

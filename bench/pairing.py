@@ -7,7 +7,7 @@ interpreter, connection and clients: here each racer is a process of its own, wi
 deployed instance is (all of them share this machine's cores with PostgreSQL and the emulators). The same race as
 threads of one process is printed beside it, for comparison: one interpreter lock then queues what 50 instances would
 run side by side.
-Targets (TARGETS.md): p99 of 50 racing accepts ≤ 5x the uncontended p50, exactly one winner always; blast to
+Targets (docs/targets.md): p99 of 50 racing accepts ≤ 5x the uncontended p50, exactly one winner always; blast to
 1,000 online mitras ≤ 1.3x a raw batched write of the same 1,000 offer documents.
 """
 

@@ -21,6 +21,7 @@ from shared.adapters.firebase_auth import VerifiedToken
 from shared.config import get_settings
 from shared.domain.accounts import sign_in_revoked
 from shared.domain.chat import Participant
+from shared.domain.idempotency import KeyedCall, request_hash
 from shared.domain.roles import Role
 from shared.errors import Forbidden, InvalidRequest, MethodNotAllowed, Unauthenticated
 from shared.logging import configure, event, set_trace
@@ -55,6 +56,15 @@ class Call(Generic[Body]):
     method: str
     body: Body
     idempotency_key: str | None
+    function: str = ""
+
+    @property
+    def keyed(self) -> KeyedCall | None:
+        """The call as its Idempotency-Key names it (docs/contract.md "Retries and idempotency"); None without one."""
+        if self.idempotency_key is None:
+            return None
+        asked = request_hash(self.body.model_dump(mode="json"))
+        return KeyedCall(self.caller.uid, self.function, self.idempotency_key, asked)
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ def endpoint(
                     raise MethodNotAllowed(f"{spec.name} takes {' or '.join(spec.methods)}")
                 caller = authenticate(req, spec)
                 body = parse(req, model, function=spec.name)
-                result = handler(Call(caller, req.method, body, _idempotency_key(req)))
+                result = handler(Call(caller, req.method, body, _idempotency_key(req), spec.name))
                 if caller.role is Role.ADMIN and req.method == "GET":
                     _audit_read(caller, spec.name, body)
                 return json_response(200, result.model_dump(mode="json"))

@@ -1,12 +1,20 @@
-"""The control center's sessions: finding them, and rerouting a running one to another mitra (audited)."""
+"""The control center's sessions: finding them, reading one's conversation (a reason given, audited), and rerouting
+a running one to another mitra (audited)."""
 
 from __future__ import annotations
 
 from functions._http import Call, endpoint
 from shared import bootstrap
 from shared.domain.roles import Role
-from shared.schemas.admin_sessions import AdminSession, RerouteSession, SessionPage, SessionQuery
-from shared.services.admin_sessions import list_sessions, reroute
+from shared.schemas.admin_sessions import (
+    AdminSession,
+    AdminTranscriptQuery,
+    RerouteSession,
+    SessionPage,
+    SessionQuery,
+)
+from shared.schemas.chat import Message, SessionSummary, Transcript
+from shared.services.admin_sessions import list_sessions, reroute, transcript
 
 
 @endpoint(get=SessionQuery, post=RerouteSession, roles={Role.ADMIN}, response=SessionPage, check_revoked=True)
@@ -28,4 +36,13 @@ def admin_sessions(call: Call[SessionQuery | RerouteSession]) -> SessionPage:
     )
     return SessionPage(
         sessions=[AdminSession.model_validate(s, from_attributes=True) for s in sessions], next_cursor=cursor
+    )
+
+
+@endpoint(get=AdminTranscriptQuery, roles={Role.ADMIN}, response=Transcript, check_revoked=True)
+def admin_session_transcript(call: Call[AdminTranscriptQuery]) -> Transcript:
+    """One session's whole conversation. `reason` (1-500 characters) says why; the read is audited with it."""
+    session, messages = transcript(bootstrap.ports(), call.caller.uid, str(call.body.session_id), call.body.reason)
+    return Transcript(
+        session=SessionSummary.model_validate(session), messages=[Message.model_validate(m) for m in messages]
     )

@@ -88,9 +88,10 @@ def chat_history(call: Call[HistoryQuery]) -> HistoryPage:
     return HistoryPage(messages=[Message.model_validate(row) for row in rows], next_before=next_before)
 
 
-@endpoint(get=TranscriptQuery, roles={Role.CLIENT, Role.MITRA, Role.ADMIN}, response=Transcript)
+@endpoint(get=TranscriptQuery, roles=PARTICIPANTS, response=Transcript)
 def session_transcript(call: Call[TranscriptQuery]) -> Transcript:
-    """The whole conversation of one session (participants; admins, audited)."""
+    """The whole conversation of one session, for its participants (an admin reads it through
+    `admin_session_transcript`, with a reason, audited)."""
     session, messages = chat.transcript(bootstrap.ports(), _reader(call), session_id=str(call.body.session_id))
     return Transcript(
         session=SessionSummary.model_validate(session), messages=[Message.model_validate(m) for m in messages]

@@ -39,15 +39,19 @@ class ExtensionTask(BaseModel):
 def session_end(call: Call[SessionRef]) -> SessionEnded:
     """End the session early (where the control center allows it for the caller's role); goodbyes follow."""
     session_id = str(call.body.session_id)
-    status = lifecycle.end_early(bootstrap.ports(), call.caller.participant(), session_id=session_id)
-    return SessionEnded(session_id=session_id, status=status)
+    ended = lifecycle.end_early(bootstrap.ports(), call.caller.participant(), session_id=session_id, keyed=call.keyed)
+    return SessionEnded.model_validate(ended, from_attributes=True)
 
 
 @endpoint(post=Goodbye, roles=PARTICIPANTS, response=GoodbyeSent)
 def session_goodbye(call: Call[Goodbye]) -> GoodbyeSent:
     """One goodbye note per side, inside the goodbye window after the session's end."""
     sent = lifecycle.goodbye(
-        bootstrap.ports(), call.caller.participant(), session_id=str(call.body.session_id), text=call.body.text
+        bootstrap.ports(),
+        call.caller.participant(),
+        session_id=str(call.body.session_id),
+        text=call.body.text,
+        keyed=call.keyed,
     )
     return GoodbyeSent.model_validate(sent, from_attributes=True)
 
@@ -56,7 +60,11 @@ def session_goodbye(call: Call[Goodbye]) -> GoodbyeSent:
 def extension_request(call: Call[ExtensionRequest]) -> ExtensionState:
     """Ask the mitra for more time (one pending request at a time)."""
     extension = lifecycle.request_extension(
-        bootstrap.ports(), call.caller.participant(), session_id=str(call.body.session_id), tier_id=call.body.tier_id
+        bootstrap.ports(),
+        call.caller.participant(),
+        session_id=str(call.body.session_id),
+        tier_id=call.body.tier_id,
+        keyed=call.keyed,
     )
     return ExtensionState.model_validate(extension, from_attributes=True)
 
@@ -69,6 +77,7 @@ def extension_respond(call: Call[ExtensionRespond]) -> ExtensionState:
         mitra_id=call.caller.participant().account_id,
         extension_id=str(call.body.extension_id),
         accept=call.body.accept,
+        keyed=call.keyed,
     )
     return ExtensionState.model_validate(extension, from_attributes=True)
 

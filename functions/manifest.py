@@ -64,6 +64,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("admin_users", "functions.admin_users", "admin"),
     FunctionSpec("admin_config", "functions.admin_config", "admin"),
     FunctionSpec("admin_sessions", "functions.admin_sessions", "admin"),
+    FunctionSpec("admin_session_transcript", "functions.admin_sessions", "admin"),
     FunctionSpec("admin_mitra_logs", "functions.admin_mitras", "admin"),
     FunctionSpec("admin_admins", "functions.admin_admins", "admin"),
     FunctionSpec("session_end", "functions.lifecycle", "http"),
@@ -79,9 +80,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("on_chat_message", "functions.chat_events", "pubsub", topic="chat-messages"),
     FunctionSpec("admin_alerts", "functions.safety", "admin"),
     FunctionSpec("admin_client_data", "functions.privacy", "admin"),
+    FunctionSpec("client_data_export", "functions.privacy", "http"),
+    FunctionSpec("client_account_delete", "functions.privacy", "http"),
     # Daily at 03:15 (scheduler_time_zone: Jakarta), when the service is quietest.
     FunctionSpec("retention_sweep", "functions.privacy", "pubsub", topic="retention-sweep", schedule="15 3 * * *"),
     FunctionSpec("outbox_sweep", "functions.outbox", "pubsub", topic="outbox-sweep", schedule="* * * * *"),
+    # Idempotency keys live 24 hours; an hourly sweep keeps the table to about a day of keyed calls.
+    FunctionSpec(
+        "idempotency_sweep", "functions.idempotency", "pubsub", topic="idempotency-sweep", schedule="25 * * * *"
+    ),
     FunctionSpec("task_project_outbox", "functions.outbox", "task", queue="outbox-retry"),
 )
 

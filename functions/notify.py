@@ -24,8 +24,9 @@ class NotifyEvent(BaseModel):
 @endpoint(post=DeviceRegister, roles={Role.CLIENT, Role.MITRA, Role.ADMIN}, response=DeviceRegistered)
 def devices_register(call: Call[DeviceRegister]) -> DeviceRegistered:
     """Register (or move to the caller) this device's FCM token."""
-    notify.register_device(bootstrap.ports(), call.caller.uid, call.body.token, call.body.platform)
-    return DeviceRegistered()
+    body = call.body
+    registered = notify.register_device(bootstrap.ports(), call.caller.uid, body.token, body.platform, keyed=call.keyed)
+    return DeviceRegistered.model_validate(registered, from_attributes=True)
 
 
 @pubsub_handler(NotifyEvent)

@@ -32,7 +32,7 @@ def pairing_request(call: Call[PairingRequestBody]) -> PairingRequestReply:
         call.caller.participant().account_id,
         tier_id=call.body.tier_id,
         free_trial=call.body.free_trial,
-        idempotency_key=call.idempotency_key,
+        keyed=call.keyed,
     )
     return PairingRequestReply.model_validate(outcome, from_attributes=True)
 
@@ -40,24 +40,26 @@ def pairing_request(call: Call[PairingRequestBody]) -> PairingRequestReply:
 @endpoint(post=RequestRef, roles={Role.CLIENT}, response=PairingCancelReply)
 def pairing_cancel(call: Call[RequestRef]) -> PairingCancelReply:
     """Stop searching; every offer is withdrawn."""
-    request_id = str(call.body.request_id)
-    status = pairing.cancel(bootstrap.ports(), call.caller.participant().account_id, request_id)
-    return PairingCancelReply(request_id=request_id, status=status)
+    client_id = call.caller.participant().account_id
+    ended = pairing.cancel(bootstrap.ports(), client_id, str(call.body.request_id), keyed=call.keyed)
+    return PairingCancelReply.model_validate(ended, from_attributes=True)
 
 
 @endpoint(post=RequestRef, roles={Role.MITRA}, response=PairingAcceptReply)
 def pairing_accept(call: Call[RequestRef]) -> PairingAcceptReply:
-    """Take the request: the first mitra wins the session, everyone else gets 409 already_taken."""
-    match = pairing.accept(bootstrap.ports(), call.caller.participant().account_id, str(call.body.request_id))
+    """Take the request: the first mitra wins the session, everyone else gets 409 already_taken; the winner asking
+    again gets its session again."""
+    mitra_id = call.caller.participant().account_id
+    match = pairing.accept(bootstrap.ports(), mitra_id, str(call.body.request_id), keyed=call.keyed)
     return PairingAcceptReply.model_validate(match, from_attributes=True)
 
 
 @endpoint(post=RequestRef, roles={Role.MITRA}, response=PairingDeclineReply)
 def pairing_decline(call: Call[RequestRef]) -> PairingDeclineReply:
     """Hide this offer for the calling mitra only."""
-    request_id = str(call.body.request_id)
-    pairing.decline(bootstrap.ports(), call.caller.participant().account_id, request_id)
-    return PairingDeclineReply(request_id=request_id)
+    mitra_id = call.caller.participant().account_id
+    declined = pairing.decline(bootstrap.ports(), mitra_id, str(call.body.request_id), keyed=call.keyed)
+    return PairingDeclineReply.model_validate(declined, from_attributes=True)
 
 
 @pubsub_handler(RequestEvent)

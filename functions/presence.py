@@ -20,7 +20,8 @@ class SweepTick(BaseModel):
 @endpoint(post=MitraStatusChange, roles={Role.MITRA}, response=MitraStatus)
 def mitra_set_status(call: Call[MitraStatusChange]) -> MitraStatus:
     """Go online (and be offered every request still searching) or offline (open offers are withdrawn)."""
-    change = presence.set_status(bootstrap.ports(), call.caller.participant().account_id, Presence(call.body.status))
+    mitra_id = call.caller.participant().account_id
+    change = presence.set_status(bootstrap.ports(), mitra_id, Presence(call.body.status), keyed=call.keyed)
     return MitraStatus.model_validate(change, from_attributes=True)
 
 

@@ -10,6 +10,12 @@ locals {
       secret_id = "xendit-callback-token"
       version   = var.xendit_callback_token_version
     }
+    # Keys the hashes binding a free trial to a verified phone or email (docs/privacy.md); never rotated in place,
+    # since a new key forgets every trial bound so far.
+    HALO_IDENTITY_HASH_KEY = {
+      secret_id = "identity-hash-key"
+      version   = var.identity_hash_key_version
+    }
   }
 }
 

@@ -56,7 +56,7 @@ variable "db_availability_type" {
 variable "db_max_connections" {
   description = "PostgreSQL max_connections (changing it restarts the instance). Each function instance holds up to max(pool size, concurrency) connections, so this less db_reserved_connections bounds the sum of max instances x that over all functions (infra/functions.tf, trigger_class)."
   type        = number
-  default     = 800
+  default     = 850
 }
 
 variable "db_reserved_connections" {
@@ -84,6 +84,12 @@ variable "xendit_secret_key_version" {
 
 variable "xendit_callback_token_version" {
   description = "Secret Manager version of the Xendit callback token; see docs/operations.md for rotation."
+  type        = string
+  default     = "latest"
+}
+
+variable "identity_hash_key_version" {
+  description = "Secret Manager version of the key of the free-trial identity hashes (docs/privacy.md); pin it."
   type        = string
   default     = "latest"
 }

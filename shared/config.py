@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # breaks the fast path (the canary test tests/unit/test_client_library_canary.py names what changed).
     public_client_api: bool = False
 
+    # Keys the hashes that bind a free trial to a verified phone number or email (docs/privacy.md). A secret in
+    # production (Secret Manager, infra/secrets.tf); this default serves the local stack and the tests only.
+    identity_hash_key: str = "halo-local-identity-hash-key"
+
     # How long an instance trusts its cached view of a caller's role and suspension.
     identity_cache_s: float = 5.0
 

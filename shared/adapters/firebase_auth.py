@@ -1,4 +1,4 @@
-"""Firebase Auth through firebase-admin: ID-token verification, role claims, revocation.
+"""Firebase Auth through firebase-admin: ID-token verification, role claims, revocation, deletion.
 
 With FIREBASE_AUTH_EMULATOR_HOST set, firebase-admin talks to the Auth emulator and accepts its unsigned tokens;
 in production the same calls verify Google-signed tokens.
@@ -135,6 +135,14 @@ class FirebaseAuth:
         auth = self._auth()
         try:
             auth.revoke_refresh_tokens(uid, app=self._app)
+        except auth.UserNotFoundError:
+            return
+
+    def delete_user(self, uid: str) -> None:
+        """A user that no longer exists is as good as deleted (a retried deletion)."""
+        auth = self._auth()
+        try:
+            auth.delete_user(uid, app=self._app)
         except auth.UserNotFoundError:
             return
 

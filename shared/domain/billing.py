@@ -163,6 +163,29 @@ def refund_reference(transaction_id: str, attempt: int) -> str:
     return f"refund-{transaction_id}" if attempt == 1 else f"refund-{transaction_id}-{attempt}"
 
 
+# The window `checkouts_per_hour` counts a client's checkouts in.
+CHECKOUT_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class RecentCheckouts:
+    """A client's checkouts within CHECKOUT_WINDOW, read under the client's row lock, and the change's moment."""
+
+    count: int
+    earliest: datetime | None
+    now: datetime
+
+
+def checkout_wait(recent: RecentCheckouts, per_hour: int) -> int | None:
+    """Each checkout opens a Xendit invoice: a client opens at most `checkouts_per_hour` in CHECKOUT_WINDOW (a retry
+    with the same Idempotency-Key is the same checkout, not another). None when the client may check out; else the
+    seconds until the earliest leaves the window (429 with Retry-After)."""
+    if recent.count < per_hour:
+        return None
+    wait = (recent.earliest or recent.now) + CHECKOUT_WINDOW - recent.now
+    return max(1, math.ceil(wait.total_seconds()))
+
+
 def is_payable(price: int) -> bool:
     """A free tier has nothing to check out (and Xendit refuses an invoice for nothing)."""
     return price > 0

@@ -259,9 +259,7 @@ def typing_document(session_id: str, side: Side, lease_written_at: datetime | No
 
 
 def may_read(*, role: Role | None, account_id: str | None, client_id: str, mitra_id: str) -> bool:
-    """Participants read their own sessions (a rerouted mitra no longer is one); admins read every session."""
-    return (
-        role is Role.ADMIN
-        or (role is Role.CLIENT and account_id == client_id)
-        or (role is Role.MITRA and account_id == mitra_id)
-    )
+    """Participants read their own sessions (a rerouted mitra no longer is one). Admins are not participants: they
+    read a session's words only through the control center's `admin_session_transcript`, with a reason, audited
+    (shared/services/admin_sessions.py)."""
+    return (role is Role.CLIENT and account_id == client_id) or (role is Role.MITRA and account_id == mitra_id)

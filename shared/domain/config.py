@@ -34,6 +34,10 @@ class AppConfig(BaseModel):
     # A client opening requests (or a participant sending messages) faster than this gets 429 with Retry-After.
     pairing_requests_per_hour: int = Field(20, ge=1, le=1000)
     messages_per_minute: int = Field(60, ge=1, le=1000)
+    # Abuse limits (docs/contract.md "Abuse limits"): checkouts a client may open per hour (each is a Xendit
+    # invoice), and free-trial searches a client may cancel per day (each pushed every online mitra); then 429.
+    checkouts_per_hour: int = Field(10, ge=1, le=100)
+    free_trial_cancels_per_day: int = Field(3, ge=1, le=50)
     # The "5 minutes left, extend?" warning comes this long before the end (at once for shorter sessions).
     session_warning_s: int = Field(300, ge=0, le=3600)
     anonymity_mode: AnonymityMode = AnonymityMode.ALIAS

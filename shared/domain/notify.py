@@ -44,6 +44,13 @@ def push(
     )
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A device registered: registering it again, by anyone, answers the same (the token is the last registrant's)."""
+
+    registered: bool = True
+
+
 class PushResult(enum.Enum):
     SENT = "sent"
     UNREGISTERED = "unregistered"  # the app is gone from that device: delete the token

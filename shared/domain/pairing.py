@@ -8,6 +8,8 @@ and each statement names its rule.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ TIMEOUT_HANDLER = "task_pairing_timeout"
 DEADLINE_TOLERANCE = timedelta(seconds=1)
 # The window `pairing_requests_per_hour` counts requests in.
 RATE_WINDOW = timedelta(hours=1)
+# The window `free_trial_cancels_per_day` counts the free-trial searches a client cancelled in.
+FREE_TRIAL_CANCEL_WINDOW = timedelta(days=1)
 
 
 class RequestStatus(StrEnum):
@@ -103,7 +107,11 @@ class ClientStanding:
     open_session_id: str | None
     requested_in_window: int
     oldest_in_window: datetime | None
+    # The client's account, or its verified phone number or email (`trial_identities`), has had its free trial.
     free_trial_used: bool
+    # Free-trial searches the client cancelled within FREE_TRIAL_CANCEL_WINDOW, and when the earliest ended.
+    free_trial_cancels: int = 0
+    earliest_free_trial_cancel: datetime | None = None
 
 
 def may_ask(standing: ClientStanding, *, now: datetime, per_hour: int) -> Refused | None:
@@ -129,13 +137,31 @@ class Purchase:
     transaction_id: str | None = None
 
 
-def free_trial(config: AppConfig, *, used: bool) -> Purchase | Refused:
-    """The free trial is the client's once, ever, while the control center offers it. `used` is read when the client
-    asks; what makes it once-only is the PRIMARY KEY of `free_trials` (client_id, `free_trials_pkey`), which
-    `PairingRepository.start_session_if_first` inserts into when the trial's session starts."""
-    if not config.free_trial_enabled or used:
+def free_trial(config: AppConfig, standing: ClientStanding, *, now: datetime) -> Purchase | Refused:
+    """The free trial is the client's once, ever, while the control center offers it: once per account and once per
+    verified phone number or email (`trial_identities`), so a new account on the same phone gets none. `used` is
+    read when the client asks; what makes it once-only is the PRIMARY KEY of `free_trials` (client_id,
+    `free_trials_pkey`), which `PairingRepository.start_session_if_first` inserts into when the trial's session
+    starts, with the account's identities into `free_trial_identities`.
+
+    Every free-trial search pushes every online mitra, so a client who keeps asking and cancelling is limited: at
+    most `free_trial_cancels_per_day` cancelled free-trial searches in FREE_TRIAL_CANCEL_WINDOW, then 429 until the
+    earliest leaves it (docs/contract.md, "Abuse limits")."""
+    if not config.free_trial_enabled or standing.free_trial_used:
         return Refused(Refusal.FREE_TRIAL_UNAVAILABLE)
+    if standing.free_trial_cancels >= config.free_trial_cancels_per_day:
+        wait = (standing.earliest_free_trial_cancel or now) + FREE_TRIAL_CANCEL_WINDOW - now
+        return Refused(Refusal.RATE_LIMITED, retry_after_s=max(1, math.ceil(wait.total_seconds())))
     return Purchase(RequestKind.FREE_TRIAL, config.free_trial_minutes * 60)
+
+
+def trial_identities(phone: str | None, email: str | None, *, key: str) -> list[str]:
+    """What binds a free trial beyond the account: HMAC-SHA-256, under a secret key, of the verified phone number and
+    of the verified email (lowercased), never the values themselves. Keyed, so that the hashes kept after an account
+    is deleted are no key to a person without the secret (an unkeyed hash of a phone number is found by trying every
+    number). The same in SQL: the pairing repository's _TRIAL_IDENTITIES."""
+    identities = [f"phone:{phone}" if phone else None, f"email:{email.lower()}" if email else None]
+    return [hmac.new(key.encode(), i.encode(), hashlib.sha256).hexdigest() for i in identities if i]
 
 
 def paid(credit: Credit | None, *, tier_active: bool) -> Purchase | Refused:
@@ -164,7 +190,6 @@ class NewRequest:
     status: RequestStatus
     purchase: Purchase
     tier_id: str | None
-    idempotency_key: str | None
     search_deadline: datetime
 
 
@@ -320,11 +345,26 @@ def offers_withdrawn(offers: Sequence[tuple[str, str]]) -> list[Event]:
 
 
 @dataclass(frozen=True)
+class Match:
+    session_id: str
+    request_id: str
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
 class OfferStanding:
-    """Where a mitra's offer stands, read before the accept's transaction."""
+    """Where a mitra's offer stands, read before the accept's transaction; with the session this mitra won, when
+    its offer was accepted."""
 
     offer: OfferStatus
     request: RequestStatus
+    won: Match | None = None
+
+
+def won_already(standing: OfferStanding) -> Match | None:
+    """A mitra who accepted and won, asking again (the reply was lost), is answered as the first time: the session
+    it won, ending when it first ended (`ends_at` as the accept answered it, before any extension)."""
+    return standing.won if standing.offer is OfferStatus.ACCEPTED else None
 
 
 def may_take(offer: OfferStatus) -> Refused | None:
@@ -398,10 +438,19 @@ def first_accept_wins(attempt: StartAttempt, max_concurrent_clients: int) -> Sta
 
 
 @dataclass(frozen=True)
-class Match:
-    session_id: str
+class Declined:
+    """An offer the mitra declined (or had declined before: declining again changes nothing)."""
+
     request_id: str
-    ends_at: datetime
+    status: str = OfferStatus.DECLINED
+
+
+@dataclass(frozen=True)
+class RequestEnded:
+    """How a request the client cancelled stands: cancelled, or how it had ended before."""
+
+    request_id: str
+    status: RequestStatus
 
 
 def session_started(

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.domain.idempotency import REPEAT_WINDOW
+
 
 class Presence(StrEnum):
     ONLINE = "online"
@@ -27,11 +29,23 @@ class PresenceReason(StrEnum):
 
 
 @dataclass(frozen=True)
+class LoggedChange:
+    """A mitra's latest transition as `mitra_status_logs` holds it."""
+
+    to_status: Presence
+    reason: PresenceReason
+    at: datetime
+
+
+@dataclass(frozen=True)
 class MitraPresence:
-    """An active mitra's presence, read under its row lock."""
+    """An active mitra's presence, read under its row lock, with its latest logged transition and the change's
+    moment (PostgreSQL's clock)."""
 
     presence: Presence
     firebase_uid: str
+    last_change: LoggedChange | None
+    now: datetime
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,22 @@ def is_transition(before: Presence, after: Presence) -> bool:
     """Every transition, and only a transition, is logged in `mitra_status_logs` with its reason: the control
     center's activity logs and online hours are read from them."""
     return before is not after
+
+
+def answer_changed(before: MitraPresence, asked: Presence) -> bool:
+    """`changed` in `mitra_set_status`'s answer: whether this call, or the call it repeats, made the transition.
+    A mitra asking again for the presence its own word set at most REPEAT_WINDOW ago, nothing having changed it
+    since (the latest transition is that one), is repeating that call (its reply was lost), and is answered as it
+    was: `changed: true`. Only the transition itself is logged (`is_transition`)."""
+    if is_transition(before.presence, asked):
+        return True
+    last = before.last_change
+    return (
+        last is not None
+        and last.to_status is asked
+        and last.reason is PresenceReason.MANUAL
+        and before.now - last.at <= REPEAT_WINDOW
+    )
 
 
 def heartbeat_fresh(last_heartbeat_at: datetime | None, now: datetime, grace_s: int) -> bool:

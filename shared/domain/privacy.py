@@ -1,9 +1,12 @@
 """A client's data: what we hold about them, what their deletion leaves, and how long message texts are kept.
 
-Deleting a client anonymises the profile and erases the texts of every message of their sessions; the sessions,
-transactions and the financial ledger stay (they are the business's records, and they no longer name anyone).
-Retention erases the texts of sessions closed longer ago than `retention_days`. An erased text is NULL in
-PostgreSQL (the message and its `seq` stay) and removed from its Firestore document, which says `erased`.
+Deleting a client (an admin on request, or the client themself) anonymises the profile, deletes their Firebase user
+and erases the texts of every message of their sessions; the sessions, transactions and the financial ledger stay
+(they are the business's records, and they no longer name anyone). Retention erases the texts of sessions closed
+longer ago than `retention_days`. An erased text is NULL in PostgreSQL (the message and its `seq` stay) and removed
+from its Firestore document, which says `erased`; erasure also reaches every copy of it (the crisis flag's matched
+phrase and note, outbox rows not yet published). Published outbox rows keep no words at all, and are purged after
+`PUBLISHED_KEEP_DAYS`. docs/privacy.md lists every place personal data lives.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from shared.domain.events import DELETE_FIELD, DocumentDelete, DocumentWrite, Ev
 
 DELETED_NAME = "Deleted"
 
+# Published outbox rows (ids, paths and statuses; never words, see shared/adapters/postgres/outbox.py) stay this long
+# for tracing a delivery, the same week a point-in-time restore of the database reaches back.
+PUBLISHED_KEEP_DAYS = 7
+
+# Why an admin reads a client's words (a transcript, an export): 1-500 characters, kept in the audit log.
+REASON_MAX = 500
+
 # A row of what we hold about a client, as exported (shared/schemas/privacy.py gives each its shape).
 Record = dict[str, Any]
 
@@ -30,6 +40,16 @@ class ClientOnRecord:
     deleted: bool
     anonymous: bool
     alias_number: int
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks for a client's data or its deletion: an admin (with the reason they gave, audited) or the client
+    themself (their UU PDP rights of access and erasure)."""
+
+    uid: str
+    role: str  # "admin" or "client"
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

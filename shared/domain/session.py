@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.domain.chat import Side
+from shared.domain.chat import Sent, Side
 from shared.domain.config import AppConfig
 from shared.domain.documents import session_path
 from shared.domain.events import DocumentWrite, Event, TaskRequest, ts
@@ -134,7 +134,7 @@ class Session:
         return self.status is SessionStatus.ACTIVE and now < self.ends_at
 
     def accepts_goodbye(self, now: datetime) -> bool:
-        """Goodbye notes are for the goodbye window only, one per side (`LifecycleRepository.said_goodbye`)."""
+        """Goodbye notes are for the goodbye window only, one per side (`LifecycleRepository.goodbye_of`)."""
         return self.status is SessionStatus.CLOSING and self.goodbye_until is not None and now < self.goodbye_until
 
     def timer_is_current(self, version: int) -> bool:
@@ -152,6 +152,57 @@ def may_end_early(side: Side, config: AppConfig) -> bool:
 
 def early_end_reason(side: Side) -> ClosureReason:
     return ClosureReason.ENDED_BY_CLIENT if side == "client" else ClosureReason.ENDED_BY_MITRA
+
+
+# -- a participant's call repeated (its reply was lost): answered as the first time (shared/domain/idempotency.py) --
+
+
+class ExtensionAnswer(StrEnum):
+    """The mitra's word on an extension request, kept whatever the extension became afterwards."""
+
+    ACCEPT = "accept"
+    REJECT = "reject"
+
+    @classmethod
+    def of(cls, accept: bool) -> ExtensionAnswer:
+        return cls.ACCEPT if accept else cls.REJECT
+
+
+def ended_early_by(ending: ClosureReason | None, side: Side) -> bool:
+    """This side's early end, asked again: the session it ended is closing (or closed since), ended by this side
+    (`LifecycleRepository.ending_of`)."""
+    return ending is early_end_reason(side)
+
+
+@dataclass(frozen=True)
+class GoodbyeNote:
+    """A side's goodbye note as stored: where it stands, and what it said (None once erased). The same note sent
+    again is answered with it; another is `goodbye_already_sent`."""
+
+    sent: Sent
+    text: str | None
+
+
+@dataclass(frozen=True)
+class PendingExtension:
+    """A session's pending extension request, as the client made it."""
+
+    extension_id: str
+    tier_id: str
+    respond_by: datetime
+
+
+def repeats_extension_request(pending: PendingExtension | None, tier_id: str) -> bool:
+    """The client asking again for the tier of the extension already pending asks for that one again: it is
+    answered as it was (`requested`, its id and its deadline), whatever the mitra did with it since. Another tier
+    while one is pending is `extension_pending`."""
+    return pending is not None and pending.tier_id == tier_id
+
+
+def repeats_answer(previous: ExtensionAnswer | None, accept: bool) -> bool:
+    """The mitra giving the same answer again (`LockedExtension.answer`) is answered as the first time; the other
+    answer after one was given is `extension_closed`."""
+    return previous is ExtensionAnswer.of(accept)
 
 
 # -- what the lifecycle's repository hands over ------------------------------------------------------------------------
@@ -196,6 +247,8 @@ class LockedExtension:
     client_id: str
     mitra_id: str
     now: datetime
+    # The mitra's answer, once given (`LifecycleRepository.record_answer`).
+    answer: ExtensionAnswer | None = None
 
     @property
     def answerable(self) -> bool:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from shared.schemas import Model
 from shared.schemas.admin_paging import PageQuery
+from shared.schemas.privacy import Reason
 
 
 class SessionQuery(PageQuery):
@@ -49,3 +50,10 @@ class RerouteSession(Model):
     action: Literal["reroute"]
     session_id: UUID
     mitra_id: UUID
+
+
+class AdminTranscriptQuery(Model):
+    """One session's whole conversation for an admin, who says why: the read and its reason are audited."""
+
+    session_id: UUID
+    reason: Reason

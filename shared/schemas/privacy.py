@@ -1,18 +1,42 @@
-"""A client's data on request: export as JSON, and deletion."""
+"""A client's data on request: export as JSON, and deletion (by an admin, or by the client themself)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 
+from shared.domain.privacy import REASON_MAX
 from shared.schemas import Model
 
 
+def _said_something(reason: str) -> str:
+    if not reason.strip():
+        raise ValueError("a reason is more than blanks")
+    return reason
+
+
+# Why an admin reads a client's words: kept in the audit log with the read.
+Reason = Annotated[str, Field(min_length=1, max_length=REASON_MAX), AfterValidator(_said_something)]
+
+
 class ClientDataQuery(Model):
+    """An export of everything held about one client, messages included, so the admin says why (audited)."""
+
     client_id: UUID
+    reason: Reason
+
+
+class OwnDataQuery(Model):
+    """The signed-in client's own data: nothing to name."""
+
+
+class DeleteOwnAccount(Model):
+    """The signed-in client's deletion of their own account; `confirm` guards against an accidental call."""
+
+    confirm: Literal[True]
 
 
 class DeleteClientData(Model):

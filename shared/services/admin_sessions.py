@@ -1,17 +1,20 @@
-"""The control center's sessions: finding them, and rerouting a running one to another mitra."""
+"""The control center's sessions: finding them, reading one's conversation (with a reason, audited), and rerouting
+a running one to another mitra."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain import admin, days
 from shared.domain.admin import MitraTakingOver, Moved, Refused, SessionOnFile, SessionToReroute
 from shared.domain.config import AppConfig
+from shared.domain.roles import Role
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.services import projector
 from shared.services.admin_paging import keyset, page
+from shared.services.chat import client_name
 from shared.services.ports import Ports
 
 
@@ -66,6 +69,30 @@ def list_sessions(
             limit=limit + 1,
         )
     return page(sessions, limit, "started_at", "session_id")
+
+
+def transcript(
+    ports: Ports, admin_uid: str, session_id: str, reason: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A session's whole conversation for an admin: the only way an admin reads a session's words. The read, the
+    admin and the reason they gave are in the audit log (`session.transcript_read`), committed before the words are
+    handed out. The client is shown as the anonymity mode shows them to a mitra."""
+    with ports.uow() as uow:
+        session = uow.chat.session_view(session_id)
+        if session is None:
+            raise NotFound("no such session")
+        session["client_name"] = client_name(session, Role.ADMIN, uow.settings.load().anonymity_mode)
+        messages = uow.chat.messages(session_id)
+        uow.audit.record(
+            actor_uid=admin_uid,
+            actor_role="admin",
+            action="session.transcript_read",
+            target=session_id,
+            old=None,
+            new={"reason": reason, "messages": len(messages)},
+        )
+        uow.commit()
+    return session, messages
 
 
 def reroute(ports: Ports, admin_uid: str, session_id: str, mitra_id: str) -> SessionOnFile:

@@ -212,7 +212,8 @@ def typing(ports: Ports, typist: Participant, *, session_id: str, is_typing: boo
 
 @dataclass(frozen=True)
 class Reader:
-    """Who reads a conversation: a participant, or an admin (audited)."""
+    """Who reads a conversation through the apps: one of its participants (`shared.domain.chat.may_read`). An
+    admin reads it through the control center (shared/services/admin_sessions.py `transcript`), audited."""
 
     role: Role | None
     account_id: str | None
@@ -232,21 +233,11 @@ def history(
 
 
 def transcript(ports: Ports, reader: Reader, *, session_id: str) -> tuple[Row, list[Row]]:
-    """The whole conversation; an admin's read is audited."""
+    """The whole conversation, for one of its participants."""
     with ports.uow() as uow:
         session = _readable(uow, reader, session_id)
-        session["client_name"] = _client_name(session, reader.role, uow.settings.load().anonymity_mode)
+        session["client_name"] = client_name(session, reader.role, uow.settings.load().anonymity_mode)
         messages = uow.chat.messages(session_id)
-        if reader.role is Role.ADMIN:
-            uow.audit.record(
-                actor_uid=reader.uid,
-                actor_role="admin",
-                action="session.transcript_read",
-                target=session_id,
-                old=None,
-                new={"messages": len(messages)},
-            )
-        uow.commit()
     return session, messages
 
 
@@ -259,7 +250,9 @@ def _readable(uow: UnitOfWork, reader: Reader, session_id: str) -> Row:
     return session
 
 
-def _client_name(session: Row, role: Role | None, mode: AnonymityMode) -> str:
+def client_name(session: Row, role: Role | None, mode: AnonymityMode) -> str:
+    """The client as this reader is shown them: their own name to the client, as the anonymity mode says to anyone
+    else."""
     if role is Role.CLIENT:
         return str(session["client_display_name"])
     return accounts.name_for_mitra(
@@ -282,7 +275,7 @@ def list_sessions(
     more = len(rows) > limit
     page = rows[:limit]
     for row in page:
-        row["client_name"] = _client_name(row, participant.role, mode)
+        row["client_name"] = client_name(row, participant.role, mode)
     next_cursor = _encode_cursor(page[-1]["started_at"], page[-1]["session_id"]) if more and page else None
     return page, next_cursor
 

@@ -17,20 +17,24 @@ from typing import Protocol
 from shared.domain import session as rules
 from shared.domain.chat import NewMessage, Participant, Sent, Side
 from shared.domain.config import AppConfig
+from shared.domain.idempotency import KeyedCall
 from shared.domain.pricing import PricingTier
 from shared.domain.session import (
     Closing,
     ClosureReason,
+    ExtensionAnswer,
     ExtensionStatus,
+    GoodbyeNote,
     IllegalTransition,
     LockedExtension,
     LockedSession,
+    PendingExtension,
     RequestedExtension,
     Session,
     SessionStatus,
 )
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
-from shared.services import chat, projector
+from shared.services import chat, idempotency, projector
 from shared.services.ports import Ports
 from shared.services.unit_of_work import UnitOfWork
 
@@ -48,7 +52,13 @@ class LifecycleRepository(Protocol):
 
     def close_if_closing(self, session_id: str) -> datetime | None: ...
 
-    def said_goodbye(self, session_id: str, side: Side) -> bool: ...
+    def ending_of(self, session_id: str) -> ClosureReason | None: ...
+
+    def goodbye_of(self, session_id: str, side: Side) -> GoodbyeNote | None: ...
+
+    def pending_extension(self, session_id: str) -> PendingExtension | None: ...
+
+    def record_answer(self, extension_id: str, answer: ExtensionAnswer) -> None: ...
 
     def active_tier(self, tier_id: str) -> PricingTier | None: ...
 
@@ -68,6 +78,12 @@ class Extension:
     extension_id: str
     status: str
     respond_by: datetime
+
+
+@dataclass(frozen=True)
+class Ended:
+    session_id: str
+    status: str
 
 
 # -- timers ------------------------------------------------------------------------------------------------------------
@@ -127,31 +143,48 @@ def close(ports: Ports, session_id: str) -> str:
 # -- participants ------------------------------------------------------------------------------------------------------
 
 
-def end_early(ports: Ports, participant: Participant, *, session_id: str) -> SessionStatus:
-    """A participant ends the session before its time, where the control center allows it for their role."""
+def end_early(ports: Ports, participant: Participant, *, session_id: str, keyed: KeyedCall | None = None) -> Ended:
+    """A participant ends the session before its time, where the control center allows it for their role. Asked
+    again (the reply was lost), the session this side ended answers `closing` again (`ended_early_by`)."""
+    ended = Ended(session_id, SessionStatus.CLOSING)
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, Ended)) is not None:
+            return first
         session = _locked_for(uow, participant, session_id)
+        if session.state.status is not SessionStatus.ACTIVE and rules.ended_early_by(
+            uow.lifecycle.ending_of(session_id), participant.side
+        ):
+            return ended
         config = uow.settings.load()
         if not rules.may_end_early(participant.side, config):
             raise Forbidden("ending a session early is switched off for you", code="early_end_disabled")
         try:
-            ended = session.state.end_early(session.now, _goodbye_window(config))
+            closing = session.state.end_early(session.now, _goodbye_window(config))
         except IllegalTransition as late:
             raise Conflict("this session has already ended", code="session_not_active") from late
-        _begin_closing(uow, session, ended, rules.early_end_reason(participant.side), closed_by=participant.uid)
+        _begin_closing(uow, session, closing, rules.early_end_reason(participant.side), closed_by=participant.uid)
+        idempotency.remember(uow, keyed, ended)
         committed = uow.commit()
     projector.deliver(ports, committed)
-    return SessionStatus.CLOSING
+    return ended
 
 
-def goodbye(ports: Ports, participant: Participant, *, session_id: str, text: str) -> Sent:
-    """One goodbye note per side, only inside the goodbye window."""
+def goodbye(
+    ports: Ports, participant: Participant, *, session_id: str, text: str, keyed: KeyedCall | None = None
+) -> Sent:
+    """One goodbye note per side, only inside the goodbye window. The same note sent again (the reply was lost) is
+    answered with the note stored, even after the window; another note is `goodbye_already_sent`."""
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, Sent)) is not None:
+            return first
         session = _locked_for(uow, participant, session_id)
+        said = uow.lifecycle.goodbye_of(session_id, participant.side)
+        if said is not None:
+            if said.text != text:
+                raise Conflict("you have already said goodbye", code="goodbye_already_sent")
+            return said.sent
         if not session.state.accepts_goodbye(session.now):
             raise Conflict("the goodbye window is closed", code="goodbye_window_closed")
-        if uow.lifecycle.said_goodbye(session_id, participant.side):
-            raise Conflict("you have already said goodbye", code="goodbye_already_sent")
         note = NewMessage(
             message_id=str(uuid.uuid4()),
             session_id=session_id,
@@ -161,6 +194,7 @@ def goodbye(ports: Ports, participant: Participant, *, session_id: str, text: st
             text=text,
         )
         sent = chat.post(uow, note, sender_id=participant.account_id)
+        idempotency.remember(uow, keyed, sent)
         committed = uow.commit()
     projector.deliver(ports, committed)
     return sent
@@ -169,10 +203,19 @@ def goodbye(ports: Ports, participant: Participant, *, session_id: str, text: st
 # -- extensions --------------------------------------------------------------------------------------------------------
 
 
-def request_extension(ports: Ports, client: Participant, *, session_id: str, tier_id: str) -> Extension:
-    """The client asks the mitra for more time: one pending request per session, expiring unanswered."""
+def request_extension(
+    ports: Ports, client: Participant, *, session_id: str, tier_id: str, keyed: KeyedCall | None = None
+) -> Extension:
+    """The client asks the mitra for more time: one pending request per session, expiring unanswered. Asked again
+    for the same tier while it is pending (the reply was lost), the pending one is the answer
+    (`repeats_extension_request`)."""
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, Extension)) is not None:
+            return first
         session = _locked_for(uow, client, session_id)
+        pending = uow.lifecycle.pending_extension(session_id)
+        if pending is not None and rules.repeats_extension_request(pending, tier_id):
+            return Extension(pending.extension_id, ExtensionStatus.REQUESTED, pending.respond_by)
         if not session.state.accepts_messages(session.now):
             raise Conflict("extensions are for an active session", code="session_not_active")
         tier = uow.lifecycle.active_tier(tier_id)
@@ -185,27 +228,40 @@ def request_extension(ports: Ports, client: Participant, *, session_id: str, tie
         if requested is None:
             raise Conflict("an extension is already pending", code="extension_pending")
         uow.outbox.add(*rules.extension_requested_events(session, requested, tier))
+        extension = Extension(requested.extension_id, ExtensionStatus.REQUESTED, requested.respond_by)
+        idempotency.remember(uow, keyed, extension)
         committed = uow.commit()
     projector.deliver(ports, committed)
-    return Extension(requested.extension_id, ExtensionStatus.REQUESTED, requested.respond_by)
+    return extension
 
 
-def respond_extension(ports: Ports, *, mitra_id: str, extension_id: str, accept: bool) -> Extension:
-    """Rejected, or accepted: then the client pays through billing (a free tier applies at once)."""
+def respond_extension(
+    ports: Ports, *, mitra_id: str, extension_id: str, accept: bool, keyed: KeyedCall | None = None
+) -> Extension:
+    """Rejected, or accepted: then the client pays through billing (a free tier applies at once). The same answer
+    given again (the reply was lost) is answered as the first time (`repeats_answer`), whatever became of the
+    extension since."""
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, Extension)) is not None:
+            return first
         extension = uow.lifecycle.locked_extension(extension_id)
         if extension is None or extension.mitra_id != mitra_id:
             raise NotFound("no such extension request")
+        target = rules.extension_answer(accept=accept, price=extension.price)
+        answered = Extension(extension_id, target, extension.respond_by)
+        if rules.repeats_answer(extension.answer, accept):
+            return answered
         if not extension.answerable:
             raise Conflict("this extension request is no longer open", code="extension_closed")
-        target = rules.extension_answer(accept=accept, price=extension.price)
+        uow.lifecycle.record_answer(extension_id, ExtensionAnswer.of(accept))
         if target is ExtensionStatus.APPLIED:
             _apply(uow, extension)
         else:
             _move_extension(uow, extension, target)
+        idempotency.remember(uow, keyed, answered)
         committed = uow.commit()
     projector.deliver(ports, committed)
-    return Extension(extension_id, target, extension.respond_by)
+    return answered
 
 
 def expire_extension(ports: Ports, extension_id: str) -> str:

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from shared.domain import notify as rules
-from shared.domain.notify import Device, Notification, PushMessage, PushResult
+from shared.domain.idempotency import KeyedCall
+from shared.domain.notify import Device, Notification, PushMessage, PushResult, Registered
 from shared.errors import Unavailable
+from shared.services import idempotency
 from shared.services.ports import Ports
 
 
@@ -35,10 +37,17 @@ class PushSender(Protocol):
         """Results in the order of `messages`."""
 
 
-def register_device(ports: Ports, uid: str, token: str, platform: str) -> None:
-    """Moves the token to the caller if another user had registered it."""
-    with ports.uow(one_statement=True) as uow:
+def register_device(ports: Ports, uid: str, token: str, platform: str, *, keyed: KeyedCall | None = None) -> Registered:
+    """Moves the token to the caller if another user had registered it. Registering again changes nothing but the
+    token's last-seen time, and answers the same."""
+    registered = Registered()
+    with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, Registered)) is not None:
+            return first
         uow.notify.register_device(token, uid, platform)
+        idempotency.remember(uow, keyed, registered)
+        uow.commit()
+    return registered
 
 
 def deliver(ports: Ports, fcm: PushSender, notification: Notification) -> int:

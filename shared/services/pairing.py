@@ -8,14 +8,17 @@ the session's document, the client's push, the session's timers) are inserted to
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from shared.domain import pairing
 from shared.domain.config import AppConfig
+from shared.domain.idempotency import KeyedCall
 from shared.domain.pairing import (
     AskingClient,
     Claim,
     ClientStanding,
+    Declined,
     Match,
     NewRequest,
     OfferedRequest,
@@ -23,6 +26,7 @@ from shared.domain.pairing import (
     Purchase,
     Refusal,
     Refused,
+    RequestEnded,
     RequestKind,
     RequestOutcome,
     RequestStatus,
@@ -31,19 +35,17 @@ from shared.domain.pairing import (
     StartAttempt,
 )
 from shared.errors import AppError, Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
-from shared.services import credits, projector
+from shared.services import credits, idempotency, projector
 from shared.services.ports import Ports
 from shared.services.unit_of_work import UnitOfWork
 
-__all__ = ["Match", "PairingRepository", "RequestOutcome"]
+__all__ = ["Declined", "Match", "PairingRepository", "RequestEnded", "RequestOutcome"]
 
 
 class PairingRepository(Protocol):
     """What pairing needs from storage (shared/adapters/postgres/pairing.py)."""
 
     def lock_client(self, client_id: str) -> AskingClient | None: ...
-
-    def request_by_key(self, client_id: str, idempotency_key: str) -> RequestOutcome | None: ...
 
     def standing(self, client_id: str) -> ClientStanding: ...
 
@@ -88,22 +90,30 @@ class PairingRepository(Protocol):
 
 
 def request_pairing(
-    ports: Ports, client_id: str, *, tier_id: str | None, free_trial: bool, idempotency_key: str | None
+    ports: Ports, client_id: str, *, tier_id: str | None, free_trial: bool, keyed: KeyedCall | None = None
 ) -> RequestOutcome:
     """Searching, offered to every available mitra by the blast; or `no_mitra` at once when nobody is available.
-    A retry with the same idempotency key gets the first request."""
+    A retry with the same Idempotency-Key gets the first answer (shared/services/idempotency.py); without one, a
+    second request while the first searches is 409 `request_open`, naming it."""
     request_id = str(uuid.uuid4())
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, RequestOutcome)) is not None:
+            return first
         client = uow.pairing.lock_client(client_id)
         if client is None:
             raise NotFound("no such client")
-        if idempotency_key and (replay := uow.pairing.request_by_key(client_id, idempotency_key)):
-            return replay
         standing = uow.pairing.standing(client_id)
         config = uow.settings.load()
         _refuse(pairing.may_ask(standing, now=client.now, per_hour=config.pairing_requests_per_hour), tier_id)
         bought = _what_is_bought(
-            uow, config, standing, client_id=client_id, request_id=request_id, tier_id=tier_id, free_trial=free_trial
+            uow,
+            config,
+            standing,
+            client_id=client_id,
+            request_id=request_id,
+            tier_id=tier_id,
+            free_trial=free_trial,
+            now=client.now,
         )
         purchase = _refuse(bought, tier_id)
         request = NewRequest(
@@ -112,16 +122,17 @@ def request_pairing(
             status=pairing.opening_status(uow.pairing.anyone_available(config)),
             purchase=purchase,
             tier_id=tier_id,
-            idempotency_key=idempotency_key,
             search_deadline=pairing.search_deadline(client.now, config.pairing_search_window_s),
         )
         uow.pairing.add_request(request)
         if not request.status.is_open:
             uow.credits.release(request_id)  # ended before it began: a paid credit stays with the client
         uow.outbox.add(*pairing.request_opened(request, client_uid=client.firebase_uid, asked_at=client.now))
+        outcome = RequestOutcome(request_id, request.status, request.search_deadline)
+        idempotency.remember(uow, keyed, outcome)
         committed = uow.commit()
     projector.deliver(ports, committed)
-    return RequestOutcome(request_id, request.status, request.search_deadline)
+    return outcome
 
 
 def _what_is_bought(
@@ -133,9 +144,10 @@ def _what_is_bought(
     request_id: str,
     tier_id: str | None,
     free_trial: bool,
+    now: datetime,
 ) -> Purchase | Refused:
     if free_trial:
-        return pairing.free_trial(config, used=standing.free_trial_used)
+        return pairing.free_trial(config, standing, now=now)
     assert tier_id is not None
     tier_active = uow.pairing.tier_active(tier_id)
     credit = uow.credits.reserve(client_id, tier_id=tier_id, request_id=request_id)
@@ -174,16 +186,23 @@ def offer_searching_requests_to(uow: UnitOfWork, mitra_id: str, mitra_uid: str) 
 # -- a mitra answers ---------------------------------------------------------------------------------------------------
 
 
-def accept(ports: Ports, mitra_id: str, request_id: str) -> Match:
+def accept(ports: Ports, mitra_id: str, request_id: str, *, keyed: KeyedCall | None = None) -> Match:
     """First come, first served, decided by PostgreSQL (`shared.domain.pairing.first_accept_wins`): one session per
-    request, for a request still searching, to a mitra with room."""
+    request, for a request still searching, to a mitra with room. The winner asking again (its reply was lost) gets
+    its session again (`won_already`), with or without an Idempotency-Key."""
+    if (first := idempotency.peek(ports, keyed, Match)) is not None:
+        return first
     with ports.uow(one_statement=True) as uow:
         standing = uow.pairing.offer_standing(request_id, mitra_id)
     if standing is None:
         raise NotFound("no such offer")
+    if (won := pairing.won_already(standing)) is not None:
+        return won
     _refuse(pairing.settled(standing))
     session_id = str(uuid.uuid4())
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, Match)) is not None:
+            return first
         claim = uow.pairing.claim_offer(request_id, mitra_id)
         if claim is None:
             raise NotFound("no such offer")
@@ -192,7 +211,14 @@ def accept(ports: Ports, mitra_id: str, request_id: str) -> Match:
         attempt = uow.pairing.start_session_if_first(request_id, mitra_id, session_id, max_clients=max_clients)
         if attempt is None:
             raise NotFound("no such offer")
-        started = _refuse(pairing.first_accept_wins(attempt, max_clients))
+        started = pairing.first_accept_wins(attempt, max_clients)
+        if isinstance(started, Refused):
+            # The same mitra's accept, sent twice at once, may have won while this one waited: a statement of its
+            # own sees it.
+            won = _won_meanwhile(uow, request_id, mitra_id)
+            if won is not None:
+                return won
+        started = _refuse(started)
         if attempt.kind is not RequestKind.FREE_TRIAL:
             credits.consume_held(uow, request_id)
         withdrawn = uow.pairing.withdraw_offers_on_match(request_id, mitra_id)
@@ -200,40 +226,56 @@ def accept(ports: Ports, mitra_id: str, request_id: str) -> Match:
             *pairing.offers_withdrawn([(uid, request_id) for uid in withdrawn]),
             *pairing.session_started(request_id, session_id, claim=claim, attempt=attempt, started=started),
         )
+        match = Match(session_id=session_id, request_id=request_id, ends_at=started.ends_at)
+        idempotency.remember(uow, keyed, match)
         committed = uow.commit()
     projector.deliver(ports, committed)
-    return Match(session_id=session_id, request_id=request_id, ends_at=started.ends_at)
+    return match
 
 
-def decline(ports: Ports, mitra_id: str, request_id: str) -> None:
-    """The offer is hidden for this mitra only; declining it again changes nothing."""
+def _won_meanwhile(uow: UnitOfWork, request_id: str, mitra_id: str) -> Match | None:
+    standing = uow.pairing.offer_standing(request_id, mitra_id)
+    return pairing.won_already(standing) if standing is not None else None
+
+
+def decline(ports: Ports, mitra_id: str, request_id: str, *, keyed: KeyedCall | None = None) -> Declined:
+    """The offer is hidden for this mitra only; declining it again changes nothing and answers the same."""
+    declined = Declined(request_id)
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, Declined)) is not None:
+            return first
         mitra_uid = uow.pairing.decline_if_offered(request_id, mitra_id)
-        if mitra_uid is None:
-            if not uow.pairing.has_offer(request_id, mitra_id):
-                raise NotFound("no such offer")
-            return
-        uow.outbox.add(*pairing.offers_withdrawn([(mitra_uid, request_id)]))
+        if mitra_uid is not None:
+            uow.outbox.add(*pairing.offers_withdrawn([(mitra_uid, request_id)]))
+        elif not uow.pairing.has_offer(request_id, mitra_id):
+            raise NotFound("no such offer")
+        idempotency.remember(uow, keyed, declined)
         committed = uow.commit()
     projector.deliver(ports, committed)
+    return declined
 
 
 # -- the search ends without a match -----------------------------------------------------------------------------------
 
 
-def cancel(ports: Ports, client_id: str, request_id: str) -> RequestStatus:
-    """The client's word ends the search. Returns the request's final status."""
+def cancel(ports: Ports, client_id: str, request_id: str, *, keyed: KeyedCall | None = None) -> RequestEnded:
+    """The client's word ends the search. Answers the request's final status, so cancelling again (the reply was
+    lost) answers `cancelled` again."""
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, RequestEnded)) is not None:
+            return first
         status = uow.pairing.status_for_client(request_id, client_id)
         if status is None:
             raise NotFound("no such request")
-        if not status.can_become(RequestStatus.CANCELLED):
-            return _ended_before(status)
-        if not end_search(uow, request_id, RequestStatus.CANCELLED):  # it ended while this waited for the row
-            return _ended_before(uow.pairing.status_for_client(request_id, client_id) or status)
+        if status.can_become(RequestStatus.CANCELLED) and end_search(uow, request_id, RequestStatus.CANCELLED):
+            status = RequestStatus.CANCELLED
+        else:  # it had ended, or it ended while this waited for the row
+            status = _ended_before(uow.pairing.status_for_client(request_id, client_id) or status)
+        ended = RequestEnded(request_id, status)
+        idempotency.remember(uow, keyed, ended)
         committed = uow.commit()
     projector.deliver(ports, committed)
-    return RequestStatus.CANCELLED
+    return ended
 
 
 def _ended_before(status: RequestStatus) -> RequestStatus:
@@ -291,7 +333,7 @@ def _error(refused: Refused, tier_id: str | None) -> AppError:
     if reason is Refusal.SESSION_OPEN:
         return Conflict("you are already in a session", code=reason.value, details={"session_id": refused.open_id})
     if reason is Refusal.RATE_LIMITED:
-        return RateLimited("too many requests in the last hour", retry_after_s=refused.retry_after_s or 1)
+        return RateLimited("too many requests for now; try again later", retry_after_s=refused.retry_after_s or 1)
     if reason is Refusal.PAYMENT_REQUIRED:
         return Conflict(
             "pay for this tier first", code=reason.value, details={"checkout": "billing_checkout", "tier_id": tier_id}

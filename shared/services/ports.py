@@ -60,6 +60,10 @@ class IdentityProvider(Protocol):
 
     def revoke_sessions(self, uid: str) -> None: ...
 
+    def delete_user(self, uid: str) -> None:
+        """The Firebase user is gone (its tokens with it), so its phone number or email can sign up afresh.
+        Deleting a user that no longer exists does nothing."""
+
     def sign_in_for_email(self, email: str) -> EmailSignIn | None:
         """The Firebase user signing in with this email, and whether Firebase has verified that they own it."""
 

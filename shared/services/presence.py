@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from shared.domain.idempotency import KeyedCall
 from shared.domain.pairing import offers_withdrawn
-from shared.domain.presence import Heard, MitraPresence, Presence, PresenceChange, PresenceReason, is_transition, silent
+from shared.domain.presence import (
+    Heard,
+    MitraPresence,
+    Presence,
+    PresenceChange,
+    PresenceReason,
+    answer_changed,
+    is_transition,
+    silent,
+)
 from shared.errors import NotFound
-from shared.services import pairing, projector
+from shared.services import idempotency, pairing, projector
 from shared.services.ports import Ports
 from shared.services.unit_of_work import UnitOfWork
 
@@ -29,24 +39,28 @@ class PresenceRepository(Protocol):
     def log_transitions(self, mitra_ids: list[str], from_status: str, to_status: str, reason: str) -> None: ...
 
 
-def set_status(ports: Ports, mitra_id: str, status: Presence) -> PresenceChange:
+def set_status(ports: Ports, mitra_id: str, status: Presence, *, keyed: KeyedCall | None = None) -> PresenceChange:
     """Going online also offers the mitra every request still searching; going offline withdraws open offers.
-    Running sessions are not touched either way."""
+    Running sessions are not touched either way. Asked again (the reply was lost), the answer is the first one:
+    `changed` says whether this call or the one it repeats made the transition (`answer_changed`)."""
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, PresenceChange)) is not None:
+            return first
         before = uow.presence.lock_active_mitra(mitra_id)
         if before is None:
             raise NotFound("no such mitra")
         uow.presence.set_presence(mitra_id, status)
-        changed = is_transition(before.presence, status)
-        if changed:
+        if is_transition(before.presence, status):
             log_presence_change(uow, [mitra_id], before.presence, status, PresenceReason.MANUAL)
         if status is Presence.ONLINE:
             pairing.offer_searching_requests_to(uow, mitra_id, before.firebase_uid)
         else:
             withdraw_open_offers(uow, [mitra_id])
+        change = PresenceChange(status=status, changed=answer_changed(before, status))
+        idempotency.remember(uow, keyed, change)
         committed = uow.commit()
     projector.deliver(ports, committed)
-    return PresenceChange(status=status, changed=changed)
+    return change
 
 
 def heartbeat(ports: Ports, mitra_id: str) -> Presence:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
     from shared.services.health import HealthRepository
+    from shared.services.idempotency import IdempotencyRepository
     from shared.services.lifecycle import LifecycleRepository
     from shared.services.notify import NotifyRepository
     from shared.services.pairing import PairingRepository
@@ -121,6 +122,9 @@ class UnitOfWork(Protocol):
 
     @property
     def health(self) -> HealthRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
 
     @property
     def pairing(self) -> PairingRepository: ...

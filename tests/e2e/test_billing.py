@@ -576,6 +576,7 @@ def test_checkout_with_the_same_idempotency_key_gives_the_same_invoice(
 
     assert first.status == 200, first.body
     assert again.body == first.body
+    assert [r.status for r in racing] == [200] * 8, [r.body for r in racing]
     assert {(r.status, r.body["transaction_id"], r.body["invoice_url"]) for r in racing} == {
         (200, racing[0].body["transaction_id"], racing[0].body["invoice_url"])
     }

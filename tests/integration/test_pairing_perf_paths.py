@@ -113,23 +113,32 @@ def _outbox_rows(db: Database, request_id: str) -> list[dict[str, Any]]:
 
 
 def _as_published(rows: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
-    """The documents and messages these outbox rows say, in the shape the writer and the publisher receive."""
+    """The documents and messages these outbox rows say, in the shape the writer and the publisher receive, less the
+    words a row drops once published (a document's text, a push's body: docs/privacy.md)."""
     docs = [
-        (path, r["payload"]["op"], r["payload"]["data"])
+        (path, r["payload"]["op"], {k: v for k, v in r["payload"]["data"].items() if k != "text"})
         for r in rows
         if r["kind"] == "firestore"
         for path in r["payload"].get("paths") or [r["destination"]]
     ]
-    messages = [(r["destination"], r["payload"]["data"]) for r in rows if r["kind"] == "pubsub"]
+    messages = [
+        (r["destination"], {k: v for k, v in r["payload"]["data"].items() if k != "body"})
+        for r in rows
+        if r["kind"] == "pubsub"
+    ]
     return _sorted(docs), _sorted(messages)
 
 
 def _sorted_docs(ops: list[Op]) -> list[Any]:
-    return _sorted([(op.path, op.op, op.data) for op in ops])
+    """What was written, as its published row keeps it: without a document's text (docs/privacy.md)."""
+    return _sorted([(op.path, op.op, {k: v for k, v in op.data.items() if k != "text"}) for op in ops])
 
 
 def _sorted_messages(publisher: RecordingPublisher) -> list[Any]:
-    return _sorted([(topic, json.loads(data)) for topic, data in publisher.messages])
+    """What was published, as its published row keeps it: without a push's body (docs/privacy.md)."""
+    return _sorted(
+        [(topic, {k: v for k, v in json.loads(data).items() if k != "body"}) for topic, data in publisher.messages]
+    )
 
 
 def _sorted(items: list[Any]) -> list[Any]:

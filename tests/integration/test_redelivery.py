@@ -644,6 +644,7 @@ PROVEN_ELSEWHERE = {
     "on_chat_message": "tests/e2e/test_safety.py",
     "retention_sweep": "tests/e2e/test_safety.py",
     "refund_sweep": "tests/e2e/test_billing.py",
+    "idempotency_sweep": "tests/e2e/test_retries.py",
 }
 
 

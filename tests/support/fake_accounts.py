@@ -64,12 +64,19 @@ class FakeIdentityProvider:
     emails: dict[str, str] = field(default_factory=dict)
     # Emails of `emails` whose owner has not opened Firebase's verification link.
     unverified: set[str] = field(default_factory=set)
+    deleted: list[str] = field(default_factory=list)
 
     def set_role(self, uid: str, role: str | None) -> None:
         self.roles[uid] = role
 
     def revoke_sessions(self, uid: str) -> None:
         self.revoked.append(uid)
+
+    def delete_user(self, uid: str) -> None:
+        if uid not in self.deleted:
+            self.deleted.append(uid)
+        self.roles.pop(uid, None)
+        self.emails = {email: holder for email, holder in self.emails.items() if holder != uid}
 
     def sign_in_for_email(self, email: str) -> EmailSignIn | None:
         uid = self.emails.get(email)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.billing import (
+    CHECKOUT_WINDOW,
     CURRENCY,
     AttachedInvoice,
     CallbackRecord,
@@ -23,6 +24,7 @@ from shared.domain.billing import (
     PaymentWindow,
     PendingTransaction,
     Purpose,
+    RecentCheckouts,
     Refund,
     RefundStatus,
     StoredAttempt,
@@ -59,6 +61,15 @@ class FakeBillingRepository:
                 return self._pending(row)
         return None
 
+    def recent_checkouts(self, client_id: str) -> RecentCheckouts:
+        since = self._db.now - CHECKOUT_WINDOW
+        times = [
+            t["created_at"]
+            for t in self._transactions().values()
+            if t["client_id"] == client_id and t.get("created_at", self._db.now) > since
+        ]
+        return RecentCheckouts(len(times), min(times, default=None), self._db.now)
+
     def active_tier(self, tier_id: str) -> PricingTier | None:
         row = self._db.table("pricing_tiers").get(tier_id)
         return PricingTier(row["id"], row["duration_s"], row["price"]) if row and row["active"] else None
@@ -88,6 +99,7 @@ class FakeBillingRepository:
             "xendit_invoice_id": None,
             "invoice_url": None,
             "expires_at": self._db.now + timedelta(seconds=expires_in_s),
+            "created_at": self._db.now,
         }
         self._transactions()[transaction_id] = row
         return self._pending(row)

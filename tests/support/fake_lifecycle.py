@@ -7,14 +7,17 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.chat import Side
+from shared.domain.chat import Sent, Side
 from shared.domain.pricing import PricingTier
 from shared.domain.session import (
     Closing,
     ClosureReason,
+    ExtensionAnswer,
     ExtensionStatus,
+    GoodbyeNote,
     LockedExtension,
     LockedSession,
+    PendingExtension,
     RequestedExtension,
     Session,
     SessionStatus,
@@ -96,11 +99,30 @@ class FakeLifecycleRepository:
         row.update(status=SessionStatus.CLOSED, closed_at=self._db.now)
         return self._db.now
 
-    def said_goodbye(self, session_id: str, side: Side) -> bool:
-        return any(
-            m["session_id"] == session_id and m["kind"] == "goodbye" and m["sender_role"] == side
-            for m in self._db.table("chat_messages").values()
+    def ending_of(self, session_id: str) -> ClosureReason | None:
+        return next(
+            (
+                ClosureReason(c["reason"])
+                for c in self._db.table("session_closures").values()
+                if c["session_id"] == session_id and c["reason"] != ClosureReason.REROUTED
+            ),
+            None,
         )
+
+    def goodbye_of(self, session_id: str, side: Side) -> GoodbyeNote | None:
+        for m in self._db.table("chat_messages").values():
+            if m["session_id"] == session_id and m["kind"] == "goodbye" and m["sender_role"] == side:
+                return GoodbyeNote(Sent(m["id"], m["seq"], m["created_at"]), m["text"])
+        return None
+
+    def pending_extension(self, session_id: str) -> PendingExtension | None:
+        for e in self._extensions().values():
+            if e["session_id"] == session_id and ExtensionStatus(e["status"]).is_pending:
+                return PendingExtension(e["id"], e["tier_id"], e["respond_by"])
+        return None
+
+    def record_answer(self, extension_id: str, answer: ExtensionAnswer) -> None:
+        self._extensions()[extension_id]["answer"] = answer
 
     def active_tier(self, tier_id: str) -> PricingTier | None:
         row = self._db.table("pricing_tiers").get(tier_id)
@@ -149,6 +171,7 @@ class FakeLifecycleRepository:
             client_id=session["client_id"],
             mitra_id=session["mitra_id"],
             now=self._db.now,
+            answer=extension.get("answer"),
         )
 
     def move_extension(self, extension_id: str, *, from_status: ExtensionStatus, to: ExtensionStatus) -> bool:

@@ -16,12 +16,12 @@ from shared.domain.pairing import (
     Claim,
     ClientShown,
     ClientStanding,
+    Match,
     NewRequest,
     OfferedRequest,
     OfferStanding,
     OfferStatus,
     RequestKind,
-    RequestOutcome,
     RequestStatus,
     SearchEnded,
     SearchWindow,
@@ -34,12 +34,22 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 OPEN_SESSION = ("active", "closing")
 
+# The key the fakes hash trial identities with (HALO_IDENTITY_HASH_KEY in the real stack).
+TRIAL_KEY = "fake-identity-hash-key"
+
 
 class UniqueViolation(Exception):
     """A row PostgreSQL's unique index or primary key (named in the message) would refuse."""
 
 
-def add_client(db: FakeDatabase, *, display_name: str = "Sari", anonymous: bool = False) -> str:
+def add_client(
+    db: FakeDatabase,
+    *,
+    display_name: str = "Sari",
+    anonymous: bool = False,
+    phone: str | None = None,
+    email: str | None = None,
+) -> str:
     client_id = str(uuid.uuid4())
     db.table("clients")[client_id] = {
         "id": client_id,
@@ -47,6 +57,8 @@ def add_client(db: FakeDatabase, *, display_name: str = "Sari", anonymous: bool 
         "display_name": display_name,
         "anonymous": anonymous,
         "alias_number": 1000 + len(db.table("clients")),
+        "phone": phone,
+        "email": email,
     }
     return client_id
 
@@ -109,15 +121,16 @@ class FakePairingRepository:
         client = self._db.table("clients").get(client_id)
         return AskingClient(client["firebase_uid"], self._db.now) if client else None
 
-    def request_by_key(self, client_id: str, idempotency_key: str) -> RequestOutcome | None:
-        for r in self._requests().values():
-            if r["client_id"] == client_id and r["idempotency_key"] == idempotency_key:
-                return RequestOutcome(r["id"], RequestStatus(r["status"]), r["search_deadline"])
-        return None
-
     def standing(self, client_id: str) -> ClientStanding:
         mine = [r for r in self._requests().values() if r["client_id"] == client_id]
         recent = [r["created_at"] for r in mine if r["created_at"] > self._db.now - pairing.RATE_WINDOW]
+        cancels = [
+            r["ended_at"]
+            for r in mine
+            if r["kind"] == RequestKind.FREE_TRIAL
+            and r["status"] == RequestStatus.CANCELLED
+            and r["ended_at"] > self._db.now - pairing.FREE_TRIAL_CANCEL_WINDOW
+        ]
         sessions = self._db.table("sessions").values()
         return ClientStanding(
             open_request_id=next((r["id"] for r in mine if r["status"] == RequestStatus.SEARCHING), None),
@@ -126,8 +139,15 @@ class FakePairingRepository:
             ),
             requested_in_window=len(recent),
             oldest_in_window=min(recent, default=None),
-            free_trial_used=client_id in self._db.table("free_trials"),
+            free_trial_used=client_id in self._db.table("free_trials")
+            or any(identity in self._db.table("free_trial_identities") for identity in self._identities(client_id)),
+            free_trial_cancels=len(cancels),
+            earliest_free_trial_cancel=min(cancels, default=None),
         )
+
+    def _identities(self, client_id: str) -> list[str]:
+        client = self._db.table("clients")[client_id]
+        return pairing.trial_identities(client.get("phone"), client.get("email"), key=TRIAL_KEY)
 
     def tier_active(self, tier_id: str) -> bool:
         tier = self._db.table("pricing_tiers").get(tier_id)
@@ -165,7 +185,6 @@ class FakePairingRepository:
             "tier_id": request.tier_id,
             "duration_s": request.purchase.duration_s,
             "transaction_id": request.purchase.transaction_id,
-            "idempotency_key": request.idempotency_key,
             "search_deadline": request.search_deadline,
             "mitra_id": None,
             "created_at": self._db.now,
@@ -209,7 +228,12 @@ class FakePairingRepository:
         offer = self._offers().get((request_id, mitra_id))
         if offer is None or not self._db.table("mitras")[mitra_id]["active"]:
             return None
-        return OfferStanding(OfferStatus(offer["status"]), RequestStatus(self._requests()[request_id]["status"]))
+        won = None
+        if offer["status"] == OfferStatus.ACCEPTED:
+            session = next(s for s in self._db.table("sessions").values() if s["request_id"] == request_id)
+            ends_at = session["started_at"] + timedelta(seconds=self._requests()[request_id]["duration_s"])
+            won = Match(session["id"], request_id, ends_at)
+        return OfferStanding(OfferStatus(offer["status"]), RequestStatus(self._requests()[request_id]["status"]), won)
 
     def claim_offer(self, request_id: str, mitra_id: str) -> Claim | None:
         offer = self._offers().get((request_id, mitra_id))
@@ -239,6 +263,8 @@ class FakePairingRepository:
                 if request["client_id"] in self._db.table("free_trials"):
                     raise UniqueViolation("free_trials_pkey")
                 self._db.table("free_trials")[request["client_id"]] = {"session_id": session_id, "used_at": matched_at}
+                for identity in self._identities(request["client_id"]):
+                    self._db.table("free_trial_identities").setdefault(identity, {"used_at": matched_at})
         return StartAttempt(
             status=status,
             kind=RequestKind(request["kind"]),

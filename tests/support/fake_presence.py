@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shared.domain.presence import Heard, MitraPresence, Presence
+from shared.domain.presence import Heard, LoggedChange, MitraPresence, Presence, PresenceReason
 
 if TYPE_CHECKING:
     from tests.support.fakes import FakeDatabase
@@ -20,7 +20,12 @@ class FakePresenceRepository:
         mitra = self._db.table("mitras").get(mitra_id)
         if mitra is None or not mitra["active"]:
             return None
-        return MitraPresence(Presence(mitra["presence"]), mitra["firebase_uid"])
+        logs = [row for row in self._db.table("mitra_status_logs").values() if row["mitra_id"] == mitra_id]
+        last = None
+        if logs:
+            latest = logs[-1]
+            last = LoggedChange(Presence(latest["to_status"]), PresenceReason(latest["reason"]), latest["at"])
+        return MitraPresence(Presence(mitra["presence"]), mitra["firebase_uid"], last, self._db.now)
 
     def set_presence(self, mitra_id: str, presence: Presence) -> None:
         mitra = self._db.table("mitras")[mitra_id]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shared.domain.pairing import trial_identities
 from shared.domain.pricing import PricingTier
+from tests.support.fake_pairing import TRIAL_KEY
 
 if TYPE_CHECKING:
     from tests.support.fakes import FakeDatabase
@@ -34,4 +36,9 @@ class FakePricingRepository:
         return [PricingTier(t["id"], t["duration_s"], t["price"]) for t in tiers]
 
     def free_trial_used(self, client_id: str) -> bool:
-        return any(trial["client_id"] == client_id for trial in self._db.table("free_trials").values())
+        """By this account (free_trials is keyed by client), or by another on its verified phone or email."""
+        if client_id in self._db.table("free_trials"):
+            return True
+        client = self._db.table("clients").get(client_id, {})
+        identities = trial_identities(client.get("phone"), client.get("email"), key=TRIAL_KEY)
+        return any(identity in self._db.table("free_trial_identities") for identity in identities)

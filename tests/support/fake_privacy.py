@@ -3,9 +3,12 @@ shared.domain.privacy.retention_over as its statement does."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from shared.domain.events import DocumentWrite, TopicMessage, encode
 from shared.domain.privacy import ClientOnRecord, ClientSession, ErasedText, Record, retention_over
 
 if TYPE_CHECKING:
@@ -136,3 +139,46 @@ class FakePrivacyRepository:
         for session_id in session_ids:
             if all(m["text"] is None for m in self._messages_in([session_id])):
                 self._db.table("sessions")[session_id]["texts_erased_at"] = self._db.now
+
+    def erase_copies_in(self, session_ids: Sequence[str]) -> None:
+        noted = set()
+        for flag in self._db.table("safety_flags").values():
+            if flag["session_id"] in session_ids:
+                if flag.get("note") is not None:
+                    noted.add(flag["id"])
+                flag.update(phrase=None, note=None)
+        for entry in self._db.audit:
+            if entry["action"] == "alert.acknowledge" and entry["target"] in noted and isinstance(entry["new"], dict):
+                entry["new"] = {key: value for key, value in entry["new"].items() if key != "note"}
+        for row in self._db.outbox:
+            if row.published:
+                continue
+            event = row.event
+            if isinstance(event, DocumentWrite) and any(
+                path.split("/")[:2] == ["sessions", sid] for path in event.paths for sid in session_ids
+            ):
+                if isinstance(event.data.get("text"), str):
+                    data = {k: v for k, v in event.data.items() if k != "text"}
+                    row.event = DocumentWrite(event.paths, {**data, "erased": True}, event.merge)
+            elif isinstance(event, TopicMessage) and (event.data.get("data") or {}).get("session_id") in session_ids:
+                row.event = TopicMessage(
+                    event.topic, {k: v for k, v in event.data.items() if k != "body"}, event.attributes
+                )
+
+    def forget_published_about(self, keys: Sequence[str]) -> int:
+        def names(row_event: object) -> bool:
+            encoded = encode(row_event)  # type: ignore[arg-type]
+            text = f"{encoded.destination} {json.dumps(encoded.payload)}"
+            return any(key in text for key in keys)
+
+        kept = [row for row in self._db.outbox if not (row.published and names(row.event))]
+        forgotten = len(self._db.outbox) - len(kept)
+        self._db.outbox[:] = kept
+        return forgotten
+
+    def purge_published(self, keep_days: int, *, limit: int) -> int:
+        cutoff = self._db.now - timedelta(days=keep_days)
+        old = [row for row in self._db.outbox if row.published and row.created_at < cutoff][:limit]
+        gone = {row.outbox_id for row in old}
+        self._db.outbox[:] = [row for row in self._db.outbox if row.outbox_id not in gone]
+        return len(old)

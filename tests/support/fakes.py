@@ -36,6 +36,7 @@ from tests.support.fake_billing import FakeBillingRepository, FakeRefundsReposit
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
 from tests.support.fake_health import FakeHealthRepository
+from tests.support.fake_idempotency import FakeIdempotencyRepository
 from tests.support.fake_lifecycle import FakeLifecycleRepository
 from tests.support.fake_notify import FakeNotifyRepository
 from tests.support.fake_pairing import FakePairingRepository
@@ -201,6 +202,7 @@ class FakeUnitOfWork:
         self.chat = FakeChatRepository(db, self.outbox)
         self.credits = FakeCreditsRepository(db)
         self.health = FakeHealthRepository(db)
+        self.idempotency = FakeIdempotencyRepository(db)
         self.pairing = FakePairingRepository(db)
         self.presence = FakePresenceRepository(db)
         self.lifecycle = FakeLifecycleRepository(db)

@@ -110,7 +110,7 @@ def test_deactivation_takes_a_mitra_out_at_once(
     running = str(uuid.uuid4())
     add_session(db, running, client=add_client(db, "c1", firebase_uid="uid-c1"), mitra=db.table("mitras")[mitra_id])
     request_id = pairing.request_pairing(
-        ports, add_client(db, "c2", firebase_uid="uid-c2")["id"], tier_id=None, free_trial=True, idempotency_key=None
+        ports, add_client(db, "c2", firebase_uid="uid-c2")["id"], tier_id=None, free_trial=True
     ).request_id
     pairing.blast(ports, request_id)
     assert identity.resolve(ports, identities, mitra_uid).role is Role.MITRA

@@ -52,7 +52,7 @@ def test_a_suspended_client_is_refused_at_once_and_its_search_is_cancelled(
     ports: FakePorts, db: FakeDatabase, idp: FakeIdentityProvider, identities: IdentityCache
 ) -> None:
     mitra = add_mitra(db)
-    request_id = pairing.request_pairing(ports, CLIENT, tier_id=None, free_trial=True, idempotency_key=None).request_id
+    request_id = pairing.request_pairing(ports, CLIENT, tier_id=None, free_trial=True).request_id
     pairing.blast(ports, request_id)
     assert identity.resolve(ports, identities, "uid-sari").suspended is False  # remembered by this instance
 

@@ -13,7 +13,7 @@ from shared.domain.chat import Participant, Receipt
 from shared.domain.events import DocumentWrite, TopicMessage, ts
 from shared.domain.roles import Role
 from shared.errors import Conflict, InvalidRequest, NotFound, RateLimited
-from shared.services import chat, projector
+from shared.services import admin_sessions, chat, projector
 from tests.support.fake_chat import add_session
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports, with_config
 
@@ -176,12 +176,24 @@ def test_history_pages_back_in_time_and_only_for_participants(ports: FakePorts) 
         chat.history(ports, chat.Reader(Role.MITRA, "m2", "uid-other"), session_id=SESSION, before_seq=None, limit=2)
 
 
-def test_an_admin_s_transcript_read_is_audited(ports: FakePorts, db: FakeDatabase) -> None:
+def test_an_admin_reads_a_transcript_only_through_the_control_center_with_a_reason_audited(
+    ports: FakePorts, db: FakeDatabase
+) -> None:
     _send(ports)
-    session, messages = chat.transcript(ports, chat.Reader(Role.ADMIN, "a1", "uid-admin"), session_id=SESSION)
+    with pytest.raises(NotFound):
+        chat.transcript(ports, chat.Reader(Role.ADMIN, "a1", "uid-admin"), session_id=SESSION)
+    with pytest.raises(NotFound):
+        chat.history(ports, chat.Reader(Role.ADMIN, "a1", "uid-admin"), session_id=SESSION, before_seq=None, limit=5)
+    assert db.audit == []
+
+    session, messages = admin_sessions.transcript(ports, "uid-admin", SESSION, "laporan keluhan #12")
 
     assert session["client_name"] == "Bestie #1234" and len(messages) == 1
-    assert [(a["action"], a["target"]) for a in db.audit] == [("session.transcript_read", SESSION)]
+    assert [(a["action"], a["target"], a["actor_uid"], a["new"]) for a in db.audit] == [
+        ("session.transcript_read", SESSION, "uid-admin", {"reason": "laporan keluhan #12", "messages": 1})
+    ]
+    with pytest.raises(NotFound):
+        admin_sessions.transcript(ports, "uid-admin", str(uuid.uuid4()), "laporan keluhan #12")
 
 
 def test_the_push_goes_to_the_other_side_and_hides_an_anonymous_client_s_words(

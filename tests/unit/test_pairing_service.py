@@ -14,6 +14,7 @@ from shared.domain.pairing import RequestStatus
 from shared.errors import Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
 from shared.services import pairing, projector
 from tests.support.fake_credits import add_paid_transaction
+from tests.support.fake_idempotency import keyed
 from tests.support.fake_pairing import UniqueViolation, add_client, add_mitra, add_tier, uid
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports, with_config
 
@@ -29,9 +30,9 @@ def ports(db: FakeDatabase) -> FakePorts:
 
 
 def _ask(ports: FakePorts, client_id: str, *, key: str | None = None, tier_id: str | None = None) -> str:
-    outcome = pairing.request_pairing(
-        ports, client_id, tier_id=tier_id, free_trial=tier_id is None, idempotency_key=key
-    )
+    body = {"tier_id": tier_id, "free_trial": tier_id is None}
+    call = keyed("pairing_request", body, key, caller_uid=client_id) if key else None
+    outcome = pairing.request_pairing(ports, client_id, tier_id=tier_id, free_trial=tier_id is None, keyed=call)
     return outcome.request_id
 
 
@@ -59,7 +60,7 @@ def test_a_request_searches_with_its_blast_and_its_timer_once_someone_is_availab
     add_mitra(db)
     client = add_client(db)
 
-    outcome = pairing.request_pairing(ports, client, tier_id=None, free_trial=True, idempotency_key=None)
+    outcome = pairing.request_pairing(ports, client, tier_id=None, free_trial=True)
 
     assert outcome.status == "searching"
     assert outcome.search_deadline == db.now + timedelta(seconds=db.config.pairing_search_window_s)
@@ -79,7 +80,7 @@ def test_nobody_available_means_no_mitra_at_once_and_no_search(ports: FakePorts,
     add_mitra(db, heard_s_ago=db.config.heartbeat_grace_s + 1)  # online by its word, silent too long
     add_mitra(db, active=False)
 
-    outcome = pairing.request_pairing(ports, add_client(db), tier_id=None, free_trial=True, idempotency_key=None)
+    outcome = pairing.request_pairing(ports, add_client(db), tier_id=None, free_trial=True)
 
     assert outcome.status == "no_mitra"
     assert ports.publisher.published == [] and ports.tasks.created == {}
@@ -118,7 +119,7 @@ def test_asking_faster_than_the_hourly_limit_is_told_when_to_retry(ports: FakePo
         _ask(ports, client)
     assert limited.value.retry_after_s == 2400  # the first leaves the hour 40 minutes from now
     db.tick(2400)
-    assert pairing.request_pairing(ports, client, tier_id=None, free_trial=True, idempotency_key=None)
+    assert pairing.request_pairing(ports, client, tier_id=None, free_trial=True)
 
 
 def test_the_free_trial_is_used_once_a_session_starts_and_kept_when_a_search_ends_without_one(
@@ -279,7 +280,7 @@ def test_a_mitra_at_capacity_cannot_accept_and_is_not_offered_more(ports: FakePo
         pairing.accept(ports, mitra, second)
 
     assert full.value.code == "capacity_reached"
-    later = pairing.request_pairing(ports, add_client(db), tier_id=None, free_trial=True, idempotency_key=None)
+    later = pairing.request_pairing(ports, add_client(db), tier_id=None, free_trial=True)
     assert later.status == "no_mitra", "a mitra at capacity is not available"
 
 
@@ -350,8 +351,8 @@ def test_cancel_withdraws_every_offer_and_a_matched_request_cannot_be_cancelled(
     client = add_client(db)
     request_id = _searching(ports, db, client)
 
-    assert pairing.cancel(ports, client, request_id) == "cancelled"
-    assert pairing.cancel(ports, client, request_id) == "cancelled", "cancelling again changes nothing"
+    assert pairing.cancel(ports, client, request_id).status == "cancelled"
+    assert pairing.cancel(ports, client, request_id).status == "cancelled", "cancelling again changes nothing"
     deletes = [d for d in ports.documents.written if isinstance(d, DocumentDelete)]
     assert [tuple(sorted(d.paths)) for d in deletes] == [_offer_paths(db, request_id, mitras)]
 

@@ -29,9 +29,7 @@ def _logged(db: FakeDatabase, mitra_id: str) -> list[tuple[str, str, str]]:
 
 
 def _searching(ports: FakePorts, db: FakeDatabase) -> str:
-    request_id = pairing.request_pairing(
-        ports, add_client(db), tier_id=None, free_trial=True, idempotency_key=None
-    ).request_id
+    request_id = pairing.request_pairing(ports, add_client(db), tier_id=None, free_trial=True).request_id
     pairing.blast(ports, request_id)
     return request_id
 

@@ -12,7 +12,8 @@ import pytest
 from shared.adapters.identity_cache import IdentityCache
 from shared.domain.accounts import Identity
 from shared.domain.chat import Participant
-from shared.domain.events import DELETE_FIELD, DocumentDelete, DocumentWrite
+from shared.domain.events import DELETE_FIELD, DocumentDelete, DocumentWrite, TopicMessage
+from shared.domain.privacy import Requester
 from shared.domain.roles import Role
 from shared.errors import Conflict, NotFound
 from shared.services import chat, notify, privacy
@@ -25,6 +26,8 @@ OTHER_SESSION = "5e551011-0000-4000-8000-000000000002"
 CLIENT = Participant(Role.CLIENT, "c1", "uid-client")
 MITRA = Participant(Role.MITRA, "m1", "uid-mitra")
 MITRA_ROW = {"id": "m1", "firebase_uid": "uid-mitra", "display_name": "Mitra Anisa"}
+ADMIN = Requester("uid-admin", "admin", reason="permintaan klien lewat email")
+THEMSELF = Requester("uid-client", "client")
 
 
 @pytest.fixture
@@ -62,10 +65,12 @@ def _close(db: FakeDatabase, session_id: str, *, days_ago: int) -> None:
     db.table("sessions")[session_id].update(status="closed", closed_at=db.now - timedelta(days=days_ago))
 
 
-def test_the_export_holds_the_profile_sessions_messages_and_transactions(ports: FakePorts) -> None:
+def test_the_export_holds_the_profile_sessions_messages_and_transactions_and_is_audited(
+    ports: FakePorts, db: FakeDatabase
+) -> None:
     _chat(ports)
 
-    exported = privacy.export(ports, "c1")
+    exported = privacy.export(ports, ADMIN, "c1")
 
     assert exported["profile"]["alias"] == "Bestie #1234" and "alias_number" not in exported["profile"]
     assert (exported["profile"]["display_name"], exported["profile"]["email"]) == ("Sari", "sari@example.com")
@@ -75,8 +80,16 @@ def test_the_export_holds_the_profile_sessions_messages_and_transactions(ports: 
         ("mitra", "aman bersamaku"),
     ]
     assert [t["transaction_id"] for t in exported["transactions"]] == ["t1"]
+    mine = privacy.export(ports, THEMSELF, "c1")
+    assert {key: mine[key] for key in ("profile", "sessions", "messages", "transactions")} == {
+        key: exported[key] for key in ("profile", "sessions", "messages", "transactions")
+    }, "a client's own export holds what an admin's does"
     with pytest.raises(NotFound):
-        privacy.export(ports, "c2")
+        privacy.export(ports, ADMIN, "c2")
+    assert [(a["actor_uid"], a["actor_role"], a["action"], a["target"], a["new"]) for a in db.audit] == [
+        ("uid-admin", "admin", "client.export", "c1", {"messages": 2, "reason": "permintaan klien lewat email"}),
+        ("uid-client", "client", "client.export", "c1", {"messages": 2}),
+    ]
 
 
 def test_a_client_is_deleted_only_once_nothing_is_open_and_then_forgotten_everywhere(
@@ -90,10 +103,10 @@ def test_a_client_is_deleted_only_once_nothing_is_open_and_then_forgotten_everyw
     written_before = len(ports.documents.written)
 
     with pytest.raises(Conflict) as busy:
-        privacy.delete(ports, idp, identities, "uid-admin", "c1")
+        privacy.delete(ports, idp, identities, ADMIN, "c1")
     _close(db, SESSION, days_ago=0)
-    deleted = privacy.delete(ports, idp, identities, "uid-admin", "c1")
-    again = privacy.delete(ports, idp, identities, "uid-admin", "c1")
+    deleted = privacy.delete(ports, idp, identities, ADMIN, "c1")
+    again = privacy.delete(ports, idp, identities, ADMIN, "c1")
 
     assert busy.value.code == "client_busy"
     profile = deleted["profile"]
@@ -102,9 +115,11 @@ def test_a_client_is_deleted_only_once_nothing_is_open_and_then_forgotten_everyw
     assert [m["text"] for m in deleted["messages"]] == [None, None]
     assert [t["transaction_id"] for t in deleted["transactions"]] == ["t1"], "the ledger stays"
     assert db.table("clients")["c1"]["firebase_uid"] is None and db.table("devices") == {}
-    assert (idp.revoked, idp.roles) == (["uid-client"], {"uid-client": None})
+    assert idp.deleted == ["uid-client"], "the Firebase user is deleted, not only signed out"
     assert identities.get("uid-client") is None
-    assert [(a["action"], a["new"]) for a in db.audit] == [("client.delete", {"deleted": True, "messages_erased": 2})]
+    assert [(a["action"], a["new"]) for a in db.audit] == [
+        ("client.delete", {"deleted": True, "messages_erased": 2, "reason": "permintaan klien lewat email"})
+    ]
     documents = ports.documents.written[written_before:]
     erased = [d for d in documents if isinstance(d, DocumentWrite) and "/messages/" in d.paths[0]]
     assert len(erased) == 2 and all(d.data == {"text": DELETE_FIELD, "erased": True} for d in erased)
@@ -124,7 +139,7 @@ def test_a_searching_request_keeps_a_client_from_deletion(ports: FakePorts, db: 
     db.table("pairing_requests")["r2"] = {"id": "r2", "client_id": "c1", "status": "searching"}
 
     with pytest.raises(Conflict):
-        privacy.delete(ports, FakeIdentityProvider(), IdentityCache(ttl_s=60), "uid-admin", "c1")
+        privacy.delete(ports, FakeIdentityProvider(), IdentityCache(ttl_s=60), THEMSELF, "c1")
     assert db.table("clients")["c1"].get("deleted_at") is None
     assert db.table("clients")["c1"]["firebase_uid"] == "uid-client"
 
@@ -152,3 +167,74 @@ def test_retention_erases_the_texts_of_long_closed_sessions_only_once(ports: Fak
     assert db.table("sessions")[OTHER_SESSION].get("texts_erased_at") is None
     erased = ports.documents.written[written_before:]
     assert len(erased) == 2 and all(d.paths[0].startswith(f"sessions/{SESSION}/messages/") for d in erased)
+
+
+def test_a_client_deleting_themself_reaches_every_copy_of_their_words(ports: FakePorts, db: FakeDatabase) -> None:
+    _chat(ports)
+    risky = next(m for m in db.table("chat_messages").values() if m["sender_role"] == "client")
+    db.table("safety_flags")["f1"] = {
+        "id": "f1",
+        "session_id": SESSION,
+        "message_id": risky["id"],
+        "phrase": "ingin mati",
+        "note": "klien bilang ingin mati",
+    }
+    db.audit.append(
+        {
+            "actor_uid": "uid-admin",
+            "actor_role": "admin",
+            "action": "alert.acknowledge",
+            "target": "f1",
+            "old": {"acknowledged": False},
+            "new": {"acknowledged": True, "note": "klien bilang ingin mati"},
+        }
+    )
+    ports.documents.refuse = True  # the message waits in the outbox
+    chat.send(ports, CLIENT, session_id=SESSION, client_message_id=str(uuid.uuid4()), text="pesan yang tertunda")
+    ports.documents.refuse = False
+    _close(db, SESSION, days_ago=0)
+    published_before = [row for row in db.outbox if row.published]
+    assert published_before, "the first messages were published"
+
+    privacy.delete(ports, FakeIdentityProvider(), IdentityCache(ttl_s=60), THEMSELF, "c1")
+
+    assert (db.table("safety_flags")["f1"]["phrase"], db.table("safety_flags")["f1"]["note"]) == (None, None)
+    remaining = {row.outbox_id for row in db.outbox}
+    assert not remaining & {row.outbox_id for row in published_before}, "published rows about the client are gone"
+    words = [
+        row.event.data.get("text")
+        for row in db.outbox
+        if isinstance(row.event, DocumentWrite) and "/messages/" in row.event.paths[0]
+    ]
+    assert "pesan yang tertunda" not in words, "a pending message's document no longer carries its text"
+    assert [(a["action"], a["actor_role"]) for a in db.audit] == [
+        ("alert.acknowledge", "admin"),
+        ("client.delete", "client"),
+    ]
+    assert db.audit[0]["new"] == {"acknowledged": True}, "the note left the acknowledgement's audit row too"
+
+
+def test_the_retention_sweep_purges_published_outbox_rows_after_a_week(ports: FakePorts, db: FakeDatabase) -> None:
+    _chat(ports)
+    published = [row.outbox_id for row in db.outbox if row.published]
+    db.now += timedelta(days=6)
+    privacy.retention_sweep(ports, budget_s=5)
+    assert {row.outbox_id for row in db.outbox} >= set(published), "kept for a week"
+
+    db.now += timedelta(days=2)
+    privacy.retention_sweep(ports, budget_s=5)
+    assert not {row.outbox_id for row in db.outbox} & set(published)
+
+
+def test_pending_pushes_of_an_erased_session_lose_their_body(ports: FakePorts, db: FakeDatabase) -> None:
+    push = TopicMessage("notify", {"dedup_key": "message:x", "data": {"session_id": SESSION}, "body": "aku capek"})
+    with ports.uow() as uow:
+        uow.outbox.add(push)
+        uow.commit()  # not delivered: pending
+
+    with ports.uow() as uow:
+        uow.privacy.erase_copies_in([SESSION])
+        uow.commit()
+
+    (row,) = [row for row in db.outbox if isinstance(row.event, TopicMessage)]
+    assert "body" not in row.event.data and row.event.data["dedup_key"] == "message:x"

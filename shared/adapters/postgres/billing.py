@@ -11,6 +11,7 @@ from typing import Any
 from shared.adapters.postgres.database import Row
 from shared.adapters.postgres.sql import Sql
 from shared.domain.billing import (
+    CHECKOUT_WINDOW,
     AttachedInvoice,
     CallbackRecord,
     CheckoutRequest,
@@ -20,6 +21,7 @@ from shared.domain.billing import (
     PaymentWindow,
     PendingTransaction,
     Purpose,
+    RecentCheckouts,
     TransactionStatus,
 )
 from shared.domain.pricing import PricingTier
@@ -67,6 +69,16 @@ class BillingRepository:
             {"client": client_id, "key": idempotency_key},
         )
         return _pending(row) if row else None
+
+    def recent_checkouts(self, client_id: str) -> RecentCheckouts:
+        """The client's checkouts within CHECKOUT_WINDOW (`shared.domain.billing.checkout_wait`)."""
+        row = self._sql.one(
+            """SELECT count(*) AS count, min(created_at) AS earliest, now() AS now FROM customer_transactions
+               WHERE client_id = CAST(:client AS uuid) AND created_at > now() - make_interval(secs => :window_s)""",
+            {"client": client_id, "window_s": CHECKOUT_WINDOW.total_seconds()},
+        )
+        assert row is not None
+        return RecentCheckouts(**row)
 
     def active_tier(self, tier_id: str) -> PricingTier | None:
         row = self._sql.one(

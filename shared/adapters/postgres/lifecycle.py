@@ -7,14 +7,17 @@ from datetime import datetime
 
 from shared.adapters.postgres.database import Row
 from shared.adapters.postgres.sql import Sql
-from shared.domain.chat import Side
+from shared.domain.chat import Sent, Side
 from shared.domain.pricing import PricingTier
 from shared.domain.session import (
     Closing,
     ClosureReason,
+    ExtensionAnswer,
     ExtensionStatus,
+    GoodbyeNote,
     LockedExtension,
     LockedSession,
+    PendingExtension,
     RequestedExtension,
     Session,
     SessionStatus,
@@ -30,6 +33,7 @@ FOR UPDATE OF s
 
 _LOCKED_EXTENSION = """
 SELECT e.id::text AS extension_id, e.status, e.tier_id, e.duration_s, e.price, e.respond_by, e.session_id::text,
+       e.answer,
        s.status AS session_status, s.ends_at, s.version, s.goodbye_until, s.started_at,
        s.client_id::text, s.mitra_id::text, now() AS now
 FROM session_extensions e JOIN sessions s ON s.id = e.session_id
@@ -104,15 +108,40 @@ class LifecycleRepository:
         )
         return closed_at if isinstance(closed_at, datetime) else None
 
-    def said_goodbye(self, session_id: str, side: Side) -> bool:
-        """Whether this side's goodbye note is stored already (one per side, `Session.accepts_goodbye`)."""
-        return bool(
-            self._sql.scalar(
-                """SELECT EXISTS (
-                       SELECT 1 FROM chat_messages
-                       WHERE session_id = CAST(:sid AS uuid) AND kind = 'goodbye' AND sender_role = :side)""",
-                {"sid": session_id, "side": side},
-            )
+    def ending_of(self, session_id: str) -> ClosureReason | None:
+        """Why the session ended, once it has (a reroute is not an ending: session_closures_one_ending)."""
+        reason = self._sql.scalar(
+            """SELECT reason FROM session_closures
+               WHERE session_id = CAST(:sid AS uuid) AND reason <> 'rerouted'""",
+            {"sid": session_id},
+        )
+        return ClosureReason(reason) if reason is not None else None
+
+    def goodbye_of(self, session_id: str, side: Side) -> GoodbyeNote | None:
+        """This side's goodbye note, if stored (one per side, `Session.accepts_goodbye`)."""
+        row = self._sql.one(
+            """SELECT id::text AS message_id, seq, created_at, text FROM chat_messages
+               WHERE session_id = CAST(:sid AS uuid) AND kind = 'goodbye' AND sender_role = :side""",
+            {"sid": session_id, "side": side},
+        )
+        if row is None:
+            return None
+        return GoodbyeNote(Sent(row["message_id"], row["seq"], row["created_at"]), row["text"])
+
+    def pending_extension(self, session_id: str) -> PendingExtension | None:
+        """The session's pending extension request (session_extensions_one_pending: at most one)."""
+        row = self._sql.one(
+            """SELECT id::text AS extension_id, tier_id, respond_by FROM session_extensions
+               WHERE session_id = CAST(:sid AS uuid) AND status IN ('requested', 'accepted')""",
+            {"sid": session_id},
+        )
+        return PendingExtension(**row) if row else None
+
+    def record_answer(self, extension_id: str, answer: ExtensionAnswer) -> None:
+        """The mitra's answer, kept whatever the extension becomes (`shared.domain.session.repeats_answer`)."""
+        self._sql.execute(
+            "UPDATE session_extensions SET answer = :answer WHERE id = CAST(:id AS uuid)",
+            {"id": extension_id, "answer": answer},
         )
 
     def active_tier(self, tier_id: str) -> PricingTier | None:
@@ -159,6 +188,7 @@ class LifecycleRepository:
             client_id=row["client_id"],
             mitra_id=row["mitra_id"],
             now=row["now"],
+            answer=ExtensionAnswer(row["answer"]) if row["answer"] else None,
         )
 
     def move_extension(self, extension_id: str, *, from_status: ExtensionStatus, to: ExtensionStatus) -> bool:

@@ -21,6 +21,12 @@ from shared.domain.events import Claimed, Committed, Event, decode, encode
 # Backoff between attempts of a failing row: 1 s, doubling, at most this.
 MAX_BACKOFF_S = 300
 
+# What a row keeps once it has done its work: the event without the words it carried to people, a document's `text`
+# (a chat message, a goodbye note) and a push's `body` (a message preview, a name on a lock screen). Every statement
+# that marks a row published applies it, so no text outlives its delivery in the outbox (docs/privacy.md); the
+# deletion and retention of texts apply it to the rows still pending (shared/adapters/postgres/privacy.py).
+WITHOUT_WORDS = "payload #- '{data,text}' #- '{data,body}'"
+
 
 class PostgresOutbox:
     """The outbox of one unit of work. `add` gathers events; the unit of work inserts them together (one statement)
@@ -71,7 +77,10 @@ class PostgresOutbox:
 
     def mark_published(self, ids: Sequence[int]) -> None:
         if ids:
-            self._sql.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)", {"ids": list(ids)})
+            self._sql.execute(
+                f"UPDATE outbox SET published_at = now(), payload = {WITHOUT_WORDS} WHERE id = ANY(:ids)",
+                {"ids": list(ids)},
+            )
 
     def mark_failed(self, ids: Sequence[int], error: str | None) -> None:
         if ids:
@@ -119,8 +128,8 @@ class PostgresOutbox:
         """Another write carried `event`: its row is done, unless it has been replaced since."""
         return bool(
             self._sql.scalar(
-                """UPDATE outbox SET published_at = now()
-                   WHERE id = :id AND published_at IS NULL AND payload = CAST(:payload AS jsonb) RETURNING id""",
+                f"""UPDATE outbox SET published_at = now(), payload = {WITHOUT_WORDS}
+                    WHERE id = :id AND published_at IS NULL AND payload = CAST(:payload AS jsonb) RETURNING id""",
                 {"id": outbox_id, "payload": json.dumps(encode(event).payload)},
             )
         )
@@ -176,7 +185,8 @@ class PublishedMarks:
         database = self._database()
         assert database is not None, "a database in use is alive"
         database.read_one(
-            "UPDATE outbox SET published_at = now() WHERE id = ANY(:ids) AND published_at IS NULL",
+            f"""UPDATE outbox SET published_at = now(), payload = {WITHOUT_WORDS}
+                WHERE id = ANY(:ids) AND published_at IS NULL""",
             {"ids": [row_id for ids in groups for row_id in ids]},
         )
 

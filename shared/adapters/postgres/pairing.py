@@ -7,19 +7,21 @@ from typing import Any
 from shared.adapters.postgres.database import Row
 from shared.adapters.postgres.settings import CONFIG_COLUMN, config_from
 from shared.adapters.postgres.sql import Sql
+from shared.config import get_settings
 from shared.domain.config import AppConfig
 from shared.domain.pairing import (
+    FREE_TRIAL_CANCEL_WINDOW,
     RATE_WINDOW,
     AskingClient,
     Claim,
     ClientShown,
     ClientStanding,
+    Match,
     NewRequest,
     OfferedRequest,
     OfferStanding,
     OfferStatus,
     RequestKind,
-    RequestOutcome,
     RequestStatus,
     SearchEnded,
     SearchWindow,
@@ -37,6 +39,11 @@ AVAILABLE_MITRAS = """
 """
 
 
+def trial_key() -> str:
+    """The secret `shared.domain.pairing.trial_identities` keys its hashes with (HALO_IDENTITY_HASH_KEY)."""
+    return get_settings().identity_hash_key
+
+
 def available_params(config: AppConfig) -> dict[str, Any]:
     """The parameters AVAILABLE_MITRAS takes."""
     return {"grace_s": config.heartbeat_grace_s, "max_clients": config.max_concurrent_clients}
@@ -44,13 +51,33 @@ def available_params(config: AppConfig) -> dict[str, Any]:
 
 _CLIENT_SHOWN = "c.display_name, c.anonymous, c.alias_number"
 
+# `shared.domain.pairing.trial_identities` of the client `c`: the hashes of its verified phone number and email.
+_TRIAL_IDENTITIES = """
+    LATERAL (SELECT encode(hmac(convert_to(identity, 'UTF8'), convert_to(:trial_key, 'UTF8'), 'sha256'), 'hex')
+                 AS identity_hash
+             FROM (VALUES ('phone:' || c.phone), ('email:' || lower(c.email))) AS i (identity)
+             WHERE identity IS NOT NULL) AS identities
+"""
+
+# Whether the client `:id` has had its free trial (`shared.domain.pairing.free_trial`): this account, or another on
+# its verified phone number or email. Shared with pricing_quote.
+FREE_TRIAL_USED = f"""
+    (EXISTS (SELECT 1 FROM free_trials WHERE client_id = CAST(:id AS uuid))
+     OR EXISTS (SELECT 1 FROM clients c, {_TRIAL_IDENTITIES}, free_trial_identities used
+                WHERE c.id = CAST(:id AS uuid) AND used.identity_hash = identities.identity_hash))
+"""
+
 # Where a mitra's offer stands, read before the accept's transaction so that a mitra who taps after another has won
 # learns it in one round trip. FOR SHARE waits for an accept that is deciding right now (it holds the request's row
 # until it commits) and reads what it decided; shared with every other mitra waiting, and kept only for this one
-# statement, it holds up no one.
+# statement, it holds up no one. A mitra whose offer was accepted finds the session it won, and when that session
+# ended as the accept answered (`shared.domain.pairing.won_already`: the session started at `now()` and was to end
+# `duration_s` later, the same sum as _START's).
 _OFFER_STANDING = """
-    SELECT o.status AS offer, r.status AS request
+    SELECT o.status AS offer, r.status AS request, s.id::text AS session_id,
+           s.started_at + make_interval(secs => r.duration_s) AS first_ends_at
     FROM pairing_offers o JOIN pairing_requests r ON r.id = o.request_id JOIN mitras m ON m.id = o.mitra_id
+         LEFT JOIN sessions s ON s.request_id = r.id AND o.status = 'accepted'
     WHERE o.request_id = CAST(:r AS uuid) AND o.mitra_id = CAST(:m AS uuid) AND m.active
     FOR SHARE OF r
 """
@@ -71,8 +98,9 @@ _CLAIM = f"""
 # back, and the losers would finish one after another.) The request's UPDATE, guarded by `status = 'searching'`
 # (a request ends exactly once: `RequestStatus.can_become`), then refuses a start that a cancel or the search's
 # timeout got to first. A free trial's session inserts the client's row of free_trials, whose PRIMARY KEY
-# (`free_trials_pkey`) is what makes the trial once-only (`shared.domain.pairing.free_trial`).
-_START = """
+# (`free_trials_pkey`) is what makes the trial once-only (`shared.domain.pairing.free_trial`), and the hashes of the
+# client's verified phone number and email into free_trial_identities, so that no other account on them has one.
+_START = f"""
 WITH request AS (
     SELECT r.status, r.client_id, r.kind, r.duration_s, c.firebase_uid AS client_uid,
            c.display_name, c.anonymous, c.alias_number,
@@ -94,6 +122,11 @@ WITH request AS (
 ), free_trial AS (
     INSERT INTO free_trials (client_id, session_id)
     SELECT client_id, CAST(:session AS uuid) FROM request, matched WHERE request.kind = 'free_trial'
+), trial_identities AS (
+    INSERT INTO free_trial_identities (identity_hash)
+    SELECT identity_hash FROM request, matched, clients c, {_TRIAL_IDENTITIES}
+    WHERE request.kind = 'free_trial' AND c.id = request.client_id
+    ON CONFLICT DO NOTHING
 )
 SELECT request.*, started.started_at, started.ends_at, started.version, matched.ended_at AS matched_at
 FROM request LEFT JOIN started ON true LEFT JOIN matched ON true
@@ -113,30 +146,32 @@ class PairingRepository:
         )
         return AskingClient(**row) if row else None
 
-    def request_by_key(self, client_id: str, idempotency_key: str) -> RequestOutcome | None:
-        """The request an earlier call with this idempotency key opened."""
-        row = self._sql.one(
-            """SELECT id::text AS request_id, status, search_deadline FROM pairing_requests
-               WHERE client_id = CAST(:client AS uuid) AND idempotency_key = :key""",
-            {"client": client_id, "key": idempotency_key},
-        )
-        return RequestOutcome(row["request_id"], RequestStatus(row["status"]), row["search_deadline"]) if row else None
-
     def standing(self, client_id: str) -> ClientStanding:
         """Read after `lock_client`: a statement of its own sees every request the client's earlier calls committed."""
         row = self._sql.one(
-            """SELECT (SELECT id::text FROM pairing_requests
+            f"""SELECT (SELECT id::text FROM pairing_requests
                        WHERE client_id = CAST(:id AS uuid) AND status = 'searching' LIMIT 1) AS open_request_id,
                       (SELECT id::text FROM sessions
                        WHERE client_id = CAST(:id AS uuid) AND status IN ('active', 'closing') LIMIT 1)
                           AS open_session_id,
                       recent.requested_in_window, recent.oldest_in_window,
-                      EXISTS (SELECT 1 FROM free_trials WHERE client_id = CAST(:id AS uuid)) AS free_trial_used
+                      {FREE_TRIAL_USED} AS free_trial_used,
+                      cancels.free_trial_cancels, cancels.earliest_free_trial_cancel
                FROM (SELECT count(*) AS requested_in_window, min(created_at) AS oldest_in_window
                      FROM pairing_requests
                      WHERE client_id = CAST(:id AS uuid) AND created_at > now() - make_interval(secs => :window_s))
-                    AS recent""",
-            {"id": client_id, "window_s": RATE_WINDOW.total_seconds()},
+                    AS recent,
+                    (SELECT count(*) AS free_trial_cancels, min(ended_at) AS earliest_free_trial_cancel
+                     FROM pairing_requests
+                     WHERE client_id = CAST(:id AS uuid) AND kind = 'free_trial' AND status = 'cancelled'
+                       AND ended_at > now() - make_interval(secs => :cancel_window_s))
+                    AS cancels""",
+            {
+                "id": client_id,
+                "window_s": RATE_WINDOW.total_seconds(),
+                "cancel_window_s": FREE_TRIAL_CANCEL_WINDOW.total_seconds(),
+                "trial_key": trial_key(),
+            },
         )
         assert row is not None
         return ClientStanding(**row)
@@ -155,9 +190,9 @@ class PairingRepository:
         purchase = request.purchase
         self._sql.execute(
             """INSERT INTO pairing_requests (id, client_id, status, kind, tier_id, duration_s, transaction_id,
-                                             idempotency_key, search_deadline, ended_at)
+                                             search_deadline, ended_at)
                VALUES (CAST(:id AS uuid), CAST(:client AS uuid), :status, :kind, :tier, :duration,
-                       CAST(:transaction AS uuid), :key, :deadline,
+                       CAST(:transaction AS uuid), :deadline,
                        CASE WHEN :status = 'searching' THEN NULL ELSE now() END)""",
             {
                 "id": request.request_id,
@@ -167,7 +202,6 @@ class PairingRepository:
                 "tier": request.tier_id,
                 "duration": purchase.duration_s,
                 "transaction": purchase.transaction_id,
-                "key": request.idempotency_key,
                 "deadline": request.search_deadline,
             },
         )
@@ -219,7 +253,10 @@ class PairingRepository:
 
     def offer_standing(self, request_id: str, mitra_id: str) -> OfferStanding | None:
         row = self._sql.one(_OFFER_STANDING, {"r": request_id, "m": mitra_id})
-        return OfferStanding(OfferStatus(row["offer"]), RequestStatus(row["request"])) if row else None
+        if row is None:
+            return None
+        won = Match(row["session_id"], request_id, row["first_ends_at"]) if row["session_id"] else None
+        return OfferStanding(OfferStatus(row["offer"]), RequestStatus(row["request"]), won)
 
     def claim_offer(self, request_id: str, mitra_id: str) -> Claim | None:
         """The active mitra holding an offer of this request, its row locked until the change ends."""
@@ -232,7 +269,16 @@ class PairingRepository:
         self, request_id: str, mitra_id: str, session_id: str, *, max_clients: int
     ) -> StartAttempt | None:
         """See _START; None when there is no such request."""
-        row = self._sql.one(_START, {"r": request_id, "m": mitra_id, "session": session_id, "max_clients": max_clients})
+        row = self._sql.one(
+            _START,
+            {
+                "r": request_id,
+                "m": mitra_id,
+                "session": session_id,
+                "max_clients": max_clients,
+                "trial_key": trial_key(),
+            },
+        )
         if row is None:
             return None
         return StartAttempt(

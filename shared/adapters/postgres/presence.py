@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 
 from shared.adapters.postgres.sql import Sql
-from shared.domain.presence import Heard, MitraPresence, Presence
+from shared.domain.presence import Heard, LoggedChange, MitraPresence, Presence, PresenceReason
 
 
 class PresenceRepository:
@@ -14,12 +14,23 @@ class PresenceRepository:
         self._sql = sql
 
     def lock_active_mitra(self, mitra_id: str) -> MitraPresence | None:
-        """An active mitra's presence, its row locked until the change ends (its accepts wait)."""
+        """An active mitra's presence, its row locked until the change ends (its accepts wait), with its latest
+        logged transition."""
         row = self._sql.one(
-            "SELECT presence, firebase_uid FROM mitras WHERE id = CAST(:id AS uuid) AND active FOR UPDATE",
+            """SELECT m.presence, m.firebase_uid, last.to_status, last.reason, last.at, now() AS now
+               FROM mitras m LEFT JOIN LATERAL (
+                   SELECT to_status, reason, at FROM mitra_status_logs
+                   WHERE mitra_id = m.id ORDER BY at DESC, id DESC LIMIT 1) AS last ON true
+               WHERE m.id = CAST(:id AS uuid) AND m.active
+               FOR UPDATE OF m""",
             {"id": mitra_id},
         )
-        return MitraPresence(Presence(row["presence"]), row["firebase_uid"]) if row else None
+        if row is None:
+            return None
+        last = None
+        if row["to_status"] is not None:
+            last = LoggedChange(Presence(row["to_status"]), PresenceReason(row["reason"]), row["at"])
+        return MitraPresence(Presence(row["presence"]), row["firebase_uid"], last, row["now"])
 
     def set_presence(self, mitra_id: str, presence: Presence) -> None:
         """Going online counts as being heard from."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.adapters.postgres.pairing import FREE_TRIAL_USED, trial_key
 from shared.adapters.postgres.sql import Sql
 from shared.domain.pricing import PricingTier
 
@@ -18,8 +19,5 @@ class PricingRepository:
         return [PricingTier(**row) for row in rows]
 
     def free_trial_used(self, client_id: str) -> bool:
-        return bool(
-            self._sql.scalar(
-                "SELECT EXISTS (SELECT 1 FROM free_trials WHERE client_id = CAST(:id AS uuid))", {"id": client_id}
-            )
-        )
+        """By this account, or by another on its verified phone number or email."""
+        return bool(self._sql.scalar(f"SELECT {FREE_TRIAL_USED}", {"id": client_id, "trial_key": trial_key()}))

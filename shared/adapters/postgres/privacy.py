@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared.adapters.postgres.outbox import WITHOUT_WORDS
 from shared.adapters.postgres.sql import Sql
 from shared.domain.privacy import ClientOnRecord, ClientSession, ErasedText, Record
 
@@ -110,6 +111,62 @@ class PrivacyRepository:
             "SELECT id::text FROM customer_transactions WHERE client_id = CAST(:id AS uuid)", {"id": client_id}
         )
         return [row["id"] for row in rows]
+
+    # -- every copy of the words -------------------------------------------------------------------------------------
+
+    def erase_copies_in(self, session_ids: Sequence[str]) -> None:
+        """What else holds these sessions' words once their texts are erased: a crisis flag's matched phrase and the
+        acknowledging admin's note (in `safety_flags` and in the acknowledgement's audit row), and the outbox rows
+        still pending (a message's document, its push). A pending message document keeps its place and says
+        `erased`, so delivering it late cannot bring the text back; an erasure still pending is left as it is."""
+        self._sql.execute(
+            f"""WITH flags AS (
+                    UPDATE safety_flags SET phrase = NULL, note = NULL
+                    WHERE session_id = ANY(CAST(:due AS uuid[])) AND (phrase IS NOT NULL OR note IS NOT NULL)
+                    RETURNING id::text),
+                notes AS (
+                    UPDATE audit_log SET new_value = new_value - 'note'
+                    WHERE action = 'alert.acknowledge' AND new_value ? 'note'
+                      AND target IN (SELECT id::text FROM safety_flags
+                                     WHERE session_id = ANY(CAST(:due AS uuid[])) AND note IS NOT NULL)
+                    RETURNING id)
+                UPDATE outbox SET payload = CASE
+                        WHEN jsonb_typeof(payload #> '{{data,text}}') = 'string'
+                        THEN jsonb_set({WITHOUT_WORDS}, '{{data,erased}}', 'true')
+                        ELSE {WITHOUT_WORDS} END
+                WHERE published_at IS NULL
+                  AND (jsonb_typeof(payload #> '{{data,text}}') = 'string' OR payload #> '{{data,body}}' IS NOT NULL)
+                  AND ((kind = 'firestore' AND split_part(destination, '/', 1) = 'sessions'
+                        AND split_part(destination, '/', 2) = ANY(CAST(:due AS text[])))
+                       OR (kind = 'pubsub' AND payload #>> '{{data,data,session_id}}' = ANY(CAST(:due AS text[]))))""",
+            {"due": list(session_ids)},
+        )
+
+    def forget_published_about(self, keys: Sequence[str]) -> int:
+        """Published outbox rows that name any of `keys` (a deleted client's uid, sessions, requests, payments) go at
+        once rather than after the week they are otherwise kept; returns how many."""
+        if not keys:
+            return 0
+        rows = self._sql.all(
+            """DELETE FROM outbox WHERE published_at IS NOT NULL
+                 AND destination || ' ' || payload::text LIKE ANY(CAST(:patterns AS text[]))
+               RETURNING id""",
+            {"patterns": [f"%{key}%" for key in keys]},
+        )
+        return len(rows)
+
+    def purge_published(self, keep_days: int, *, limit: int) -> int:
+        """Up to `limit` published outbox rows older than `keep_days` (`shared.domain.privacy.PUBLISHED_KEEP_DAYS`)
+        are deleted; returns how many. Rows are found by their creation (the BRIN index of migration 0018)."""
+        rows = self._sql.all(
+            """DELETE FROM outbox WHERE id IN (
+                   SELECT id FROM outbox
+                   WHERE created_at < now() - make_interval(days => :days) AND published_at IS NOT NULL
+                   LIMIT :limit FOR UPDATE SKIP LOCKED)
+               RETURNING id""",
+            {"days": keep_days, "limit": limit},
+        )
+        return len(rows)
 
     # -- retention ---------------------------------------------------------------------------------------------------
 

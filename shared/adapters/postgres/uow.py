@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from shared.adapters.postgres.chat import ChatRepository
     from shared.adapters.postgres.credits import CreditsRepository
     from shared.adapters.postgres.health import HealthRepository
+    from shared.adapters.postgres.idempotency import IdempotencyRepository
     from shared.adapters.postgres.lifecycle import LifecycleRepository
     from shared.adapters.postgres.notify import NotifyRepository
     from shared.adapters.postgres.pairing import PairingRepository
@@ -160,6 +161,12 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.health import HealthRepository
 
         return self._repository(HealthRepository)
+
+    @property
+    def idempotency(self) -> IdempotencyRepository:
+        from shared.adapters.postgres.idempotency import IdempotencyRepository
+
+        return self._repository(IdempotencyRepository)
 
     @property
     def pairing(self) -> PairingRepository:

@@ -33,6 +33,7 @@ from shared.domain.billing import (
     PaymentProviderError,
     PaymentWindow,
     PendingTransaction,
+    RecentCheckouts,
     RefundStatus,
     StoredAttempt,
 )
@@ -51,6 +52,8 @@ class BillingRepository(Protocol):
     def locked_client_uid(self, client_id: str) -> str | None: ...
 
     def checkout_by_key(self, client_id: str, idempotency_key: str) -> PendingTransaction | None: ...
+
+    def recent_checkouts(self, client_id: str) -> RecentCheckouts: ...
 
     def active_tier(self, tier_id: str) -> PricingTier | None: ...
 

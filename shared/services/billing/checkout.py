@@ -15,7 +15,7 @@ from datetime import datetime
 
 from shared.domain import billing
 from shared.domain.billing import CheckoutRequest, Invoice, PaymentProviderError, PendingTransaction
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound, RateLimited
 from shared.logging import event
 from shared.services import projector
 from shared.services.billing import provider_failure
@@ -35,7 +35,8 @@ class Checkout:
 def open_invoice(
     ports: Ports, provider: PaymentProvider, client_id: str, request: CheckoutRequest, *, idempotency_key: str | None
 ) -> Checkout:
-    """A pending transaction and its Xendit invoice, to pay at `invoice_url` before `expires_at`."""
+    """A pending transaction and its Xendit invoice, to pay at `invoice_url` before `expires_at`; at most
+    `checkouts_per_hour` new ones per client (`checkout_wait`), a retry with the same key not counted."""
     pending = _open(ports, client_id, request, idempotency_key)
     if pending.invoice_url is not None:
         return Checkout(pending.transaction_id, pending.invoice_url, pending.expires_at)
@@ -54,6 +55,10 @@ def _open(ports: Ports, client_id: str, request: CheckoutRequest, idempotency_ke
             if not earlier.ordered(request):
                 raise Conflict("this Idempotency-Key was used for another checkout", code="idempotency_key_reused")
             return earlier
+        config = uow.settings.load()
+        wait = billing.checkout_wait(uow.billing.recent_checkouts(client_id), config.checkouts_per_hour)
+        if wait is not None:
+            raise RateLimited("too many checkouts in the last hour", retry_after_s=wait)
         tier = uow.billing.active_tier(request.tier_id)
         if tier is None:
             raise InvalidRequest(
@@ -68,7 +73,7 @@ def _open(ports: Ports, client_id: str, request: CheckoutRequest, idempotency_ke
             request,
             tier,
             idempotency_key=idempotency_key,
-            expires_in_s=uow.settings.load().payment_expiry_s,
+            expires_in_s=config.payment_expiry_s,
         )
         uow.outbox.add(
             billing.awaiting_payment(pending, client_uid),
