@@ -28,12 +28,17 @@ def client_register(call: Call[ClientRegister]) -> ClientProfile:
 
 @endpoint(get=Empty, post=ClientProfileUpdate, roles={Role.CLIENT}, response=ClientProfile)
 def client_profile(call: Call[Empty | ClientProfileUpdate]) -> ClientProfile:
-    """GET: the caller's profile. POST: change the display name and/or the anonymity choice."""
+    """GET: the caller's profile. POST: change the display name, the anonymity choice and/or message previews in
+    pushes."""
     client_id = call.caller.participant().account_id
     if isinstance(call.body, ClientProfileUpdate):
         body = call.body
         client = accounts.update_client(
-            bootstrap.ports(), client_id, display_name=body.display_name, anonymous=body.anonymous
+            bootstrap.ports(),
+            client_id,
+            display_name=body.display_name,
+            anonymous=body.anonymous,
+            push_previews=body.push_previews,
         )
     else:
         client = accounts.get_client(bootstrap.ports(), client_id)

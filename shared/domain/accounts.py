@@ -165,6 +165,8 @@ class Client:
     email: str | None
     suspended: bool
     created_at: datetime
+    # Whether this client's own pushes may show the beginning of a message (`shared.domain.chat.push_shows_words`).
+    push_previews: bool = False
 
     @property
     def alias(self) -> str:

@@ -180,13 +180,23 @@ class Recipient:
 
     uid: str
     text: str | None
-    client_anonymous: bool
+    # The recipient's side of the session ('client' or 'mitra').
+    side: str
+    # The session's client chose to see the beginning of messages in their pushes (client_profile push_previews).
+    client_push_previews: bool
+
+
+def push_shows_words(recipient: Recipient) -> bool:
+    """A lock screen is public: a push shows a message's beginning only on the client's own devices and only when
+    the client opted in (`push_previews`, off by default). A mitra's pushes never show a client's words."""
+    return recipient.side == "client" and recipient.client_push_previews
 
 
 def message_push(
     *, message_id: str, session_id: str, recipient_uid: str, text: str | None, show_text: bool
 ) -> TopicMessage:
-    """The recipient's push: the message's beginning only where the client allows it, else just that one came."""
+    """The recipient's push: the message's beginning only where `push_shows_words` allows it, else just that one
+    came."""
     body = text[:PUSH_PREVIEW_MAX] if show_text and text else PUSH_HIDDEN_BODY
     return push(
         dedup_key=f"message:{message_id}",

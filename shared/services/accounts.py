@@ -41,7 +41,9 @@ class AccountsRepository(Protocol):
 
     def move_client(self, client_id: str, *, uid: str, phone: str | None, email: str | None) -> Client: ...
 
-    def update_client(self, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client | None: ...
+    def update_client(
+        self, client_id: str, *, display_name: str | None, anonymous: bool | None, push_previews: bool | None = None
+    ) -> Client | None: ...
 
     def mitra_by_phone(self, phone: str) -> Mitra | None: ...
 
@@ -129,9 +131,18 @@ def get_client(ports: Ports, client_id: str) -> Client:
     return client
 
 
-def update_client(ports: Ports, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client:
+def update_client(
+    ports: Ports,
+    client_id: str,
+    *,
+    display_name: str | None,
+    anonymous: bool | None,
+    push_previews: bool | None = None,
+) -> Client:
     with ports.uow(one_statement=True) as uow:
-        client = uow.accounts.update_client(client_id, display_name=display_name, anonymous=anonymous)
+        client = uow.accounts.update_client(
+            client_id, display_name=display_name, anonymous=anonymous, push_previews=push_previews
+        )
     if client is None:
         raise NotFound("no such client")
     return client

@@ -131,7 +131,7 @@ def push_for(ports: Ports, *, session_id: str, message_id: str) -> TopicMessage 
         session_id=session_id,
         recipient_uid=recipient.uid,
         text=recipient.text,
-        show_text=not recipient.client_anonymous,
+        show_text=rules.push_shows_words(recipient),
     )
 
 

@@ -172,10 +172,14 @@ class FakeAccountsRepository:
         assert moved is not None
         return moved
 
-    def update_client(self, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client | None:
+    def update_client(
+        self, client_id: str, *, display_name: str | None, anonymous: bool | None, push_previews: bool | None = None
+    ) -> Client | None:
         row = self._clients().get(client_id)
         if row is None:
             return None
+        if push_previews is not None:
+            row["push_previews"] = push_previews
         if display_name is not None:
             row["display_name"] = display_name
         if anonymous is not None:
@@ -239,6 +243,7 @@ def _client(row: Row | None) -> Client | None:
         email=row.get("email"),
         suspended=row.get("suspended_at") is not None,
         created_at=row["created_at"],
+        push_previews=row.get("push_previews", False),
     )
 
 

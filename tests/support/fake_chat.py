@@ -134,7 +134,8 @@ class FakeChatRepository:
         client = self._db.table("clients")[session["client_id"]]
         mitra = self._db.table("mitras")[session["mitra_id"]]
         uid = mitra["firebase_uid"] if message["sender_role"] == "client" else client["firebase_uid"]
-        return Recipient(uid, message["text"], client["anonymous"]) if uid else None
+        side = "mitra" if message["sender_role"] == "client" else "client"
+        return Recipient(uid, message["text"], side, client.get("push_previews", False)) if uid else None
 
     def locked_watermarks(self, session_id: str, side: Side, account_id: str) -> Watermarks | None:
         session = self._db.table("sessions").get(session_id)

@@ -8,7 +8,7 @@ from shared.domain.accounts import Client, Identity, Mitra, OpenSession, Revocat
 from shared.domain.roles import Role
 
 _CLIENT = """id::text AS client_id, firebase_uid, display_name, anonymous, alias_number, phone, email,
-             suspended_at IS NOT NULL AS suspended, created_at"""
+             suspended_at IS NOT NULL AS suspended, created_at, push_previews"""
 _MITRA = "id::text AS mitra_id, firebase_uid, display_name, phone, active, presence"
 
 # The rule `shared.domain.accounts.identity_of`: the first of a uid's accounts that counts, and the uid's last
@@ -146,14 +146,17 @@ class AccountsRepository:
         assert moved is not None, "the caller holds the client's sign-in locks"
         return moved
 
-    def update_client(self, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client | None:
+    def update_client(
+        self, client_id: str, *, display_name: str | None, anonymous: bool | None, push_previews: bool | None = None
+    ) -> Client | None:
         """Changes what is given and keeps the rest; None when there is no such client."""
         return _client(
             self._sql.one(
                 f"""UPDATE clients SET display_name = COALESCE(:name, display_name),
-                           anonymous = COALESCE(:anonymous, anonymous), updated_at = now()
+                           anonymous = COALESCE(:anonymous, anonymous),
+                           push_previews = COALESCE(:previews, push_previews), updated_at = now()
                     WHERE id = CAST(:id AS uuid) RETURNING {_CLIENT}""",
-                {"name": display_name, "anonymous": anonymous, "id": client_id},
+                {"name": display_name, "anonymous": anonymous, "previews": push_previews, "id": client_id},
             )
         )
 

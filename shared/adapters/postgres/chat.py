@@ -152,7 +152,8 @@ class ChatRepository:
         """The other participant of a message's session, as the session stands now (a reroute moves it)."""
         row = self._sql.one(
             """SELECT CASE m.sender_role WHEN 'client' THEN mi.firebase_uid ELSE c.firebase_uid END AS uid,
-                      m.text, c.anonymous AS client_anonymous
+                      m.text, CASE m.sender_role WHEN 'client' THEN 'mitra' ELSE 'client' END AS side,
+                      c.push_previews AS client_push_previews
                FROM chat_messages m JOIN sessions s ON s.id = m.session_id
                     JOIN clients c ON c.id = s.client_id JOIN mitras mi ON mi.id = s.mitra_id
                WHERE m.id = CAST(:mid AS uuid) AND m.session_id = CAST(:sid AS uuid)""",
