@@ -66,6 +66,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("admin_sessions", "functions.admin_sessions", "admin"),
     FunctionSpec("admin_session_transcript", "functions.admin_sessions", "admin"),
     FunctionSpec("admin_mitra_logs", "functions.admin_mitras", "admin"),
+    FunctionSpec("admin_mitra_relinks", "functions.admin_mitras", "admin"),
     FunctionSpec("admin_admins", "functions.admin_admins", "admin"),
     FunctionSpec("session_end", "functions.lifecycle", "http"),
     FunctionSpec("session_goodbye", "functions.lifecycle", "http"),

@@ -7,6 +7,7 @@ The rules PostgreSQL must apply atomically are applied there by the accounts rep
 
 from __future__ import annotations
 
+import enum
 import math
 import secrets
 import unicodedata
@@ -192,6 +193,46 @@ def may_register_as_client(sign_in: SignIn) -> bool:
 def may_sign_in_as_mitra(sign_in: SignIn) -> bool:
     """Only a phone sign-in; whether its number is an active mitra's, the roster says."""
     return sign_in.sign_in_provider == MITRA_PROVIDER and bool(sign_in.phone_number)
+
+
+class MitraSignIn(enum.Enum):
+    """What a phone sign-in of an active mitra does to the mitra's link (`mitra_sign_in`)."""
+
+    LINKED = "linked"  # the uid the mitra signs in with: nothing changes
+    FIRST = "first"  # the mitra's first sign-in: the uid is linked
+    RELINK = "relink"  # another uid than the linked one: it waits for an admin
+
+
+def mitra_sign_in(*, linked_uid: str | None, uid: str) -> MitraSignIn:
+    """A mitra's first sign-in links its uid. Another uid than the linked one (a new Firebase account on the same
+    phone, or a number the carrier gave to someone else) does not take the profile and its past transcripts over by
+    itself: it asks, and an admin approves or refuses in the control center (`admin_mitra_relinks`)."""
+    if linked_uid is None:
+        return MitraSignIn.FIRST
+    return MitraSignIn.LINKED if linked_uid == uid else MitraSignIn.RELINK
+
+
+class RelinkStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class MitraRelink:
+    """A sign-in asking to become a mitra's (`mitra_relinks`), as the control center lists it."""
+
+    relink_id: str
+    mitra_id: str
+    mitra_name: str
+    phone: str
+    firebase_uid: str
+    previous_uid: str | None
+    status: RelinkStatus
+    requested_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    note: str | None
 
 
 def takeover_allowed(auth_time: int, now: float) -> bool:

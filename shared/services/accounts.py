@@ -13,7 +13,7 @@ import time
 from typing import Protocol
 
 from shared.domain import accounts as rules
-from shared.domain.accounts import Client, Identity, Mitra, OpenSession, Revocation, SignIn
+from shared.domain.accounts import Client, Identity, Mitra, OpenSession, RelinkStatus, Revocation, SignIn
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
@@ -50,6 +50,10 @@ class AccountsRepository(Protocol):
     def is_client(self, uid: str) -> bool: ...
 
     def link_mitra(self, mitra_id: str, uid: str) -> None: ...
+
+    def relink_status(self, mitra_id: str, uid: str) -> RelinkStatus | None: ...
+
+    def ask_relink(self, mitra_id: str, uid: str, *, previous_uid: str | None) -> None: ...
 
     def revoke_sign_ins(self, uid: str, *, block: bool) -> Revocation: ...
 
@@ -152,28 +156,57 @@ def update_client(
 
 
 def mitra_login(ports: Ports, idp: IdentityProvider, identities: IdentityCache, sign_in: SignIn) -> Mitra:
-    """Only a phone sign-in whose number an admin registered as an active mitra: links the uid to the mitra (and
-    signs a previous uid of that mitra out everywhere)."""
+    """Only a phone sign-in whose number an admin registered as an active mitra. The mitra's first sign-in links its
+    uid; another uid than the linked one waits for an admin (`shared.domain.accounts.mitra_sign_in`): 409
+    `relink_pending` (the request is recorded once) until an admin approves it in `admin_mitra_relinks`, 403
+    `relink_refused` once refused."""
     if not rules.may_sign_in_as_mitra(sign_in):
         raise Forbidden("mitras sign in with the phone number registered by Halo Bestie", code="not_a_mitra")
     assert sign_in.phone_number is not None
+    relink: RelinkStatus | None = None
     with ports.uow() as uow:
         uow.accounts.lock_sign_in(sign_in.uid, phone=sign_in.phone_number)
         mitra = uow.accounts.mitra_by_phone(sign_in.phone_number)
         if mitra is not None and mitra.active:
             if uow.accounts.is_client(sign_in.uid):
                 raise Conflict("this phone number is registered as a client", code="role_conflict")
-            if mitra.firebase_uid != sign_in.uid:
+            linking = rules.mitra_sign_in(linked_uid=mitra.firebase_uid, uid=sign_in.uid)
+            if linking is rules.MitraSignIn.FIRST:
                 uow.accounts.link_mitra(mitra.mitra_id, sign_in.uid)
+            elif linking is rules.MitraSignIn.RELINK:
+                relink = _ask_relink(uow, mitra, sign_in.uid)
         uow.commit()
     if mitra is None or not mitra.active:
         if mitra is not None:  # a deactivated mitra keeps no session anywhere
             idp.revoke_sessions(sign_in.uid)
             idp.set_role(sign_in.uid, None)
         raise Forbidden("this phone number does not belong to an active mitra", code="not_a_mitra")
-    previous_uid = mitra.firebase_uid if mitra.firebase_uid != sign_in.uid else None
-    _grant(idp, identities, sign_in.uid, "mitra", previous_uid=previous_uid)
+    if relink is RelinkStatus.REFUSED:
+        raise Forbidden("an admin refused this sign-in for this mitra", code="relink_refused")
+    if relink is not None:
+        raise Conflict(
+            "this phone number's mitra signs in with another account: an admin must approve this one first",
+            code="relink_pending",
+        )
+    _grant(idp, identities, sign_in.uid, "mitra", previous_uid=None)
     return mitra
+
+
+def _ask_relink(uow: UnitOfWork, mitra: Mitra, uid: str) -> RelinkStatus:
+    """The pending (or refused) request of this sign-in to become the mitra's; asked once, audited once."""
+    status = uow.accounts.relink_status(mitra.mitra_id, uid)
+    if status in (RelinkStatus.PENDING, RelinkStatus.REFUSED):
+        return status
+    uow.accounts.ask_relink(mitra.mitra_id, uid, previous_uid=mitra.firebase_uid)
+    uow.audit.record(
+        actor_uid=uid,
+        actor_role="mitra",
+        action="mitra.relink_requested",
+        target=mitra.mitra_id,
+        old={"firebase_uid": mitra.firebase_uid},
+        new={"firebase_uid": uid},
+    )
+    return RelinkStatus.PENDING
 
 
 def _grant(idp: IdentityProvider, identities: IdentityCache, uid: str, role: str, *, previous_uid: str | None) -> None:

@@ -4,6 +4,7 @@ mitra's phone on a new Firebase account waits for an admin; a client's takeover 
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -12,8 +13,10 @@ from typing import Any
 import pytest
 import requests
 
-from emulators.simulator import App
-from emulators.stack import LocalStack
+from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
+from emulators.simulator import App, AuthEmulator
+from emulators.stack import PROJECT, LocalStack
+from shared.adapters.postgres.database import Database
 from tests.support.people import Pair
 
 pytestmark = pytest.mark.needs_gcloud
@@ -111,3 +114,131 @@ def test_a_mitra_s_offer_push_never_shows_an_anonymous_client_s_real_name(
     assert alias in push["notification"]["body"]
     assert "Ratna" not in str(push) and "Kusumawardani" not in str(push)
     assert client.post("pairing_cancel", {"request_id": request.body["request_id"]}).status == 200
+
+
+# -- a mitra's phone on another Firebase account ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin(stack: LocalStack, auth: AuthEmulator) -> App:
+    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
+
+
+def _mitra_row(db: Database, phone: str) -> dict[str, Any]:
+    with db.transaction() as tx:
+        (row,) = tx.all("SELECT id::text AS mitra_id, firebase_uid FROM mitras WHERE phone = :p", {"p": phone})
+        return dict(row)
+
+
+def _phone_of(db: Database, app: App) -> str:
+    with db.transaction() as tx:
+        return str(tx.scalar("SELECT phone FROM mitras WHERE firebase_uid = :uid", {"uid": _uid(app)}))
+
+
+def _phone_moves_to_a_new_account(stack: LocalStack, auth: AuthEmulator, old: App, phone: str) -> App:
+    """The number leaves the mitra's Firebase user (a new SIM, a number the carrier gave to someone else) and signs in
+    as a new Firebase user."""
+    elsewhere = f"+6289{uuid.uuid4().int % 10**9:09d}"
+    auth.admin("update", {"localId": _uid(old), "phoneNumber": elsewhere})
+    fresh = App(stack.functions_url, auth.sign_in_with_phone(phone))
+    assert _uid(fresh) != _uid(old), "the emulator made a new Firebase user for the number"
+    return fresh
+
+
+def _pending_relink(admin: App, uid: str) -> dict[str, Any]:
+    listed = admin.get("admin_mitra_relinks", status="pending")
+    assert listed.status == 200, listed.body
+    (relink,) = [r for r in listed.body["relinks"] if r["firebase_uid"] == uid]
+    return dict(relink)
+
+
+def _firestore_as(app: App, path: str) -> int:
+    """Read a document as this app's user, so firestore.rules decide."""
+    url = f"http://{os.environ['FIRESTORE_EMULATOR_HOST']}/v1/projects/{PROJECT}/databases/(default)/documents/{path}"
+    assert app.session is not None
+    return requests.get(url, headers={"Authorization": f"Bearer {app.session.id_token}"}, timeout=10).status_code
+
+
+def test_a_mitra_s_phone_on_a_new_account_waits_and_a_refusal_keeps_it_out(
+    stack: LocalStack, auth: AuthEmulator, admin: App, new_mitra: Callable[..., App], halo_db: Database
+) -> None:
+    mitra = new_mitra()
+    phone = _phone_of(halo_db, mitra)
+    stranger = _phone_moves_to_a_new_account(stack, auth, mitra, phone)
+
+    asked = stranger.post("mitra_login")
+    asked_again = stranger.post("mitra_login")
+
+    assert (asked.status, asked.error_code) == (409, "relink_pending"), asked.body
+    assert (asked_again.status, asked_again.error_code) == (409, "relink_pending")
+    assert _mitra_row(halo_db, phone)["firebase_uid"] == _uid(mitra), "the profile stays with the linked account"
+    assert stranger.session is not None and stranger.session.refresh().claims.get("role") is None
+    assert stranger.get("sessions_list").status == 403
+    relink = _pending_relink(admin, _uid(stranger))
+    assert (relink["previous_uid"], relink["phone"], relink["status"]) == (_uid(mitra), phone, "pending")
+    assert stranger.get("admin_mitra_relinks").status == 403, "the control center's only"
+
+    refused = admin.post(
+        "admin_mitra_relinks", {"action": "refuse", "relink_id": relink["relink_id"], "note": "bukan mitra kita"}
+    )
+    assert refused.status == 200 and refused.body["relinks"][0]["status"] == "refused", refused.body
+    twice = admin.post("admin_mitra_relinks", {"action": "approve", "relink_id": relink["relink_id"]})
+    assert (twice.status, twice.error_code) == (409, "relink_decided")
+    bad = admin.post("admin_mitra_relinks", {"action": "maybe", "relink_id": relink["relink_id"]})
+    assert bad.status == 400 and "action" in str(bad.body)
+
+    out = stranger.post("mitra_login")
+    assert (out.status, out.error_code) == (403, "relink_refused")
+    assert _mitra_row(halo_db, phone)["firebase_uid"] == _uid(mitra)
+    assert mitra.get("sessions_list").status == 200, "the mitra's own account is untouched"
+    with halo_db.transaction() as tx:
+        audited = tx.all(
+            "SELECT action, actor_uid FROM audit_log WHERE target = :m AND action LIKE 'mitra.relink%' ORDER BY id",
+            {"m": relink["mitra_id"]},
+        )
+    assert [(a["action"], a["actor_uid"]) for a in audited] == [
+        ("mitra.relink_requested", _uid(stranger)),
+        ("mitra.relink_refuse", _uid(admin)),
+    ]
+
+
+def test_an_approved_relink_moves_the_mitra_and_its_open_session_to_the_new_account(
+    stack: LocalStack, auth: AuthEmulator, admin: App, paired: Callable[..., Pair], halo_db: Database
+) -> None:
+    pair = paired()
+    phone = _phone_of(halo_db, pair.mitra)
+    old_uid = _uid(pair.mitra)
+    assert _firestore_as(pair.mitra, f"sessions/{pair.session_id}") == 200
+    fresh = _phone_moves_to_a_new_account(stack, auth, pair.mitra, phone)
+    assert (fresh.post("mitra_login").status, _firestore_as(fresh, f"sessions/{pair.session_id}")) == (409, 403)
+    relink = _pending_relink(admin, _uid(fresh))
+
+    approved = admin.post(
+        "admin_mitra_relinks", {"action": "approve", "relink_id": relink["relink_id"], "note": "ganti HP"}
+    )
+
+    assert approved.status == 200, approved.body
+    assert (approved.body["relinks"][0]["status"], approved.body["relinks"][0]["decided_by"]) == (
+        "approved",
+        _uid(admin),
+    )
+    assert _mitra_row(halo_db, phone)["firebase_uid"] == _uid(fresh)
+    login = fresh.post("mitra_login")
+    assert login.status == 200, login.body
+    assert fresh.session is not None and fresh.session.refresh().claims["role"] == "mitra"
+    assert fresh.get("sessions_list").status == 200
+    deadline = time.monotonic() + 10
+    while _firestore_as(fresh, f"sessions/{pair.session_id}") != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _firestore_as(fresh, f"sessions/{pair.session_id}") == 200, "the open session is the new account's"
+    assert pair.mitra.get("sessions_list").status in (401, 403), "the previous account is signed out"
+    assert _firestore_as(pair.mitra, f"sessions/{pair.session_id}") == 403
+    assert _send(fresh, pair.session_id, "aku masih di sini, HP-ku baru") != ""
+    with halo_db.transaction() as tx:
+        audited = tx.all(
+            "SELECT old_value, new_value FROM audit_log WHERE target = :m AND action = 'mitra.relink_approve'",
+            {"m": relink["mitra_id"]},
+        )
+    assert [(a["old_value"]["firebase_uid"], a["new_value"]["firebase_uid"]) for a in audited] == [
+        (old_uid, _uid(fresh))
+    ]

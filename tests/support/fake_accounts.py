@@ -7,7 +7,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.accounts import Client, EmailSignIn, Identity, Mitra, OpenSession, Revocation, identity_of
+from shared.domain.accounts import (
+    Client,
+    EmailSignIn,
+    Identity,
+    Mitra,
+    OpenSession,
+    RelinkStatus,
+    Revocation,
+    identity_of,
+)
 
 if TYPE_CHECKING:
     from tests.support.fakes import FakeDatabase
@@ -195,6 +204,29 @@ class FakeAccountsRepository:
 
     def link_mitra(self, mitra_id: str, uid: str) -> None:
         self._db.table("mitras")[mitra_id]["firebase_uid"] = uid
+
+    def relink_status(self, mitra_id: str, uid: str) -> RelinkStatus | None:
+        asked = [
+            r for r in self._db.table("mitra_relinks").values() if (r["mitra_id"], r["firebase_uid"]) == (mitra_id, uid)
+        ]
+        return RelinkStatus(max(asked, key=lambda r: r["requested_at"])["status"]) if asked else None
+
+    def ask_relink(self, mitra_id: str, uid: str, *, previous_uid: str | None) -> None:
+        relinks = self._db.table("mitra_relinks")
+        if any((r["mitra_id"], r["firebase_uid"], r["status"]) == (mitra_id, uid, "pending") for r in relinks.values()):
+            return
+        relink_id = str(uuid.uuid4())
+        relinks[relink_id] = {
+            "id": relink_id,
+            "mitra_id": mitra_id,
+            "firebase_uid": uid,
+            "previous_uid": previous_uid,
+            "status": "pending",
+            "requested_at": self._db.now,
+            "decided_at": None,
+            "decided_by": None,
+            "note": None,
+        }
 
     # -- revocation --------------------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.adapters.postgres.database import Row
 from shared.adapters.postgres.sql import Sql
-from shared.domain.accounts import Client, Identity, Mitra, OpenSession, Revocation
+from shared.domain.accounts import Client, Identity, Mitra, OpenSession, RelinkStatus, Revocation
 from shared.domain.roles import Role
 
 _CLIENT = """id::text AS client_id, firebase_uid, display_name, anonymous, alias_number, phone, email,
@@ -174,6 +174,25 @@ class AccountsRepository:
         self._sql.execute(
             "UPDATE mitras SET firebase_uid = :uid, updated_at = now() WHERE id = CAST(:id AS uuid)",
             {"uid": uid, "id": mitra_id},
+        )
+
+    def relink_status(self, mitra_id: str, uid: str) -> RelinkStatus | None:
+        """The status of this sign-in's latest request to become the mitra's
+        (`shared.domain.accounts.mitra_sign_in`)."""
+        status = self._sql.scalar(
+            """SELECT status FROM mitra_relinks WHERE firebase_uid = :uid AND mitra_id = CAST(:mitra AS uuid)
+               ORDER BY requested_at DESC LIMIT 1""",
+            {"uid": uid, "mitra": mitra_id},
+        )
+        return RelinkStatus(status) if status is not None else None
+
+    def ask_relink(self, mitra_id: str, uid: str, *, previous_uid: str | None) -> None:
+        """One pending request per mitra and sign-in (`mitra_relinks_one_pending`)."""
+        self._sql.execute(
+            """INSERT INTO mitra_relinks (mitra_id, firebase_uid, previous_uid)
+               VALUES (CAST(:mitra AS uuid), :uid, :previous)
+               ON CONFLICT (mitra_id, firebase_uid) WHERE status = 'pending' DO NOTHING""",
+            {"mitra": mitra_id, "uid": uid, "previous": previous_uid},
         )
 
 
