@@ -6,7 +6,7 @@ from functions._http import Call, endpoint
 from shared import bootstrap
 from shared.domain.roles import Role
 from shared.errors import Forbidden
-from shared.schemas import ClientProfile, ClientProfileUpdate, ClientRegister, Empty, MitraProfile
+from shared.schemas import ClientProfile, ClientProfileUpdate, ClientRegister, Empty, HistoryConfirmed, MitraProfile
 from shared.services import accounts
 
 
@@ -52,3 +52,11 @@ def mitra_login(call: Call[Empty]) -> MitraProfile:
         bootstrap.ports(), bootstrap.firebase_auth(), bootstrap.identities(), call.caller.token
     )
     return MitraProfile.model_validate(mitra, from_attributes=True)
+
+
+@endpoint(post=Empty, response=HistoryConfirmed, check_revoked=True)
+def client_history_confirm(call: Call[Empty]) -> HistoryConfirmed:
+    """The previous login of a taken-over profile, signed in afresh with another of its sign-in methods, gives the
+    conversations from before the takeover to the new login (docs/privacy.md)."""
+    takeover = accounts.confirm_history(bootstrap.ports(), bootstrap.identities(), call.caller.token)
+    return HistoryConfirmed(client_id=takeover.client_id)

@@ -35,6 +35,7 @@ class QueueSpec:
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("client_register", "functions.accounts", "http"),
     FunctionSpec("client_profile", "functions.accounts", "http"),
+    FunctionSpec("client_history_confirm", "functions.accounts", "http"),
     FunctionSpec("mitra_login", "functions.accounts", "http"),
     FunctionSpec("pricing_quote", "functions.pricing", "http"),
     FunctionSpec("mitra_set_status", "functions.presence", "http"),

@@ -56,7 +56,7 @@ variable "db_availability_type" {
 variable "db_max_connections" {
   description = "PostgreSQL max_connections (changing it restarts the instance). Each function instance holds up to max(pool size, concurrency) connections, so this less db_reserved_connections bounds the sum of max instances x that over all functions (infra/functions.tf, trigger_class)."
   type        = number
-  default     = 850
+  default     = 880
 }
 
 variable "db_reserved_connections" {

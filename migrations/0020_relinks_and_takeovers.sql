@@ -20,3 +20,27 @@ CREATE TABLE mitra_relinks (
 CREATE UNIQUE INDEX mitra_relinks_one_pending ON mitra_relinks (mitra_id, firebase_uid) WHERE status = 'pending';
 CREATE INDEX mitra_relinks_by_sign_in ON mitra_relinks (firebase_uid, mitra_id, requested_at DESC);
 CREATE INDEX mitra_relinks_by_requested ON mitra_relinks (requested_at DESC, id DESC);
+
+-- A client's profile taken over by another sign-in with the same phone number or email (`client_register` with
+-- force) keeps its credits and its free-trial record, but the conversations from before the takeover are not the new
+-- login's: `clients.history_from` hides the sessions started before it from the client's reads, until the previous
+-- login confirms with another of its sign-in methods (`client_history_confirm`).
+ALTER TABLE clients ADD COLUMN history_from timestamptz;
+
+CREATE TABLE client_takeovers (
+    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id            uuid NOT NULL REFERENCES clients (id),
+    from_uid             text NOT NULL,
+    to_uid               text NOT NULL,
+    -- How the new login proved the phone number or email.
+    sign_in_provider     text NOT NULL,
+    -- clients.history_from before this takeover: what a confirmation gives back.
+    history_from_before  timestamptz,
+    taken_at             timestamptz NOT NULL DEFAULT now(),
+    confirmed_at         timestamptz,
+    -- The previous login's sign-in method that confirmed.
+    confirmed_with       text,
+    CHECK ((confirmed_at IS NULL) = (confirmed_with IS NULL))
+);
+CREATE INDEX client_takeovers_by_client ON client_takeovers (client_id, taken_at DESC);
+CREATE INDEX client_takeovers_by_from_uid ON client_takeovers (from_uid);

@@ -168,6 +168,8 @@ class Client:
     created_at: datetime
     # Whether this client's own pushes may show the beginning of a message (`shared.domain.chat.push_shows_words`).
     push_previews: bool = False
+    # Sessions started before this are not this login's to read (`client_sees_session`): set by a takeover.
+    history_from: datetime | None = None
 
     @property
     def alias(self) -> str:
@@ -233,6 +235,40 @@ class MitraRelink:
     decided_at: datetime | None
     decided_by: str | None
     note: str | None
+
+
+def client_sees_session(*, started_at: datetime, history_from: datetime | None) -> bool:
+    """A phone number or email is not a key to someone's past: after a takeover (`client_register` with force), the
+    client's login reads only the sessions started since (`clients.history_from`), in `sessions_list`,
+    `chat_history`, `session_transcript` and its own export, until the previous login confirms
+    (`may_confirm_takeover`). Credits and the free-trial record stay with the profile."""
+    return history_from is None or started_at >= history_from
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """A client's profile moved to another login (`client_takeovers`), waiting for the previous login's word."""
+
+    takeover_id: str
+    client_id: str
+    from_uid: str
+    to_uid: str
+    # How the new login proved the phone number or email.
+    sign_in_provider: str
+
+
+def may_confirm_takeover(takeover: Takeover, sign_in: SignIn, now: float) -> str | None:
+    """The previous login gives the conversations from before the takeover to the new one by signing in afresh with
+    another of its sign-in methods than the one taken over (e.g. its Google account when the phone number moved):
+    whoever holds only the phone number or email cannot vouch for themself. None when it may; else the refusal's
+    code."""
+    if sign_in.uid != takeover.from_uid:
+        return "not_the_previous_login"
+    if sign_in.sign_in_provider == takeover.sign_in_provider:
+        return "another_sign_in_method_required"
+    if not takeover_allowed(sign_in.auth_time, now):
+        return "recent_sign_in_required"
+    return None
 
 
 def takeover_allowed(auth_time: int, now: float) -> bool:

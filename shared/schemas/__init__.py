@@ -136,6 +136,16 @@ class ClientProfile(BaseModel):
     created_at: datetime
     # Whether this client's pushes show the beginning of a message (default off).
     push_previews: bool
+    # Since a takeover by this login, sessions started before this are hidden from it until the previous login
+    # confirms (`client_history_confirm`); null: every session of the profile is this login's.
+    history_from: datetime | None
+
+
+class HistoryConfirmed(BaseModel):
+    """The previous login confirmed: the new login reads the profile's conversations from before the takeover."""
+
+    client_id: str
+    confirmed: bool = True
 
 
 class MitraProfile(BaseModel):

@@ -13,7 +13,16 @@ import time
 from typing import Protocol
 
 from shared.domain import accounts as rules
-from shared.domain.accounts import Client, Identity, Mitra, OpenSession, RelinkStatus, Revocation, SignIn
+from shared.domain.accounts import (
+    Client,
+    Identity,
+    Mitra,
+    OpenSession,
+    RelinkStatus,
+    Revocation,
+    SignIn,
+    Takeover,
+)
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
@@ -52,6 +61,12 @@ class AccountsRepository(Protocol):
     def link_mitra(self, mitra_id: str, uid: str) -> None: ...
 
     def relink_status(self, mitra_id: str, uid: str) -> RelinkStatus | None: ...
+
+    def record_takeover(self, client_id: str, *, from_uid: str, to_uid: str, sign_in_provider: str) -> None: ...
+
+    def takeover_to_confirm(self, from_uid: str) -> Takeover | None: ...
+
+    def confirm_takeover(self, takeover_id: str, *, confirmed_with: str) -> None: ...
 
     def ask_relink(self, mitra_id: str, uid: str, *, previous_uid: str | None) -> None: ...
 
@@ -115,6 +130,14 @@ def _take_over(uow: UnitOfWork, holder: Client, sign_in: SignIn, *, force: bool)
         )
     if not rules.takeover_allowed(sign_in.auth_time, time.time()):
         raise Forbidden("sign in again (a fresh OTP) before taking this account over", code="recent_sign_in_required")
+    if holder.firebase_uid is not None:
+        assert sign_in.sign_in_provider is not None, "may_register_as_client"
+        uow.accounts.record_takeover(
+            holder.client_id,
+            from_uid=holder.firebase_uid,
+            to_uid=sign_in.uid,
+            sign_in_provider=sign_in.sign_in_provider,
+        )
     moved = uow.accounts.move_client(holder.client_id, uid=sign_in.uid, phone=sign_in.phone_number, email=sign_in.email)
     uow.audit.record(
         actor_uid=sign_in.uid,
@@ -125,6 +148,32 @@ def _take_over(uow: UnitOfWork, holder: Client, sign_in: SignIn, *, force: bool)
         new={"firebase_uid": sign_in.uid},
     )
     return moved
+
+
+def confirm_history(ports: Ports, identities: IdentityCache, sign_in: SignIn) -> Takeover:
+    """The previous login of a taken-over profile gives the conversations from before the takeover to the new login
+    (`shared.domain.accounts.may_confirm_takeover`); audited. 404 `no_takeover` when none of this login's waits."""
+    with ports.uow() as uow:
+        uow.accounts.lock_sign_in(sign_in.uid)
+        takeover = uow.accounts.takeover_to_confirm(sign_in.uid)
+        if takeover is None:
+            raise NotFound("no takeover of a profile this login held waits for its word", code="no_takeover")
+        refused = rules.may_confirm_takeover(takeover, sign_in, time.time())
+        if refused is not None:
+            raise Forbidden("confirm with another of the previous login's sign-in methods, freshly", code=refused)
+        assert sign_in.sign_in_provider is not None
+        uow.accounts.confirm_takeover(takeover.takeover_id, confirmed_with=sign_in.sign_in_provider)
+        uow.audit.record(
+            actor_uid=sign_in.uid,
+            actor_role="client",
+            action="client.history_confirmed",
+            target=takeover.client_id,
+            old={"firebase_uid": takeover.from_uid},
+            new={"firebase_uid": takeover.to_uid, "confirmed_with": sign_in.sign_in_provider},
+        )
+        uow.commit()
+    identities.forget(takeover.to_uid)
+    return takeover
 
 
 def get_client(ports: Ports, client_id: str) -> Client:

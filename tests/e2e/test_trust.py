@@ -17,7 +17,7 @@ from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator
 from emulators.stack import PROJECT, LocalStack
 from shared.adapters.postgres.database import Database
-from tests.support.people import Pair
+from tests.support.people import Pair, pair_up
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -241,4 +241,75 @@ def test_an_approved_relink_moves_the_mitra_and_its_open_session_to_the_new_acco
         )
     assert [(a["old_value"]["firebase_uid"], a["new_value"]["firebase_uid"]) for a in audited] == [
         (old_uid, _uid(fresh))
+    ]
+
+
+# -- a client's forced takeover ----------------------------------------------------------------------------------------
+
+
+def test_a_takeover_keeps_credits_and_trial_but_not_the_past_until_the_previous_login_confirms(
+    stack: LocalStack,
+    auth: AuthEmulator,
+    new_mitra: Callable[..., App],
+    halo_db: Database,
+    quiet_world: None,
+) -> None:
+    email = f"sari-{uuid.uuid4().hex[:8]}@example.com"
+    old = App(stack.functions_url, auth.sign_in_with_google(email, "Sari"))
+    original = old.post("client_register", {"display_name": "Sari"})
+    assert original.status == 200, original.body
+    assert old.session is not None
+    old.session.refresh()
+    (google_sub,) = old.session.claims["firebase"]["identities"]["google.com"]
+    pair = pair_up(old, new_mitra(), {"free_trial": True})
+    _send(old, pair.session_id, "cerita lama yang cuma buatku")
+    with halo_db.transaction() as tx:
+        tx.execute(
+            "UPDATE sessions SET status = 'closed', closed_at = now() WHERE id = CAST(:s AS uuid)",
+            {"s": pair.session_id},
+        )
+    before = old.get("pricing_quote").body
+    # The Google account changes its address; another login proves the profile's email (Apple) and takes it over.
+    moved_to = f"sari-baru-{uuid.uuid4().hex[:8]}@example.com"
+    auth.admin("update", {"localId": _uid(old), "email": moved_to})
+    new = App(stack.functions_url, auth.sign_in_with_apple(email))
+    time.sleep(1.1)  # revocation compares whole seconds
+    taken = new.post("client_register", {"display_name": "Sari", "force": True})
+    assert taken.status == 200 and taken.body["client_id"] == original.body["client_id"], taken.body
+    assert new.session is not None
+    new.session.refresh()
+
+    assert taken.body["history_from"] is not None and new.get("client_profile").body["history_from"] is not None
+    after = new.get("pricing_quote").body
+    assert (after["free_trial"], after["credits"]) == (before["free_trial"], before["credits"]), "kept with the profile"
+    assert new.get("sessions_list").body["sessions"] == []
+    assert new.get("chat_history", session_id=pair.session_id).status == 404
+    assert new.get("session_transcript", session_id=pair.session_id).status == 404
+    exported = new.get("client_data_export")
+    assert exported.status == 200 and (exported.body["sessions"], exported.body["messages"]) == ([], [])
+    assert "cerita lama" not in str(exported.body)
+    assert _firestore_as(new, f"sessions/{pair.session_id}") == 403
+    itself = new.post("client_history_confirm")
+    assert (itself.status, itself.error_code) == (404, "no_takeover"), "the new login cannot vouch for itself"
+
+    previous = App(stack.functions_url, auth.sign_in_with_google(moved_to, "Sari", sub=google_sub))
+    assert _uid(previous) == _uid(old), "the previous login, by its Google account"
+    confirmed = previous.post("client_history_confirm")
+
+    assert confirmed.status == 200 and confirmed.body["client_id"] == original.body["client_id"], confirmed.body
+    assert new.get("client_profile").body["history_from"] is None
+    assert [s["session_id"] for s in new.get("sessions_list").body["sessions"]] == [pair.session_id]
+    transcript = new.get("session_transcript", session_id=pair.session_id)
+    assert transcript.status == 200
+    assert "cerita lama yang cuma buatku" in [m["text"] for m in transcript.body["messages"]]
+    again = previous.post("client_history_confirm")
+    assert (again.status, again.error_code) == (404, "no_takeover")
+    with halo_db.transaction() as tx:
+        audited = tx.all(
+            "SELECT action, actor_uid FROM audit_log WHERE target = :c AND action LIKE 'client.%' ORDER BY id",
+            {"c": original.body["client_id"]},
+        )
+    assert [(a["action"], a["actor_uid"]) for a in audited if a["action"] != "client.export"] == [
+        ("client.takeover", _uid(new)),
+        ("client.history_confirmed", _uid(old)),
     ]

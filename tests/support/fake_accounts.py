@@ -15,6 +15,7 @@ from shared.domain.accounts import (
     OpenSession,
     RelinkStatus,
     Revocation,
+    Takeover,
     identity_of,
 )
 
@@ -205,6 +206,38 @@ class FakeAccountsRepository:
     def link_mitra(self, mitra_id: str, uid: str) -> None:
         self._db.table("mitras")[mitra_id]["firebase_uid"] = uid
 
+    def record_takeover(self, client_id: str, *, from_uid: str, to_uid: str, sign_in_provider: str) -> None:
+        client = self._clients()[client_id]
+        takeover_id = str(uuid.uuid4())
+        self._db.table("client_takeovers")[takeover_id] = {
+            "id": takeover_id,
+            "client_id": client_id,
+            "from_uid": from_uid,
+            "to_uid": to_uid,
+            "sign_in_provider": sign_in_provider,
+            "history_from_before": client.get("history_from"),
+            "taken_at": self._db.now,
+            "confirmed_at": None,
+            "confirmed_with": None,
+        }
+        client["history_from"] = self._db.now
+
+    def takeover_to_confirm(self, from_uid: str) -> Takeover | None:
+        takeovers = self._db.table("client_takeovers").values()
+        for t in sorted(takeovers, key=lambda t: t["taken_at"], reverse=True):
+            latest = max(o["taken_at"] for o in takeovers if o["client_id"] == t["client_id"])
+            holder = self._clients()[t["client_id"]]["firebase_uid"]
+            waiting = t["from_uid"] == from_uid and t["confirmed_at"] is None and holder == t["to_uid"]
+            if waiting and t["taken_at"] == latest:
+                return Takeover(t["id"], t["client_id"], t["from_uid"], t["to_uid"], t["sign_in_provider"])
+        return None
+
+    def confirm_takeover(self, takeover_id: str, *, confirmed_with: str) -> None:
+        takeover = self._db.table("client_takeovers")[takeover_id]
+        if takeover["confirmed_at"] is None:
+            takeover.update(confirmed_at=self._db.now, confirmed_with=confirmed_with)
+            self._clients()[takeover["client_id"]]["history_from"] = takeover["history_from_before"]
+
     def relink_status(self, mitra_id: str, uid: str) -> RelinkStatus | None:
         asked = [
             r for r in self._db.table("mitra_relinks").values() if (r["mitra_id"], r["firebase_uid"]) == (mitra_id, uid)
@@ -276,6 +309,7 @@ def _client(row: Row | None) -> Client | None:
         suspended=row.get("suspended_at") is not None,
         created_at=row["created_at"],
         push_previews=row.get("push_previews", False),
+        history_from=row.get("history_from"),
     )
 
 

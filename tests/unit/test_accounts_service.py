@@ -9,10 +9,12 @@ import time
 import pytest
 
 from shared.adapters.identity_cache import IdentityCache
+from shared.domain.chat import Participant
 from shared.domain.roles import Role
 from shared.errors import Conflict, Forbidden, NotFound
-from shared.services import accounts, admin_mitras, identity
+from shared.services import accounts, admin_mitras, chat, identity
 from tests.support.fake_accounts import FakeIdentityProvider, FakeSignIn, add_admin, add_client, add_mitra
+from tests.support.fake_chat import add_session
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports
 
 PHONE = "+6281234567890"
@@ -235,3 +237,54 @@ def test_an_identity_is_remembered_for_its_time_to_live_and_forgotten_on_change(
     db.table("clients")["c1"]["suspended_at"] = None
     cache.forget("uid-c")
     assert identity.resolve(ports, cache, "uid-c").suspended is False
+
+
+def test_a_takeover_keeps_the_profile_but_not_its_past_until_the_previous_login_confirms(
+    ports: FakePorts, idp: FakeIdentityProvider, identities: IdentityCache, db: FakeDatabase
+) -> None:
+    email = "sari@example.com"
+    original = _register(ports, idp, identities, FakeSignIn("uid-old", "google.com", email=email))
+    session_id = "5e551011-0000-4000-8000-0000000000aa"
+    add_session(
+        db,
+        session_id,
+        client=dict(db.table("clients")[original.client_id]),
+        mitra={"id": "m1", "firebase_uid": "uid-mitra", "display_name": "Mitra Anisa", "active": True},
+    )
+    db.tick(60)
+    now = int(time.time())
+    taken = _register(
+        ports, idp, identities, FakeSignIn("uid-new", "apple.com", email=email, auth_time=now), force=True
+    )
+    new_login = Participant(Role.CLIENT, original.client_id, "uid-new")
+    reader = chat.Reader(Role.CLIENT, original.client_id, "uid-new")
+
+    assert taken.client_id == original.client_id and taken.history_from == db.now
+    assert chat.list_sessions(ports, new_login, cursor=None, limit=10) == ([], None)
+    with pytest.raises(NotFound):
+        chat.transcript(ports, reader, session_id=session_id)
+    mitra = chat.Reader(Role.MITRA, "m1", "uid-mitra")
+    assert chat.transcript(ports, mitra, session_id=session_id)[0]["session_id"] == session_id, "the mitra's is theirs"
+
+    refusals = []
+    for sign_in in (
+        FakeSignIn("uid-new", "google.com", email=email, auth_time=now),
+        FakeSignIn("uid-old", "apple.com", email=email, auth_time=now),
+        FakeSignIn("uid-old", "google.com", auth_time=now - 600),
+    ):
+        with pytest.raises((Forbidden, NotFound)) as refused:
+            accounts.confirm_history(ports, identities, sign_in)
+        refusals.append(refused.value.code)
+    assert refusals == ["no_takeover", "another_sign_in_method_required", "recent_sign_in_required"]
+    assert chat.list_sessions(ports, new_login, cursor=None, limit=10) == ([], None)
+
+    confirmed = accounts.confirm_history(ports, identities, FakeSignIn("uid-old", "google.com", auth_time=now))
+
+    assert confirmed.client_id == original.client_id
+    assert [s["session_id"] for s in chat.list_sessions(ports, new_login, cursor=None, limit=10)[0]] == [session_id]
+    assert chat.transcript(ports, reader, session_id=session_id)[0]["session_id"] == session_id
+    assert accounts.get_client(ports, original.client_id).history_from is None
+    with pytest.raises(NotFound) as again:
+        accounts.confirm_history(ports, identities, FakeSignIn("uid-old", "google.com", auth_time=now))
+    assert again.value.code == "no_takeover"
+    assert [a["action"] for a in db.audit][-2:] == ["client.takeover", "client.history_confirmed"]

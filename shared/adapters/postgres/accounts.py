@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from shared.adapters.postgres.database import Row
 from shared.adapters.postgres.sql import Sql
-from shared.domain.accounts import Client, Identity, Mitra, OpenSession, RelinkStatus, Revocation
+from shared.domain.accounts import Client, Identity, Mitra, OpenSession, RelinkStatus, Revocation, Takeover
 from shared.domain.roles import Role
 
 _CLIENT = """id::text AS client_id, firebase_uid, display_name, anonymous, alias_number, phone, email,
-             suspended_at IS NOT NULL AS suspended, created_at, push_previews"""
+             suspended_at IS NOT NULL AS suspended, created_at, push_previews, history_from"""
 _MITRA = "id::text AS mitra_id, firebase_uid, display_name, phone, active, presence"
 
 # The rule `shared.domain.accounts.identity_of`: the first of a uid's accounts that counts, and the uid's last
@@ -145,6 +145,45 @@ class AccountsRepository:
         )
         assert moved is not None, "the caller holds the client's sign-in locks"
         return moved
+
+    def record_takeover(self, client_id: str, *, from_uid: str, to_uid: str, sign_in_provider: str) -> None:
+        """The rule `shared.domain.accounts.client_sees_session`: the profile's conversations until now are hidden
+        from the new login; the takeover remembers what a confirmation gives back."""
+        self._sql.execute(
+            """WITH before AS (SELECT history_from FROM clients WHERE id = CAST(:id AS uuid)),
+                    recorded AS (
+                        INSERT INTO client_takeovers
+                            (client_id, from_uid, to_uid, sign_in_provider, history_from_before)
+                        SELECT CAST(:id AS uuid), :from_uid, :to_uid, :provider, history_from FROM before)
+               UPDATE clients SET history_from = now(), updated_at = now() WHERE id = CAST(:id AS uuid)""",
+            {"id": client_id, "from_uid": from_uid, "to_uid": to_uid, "provider": sign_in_provider},
+        )
+
+    def takeover_to_confirm(self, from_uid: str) -> Takeover | None:
+        """The unconfirmed takeover from this login of a profile the takeover's new login still holds, and the
+        profile's latest (an older one is no longer the previous login's to give)."""
+        row = self._sql.one(
+            """SELECT t.id::text AS takeover_id, t.client_id::text AS client_id, t.from_uid, t.to_uid,
+                      t.sign_in_provider
+               FROM client_takeovers t JOIN clients c ON c.id = t.client_id AND c.firebase_uid = t.to_uid
+               WHERE t.from_uid = :uid AND t.confirmed_at IS NULL
+                 AND t.taken_at = (SELECT max(taken_at) FROM client_takeovers l WHERE l.client_id = t.client_id)
+               ORDER BY t.taken_at DESC LIMIT 1""",
+            {"uid": from_uid},
+        )
+        return Takeover(**row) if row else None
+
+    def confirm_takeover(self, takeover_id: str, *, confirmed_with: str) -> None:
+        """The conversations hidden by the takeover are the client's again (`clients.history_from` as before it)."""
+        self._sql.execute(
+            """WITH confirmed AS (
+                   UPDATE client_takeovers SET confirmed_at = now(), confirmed_with = :with
+                   WHERE id = CAST(:id AS uuid) AND confirmed_at IS NULL
+                   RETURNING client_id, history_from_before)
+               UPDATE clients c SET history_from = confirmed.history_from_before, updated_at = now()
+               FROM confirmed WHERE c.id = confirmed.client_id""",
+            {"id": takeover_id, "with": confirmed_with},
+        )
 
     def update_client(
         self, client_id: str, *, display_name: str | None, anonymous: bool | None, push_previews: bool | None = None
