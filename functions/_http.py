@@ -26,6 +26,7 @@ from functions._replies import (
 )
 from shared.adapters.firebase_auth import VerifiedToken
 from shared.config import get_settings
+from shared.domain.accounts import sign_in_revoked
 from shared.domain.chat import Participant
 from shared.domain.idempotency import KeyedCall, request_hash
 from shared.domain.roles import Role
@@ -147,6 +148,8 @@ def authenticate(req: flask.Request, spec: Endpoint) -> Caller:
     known = identity.resolve(bootstrap.ports(), bootstrap.identities(), verified.uid)
     if known.suspended:
         raise Forbidden("this account is suspended", code="suspended")
+    if sign_in_revoked(verified.auth_time, known.tokens_valid_after):  # without asking Firebase, on every call
+        raise Unauthenticated("the ID token has been revoked")
     if spec.roles is not None and known.role not in spec.roles:
         raise Forbidden("this function is not available to your account")
     return Caller(uid=verified.uid, role=known.role, account_id=known.account_id, token=verified)

@@ -6,7 +6,7 @@ from functions._http import Call, endpoint
 from shared import bootstrap
 from shared.domain.roles import Role
 from shared.errors import Forbidden
-from shared.schemas import ClientProfile, ClientProfileUpdate, ClientRegister, Empty, MitraProfile
+from shared.schemas import ClientProfile, ClientProfileUpdate, ClientRegister, Empty, HistoryConfirmed, MitraProfile
 from shared.services import accounts
 
 
@@ -28,12 +28,17 @@ def client_register(call: Call[ClientRegister]) -> ClientProfile:
 
 @endpoint(get=Empty, post=ClientProfileUpdate, roles={Role.CLIENT}, response=ClientProfile)
 def client_profile(call: Call[Empty | ClientProfileUpdate]) -> ClientProfile:
-    """GET: the caller's profile. POST: change the display name and/or the anonymity choice."""
+    """GET: the caller's profile. POST: change the display name, the anonymity choice and/or message previews in
+    pushes."""
     client_id = call.caller.participant().account_id
     if isinstance(call.body, ClientProfileUpdate):
         body = call.body
         client = accounts.update_client(
-            bootstrap.ports(), client_id, display_name=body.display_name, anonymous=body.anonymous
+            bootstrap.ports(),
+            client_id,
+            display_name=body.display_name,
+            anonymous=body.anonymous,
+            push_previews=body.push_previews,
         )
     else:
         client = accounts.get_client(bootstrap.ports(), client_id)
@@ -47,3 +52,11 @@ def mitra_login(call: Call[Empty]) -> MitraProfile:
         bootstrap.ports(), bootstrap.firebase_auth(), bootstrap.identities(), call.caller.token
     )
     return MitraProfile.model_validate(mitra, from_attributes=True)
+
+
+@endpoint(post=Empty, response=HistoryConfirmed, check_revoked=True)
+def client_history_confirm(call: Call[Empty]) -> HistoryConfirmed:
+    """The previous login of a taken-over profile, signed in afresh with another of its sign-in methods, gives the
+    conversations from before the takeover to the new login (docs/privacy.md)."""
+    takeover = accounts.confirm_history(bootstrap.ports(), bootstrap.identities(), call.caller.token)
+    return HistoryConfirmed(client_id=takeover.client_id)

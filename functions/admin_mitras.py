@@ -9,16 +9,29 @@ from shared.domain.admin import MitraOnRoster
 from shared.domain.roles import Role
 from shared.schemas.admin_mitras import (
     AdminMitra,
+    AdminMitraRelink,
     CreateMitra,
+    DecideRelink,
     MitraAction,
     MitraLogQuery,
     MitraLogs,
     MitraPage,
     MitraQuery,
+    RelinkPage,
+    RelinkQuery,
     SetMitraActive,
     UpdateMitra,
 )
-from shared.services.admin_mitras import create, deactivate, list_mitras, reactivate, rename, status_history
+from shared.services.admin_mitras import (
+    create,
+    deactivate,
+    decide_relink,
+    list_mitras,
+    list_relinks,
+    reactivate,
+    rename,
+    status_history,
+)
 
 
 @endpoint(get=MitraQuery, post=MitraAction, roles={Role.ADMIN}, response=MitraPage, check_revoked=True)
@@ -58,3 +71,24 @@ def admin_mitra_logs(call: Call[MitraLogQuery]) -> MitraLogs:
     body = call.body
     history = status_history(bootstrap.ports(), str(body.mitra_id), body.from_date, body.to_date)
     return MitraLogs.model_validate(history, from_attributes=True)
+
+
+@endpoint(get=RelinkQuery, post=DecideRelink, roles={Role.ADMIN}, response=RelinkPage, check_revoked=True)
+def admin_mitra_relinks(call: Call[RelinkQuery | DecideRelink]) -> RelinkPage:
+    """GET: mitras' phones signing in from another Firebase account, newest first. POST: approve or refuse one."""
+    body = call.body
+    if isinstance(body, DecideRelink):
+        decided = decide_relink(
+            bootstrap.ports(),
+            bootstrap.firebase_auth(),
+            bootstrap.identities(),
+            call.caller.uid,
+            str(body.relink_id),
+            approve=body.action == "approve",
+            note=body.note,
+        )
+        return RelinkPage(relinks=[AdminMitraRelink.model_validate(decided, from_attributes=True)])
+    relinks, cursor = list_relinks(bootstrap.ports(), status=body.status, cursor=body.cursor, limit=body.limit)
+    return RelinkPage(
+        relinks=[AdminMitraRelink.model_validate(r, from_attributes=True) for r in relinks], next_cursor=cursor
+    )

@@ -35,6 +35,7 @@ class QueueSpec:
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("client_register", "functions.accounts", "http"),
     FunctionSpec("client_profile", "functions.accounts", "http"),
+    FunctionSpec("client_history_confirm", "functions.accounts", "http"),
     FunctionSpec("mitra_login", "functions.accounts", "http"),
     FunctionSpec("pricing_quote", "functions.pricing", "http"),
     FunctionSpec("mitra_set_status", "functions.presence", "http"),
@@ -66,6 +67,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("admin_sessions", "functions.admin_sessions", "admin"),
     FunctionSpec("admin_session_transcript", "functions.admin_sessions", "admin"),
     FunctionSpec("admin_mitra_logs", "functions.admin_mitras", "admin"),
+    FunctionSpec("admin_mitra_relinks", "functions.admin_mitras", "admin"),
     FunctionSpec("admin_admins", "functions.admin_admins", "admin"),
     FunctionSpec("session_end", "functions.lifecycle", "http"),
     FunctionSpec("session_goodbye", "functions.lifecycle", "http"),

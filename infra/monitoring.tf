@@ -415,13 +415,14 @@ resource "google_monitoring_alert_policy" "crisis_no_admin_on_duty" {
   notification_channels = local.crisis_channels
 
   conditions {
-    display_name = "A crisis signal was raised while no admin was on duty"
+    display_name = "A crisis signal was raised while no admin was on duty (escalated to every admin)"
 
     condition_matched_log {
-      filter = "${local.function_logs} AND jsonPayload.message=\"safety signal raised\" AND jsonPayload.admins=0"
+      filter = "${local.function_logs} AND severity=ERROR AND jsonPayload.message=\"crisis signal escalated\""
       label_extractors = {
-        category = "EXTRACT(jsonPayload.category)"
-        alert    = "EXTRACT(jsonPayload.alert)"
+        category      = "EXTRACT(jsonPayload.category)"
+        alert         = "EXTRACT(jsonPayload.alert)"
+        admins_pushed = "EXTRACT(jsonPayload.admins_pushed)"
       }
     }
   }
@@ -435,7 +436,7 @@ resource "google_monitoring_alert_policy" "crisis_no_admin_on_duty" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "A crisis signal was raised and nobody was on duty, so no admin was pushed. Put an admin on duty (`admin_admins` set_on_duty) and have them open the alert. Runbook: ${local.runbook}."
+    content   = "A crisis signal was raised and nobody was on duty, so every admin was pushed and nobody in particular is on it. Put an admin on duty (`admin_admins` set_on_duty) and have them open the alert. Runbook: ${local.runbook}."
   }
 }
 

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from shared.domain.accounts import EmailSignIn
 from shared.errors import Unauthenticated, Unavailable
 
 _CLOCK_SKEW_S = 5
@@ -145,12 +146,13 @@ class FirebaseAuth:
         except auth.UserNotFoundError:
             return
 
-    def uid_for_email(self, email: str) -> str | None:
+    def sign_in_for_email(self, email: str) -> EmailSignIn | None:
         auth = self._auth()
         try:
-            return str(auth.get_user_by_email(email, app=self._app).uid)
+            user = auth.get_user_by_email(email, app=self._app)
         except auth.UserNotFoundError:
             return None
+        return EmailSignIn(uid=str(user.uid), email_verified=bool(user.email_verified))
 
     def tokens_valid_after(self, uid: str) -> int:
         """Seconds since epoch before which this user's tokens are revoked (0 if never)."""

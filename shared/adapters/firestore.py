@@ -7,6 +7,10 @@ Two ways to send the same writes, chosen by `public_client_api` (HALO_PUBLIC_CLI
   and tests/unit/test_client_library_canary.py fails, naming the attribute, on an upgrade that changes them;
 - the public path uses the library's own `client.batch()`, `set(merge=...)` and `delete`, with the same group
   commit, the same deadline, and the same errors (Unavailable when Firestore cannot be reached in time).
+
+Both keep late writes from putting a document back (shared/domain/projection.py): a versioned document is read
+(`_versions` and its update time) and merged on the condition that it has not changed since, re-read and merged again
+when it has; a message is created on the condition that it does not exist yet, and one that does is done.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.group_commit import GroupCommit
-from shared.domain.events import DocumentDelete, DocumentEvent
+from shared.domain import projection
+from shared.domain.events import DELETE_FIELD, DocumentDelete, DocumentEvent
+from shared.domain.projection import VERSIONS_FIELD, FieldWrite, Guard, Stored
 from shared.errors import Unavailable
 
 # Firestore's own limit on writes per batch.
@@ -47,6 +53,7 @@ class FirestoreWriter:
         self.public_api = _public_api_setting() if public_api is None else public_api
         self._client: Any = None
         self._rpc: Any = None
+        self._batch_get: Any = None
         self._protos: Any = None
         self._database = ""
         self._metadata: list[tuple[str, str]] = []
@@ -63,16 +70,24 @@ class FirestoreWriter:
                 self._client = firestore.Client(project=self._project_id)
             return self._client
 
-    def apply(self, events: Sequence[DocumentEvent]) -> None:
-        """Raises Unavailable when Firestore cannot be reached in time (the caller may retry). Either every write
-        landed or, for up to GROUP_MAX_OPS documents, none of them did. Data Firestore cannot store is refused
-        (TypeError, ValueError) before anything is sent, failing this caller alone."""
-        ops = [_Op(path, event) for event in events for path in event.paths]
+    def apply(self, events: Sequence[DocumentEvent], versions: Sequence[int | None] | None = None) -> None:
+        """Raises Unavailable when Firestore cannot be reached in time (the caller may retry). `versions` are the
+        events' outbox row ids, which versioned documents need (shared/domain/projection.py). Versioned documents are
+        written first, in commits of their own; of the rest, either every write landed or, for up to GROUP_MAX_OPS
+        documents, none of them did. Data Firestore cannot store is refused (TypeError, ValueError) before anything
+        is sent, failing this caller alone."""
+        numbered = zip(events, versions if versions is not None else [None] * len(events), strict=True)
+        ops = [_Op(path, event, version) for event, version in numbered for path in event.paths]
+        versioned = [op for op in ops if op.guard is Guard.VERSIONED]
+        if versioned:
+            self._apply_versioned(versioned)
+        ops = [op for op in ops if op.guard is not Guard.VERSIONED]
         if len(ops) > GROUP_MAX_OPS:  # a blast or a projector's batch: its own commits, in BATCH_LIMIT slices
             for start in range(0, len(ops), BATCH_LIMIT):
                 self._commit(ops[start : start + BATCH_LIMIT])
             return
-        self._group.submit(_Unit(frozenset(op.path for op in ops), self._encode(ops)))
+        if ops:
+            self._group.submit(_Unit(frozenset(op.path for op in ops), self._encode(ops)))
 
     def _commit_group(self, units: list[_Unit]) -> None:
         self._commit_writes([write for unit in units for write in unit.writes])
@@ -102,10 +117,29 @@ class FirestoreWriter:
                 write.update.name = self._document_name(op.path)
                 if mask is not None:
                     write.update_mask.field_paths.extend(mask)
+                if op.guard is Guard.CREATE_ONCE:
+                    write.current_document.exists = False
             writes.append(write)
         return writes
 
     def _commit_writes(self, writes: list[Any]) -> None:
+        """One commit of `writes`. A message created once that exists already (a redelivery, or one that arrives
+        after its text was erased) fails the whole commit: the messages found are left out, and the rest sent
+        again."""
+        from google.api_core import exceptions
+
+        while writes:
+            try:
+                self._send_writes(writes)
+                return
+            except exceptions.AlreadyExists:
+                creates = [write for write in writes if self._creates(write)]
+                found = {path for path, stored in self._read([self._path_of(w) for w in creates]).items() if stored}
+                if not found:
+                    raise
+                writes = [write for write in writes if not (self._creates(write) and self._path_of(write) in found)]
+
+    def _send_writes(self, writes: list[Any]) -> None:
         if self.public_api:
             self._commit_public(writes)
             return
@@ -114,8 +148,114 @@ class FirestoreWriter:
         request.writes.extend(writes)
         self._send(rpc, request, metadata)
 
+    # -- versioned documents --------------------------------------------------------------------------------------
+
+    def _apply_versioned(self, ops: list[_Op]) -> None:
+        """Each document's writes merged into one that drops what newer writes have set, committed on the condition
+        that the document is as it was read; read again and merged again while another write gets there first."""
+        from google.api_core import exceptions
+
+        by_path: dict[str, list[tuple[int, DocumentEvent]]] = {}
+        for op in ops:
+            if op.version is None:
+                raise ValueError(f"{op.path} is versioned: it is written from the outbox, with its row's id")
+            by_path.setdefault(op.path, []).append((op.version, op.event))
+        deadline = time.monotonic() + _COMMIT_DEADLINE_S
+        while True:
+            stored = self._read(list(by_path))
+            writes = []
+            for path, writes_of_path in by_path.items():
+                found = stored[path]
+                merge = projection.newest_of(
+                    Stored(exists=found is not None, versions=found.versions if found else {}), writes_of_path
+                )
+                if merge is not None:
+                    writes.append(self._conditional_write(path, merge.fields, found))
+            try:
+                for start in range(0, len(writes), BATCH_LIMIT):
+                    self._send_writes(writes[start : start + BATCH_LIMIT])
+                return
+            except (exceptions.FailedPrecondition, exceptions.AlreadyExists, exceptions.NotFound) as exc:
+                if time.monotonic() > deadline:
+                    raise Unavailable("Firestore documents kept changing; retry the request") from exc
+                time.sleep(random.uniform(0, _RETRY_INITIAL_S))  # another writer got there first: read again
+
+    def _conditional_write(self, path: str, fields: list[FieldWrite], found: _Found | None) -> Any:
+        """`fields` written into the document, on the condition that it is still as `found` (or still absent)."""
+        if self.public_api:
+            reference = self.client.document(_document_path(path))
+            if found is None:
+                return _PublicWrite(reference, native_document(_nested(fields), merge=False), merge=False, create=True)
+            updates = {_field_path(name): native_document({"v": value}, merge=True)["v"] for name, value in fields}
+            return _PublicWrite(reference, updates, merge=True, last_update=found.update_time)
+        self._commit_rpc()
+        write = self._protos.write()
+        write.update.name = self._document_name(path)
+        for name, value in fields:
+            write.update_mask.field_paths.append(_field_path(name))
+            if value != DELETE_FIELD:
+                target = write.update.fields
+                for part in name[:-1]:
+                    target = target[part].map_value.fields
+                _encode_value(target[name[-1]], value)
+        if found is None:
+            write.current_document.exists = False
+        else:
+            write.current_document.update_time.CopyFrom(found.update_time)
+        return write
+
+    def _read(self, paths: list[str]) -> dict[str, _Found | None]:
+        """Each document's `_versions` and update time (None: it does not exist), in one read."""
+        if not paths:
+            return {}
+        if self.public_api:
+            client = self.client
+            references = [client.document(_document_path(path)) for path in paths]
+            snapshots = client.get_all(references, field_paths=[VERSIONS_FIELD], retry=None, timeout=_COMMIT_DEADLINE_S)
+            found: dict[str, _Found | None] = dict.fromkeys(paths)
+            for snapshot in snapshots:
+                if snapshot.exists:
+                    versions = (snapshot.to_dict() or {}).get(VERSIONS_FIELD) or {}
+                    found[snapshot.reference.path] = _Found(snapshot.update_time, dict(versions))
+            return found
+        rpc, metadata = self._batch_get_rpc()
+        request = self._protos.batch_get_request(database=self._database)
+        request.documents.extend(self._document_name(path) for path in paths)
+        request.mask.field_paths.append(VERSIONS_FIELD)
+        by_name: dict[str, _Found | None] = {}
+
+        def read(timeout: float) -> None:
+            for response in rpc(request, timeout=timeout, metadata=metadata):
+                if response.WhichOneof("result") == "found":
+                    fields = response.found.fields
+                    versions = fields[VERSIONS_FIELD].map_value.fields if VERSIONS_FIELD in fields else {}
+                    by_name[response.found.name] = _Found(
+                        response.found.update_time, {key: value.integer_value for key, value in versions.items()}
+                    )
+                else:
+                    by_name[response.missing] = None
+
+        self._call(read)
+        return {path: by_name.get(self._document_name(path)) for path in paths}
+
+    def _creates(self, write: Any) -> bool:
+        if self.public_api:
+            return bool(write.create)
+        condition = write.current_document
+        return condition.WhichOneof("condition_type") == "exists" and not condition.exists
+
+    def _path_of(self, write: Any) -> str:
+        if self.public_api:
+            return str(write.reference.path)
+        return str(write.update.name).split("/documents/", 1)[1]
+
     def _send(self, rpc: Any, request: Any, metadata: list[tuple[str, str]]) -> None:
         """One Commit, resent after a short backoff while Firestore is busy or unreachable, until the deadline."""
+        self._call(lambda timeout: rpc(request, timeout=timeout, metadata=metadata))
+
+    def _call(self, call: Any) -> None:
+        """`call(timeout)`, made again after a short backoff while Firestore is busy or unreachable, until the
+        deadline; other errors as the client library raises them."""
         import grpc
         from google.api_core import exceptions
 
@@ -124,7 +264,7 @@ class FirestoreWriter:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                rpc(request, timeout=max(remaining, 0.001), metadata=metadata)
+                call(max(remaining, 0.001))
                 return
             except grpc.RpcError as exc:
                 code = exc.code() if callable(getattr(exc, "code", None)) else None  # type: ignore[attr-defined]
@@ -154,6 +294,11 @@ class FirestoreWriter:
                     request_serializer=protos.commit_request.SerializeToString,
                     response_deserializer=protos.commit_response.FromString,
                 )
+                self._batch_get = channel.unary_stream(
+                    BATCH_GET_METHOD,
+                    request_serializer=protos.batch_get_request.SerializeToString,
+                    response_deserializer=protos.batch_get_response.FromString,
+                )
                 self._protos = protos
                 self._database = _private(client, "_database_string")
                 # What the library sends with every call: the database as a resource prefix (and, against the
@@ -163,6 +308,11 @@ class FirestoreWriter:
                     routing_header.to_grpc_metadata((("database", self._database),)),  # type: ignore[no-untyped-call]
                 ]
             return self._rpc, self._metadata
+
+    def _batch_get_rpc(self) -> tuple[Any, list[tuple[str, str]]]:
+        """Firestore's BatchGetDocuments, on the same channel and with the same metadata as Commit."""
+        _, metadata = self._commit_rpc()
+        return self._batch_get, metadata
 
     def _document_name(self, path: str) -> str:
         return f"{self._database}/documents/{_document_path(path)}"
@@ -184,7 +334,7 @@ class FirestoreWriter:
                 native = natives.get(id(op.event))
                 if native is None:
                     native = natives[id(op.event)] = native_document(dict(op.event.data), merge=op.event.merge)
-                write = _PublicWrite(reference, native, merge=op.event.merge)
+                write = _PublicWrite(reference, native, merge=op.event.merge, create=op.guard is Guard.CREATE_ONCE)
             write.add_to(scratch)
             writes.append(write)
         return writes
@@ -215,6 +365,7 @@ class FirestoreWriter:
 
 
 COMMIT_METHOD = "/google.firestore.v1.Firestore/Commit"
+BATCH_GET_METHOD = "/google.firestore.v1.Firestore/BatchGetDocuments"
 # What the fast path reads from google.cloud.firestore.Client that the library does not promise to keep.
 PRIVATE_ATTRIBUTES = ("_firestore_api", "_database_string", "_rpc_metadata")
 
@@ -247,8 +398,9 @@ def private_api_problems(project_id: str = "demo-halo") -> list[str]:
     database = f"projects/{project_id}/databases/(default)"
     try:
         channel = client._firestore_api.transport.grpc_channel
-        if not callable(getattr(channel, "unary_unary", None)):
-            problems.append("Client._firestore_api.transport.grpc_channel has no unary_unary (not a gRPC channel)")
+        for method in ("unary_unary", "unary_stream"):
+            if not callable(getattr(channel, method, None)):
+                problems.append(f"Client._firestore_api.transport.grpc_channel has no {method} (not a gRPC channel)")
     except AttributeError as exc:
         problems.append(f"Client._firestore_api.transport.grpc_channel is gone: {exc}")
     found = getattr(client, "_database_string", "missing")
@@ -275,14 +427,18 @@ def _protocol_problems() -> list[str]:
     # The generated transport names the RPC the fast path calls by hand; a rename there is a rename on the wire.
     from google.cloud.firestore_v1.services.firestore.transports import grpc as generated
 
-    commit = getattr(generated.FirestoreGrpcTransport, "commit", None)
-    if not isinstance(commit, property) or COMMIT_METHOD not in inspect.getsource(commit.fget):  # type: ignore[arg-type]
-        problems.append(f"the generated Firestore transport no longer calls {COMMIT_METHOD}")
+    for name, method in (("commit", COMMIT_METHOD), ("batch_get_documents", BATCH_GET_METHOD)):
+        rpc = getattr(generated.FirestoreGrpcTransport, name, None)
+        if not isinstance(rpc, property) or method not in inspect.getsource(rpc.fget):  # type: ignore[arg-type]
+            problems.append(f"the generated Firestore transport no longer calls {method}")
     value_fields = (*_SCALAR_FIELDS.values(), "null_value", "map_value", "array_value", "timestamp_value")
     needed = {
         protos.commit_request: ("database", "writes"),
-        protos.write: ("update", "delete", "update_mask"),
-        protos.document: ("name", "fields"),
+        protos.write: ("update", "delete", "update_mask", "current_document"),
+        protos.write().current_document.__class__: ("exists", "update_time"),
+        protos.batch_get_request: ("database", "documents", "mask"),
+        protos.batch_get_response: ("found", "missing"),
+        protos.document: ("name", "fields", "update_time"),
         type(protos.document().fields["x"]): value_fields,
     }
     for message, fields in needed.items():
@@ -304,17 +460,44 @@ def _document_path(path: str) -> str:
 
 @dataclass(frozen=True)
 class _PublicWrite:
-    """One write as the library's batch takes it: a set of `data` (library values) or, with None, a delete."""
+    """One write as the library's batch takes it: a set of `data` (library values) or, with None, a delete; `create`
+    only if the document does not exist; with `last_update`, an update of `data`'s field paths only if the document
+    was last updated then."""
 
     reference: Any
     data: dict[str, Any] | None
     merge: bool
+    create: bool = False
+    last_update: Any = None
 
     def add_to(self, batch: Any) -> None:
         if self.data is None:
             batch.delete(self.reference)
+        elif self.create:
+            batch.create(self.reference, self.data)
+        elif self.last_update is not None:
+            from google.cloud.firestore_v1 import _helpers
+
+            batch.update(self.reference, self.data, option=_helpers.LastUpdateOption(self.last_update))
         else:
             batch.set(self.reference, self.data, merge=self.merge)
+
+
+def _nested(fields: list[FieldWrite]) -> dict[str, Any]:
+    """Fields set (none inside another) as one document's data."""
+    data: dict[str, Any] = {}
+    for name, value in fields:
+        target = data
+        for part in name[:-1]:
+            target = target.setdefault(part, {})
+        target[name[-1]] = value
+    return data
+
+
+def _field_path(path: tuple[str, ...]) -> str:
+    from google.cloud.firestore_v1.field_path import render_field_path
+
+    return str(render_field_path(path))
 
 
 def native_document(data: dict[str, Any], *, merge: bool) -> dict[str, Any]:
@@ -347,10 +530,23 @@ def native_document(data: dict[str, Any], *, merge: bool) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _Op:
-    """One document an event writes."""
+    """One document an event writes, with the event's outbox row id (its version, where the document has one)."""
 
     path: str
     event: DocumentEvent
+    version: int | None = None
+
+    @property
+    def guard(self) -> Guard:
+        return projection.guard_of(self.path, self.event)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A versioned document as read before a conditional write: when it last changed, and its `_versions`."""
+
+    update_time: Any
+    versions: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -384,6 +580,8 @@ class _Protos:
         self.commit_request = firestore.CommitRequest.pb()
         self.write = write.Write.pb()
         self.commit_response = firestore.CommitResponse.pb()
+        self.batch_get_request = firestore.BatchGetDocumentsRequest.pb()
+        self.batch_get_response = firestore.BatchGetDocumentsResponse.pb()
         self.document = document.Document.pb()
 
     def encode_document(self, data: dict[str, Any], *, merge: bool) -> tuple[Any, list[str] | None]:

@@ -36,6 +36,10 @@ MITRA_UNAVAILABLE = Refused("mitra_unavailable", "this mitra is not online, not 
 PHONE_OF_CLIENT = Refused("phone_taken", "this phone number belongs to a client")
 PHONE_OF_MITRA = Refused("phone_taken", "this phone number already belongs to a mitra")
 ROLE_CONFLICT = Refused("role_conflict", "this sign-in belongs to a client or a mitra")
+EMAIL_NOT_VERIFIED = Refused(
+    "email_not_verified",
+    "this sign-in has not verified its email: the person opens the verification link Firebase sends, then ask again",
+)
 CANNOT_REVOKE_SELF = Refused("cannot_revoke_self", "an admin cannot revoke their own role")
 
 
@@ -334,9 +338,12 @@ class AdminOnFile:
     on_duty: bool
 
 
-def may_grant(*, client_or_mitra: bool) -> Refused | None:
-    """Admins, mitras and clients are different people: a sign-in that is a client's or a mitra's does not become an
-    admin's (`AdminAdminsRepository.is_client_or_mitra`)."""
+def may_grant(sign_in: accounts.EmailSignIn, *, client_or_mitra: bool) -> Refused | None:
+    """The admin role goes only to an email Firebase has verified: anyone can create an unverified sign-in with a
+    future admin's address, and it gets nothing. Admins, mitras and clients are different people: a sign-in that is
+    a client's or a mitra's does not become an admin's (`AdminAdminsRepository.is_client_or_mitra`)."""
+    if not sign_in.email_verified:
+        return EMAIL_NOT_VERIFIED
     return ROLE_CONFLICT if client_or_mitra else None
 
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
+from shared.domain.accounts import client_sees_session
 from shared.domain.documents import MESSAGE_TOPIC, message_path, session_path
 from shared.domain.events import Committed, DocumentWrite, TopicMessage, ts
 from shared.domain.notify import push
@@ -180,13 +181,23 @@ class Recipient:
 
     uid: str
     text: str | None
-    client_anonymous: bool
+    # The recipient's side of the session ('client' or 'mitra').
+    side: str
+    # The session's client chose to see the beginning of messages in their pushes (client_profile push_previews).
+    client_push_previews: bool
+
+
+def push_shows_words(recipient: Recipient) -> bool:
+    """A lock screen is public: a push shows a message's beginning only on the client's own devices and only when
+    the client opted in (`push_previews`, off by default). A mitra's pushes never show a client's words."""
+    return recipient.side == "client" and recipient.client_push_previews
 
 
 def message_push(
     *, message_id: str, session_id: str, recipient_uid: str, text: str | None, show_text: bool
 ) -> TopicMessage:
-    """The recipient's push: the message's beginning only where the client allows it, else just that one came."""
+    """The recipient's push: the message's beginning only where `push_shows_words` allows it, else just that one
+    came."""
     body = text[:PUSH_PREVIEW_MAX] if show_text and text else PUSH_HIDDEN_BODY
     return push(
         dedup_key=f"message:{message_id}",
@@ -258,8 +269,19 @@ def typing_document(session_id: str, side: Side, lease_written_at: datetime | No
     return DocumentWrite.at(session_path(session_id), {"typing": {side: lease}})
 
 
-def may_read(*, role: Role | None, account_id: str | None, client_id: str, mitra_id: str) -> bool:
-    """Participants read their own sessions (a rerouted mitra no longer is one). Admins are not participants: they
-    read a session's words only through the control center's `admin_session_transcript`, with a reason, audited
+def may_read(
+    *,
+    role: Role | None,
+    account_id: str | None,
+    client_id: str,
+    mitra_id: str,
+    started_at: datetime,
+    client_history_from: datetime | None,
+) -> bool:
+    """Participants read their own sessions (a rerouted mitra no longer is one); a client's login only those it may
+    since a takeover (`shared.domain.accounts.client_sees_session`). Admins are not participants: they read a
+    session's words only through the control center's `admin_session_transcript`, with a reason, audited
     (shared/services/admin_sessions.py)."""
-    return (role is Role.CLIENT and account_id == client_id) or (role is Role.MITRA and account_id == mitra_id)
+    if role is Role.CLIENT and account_id == client_id:
+        return client_sees_session(started_at=started_at, history_from=client_history_from)
+    return role is Role.MITRA and account_id == mitra_id

@@ -37,3 +37,8 @@ def payment_path(transaction_id: str) -> str:
 
 def alert_path(alert_id: str) -> str:
     return f"admin_alerts/{alert_id}"
+
+
+def revocation_path(uid: str) -> str:
+    """firestore.rules consult it before every read by `uid` (shared.domain.accounts.revocation_document)."""
+    return f"revocations/{uid}"

@@ -385,19 +385,33 @@ def alert_raised(
     )
 
 
-def alert_pushes(alert_id: str, *, session_id: str, client_alias: str, on_duty: list[str]) -> list[TopicMessage]:
-    """The admins on duty are pushed; off duty, an alert waits in the control center, which lists every alert."""
-    if not on_duty:
+@dataclass(frozen=True)
+class AlertRecipients:
+    """Who a crisis alert is pushed to, and whether that is an escalation."""
+
+    uids: list[str]
+    # Nobody was on duty, so every admin is pushed (and the signal is logged at ERROR for the on-call page).
+    escalated: bool
+
+
+def alert_recipients(*, on_duty: list[str], every_admin: list[str]) -> AlertRecipients:
+    """The admins on duty (`admins.on_duty`, switched in the control center) are pushed. A crisis signal must not
+    wait unseen: when no admin is on duty, it is escalated to every admin."""
+    if on_duty:
+        return AlertRecipients(on_duty, escalated=False)
+    return AlertRecipients(every_admin, escalated=True)
+
+
+def alert_pushes(alert_id: str, *, session_id: str, client_alias: str, to: AlertRecipients) -> list[TopicMessage]:
+    """One push to the alert's recipients (none when there is no admin at all: the control center lists it)."""
+    if not to.uids:
         return []
-    return [
-        push(
-            dedup_key=f"safety:{alert_id}",
-            recipients=on_duty,
-            data={"type": "safety_alert", "alert_id": alert_id, "session_id": session_id},
-            title=ALERT_PUSH_TITLE,
-            body=f"{client_alias} mungkin butuh bantuan segera. Buka pusat kendali.",
-        )
-    ]
+    data = {"type": "safety_alert", "alert_id": alert_id, "session_id": session_id}
+    body = f"{client_alias} mungkin butuh bantuan segera. Buka pusat kendali."
+    if to.escalated:
+        data["escalated"] = "true"
+        body = f"Tidak ada admin yang bertugas. {body}"
+    return [push(dedup_key=f"safety:{alert_id}", recipients=to.uids, data=data, title=ALERT_PUSH_TITLE, body=body)]
 
 
 def alert_acknowledged(alert_id: str, *, by: str, at: datetime) -> DocumentWrite:

@@ -118,11 +118,13 @@ class ClientRegister(Model):
 class ClientProfileUpdate(Model):
     display_name: DisplayName | None = None
     anonymous: bool | None = None
+    # Pushes to this client may show the beginning of a message (off by default: a lock screen is public).
+    push_previews: bool | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> ClientProfileUpdate:
-        if self.display_name is None and self.anonymous is None:
-            raise ValueError("send display_name and/or anonymous")
+        if self.display_name is None and self.anonymous is None and self.push_previews is None:
+            raise ValueError("send display_name, anonymous and/or push_previews")
         return self
 
 
@@ -135,6 +137,18 @@ class ClientProfile(BaseModel):
     phone: str | None
     email: str | None
     created_at: datetime
+    # Whether this client's pushes show the beginning of a message (default off).
+    push_previews: bool
+    # Since a takeover by this login, sessions started before this are hidden from it until the previous login
+    # confirms (`client_history_confirm`); null: every session of the profile is this login's.
+    history_from: datetime | None
+
+
+class HistoryConfirmed(BaseModel):
+    """The previous login confirmed: the new login reads the profile's conversations from before the takeover."""
+
+    client_id: str
+    confirmed: bool = True
 
 
 class MitraProfile(BaseModel):

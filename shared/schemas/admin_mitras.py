@@ -95,3 +95,40 @@ class MitraLogs(BaseModel):
     changes: list[StatusChange]
     online_by_day: list[OnlineDay]
     total_online_s: int
+
+
+class RelinkQuery(PageQuery):
+    status: Literal["pending", "approved", "refused"] | None = None
+
+
+class AdminMitraRelink(BaseModel):
+    """A sign-in asking to become a mitra's: the mitra's phone signed in from another Firebase account."""
+
+    relink_id: str
+    mitra_id: str
+    mitra_name: str
+    phone: str
+    # The Firebase uid asking, and the one the mitra signed in with when it asked.
+    firebase_uid: str
+    previous_uid: str | None
+    status: str
+    requested_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    note: str | None
+
+
+class RelinkPage(BaseModel):
+    """GET: one page of requests, newest first. POST: the request as the decision left it (`next_cursor` null)."""
+
+    relinks: list[AdminMitraRelink]
+    next_cursor: str | None = None
+
+
+class DecideRelink(Model):
+    """approve: the mitra signs in with the new account from its next `mitra_login`, the previous one is signed out
+    everywhere; refuse: that sign-in stays refused (403 `relink_refused`)."""
+
+    action: Literal["approve", "refuse"]
+    relink_id: UUID
+    note: str | None = Field(default=None, min_length=1, max_length=500)

@@ -13,7 +13,16 @@ import time
 from typing import Protocol
 
 from shared.domain import accounts as rules
-from shared.domain.accounts import Client, Identity, Mitra, SignIn
+from shared.domain.accounts import (
+    Client,
+    Identity,
+    Mitra,
+    OpenSession,
+    RelinkStatus,
+    Revocation,
+    SignIn,
+    Takeover,
+)
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
@@ -41,13 +50,31 @@ class AccountsRepository(Protocol):
 
     def move_client(self, client_id: str, *, uid: str, phone: str | None, email: str | None) -> Client: ...
 
-    def update_client(self, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client | None: ...
+    def update_client(
+        self, client_id: str, *, display_name: str | None, anonymous: bool | None, push_previews: bool | None = None
+    ) -> Client | None: ...
 
     def mitra_by_phone(self, phone: str) -> Mitra | None: ...
 
     def is_client(self, uid: str) -> bool: ...
 
     def link_mitra(self, mitra_id: str, uid: str) -> None: ...
+
+    def relink_status(self, mitra_id: str, uid: str) -> RelinkStatus | None: ...
+
+    def record_takeover(self, client_id: str, *, from_uid: str, to_uid: str, sign_in_provider: str) -> None: ...
+
+    def takeover_to_confirm(self, from_uid: str) -> Takeover | None: ...
+
+    def confirm_takeover(self, takeover_id: str, *, confirmed_with: str) -> None: ...
+
+    def ask_relink(self, mitra_id: str, uid: str, *, previous_uid: str | None) -> None: ...
+
+    def revoke_sign_ins(self, uid: str, *, block: bool) -> Revocation: ...
+
+    def unblock(self, uid: str) -> Revocation | None: ...
+
+    def open_sessions_of(self, *, client_id: str | None = None, mitra_id: str | None = None) -> list[OpenSession]: ...
 
 
 # -- clients -----------------------------------------------------------------------------------------------------------
@@ -103,6 +130,14 @@ def _take_over(uow: UnitOfWork, holder: Client, sign_in: SignIn, *, force: bool)
         )
     if not rules.takeover_allowed(sign_in.auth_time, time.time()):
         raise Forbidden("sign in again (a fresh OTP) before taking this account over", code="recent_sign_in_required")
+    if holder.firebase_uid is not None:
+        assert sign_in.sign_in_provider is not None, "may_register_as_client"
+        uow.accounts.record_takeover(
+            holder.client_id,
+            from_uid=holder.firebase_uid,
+            to_uid=sign_in.uid,
+            sign_in_provider=sign_in.sign_in_provider,
+        )
     moved = uow.accounts.move_client(holder.client_id, uid=sign_in.uid, phone=sign_in.phone_number, email=sign_in.email)
     uow.audit.record(
         actor_uid=sign_in.uid,
@@ -115,6 +150,32 @@ def _take_over(uow: UnitOfWork, holder: Client, sign_in: SignIn, *, force: bool)
     return moved
 
 
+def confirm_history(ports: Ports, identities: IdentityCache, sign_in: SignIn) -> Takeover:
+    """The previous login of a taken-over profile gives the conversations from before the takeover to the new login
+    (`shared.domain.accounts.may_confirm_takeover`); audited. 404 `no_takeover` when none of this login's waits."""
+    with ports.uow() as uow:
+        uow.accounts.lock_sign_in(sign_in.uid)
+        takeover = uow.accounts.takeover_to_confirm(sign_in.uid)
+        if takeover is None:
+            raise NotFound("no takeover of a profile this login held waits for its word", code="no_takeover")
+        refused = rules.may_confirm_takeover(takeover, sign_in, time.time())
+        if refused is not None:
+            raise Forbidden("confirm with another of the previous login's sign-in methods, freshly", code=refused)
+        assert sign_in.sign_in_provider is not None
+        uow.accounts.confirm_takeover(takeover.takeover_id, confirmed_with=sign_in.sign_in_provider)
+        uow.audit.record(
+            actor_uid=sign_in.uid,
+            actor_role="client",
+            action="client.history_confirmed",
+            target=takeover.client_id,
+            old={"firebase_uid": takeover.from_uid},
+            new={"firebase_uid": takeover.to_uid, "confirmed_with": sign_in.sign_in_provider},
+        )
+        uow.commit()
+    identities.forget(takeover.to_uid)
+    return takeover
+
+
 def get_client(ports: Ports, client_id: str) -> Client:
     with ports.uow(one_statement=True) as uow:
         client = uow.accounts.client(client_id)
@@ -123,9 +184,18 @@ def get_client(ports: Ports, client_id: str) -> Client:
     return client
 
 
-def update_client(ports: Ports, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client:
+def update_client(
+    ports: Ports,
+    client_id: str,
+    *,
+    display_name: str | None,
+    anonymous: bool | None,
+    push_previews: bool | None = None,
+) -> Client:
     with ports.uow(one_statement=True) as uow:
-        client = uow.accounts.update_client(client_id, display_name=display_name, anonymous=anonymous)
+        client = uow.accounts.update_client(
+            client_id, display_name=display_name, anonymous=anonymous, push_previews=push_previews
+        )
     if client is None:
         raise NotFound("no such client")
     return client
@@ -135,28 +205,57 @@ def update_client(ports: Ports, client_id: str, *, display_name: str | None, ano
 
 
 def mitra_login(ports: Ports, idp: IdentityProvider, identities: IdentityCache, sign_in: SignIn) -> Mitra:
-    """Only a phone sign-in whose number an admin registered as an active mitra: links the uid to the mitra (and
-    signs a previous uid of that mitra out everywhere)."""
+    """Only a phone sign-in whose number an admin registered as an active mitra. The mitra's first sign-in links its
+    uid; another uid than the linked one waits for an admin (`shared.domain.accounts.mitra_sign_in`): 409
+    `relink_pending` (the request is recorded once) until an admin approves it in `admin_mitra_relinks`, 403
+    `relink_refused` once refused."""
     if not rules.may_sign_in_as_mitra(sign_in):
         raise Forbidden("mitras sign in with the phone number registered by Halo Bestie", code="not_a_mitra")
     assert sign_in.phone_number is not None
+    relink: RelinkStatus | None = None
     with ports.uow() as uow:
         uow.accounts.lock_sign_in(sign_in.uid, phone=sign_in.phone_number)
         mitra = uow.accounts.mitra_by_phone(sign_in.phone_number)
         if mitra is not None and mitra.active:
             if uow.accounts.is_client(sign_in.uid):
                 raise Conflict("this phone number is registered as a client", code="role_conflict")
-            if mitra.firebase_uid != sign_in.uid:
+            linking = rules.mitra_sign_in(linked_uid=mitra.firebase_uid, uid=sign_in.uid)
+            if linking is rules.MitraSignIn.FIRST:
                 uow.accounts.link_mitra(mitra.mitra_id, sign_in.uid)
+            elif linking is rules.MitraSignIn.RELINK:
+                relink = _ask_relink(uow, mitra, sign_in.uid)
         uow.commit()
     if mitra is None or not mitra.active:
         if mitra is not None:  # a deactivated mitra keeps no session anywhere
             idp.revoke_sessions(sign_in.uid)
             idp.set_role(sign_in.uid, None)
         raise Forbidden("this phone number does not belong to an active mitra", code="not_a_mitra")
-    previous_uid = mitra.firebase_uid if mitra.firebase_uid != sign_in.uid else None
-    _grant(idp, identities, sign_in.uid, "mitra", previous_uid=previous_uid)
+    if relink is RelinkStatus.REFUSED:
+        raise Forbidden("an admin refused this sign-in for this mitra", code="relink_refused")
+    if relink is not None:
+        raise Conflict(
+            "this phone number's mitra signs in with another account: an admin must approve this one first",
+            code="relink_pending",
+        )
+    _grant(idp, identities, sign_in.uid, "mitra", previous_uid=None)
     return mitra
+
+
+def _ask_relink(uow: UnitOfWork, mitra: Mitra, uid: str) -> RelinkStatus:
+    """The pending (or refused) request of this sign-in to become the mitra's; asked once, audited once."""
+    status = uow.accounts.relink_status(mitra.mitra_id, uid)
+    if status in (RelinkStatus.PENDING, RelinkStatus.REFUSED):
+        return status
+    uow.accounts.ask_relink(mitra.mitra_id, uid, previous_uid=mitra.firebase_uid)
+    uow.audit.record(
+        actor_uid=uid,
+        actor_role="mitra",
+        action="mitra.relink_requested",
+        target=mitra.mitra_id,
+        old={"firebase_uid": mitra.firebase_uid},
+        new={"firebase_uid": uid},
+    )
+    return RelinkStatus.PENDING
 
 
 def _grant(idp: IdentityProvider, identities: IdentityCache, uid: str, role: str, *, previous_uid: str | None) -> None:
@@ -168,3 +267,28 @@ def _grant(idp: IdentityProvider, identities: IdentityCache, uid: str, role: str
         idp.revoke_sessions(previous_uid)
         idp.set_role(previous_uid, None)
         identities.forget(previous_uid)
+
+
+# -- who may read what, as access changes ------------------------------------------------------------------------------
+
+
+def revoke(uow: UnitOfWork, uid: str, *, block: bool) -> None:
+    """Inside a change that takes `uid`'s access away: its sign-ins until now are refused by every function and by
+    firestore.rules (`shared.domain.accounts.sign_in_revoked`); with `block`, it reads no Firestore document however
+    it signs in, until `reinstate`. The caller also revokes the sessions at Firebase after the commit (so no new ID
+    token is minted from them), and forgets the uid in the identity cache."""
+    uow.outbox.add(rules.revocation_document(uid, uow.accounts.revoke_sign_ins(uid, block=block)))
+
+
+def reinstate(uow: UnitOfWork, uid: str) -> None:
+    """Inside a change that gives `uid` its access back: Firestore reads again, once it has signed in anew."""
+    revocation = uow.accounts.unblock(uid)
+    if revocation is not None:
+        uow.outbox.add(rules.revocation_document(uid, revocation))
+
+
+def readers_changed(uow: UnitOfWork, *, client_id: str | None = None, mitra_id: str | None = None) -> None:
+    """Inside a change to who may read this client's or mitra's open sessions (a suspension, a deactivation, and
+    their undoing): each session document says who may read it now."""
+    sessions = uow.accounts.open_sessions_of(client_id=client_id, mitra_id=mitra_id)
+    uow.outbox.add(*[rules.readers_document(session) for session in sessions])

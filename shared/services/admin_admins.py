@@ -7,6 +7,7 @@ from typing import Protocol
 from shared.domain import admin
 from shared.domain.admin import AdminOnFile, Refused
 from shared.errors import Conflict, NotFound
+from shared.services import accounts, projector
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
 from shared.services.unit_of_work import UnitOfWork
@@ -34,13 +35,16 @@ def list_admins(ports: Ports) -> list[AdminOnFile]:
 
 
 def grant(ports: Ports, idp: IdentityProvider, identities: IdentityCache, actor_uid: str, email: str) -> AdminOnFile:
-    """To an existing email/password sign-in (`shared.domain.admin.may_grant`); its role claim follows the commit."""
-    uid = idp.uid_for_email(email.lower())
-    if uid is None:
+    """To an existing email/password sign-in whose email is verified (`shared.domain.admin.may_grant`); its role
+    claim follows the commit. A former admin granted again reads documents again once signed in anew."""
+    sign_in = idp.sign_in_for_email(email.lower())
+    if sign_in is None:
         raise NotFound("no Halo Bestie sign-in uses this email; the person signs up with email and password first")
+    uid = sign_in.uid
     with ports.uow() as uow:
-        _refuse(admin.may_grant(client_or_mitra=uow.admin_admins.is_client_or_mitra(uid)))
+        _refuse(admin.may_grant(sign_in, client_or_mitra=uow.admin_admins.is_client_or_mitra(uid)))
         granted = uow.admin_admins.grant(uid, email.lower(), granted_by=actor_uid)
+        accounts.reinstate(uow, uid)
         uow.audit.record(
             actor_uid=actor_uid,
             actor_role="admin",
@@ -49,7 +53,8 @@ def grant(ports: Ports, idp: IdentityProvider, identities: IdentityCache, actor_
             old=None,
             new={"email": granted.email},
         )
-        uow.commit()
+        committed = uow.commit()
+    projector.deliver(ports, committed)
     idp.set_role(uid, "admin")
     identities.forget(uid)
     return granted
@@ -63,6 +68,7 @@ def revoke(
         revoked = _locked(uow, admin_id)
         _refuse(admin.may_revoke(revoked, actor_uid=actor_uid))
         uow.admin_admins.delete(admin_id)
+        accounts.revoke(uow, revoked.firebase_uid, block=True)
         uow.audit.record(
             actor_uid=actor_uid,
             actor_role="admin",
@@ -71,7 +77,8 @@ def revoke(
             old={"email": revoked.email},
             new=None,
         )
-        uow.commit()
+        committed = uow.commit()
+    projector.deliver(ports, committed)
     idp.set_role(revoked.firebase_uid, None)
     idp.revoke_sessions(revoked.firebase_uid)
     identities.forget(revoked.firebase_uid)

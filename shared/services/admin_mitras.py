@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 
 from shared.domain import admin, days
+from shared.domain.accounts import MitraRelink, RelinkStatus
 from shared.domain.admin import MitraOnRoster, OnlineDay, PresenceHistory, Refused, StatusChange
 from shared.domain.presence import Presence, PresenceReason, is_transition
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.services import presence, projector
-from shared.services.admin_paging import keyset, page
+from shared.services import accounts, presence, projector
+from shared.services.admin_paging import keyset, page, read_cursor
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
 from shared.services.unit_of_work import UnitOfWork
@@ -49,6 +50,12 @@ class AdminMitrasRepository(Protocol):
     def online_by_day(
         self, mitra_id: str, *, first: date, last: date, starts: datetime, ends: datetime, zone: str
     ) -> list[OnlineDay]: ...
+
+    def relinks(self, *, status: str | None, after: tuple[datetime, str] | None, limit: int) -> list[MitraRelink]: ...
+
+    def relink(self, relink_id: str, *, lock: bool = False) -> MitraRelink | None: ...
+
+    def decide_relink(self, relink_id: str, *, status: RelinkStatus, admin_uid: str, note: str | None) -> None: ...
 
 
 # -- the roster --------------------------------------------------------------------------------------------------------
@@ -115,8 +122,8 @@ def rename(ports: Ports, admin_uid: str, mitra_id: str, display_name: str) -> Mi
 def deactivate(
     ports: Ports, idp: IdentityProvider, identities: IdentityCache, admin_uid: str, mitra_id: str
 ) -> MitraOnRoster:
-    """Offline at once (logged `deactivated`), open offers withdrawn, tokens revoked and the role claim dropped.
-    Running sessions go on: the admin reroutes them."""
+    """Offline at once (logged `deactivated`), open offers withdrawn, tokens revoked and the role claim dropped; the
+    mitra reads no document from now on. Running sessions go on without them: the admin reroutes them."""
     with ports.uow() as uow:
         before = _mitra(uow, mitra_id, lock=True)
         if before.active:
@@ -126,6 +133,9 @@ def deactivate(
                     uow, [mitra_id], Presence.ONLINE, Presence.OFFLINE, PresenceReason.DEACTIVATED
                 )
             presence.withdraw_open_offers(uow, [mitra_id])
+            if before.firebase_uid is not None:
+                accounts.revoke(uow, before.firebase_uid, block=True)
+            accounts.readers_changed(uow, mitra_id=mitra_id)
             _audit_active(uow, admin_uid, before, active=False)
         after = _mitra(uow, mitra_id)
         committed = uow.commit()
@@ -138,15 +148,85 @@ def deactivate(
 
 
 def reactivate(ports: Ports, admin_uid: str, mitra_id: str) -> MitraOnRoster:
-    """The mitra signs in again (`mitra_login`) to get the role back; presence stays offline until they go online."""
+    """The mitra signs in again (`mitra_login`) to get the role back, and reads their documents again; presence
+    stays offline until they go online."""
     with ports.uow() as uow:
         before = _mitra(uow, mitra_id, lock=True)
         if not before.active:
             uow.admin_mitras.put_back_on_roster(mitra_id)
+            if before.firebase_uid is not None:
+                accounts.reinstate(uow, before.firebase_uid)
+            accounts.readers_changed(uow, mitra_id=mitra_id)
             _audit_active(uow, admin_uid, before, active=True)
         after = _mitra(uow, mitra_id)
-        uow.commit()
+        committed = uow.commit()
+    projector.deliver(ports, committed)
     return after
+
+
+# -- relinks: a mitra's phone on another Firebase account --------------------------------------------------------------
+
+
+def list_relinks(
+    ports: Ports, *, status: str | None, cursor: str | None, limit: int
+) -> tuple[list[MitraRelink], str | None]:
+    """Newest first, keyset on (requested_at, id)."""
+    after = read_cursor(cursor, datetime.fromisoformat, uuid.UUID)
+    with ports.uow(one_statement=True) as uow:
+        relinks = uow.admin_mitras.relinks(
+            status=status, after=(after[0], str(after[1])) if after else None, limit=limit + 1
+        )
+    return page(relinks, limit, "requested_at", "relink_id")
+
+
+def decide_relink(
+    ports: Ports,
+    idp: IdentityProvider,
+    identities: IdentityCache,
+    admin_uid: str,
+    relink_id: str,
+    *,
+    approve: bool,
+    note: str | None,
+) -> MitraRelink:
+    """A pending request of a sign-in to become a mitra's (`shared.domain.accounts.mitra_sign_in`), decided once.
+    Approved: the mitra signs in with the new uid from its next `mitra_login`; the previous uid is signed out and
+    blocked everywhere, and the mitra's open sessions are readable by the new uid instead. Refused: that sign-in stays
+    refused (403 `relink_refused`). Audited either way."""
+    with ports.uow() as uow:
+        relink = uow.admin_mitras.relink(relink_id, lock=True)
+        if relink is None:
+            raise NotFound("no such relink request")
+        if relink.status is not RelinkStatus.PENDING:
+            raise Conflict(f"this request was already {relink.status.value}", code="relink_decided")
+        mitra = _mitra(uow, relink.mitra_id, lock=True)
+        if approve and mitra.firebase_uid != relink.previous_uid:
+            raise Conflict("the mitra signs in with another account since this request", code="relink_stale")
+        status = RelinkStatus.APPROVED if approve else RelinkStatus.REFUSED
+        uow.admin_mitras.decide_relink(relink_id, status=status, admin_uid=admin_uid, note=note)
+        if approve:
+            uow.accounts.link_mitra(relink.mitra_id, relink.firebase_uid)
+            if relink.previous_uid is not None:
+                accounts.revoke(uow, relink.previous_uid, block=True)
+            accounts.readers_changed(uow, mitra_id=relink.mitra_id)
+        uow.audit.record(
+            actor_uid=admin_uid,
+            actor_role="admin",
+            action=f"mitra.relink_{'approve' if approve else 'refuse'}",
+            target=relink.mitra_id,
+            old={"firebase_uid": mitra.firebase_uid},
+            new={"firebase_uid": relink.firebase_uid if approve else mitra.firebase_uid, "relink_id": relink_id},
+        )
+        decided = uow.admin_mitras.relink(relink_id)
+        assert decided is not None
+        committed = uow.commit()
+    projector.deliver(ports, committed)
+    if approve and relink.previous_uid is not None:
+        idp.revoke_sessions(relink.previous_uid)
+        idp.set_role(relink.previous_uid, None)
+        identities.forget(relink.previous_uid)
+    identities.forget(relink.firebase_uid)
+    return decided
 
 
 def _mitra(uow: UnitOfWork, mitra_id: str, *, lock: bool = False) -> MitraOnRoster:

@@ -9,7 +9,7 @@ from typing import Protocol
 from shared.domain.admin import ClientOnFile
 from shared.domain.pairing import RequestStatus
 from shared.errors import NotFound
-from shared.services import pairing, projector
+from shared.services import accounts, pairing, projector
 from shared.services.admin_paging import keyset, page
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
@@ -54,13 +54,17 @@ def suspend(
     reason: str | None,
 ) -> ClientOnFile:
     """Refused everywhere at once (`ClientOnFile.suspended`), tokens revoked, and a searching request cancelled as if
-    the client had cancelled it. A running session is left to its timer."""
+    the client had cancelled it. A running session is left to its timer, without the client: they read none of its
+    documents (nor any other) from now on."""
     with ports.uow() as uow:
         before = _locked(uow, client_id)
         if not before.suspended:
             uow.admin_users.set_suspended(client_id, True)
             for request_id in uow.admin_users.searching_requests(client_id):
                 pairing.end_search(uow, request_id, RequestStatus.CANCELLED)
+            if before.firebase_uid is not None:
+                accounts.revoke(uow, before.firebase_uid, block=True)
+            accounts.readers_changed(uow, client_id=client_id)
             _audit(uow, admin_uid, before, suspended=True, reason=reason)
         after = uow.admin_users.client(client_id)
         committed = uow.commit()
@@ -75,13 +79,19 @@ def suspend(
 def unsuspend(
     ports: Ports, identities: IdentityCache, admin_uid: str, client_id: str, *, reason: str | None
 ) -> ClientOnFile:
+    """The client signs in again (the tokens revoked by the suspension stay revoked) and reads their documents
+    again, an open session's included."""
     with ports.uow() as uow:
         before = _locked(uow, client_id)
         if before.suspended:
             uow.admin_users.set_suspended(client_id, False)
+            if before.firebase_uid is not None:
+                accounts.reinstate(uow, before.firebase_uid)
+            accounts.readers_changed(uow, client_id=client_id)
             _audit(uow, admin_uid, before, suspended=False, reason=reason)
         after = uow.admin_users.client(client_id)
-        uow.commit()
+        committed = uow.commit()
+    projector.deliver(ports, committed)
     if before.firebase_uid is not None:
         identities.forget(before.firebase_uid)
     assert after is not None

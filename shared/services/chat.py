@@ -131,7 +131,7 @@ def push_for(ports: Ports, *, session_id: str, message_id: str) -> TopicMessage 
         session_id=session_id,
         recipient_uid=recipient.uid,
         text=recipient.text,
-        show_text=not recipient.client_anonymous,
+        show_text=rules.push_shows_words(recipient),
     )
 
 
@@ -244,7 +244,12 @@ def transcript(ports: Ports, reader: Reader, *, session_id: str) -> tuple[Row, l
 def _readable(uow: UnitOfWork, reader: Reader, session_id: str) -> Row:
     session = uow.chat.session_view(session_id)
     if session is None or not rules.may_read(
-        role=reader.role, account_id=reader.account_id, client_id=session["client_id"], mitra_id=session["mitra_id"]
+        role=reader.role,
+        account_id=reader.account_id,
+        client_id=session["client_id"],
+        mitra_id=session["mitra_id"],
+        started_at=session["started_at"],
+        client_history_from=session["client_history_from"],
     ):
         raise NotFound("no such session")
     return session

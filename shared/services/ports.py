@@ -11,12 +11,15 @@ from shared.domain.events import DocumentEvent
 from shared.services.unit_of_work import UnitOfWorkFactory
 
 if TYPE_CHECKING:
+    from shared.domain.accounts import EmailSignIn
     from shared.domain.billing import Invoice, Refund
 
 
 class DocumentWriter(Protocol):
-    def apply(self, events: Sequence[DocumentEvent]) -> None:
-        """Write every document; batched, so a failure means none of one batch landed."""
+    def apply(self, events: Sequence[DocumentEvent], versions: Sequence[int | None] | None = None) -> None:
+        """Write every document; batched, so a failure means none of one batch landed. `versions`, one per event,
+        are their outbox row ids: a versioned document (shared/domain/projection.py) keeps the newest of each
+        field."""
 
 
 class Publisher(Protocol):
@@ -71,7 +74,8 @@ class IdentityProvider(Protocol):
         """The Firebase user is gone (its tokens with it), so its phone number or email can sign up afresh.
         Deleting a user that no longer exists does nothing."""
 
-    def uid_for_email(self, email: str) -> str | None: ...
+    def sign_in_for_email(self, email: str) -> EmailSignIn | None:
+        """The Firebase user signing in with this email, and whether Firebase has verified that they own it."""
 
 
 class PaymentProvider(Protocol):

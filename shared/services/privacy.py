@@ -72,7 +72,7 @@ def export(ports: Ports, requester: Requester, client_id: str) -> dict[str, Any]
     """Everything held about the client, read in one snapshot; who asked (and an admin's reason) is audited."""
     with ports.uow() as uow:
         uow.privacy.read_one_snapshot()
-        exported = _export(uow, client_id)
+        exported = _export(uow, client_id, own=requester.role == "client")
         uow.audit.record(
             actor_uid=requester.uid,
             actor_role=requester.role,
@@ -155,17 +155,29 @@ def _forget(uow: UnitOfWork, client_id: str, client: ClientOnRecord) -> int:
     return len(erased)
 
 
-def _export(uow: UnitOfWork, client_id: str) -> dict[str, Any]:
+def _export(uow: UnitOfWork, client_id: str, *, own: bool = False) -> dict[str, Any]:
+    """`own`: the client's login asks, which since a takeover gets only the sessions it may read
+    (`shared.domain.accounts.client_sees_session`); an admin's export (a lawful request) holds them all."""
     profile = uow.privacy.profile(client_id)
     if profile is None:
         raise NotFound("no such client")
     exported_at = profile.pop("exported_at")
     profile["alias"] = accounts.alias(profile.pop("alias_number"))
+    sessions = uow.privacy.sessions(client_id)
+    messages = uow.privacy.messages(client_id)
+    client = uow.accounts.client(client_id) if own else None
+    if client is not None and client.history_from is not None:
+        history_from = client.history_from
+        sessions = [
+            s for s in sessions if accounts.client_sees_session(started_at=s["started_at"], history_from=history_from)
+        ]
+        shown = {s["session_id"] for s in sessions}
+        messages = [m for m in messages if m["session_id"] in shown]
     return {
         "exported_at": exported_at,
         "profile": profile,
-        "sessions": uow.privacy.sessions(client_id),
-        "messages": uow.privacy.messages(client_id),
+        "sessions": sessions,
+        "messages": messages,
         "transactions": uow.privacy.transactions(client_id),
     }
 

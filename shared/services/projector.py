@@ -8,7 +8,9 @@ There is one shape to deliver, `Committed` (an event and its outbox row), and tw
   same events, delivered the same way, each kind's outcome its own.
 
 Documents are idempotent writes, Pub/Sub consumers are idempotent, and a task's name is deterministic, so an event
-delivered twice (a fast path that failed after a write landed) does its work once.
+delivered twice (a fast path that failed after a write landed) does its work once. A document write carries its
+row's id as its version, so one delivered late (a retry after newer rows landed) never puts a document back
+(shared/domain/projection.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.domain.events import Committed, DocumentDelete, DocumentWrite, Event, TaskRequest, TopicMessage
+from shared.domain.events import (
+    Committed,
+    DocumentDelete,
+    DocumentEvent,
+    DocumentWrite,
+    Event,
+    TaskRequest,
+    TopicMessage,
+)
 from shared.logging import event as log_event
 from shared.services.ports import Ports
 
@@ -50,11 +60,9 @@ def deliver(ports: Ports, committed: Sequence[Committed]) -> None:
         return
     landed: list[int] = []
     try:
-        documents = [
-            (row.outbox_id, e) for row in committed if isinstance(e := row.event, DocumentWrite | DocumentDelete)
-        ]
+        documents = [(row.outbox_id, e) for row in committed if isinstance(e := row.event, DocumentEvent)]
         if documents:
-            ports.documents.apply([e for _, e in documents])
+            ports.documents.apply([e for _, e in documents], [i for i, _ in documents])
             landed += [i for i, _ in documents]
         messages = [(row.outbox_id, _message(e)) for row in committed if isinstance(e := row.event, TopicMessage)]
         if messages:
@@ -142,7 +150,7 @@ def _deliver_each_kind(ports: Ports, rows: list[tuple[int, Event]]) -> dict[int,
     documents = [(i, e) for i, e in rows if isinstance(e, DocumentWrite | DocumentDelete)]
     if documents:
         try:
-            ports.documents.apply([e for _, e in documents])
+            ports.documents.apply([e for _, e in documents], [i for i, _ in documents])
         except Exception as exc:
             failed.update((i, f"firestore: {type(exc).__name__}") for i, _ in documents)
     by_topic: dict[str, list[tuple[int, tuple[str, bytes, dict[str, str]]]]] = {}

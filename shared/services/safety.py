@@ -39,6 +39,8 @@ class SafetyRepository(Protocol):
 
     def admins_on_duty(self) -> list[str]: ...
 
+    def every_admin(self) -> list[str]: ...
+
     def alerts(self, *, acknowledged: bool | None, after: tuple[datetime, str] | None, limit: int) -> list[Alert]: ...
 
     def alert(self, alert_id: str) -> Alert | None: ...
@@ -77,13 +79,24 @@ def _raise_flag(uow: UnitOfWork, message_id: str, session_id: str, signal: Signa
         uow.safety.record_hotline(flag.alert_id, card.message_id)
     alias = accounts.alias(session.alias_number)
     on_duty = uow.safety.admins_on_duty()
+    to = rules.alert_recipients(on_duty=on_duty, every_admin=[] if on_duty else uow.safety.every_admin())
     alert = rules.alert_raised(
         flag, session_id=session_id, message_id=message_id, client_alias=alias, category=signal.category
     )
-    pushes = rules.alert_pushes(flag.alert_id, session_id=session_id, client_alias=alias, on_duty=on_duty)
+    pushes = rules.alert_pushes(flag.alert_id, session_id=session_id, client_alias=alias, to=to)
     uow.outbox.add(alert, *pushes)
     level = logging.WARNING if not on_duty else logging.INFO
     event(log, "safety signal raised", level, alert=flag.alert_id, category=signal.category, admins=len(on_duty))
+    if to.escalated:
+        # What the CRITICAL alert policy `crisis_no_admin_on_duty` (infra/monitoring.tf) pages on.
+        event(
+            log,
+            "crisis signal escalated",
+            logging.ERROR,
+            alert=flag.alert_id,
+            category=signal.category,
+            admins_pushed=len(to.uids),
+        )
     return "flagged"
 
 

@@ -204,6 +204,7 @@ def test_deactivation_takes_a_mitra_out_at_once(
     assert mitra.post("mitra_set_status", {"status": "online"}).status in (401, 403), "its token no longer serves"
     # Revocation has one-second granularity: a token minted in the same second still verifies, and is then refused.
     assert mitra.post("mitra_login").status in (401, 403)
+    time.sleep(1.1)  # a sign-in in the very second of the revocation is still refused
     fresh = App(stack.functions_url, auth.sign_in_with_phone(phone))
     refused = fresh.post("mitra_login")
     assert (refused.status, refused.error_code) == (403, "not_a_mitra")
@@ -221,6 +222,7 @@ def test_deactivation_takes_a_mitra_out_at_once(
 @pytest.mark.needs_gcloud
 def test_suspension_refuses_the_client_and_cancels_its_search(
     admin: App,
+    auth: AuthEmulator,
     new_mitra: Callable[..., App],
     new_client: Callable[..., App],
     halo_db: Database,
@@ -250,7 +252,15 @@ def test_suspension_refuses_the_client_and_cancels_its_search(
 
     admin.post("admin_users", {"action": "unsuspend", "client_id": client_id})
 
-    assert client.get("pricing_quote").status == 200
+    assert client.get("pricing_quote").status in (401, 403), "suspension signed the client out everywhere"
+    assert client.session is not None
+    (google_sub,) = client.session.claims["firebase"]["identities"]["google.com"]
+    with halo_db.transaction() as tx:
+        email = str(tx.scalar("SELECT email FROM clients WHERE id = CAST(:c AS uuid)", {"c": client_id}))
+    time.sleep(1.1)  # a sign-in in the very second of the revocation is still refused
+    again = App(client.functions_url, auth.sign_in_with_google(email, "Klien Nakal", sub=google_sub))
+    assert again.session is not None and again.session.uid == _uid(client)
+    assert again.get("pricing_quote").status == 200, "reinstated: a new sign-in serves again"
 
 
 def test_clients_are_found_by_name_phone_or_email(
@@ -543,6 +553,11 @@ def test_only_an_admin_makes_another_admin(admin: App, stack: LocalStack, auth: 
     email = f"ops-{uuid.uuid4().hex[:8]}@halo.local"
     newcomer = App(stack.functions_url, auth.sign_up_with_email(email, "secret-pass-1"))
     assert newcomer.get("admin_dashboard").status == 403, "a self-service sign-up has no role"
+    unverified = admin.post("admin_admins", {"action": "grant", "email": email})
+    assert (unverified.status, unverified.error_code) == (409, "email_not_verified"), "unverified: nothing"
+    assert newcomer.session is not None
+    assert newcomer.session.refresh().claims.get("role") is None
+    auth.admin("update", {"localId": newcomer.session.uid, "emailVerified": True})  # they opened the link
 
     granted = admin.post("admin_admins", {"action": "grant", "email": email})
     assert granted.status == 200, granted.body

@@ -1,5 +1,5 @@
 """firestore.rules, proven against the Firestore emulator with users' own tokens: each app reads only what is
-about its user, and no app writes anything."""
+about its user, nothing with a sign-in the backend has revoked, and no app writes anything."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class World:
     message_id: str
 
 
-def _token(uid: str, role: str | None = None) -> str:
+def _token(uid: str, role: str | None = None, *, auth_time: int | None = None) -> str:
     now = int(time.time())
     claims = {
         "sub": uid,
@@ -39,7 +39,7 @@ def _token(uid: str, role: str | None = None) -> str:
         "iss": f"https://securetoken.google.com/{PROJECT}",
         "iat": now,
         "exp": now + 3600,
-        "auth_time": now,
+        "auth_time": now if auth_time is None else auth_time,
         "firebase": {"sign_in_provider": "phone"},
     }
     if role:
@@ -78,8 +78,8 @@ def world(stack: LocalStack) -> Iterator[World]:
     yield w
 
 
-def _read(stack: LocalStack, path: str, uid: str | None, role: str | None = None) -> int:
-    headers = {"Authorization": f"Bearer {_token(uid, role)}"} if uid else {}
+def _read(stack: LocalStack, path: str, uid: str | None, role: str | None = None, auth_time: int | None = None) -> int:
+    headers = {"Authorization": f"Bearer {_token(uid, role, auth_time=auth_time)}"} if uid else {}
     return requests.get(f"{_documents(stack)}/{path}", headers=headers, timeout=10).status_code
 
 
@@ -143,3 +143,32 @@ def test_no_app_writes_anything_anywhere(stack: LocalStack, world: World) -> Non
     for path in sorted(targets):
         for uid, role in ((world.client, "client"), (world.mitra, "mitra"), (world.admin, "admin")):
             assert _write(stack, path, uid, role) == 403, (path, role)
+
+
+def test_a_revoked_sign_in_reads_nothing_and_a_blocked_uid_nothing_however_it_signs_in(
+    stack: LocalStack, world: World
+) -> None:
+    """`revocations/{uid}` (shared.domain.accounts.revocation_document): every document a user could read is closed
+    to a token signed in before the revocation, and to every token of a blocked uid."""
+    from google.cloud import firestore
+
+    db = firestore.Client(project=PROJECT)
+    revoked_at = int(time.time())
+    before, after = revoked_at - 60, revoked_at + 1
+    readable = [(path, uid, role) for path, uid, role, allowed in _cases(world) if allowed]
+    assert all(_read(stack, path, uid, role, before) == 200 for path, uid, role in readable), "nothing revoked yet"
+
+    for uid in {uid for _, uid, _ in readable}:
+        db.document(f"revocations/{uid}").set({"tokens_valid_after": revoked_at, "blocked": False})
+    old_sign_ins = {path: _read(stack, path, uid, role, before) for path, uid, role in readable}
+    new_sign_ins = {path: _read(stack, path, uid, role, after) for path, uid, role in readable}
+    for uid in {uid for _, uid, _ in readable}:
+        db.document(f"revocations/{uid}").set({"tokens_valid_after": revoked_at, "blocked": True})
+    blocked = {path: _read(stack, path, uid, role, after) for path, uid, role in readable}
+    for uid in {uid for _, uid, _ in readable}:
+        db.document(f"revocations/{uid}").delete()
+
+    assert set(old_sign_ins.values()) == {403}, old_sign_ins
+    assert set(new_sign_ins.values()) == {200}, new_sign_ins
+    assert set(blocked.values()) == {403}, blocked
+    assert _read(stack, f"revocations/{world.client}", world.client, "client") == 403, "nobody reads revocations"

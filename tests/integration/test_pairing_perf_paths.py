@@ -49,7 +49,7 @@ class RecordingWriter:
         self.ops: list[Op] = []
         self._refuse = refuse
 
-    def apply(self, events: Sequence[DocumentEvent]) -> None:
+    def apply(self, events: Sequence[DocumentEvent], versions: Sequence[int | None] | None = None) -> None:
         if self._refuse:
             raise ConnectionError("firestore is unreachable")
         for event in events:

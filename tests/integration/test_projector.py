@@ -35,6 +35,7 @@ from shared.domain.events import (
     TopicMessage,
     ts,
 )
+from shared.domain.projection import VERSIONS_FIELD
 from shared.services import projector
 from shared.services.ports import DocumentWriter, Ports, Publisher
 from tests.integration.pubsub_pull import pull
@@ -48,7 +49,7 @@ class RefusingWriter:
     def __init__(self) -> None:
         self.calls = 0
 
-    def apply(self, events: Sequence[DocumentEvent]) -> None:
+    def apply(self, events: Sequence[DocumentEvent], versions: Sequence[int | None] | None = None) -> None:
         self.calls += 1
         raise ConnectionError("firestore is unreachable")
 
@@ -61,8 +62,8 @@ class CountingWriter:
         self._lock = threading.Lock()
         self.writes: Counter[str] = Counter()
 
-    def apply(self, events: Sequence[DocumentEvent]) -> None:
-        self._inner.apply(events)
+    def apply(self, events: Sequence[DocumentEvent], versions: Sequence[int | None] | None = None) -> None:
+        self._inner.apply(events, versions)
         with self._lock:
             self.writes.update(path for event in events for path in event.paths)
 
@@ -181,7 +182,9 @@ def test_committed_rows_reach_firestore_and_pubsub_and_are_marked(
 
     assert result == projector.Projection(published=4, failed=0, remaining=0)
     document = firestore_client.document(session).get().to_dict()
+    versions = document.pop(VERSIONS_FIELD)
     assert document == {"status": "active", "started_at": started, "timer": {"ends_at": ends}}
+    assert versions == {"status": ids[0], "started_at": ids[0], "note": -ids[1], "timer.ends_at": ids[1]}
     assert isinstance(document["started_at"], datetime)
     assert not firestore_client.document(stale).get().exists
     messages = pull(subscription, expected=1)

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.domain import days
+from shared.domain.accounts import MitraRelink, RelinkStatus
 from shared.domain.admin import MitraOnRoster, OnlineDay, StatusChange
 from tests.support.fake_admin_sessions import OPEN_SESSION, open_sessions
 
@@ -130,3 +131,40 @@ class FakeAdminMitrasRepository:
             online.append(OnlineDay(day, round(seconds)))
             day += timedelta(days=1)
         return online
+
+    # -- relinks -----------------------------------------------------------------------------------------------------
+
+    def _relink(self, row: Row) -> MitraRelink:
+        mitra = self._mitras()[row["mitra_id"]]
+        return MitraRelink(
+            relink_id=row["id"],
+            mitra_id=row["mitra_id"],
+            mitra_name=mitra["display_name"],
+            phone=mitra["phone"],
+            firebase_uid=row["firebase_uid"],
+            previous_uid=row["previous_uid"],
+            status=RelinkStatus(row["status"]),
+            requested_at=row["requested_at"],
+            decided_at=row["decided_at"],
+            decided_by=row["decided_by"],
+            note=row["note"],
+        )
+
+    def relinks(self, *, status: str | None, after: tuple[datetime, str] | None, limit: int) -> list[MitraRelink]:
+        rows = sorted(
+            self._db.table("mitra_relinks").values(), key=lambda r: (r["requested_at"], r["id"]), reverse=True
+        )
+        return [
+            self._relink(r)
+            for r in rows
+            if (status is None or r["status"] == status) and (after is None or (r["requested_at"], r["id"]) < after)
+        ][:limit]
+
+    def relink(self, relink_id: str, *, lock: bool = False) -> MitraRelink | None:
+        row = self._db.table("mitra_relinks").get(relink_id)
+        return self._relink(row) if row else None
+
+    def decide_relink(self, relink_id: str, *, status: RelinkStatus, admin_uid: str, note: str | None) -> None:
+        row = self._db.table("mitra_relinks")[relink_id]
+        if row["status"] == "pending":
+            row.update(status=status.value, decided_at=self._db.now, decided_by=admin_uid, note=note)

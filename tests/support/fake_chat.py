@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.domain import chat as rules
+from shared.domain.accounts import client_sees_session
 from shared.domain.chat import (
     Appended,
     NewMessage,
@@ -134,7 +135,8 @@ class FakeChatRepository:
         client = self._db.table("clients")[session["client_id"]]
         mitra = self._db.table("mitras")[session["mitra_id"]]
         uid = mitra["firebase_uid"] if message["sender_role"] == "client" else client["firebase_uid"]
-        return Recipient(uid, message["text"], client["anonymous"]) if uid else None
+        side = "mitra" if message["sender_role"] == "client" else "client"
+        return Recipient(uid, message["text"], side, client.get("push_previews", False)) if uid else None
 
     def locked_watermarks(self, session_id: str, side: Side, account_id: str) -> Watermarks | None:
         session = self._db.table("sessions").get(session_id)
@@ -198,6 +200,7 @@ class FakeChatRepository:
             "mitra_name": mitra["display_name"],
             "client_id": session["client_id"],
             "mitra_id": session["mitra_id"],
+            "client_history_from": client.get("history_from"),
         }
 
     def history(self, session_id: str, *, before_seq: int | None, limit: int) -> list[Row]:
@@ -208,8 +211,19 @@ class FakeChatRepository:
         return [_shown(m) for m in self._messages(session_id)]
 
     def sessions_of(self, side: Side, account_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[Row]:
+        clients = self._db.table("clients")
         mine = sorted(
-            (s for s in self._db.table("sessions").values() if s[f"{side}_id"] == account_id),
+            (
+                s
+                for s in self._db.table("sessions").values()
+                if s[f"{side}_id"] == account_id
+                and (
+                    side != "client"
+                    or client_sees_session(
+                        started_at=s["started_at"], history_from=clients[account_id].get("history_from")
+                    )
+                )
+            ),
             key=lambda s: (s["started_at"], s["id"]),
             reverse=True,
         )

@@ -96,6 +96,9 @@ class FakePrivacyRepository:
         )
 
     def anonymise(self, client_id: str, *, name: str) -> None:
+        takeovers = self._db.table("client_takeovers")
+        for takeover_id in [t for t, row in takeovers.items() if row["client_id"] == client_id]:
+            del takeovers[takeover_id]
         self._db.table("clients")[client_id].update(
             display_name=name, phone=None, email=None, firebase_uid=None, deleted_at=self._db.now
         )

@@ -65,6 +65,9 @@ class FakeSafetyRepository:
     def admins_on_duty(self) -> list[str]:
         return [admin["firebase_uid"] for admin in self._db.table("admins").values() if admin["on_duty"]]
 
+    def every_admin(self) -> list[str]:
+        return [admin["firebase_uid"] for admin in self._db.table("admins").values()]
+
     def alerts(self, *, acknowledged: bool | None, after: tuple[datetime, str] | None, limit: int) -> list[Alert]:
         newest_first = sorted(self._flags().values(), key=lambda f: (f["created_at"], f["id"]), reverse=True)
         return [

@@ -236,12 +236,15 @@ class FakeDocuments:
 
     def __init__(self) -> None:
         self.written: list[DocumentEvent] = []
+        # Each written event's version (its outbox row id; None for a write made outside the outbox).
+        self.versions: list[int | None] = []
         self.refuse = False
 
-    def apply(self, events: Sequence[DocumentEvent]) -> None:
+    def apply(self, events: Sequence[DocumentEvent], versions: Sequence[int | None] | None = None) -> None:
         if self.refuse:
             raise ConnectionError("firestore is unreachable")
         self.written.extend(events)
+        self.versions.extend(versions if versions is not None else [None] * len(events))
 
 
 class FakePublisher:

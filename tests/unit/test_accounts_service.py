@@ -9,10 +9,12 @@ import time
 import pytest
 
 from shared.adapters.identity_cache import IdentityCache
+from shared.domain.chat import Participant
 from shared.domain.roles import Role
 from shared.errors import Conflict, Forbidden, NotFound
-from shared.services import accounts, identity
+from shared.services import accounts, admin_mitras, chat, identity
 from tests.support.fake_accounts import FakeIdentityProvider, FakeSignIn, add_admin, add_client, add_mitra
+from tests.support.fake_chat import add_session
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports
 
 PHONE = "+6281234567890"
@@ -128,17 +130,57 @@ def test_a_client_reads_and_changes_their_profile(ports: FakePorts, db: FakeData
         accounts.get_client(ports, "c2")
 
 
-def test_an_active_mitra_signs_in_by_phone_and_a_previous_uid_is_signed_out(
+def test_a_mitra_s_first_sign_in_links_and_another_account_on_the_phone_waits_for_an_admin(
     ports: FakePorts, idp: FakeIdentityProvider, identities: IdentityCache, db: FakeDatabase
 ) -> None:
-    add_mitra(db, "m1", phone=PHONE, firebase_uid="uid-old-phone")
-
+    add_mitra(db, "m1", phone=PHONE)
+    add_admin(db, "a1", firebase_uid="uid-admin")
     mitra = accounts.mitra_login(ports, idp, identities, FakeSignIn("uid-m", "phone", phone_number=PHONE))
-
     assert (mitra.mitra_id, mitra.display_name, mitra.phone) == ("m1", "Mitra Anisa", PHONE)
-    assert db.table("mitras")["m1"]["firebase_uid"] == "uid-m"
-    assert idp.roles == {"uid-m": "mitra", "uid-old-phone": None} and idp.revoked == ["uid-old-phone"]
-    assert identity.resolve(ports, identities, "uid-m").account_id == "m1"
+    assert db.table("mitras")["m1"]["firebase_uid"] == "uid-m" and idp.roles == {"uid-m": "mitra"}
+
+    new_phone = FakeSignIn("uid-new", "phone", phone_number=PHONE)
+    for _ in range(2):
+        with pytest.raises(Conflict) as pending:
+            accounts.mitra_login(ports, idp, identities, new_phone)
+        assert pending.value.code == "relink_pending"
+    assert db.table("mitras")["m1"]["firebase_uid"] == "uid-m", "the profile stays with the linked account"
+    assert "uid-new" not in idp.roles and idp.revoked == []
+    (asked,) = admin_mitras.list_relinks(ports, status="pending", cursor=None, limit=10)[0]
+    assert (asked.mitra_id, asked.firebase_uid, asked.previous_uid) == ("m1", "uid-new", "uid-m")
+
+    approved = admin_mitras.decide_relink(
+        ports, idp, identities, "uid-admin", asked.relink_id, approve=True, note="ganti HP, dicek lewat video call"
+    )
+    assert (approved.status, approved.decided_by) == ("approved", "uid-admin")
+    with pytest.raises(Conflict) as again:
+        admin_mitras.decide_relink(ports, idp, identities, "uid-admin", asked.relink_id, approve=False, note=None)
+    assert again.value.code == "relink_decided"
+    assert db.table("mitras")["m1"]["firebase_uid"] == "uid-new"
+    assert idp.revoked == ["uid-m"] and idp.roles["uid-m"] is None, "the previous account is signed out"
+    assert accounts.mitra_login(ports, idp, identities, new_phone).mitra_id == "m1"
+    assert idp.roles["uid-new"] == "mitra"
+    assert identity.resolve(ports, identities, "uid-new").account_id == "m1"
+    assert [a["action"] for a in db.audit] == ["mitra.relink_requested", "mitra.relink_approve"]
+
+
+def test_a_refused_relink_keeps_that_account_out(
+    ports: FakePorts, idp: FakeIdentityProvider, identities: IdentityCache, db: FakeDatabase
+) -> None:
+    add_mitra(db, "m1", phone=PHONE, firebase_uid="uid-m")
+    stranger = FakeSignIn("uid-recycled", "phone", phone_number=PHONE)
+    with pytest.raises(Conflict):
+        accounts.mitra_login(ports, idp, identities, stranger)
+    (asked,), _ = admin_mitras.list_relinks(ports, status=None, cursor=None, limit=10)
+
+    refused = admin_mitras.decide_relink(ports, idp, identities, "uid-admin", asked.relink_id, approve=False, note=None)
+
+    assert refused.status == "refused"
+    with pytest.raises(Forbidden) as out:
+        accounts.mitra_login(ports, idp, identities, stranger)
+    assert out.value.code == "relink_refused"
+    assert db.table("mitras")["m1"]["firebase_uid"] == "uid-m" and idp.revoked == [] and idp.roles == {}
+    assert admin_mitras.list_relinks(ports, status="pending", cursor=None, limit=10) == ([], None)
 
 
 def test_mitra_sign_in_refuses_everyone_else_and_cuts_off_a_deactivated_mitra(
@@ -195,3 +237,54 @@ def test_an_identity_is_remembered_for_its_time_to_live_and_forgotten_on_change(
     db.table("clients")["c1"]["suspended_at"] = None
     cache.forget("uid-c")
     assert identity.resolve(ports, cache, "uid-c").suspended is False
+
+
+def test_a_takeover_keeps_the_profile_but_not_its_past_until_the_previous_login_confirms(
+    ports: FakePorts, idp: FakeIdentityProvider, identities: IdentityCache, db: FakeDatabase
+) -> None:
+    email = "sari@example.com"
+    original = _register(ports, idp, identities, FakeSignIn("uid-old", "google.com", email=email))
+    session_id = "5e551011-0000-4000-8000-0000000000aa"
+    add_session(
+        db,
+        session_id,
+        client=dict(db.table("clients")[original.client_id]),
+        mitra={"id": "m1", "firebase_uid": "uid-mitra", "display_name": "Mitra Anisa", "active": True},
+    )
+    db.tick(60)
+    now = int(time.time())
+    taken = _register(
+        ports, idp, identities, FakeSignIn("uid-new", "apple.com", email=email, auth_time=now), force=True
+    )
+    new_login = Participant(Role.CLIENT, original.client_id, "uid-new")
+    reader = chat.Reader(Role.CLIENT, original.client_id, "uid-new")
+
+    assert taken.client_id == original.client_id and taken.history_from == db.now
+    assert chat.list_sessions(ports, new_login, cursor=None, limit=10) == ([], None)
+    with pytest.raises(NotFound):
+        chat.transcript(ports, reader, session_id=session_id)
+    mitra = chat.Reader(Role.MITRA, "m1", "uid-mitra")
+    assert chat.transcript(ports, mitra, session_id=session_id)[0]["session_id"] == session_id, "the mitra's is theirs"
+
+    refusals = []
+    for sign_in in (
+        FakeSignIn("uid-new", "google.com", email=email, auth_time=now),
+        FakeSignIn("uid-old", "apple.com", email=email, auth_time=now),
+        FakeSignIn("uid-old", "google.com", auth_time=now - 600),
+    ):
+        with pytest.raises((Forbidden, NotFound)) as refused:
+            accounts.confirm_history(ports, identities, sign_in)
+        refusals.append(refused.value.code)
+    assert refusals == ["no_takeover", "another_sign_in_method_required", "recent_sign_in_required"]
+    assert chat.list_sessions(ports, new_login, cursor=None, limit=10) == ([], None)
+
+    confirmed = accounts.confirm_history(ports, identities, FakeSignIn("uid-old", "google.com", auth_time=now))
+
+    assert confirmed.client_id == original.client_id
+    assert [s["session_id"] for s in chat.list_sessions(ports, new_login, cursor=None, limit=10)[0]] == [session_id]
+    assert chat.transcript(ports, reader, session_id=session_id)[0]["session_id"] == session_id
+    assert accounts.get_client(ports, original.client_id).history_from is None
+    with pytest.raises(NotFound) as again:
+        accounts.confirm_history(ports, identities, FakeSignIn("uid-old", "google.com", auth_time=now))
+    assert again.value.code == "no_takeover"
+    assert [a["action"] for a in db.audit][-2:] == ["client.takeover", "client.history_confirmed"]

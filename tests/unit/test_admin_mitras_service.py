@@ -108,7 +108,7 @@ def test_deactivation_takes_a_mitra_out_at_once(
     mitra_id = _on_roster(db)
     mitra_uid = uid(db, "mitras", mitra_id)
     running = str(uuid.uuid4())
-    add_session(db, running, client=add_client(db, "c1"), mitra=db.table("mitras")[mitra_id])
+    add_session(db, running, client=add_client(db, "c1", firebase_uid="uid-c1"), mitra=db.table("mitras")[mitra_id])
     request_id = pairing.request_pairing(
         ports, add_client(db, "c2", firebase_uid="uid-c2")["id"], tier_id=None, free_trial=True
     ).request_id
@@ -119,7 +119,10 @@ def test_deactivation_takes_a_mitra_out_at_once(
 
     assert (after.active, after.presence) == (False, "offline")
     assert _logged(db, mitra_id) == [("online", "offline", "deactivated")]
-    assert ports.documents.written[-1] == DocumentDelete((f"mitras/{mitra_uid}/offers/{request_id}",))
+    written = ports.documents.written
+    assert DocumentDelete((f"mitras/{mitra_uid}/offers/{request_id}",)) in written
+    assert DocumentWrite.at(f"sessions/{running}", {"participant_uids": ["uid-c1"]}) in written, "out of the session"
+    assert [e.data["blocked"] for e in written if e.paths == (f"revocations/{mitra_uid}",)] == [True]
     assert (idp.revoked, idp.roles) == ([mitra_uid], {mitra_uid: None})
     assert identity.resolve(ports, identities, mitra_uid).role is None, "the instance forgot the mitra's role"
     assert db.table("sessions")[running]["status"] == "active", "running sessions go on until rerouted"

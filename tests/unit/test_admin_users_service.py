@@ -14,6 +14,7 @@ from shared.domain.roles import Role
 from shared.errors import NotFound
 from shared.services import admin_users, identity, pairing
 from tests.support.fake_accounts import FakeIdentityProvider, add_client
+from tests.support.fake_chat import add_session
 from tests.support.fake_pairing import add_mitra, uid
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports
 
@@ -63,9 +64,11 @@ def test_a_suspended_client_is_refused_at_once_and_its_search_is_cancelled(
     assert idp.revoked == ["uid-sari"]
     assert db.table("pairing_requests")[request_id]["status"] == "cancelled"
     assert DocumentDelete((f"mitras/{uid(db, 'mitras', mitra)}/offers/{request_id}",)) in ports.documents.written
-    told = ports.documents.written[-1]
-    assert isinstance(told, DocumentWrite) and told.paths == (f"pairing_requests/{request_id}",)
-    assert told.data["status"] == "cancelled", "the client's app sees its search end"
+    told = [e for e in ports.documents.written if e.paths == (f"pairing_requests/{request_id}",)][-1]
+    assert isinstance(told, DocumentWrite) and told.data["status"] == "cancelled", "the client's app sees it end"
+    (revoked,) = [e for e in ports.documents.written if e.paths == ("revocations/uid-sari",)]
+    assert isinstance(revoked, DocumentWrite) and revoked.data["blocked"] is True, "Firestore reads nothing for them"
+    assert identity.resolve(ports, identities, "uid-sari").tokens_valid_after == db.now
     assert db.audit[-1]["action"] == "client.suspend"
     assert db.audit[-1]["new"] == {"suspended": True, "reason": "abusive messages"}
     assert db.pending() == []
@@ -94,9 +97,29 @@ def test_a_reinstated_client_is_served_again(
 
     assert back.suspended_at is None
     assert identity.resolve(ports, identities, "uid-sari").suspended is False
+    assert ports.documents.written[-1] == DocumentWrite.at(
+        "revocations/uid-sari", {"tokens_valid_after": int(db.now.timestamp()), "blocked": False}
+    ), "Firestore reads again, for a sign-in after the suspension"
     assert (db.audit[-1]["action"], db.audit[-1]["old"]) == ("client.unsuspend", {"suspended": True})
     admin_users.unsuspend(ports, identities, ADMIN, CLIENT, reason=None)
     assert len(db.audit) == 2, "reinstating a client who is not suspended changes nothing"
+
+
+def test_a_suspended_client_leaves_their_open_session_and_is_back_once_reinstated(
+    ports: FakePorts, db: FakeDatabase, idp: FakeIdentityProvider, identities: IdentityCache
+) -> None:
+    mitra = add_mitra(db)
+    session_id = "s0000000-0000-4000-8000-000000000001"
+    add_session(db, session_id, client=db.table("clients")[CLIENT], mitra=db.table("mitras")[mitra])
+    readers = f"sessions/{session_id}"
+
+    _suspend(ports, idp, identities)
+    suspended = [e.data for e in ports.documents.written if e.paths == (readers,)]
+    admin_users.unsuspend(ports, identities, ADMIN, CLIENT, reason=None)
+    reinstated = [e.data for e in ports.documents.written if e.paths == (readers,)][len(suspended) :]
+
+    assert suspended == [{"participant_uids": [uid(db, "mitras", mitra)]}]
+    assert reinstated == [{"participant_uids": ["uid-sari", uid(db, "mitras", mitra)]}]
 
 
 def test_an_unknown_client_is_not_found(ports: FakePorts, idp: FakeIdentityProvider, identities: IdentityCache) -> None:

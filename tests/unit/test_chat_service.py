@@ -196,15 +196,19 @@ def test_an_admin_reads_a_transcript_only_through_the_control_center_with_a_reas
         admin_sessions.transcript(ports, "uid-admin", str(uuid.uuid4()), "laporan keluhan #12")
 
 
-def test_the_push_goes_to_the_other_side_and_hides_an_anonymous_client_s_words(
+def test_a_push_shows_no_words_unless_the_client_opted_in_and_never_a_client_s_words_to_a_mitra(
     ports: FakePorts, db: FakeDatabase
 ) -> None:
     to_mitra = _send(ports, CLIENT, "aku capek banget")
     to_client = _send(ports, MITRA, "aku dengar kamu")
 
-    shown = chat.push_for(ports, session_id=SESSION, message_id=to_mitra.message_id)
-    assert isinstance(shown, TopicMessage) and shown.data["recipients"] == ["uid-mitra"]
-    assert shown.data["body"] == "aku capek banget"
-    db.table("clients")["c1"]["anonymous"] = True
-    hidden = chat.push_for(ports, session_id=SESSION, message_id=to_client.message_id)
-    assert hidden is not None and hidden.data["recipients"] == ["uid-client"] and hidden.data["body"] == "Pesan baru"
+    def body(message_id: str) -> tuple[list[str], str]:
+        pushed = chat.push_for(ports, session_id=SESSION, message_id=message_id)
+        assert isinstance(pushed, TopicMessage)
+        return pushed.data["recipients"], pushed.data["body"]
+
+    assert body(to_mitra.message_id) == (["uid-mitra"], "Pesan baru")
+    assert body(to_client.message_id) == (["uid-client"], "Pesan baru")
+    db.table("clients")["c1"]["push_previews"] = True
+    assert body(to_client.message_id) == (["uid-client"], "aku dengar kamu")
+    assert body(to_mitra.message_id) == (["uid-mitra"], "Pesan baru")

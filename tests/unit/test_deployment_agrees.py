@@ -659,6 +659,7 @@ def test_the_log_reader_finds_the_events_the_alerts_rely_on() -> None:
     logged = logged_events()
     assert {"task", "code", "function"} <= set().union(*logged["task will retry"])
     assert {"alert", "category", "admins"} <= set().union(*logged["safety signal raised"])
+    assert {"alert", "category", "admins_pushed"} <= set().union(*logged["crisis signal escalated"])
     assert {"outcome", "reason"} <= set().union(*logged["xendit callback"])
     assert {"oldest_unpublished_s", "pending", "unacknowledged_alerts"} <= set().union(*logged["outbox sweep"])
     assert "unhandled error" in logged, "log.error(..., extra={'fields': ...}) lines are read too"
@@ -669,7 +670,7 @@ def test_the_log_reader_finds_the_events_the_alerts_rely_on() -> None:
     [
         pytest.param('\\"task will retry\\"', '\\"task retried\\"', id="renamed-message"),
         pytest.param("EXTRACT(jsonPayload.oldest_unpublished_s)", "EXTRACT(jsonPayload.oldest_s)", id="unlogged-field"),
-        pytest.param("jsonPayload.admins=0", "jsonPayload.on_duty=0", id="unlogged-filter-field"),
+        pytest.param("EXTRACT(jsonPayload.admins_pushed)", "EXTRACT(jsonPayload.pushed)", id="unlogged-policy-field"),
         pytest.param(
             'filter = "${local.function_logs} AND jsonPayload.message=\\"outbox sweep\\""',
             'filter = "${local.function_logs}"',

@@ -5,6 +5,7 @@ PostgreSQL, Firestore and FCM is proven by tests/e2e/test_safety.py."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 import pytest
@@ -117,8 +118,24 @@ def test_only_a_client_s_kept_words_are_checked(ports: FakePorts, db: FakeDataba
     assert db.table("safety_flags") == {}
 
 
-def test_with_nobody_on_duty_the_alert_waits_in_the_control_center(ports: FakePorts, db: FakeDatabase) -> None:
+def test_with_nobody_on_duty_the_alert_is_escalated_to_every_admin_and_logged_at_error(
+    ports: FakePorts, db: FakeDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
     db.table("admins")["a1"]["on_duty"] = False
+
+    with caplog.at_level(logging.INFO, logger="shared.services.safety"):
+        assert _check(ports, _say(ports, CLIENT, "i want to end my life")) == "flagged"
+
+    (push,) = _pushes(ports)
+    assert sorted(push["recipients"]) == ["uid-admin", "uid-resting"], "every admin, on duty or not"
+    assert push["data"]["escalated"] == "true" and push["body"].startswith("Tidak ada admin yang bertugas")
+    assert len(_alert_documents(ports)) == 1
+    escalated = [r for r in caplog.records if r.getMessage() == "crisis signal escalated"]
+    assert [r.levelno for r in escalated] == [logging.ERROR]
+
+
+def test_with_no_admin_at_all_the_alert_waits_in_the_control_center(ports: FakePorts, db: FakeDatabase) -> None:
+    db.table("admins").clear()
 
     assert _check(ports, _say(ports, CLIENT, "i want to end my life")) == "flagged"
 

@@ -4,22 +4,41 @@ from __future__ import annotations
 
 from shared.adapters.postgres.database import Row
 from shared.adapters.postgres.sql import Sql
-from shared.domain.accounts import NOBODY, Client, Identity, Mitra
+from shared.domain.accounts import Client, Identity, Mitra, OpenSession, RelinkStatus, Revocation, Takeover
 from shared.domain.roles import Role
 
 _CLIENT = """id::text AS client_id, firebase_uid, display_name, anonymous, alias_number, phone, email,
-             suspended_at IS NOT NULL AS suspended, created_at"""
+             suspended_at IS NOT NULL AS suspended, created_at, push_previews, history_from"""
 _MITRA = "id::text AS mitra_id, firebase_uid, display_name, phone, active, presence"
 
-# The rule `shared.domain.accounts.identity_of`: the first of a uid's accounts that counts, in one indexed statement
-# (every authenticated call runs it, unless the instance's identity cache has the answer).
+# The rule `shared.domain.accounts.identity_of`: the first of a uid's accounts that counts, and the uid's last
+# revocation (`sign_in_revoked`), in one indexed statement (every authenticated call runs it, unless the instance's
+# identity cache has the answer).
 _IDENTITY = """
-SELECT role, account_id, suspended FROM (
+SELECT known.role, known.account_id, COALESCE(known.suspended, false) AS suspended, r.tokens_valid_after
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
     SELECT 'admin' AS role, id::text AS account_id, false AS suspended, 1 AS rank
       FROM admins WHERE firebase_uid = :uid
     UNION ALL SELECT 'mitra', id::text, false, 2 FROM mitras WHERE firebase_uid = :uid AND active
     UNION ALL SELECT 'client', id::text, suspended_at IS NOT NULL, 3 FROM clients WHERE firebase_uid = :uid
-) AS known ORDER BY rank LIMIT 1
+    ORDER BY rank LIMIT 1
+) AS known ON true
+LEFT JOIN sign_in_revocations r ON r.firebase_uid = :uid
+"""
+
+# Who may read each open session of a client or a mitra now: the client unless suspended or deleted, the mitra
+# while active (shared.domain.accounts.readers_document). The sessions stay locked until the change ends, so the
+# session documents' versions follow the order of the changes (shared/domain/projection.py).
+_OPEN_SESSIONS = """
+SELECT s.id::text AS session_id,
+       array_remove(ARRAY[CASE WHEN c.suspended_at IS NULL THEN c.firebase_uid END,
+                          CASE WHEN m.active THEN m.firebase_uid END], NULL) AS readers
+FROM sessions s JOIN clients c ON c.id = s.client_id JOIN mitras m ON m.id = s.mitra_id
+WHERE s.status IN ('active', 'closing')
+  AND (s.client_id = CAST(:client AS uuid) OR s.mitra_id = CAST(:mitra AS uuid))
+ORDER BY s.id
+FOR UPDATE OF s
 """
 
 
@@ -29,9 +48,43 @@ class AccountsRepository:
 
     def identity(self, uid: str) -> Identity:
         row = self._sql.one(_IDENTITY, {"uid": uid})
-        if row is None:
-            return NOBODY
-        return Identity(role=Role(row["role"]), account_id=row["account_id"], suspended=bool(row["suspended"]))
+        assert row is not None, "the statement always answers one row"
+        return Identity(
+            role=Role(row["role"]) if row["role"] else None,
+            account_id=row["account_id"],
+            suspended=bool(row["suspended"]),
+            tokens_valid_after=row["tokens_valid_after"],
+        )
+
+    # -- revocation --------------------------------------------------------------------------------------------------
+
+    def revoke_sign_ins(self, uid: str, *, block: bool) -> Revocation:
+        """Sign-ins of `uid` from before now are refused (`shared.domain.accounts.sign_in_revoked`); with `block`,
+        the uid reads no Firestore document until `unblock`. The row stays locked until the change ends."""
+        row = self._sql.one(
+            """INSERT INTO sign_in_revocations (firebase_uid, tokens_valid_after, blocked) VALUES (:uid, now(), :block)
+               ON CONFLICT (firebase_uid) DO UPDATE
+               SET tokens_valid_after = GREATEST(sign_in_revocations.tokens_valid_after, now()),
+                   blocked = sign_in_revocations.blocked OR EXCLUDED.blocked, updated_at = now()
+               RETURNING tokens_valid_after, blocked""",
+            {"uid": uid, "block": block},
+        )
+        assert row is not None
+        return Revocation(**row)
+
+    def unblock(self, uid: str) -> Revocation | None:
+        """The uid may read its documents again once it signs in anew; None when it was never revoked."""
+        row = self._sql.one(
+            """UPDATE sign_in_revocations SET blocked = false, updated_at = now() WHERE firebase_uid = :uid
+               RETURNING tokens_valid_after, blocked""",
+            {"uid": uid},
+        )
+        return Revocation(**row) if row else None
+
+    def open_sessions_of(self, *, client_id: str | None = None, mitra_id: str | None = None) -> list[OpenSession]:
+        """The open sessions of this client or this mitra, locked, with who may read each now."""
+        rows = self._sql.all(_OPEN_SESSIONS, {"client": client_id, "mitra": mitra_id})
+        return [OpenSession(row["session_id"], list(row["readers"])) for row in rows]
 
     def lock_sign_in(self, uid: str, *, phone: str | None = None, email: str | None = None) -> None:
         """Registrations and sign-ins touching the same uid, phone number or email wait for each other until the
@@ -93,14 +146,56 @@ class AccountsRepository:
         assert moved is not None, "the caller holds the client's sign-in locks"
         return moved
 
-    def update_client(self, client_id: str, *, display_name: str | None, anonymous: bool | None) -> Client | None:
+    def record_takeover(self, client_id: str, *, from_uid: str, to_uid: str, sign_in_provider: str) -> None:
+        """The rule `shared.domain.accounts.client_sees_session`: the profile's conversations until now are hidden
+        from the new login; the takeover remembers what a confirmation gives back."""
+        self._sql.execute(
+            """WITH before AS (SELECT history_from FROM clients WHERE id = CAST(:id AS uuid)),
+                    recorded AS (
+                        INSERT INTO client_takeovers
+                            (client_id, from_uid, to_uid, sign_in_provider, history_from_before)
+                        SELECT CAST(:id AS uuid), :from_uid, :to_uid, :provider, history_from FROM before)
+               UPDATE clients SET history_from = now(), updated_at = now() WHERE id = CAST(:id AS uuid)""",
+            {"id": client_id, "from_uid": from_uid, "to_uid": to_uid, "provider": sign_in_provider},
+        )
+
+    def takeover_to_confirm(self, from_uid: str) -> Takeover | None:
+        """The unconfirmed takeover from this login of a profile the takeover's new login still holds, and the
+        profile's latest (an older one is no longer the previous login's to give)."""
+        row = self._sql.one(
+            """SELECT t.id::text AS takeover_id, t.client_id::text AS client_id, t.from_uid, t.to_uid,
+                      t.sign_in_provider
+               FROM client_takeovers t JOIN clients c ON c.id = t.client_id AND c.firebase_uid = t.to_uid
+               WHERE t.from_uid = :uid AND t.confirmed_at IS NULL
+                 AND t.taken_at = (SELECT max(taken_at) FROM client_takeovers l WHERE l.client_id = t.client_id)
+               ORDER BY t.taken_at DESC LIMIT 1""",
+            {"uid": from_uid},
+        )
+        return Takeover(**row) if row else None
+
+    def confirm_takeover(self, takeover_id: str, *, confirmed_with: str) -> None:
+        """The conversations hidden by the takeover are the client's again (`clients.history_from` as before it)."""
+        self._sql.execute(
+            """WITH confirmed AS (
+                   UPDATE client_takeovers SET confirmed_at = now(), confirmed_with = :with
+                   WHERE id = CAST(:id AS uuid) AND confirmed_at IS NULL
+                   RETURNING client_id, history_from_before)
+               UPDATE clients c SET history_from = confirmed.history_from_before, updated_at = now()
+               FROM confirmed WHERE c.id = confirmed.client_id""",
+            {"id": takeover_id, "with": confirmed_with},
+        )
+
+    def update_client(
+        self, client_id: str, *, display_name: str | None, anonymous: bool | None, push_previews: bool | None = None
+    ) -> Client | None:
         """Changes what is given and keeps the rest; None when there is no such client."""
         return _client(
             self._sql.one(
                 f"""UPDATE clients SET display_name = COALESCE(:name, display_name),
-                           anonymous = COALESCE(:anonymous, anonymous), updated_at = now()
+                           anonymous = COALESCE(:anonymous, anonymous),
+                           push_previews = COALESCE(:previews, push_previews), updated_at = now()
                     WHERE id = CAST(:id AS uuid) RETURNING {_CLIENT}""",
-                {"name": display_name, "anonymous": anonymous, "id": client_id},
+                {"name": display_name, "anonymous": anonymous, "previews": push_previews, "id": client_id},
             )
         )
 
@@ -118,6 +213,25 @@ class AccountsRepository:
         self._sql.execute(
             "UPDATE mitras SET firebase_uid = :uid, updated_at = now() WHERE id = CAST(:id AS uuid)",
             {"uid": uid, "id": mitra_id},
+        )
+
+    def relink_status(self, mitra_id: str, uid: str) -> RelinkStatus | None:
+        """The status of this sign-in's latest request to become the mitra's
+        (`shared.domain.accounts.mitra_sign_in`)."""
+        status = self._sql.scalar(
+            """SELECT status FROM mitra_relinks WHERE firebase_uid = :uid AND mitra_id = CAST(:mitra AS uuid)
+               ORDER BY requested_at DESC LIMIT 1""",
+            {"uid": uid, "mitra": mitra_id},
+        )
+        return RelinkStatus(status) if status is not None else None
+
+    def ask_relink(self, mitra_id: str, uid: str, *, previous_uid: str | None) -> None:
+        """One pending request per mitra and sign-in (`mitra_relinks_one_pending`)."""
+        self._sql.execute(
+            """INSERT INTO mitra_relinks (mitra_id, firebase_uid, previous_uid)
+               VALUES (CAST(:mitra AS uuid), :uid, :previous)
+               ON CONFLICT (mitra_id, firebase_uid) WHERE status = 'pending' DO NOTHING""",
+            {"mitra": mitra_id, "uid": uid, "previous": previous_uid},
         )
 
 

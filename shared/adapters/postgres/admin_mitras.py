@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.adapters.postgres.admin_paging import after, contains, where
 from shared.adapters.postgres.sql import Sql
+from shared.domain.accounts import MitraRelink, RelinkStatus
 from shared.domain.admin import MitraOnRoster, OnlineDay, StatusChange
 
 _MITRA = """SELECT m.id::text AS mitra_id, m.firebase_uid, m.display_name, m.phone, m.active, m.presence,
@@ -108,8 +109,11 @@ class AdminMitrasRepository:
         )
 
     def open_sessions(self, mitra_id: str) -> list[str]:
+        """Locked until the change ends, so their documents' versions follow the order of the changes
+        (shared/domain/projection.py), and a reroute under way is waited for."""
         rows = self._sql.all(
-            "SELECT id::text FROM sessions WHERE mitra_id = CAST(:id AS uuid) AND status IN ('active', 'closing')",
+            """SELECT id::text FROM sessions WHERE mitra_id = CAST(:id AS uuid) AND status IN ('active', 'closing')
+               ORDER BY id FOR UPDATE""",
             {"id": mitra_id},
         )
         return [row["id"] for row in rows]
@@ -147,3 +151,40 @@ class AdminMitrasRepository:
             {"mitra": mitra_id, "first": first, "last": last, "starts": starts, "ends": ends, "zone": zone},
         )
         return [OnlineDay(**row) for row in rows]
+
+    # -- relinks -----------------------------------------------------------------------------------------------------
+
+    def relinks(self, *, status: str | None, after: tuple[datetime, str] | None, limit: int) -> list[MitraRelink]:
+        """Newest first, keyset on (requested_at, id); all, or those of one status."""
+        rows = self._sql.all(
+            f"""{_RELINK}
+                WHERE (CAST(:status AS text) IS NULL OR r.status = :status)
+                  AND (CAST(:at AS timestamptz) IS NULL OR (r.requested_at, r.id) < (:at, CAST(:id AS uuid)))
+                ORDER BY r.requested_at DESC, r.id DESC LIMIT :limit""",
+            {"status": status, "at": after[0] if after else None, "id": after[1] if after else None, "limit": limit},
+        )
+        return [_relink(row) for row in rows]
+
+    def relink(self, relink_id: str, *, lock: bool = False) -> MitraRelink | None:
+        """Locked, two admins deciding the same request decide one after the other."""
+        row = self._sql.one(
+            f"{_RELINK} WHERE r.id = CAST(:id AS uuid)" + (" FOR UPDATE OF r" if lock else ""), {"id": relink_id}
+        )
+        return _relink(row) if row else None
+
+    def decide_relink(self, relink_id: str, *, status: RelinkStatus, admin_uid: str, note: str | None) -> None:
+        """Only a pending request is decided (`mitra_relinks`' CHECK ties decided_at to the status)."""
+        self._sql.execute(
+            """UPDATE mitra_relinks SET status = :status, decided_at = now(), decided_by = :admin, note = :note
+               WHERE id = CAST(:id AS uuid) AND status = 'pending'""",
+            {"status": status.value, "admin": admin_uid, "note": note, "id": relink_id},
+        )
+
+
+_RELINK = """SELECT r.id::text AS relink_id, r.mitra_id::text AS mitra_id, m.display_name AS mitra_name, m.phone,
+                    r.firebase_uid, r.previous_uid, r.status, r.requested_at, r.decided_at, r.decided_by, r.note
+             FROM mitra_relinks r JOIN mitras m ON m.id = r.mitra_id"""
+
+
+def _relink(row: dict[str, Any]) -> MitraRelink:
+    return MitraRelink(**{**row, "status": RelinkStatus(row["status"])})

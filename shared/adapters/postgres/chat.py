@@ -74,6 +74,10 @@ _MESSAGE_COLUMNS = "id::text AS message_id, seq, kind, sender_role, text, create
 _SESSION_VIEW = """s.id::text AS session_id, s.status, s.kind, s.started_at, s.ends_at,
                    c.display_name AS client_display_name, c.anonymous, c.alias_number, m.display_name AS mitra_name"""
 
+# The rule `shared.domain.accounts.client_sees_session`: since a takeover, the client's login lists only the sessions
+# started after it (until the previous login confirms).
+_CLIENT_SEES_SESSION = "(c.history_from IS NULL OR s.started_at >= c.history_from)"
+
 
 class ChatRepository:
     def __init__(self, sql: Sql) -> None:
@@ -154,7 +158,8 @@ class ChatRepository:
         """The other participant of a message's session, as the session stands now (a reroute moves it)."""
         row = self._sql.one(
             """SELECT CASE m.sender_role WHEN 'client' THEN mi.firebase_uid ELSE c.firebase_uid END AS uid,
-                      m.text, c.anonymous AS client_anonymous
+                      m.text, CASE m.sender_role WHEN 'client' THEN 'mitra' ELSE 'client' END AS side,
+                      c.push_previews AS client_push_previews
                FROM chat_messages m JOIN sessions s ON s.id = m.session_id
                     JOIN clients c ON c.id = s.client_id JOIN mitras mi ON mi.id = s.mitra_id
                WHERE m.id = CAST(:mid AS uuid) AND m.session_id = CAST(:sid AS uuid)""",
@@ -229,7 +234,7 @@ class ChatRepository:
     def session_view(self, session_id: str) -> Row | None:
         """A session as its readers see it, with both participants' ids to decide who may."""
         return self._sql.one(
-            f"""SELECT {_SESSION_VIEW}, s.client_id::text, s.mitra_id::text
+            f"""SELECT {_SESSION_VIEW}, s.client_id::text, s.mitra_id::text, c.history_from AS client_history_from
                 FROM sessions s JOIN clients c ON c.id = s.client_id JOIN mitras m ON m.id = s.mitra_id
                 WHERE s.id = CAST(:sid AS uuid)""",
             {"sid": session_id},
@@ -262,7 +267,7 @@ class ChatRepository:
         return self._sql.all(
             f"""SELECT {_SESSION_VIEW}
                 FROM sessions s JOIN clients c ON c.id = s.client_id JOIN mitras m ON m.id = s.mitra_id
-                WHERE s.{side}_id = CAST(:account AS uuid)
+                WHERE s.{side}_id = CAST(:account AS uuid) AND {_CLIENT_SEES_SESSION if side == "client" else "true"}
                   AND (CAST(:at AS timestamptz) IS NULL
                        OR (s.started_at, s.id) < (CAST(:at AS timestamptz), CAST(:id AS uuid)))
                 ORDER BY s.started_at DESC, s.id DESC LIMIT :limit""",

@@ -74,9 +74,10 @@ class PrivacyRepository:
         )
 
     def anonymise(self, client_id: str, *, name: str) -> None:
-        """The profile no longer names anyone, and no sign-in reaches it."""
+        """The profile no longer names anyone, and no sign-in reaches it (nor its takeovers' record of sign-ins)."""
         self._sql.execute(
-            """UPDATE clients SET display_name = :name, phone = NULL, email = NULL, firebase_uid = NULL,
+            """WITH forgotten AS (DELETE FROM client_takeovers WHERE client_id = CAST(:id AS uuid))
+               UPDATE clients SET display_name = :name, phone = NULL, email = NULL, firebase_uid = NULL,
                    deleted_at = now(), updated_at = now()
                WHERE id = CAST(:id AS uuid)""",
             {"name": name, "id": client_id},

@@ -78,6 +78,10 @@ class SafetyRepository:
             row["firebase_uid"] for row in self._sql.all("SELECT firebase_uid FROM admins WHERE on_duty ORDER BY id")
         ]
 
+    def every_admin(self) -> list[str]:
+        """Every admin's Firebase uid, on duty or not: whom a crisis nobody is on duty for is escalated to."""
+        return [row["firebase_uid"] for row in self._sql.all("SELECT firebase_uid FROM admins ORDER BY id")]
+
     # -- the control center's alerts ---------------------------------------------------------------------------------
 
     def alerts(self, *, acknowledged: bool | None, after: tuple[datetime, str] | None, limit: int) -> list[Alert]:
