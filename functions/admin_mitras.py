@@ -21,7 +21,9 @@ from shared.schemas.admin_mitras import (
 from shared.services.admin_mitras import create, deactivate, list_mitras, reactivate, rename, status_history
 
 
-@endpoint(get=MitraQuery, post=MitraAction, roles={Role.ADMIN}, response=MitraPage, check_revoked=True)
+@endpoint(
+    get=MitraQuery, post=MitraAction, roles={Role.ADMIN}, response=MitraPage, check_revoked=True, errors={404, 409}
+)
 def admin_mitras(call: Call[MitraQuery | MitraAction]) -> MitraPage:
     """GET: the roster (filter, search, pages). POST: create, update, deactivate or reactivate one mitra."""
     body = call.body
@@ -52,7 +54,7 @@ def _change(admin_uid: str, action: CreateMitra | UpdateMitra | SetMitraActive) 
     return reactivate(ports, admin_uid, mitra_id)
 
 
-@endpoint(get=MitraLogQuery, roles={Role.ADMIN}, response=MitraLogs)
+@endpoint(get=MitraLogQuery, roles={Role.ADMIN}, response=MitraLogs, errors={404})
 def admin_mitra_logs(call: Call[MitraLogQuery]) -> MitraLogs:
     """One mitra's online/offline transitions over Jakarta days, with the time online on each day."""
     body = call.body
