@@ -61,9 +61,11 @@ soak: bootstrap ## full sessions under restarts of every part, then the invarian
 openapi: bootstrap contract ## regenerate openapi.json (and contract/) from the code
 	$(BIN)/python -m functions.openapi > openapi.json
 
-# The JSON Schemas of the Firestore documents and push payloads, from the models the backend writes them with.
-contract: bootstrap ## regenerate contract/firestore/*.json and contract/push/*.json (kit/contract.py)
+# The JSON Schemas of the Firestore documents and push payloads, from the models the backend writes them with, and
+# the generated reference at the end of docs/contract.md (every function, document and push).
+contract: bootstrap ## regenerate contract/firestore/*.json, contract/push/*.json and docs/contract.md's reference
 	$(BIN)/python -m kit.contract
+	$(BIN)/python -m kit.reference
 
 # Typed clients from the committed openapi.json (kit/generate.py); clients/ is ignored, never committed.
 clients: bootstrap ## TypeScript (control center) and Dart (Flutter apps) clients from openapi.json, into clients/

@@ -25,12 +25,12 @@ CONTRACT = ROOT / "contract"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # Each document's file in contract/firestore/, by its path pattern (shared.domain.documents.DOCUMENTS).
 DOCUMENT_FILES = {
-    "pairing_requests/*": "pairing_requests",
-    "mitras/*/offers/*": "offers",
-    "sessions/*": "sessions",
-    "sessions/*/messages/*": "messages",
-    "payments/*": "payments",
-    "admin_alerts/*": "admin_alerts",
+    "pairing_requests/*": ("pairing_requests", "pairing_requests/{request_id}"),
+    "mitras/*/offers/*": ("offers", "mitras/{mitra_uid}/offers/{request_id}"),
+    "sessions/*": ("sessions", "sessions/{session_id}"),
+    "sessions/*/messages/*": ("messages", "sessions/{session_id}/messages/{message_id}"),
+    "payments/*": ("payments", "payments/{transaction_id}"),
+    "admin_alerts/*": ("admin_alerts", "admin_alerts/{alert_id}"),
 }
 
 
@@ -38,9 +38,8 @@ def schemas() -> dict[str, dict[str, Any]]:
     """Every schema, by its path under contract/ (`firestore/sessions.json`)."""
     out: dict[str, dict[str, Any]] = {}
     for pattern, model in DOCUMENTS.items():
-        name = DOCUMENT_FILES[pattern]
+        name, path = DOCUMENT_FILES[pattern]
         schema = _schema(model, f"firestore/{name}.json")
-        path = "/".join("{id}" if part == "*" else part for part in pattern.split("/"))
         schema["x-firestore-path"] = path
         schema["description"] = (
             f"{schema.get('description', '')}\n\nEvery field may be absent: a document is written in steps, each "
