@@ -138,6 +138,8 @@ def instance(issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch) -> Iterator[d
     verifier, _ = _verifier(issuer)
     monkeypatch.setattr(bootstrap, "oidc", lambda: verifier)
     monkeypatch.delenv("K_SERVICE", raising=False)
+    # The local gateway's address, which AUDIENCE names, even when a test stack of the same run has set its own.
+    monkeypatch.setenv("HALO_FUNCTIONS_BASE_URL", "http://127.0.0.1:5001")
     get_settings.cache_clear()
     yield {
         "task_project_outbox": functions_framework.create_app("task_project_outbox", str(ROOT / "main.py"), "http"),
