@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Generators kept out of the app's virtualenv (requirements-tools.txt).
 TOOLS := .local/tools-venv
 
-.PHONY: help dev demo test bootstrap lint unit integration e2e bench soak openapi infra reset psql clean clients docs \
+.PHONY: help dev demo test bootstrap lint unit integration e2e bench soak openapi contract infra reset psql clean clients docs \
 	lock deploy deploy-plan
 .DEFAULT_GOAL := help
 
@@ -57,9 +57,15 @@ bench: bootstrap ## the benchmarks; writes bench/REPORT.md
 soak: bootstrap ## full sessions under restarts of every part, then the invariants (SOAK_MINUTES=5)
 	$(BIN)/python -m bench.soak
 
-# Regenerates the committed OpenAPI document (a test fails when it drifts from the code).
-openapi: bootstrap ## regenerate openapi.json from the code
+# Regenerates the committed OpenAPI document and contract/ schemas (a test fails when either drifts from the code).
+openapi: bootstrap contract ## regenerate openapi.json (and contract/) from the code
 	$(BIN)/python -m functions.openapi > openapi.json
+
+# The JSON Schemas of the Firestore documents and push payloads, from the models the backend writes them with, and
+# the generated reference at the end of docs/contract.md (every function, document and push).
+contract: bootstrap ## regenerate contract/firestore/*.json, contract/push/*.json and docs/contract.md's reference
+	$(BIN)/python -m kit.contract
+	$(BIN)/python -m kit.reference
 
 # Typed clients from the committed openapi.json (kit/generate.py); clients/ is ignored, never committed.
 clients: bootstrap ## TypeScript (control center) and Dart (Flutter apps) clients from openapi.json, into clients/

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import flask
@@ -83,6 +83,20 @@ class Endpoint:
     response: type[BaseModel]
     summary: str
     check_revoked: bool
+    # What the OpenAPI document says of it (functions/openapi.py): each method's description, its area, and the
+    # error statuses it may answer (every operation answers COMMON_ERRORS; tests/e2e/test_fuzz_api.py fails on an
+    # answer the document does not declare).
+    descriptions: dict[str, str] = field(default_factory=dict)
+    tag: str = ""
+    errors: frozenset[int] = frozenset()
+
+
+# Any operation may answer these: 400 input it refuses, 401 no valid token, 403 a role it does not admit or a
+# suspended account, 405 another method, 413 a body over the limit, 503 a dependency down (retry after Retry-After).
+COMMON_ERRORS: frozenset[int] = frozenset({400, 401, 403, 405, 413, 503})
+# What an operation may add with `errors=`: 404 what it names does not exist (for the caller), 409 a named conflict
+# (a state that refuses it, or an Idempotency-Key reused with another body), 429 too often (retry after Retry-After).
+OWN_ERRORS: frozenset[int] = frozenset({404, 409, 429})
 
 
 # Every endpoint registers here on import; the OpenAPI document is built from this table.
@@ -96,19 +110,32 @@ def endpoint(
     get: type[BaseModel] | None = None,
     roles: set[Role] | None = None,
     check_revoked: bool = False,
+    errors: Collection[int] = (),
+    tag: str | None = None,
 ) -> Callable[[Callable[[Call[Any]], BaseModel]], HttpFunction]:
     """`roles=None` admits any signed-in user (e.g. before registration gives them a role).
-    `check_revoked` asks Firebase whether the token was revoked: one more call, for sensitive functions."""
+    `check_revoked` asks Firebase whether the token was revoked: one more call, for sensitive functions.
+    `errors`: the statuses of OWN_ERRORS the function may answer besides COMMON_ERRORS. `tag`: its area in the
+    OpenAPI document (by default `admin` for `admin_*` functions, else its module's name). The handler's docstring
+    is its description; one that takes GET and POST describes each after `GET:` and `POST:`."""
     methods = {method: model for method, model in (("GET", get), ("POST", post)) if model is not None}
+    unknown = set(errors) - OWN_ERRORS
+    if unknown:
+        raise ValueError(f"errors= takes statuses of {sorted(OWN_ERRORS)}, not {sorted(unknown)}")
 
     def decorate(handler: Callable[[Call[Any]], BaseModel]) -> HttpFunction:
+        accepted = methods or {"POST": Empty}
+        descriptions = method_descriptions(handler.__doc__ or "", list(accepted))
         spec = Endpoint(
             name=handler.__name__,
-            methods=methods or {"POST": Empty},
+            methods=accepted,
             roles=frozenset(roles) if roles is not None else None,
             response=response,
             summary=(handler.__doc__ or "").strip().split("\n")[0],
             check_revoked=check_revoked,
+            descriptions=descriptions,
+            tag=tag or _area(handler),
+            errors=COMMON_ERRORS | frozenset(errors),
         )
         ENDPOINTS[spec.name] = spec
 
@@ -134,6 +161,31 @@ def endpoint(
         return http_function
 
     return decorate
+
+
+def method_descriptions(doc: str, methods: list[str]) -> dict[str, str]:
+    """Each method's description from a docstring: the whole text, or for `GET: ... POST: ...` each part, as
+    whole sentences (capitalised, ending with a full stop)."""
+    text = " ".join(doc.split())
+    parts = dict.fromkeys(methods, text)
+    if len(methods) > 1 and "GET:" in text and "POST:" in text:
+        get_part, _, post_part = text.partition("POST:")
+        parts = {"GET": get_part.replace("GET:", "", 1), "POST": post_part}
+    return {method: _sentence(part) for method, part in parts.items()}
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "?", "!", ")")) else text + "."
+
+
+def _area(handler: Callable[..., Any]) -> str:
+    if handler.__name__.startswith("admin_"):
+        return "admin"
+    return handler.__module__.rsplit(".", 1)[-1]
 
 
 def authenticate(req: flask.Request, spec: Endpoint) -> Caller:

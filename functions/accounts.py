@@ -10,7 +10,7 @@ from shared.schemas import ClientProfile, ClientProfileUpdate, ClientRegister, E
 from shared.services import accounts
 
 
-@endpoint(post=ClientRegister, response=ClientProfile, check_revoked=True)
+@endpoint(post=ClientRegister, response=ClientProfile, check_revoked=True, errors={409})
 def client_register(call: Call[ClientRegister]) -> ClientProfile:
     """Create (or, with force after a fresh sign-in, take over) the caller's client profile; sets role `client`."""
     if call.caller.role in (Role.MITRA, Role.ADMIN):
@@ -26,7 +26,7 @@ def client_register(call: Call[ClientRegister]) -> ClientProfile:
     return ClientProfile.model_validate(client, from_attributes=True)
 
 
-@endpoint(get=Empty, post=ClientProfileUpdate, roles={Role.CLIENT}, response=ClientProfile)
+@endpoint(get=Empty, post=ClientProfileUpdate, roles={Role.CLIENT}, response=ClientProfile, errors={404})
 def client_profile(call: Call[Empty | ClientProfileUpdate]) -> ClientProfile:
     """GET: the caller's profile. POST: change the display name, the anonymity choice and/or message previews in
     pushes."""
@@ -45,7 +45,7 @@ def client_profile(call: Call[Empty | ClientProfileUpdate]) -> ClientProfile:
     return ClientProfile.model_validate(client, from_attributes=True)
 
 
-@endpoint(post=Empty, response=MitraProfile, check_revoked=True)
+@endpoint(post=Empty, response=MitraProfile, check_revoked=True, errors={409})
 def mitra_login(call: Call[Empty]) -> MitraProfile:
     """A phone sign-in of an active mitra registered by an admin: links the uid and sets role `mitra`."""
     mitra = accounts.mitra_login(
@@ -54,7 +54,7 @@ def mitra_login(call: Call[Empty]) -> MitraProfile:
     return MitraProfile.model_validate(mitra, from_attributes=True)
 
 
-@endpoint(post=Empty, response=HistoryConfirmed, check_revoked=True)
+@endpoint(post=Empty, response=HistoryConfirmed, check_revoked=True, errors={404})
 def client_history_confirm(call: Call[Empty]) -> HistoryConfirmed:
     """The previous login of a taken-over profile, signed in afresh with another of its sign-in methods, gives the
     conversations from before the takeover to the new login (docs/privacy.md)."""

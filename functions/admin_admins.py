@@ -11,7 +11,7 @@ from shared.schemas.admin_admins import AdminAccount, AdminAction, AdminPage, Gr
 from shared.services.admin_admins import grant, list_admins, revoke, set_on_duty
 
 
-@endpoint(get=Empty, post=AdminAction, roles={Role.ADMIN}, response=AdminPage, check_revoked=True)
+@endpoint(get=Empty, post=AdminAction, roles={Role.ADMIN}, response=AdminPage, check_revoked=True, errors={404, 409})
 def admin_admins(call: Call[Empty | AdminAction]) -> AdminPage:
     """GET: the admins. POST: grant the role to an email/password account, revoke another admin's, or set whether an
     admin is on duty (pushed crisis alerts)."""

@@ -34,7 +34,9 @@ from shared.services.admin_mitras import (
 )
 
 
-@endpoint(get=MitraQuery, post=MitraAction, roles={Role.ADMIN}, response=MitraPage, check_revoked=True)
+@endpoint(
+    get=MitraQuery, post=MitraAction, roles={Role.ADMIN}, response=MitraPage, check_revoked=True, errors={404, 409}
+)
 def admin_mitras(call: Call[MitraQuery | MitraAction]) -> MitraPage:
     """GET: the roster (filter, search, pages). POST: create, update, deactivate or reactivate one mitra."""
     body = call.body
@@ -65,7 +67,7 @@ def _change(admin_uid: str, action: CreateMitra | UpdateMitra | SetMitraActive) 
     return reactivate(ports, admin_uid, mitra_id)
 
 
-@endpoint(get=MitraLogQuery, roles={Role.ADMIN}, response=MitraLogs)
+@endpoint(get=MitraLogQuery, roles={Role.ADMIN}, response=MitraLogs, errors={404})
 def admin_mitra_logs(call: Call[MitraLogQuery]) -> MitraLogs:
     """One mitra's online/offline transitions over Jakarta days, with the time online on each day."""
     body = call.body
@@ -73,7 +75,9 @@ def admin_mitra_logs(call: Call[MitraLogQuery]) -> MitraLogs:
     return MitraLogs.model_validate(history, from_attributes=True)
 
 
-@endpoint(get=RelinkQuery, post=DecideRelink, roles={Role.ADMIN}, response=RelinkPage, check_revoked=True)
+@endpoint(
+    get=RelinkQuery, post=DecideRelink, roles={Role.ADMIN}, response=RelinkPage, check_revoked=True, errors={404, 409}
+)
 def admin_mitra_relinks(call: Call[RelinkQuery | DecideRelink]) -> RelinkPage:
     """GET: mitras' phones signing in from another Firebase account, newest first. POST: approve or refuse one."""
     body = call.body

@@ -17,7 +17,14 @@ from shared.schemas.chat import Message, SessionSummary, Transcript
 from shared.services.admin_sessions import list_sessions, reroute, transcript
 
 
-@endpoint(get=SessionQuery, post=RerouteSession, roles={Role.ADMIN}, response=SessionPage, check_revoked=True)
+@endpoint(
+    get=SessionQuery,
+    post=RerouteSession,
+    roles={Role.ADMIN},
+    response=SessionPage,
+    check_revoked=True,
+    errors={404, 409},
+)
 def admin_sessions(call: Call[SessionQuery | RerouteSession]) -> SessionPage:
     """GET: sessions, newest first (status, mitra, client, Jakarta dates, pages). POST: reroute to another mitra."""
     body = call.body
@@ -39,7 +46,7 @@ def admin_sessions(call: Call[SessionQuery | RerouteSession]) -> SessionPage:
     )
 
 
-@endpoint(get=AdminTranscriptQuery, roles={Role.ADMIN}, response=Transcript, check_revoked=True)
+@endpoint(get=AdminTranscriptQuery, roles={Role.ADMIN}, response=Transcript, check_revoked=True, errors={404})
 def admin_session_transcript(call: Call[AdminTranscriptQuery]) -> Transcript:
     """One session's whole conversation. `reason` (1-500 characters) says why; the read is audited with it."""
     session, messages = transcript(bootstrap.ports(), call.caller.uid, str(call.body.session_id), call.body.reason)

@@ -9,7 +9,9 @@ from shared.schemas.admin_users import AdminClient, ClientPage, ClientQuery, Sus
 from shared.services.admin_users import list_clients, suspend, unsuspend
 
 
-@endpoint(get=ClientQuery, post=SuspendClient, roles={Role.ADMIN}, response=ClientPage, check_revoked=True)
+@endpoint(
+    get=ClientQuery, post=SuspendClient, roles={Role.ADMIN}, response=ClientPage, check_revoked=True, errors={404}
+)
 def admin_users(call: Call[ClientQuery | SuspendClient]) -> ClientPage:
     """GET: clients, newest first (search, suspended filter, pages). POST: suspend or unsuspend one client."""
     body = call.body

@@ -25,7 +25,7 @@ from shared.schemas.billing import (
 from shared.services.billing import checkout, payments, quarantine, refunds
 
 
-@endpoint(post=CheckoutBody, roles={Role.CLIENT}, response=CheckoutReply)
+@endpoint(post=CheckoutBody, roles={Role.CLIENT}, response=CheckoutReply, errors={404, 409, 429})
 def billing_checkout(call: Call[CheckoutBody]) -> CheckoutReply:
     """Open a Xendit invoice for a tier, priced by us; pay it at `invoice_url` before `expires_at`."""
     body = call.body
@@ -47,7 +47,7 @@ def task_payment_timeout(payload: TransactionRef) -> str:
     return payments.expire_unpaid(bootstrap.ports(), bootstrap.payments(), str(payload.transaction_id))
 
 
-@endpoint(post=RefundBody, roles={Role.ADMIN}, response=RefundReply, check_revoked=True)
+@endpoint(post=RefundBody, roles={Role.ADMIN}, response=RefundReply, check_revoked=True, errors={404, 409})
 def admin_refund(call: Call[RefundBody]) -> RefundReply:
     """Refund a paid session credit the client has not used, through Xendit; refused once a session used it.
     `refunding` until Xendit confirms the money is back (its refund callback), `refunded` once it has."""
@@ -59,11 +59,16 @@ def admin_refund(call: Call[RefundBody]) -> RefundReply:
 
 
 @endpoint(
-    get=PaymentEventQuery, post=ReviewPaymentEvent, roles={Role.ADMIN}, response=PaymentEventPage, check_revoked=True
+    get=PaymentEventQuery,
+    post=ReviewPaymentEvent,
+    roles={Role.ADMIN},
+    response=PaymentEventPage,
+    check_revoked=True,
+    errors={404},
 )
 def admin_payment_events(call: Call[PaymentEventQuery | ReviewPaymentEvent]) -> PaymentEventPage:
-    """GET: quarantined Xendit callbacks (money not matched as ordered or refunded). POST: record one's review.
-    Listed newest first; a refund's callback has `kind` refund."""
+    """GET: the quarantined Xendit callbacks (money not matched as ordered or refunded), newest first; a refund's
+    callback has `kind` refund. POST: record an admin's review of one."""
     body = call.body
     if isinstance(body, ReviewPaymentEvent):
         row = quarantine.review(bootstrap.ports(), call.caller.uid, body.event_id, body.note)

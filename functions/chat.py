@@ -29,7 +29,7 @@ from shared.services import chat
 PARTICIPANTS = {Role.CLIENT, Role.MITRA}
 
 
-@endpoint(post=ChatSend, roles=PARTICIPANTS, response=ChatSent)
+@endpoint(post=ChatSend, roles=PARTICIPANTS, response=ChatSent, errors={404, 409, 429})
 def chat_send(call: Call[ChatSend]) -> ChatSent:
     """Send a message in an active session; `client_message_id` makes a retry return the same message."""
     body = call.body
@@ -43,7 +43,7 @@ def chat_send(call: Call[ChatSend]) -> ChatSent:
     return ChatSent.model_validate(sent, from_attributes=True)
 
 
-@endpoint(post=ChatReceipts, roles=PARTICIPANTS, response=Watermarks)
+@endpoint(post=ChatReceipts, roles=PARTICIPANTS, response=Watermarks, errors={404})
 def chat_receipts(call: Call[ChatReceipts]) -> Watermarks:
     """Delivered/read up to a message; receipts never go back and reach Firestore within ~2 s."""
     body = call.body
@@ -57,7 +57,7 @@ def chat_receipts(call: Call[ChatReceipts]) -> Watermarks:
     return Watermarks(**marks)
 
 
-@endpoint(post=ChatTyping, roles=PARTICIPANTS, response=TypingAck)
+@endpoint(post=ChatTyping, roles=PARTICIPANTS, response=TypingAck, errors={404})
 def chat_typing(call: Call[ChatTyping]) -> TypingAck:
     """Show or clear the typing flag: a lease of 8 s, renewed only once 6 s old; `written` says whether it wrote."""
     written = chat.typing(
@@ -75,7 +75,7 @@ def sessions_list(call: Call[SessionsQuery]) -> SessionsPage:
     return SessionsPage(sessions=[SessionSummary.model_validate(row) for row in rows], next_cursor=cursor)
 
 
-@endpoint(get=HistoryQuery, roles=PARTICIPANTS, response=HistoryPage)
+@endpoint(get=HistoryQuery, roles=PARTICIPANTS, response=HistoryPage, errors={404})
 def chat_history(call: Call[HistoryQuery]) -> HistoryPage:
     """Messages of one session, pages going back in time by `seq`."""
     rows, next_before = chat.history(
@@ -88,7 +88,7 @@ def chat_history(call: Call[HistoryQuery]) -> HistoryPage:
     return HistoryPage(messages=[Message.model_validate(row) for row in rows], next_before=next_before)
 
 
-@endpoint(get=TranscriptQuery, roles=PARTICIPANTS, response=Transcript)
+@endpoint(get=TranscriptQuery, roles=PARTICIPANTS, response=Transcript, errors={404})
 def session_transcript(call: Call[TranscriptQuery]) -> Transcript:
     """The whole conversation of one session, for its participants (an admin reads it through
     `admin_session_transcript`, with a reason, audited)."""

@@ -35,7 +35,7 @@ class ExtensionTask(BaseModel):
     extension_id: str
 
 
-@endpoint(post=SessionRef, roles=PARTICIPANTS, response=SessionEnded)
+@endpoint(post=SessionRef, roles=PARTICIPANTS, response=SessionEnded, errors={404, 409})
 def session_end(call: Call[SessionRef]) -> SessionEnded:
     """End the session early (where the control center allows it for the caller's role); goodbyes follow."""
     session_id = str(call.body.session_id)
@@ -43,7 +43,7 @@ def session_end(call: Call[SessionRef]) -> SessionEnded:
     return SessionEnded.model_validate(ended, from_attributes=True)
 
 
-@endpoint(post=Goodbye, roles=PARTICIPANTS, response=GoodbyeSent)
+@endpoint(post=Goodbye, roles=PARTICIPANTS, response=GoodbyeSent, errors={404, 409})
 def session_goodbye(call: Call[Goodbye]) -> GoodbyeSent:
     """One goodbye note per side, inside the goodbye window after the session's end."""
     sent = lifecycle.goodbye(
@@ -56,7 +56,7 @@ def session_goodbye(call: Call[Goodbye]) -> GoodbyeSent:
     return GoodbyeSent.model_validate(sent, from_attributes=True)
 
 
-@endpoint(post=ExtensionRequest, roles={Role.CLIENT}, response=ExtensionState)
+@endpoint(post=ExtensionRequest, roles={Role.CLIENT}, response=ExtensionState, errors={404, 409})
 def extension_request(call: Call[ExtensionRequest]) -> ExtensionState:
     """Ask the mitra for more time (one pending request at a time)."""
     extension = lifecycle.request_extension(
@@ -69,7 +69,7 @@ def extension_request(call: Call[ExtensionRequest]) -> ExtensionState:
     return ExtensionState.model_validate(extension, from_attributes=True)
 
 
-@endpoint(post=ExtensionRespond, roles={Role.MITRA}, response=ExtensionState)
+@endpoint(post=ExtensionRespond, roles={Role.MITRA}, response=ExtensionState, errors={404, 409})
 def extension_respond(call: Call[ExtensionRespond]) -> ExtensionState:
     """Accept (the client then pays) or reject an extension request."""
     extension = lifecycle.respond_extension(

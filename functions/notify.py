@@ -21,7 +21,7 @@ class NotifyEvent(BaseModel):
     body: str | None = None
 
 
-@endpoint(post=DeviceRegister, roles={Role.CLIENT, Role.MITRA, Role.ADMIN}, response=DeviceRegistered)
+@endpoint(post=DeviceRegister, roles={Role.CLIENT, Role.MITRA, Role.ADMIN}, response=DeviceRegistered, errors={409})
 def devices_register(call: Call[DeviceRegister]) -> DeviceRegistered:
     """Register (or move to the caller) this device's FCM token."""
     body = call.body

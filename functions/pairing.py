@@ -24,7 +24,7 @@ class RequestEvent(BaseModel):
     request_id: str
 
 
-@endpoint(post=PairingRequestBody, roles={Role.CLIENT}, response=PairingRequestReply)
+@endpoint(post=PairingRequestBody, roles={Role.CLIENT}, response=PairingRequestReply, errors={404, 409, 429})
 def pairing_request(call: Call[PairingRequestBody]) -> PairingRequestReply:
     """Ask every available mitra at once; `no_mitra` at once when nobody is available."""
     outcome = pairing.request_pairing(
@@ -37,7 +37,7 @@ def pairing_request(call: Call[PairingRequestBody]) -> PairingRequestReply:
     return PairingRequestReply.model_validate(outcome, from_attributes=True)
 
 
-@endpoint(post=RequestRef, roles={Role.CLIENT}, response=PairingCancelReply)
+@endpoint(post=RequestRef, roles={Role.CLIENT}, response=PairingCancelReply, errors={404, 409})
 def pairing_cancel(call: Call[RequestRef]) -> PairingCancelReply:
     """Stop searching; every offer is withdrawn."""
     client_id = call.caller.participant().account_id
@@ -45,7 +45,7 @@ def pairing_cancel(call: Call[RequestRef]) -> PairingCancelReply:
     return PairingCancelReply.model_validate(ended, from_attributes=True)
 
 
-@endpoint(post=RequestRef, roles={Role.MITRA}, response=PairingAcceptReply)
+@endpoint(post=RequestRef, roles={Role.MITRA}, response=PairingAcceptReply, errors={404, 409})
 def pairing_accept(call: Call[RequestRef]) -> PairingAcceptReply:
     """Take the request: the first mitra wins the session, everyone else gets 409 already_taken; the winner asking
     again gets its session again."""
@@ -54,7 +54,7 @@ def pairing_accept(call: Call[RequestRef]) -> PairingAcceptReply:
     return PairingAcceptReply.model_validate(match, from_attributes=True)
 
 
-@endpoint(post=RequestRef, roles={Role.MITRA}, response=PairingDeclineReply)
+@endpoint(post=RequestRef, roles={Role.MITRA}, response=PairingDeclineReply, errors={404, 409})
 def pairing_decline(call: Call[RequestRef]) -> PairingDeclineReply:
     """Hide this offer for the calling mitra only."""
     mitra_id = call.caller.participant().account_id

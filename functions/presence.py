@@ -17,7 +17,7 @@ class SweepTick(BaseModel):
     pass
 
 
-@endpoint(post=MitraStatusChange, roles={Role.MITRA}, response=MitraStatus)
+@endpoint(post=MitraStatusChange, roles={Role.MITRA}, response=MitraStatus, errors={404, 409})
 def mitra_set_status(call: Call[MitraStatusChange]) -> MitraStatus:
     """Go online (and be offered every request still searching) or offline (open offers are withdrawn)."""
     mitra_id = call.caller.participant().account_id

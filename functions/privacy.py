@@ -23,7 +23,14 @@ class RetentionTick(BaseModel):
     pass
 
 
-@endpoint(get=ClientDataQuery, post=DeleteClientData, roles={Role.ADMIN}, response=ClientData, check_revoked=True)
+@endpoint(
+    get=ClientDataQuery,
+    post=DeleteClientData,
+    roles={Role.ADMIN},
+    response=ClientData,
+    check_revoked=True,
+    errors={404, 409},
+)
 def admin_client_data(call: Call[ClientDataQuery | DeleteClientData]) -> ClientData:
     """GET: everything held about one client, as JSON (`reason` says why; audited). POST: delete them (what remains
     is returned)."""
@@ -37,14 +44,14 @@ def admin_client_data(call: Call[ClientDataQuery | DeleteClientData]) -> ClientD
     return ClientData.model_validate(data)
 
 
-@endpoint(get=OwnDataQuery, roles={Role.CLIENT}, response=ClientData, check_revoked=True)
+@endpoint(get=OwnDataQuery, roles={Role.CLIENT}, response=ClientData, check_revoked=True, errors={404})
 def client_data_export(call: Call[OwnDataQuery]) -> ClientData:
     """The signed-in client's own data, as JSON: the same export an admin makes for them (audited)."""
     data = privacy.export(bootstrap.ports(), Requester(call.caller.uid, "client"), _own(call))
     return ClientData.model_validate(data)
 
 
-@endpoint(post=DeleteOwnAccount, roles={Role.CLIENT}, response=ClientData, check_revoked=True)
+@endpoint(post=DeleteOwnAccount, roles={Role.CLIENT}, response=ClientData, check_revoked=True, errors={404, 409})
 def client_account_delete(call: Call[DeleteOwnAccount]) -> ClientData:
     """The signed-in client deletes their account: the same deletion an admin makes for them (audited); refused
     (409 `client_busy`) during an open session or search. What remains is returned."""

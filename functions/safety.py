@@ -9,7 +9,9 @@ from shared.schemas.safety import AcknowledgeAlert, AdminAlert, AlertPage, Alert
 from shared.services import safety
 
 
-@endpoint(get=AlertQuery, post=AcknowledgeAlert, roles={Role.ADMIN}, response=AlertPage, check_revoked=True)
+@endpoint(
+    get=AlertQuery, post=AcknowledgeAlert, roles={Role.ADMIN}, response=AlertPage, check_revoked=True, errors={404}
+)
 def admin_alerts(call: Call[AlertQuery | AcknowledgeAlert]) -> AlertPage:
     """GET: crisis alerts, newest first (acknowledged or not, pages). POST: acknowledge one, with an optional note."""
     body = call.body

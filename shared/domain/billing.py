@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from shared.domain.documents import payment_path
+from shared.domain.documents import PaymentDocument, payment_path
 from shared.domain.events import DocumentWrite, TaskRequest, ts
 
 CURRENCY = "IDR"
@@ -267,7 +267,7 @@ def payment_document(
     """The client's app waits here for Xendit's word after sending the client to the invoice page."""
     return DocumentWrite.at(
         payment_path(transaction_id),
-        {"transaction_id": transaction_id, "client_uid": client_uid, "updated_at": ts(at), **data},
+        PaymentDocument(transaction_id=transaction_id, client_uid=client_uid, updated_at=ts(at), **data),
     )
 
 

@@ -15,7 +15,17 @@ from enum import StrEnum
 from typing import Literal
 
 from shared.domain.accounts import client_sees_session
-from shared.domain.documents import MESSAGE_TOPIC, message_path, session_path
+from shared.domain.documents import (
+    MESSAGE_TOPIC,
+    MessageDocument,
+    Receipts,
+    SessionDocument,
+    SideReceipts,
+    Typing,
+    TypingLease,
+    message_path,
+    session_path,
+)
 from shared.domain.events import Committed, DocumentWrite, TopicMessage, ts
 from shared.domain.notify import push
 from shared.domain.roles import Role
@@ -157,7 +167,9 @@ def message_document(message: NewMessage) -> DocumentWrite:
     }
     if message.client_message_id is not None:
         data["client_message_id"] = message.client_message_id
-    return DocumentWrite.at(message_path(message.session_id, message.message_id), data, merge=False)
+    return DocumentWrite.at(
+        message_path(message.session_id, message.message_id), MessageDocument.model_validate(data), merge=False
+    )
 
 
 def stamped(document: DocumentWrite, *, seq: int, created_at: datetime) -> DocumentWrite:
@@ -242,7 +254,8 @@ class TypingWritten:
 def receipts_document(session_id: str, side: Side, *, delivered: int, read: int) -> DocumentWrite:
     """One side's watermarks on the session document; an app derives each message's ticks from them."""
     return DocumentWrite.at(
-        session_path(session_id), {"receipts": {side: {"delivered_seq": delivered, "read_seq": read}}}
+        session_path(session_id),
+        SessionDocument(receipts=Receipts.model_validate({side: SideReceipts(delivered_seq=delivered, read_seq=read)})),
     )
 
 
@@ -261,12 +274,12 @@ def typing_clearable(lease_written_at: datetime | None, now: datetime, *, sent_s
 
 def typing_document(session_id: str, side: Side, lease_written_at: datetime | None) -> DocumentWrite:
     """The side's typing lease on the session document (`typing_until` null: not typing)."""
-    lease: dict[str, object] = (
-        {"since": ts(lease_written_at), "typing_until": ts(lease_written_at + TYPING_TTL)}
+    lease = (
+        TypingLease(since=ts(lease_written_at), typing_until=ts(lease_written_at + TYPING_TTL))
         if lease_written_at is not None
-        else {"typing_until": None}
+        else TypingLease(typing_until=None)
     )
-    return DocumentWrite.at(session_path(session_id), {"typing": {side: lease}})
+    return DocumentWrite.at(session_path(session_id), SessionDocument(typing=Typing.model_validate({side: lease})))
 
 
 def may_read(

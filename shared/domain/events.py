@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.domain.documents import Document, checked
+
 DELETE_FIELD: dict[str, Any] = {"$delete": True}
 
 
@@ -34,9 +36,18 @@ class DocumentWrite:
     data: Mapping[str, Any]
     merge: bool = True
 
+    def __post_init__(self) -> None:
+        # The data is that of the document's model (shared/domain/documents.py), whoever built it.
+        checked(self.paths, self.data)
+
     @classmethod
-    def at(cls, path: str, data: Mapping[str, Any], *, merge: bool = True) -> DocumentWrite:
-        return cls((path,), data, merge)
+    def at(cls, path: str, data: Document | Mapping[str, Any], *, merge: bool = True) -> DocumentWrite:
+        return cls((path,), data.data() if isinstance(data, Document) else data, merge)
+
+    @classmethod
+    def of(cls, paths: tuple[str, ...], data: Document, *, merge: bool = True) -> DocumentWrite:
+        """The same write to each of `paths`."""
+        return cls(paths, data.data(), merge)
 
 
 @dataclass(frozen=True)

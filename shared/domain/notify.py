@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from shared.domain.documents import NOTIFY_TOPIC
 from shared.domain.events import TopicMessage
+from shared.domain.pushes import push_data
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,13 @@ def push(
     registered."""
     return TopicMessage(
         NOTIFY_TOPIC,
-        {"dedup_key": dedup_key, "recipients": list(recipients), "data": dict(data), "title": title, "body": body},
+        {
+            "dedup_key": dedup_key,
+            "recipients": list(recipients),
+            "data": push_data(data),  # through its model (shared/domain/pushes.py)
+            "title": title,
+            "body": body,
+        },
     )
 
 

@@ -19,7 +19,15 @@ from enum import StrEnum
 from shared.domain import accounts
 from shared.domain.billing import Credit
 from shared.domain.config import AppConfig
-from shared.domain.documents import BLAST_TOPIC, offer_path, request_path, session_path
+from shared.domain.documents import (
+    BLAST_TOPIC,
+    OfferDocument,
+    PairingRequestDocument,
+    SessionDocument,
+    offer_path,
+    request_path,
+    session_path,
+)
 from shared.domain.events import DocumentDelete, DocumentWrite, Event, TaskRequest, TopicMessage, ts
 from shared.domain.notify import push
 from shared.domain.presence import heartbeat_fresh
@@ -206,7 +214,9 @@ def request_document(
     """The client's app follows its request here: searching, then matched (with the session), no_mitra or cancelled."""
     return DocumentWrite.at(
         request_path(request_id),
-        {"request_id": request_id, "client_uid": client_uid, "status": status, "updated_at": ts(at), **extra},
+        PairingRequestDocument.model_validate(
+            {"request_id": request_id, "client_uid": client_uid, "status": status, "updated_at": ts(at), **extra}
+        ),
     )
 
 
@@ -312,17 +322,17 @@ def offers_made(request: OfferedRequest, mitra_uids: Sequence[str], config: AppC
         return []
     name = request.client.name(config)
     minutes = request.duration_s // 60
-    document = DocumentWrite(
+    document = DocumentWrite.of(
         tuple(offer_path(uid, request.request_id) for uid in mitra_uids),
-        {
-            "request_id": request.request_id,
-            "client_name": name,
-            "kind": request.kind,
-            "duration_s": request.duration_s,
-            "minutes": minutes,
-            "expires_at": ts(request.search_deadline),
-            "status": OfferStatus.OFFERED,
-        },
+        OfferDocument(
+            request_id=request.request_id,
+            client_name=name,
+            kind=request.kind,
+            duration_s=request.duration_s,
+            minutes=minutes,
+            expires_at=ts(request.search_deadline),
+            status=OfferStatus.OFFERED,
+        ),
     )
     offered = push(
         dedup_key=f"offer:{request.request_id}",
@@ -469,19 +479,19 @@ def session_started(
     )
     session = DocumentWrite.at(
         session_path(session_id),
-        {
-            "session_id": session_id,
-            "status": "active",
-            "participant_uids": [client_uid, mitra_uid],
-            "client_uid": client_uid,
-            "mitra_uid": mitra_uid,
-            "client_name": attempt.client.name(claim.config),
-            "mitra_name": claim.display_name,
-            "kind": attempt.kind,
-            "started_at": ts(started.started_at),
-            "ends_at": ts(started.ends_at),
-            "version": started.version,
-        },
+        SessionDocument(
+            session_id=session_id,
+            status="active",
+            participant_uids=[client_uid, mitra_uid],
+            client_uid=client_uid,
+            mitra_uid=mitra_uid,
+            client_name=attempt.client.name(claim.config),
+            mitra_name=claim.display_name,
+            kind=attempt.kind,
+            started_at=ts(started.started_at),
+            ends_at=ts(started.ends_at),
+            version=started.version,
+        ),
     )
     told = push(
         dedup_key=f"matched:{request_id}",

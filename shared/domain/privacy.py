@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.documents import message_path, payment_path, request_path, session_path
+from shared.domain.documents import (
+    MessageDocument,
+    SessionDocument,
+    message_path,
+    payment_path,
+    request_path,
+    session_path,
+)
 from shared.domain.events import DELETE_FIELD, DocumentDelete, DocumentWrite, Event
 
 DELETED_NAME = "Deleted"
@@ -75,7 +82,9 @@ def retention_over(closed_at: datetime, retention_days: int, now: datetime) -> b
 def erased(texts: Sequence[ErasedText]) -> list[DocumentWrite]:
     """Each erased message's document loses its text and says so: the apps show the message as removed."""
     return [
-        DocumentWrite.at(message_path(text.session_id, text.message_id), {"text": DELETE_FIELD, "erased": True})
+        DocumentWrite.at(
+            message_path(text.session_id, text.message_id), MessageDocument(text=DELETE_FIELD, erased=True)
+        )
         for text in texts
     ]
 
@@ -88,11 +97,11 @@ def forgotten(
     events: list[Event] = [
         DocumentWrite.at(
             session_path(session.session_id),
-            {
-                "participant_uids": [session.mitra_uid] if session.mitra_uid else [],
-                "client_uid": DELETE_FIELD,
-                "client_name": shown_as,
-            },
+            SessionDocument(
+                participant_uids=[session.mitra_uid] if session.mitra_uid else [],
+                client_uid=DELETE_FIELD,
+                client_name=shown_as,
+            ),
         )
         for session in sessions
     ]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from shared.domain.accounts import alias
 from shared.domain.chat import NewMessage
-from shared.domain.documents import alert_path
+from shared.domain.documents import AlertDocument, alert_path
 from shared.domain.events import DocumentWrite, TopicMessage, ts
 from shared.domain.notify import push
 
@@ -372,15 +372,15 @@ def alert_raised(
     ids, the client's alias and the category, never the message's words."""
     return DocumentWrite.at(
         alert_path(flag.alert_id),
-        {
-            "alert_id": flag.alert_id,
-            "session_id": session_id,
-            "message_id": message_id,
-            "client_alias": client_alias,
-            "category": category.value,
-            "status": "open",
-            "created_at": ts(flag.created_at),
-        },
+        AlertDocument(
+            alert_id=flag.alert_id,
+            session_id=session_id,
+            message_id=message_id,
+            client_alias=client_alias,
+            category=category.value,
+            status="open",
+            created_at=ts(flag.created_at),
+        ),
         merge=False,
     )
 
@@ -419,5 +419,5 @@ def alert_acknowledged(alert_id: str, *, by: str, at: datetime) -> DocumentWrite
     stays in PostgreSQL, since it may say more about the client than the alert document should."""
     return DocumentWrite.at(
         alert_path(alert_id),
-        {"alert_id": alert_id, "status": "acknowledged", "acknowledged_by": by, "acknowledged_at": ts(at)},
+        AlertDocument(alert_id=alert_id, status="acknowledged", acknowledged_by=by, acknowledged_at=ts(at)),
     )

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from shared.domain.chat import Sent, Side
 from shared.domain.config import AppConfig
-from shared.domain.documents import session_path
+from shared.domain.documents import SessionDocument, session_path
 from shared.domain.events import DocumentWrite, Event, TaskRequest, ts
 from shared.domain.notify import push
 from shared.domain.pricing import PricingTier
@@ -346,8 +346,10 @@ def extension_timer(extension_id: str, respond_by: datetime) -> TaskRequest:
 
 
 def session_document(session_id: str, data: dict[str, object]) -> DocumentWrite:
-    """A change to the session document the participants' apps listen to."""
-    return DocumentWrite.at(session_path(session_id), {"session_id": session_id, **data})
+    """A change to the session document the participants' apps listen to (fields of `SessionDocument`)."""
+    return DocumentWrite.at(
+        session_path(session_id), SessionDocument.model_validate({"session_id": session_id, **data})
+    )
 
 
 def _push_to(

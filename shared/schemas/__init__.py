@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
-from shared.domain.accounts import InvalidName, clean_display_name
+from shared.domain.accounts import NAME_MAX, NAME_MIN, InvalidName, clean_display_name
 
 
 def invalid_fields(exc: ValidationError) -> list[dict[str, str]]:
@@ -106,7 +106,14 @@ def _display_name(value: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
-DisplayName = Annotated[str, AfterValidator(_display_name)]
+DisplayName = Annotated[
+    str,
+    AfterValidator(_display_name),
+    Field(
+        description=f"{NAME_MIN}-{NAME_MAX} characters once trimmed (Unicode NFC), no control or invisible characters.",
+        json_schema_extra={"x-max-length": NAME_MAX},
+    ),
+]
 
 
 class ClientRegister(Model):

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from shared.domain.chat import HISTORY_PAGE_MAX, InvalidText, clean_text
+from shared.domain.chat import HISTORY_PAGE_MAX, MAX_TEXT, InvalidText, clean_text
 from shared.schemas import Model
 
 
@@ -19,7 +19,15 @@ def _text(value: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
-MessageText = Annotated[str, AfterValidator(_text)]
+MessageText = Annotated[
+    str,
+    AfterValidator(_text),
+    Field(
+        description=f"1-{MAX_TEXT:,} characters once trimmed of surrounding spaces; newlines and tabs are the only "
+        "control characters allowed.",
+        json_schema_extra={"x-max-length": MAX_TEXT},
+    ),
+]
 
 
 class ChatSend(Model):

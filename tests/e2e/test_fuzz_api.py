@@ -148,13 +148,22 @@ def reaches_the_function_as_valid_input(case: schemathesis.Case) -> bool:
     )
 
 
-def assert_envelope(response: schemathesis.Response) -> None:
+def assert_envelope(response: schemathesis.Response, declared: dict[str, Any], components: dict[str, Any]) -> None:
+    """A 4xx is the envelope, its status one the operation declares (`@endpoint(errors=...)`) and its code one that
+    status declares (status_code_conformance and response_schema_conformance check the same; this says it plainly)."""
     if response.status_code < 400:
         return
     body = response.json()
     assert set(body) == {"error"}, body
     assert isinstance(body["error"]["code"], str) and body["error"]["code"], body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    status = str(response.status_code)
+    assert status in declared, f"answered {status} {body['error']['code']}, which the operation does not declare"
+    ref = declared[status]["content"]["application/json"]["schema"]["$ref"]
+    codes = components[ref.rsplit("/", 1)[-1]]["properties"]["error"]["properties"]["code"].get("enum")
+    assert codes is None or body["error"]["code"] in codes, f"{status} {body['error']['code']} is not declared"
+    if response.status_code in (429, 503):
+        assert int(response.headers["retry-after"][0]) >= 1
 
 
 def test_every_operation_the_gateway_serves_is_fuzzed(document: dict[str, Any]) -> None:
@@ -179,6 +188,7 @@ def test_every_operation_answers_any_input_as_documented(
         caller = "leaving client"
     bearer = {"Authorization": f"Bearer {tokens[caller]}"}
     http = requests.Session()
+    declared = document["paths"][path][method.lower()]["responses"]
 
     @settings(
         max_examples=EXAMPLES_PER_OPERATION,
@@ -198,6 +208,6 @@ def test_every_operation_answers_any_input_as_documented(
         if mode is GenerationMode.NEGATIVE and reaches_the_function_as_valid_input(case):
             checks = [check for check in CHECKS if check is not negative_data_rejection]
         case.validate_response(response, checks=checks, headers=bearer)
-        assert_envelope(response)
+        assert_envelope(response, declared, document["components"]["schemas"])
 
     answers_as_documented()

@@ -59,7 +59,14 @@ def writer(stack: LocalStack) -> FirestoreWriter:
 def _events() -> tuple[str, list[Event]]:
     path = f"sessions/{uuid.uuid4()}/messages/{uuid.uuid4()}"
     document = DocumentWrite.at(path, {"text": WORDS, "seq": 1, "sender_role": "client"}, merge=False)
-    preview = push(dedup_key=f"message:{uuid.uuid4()}", recipients=["uid-mitra"], data={}, title="Pesan", body=WORDS)
+    session_id, message_id = path.split("/")[1], path.split("/")[3]
+    preview = push(
+        dedup_key=f"message:{message_id}",
+        recipients=["uid-mitra"],
+        data={"type": "message", "session_id": session_id, "message_id": message_id},
+        title="Pesan",
+        body=WORDS,
+    )
     return path, [document, preview]
 
 

@@ -1,5 +1,6 @@
-// Loads one page in Debian's Chromium (headless, through playwright-core), waits until the network is idle, and
-// reports every URL the page asked for, its visible text and a screenshot: to show a page works offline.
+// Loads one page in Debian's Chromium (headless, through playwright-core), waits until the network is idle,
+// scrolls down once (Redoc renders the areas below the first screen as they come into view), and reports every URL
+// the page asked for, its visible text and a screenshot: to show a page works offline.
 //
 //   node browser_page.mjs <page URL> <screenshot path>
 import { chromium } from "playwright-core";
@@ -18,6 +19,9 @@ try {
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
   await page.goto(url, { waitUntil: "networkidle", timeout: 60_000 });
+  await page.mouse.wheel(0, 4000);
+  // Redoc lists an area's operations once it comes into view.
+  await page.waitForFunction(() => document.body.innerText.includes("Operations"), null, { timeout: 15_000 });
   const text = await page.evaluate(() => document.body.innerText);
   await page.screenshot({ path: screenshot });
   console.log(JSON.stringify({ requested, text, errors }));

@@ -86,3 +86,15 @@ def _text(html: str) -> str:
     words = re.sub(r"<[^>]+>", " ", html)
     words = words.replace("&#x27;", "'").replace("&quot;", '"').replace("&amp;", "&").replace("&#39;", "'")
     return " ".join(re.sub(r"[`*_]", "", words).split())
+
+
+def test_docs_link_every_committed_document_and_push_schema(
+    served: tuple[requests.Response, dict[str, Any]], stack: LocalStack
+) -> None:
+    from kit import contract
+
+    html = served[0].text
+    for name, schema in contract.schemas().items():
+        assert f'href="/contract/{name}"' in html, name
+        reply = requests.get(f"{stack.functions_url}/contract/{name}", timeout=10)
+        assert (reply.status_code, reply.json()) == (200, schema)
