@@ -26,8 +26,9 @@ ERRORS: dict[int, tuple[str, list[str] | None]] = {
           ["unauthenticated"]),
     403: ("The caller may not do this: a role the operation does not admit (`forbidden`), a suspended account "
           "(`suspended`), or a named refusal.",
-          ["forbidden", "suspended", "not_a_mitra", "unsupported_sign_in", "role_conflict", "early_end_disabled"]),
-    404: ("What the request names does not exist, or is not the caller's.", ["not_found"]),
+          ["forbidden", "suspended", "not_a_mitra", "unsupported_sign_in", "role_conflict", "early_end_disabled",
+           "relink_refused", "not_the_previous_login", "another_sign_in_method_required", "recent_sign_in_required"]),
+    404: ("What the request names does not exist, or is not the caller's.", ["not_found", "no_takeover"]),
     405: ("The operation does not take this method.", ["method_not_allowed"]),
     409: ("A named conflict: the state refuses the request (the code says which, docs/contract.md lists them), or "
           "an `Idempotency-Key` was reused with another body (`idempotency_key_reused`).", None),

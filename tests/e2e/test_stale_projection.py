@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from emulators.pubsub_wiring import push_endpoint
 from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Watch, wait_for_one
 from emulators.stack import PROJECT, LocalStack
@@ -102,7 +103,8 @@ def _sweep_retention(stack: LocalStack) -> None:
         },
         "subscription": f"projects/{PROJECT}/subscriptions/{topic}--retention_sweep",
     }
-    swept = requests.post(f"{stack.functions_url}/retention_sweep", json=envelope, timeout=60)
+    # Through the push relay, which signs it as Pub/Sub's push does (a direct call is 401).
+    swept = requests.post(push_endpoint(stack.relay_url, "retention_sweep", PROJECT, topic), json=envelope, timeout=60)
     assert swept.status_code in (200, 204), swept.text
 
 

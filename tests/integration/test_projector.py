@@ -166,7 +166,8 @@ def test_committed_rows_reach_firestore_and_pubsub_and_are_marked(
     topic: tuple[str, str],
 ) -> None:
     topic_name, subscription = topic
-    session, stale = _doc_path("projector_sessions"), _doc_path()
+    # A versioned collection no document model describes (any fields), so the writer keeps per-field versions.
+    session, stale = _doc_path("revocations"), _doc_path()
     firestore_client.document(stale).set({"left": "over"})
     started = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     ends = started + timedelta(minutes=30)
