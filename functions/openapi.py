@@ -5,7 +5,9 @@ stack by tests/e2e/test_fuzz_api.py), each with the error codes that status carr
 
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -15,6 +17,7 @@ from functions._http import ENDPOINTS, Endpoint
 from shared.schemas import ErrorEnvelope
 from shared.schemas.examples import example
 
+_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_SERVER = "http://127.0.0.1:5001"
 PRODUCTION_SERVER = "https://{region}-{project}.cloudfunctions.net"
 
@@ -30,8 +33,8 @@ ERRORS: dict[int, tuple[str, list[str] | None]] = {
            "relink_refused", "not_the_previous_login", "another_sign_in_method_required", "recent_sign_in_required"]),
     404: ("What the request names does not exist, or is not the caller's.", ["not_found", "no_takeover"]),
     405: ("The operation does not take this method.", ["method_not_allowed"]),
-    409: ("A named conflict: the state refuses the request (the code says which, docs/contract.md lists them), or "
-          "an `Idempotency-Key` was reused with another body (`idempotency_key_reused`).", None),
+    409: ("A named conflict: the state refuses the request (the code says which, docs/contract.md explains them), or "
+          "an `Idempotency-Key` was reused with another body (`idempotency_key_reused`).", None),  # conflict_codes()
     413: ("The body is over the limit (`limit_bytes`); refused before it was read.", ["payload_too_large"]),
     429: ("Too often: retry after `Retry-After` seconds (also `retry_after_s`).", ["rate_limited"]),
     503: ("A dependency failed; retry the same request (it is idempotent) after `Retry-After` seconds.",
@@ -108,9 +111,38 @@ def document() -> dict[str, Any]:
     }
 
 
+def conflict_codes() -> list[str]:
+    """Every code a 409 can carry: each `Conflict(..., code="...")` written in the code (found by reading it), and
+    the codes the rules hand to a Conflict as values (pairing's refusals, the control center's, a refund's)."""
+    from shared.domain import admin, billing
+    from shared.domain.pairing import Refusal
+
+    codes: set[str] = set()
+    for path in sorted([*(_ROOT / "shared").rglob("*.py"), *(_ROOT / "functions").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and _called(node) == "Conflict":
+                codes.update(
+                    k.value.value
+                    for k in node.keywords
+                    if k.arg == "code" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)
+                )
+    # Pairing's refusals answer 409 but for the rate limit (429) and an unknown tier (400).
+    codes.update(r.value for r in Refusal if r not in (Refusal.RATE_LIMITED, Refusal.UNKNOWN_TIER))
+    codes.update(v.code for v in vars(admin).values() if isinstance(v, admin.Refused))
+    codes.update(code for status in billing.CreditStatus if (code := billing.refund_refusal(status)) is not None)
+    return sorted(codes)
+
+
+def _called(call: ast.Call) -> str | None:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
 def _error(status: int) -> dict[str, Any]:
     """The envelope of one error status, its `code` limited to the codes that status carries."""
     _, codes = ERRORS[status]
+    if status == 409:
+        codes = conflict_codes()
     code: dict[str, Any] = {"type": "string"}
     if codes is not None:
         code["enum"] = codes

@@ -85,7 +85,7 @@ def test_every_operation_declares_its_error_statuses_with_their_codes(doc: dict[
             response = operation["responses"][str(status)]
             ref = response["content"]["application/json"]["schema"]["$ref"]
             schema = doc["components"]["schemas"][ref.rsplit("/", 1)[-1]]
-            assert ("enum" in schema["properties"]["error"]["properties"]["code"]) is (status != 409)
+            assert "enum" in schema["properties"]["error"]["properties"]["code"], (path, status)
             assert ("Retry-After" in response.get("headers", {})) is (status in (429, 503)), (path, status)
 
 
@@ -95,6 +95,18 @@ def test_an_error_envelope_validates_against_its_status_schema(doc: dict[str, An
     assert _validator(doc, schemas["Error429"]).is_valid(limited)
     assert not _validator(doc, schemas["Error404"]).is_valid({"error": {"code": "already_taken", "message": "x"}})
     assert _validator(doc, schemas["Error409"]).is_valid({"error": {"code": "already_taken", "message": "x"}})
+    assert not _validator(doc, schemas["Error409"]).is_valid({"error": {"code": "no_such_conflict", "message": "x"}})
+
+
+def test_the_409_codes_are_every_conflict_the_code_can_raise() -> None:
+    """Read from the code (each Conflict's literal code, and the rules' refusal values): the list grows with it."""
+    from functions.openapi import conflict_codes
+
+    codes = conflict_codes()
+    expected = {"already_taken", "request_open", "session_open", "payment_required", "idempotency_key_reused"}
+    assert expected <= set(codes)
+    assert {"credit_in_use", "credit_consumed", "same_mitra", "relink_pending"} <= set(codes)
+    assert not {"rate_limited", "unknown_tier", "forbidden"} & set(codes), "those are other statuses"
 
 
 def test_only_the_statuses_an_operation_may_add_are_taken() -> None:
