@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import DATABASE, LocalStack
 from shared.adapters.postgres.database import Database
@@ -125,3 +126,9 @@ def timed_session(
         return pair_up(client, mitra, {"tier_id": tier_id})
 
     return make
+
+
+@pytest.fixture
+def admin(stack: LocalStack, auth: AuthEmulator) -> App:
+    """The seeded control-center admin, signed in with email and password."""
+    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))

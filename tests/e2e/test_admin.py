@@ -12,29 +12,18 @@ from typing import Any
 import pytest
 import requests
 
-from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
 from shared.adapters.postgres.database import Database
 from shared.domain.config import AppConfig
-from tests.support.people import Pair
+from tests.support.people import Pair, uid_of
 
 ADMIN_FUNCTIONS = ["admin_dashboard", "admin_mitras", "admin_users", "admin_config", "admin_sessions"]
 
 
-@pytest.fixture
-def admin(stack: LocalStack, auth: AuthEmulator) -> App:
-    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
-
-
-def _uid(app: App) -> str:
-    assert app.session is not None
-    return app.session.uid
-
-
 def _account_id(db: Database, table: str, app: App) -> str:
     with db.transaction() as tx:
-        return str(tx.scalar(f"SELECT id::text FROM {table} WHERE firebase_uid = :uid", {"uid": _uid(app)}))
+        return str(tx.scalar(f"SELECT id::text FROM {table} WHERE firebase_uid = :uid", {"uid": uid_of(app)}))
 
 
 def _audited(db: Database, action: str, target: str) -> list[dict[str, Any]]:
@@ -180,7 +169,7 @@ def test_deactivation_takes_a_mitra_out_at_once(
 ) -> None:
     mitra = new_mitra("Mitra Pamit")
     mitra_id = _account_id(halo_db, "mitras", mitra)
-    offers = watches(Watch.collection(f"mitras/{_uid(mitra)}/offers"))
+    offers = watches(Watch.collection(f"mitras/{uid_of(mitra)}/offers"))
     request = new_client().post("pairing_request", {"free_trial": True})
     offers.wait_for(lambda docs: len(docs) == 1)
 
@@ -232,7 +221,7 @@ def test_suspension_refuses_the_client_and_cancels_its_search(
     mitra = new_mitra()
     client = new_client("Klien Nakal")
     client_id = _account_id(halo_db, "clients", client)
-    offers = watches(Watch.collection(f"mitras/{_uid(mitra)}/offers"))
+    offers = watches(Watch.collection(f"mitras/{uid_of(mitra)}/offers"))
     request = client.post("pairing_request", {"free_trial": True})
     request_doc = watches(Watch.document(f"pairing_requests/{request.body['request_id']}"))
     offers.wait_for(lambda docs: len(docs) == 1)
@@ -259,7 +248,7 @@ def test_suspension_refuses_the_client_and_cancels_its_search(
         email = str(tx.scalar("SELECT email FROM clients WHERE id = CAST(:c AS uuid)", {"c": client_id}))
     time.sleep(1.1)  # a sign-in in the very second of the revocation is still refused
     again = App(client.functions_url, auth.sign_in_with_google(email, "Klien Nakal", sub=google_sub))
-    assert again.session is not None and again.session.uid == _uid(client)
+    assert again.session is not None and again.session.uid == uid_of(client)
     assert again.get("pricing_quote").status == 200, "reinstated: a new sign-in serves again"
 
 
@@ -345,12 +334,12 @@ def test_a_config_change_takes_effect_is_versioned_and_audited(
     assert changed.body["settings"]["free_trial_minutes"] == new_minutes
     version = before["versions"]["free_trial_minutes"]["version"]
     assert changed.body["versions"]["free_trial_minutes"]["version"] == version + 1
-    assert changed.body["versions"]["free_trial_minutes"]["updated_by"] == _uid(admin)
+    assert changed.body["versions"]["free_trial_minutes"]["updated_by"] == uid_of(admin)
     quote = new_client().get("pricing_quote").body
     assert quote["free_trial"]["minutes"] == new_minutes
     assert next(t for t in quote["tiers"] if t["id"] == "sesi-30")["price"] == sesi_30["price"] + 1000
     audit = _audited(halo_db, "config.set", "free_trial_minutes")[-1]
-    assert (audit["actor_uid"], audit["actor_role"]) == (_uid(admin), "admin")
+    assert (audit["actor_uid"], audit["actor_role"]) == (uid_of(admin), "admin")
     assert audit["old_value"] == {"value": old_minutes, "version": version}
     assert audit["new_value"] == {"value": new_minutes, "version": version + 1}
     tier_audit = _audited(halo_db, "pricing_tier.set", "sesi-30")[-1]
@@ -423,10 +412,10 @@ def test_a_rerouted_conversation_continues_with_the_new_mitra(
 
     assert reply.status == 200, reply.body
     assert (reply.body["sessions"][0]["mitra_id"], reply.body["sessions"][0]["mitra_name"]) == (new_id, "Mitra Baru")
-    doc = session_doc.wait_for(lambda d: any(_uid(successor) in v.get("participant_uids", []) for v in d.values()))
+    doc = session_doc.wait_for(lambda d: any(uid_of(successor) in v.get("participant_uids", []) for v in d.values()))
     shown = next(iter(doc.values()))
-    assert shown["participant_uids"] == [_uid(pair.client), _uid(successor)]
-    assert (shown["mitra_uid"], shown["mitra_name"], shown["status"]) == (_uid(successor), "Mitra Baru", "active")
+    assert shown["participant_uids"] == [uid_of(pair.client), uid_of(successor)]
+    assert (shown["mitra_uid"], shown["mitra_name"], shown["status"]) == (uid_of(successor), "Mitra Baru", "active")
     assert _send(successor, pair.session_id, "saya melanjutkan").status == 200
     assert _send(pair.client, pair.session_id, "terima kasih").status == 200
     transcript = successor.get("session_transcript", session_id=pair.session_id)
@@ -442,7 +431,7 @@ def test_a_rerouted_conversation_continues_with_the_new_mitra(
             "SELECT mitra_id::text, reason, closed_by FROM session_closures WHERE session_id = CAST(:s AS uuid)",
             {"s": pair.session_id},
         )
-    assert closure == {"mitra_id": old_id, "reason": "rerouted", "closed_by": _uid(admin)}
+    assert closure == {"mitra_id": old_id, "reason": "rerouted", "closed_by": uid_of(admin)}
     audit = _audited(halo_db, "session.reroute", pair.session_id)
     assert [(a["old_value"], a["new_value"]) for a in audit] == [({"mitra_id": old_id}, {"mitra_id": new_id})]
 
@@ -545,7 +534,7 @@ def test_every_admin_read_lands_in_the_audit_log(admin: App, halo_db: Database) 
 
     dashboard = _audited(halo_db, "admin_dashboard.read", "admin_dashboard")
     users = _audited(halo_db, "admin_users.read", "admin_users")
-    assert dashboard and dashboard[-1]["actor_uid"] == _uid(admin)
+    assert dashboard and dashboard[-1]["actor_uid"] == uid_of(admin)
     assert users and users[-1]["new_value"]["q"] == "nobody-matches-this"
 
 

@@ -20,21 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulators.pubsub_wiring import push_endpoint
-from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
-from emulators.simulator import App, AuthEmulator, Reply, Watch
+from emulators.simulator import App, Reply, Watch
 from emulators.stack import PROJECT, TASKS_SERVICE_ACCOUNT, XENDIT_CALLBACK_TOKEN, XENDIT_SECRET_KEY, LocalStack
 from functions.manifest import BY_NAME
 from shared.adapters.cloud_tasks import CloudTasksScheduler
 from shared.adapters.postgres.database import Database
 from shared.adapters.xendit_payments import XenditInvoices
+from tests.support.people import uid_of
 
 SESSION_30 = {"tier_id": "sesi-30", "purpose": "session"}
-
-
-@pytest.fixture
-def admin(stack: LocalStack, auth: AuthEmulator) -> App:
-    """The seeded control-center admin, signed in with email and password."""
-    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
@@ -164,11 +158,6 @@ def money(stack: LocalStack, halo_db: Database) -> Money:
     return Money(stack, halo_db)
 
 
-def _uid(app: App) -> str:
-    assert app.session is not None
-    return app.session.uid
-
-
 def _wait_until(check: Callable[[], bool], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -203,7 +192,7 @@ def _matched(
     client: App, mitra: App, watches: Callable[[Watch], Watch], tier_id: str = "sesi-30"
 ) -> tuple[str, dict[str, Any]]:
     """A paid pairing request accepted by `mitra`: (request id, the accept's reply)."""
-    offers = watches(Watch.collection(f"mitras/{_uid(mitra)}/offers"))
+    offers = watches(Watch.collection(f"mitras/{uid_of(mitra)}/offers"))
     request = client.post("pairing_request", {"tier_id": tier_id})
     assert (request.status, request.body.get("status")) == (200, "searching"), request.body
     request_id = request.body["request_id"]
@@ -270,7 +259,7 @@ def test_quote_checkout_pay_and_a_paired_session_lasts_the_tiers_length(
     assert opened.body["invoice_url"] == invoice.invoice_url
     payment = watches(Watch.document(f"payments/{transaction_id}"))
     shown = payment.wait_for(lambda docs: any(d.get("status") == "pending" for d in docs.values()))
-    assert next(iter(shown.values()))["client_uid"] == _uid(client)
+    assert next(iter(shown.values()))["client_uid"] == uid_of(client)
 
     money.pay(invoice.invoice_id, payment_method="EWALLET", payment_channel="OVO")
 
@@ -434,7 +423,7 @@ def test_an_admin_reviews_a_quarantined_payment_once_audited(
     as_client = client.get("admin_payment_events")
 
     assert reviewed.status == 200 and reviewed.body["events"][0]["review_note"] == note, reviewed.body
-    assert reviewed.body["events"][0]["reviewed_by"] == _uid(admin)
+    assert reviewed.body["events"][0]["reviewed_by"] == uid_of(admin)
     assert again.body["events"][0]["review_note"] == note, "the first review stands"
     assert (missing.status, missing.error_code) == (400, "invalid_request")
     assert [f["field"] for f in missing.body["error"]["fields"]] == ["note"]
@@ -448,7 +437,7 @@ def test_an_admin_reviews_a_quarantined_payment_once_audited(
             "SELECT actor_uid, new_value FROM audit_log WHERE action = 'payment_event.review' AND target = :t",
             {"t": str(event["event_id"])},
         )
-    assert audited == [{"actor_uid": _uid(admin), "new_value": {"reviewed": True, "note": note}}]
+    assert audited == [{"actor_uid": uid_of(admin), "new_value": {"reviewed": True, "note": note}}]
 
 
 # -- expiry ----------------------------------------------------------------------------------------------------------
@@ -587,7 +576,7 @@ def test_checkout_with_the_same_idempotency_key_gives_the_same_invoice(
         keyed = tx.all(
             """SELECT idempotency_key, count(*) AS n FROM customer_transactions t JOIN clients c ON c.id = t.client_id
                WHERE c.firebase_uid = :uid AND idempotency_key IS NOT NULL GROUP BY idempotency_key""",
-            {"uid": _uid(client)},
+            {"uid": uid_of(client)},
         )
     assert {row["idempotency_key"]: row["n"] for row in keyed} == {"bayar-1": 1, "bayar-2": 1}
     invoices = requests.get(
@@ -758,7 +747,7 @@ def test_a_pending_refund_holds_the_credit_until_xendit_confirms_it(
     assert refund_row == {
         "external_ref": pending.body["refund_id"],
         "note": "klien minta dana kembali",
-        "created_by": _uid(admin),
+        "created_by": uid_of(admin),
     }
     assert _credits(client) == []
 
@@ -899,7 +888,7 @@ def test_a_refund_whose_callback_was_lost_is_settled_when_an_admin_asks_again(
     assert (refunded.status, refunded.body) == (200, {**pending.body, "status": "refunded"})
     assert money.transaction(transaction_id)["credit"] == "refunded"
     assert money.ledger(transaction_id) == ["payment_received", "refund"]
-    assert money.settlements(transaction_id) == [("billing.refund_succeeded", "reconciled", _uid(admin))]
+    assert money.settlements(transaction_id) == [("billing.refund_succeeded", "reconciled", uid_of(admin))]
     assert money.refund_events(transaction_id) == [], "no callback arrived"
     assert len(money.refunds_at_xendit(transaction_id)) == 1
     assert _credits(client) == []
@@ -930,7 +919,7 @@ def test_a_refund_whose_lost_callback_said_failed_gives_the_credit_back_and_a_ne
     assert money.transaction(transaction_id)["credit"] == "available"
     assert _credits(client) == ONE_SESSION_30, "the client can use it again"
     assert money.ledger(transaction_id) == ["payment_received", "refund_failed"]
-    assert money.settlements(transaction_id) == [("billing.refund_failed", "reconciled", _uid(admin))]
+    assert money.settlements(transaction_id) == [("billing.refund_failed", "reconciled", uid_of(admin))]
     money.refunds_answer(transaction_id, "SUCCEEDED")
 
     second = _refund(admin, transaction_id)

@@ -12,13 +12,9 @@ import requests
 from emulators.simulator import App, Watch
 from emulators.stack import LocalStack
 from shared.adapters.postgres.database import Database
+from tests.support.people import uid_of
 
 pytestmark = [pytest.mark.needs_gcloud, pytest.mark.usefixtures("quiet_world")]
-
-
-def _uid(app: App) -> str:
-    assert app.session is not None
-    return app.session.uid
 
 
 def _offers(watch: Watch, request_id: str) -> Callable[[dict[str, dict[str, object]]], bool]:
@@ -36,7 +32,7 @@ def test_an_offer_reaches_every_available_mitra_and_exactly_one_wins(
     halo_db: Database,
 ) -> None:
     mitras = [new_mitra(f"Mitra {n}") for n in range(3)]
-    offer_watches = [watches(Watch.collection(f"mitras/{_uid(m)}/offers")) for m in mitras]
+    offer_watches = [watches(Watch.collection(f"mitras/{uid_of(m)}/offers")) for m in mitras]
     client = new_client("Sari")
 
     reply = client.post("pairing_request", {"free_trial": True})
@@ -67,8 +63,8 @@ def test_an_offer_reaches_every_available_mitra_and_exactly_one_wins(
     session = next(iter(session_watch.wait_for(bool).values()))
     assert session["status"] == "active"
     assert set(session["participant_uids"]) == {
-        _uid(client),
-        _uid(mitras[0]) if replies[0].status == 200 else _uid(mitras[1]),
+        uid_of(client),
+        uid_of(mitras[0]) if replies[0].status == 200 else uid_of(mitras[1]),
     }
     assert client.get("pricing_quote").body["free_trial"]["available"] is False, (
         "the trial is used once a session starts"
@@ -118,7 +114,7 @@ def test_cancel_withdraws_every_offer_and_keeps_the_trial(
     new_client: Callable[..., App], new_mitra: Callable[..., App], watches: Callable[[Watch], Watch]
 ) -> None:
     mitra = new_mitra()
-    offers = watches(Watch.collection(f"mitras/{_uid(mitra)}/offers"))
+    offers = watches(Watch.collection(f"mitras/{uid_of(mitra)}/offers"))
     client = new_client()
     request_id = client.post("pairing_request", {"free_trial": True}).body["request_id"]
     offers.wait_for(_offers(offers, request_id))
@@ -152,7 +148,7 @@ def test_the_search_window_ends_in_no_mitra(
 ) -> None:
     app_config(pairing_search_window_s=5)
     mitra = new_mitra()
-    offers = watches(Watch.collection(f"mitras/{_uid(mitra)}/offers"))
+    offers = watches(Watch.collection(f"mitras/{uid_of(mitra)}/offers"))
     client = new_client()
     reply = client.post("pairing_request", {"free_trial": True})
     request_id = reply.body["request_id"]
@@ -170,8 +166,8 @@ def test_decline_hides_the_offer_for_that_mitra_only(
     new_client: Callable[..., App], new_mitra: Callable[..., App], watches: Callable[[Watch], Watch]
 ) -> None:
     first, second = new_mitra(), new_mitra()
-    first_offers = watches(Watch.collection(f"mitras/{_uid(first)}/offers"))
-    second_offers = watches(Watch.collection(f"mitras/{_uid(second)}/offers"))
+    first_offers = watches(Watch.collection(f"mitras/{uid_of(first)}/offers"))
+    second_offers = watches(Watch.collection(f"mitras/{uid_of(second)}/offers"))
     request_id = new_client().post("pairing_request", {"free_trial": True}).body["request_id"]
     second_offers.wait_for(_offers(second_offers, request_id))
 
@@ -192,7 +188,7 @@ def test_a_mitra_at_capacity_cannot_accept(
 ) -> None:
     app_config(max_concurrent_clients=1)
     mitra = new_mitra()
-    offers = watches(Watch.collection(f"mitras/{_uid(mitra)}/offers"))
+    offers = watches(Watch.collection(f"mitras/{uid_of(mitra)}/offers"))
     first = new_client().post("pairing_request", {"free_trial": True}).body["request_id"]
     second = new_client().post("pairing_request", {"free_trial": True}).body["request_id"]
     offers.wait_for(lambda docs: _offers(offers, first)(docs) and _offers(offers, second)(docs))
@@ -210,7 +206,7 @@ def test_a_mitra_coming_online_mid_search_is_offered_at_once(
 ) -> None:
     new_mitra()
     late = new_mitra(online=False)
-    offers = watches(Watch.collection(f"mitras/{_uid(late)}/offers"))
+    offers = watches(Watch.collection(f"mitras/{uid_of(late)}/offers"))
     request_id = new_client().post("pairing_request", {"free_trial": True}).body["request_id"]
 
     assert late.post("mitra_set_status", {"status": "online"}).body == {"status": "online", "changed": True}
@@ -227,7 +223,7 @@ def test_silence_longer_than_the_grace_takes_a_mitra_offline(
     while time.monotonic() < deadline:
         assert chatty.post("mitra_heartbeat").body == {"status": "online"}
         with halo_db.transaction() as tx:
-            presence = tx.scalar("SELECT presence FROM mitras WHERE firebase_uid = :uid", {"uid": _uid(silent)})
+            presence = tx.scalar("SELECT presence FROM mitras WHERE firebase_uid = :uid", {"uid": uid_of(silent)})
         if presence == "offline":
             break
         time.sleep(1)
@@ -237,9 +233,9 @@ def test_silence_longer_than_the_grace_takes_a_mitra_offline(
         reasons = tx.all(
             """SELECT l.from_status, l.to_status, l.reason FROM mitra_status_logs l JOIN mitras m ON m.id = l.mitra_id
                WHERE m.firebase_uid = :uid ORDER BY l.id""",
-            {"uid": _uid(silent)},
+            {"uid": uid_of(silent)},
         )
-        chatty_presence = tx.scalar("SELECT presence FROM mitras WHERE firebase_uid = :uid", {"uid": _uid(chatty)})
+        chatty_presence = tx.scalar("SELECT presence FROM mitras WHERE firebase_uid = :uid", {"uid": uid_of(chatty)})
     assert [(r["from_status"], r["to_status"], r["reason"]) for r in reasons] == [
         ("offline", "online", "manual"),
         ("online", "offline", "heartbeat_timeout"),
@@ -251,7 +247,7 @@ def test_offers_reach_the_mitras_phone_by_push(
     stack: LocalStack, new_client: Callable[..., App], new_mitra: Callable[..., App]
 ) -> None:
     mitra = new_mitra()
-    token = f"fcm-token-{_uid(mitra)}-device-1"
+    token = f"fcm-token-{uid_of(mitra)}-device-1"
     assert mitra.post("devices_register", {"token": token, "platform": "android"}).status == 200
     request_id = new_client().post("pairing_request", {"free_trial": True}).body["request_id"]
 

@@ -18,39 +18,17 @@ import requests
 from firebase_admin.auth import UserNotFoundError
 
 from emulators.pubsub_wiring import push_endpoint
-from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
 from functions.manifest import BY_NAME
 from shared.adapters.firebase_auth import FirebaseAuth
 from shared.adapters.postgres.database import Database
-from tests.support.people import Pair, pair_up, pay_checkout
+from tests.support.people import Pair, client_id_of, pair_up, pay_checkout, send_text, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
 
 # Matches the crisis list ("pengen mati"), so the message raises a flag whose phrase and note must go too.
 RISKY = "aku pengen mati aja"
-
-
-@pytest.fixture
-def admin(stack: LocalStack, auth: AuthEmulator) -> App:
-    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
-
-
-def _uid(app: App) -> str:
-    assert app.session is not None
-    return app.session.uid
-
-
-def _client_id(db: Database, app: App) -> str:
-    with db.transaction() as tx:
-        return str(tx.scalar("SELECT id::text FROM clients WHERE firebase_uid = :uid", {"uid": _uid(app)}))
-
-
-def _send(app: App, session_id: str, text: str) -> dict[str, Any]:
-    reply = app.post("chat_send", {"session_id": session_id, "client_message_id": str(uuid.uuid4()), "text": text})
-    assert reply.status == 200, reply.body
-    return dict(reply.body)
 
 
 def _close(db: Database, session_id: str, days_ago: int = 0) -> None:
@@ -165,9 +143,9 @@ def _a_conversation_with_every_kind_of_copy(
     failing leaves it. The session is then closed."""
     alerts = watches(Watch.collection("admin_alerts"))
     messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
-    _send(pair.client, pair.session_id, f"rahasia {marker} jangan bilang siapa-siapa")
-    _send(pair.mitra, pair.session_id, f"aku dengar kamu {marker}")
-    risky = _send(pair.client, pair.session_id, f"{RISKY} {marker}")
+    send_text(pair.client, pair.session_id, f"rahasia {marker} jangan bilang siapa-siapa")
+    send_text(pair.mitra, pair.session_id, f"aku dengar kamu {marker}")
+    risky = send_text(pair.client, pair.session_id, f"{RISKY} {marker}")
     alert = alerts.wait_for(lambda docs: any(d.get("message_id") == risky["message_id"] for d in docs.values()))
     alert_id = next(d["alert_id"] for d in alert.values() if d.get("message_id") == risky["message_id"])
     acknowledged = admin.post("admin_alerts", {"action": "acknowledge", "alert_id": alert_id, "note": f"{marker}"})
@@ -224,8 +202,8 @@ def test_a_client_deleting_their_account_leaves_their_words_in_no_table_and_no_d
             {"p": f"%{marker}%"},
         )
     assert published_words == 0, "a published outbox row keeps no words"
-    client_id = _client_id(halo_db, client)
-    about_them = (pair.session_id, _uid(client))
+    client_id = client_id_of(halo_db, client)
+    about_them = (pair.session_id, uid_of(client))
     last_row, published_about_them = _published_rows_about(halo_db, about_them)
     assert published_about_them > 0
 
@@ -250,7 +228,7 @@ def test_a_client_deleting_their_account_leaves_their_words_in_no_table_and_no_d
         "a pending delivery of the message can no longer bring its text back"
     )
     (audit,) = _audited(halo_db, "client.delete", client_id)
-    assert (audit["actor_uid"], audit["actor_role"]) == (_uid(client), "client")
+    assert (audit["actor_uid"], audit["actor_role"]) == (uid_of(client), "client")
     assert _published_rows_about(halo_db, about_them, up_to=last_row)[1] == 0, (
         "the published outbox rows about the client went at once, not after a week"
     )
@@ -321,9 +299,9 @@ def test_a_client_exports_their_own_data_as_an_admin_would_and_the_export_is_aud
     client = new_client("Ekspor Sendiri")
     transaction_id = pay_checkout(client, halo_db, stack.ports.xendit, {"tier_id": "sesi-30", "purpose": "session"})
     pair = pair_up(client, new_mitra(), {"free_trial": True})
-    _send(client, pair.session_id, "halo, aku mau cerita")
-    _send(pair.mitra, pair.session_id, "tentu, aku dengarkan")
-    client_id = _client_id(halo_db, client)
+    send_text(client, pair.session_id, "halo, aku mau cerita")
+    send_text(pair.mitra, pair.session_id, "tentu, aku dengarkan")
+    client_id = client_id_of(halo_db, client)
 
     mine = client.get("client_data_export")
     theirs = admin.get("admin_client_data", client_id=client_id, reason="salinan untuk klien")
@@ -336,8 +314,8 @@ def test_a_client_exports_their_own_data_as_an_admin_would_and_the_export_is_aud
     assert [t["transaction_id"] for t in mine.body["transactions"]] == [transaction_id]
     exports = _audited(halo_db, "client.export", client_id)
     assert [(a["actor_uid"], a["actor_role"], a["new_value"]) for a in exports] == [
-        (_uid(client), "client", {"messages": 2}),
-        (_uid(admin), "admin", {"messages": 2, "reason": "salinan untuk klien"}),
+        (uid_of(client), "client", {"messages": 2}),
+        (uid_of(admin), "admin", {"messages": 2, "reason": "salinan untuk klien"}),
     ]
     assert pair.mitra.get("client_data_export").status == 403, "a mitra has no client data to export"
     assert admin.get("client_data_export").status == 403
@@ -356,10 +334,10 @@ def test_a_client_deletes_their_account_only_when_nothing_is_open_and_the_same_e
     assert client.post("client_register", {"display_name": "Hapus Sendiri"}).status == 200
     assert client.session is not None
     client.session.refresh()
-    old_uid = _uid(client)
-    client_id = _client_id(halo_db, client)
+    old_uid = uid_of(client)
+    client_id = client_id_of(halo_db, client)
     pair = pair_up(client, new_mitra(), {"free_trial": True})
-    _send(client, pair.session_id, "cerita yang mau kuhapus")
+    send_text(client, pair.session_id, "cerita yang mau kuhapus")
     firebase = FirebaseAuth(PROJECT)
     assert firebase.tokens_valid_after(old_uid) >= 0, "the Firebase user exists"
 
@@ -380,7 +358,7 @@ def test_a_client_deletes_their_account_only_when_nothing_is_open_and_the_same_e
     again = App(stack.functions_url, auth.sign_in_with_google(email, "Hapus Sendiri"))
     registered = again.post("client_register", {"display_name": "Baru Lagi"})
 
-    assert _uid(again) != old_uid, "the same email is a new Firebase user"
+    assert uid_of(again) != old_uid, "the same email is a new Firebase user"
     assert registered.status == 200, registered.body
     assert again.session is not None
     again.session.refresh()
@@ -397,8 +375,8 @@ def test_an_admin_reads_a_transcript_only_through_the_control_center_with_a_reas
     admin: App, paired: Callable[..., Pair], halo_db: Database
 ) -> None:
     pair = paired()
-    _send(pair.client, pair.session_id, "halo kak")
-    _send(pair.mitra, pair.session_id, "halo, aku di sini")
+    send_text(pair.client, pair.session_id, "halo kak")
+    send_text(pair.mitra, pair.session_id, "halo, aku di sini")
 
     app_transcript = admin.get("session_transcript", session_id=pair.session_id)
     app_history = admin.get("chat_history", session_id=pair.session_id)
@@ -418,7 +396,7 @@ def test_an_admin_reads_a_transcript_only_through_the_control_center_with_a_reas
     assert read.body["session"]["session_id"] == pair.session_id
     (audit,) = _audited(halo_db, "session.transcript_read", pair.session_id)
     assert (audit["actor_uid"], audit["actor_role"], audit["new_value"]) == (
-        _uid(admin),
+        uid_of(admin),
         "admin",
         {"reason": "laporan keluhan #7", "messages": 2},
     )
@@ -430,7 +408,7 @@ def test_an_admin_export_of_a_clients_words_needs_a_reason(
     admin: App, new_client: Callable[..., App], halo_db: Database
 ) -> None:
     client = new_client("Tanpa Alasan")
-    client_id = _client_id(halo_db, client)
+    client_id = client_id_of(halo_db, client)
 
     missing = admin.get("admin_client_data", client_id=client_id)
     too_long = admin.get("admin_client_data", client_id=client_id, reason="x" * 501)

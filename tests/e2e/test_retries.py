@@ -23,14 +23,9 @@ from emulators.simulator import App, AuthEmulator, Reply, Watch
 from emulators.stack import PROJECT, LocalStack
 from functions.manifest import BY_NAME
 from shared.adapters.postgres.database import Database
-from tests.support.people import Pair, account_id, ok
+from tests.support.people import Pair, account_id, ok, uid_of
 
 pytestmark = [pytest.mark.needs_gcloud, pytest.mark.usefixtures("quiet_world")]
-
-
-def _uid(app: App) -> str:
-    assert app.session is not None
-    return app.session.uid
 
 
 def _count(db: Database, sql: str, **params: Any) -> int:
@@ -67,7 +62,7 @@ def _key() -> str:
 
 def _offered(client: App, mitras: list[App], body: dict[str, Any] | None = None) -> str:
     """The client asks; every given mitra sees the offer on its listener. The request's id."""
-    watches = [Watch.collection(f"mitras/{_uid(m)}/offers") for m in mitras]
+    watches = [Watch.collection(f"mitras/{uid_of(m)}/offers") for m in mitras]
     try:
         request = ok(client.post("pairing_request", body or {"free_trial": True}), "pairing_request")
         assert request["status"] == "searching", request
@@ -274,7 +269,7 @@ def test_the_idempotency_sweep_forgets_keys_past_their_day_however_often_it_runs
 
     assert [tick.status_code for tick in ticks] == [200, 200, 200]
     kept = "SELECT count(*) FROM idempotency_keys WHERE caller_uid = :uid"
-    assert _count(halo_db, kept, uid=_uid(mitra)) == 1
+    assert _count(halo_db, kept, uid=uid_of(mitra)) == 1
     assert _count(halo_db, "SELECT count(*) FROM idempotency_keys WHERE key = :k", k=fresh) == 1
 
 
@@ -347,6 +342,6 @@ def test_a_new_account_on_the_same_verified_email_gets_no_second_free_trial(
 
     assert registered.status == 200, registered.body
     clients = "SELECT count(*) FROM clients WHERE firebase_uid = :uid AND deleted_at IS NULL"
-    assert _count(halo_db, clients, uid=_uid(again)) == 1, "a new account"
+    assert _count(halo_db, clients, uid=uid_of(again)) == 1, "a new account"
     assert quote.body["free_trial"]["available"] is False
     assert (refused.status, refused.error_code) == (409, "free_trial_unavailable")

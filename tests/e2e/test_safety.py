@@ -19,13 +19,13 @@ import requests
 from firebase_admin.auth import UserNotFoundError
 
 from emulators.pubsub_wiring import drop_backlog, hold_pushes, push_endpoint
-from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
+from emulators.seed import ADMIN_EMAIL
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
 from functions.manifest import BY_NAME
 from shared.adapters.firebase_auth import FirebaseAuth
 from shared.adapters.postgres.database import Database
-from tests.support.people import Pair, pair_up, pay_checkout
+from tests.support.people import Pair, client_id_of, pair_up, pay_checkout, send_text, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -33,29 +33,8 @@ RISKY = "aku udah ga kuat lagi... pengen mattiii aja"
 HOTLINES = "119 ext 8 (SEJIWA), 112, 021-500-454"
 
 
-@pytest.fixture
-def admin(stack: LocalStack, auth: AuthEmulator) -> App:
-    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
-
-
-def _uid(app: App) -> str:
-    assert app.session is not None
-    return app.session.uid
-
-
-def _client_id(db: Database, app: App) -> str:
-    with db.transaction() as tx:
-        return str(tx.scalar("SELECT id::text FROM clients WHERE firebase_uid = :uid", {"uid": _uid(app)}))
-
-
-def _send(app: App, session_id: str, text: str) -> dict[str, Any]:
-    reply = app.post("chat_send", {"session_id": session_id, "client_message_id": str(uuid.uuid4()), "text": text})
-    assert reply.status == 200, reply.body
-    return dict(reply.body)
-
-
 def _register_device(app: App) -> str:
-    token = f"fcm-token-{_uid(app)}-{uuid.uuid4().hex[:8]}"
+    token = f"fcm-token-{uid_of(app)}-{uuid.uuid4().hex[:8]}"
     assert app.post("devices_register", {"token": token, "platform": "web"}).status == 200
     return token
 
@@ -150,7 +129,7 @@ def test_a_risky_message_alerts_the_control_center_pushes_the_admin_and_shows_th
     messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
     started = time.monotonic()
 
-    sent = _send(pair.client, pair.session_id, RISKY)
+    sent = send_text(pair.client, pair.session_id, RISKY)
 
     alert = next(
         doc
@@ -162,7 +141,7 @@ def test_a_risky_message_alerts_the_control_center_pushes_the_admin_and_shows_th
     assert time.monotonic() - started < 5, "the alert reaches the control center within seconds (~0.2 s here)"
     with halo_db.transaction() as tx:
         alias_number = tx.scalar(
-            "SELECT alias_number FROM clients WHERE firebase_uid = :uid", {"uid": _uid(pair.client)}
+            "SELECT alias_number FROM clients WHERE firebase_uid = :uid", {"uid": uid_of(pair.client)}
         )
     assert alert["client_alias"] == f"Bestie #{alias_number}"
     assert (alert["category"], alert["status"], alert["message_id"]) == (
@@ -201,10 +180,10 @@ def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_fla
     admin_token = _register_device(admin)
     mitra_token = _register_device(pair.mitra)
     messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
-    question = _send(pair.mitra, pair.session_id, "Apakah kamu pernah kepikiran bunuh diri?")
-    ordinary = _send(pair.client, pair.session_id, "hp aku mati tadi, maaf ya")
-    risky = _send(pair.client, pair.session_id, "iya... kadang aku pengen bundir")
-    later = _send(pair.client, pair.session_id, "I want to kill myself")
+    question = send_text(pair.mitra, pair.session_id, "Apakah kamu pernah kepikiran bunuh diri?")
+    ordinary = send_text(pair.client, pair.session_id, "hp aku mati tadi, maaf ya")
+    risky = send_text(pair.client, pair.session_id, "iya... kadang aku pengen bundir")
+    later = send_text(pair.client, pair.session_id, "I want to kill myself")
     messages.wait_for(lambda d: len(d) == 5)
     _pushes(stack, admin_token, at_least=2)
 
@@ -277,13 +256,13 @@ def test_only_admins_on_duty_are_pushed_and_with_nobody_on_duty_every_admin_is_e
 
     try:
         duty(other_id, False)
-        first = alert_for(_send(pair.client, pair.session_id, "i want to end my life")["message_id"])
+        first = alert_for(send_text(pair.client, pair.session_id, "i want to end my life")["message_id"])
         (pushed,) = _pushes(stack, admin_token)
         assert pushed["data"] == {"type": "safety_alert", "alert_id": first, "session_id": pair.session_id}
         assert _pushes(stack, other_token, timeout=0) == [], "off duty, while another admin is on duty"
 
         duty(me["admin_id"], False)
-        second = alert_for(_send(pair.client, pair.session_id, "aku pengen bunuh diri aja")["message_id"])
+        second = alert_for(send_text(pair.client, pair.session_id, "aku pengen bunuh diri aja")["message_id"])
         for token, count in ((admin_token, 2), (other_token, 1)):
             escalated = _pushes(stack, token, at_least=count)[-1]
             assert escalated["data"] == {
@@ -320,7 +299,7 @@ def test_only_admins_on_duty_are_pushed_and_with_nobody_on_duty_every_admin_is_e
         ({"on_duty": False}, {"on_duty": True}),
         ({"on_duty": True}, {"on_duty": False}),
     ]
-    assert {c["actor_uid"] for c in changes} == {_uid(admin)}
+    assert {c["actor_uid"] for c in changes} == {uid_of(admin)}
 
 
 def test_admins_list_and_acknowledge_alerts_audited_and_projected(
@@ -328,7 +307,7 @@ def test_admins_list_and_acknowledge_alerts_audited_and_projected(
 ) -> None:
     pair = paired()
     alerts = watches(Watch.collection("admin_alerts"))
-    _send(pair.client, pair.session_id, "self-harm is all I think about")
+    send_text(pair.client, pair.session_id, "self-harm is all I think about")
     alerts.wait_for(lambda docs: any(d.get("session_id") == pair.session_id for d in docs.values()))
     (flag,) = _flags(halo_db, pair.session_id)
 
@@ -347,20 +326,20 @@ def test_admins_list_and_acknowledge_alerts_audited_and_projected(
     )
     assert acknowledged.status == 200, acknowledged.body
     done = acknowledged.body["alerts"][0]
-    assert (done["acknowledged_by"], done["note"]) == (_uid(admin), "Mitra informed, client safe")
+    assert (done["acknowledged_by"], done["note"]) == (uid_of(admin), "Mitra informed, client safe")
     assert again.body["alerts"][0] == done, "the first acknowledgement stands"
     doc = alerts.wait_for(lambda docs: docs.get(f"admin_alerts/{flag['id']}", {}).get("status") == "acknowledged")[
         f"admin_alerts/{flag['id']}"
     ]
-    assert doc["acknowledged_by"] == _uid(admin)
+    assert doc["acknowledged_by"] == uid_of(admin)
     assert "note" not in doc
     assert flag["id"] not in [a["alert_id"] for a in admin.get("admin_alerts", status="unacknowledged").body["alerts"]]
     assert flag["id"] in [a["alert_id"] for a in admin.get("admin_alerts", status="acknowledged").body["alerts"]]
     audit = _audited(halo_db, "alert.acknowledge", flag["id"])
     assert [(a["actor_uid"], a["new_value"]) for a in audit] == [
-        (_uid(admin), {"acknowledged": True, "note": "Mitra informed, client safe"})
+        (uid_of(admin), {"acknowledged": True, "note": "Mitra informed, client safe"})
     ]
-    assert _audited(halo_db, "admin_alerts.read", "admin_alerts")[-1]["actor_uid"] == _uid(admin)
+    assert _audited(halo_db, "admin_alerts.read", "admin_alerts")[-1]["actor_uid"] == uid_of(admin)
     missing = admin.post("admin_alerts", {"action": "acknowledge", "alert_id": str(uuid.uuid4())})
     assert (missing.status, missing.error_code) == (404, "not_found")
     assert admin.get("admin_alerts", status="maybe").status == 400
@@ -399,9 +378,9 @@ def test_a_clients_data_is_exported_as_json_and_the_export_is_audited(
     client = new_client("Ekspor")
     transaction_id = pay_checkout(client, halo_db, stack.ports.xendit, {"tier_id": "sesi-30", "purpose": "session"})
     pair = pair_up(client, new_mitra(), {"free_trial": True})
-    _send(pair.client, pair.session_id, "halo, aku mau cerita")
-    _send(pair.mitra, pair.session_id, "tentu, aku dengarkan")
-    client_id = _client_id(halo_db, client)
+    send_text(pair.client, pair.session_id, "halo, aku mau cerita")
+    send_text(pair.mitra, pair.session_id, "tentu, aku dengarkan")
+    client_id = client_id_of(halo_db, client)
 
     exported = admin.get("admin_client_data", client_id=client_id, reason="permintaan klien")
 
@@ -419,7 +398,7 @@ def test_a_clients_data_is_exported_as_json_and_the_export_is_audited(
     ]
     audit = _audited(halo_db, "admin_client_data.read", "admin_client_data")[-1]
     assert (audit["actor_uid"], audit["new_value"]) == (
-        _uid(admin),
+        uid_of(admin),
         {"client_id": client_id, "reason": "permintaan klien"},
     )
     assert admin.get("admin_client_data", client_id=str(uuid.uuid4()), reason="permintaan klien").status == 404
@@ -442,12 +421,12 @@ def test_deleting_a_client_anonymises_them_erases_texts_and_keeps_the_ledger(
     pair = pair_up(client, mitra, {"free_trial": True})
     messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
     session_doc = watches(Watch.document(f"sessions/{pair.session_id}"))
-    _send(client, pair.session_id, "ini rahasia aku")
-    _send(mitra, pair.session_id, "aman bersamaku")
+    send_text(client, pair.session_id, "ini rahasia aku")
+    send_text(mitra, pair.session_id, "aman bersamaku")
     _register_device(client)
     messages.wait_for(lambda d: len(d) == 2)
-    client_id = _client_id(halo_db, client)
-    client_uid = _uid(client)
+    client_id = client_id_of(halo_db, client)
+    client_uid = uid_of(client)
     with halo_db.transaction() as tx:
         ledger_before = tx.all(
             "SELECT * FROM ledger_entries WHERE transaction_id = CAST(:t AS uuid) ORDER BY id", {"t": transaction_id}
@@ -483,14 +462,14 @@ def test_deleting_a_client_anonymises_them_erases_texts_and_keeps_the_ledger(
     erased = messages.wait_for(lambda d: len(d) == 2 and all("text" not in doc for doc in d.values()))
     assert all(doc["erased"] is True for doc in erased.values())
     shown = session_doc.wait_for(lambda d: any("client_uid" not in doc for doc in d.values()))
-    assert next(iter(shown.values()))["participant_uids"] == [_uid(mitra)]
+    assert next(iter(shown.values()))["participant_uids"] == [uid_of(mitra)]
     assert _firestore_as(mitra, f"sessions/{pair.session_id}") == 200, "the mitra keeps the (erased) history"
     assert client.get("client_profile").status in (401, 403), "the old sign-in no longer serves"
     assert valid_after >= 0, "the Firebase user existed"
     with pytest.raises(UserNotFoundError):
         firebase.tokens_valid_after(client_uid)  # the Firebase user is deleted, not only signed out
     (audit,) = _audited(halo_db, "client.delete", client_id)
-    assert (audit["actor_uid"], audit["new_value"]) == (_uid(admin), {"deleted": True, "messages_erased": 2})
+    assert (audit["actor_uid"], audit["new_value"]) == (uid_of(admin), {"deleted": True, "messages_erased": 2})
     transcript = mitra.get("session_transcript", session_id=pair.session_id)
     assert [m["text"] for m in transcript.body["messages"]] == [None, None]
 
@@ -503,8 +482,8 @@ def test_retention_erases_texts_of_long_closed_sessions_only_and_is_idempotent(
 ) -> None:
     old, recent = paired("Lama", "Mitra Lama"), paired("Baru", "Mitra Baru")
     for pair in (old, recent):
-        _send(pair.client, pair.session_id, "cerita lama")
-        _send(pair.mitra, pair.session_id, "terima kasih sudah cerita")
+        send_text(pair.client, pair.session_id, "cerita lama")
+        send_text(pair.mitra, pair.session_id, "terima kasih sudah cerita")
     old_docs = watches(Watch.collection(f"sessions/{old.session_id}/messages"))
     recent_docs = watches(Watch.collection(f"sessions/{recent.session_id}/messages"))
     old_docs.wait_for(lambda d: len(d) == 2)
@@ -579,20 +558,22 @@ def test_no_log_line_of_the_stack_carries_a_message_phone_number_or_email(
     client.get("pricing_quote")
     pair = pair_up(client, new_mitra(), {"free_trial": True})
     with halo_db.transaction() as tx:
-        account["mitra phone"] = tx.scalar("SELECT phone FROM mitras WHERE firebase_uid = :u", {"u": _uid(pair.mitra)})
+        account["mitra phone"] = tx.scalar(
+            "SELECT phone FROM mitras WHERE firebase_uid = :u", {"u": uid_of(pair.mitra)}
+        )
     alerts = watches(Watch.collection("admin_alerts"))
-    _send(client, pair.session_id, sentinels["message"])
-    _send(
+    send_text(client, pair.session_id, sentinels["message"])
+    send_text(
         client,
         pair.session_id,
         f"nomorku {sentinels['phone in a message']} atau {sentinels['phone in a message, packed']}",
     )
-    _send(client, pair.session_id, f"emailku {sentinels['email in a message']}")
-    _send(pair.mitra, pair.session_id, sentinels["mitra's reply"])
-    _send(client, pair.session_id, sentinels["risky message"])
+    send_text(client, pair.session_id, f"emailku {sentinels['email in a message']}")
+    send_text(pair.mitra, pair.session_id, sentinels["mitra's reply"])
+    send_text(client, pair.session_id, sentinels["risky message"])
     alert = alerts.wait_for(lambda docs: any(d.get("session_id") == pair.session_id for d in docs.values()))
     alert_id = next(d["alert_id"] for d in alert.values() if d.get("session_id") == pair.session_id)
-    last = _send(pair.mitra, pair.session_id, "aku di sini")
+    last = send_text(pair.mitra, pair.session_id, "aku di sini")
     client.post(
         "chat_receipts", {"session_id": pair.session_id, "up_to_message_id": last["message_id"], "status": "read"}
     )
@@ -605,7 +586,7 @@ def test_no_log_line_of_the_stack_carries_a_message_phone_number_or_email(
     for _ in range(2):
         admin.post("admin_mitras", {"action": "create", "phone": account["new mitra phone"], "display_name": "Mitra"})
     admin.post("admin_alerts", {"action": "acknowledge", "alert_id": alert_id, "note": sentinels["admin note"]})
-    client_id = _client_id(halo_db, client)
+    client_id = client_id_of(halo_db, client)
     admin.get("admin_client_data", client_id=client_id, reason="permintaan klien")
     client.post(
         "chat_send", {"session_id": pair.session_id, "client_message_id": "not-a-uuid", "text": sentinels["message"]}
@@ -640,7 +621,7 @@ def test_a_push_outage_does_not_hold_the_crisis_check_back(
     host = os.environ["PUBSUB_EMULATOR_HOST"]
     hold_pushes(PROJECT, host, "on_chat_message")  # only the deliveries below reach the function
     try:
-        risky = _send(pair.client, pair.session_id, "aku pengen mati aja")
+        risky = send_text(pair.client, pair.session_id, "aku pengen mati aja")
         # The event as committed; the recipient (the mitra) has a device of its own for this test.
         event = _event(halo_db, risky["message_id"], "aku pengen mati aja")
         token = f"fcm-outage-{uuid.uuid4().hex}"

@@ -20,38 +20,21 @@ import pytest
 import requests
 
 from emulators.pubsub_wiring import push_endpoint
-from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
-from emulators.simulator import App, AuthEmulator, Watch, wait_for_one
+from emulators.simulator import App, Watch, wait_for_one
 from emulators.stack import PROJECT, LocalStack
 from functions.manifest import BY_NAME
 from shared import bootstrap
 from shared.adapters.postgres.database import Database
 from shared.domain.events import Committed, DocumentWrite, decode
 from shared.services import projector
-from tests.support.people import Pair
+from tests.support.people import Pair, send_text, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
 
 
-@pytest.fixture
-def admin(stack: LocalStack, auth: AuthEmulator) -> App:
-    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
-
-
-def _uid(app: App) -> str:
-    assert app.session is not None
-    return app.session.uid
-
-
 def _mitra_id(db: Database, app: App) -> str:
     with db.transaction() as tx:
-        return str(tx.scalar("SELECT id::text FROM mitras WHERE firebase_uid = :uid", {"uid": _uid(app)}))
-
-
-def _send(app: App, session_id: str, text: str) -> dict[str, Any]:
-    reply = app.post("chat_send", {"session_id": session_id, "client_message_id": str(uuid.uuid4()), "text": text})
-    assert reply.status == 200, reply.body
-    return dict(reply.body)
+        return str(tx.scalar("SELECT id::text FROM mitras WHERE firebase_uid = :uid", {"uid": uid_of(app)}))
 
 
 def _read_as(app: App, path: str) -> tuple[int, dict[str, Any]]:
@@ -124,7 +107,7 @@ def test_a_held_back_projection_released_after_a_reroute_an_end_and_an_erasure_p
     session_doc = watches(Watch.document(session_path))
     messages = watches(Watch.collection(f"{session_path}/messages"))
     words = f"rahasia {marker}"
-    sent = _send(pair.client, pair.session_id, words)
+    sent = send_text(pair.client, pair.session_id, words)
     message_path = f"{session_path}/messages/{sent['message_id']}"
     wait_for_one(messages, lambda doc: doc.get("text") == words)
 
@@ -133,7 +116,7 @@ def test_a_held_back_projection_released_after_a_reroute_an_end_and_an_erasure_p
     started = _row(
         halo_db, session_path, "payload->'data'->>'status' = 'active' AND payload->'data' ? 'participant_uids'"
     )
-    assert started["payload"]["data"]["participant_uids"] == [_uid(pair.client), _uid(pair.mitra)]
+    assert started["payload"]["data"]["participant_uids"] == [uid_of(pair.client), uid_of(pair.mitra)]
     created = _row(halo_db, message_path, "payload->>'op' = 'set'")
     create = decode(created["kind"], created["destination"], created["payload"])
     assert isinstance(create, DocumentWrite) and not create.merge and "text" not in create.data
@@ -146,7 +129,7 @@ def test_a_held_back_projection_released_after_a_reroute_an_end_and_an_erasure_p
         {"action": "reroute", "session_id": pair.session_id, "mitra_id": _mitra_id(halo_db, successor)},
     )
     assert rerouted.status == 200, rerouted.body
-    readers = [_uid(pair.client), _uid(successor)]
+    readers = [uid_of(pair.client), uid_of(successor)]
     wait_for_one(session_doc, lambda doc: doc.get("participant_uids") == readers)
     ended = pair.client.post("session_end", {"session_id": pair.session_id})
     assert ended.status == 200, ended.body
@@ -175,7 +158,7 @@ def test_a_held_back_projection_released_after_a_reroute_an_end_and_an_erasure_p
     document = _admin_read(session_path)
     assert document["status"] == "closed", "the older status was not restored"
     assert document["participant_uids"] == readers, "the rerouted-away mitra was not put back among the readers"
-    assert (document["mitra_uid"], document["mitra_name"]) == (_uid(successor), "Mitra Baru")
+    assert (document["mitra_uid"], document["mitra_name"]) == (uid_of(successor), "Mitra Baru")
     assert document["_versions"]["status"] > started["id"]
     message = _admin_read(message_path)
     assert "text" not in message and message["erased"] is True, "the erased text was not restored"

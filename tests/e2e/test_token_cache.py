@@ -13,14 +13,13 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Reply, Session
 from emulators.stack import PROJECT, LocalStack
 from shared.adapters import firebase_auth
 from shared.adapters.firebase_auth import FirebaseAuth, VerifiedToken
 from shared.adapters.postgres.database import Database
 from shared.errors import Unauthenticated
-from tests.support.people import Pair
+from tests.support.people import Pair, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -114,16 +113,6 @@ def test_the_memory_keeps_the_most_recently_used_tokens(
 REFUSED_WITHIN_S = 5.0
 
 
-@pytest.fixture
-def admin(stack: LocalStack, auth: AuthEmulator) -> App:
-    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
-
-
-def _uid(app: App) -> str:
-    assert app.session is not None
-    return app.session.uid
-
-
 def _firestore_as(app: App, path: str) -> int:
     """Read a document as this app's user, so firestore.rules decide (the Admin path would bypass them)."""
     url = f"http://{os.environ['FIRESTORE_EMULATOR_HOST']}/v1/projects/{PROJECT}/databases/(default)/documents/{path}"
@@ -168,10 +157,10 @@ def test_a_suspended_or_deactivated_account_is_refused_within_seconds_with_the_t
 
     with halo_db.transaction() as tx:
         if who == "suspended client":
-            account = tx.scalar("SELECT id::text FROM clients WHERE firebase_uid = :u", {"u": _uid(person)})
+            account = tx.scalar("SELECT id::text FROM clients WHERE firebase_uid = :u", {"u": uid_of(person)})
             change = {"action": "suspend", "client_id": account, "reason": "abusive messages"}
         else:
-            account = tx.scalar("SELECT id::text FROM mitras WHERE firebase_uid = :u", {"u": _uid(person)})
+            account = tx.scalar("SELECT id::text FROM mitras WHERE firebase_uid = :u", {"u": uid_of(person)})
             change = {"action": "deactivate", "mitra_id": account}
     reply = admin.post("admin_users" if who == "suspended client" else "admin_mitras", change)
     assert reply.status == 200, reply.body

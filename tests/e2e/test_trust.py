@@ -13,22 +13,16 @@ from typing import Any
 import pytest
 import requests
 
-from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator
 from emulators.stack import PROJECT, LocalStack
 from shared.adapters.postgres.database import Database
-from tests.support.people import Pair, pair_up
+from tests.support.people import Pair, pair_up, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
 
 
-def _uid(app: App) -> str:
-    assert app.session is not None
-    return app.session.uid
-
-
 def _register_device(app: App) -> str:
-    token = f"fcm-token-{_uid(app)}-{uuid.uuid4().hex[:8]}"
+    token = f"fcm-token-{uid_of(app)}-{uuid.uuid4().hex[:8]}"
     assert app.post("devices_register", {"token": token, "platform": "android"}).status == 200
     return token
 
@@ -119,11 +113,6 @@ def test_a_mitra_s_offer_push_never_shows_an_anonymous_client_s_real_name(
 # -- a mitra's phone on another Firebase account ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def admin(stack: LocalStack, auth: AuthEmulator) -> App:
-    return App(stack.functions_url, auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
-
-
 def _mitra_row(db: Database, phone: str) -> dict[str, Any]:
     with db.transaction() as tx:
         (row,) = tx.all("SELECT id::text AS mitra_id, firebase_uid FROM mitras WHERE phone = :p", {"p": phone})
@@ -132,16 +121,16 @@ def _mitra_row(db: Database, phone: str) -> dict[str, Any]:
 
 def _phone_of(db: Database, app: App) -> str:
     with db.transaction() as tx:
-        return str(tx.scalar("SELECT phone FROM mitras WHERE firebase_uid = :uid", {"uid": _uid(app)}))
+        return str(tx.scalar("SELECT phone FROM mitras WHERE firebase_uid = :uid", {"uid": uid_of(app)}))
 
 
 def _phone_moves_to_a_new_account(stack: LocalStack, auth: AuthEmulator, old: App, phone: str) -> App:
     """The number leaves the mitra's Firebase user (a new SIM, a number the carrier gave to someone else) and signs in
     as a new Firebase user."""
     elsewhere = f"+6289{uuid.uuid4().int % 10**9:09d}"
-    auth.admin("update", {"localId": _uid(old), "phoneNumber": elsewhere})
+    auth.admin("update", {"localId": uid_of(old), "phoneNumber": elsewhere})
     fresh = App(stack.functions_url, auth.sign_in_with_phone(phone))
-    assert _uid(fresh) != _uid(old), "the emulator made a new Firebase user for the number"
+    assert uid_of(fresh) != uid_of(old), "the emulator made a new Firebase user for the number"
     return fresh
 
 
@@ -171,11 +160,11 @@ def test_a_mitra_s_phone_on_a_new_account_waits_and_a_refusal_keeps_it_out(
 
     assert (asked.status, asked.error_code) == (409, "relink_pending"), asked.body
     assert (asked_again.status, asked_again.error_code) == (409, "relink_pending")
-    assert _mitra_row(halo_db, phone)["firebase_uid"] == _uid(mitra), "the profile stays with the linked account"
+    assert _mitra_row(halo_db, phone)["firebase_uid"] == uid_of(mitra), "the profile stays with the linked account"
     assert stranger.session is not None and stranger.session.refresh().claims.get("role") is None
     assert stranger.get("sessions_list").status == 403
-    relink = _pending_relink(admin, _uid(stranger))
-    assert (relink["previous_uid"], relink["phone"], relink["status"]) == (_uid(mitra), phone, "pending")
+    relink = _pending_relink(admin, uid_of(stranger))
+    assert (relink["previous_uid"], relink["phone"], relink["status"]) == (uid_of(mitra), phone, "pending")
     assert stranger.get("admin_mitra_relinks").status == 403, "the control center's only"
 
     refused = admin.post(
@@ -189,7 +178,7 @@ def test_a_mitra_s_phone_on_a_new_account_waits_and_a_refusal_keeps_it_out(
 
     out = stranger.post("mitra_login")
     assert (out.status, out.error_code) == (403, "relink_refused")
-    assert _mitra_row(halo_db, phone)["firebase_uid"] == _uid(mitra)
+    assert _mitra_row(halo_db, phone)["firebase_uid"] == uid_of(mitra)
     assert mitra.get("sessions_list").status == 200, "the mitra's own account is untouched"
     with halo_db.transaction() as tx:
         audited = tx.all(
@@ -197,8 +186,8 @@ def test_a_mitra_s_phone_on_a_new_account_waits_and_a_refusal_keeps_it_out(
             {"m": relink["mitra_id"]},
         )
     assert [(a["action"], a["actor_uid"]) for a in audited] == [
-        ("mitra.relink_requested", _uid(stranger)),
-        ("mitra.relink_refuse", _uid(admin)),
+        ("mitra.relink_requested", uid_of(stranger)),
+        ("mitra.relink_refuse", uid_of(admin)),
     ]
 
 
@@ -207,11 +196,11 @@ def test_an_approved_relink_moves_the_mitra_and_its_open_session_to_the_new_acco
 ) -> None:
     pair = paired()
     phone = _phone_of(halo_db, pair.mitra)
-    old_uid = _uid(pair.mitra)
+    old_uid = uid_of(pair.mitra)
     assert _firestore_as(pair.mitra, f"sessions/{pair.session_id}") == 200
     fresh = _phone_moves_to_a_new_account(stack, auth, pair.mitra, phone)
     assert (fresh.post("mitra_login").status, _firestore_as(fresh, f"sessions/{pair.session_id}")) == (409, 403)
-    relink = _pending_relink(admin, _uid(fresh))
+    relink = _pending_relink(admin, uid_of(fresh))
 
     approved = admin.post(
         "admin_mitra_relinks", {"action": "approve", "relink_id": relink["relink_id"], "note": "ganti HP"}
@@ -220,9 +209,9 @@ def test_an_approved_relink_moves_the_mitra_and_its_open_session_to_the_new_acco
     assert approved.status == 200, approved.body
     assert (approved.body["relinks"][0]["status"], approved.body["relinks"][0]["decided_by"]) == (
         "approved",
-        _uid(admin),
+        uid_of(admin),
     )
-    assert _mitra_row(halo_db, phone)["firebase_uid"] == _uid(fresh)
+    assert _mitra_row(halo_db, phone)["firebase_uid"] == uid_of(fresh)
     login = fresh.post("mitra_login")
     assert login.status == 200, login.body
     assert fresh.session is not None and fresh.session.refresh().claims["role"] == "mitra"
@@ -240,7 +229,7 @@ def test_an_approved_relink_moves_the_mitra_and_its_open_session_to_the_new_acco
             {"m": relink["mitra_id"]},
         )
     assert [(a["old_value"]["firebase_uid"], a["new_value"]["firebase_uid"]) for a in audited] == [
-        (old_uid, _uid(fresh))
+        (old_uid, uid_of(fresh))
     ]
 
 
@@ -271,7 +260,7 @@ def test_a_takeover_keeps_credits_and_trial_but_not_the_past_until_the_previous_
     before = old.get("pricing_quote").body
     # The Google account changes its address; another login proves the profile's email (Apple) and takes it over.
     moved_to = f"sari-baru-{uuid.uuid4().hex[:8]}@example.com"
-    auth.admin("update", {"localId": _uid(old), "email": moved_to})
+    auth.admin("update", {"localId": uid_of(old), "email": moved_to})
     new = App(stack.functions_url, auth.sign_in_with_apple(email))
     time.sleep(1.1)  # revocation compares whole seconds
     taken = new.post("client_register", {"display_name": "Sari", "force": True})
@@ -293,7 +282,7 @@ def test_a_takeover_keeps_credits_and_trial_but_not_the_past_until_the_previous_
     assert (itself.status, itself.error_code) == (404, "no_takeover"), "the new login cannot vouch for itself"
 
     previous = App(stack.functions_url, auth.sign_in_with_google(moved_to, "Sari", sub=google_sub))
-    assert _uid(previous) == _uid(old), "the previous login, by its Google account"
+    assert uid_of(previous) == uid_of(old), "the previous login, by its Google account"
     confirmed = previous.post("client_history_confirm")
 
     assert confirmed.status == 200 and confirmed.body["client_id"] == original.body["client_id"], confirmed.body
@@ -310,6 +299,6 @@ def test_a_takeover_keeps_credits_and_trial_but_not_the_past_until_the_previous_
             {"c": original.body["client_id"]},
         )
     assert [(a["action"], a["actor_uid"]) for a in audited if a["action"] != "client.export"] == [
-        ("client.takeover", _uid(new)),
-        ("client.history_confirmed", _uid(old)),
+        ("client.takeover", uid_of(new)),
+        ("client.history_confirmed", uid_of(old)),
     ]

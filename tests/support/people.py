@@ -171,3 +171,22 @@ def settings(db: Database, **values: object) -> Iterator[None]:
         yield
     finally:
         changed.restore()
+
+
+def uid_of(app: App) -> str:
+    """The Firebase uid of a signed-in app."""
+    assert app.session is not None
+    return app.session.uid
+
+
+def client_id_of(db: Database, app: App) -> str:
+    """The client row id of a signed-in client app."""
+    with db.transaction() as tx:
+        return str(tx.scalar("SELECT id::text FROM clients WHERE firebase_uid = :uid", {"uid": uid_of(app)}))
+
+
+def send_text(app: App, session_id: str, text: str) -> dict[str, Any]:
+    """One chat message, sent as the app sends it; the reply's body (a refusal fails the test)."""
+    reply = app.post("chat_send", {"session_id": session_id, "client_message_id": str(uuid.uuid4()), "text": text})
+    assert reply.status == 200, reply.body
+    return dict(reply.body)
