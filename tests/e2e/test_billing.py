@@ -4,8 +4,6 @@ and PostgreSQL is checked for what really moved."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 import uuid
 from collections import Counter
@@ -19,13 +17,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulators.pubsub_wiring import push_endpoint
 from emulators.simulator import App, Reply, Watch
 from emulators.stack import PROJECT, TASKS_SERVICE_ACCOUNT, XENDIT_CALLBACK_TOKEN, XENDIT_SECRET_KEY, LocalStack
-from functions.manifest import BY_NAME
 from shared.adapters.cloud_tasks import CloudTasksScheduler
 from shared.adapters.postgres.database import Database
 from shared.adapters.xendit_payments import XenditInvoices
+from tests.support.delivery import push_event
 from tests.support.people import uid_of
 
 SESSION_30 = {"tier_id": "sesi-30", "purpose": "session"}
@@ -213,23 +210,6 @@ def _refund_callback(refund: dict[str, Any], settled: str, /, **changes: Any) ->
 
 def _refund(admin: App, transaction_id: str) -> Reply:
     return admin.post("admin_refund", {"transaction_id": transaction_id, "reason": "klien minta dana kembali"})
-
-
-def _tick(stack: LocalStack, function: str) -> requests.Response:
-    """One Cloud Scheduler tick of a scheduled function, pushed to the gateway as its subscription pushes it (through
-    the stack's relay, which adds the push account's token)."""
-    topic = BY_NAME[function].topic
-    assert topic is not None
-    envelope = {
-        "message": {
-            "data": base64.b64encode(json.dumps({}).encode()).decode(),
-            "messageId": uuid.uuid4().hex,
-            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "attributes": {},
-        },
-        "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
-    }
-    return requests.post(push_endpoint(stack.relay_url, function, PROJECT, topic), json=envelope, timeout=60)
 
 
 ONE_SESSION_30 = [{"tier_id": "sesi-30", "minutes": 30, "duration_s": 1800, "available": 1}]
@@ -945,8 +925,8 @@ def test_the_refund_sweep_settles_a_lost_callback_without_an_admin_once_however_
 
     # The tick delivered twice at once, and once more after (Pub/Sub delivers at least once).
     with ThreadPoolExecutor(2) as pool:
-        ticks = list(pool.map(lambda _: _tick(stack, "refund_sweep"), range(2)))
-    ticks.append(_tick(stack, "refund_sweep"))
+        ticks = list(pool.map(lambda _: push_event(stack, "refund_sweep"), range(2)))
+    ticks.append(push_event(stack, "refund_sweep"))
 
     assert [tick.status_code in (200, 204) for tick in ticks] == [True] * 3, [tick.text for tick in ticks]
     assert money.transaction(transaction_id)["credit"] == "refunded"
@@ -970,7 +950,7 @@ def test_the_refund_sweep_leaves_a_refund_still_pending_at_xendit_to_its_callbac
     refund_id = _refund(admin, transaction_id).body["refund_id"]
     money.pending_since(transaction_id, minutes=60)
 
-    tick = _tick(stack, "refund_sweep")
+    tick = push_event(stack, "refund_sweep")
 
     assert tick.status_code in (200, 204), tick.text
     assert money.transaction(transaction_id)["credit"] == "refunding"

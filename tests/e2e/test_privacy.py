@@ -5,24 +5,20 @@ document of the session, after a client's deletion and after retention; a client
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import requests
 from firebase_admin.auth import UserNotFoundError
 
-from emulators.pubsub_wiring import push_endpoint
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
-from functions.manifest import BY_NAME
 from shared.adapters.firebase_auth import FirebaseAuth
 from shared.adapters.postgres.database import Database
+from tests.support.delivery import push_event
 from tests.support.people import Pair, client_id_of, pair_up, pay_checkout, send_text, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
@@ -39,23 +35,6 @@ def _close(db: Database, session_id: str, days_ago: int = 0) -> None:
             " WHERE id = CAST(:s AS uuid)",
             {"s": session_id, "d": days_ago},
         )
-
-
-def _deliver(stack: LocalStack, function: str, data: dict[str, Any]) -> requests.Response:
-    """One Pub/Sub push delivery through the gateway, as the scheduler's tick arrives."""
-    topic = BY_NAME[function].topic
-    assert topic is not None
-    envelope = {
-        "message": {
-            "data": base64.b64encode(json.dumps(data).encode()).decode(),
-            "messageId": uuid.uuid4().hex,
-            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "attributes": {},
-        },
-        "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
-    }
-    # Through the push relay, which signs it as Pub/Sub's push does (a direct call is 401).
-    return requests.post(push_endpoint(stack.relay_url, function, PROJECT, topic), json=envelope, timeout=60)
 
 
 def _audited(db: Database, action: str, target: str) -> list[dict[str, Any]]:
@@ -247,7 +226,7 @@ def test_retention_leaves_the_words_of_a_long_closed_session_in_no_table_and_no_
     assert _documents_holding(pair.session_id, marker)
     _close(halo_db, pair.session_id, days_ago=400)
 
-    swept = _deliver(stack, "retention_sweep", {})
+    swept = push_event(stack, "retention_sweep", {})
 
     assert swept.status_code in (200, 204), swept.text
     assert _tables_holding(halo_db, marker) == []
@@ -276,7 +255,7 @@ def test_the_retention_sweep_purges_published_outbox_rows_after_a_week_and_keeps
             for age, published in ((8, True), (6, True), (8, False))
         ]
 
-    swept = _deliver(stack, "retention_sweep", {})
+    swept = push_event(stack, "retention_sweep", {})
 
     assert swept.status_code in (200, 204), swept.text
     with halo_db.transaction() as tx:

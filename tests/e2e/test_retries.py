@@ -6,23 +6,18 @@ docs/contract.md "Retries and idempotency" and "Abuse limits" are the contract."
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import requests
 
-from emulators.pubsub_wiring import push_endpoint
 from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 from emulators.simulator import App, AuthEmulator, Reply, Watch
-from emulators.stack import PROJECT, LocalStack
-from functions.manifest import BY_NAME
+from emulators.stack import LocalStack
 from shared.adapters.postgres.database import Database
+from tests.support.delivery import push_event
 from tests.support.people import Pair, account_id, ok, uid_of
 
 pytestmark = [pytest.mark.needs_gcloud, pytest.mark.usefixtures("quiet_world")]
@@ -236,23 +231,6 @@ def test_status_and_device_registration_asked_again_answer_as_the_first_time(
         assert _count(halo_db, logs, m=account_id(halo_db, mitra)) == 1, "one transition logged"
 
 
-def _tick(stack: LocalStack, function: str) -> requests.Response:
-    """One Cloud Scheduler tick of a scheduled function, pushed through the gateway as its subscription pushes it."""
-    topic = BY_NAME[function].topic
-    envelope = {
-        "message": {
-            "data": base64.b64encode(json.dumps({}).encode()).decode(),
-            "messageId": uuid.uuid4().hex,
-            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "attributes": {},
-        },
-        "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
-    }
-    # Through the push relay, which signs it as Pub/Sub's push does (a direct call is 401).
-    assert topic is not None
-    return requests.post(push_endpoint(stack.relay_url, function, PROJECT, topic), json=envelope, timeout=30)
-
-
 def test_the_idempotency_sweep_forgets_keys_past_their_day_however_often_it_runs(
     stack: LocalStack, new_mitra: Callable[..., App], halo_db: Database
 ) -> None:
@@ -264,8 +242,8 @@ def test_the_idempotency_sweep_forgets_keys_past_their_day_however_often_it_runs
         tx.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = :k", {"k": old})
 
     with ThreadPoolExecutor(2) as pool:
-        ticks = list(pool.map(lambda _: _tick(stack, "idempotency_sweep"), range(2)))
-    ticks.append(_tick(stack, "idempotency_sweep"))
+        ticks = list(pool.map(lambda _: push_event(stack, "idempotency_sweep"), range(2)))
+    ticks.append(push_event(stack, "idempotency_sweep"))
 
     assert [tick.status_code for tick in ticks] == [200, 200, 200]
     kept = "SELECT count(*) FROM idempotency_keys WHERE caller_uid = :uid"

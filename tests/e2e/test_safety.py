@@ -4,65 +4,31 @@ whole stack carries a message, a phone number or an email."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import requests
 from firebase_admin.auth import UserNotFoundError
 
-from emulators.pubsub_wiring import drop_backlog, hold_pushes, push_endpoint
+from emulators.pubsub_wiring import drop_backlog, hold_pushes
 from emulators.seed import ADMIN_EMAIL
 from emulators.simulator import App, AuthEmulator, Watch
 from emulators.stack import PROJECT, LocalStack
-from functions.manifest import BY_NAME
 from shared.adapters.firebase_auth import FirebaseAuth
 from shared.adapters.postgres.database import Database
+from tests.support.delivery import push_event, pushes_to, register_device
 from tests.support.people import Pair, client_id_of, pair_up, pay_checkout, send_text, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
 
 RISKY = "aku udah ga kuat lagi... pengen mattiii aja"
 HOTLINES = "119 ext 8 (SEJIWA), 112, 021-500-454"
-
-
-def _register_device(app: App) -> str:
-    token = f"fcm-token-{uid_of(app)}-{uuid.uuid4().hex[:8]}"
-    assert app.post("devices_register", {"token": token, "platform": "web"}).status == 200
-    return token
-
-
-def _pushes(stack: LocalStack, token: str, *, at_least: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
-    sink = f"http://127.0.0.1:{stack.ports.fcm}/_sink/messages"
-    deadline = time.monotonic() + timeout
-    while True:
-        messages = requests.get(sink, params={"token": token}, timeout=5).json()["messages"]
-        if len(messages) >= at_least or time.monotonic() > deadline:
-            return [message["message"] for message in messages]
-        time.sleep(0.1)
-
-
-def _deliver(stack: LocalStack, function: str, data: dict[str, Any]) -> requests.Response:
-    """One Pub/Sub push delivery through the gateway, exactly as the emulator's push subscription makes it."""
-    topic = BY_NAME[function].topic
-    assert topic is not None
-    envelope = {
-        "message": {
-            "data": base64.b64encode(json.dumps(data).encode()).decode(),
-            "messageId": uuid.uuid4().hex,
-            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "attributes": {},
-        },
-        "subscription": f"projects/{PROJECT}/subscriptions/{topic}--{function}",
-    }
-    return requests.post(push_endpoint(stack.relay_url, function, PROJECT, topic), json=envelope, timeout=60)
 
 
 def _event(db: Database, message_id: str, text: str) -> dict[str, Any]:
@@ -124,7 +90,7 @@ def test_a_risky_message_alerts_the_control_center_pushes_the_admin_and_shows_th
 ) -> None:
     app_config(hotline_numbers=HOTLINES)
     pair = paired()
-    admin_token = _register_device(admin)
+    admin_token = register_device(admin)
     alerts = watches(Watch.collection("admin_alerts"))
     messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
     started = time.monotonic()
@@ -165,7 +131,7 @@ def test_a_risky_message_alerts_the_control_center_pushes_the_admin_and_shows_th
     assert (card["sender_role"], card["seq"]) == ("system", 2)
     assert HOTLINES in card["text"]
     assert (own["text"], own["seq"], own["sender_role"]) == (RISKY, 1, "client"), "the message itself is untouched"
-    (push,) = _pushes(stack, admin_token)
+    (push,) = pushes_to(stack, admin_token)
     assert push["data"] == {"type": "safety_alert", "alert_id": alert["alert_id"], "session_id": pair.session_id}
     assert "mati" not in json.dumps(push)
     assert _firestore_as(admin, f"admin_alerts/{alert['alert_id']}") == 200
@@ -177,23 +143,23 @@ def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_fla
     stack: LocalStack, admin: App, paired: Callable[..., Pair], halo_db: Database, watches: Callable[[Watch], Watch]
 ) -> None:
     pair = paired()
-    admin_token = _register_device(admin)
-    mitra_token = _register_device(pair.mitra)
+    admin_token = register_device(admin)
+    mitra_token = register_device(pair.mitra)
     messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
     question = send_text(pair.mitra, pair.session_id, "Apakah kamu pernah kepikiran bunuh diri?")
     ordinary = send_text(pair.client, pair.session_id, "hp aku mati tadi, maaf ya")
     risky = send_text(pair.client, pair.session_id, "iya... kadang aku pengen bundir")
     later = send_text(pair.client, pair.session_id, "I want to kill myself")
     messages.wait_for(lambda d: len(d) == 5)
-    _pushes(stack, admin_token, at_least=2)
+    pushes_to(stack, admin_token, at_least=2)
 
     # Redeliver the events exactly as committed: the risky one twice more, and the mitra's question once.
     for _ in range(2):
-        again = _deliver(
+        again = push_event(
             stack, "on_chat_message", _event(halo_db, risky["message_id"], "iya... kadang aku pengen bundir")
         )
         assert again.status_code in (200, 204), again.text
-    again = _deliver(
+    again = push_event(
         stack, "on_chat_message", _event(halo_db, question["message_id"], "Apakah kamu pernah kepikiran bunuh diri?")
     )
     assert again.status_code in (200, 204), again.text
@@ -204,9 +170,9 @@ def test_a_redelivered_check_raises_nothing_twice_and_other_messages_are_not_fla
     assert [flag["category"] for flag in flags] == ["suicidal_ideation", "suicidal_ideation"]
     assert sum(flag["hotline_message_id"] is not None for flag in flags) == 1, "one card"
     time.sleep(1)
-    assert len(_pushes(stack, admin_token)) == 2, "one push per alert, redelivery or not"
+    assert len(pushes_to(stack, admin_token)) == 2, "one push per alert, redelivery or not"
     to_mitra = [
-        p["data"]["message_id"] for p in _pushes(stack, mitra_token, at_least=3) if p["data"]["type"] == "message"
+        p["data"]["message_id"] for p in pushes_to(stack, mitra_token, at_least=3) if p["data"]["type"] == "message"
     ]
     assert sorted(to_mitra) == sorted(m["message_id"] for m in (ordinary, risky, later)), "one push per message"
     docs = messages.latest.values()
@@ -242,7 +208,7 @@ def test_only_admins_on_duty_are_pushed_and_with_nobody_on_duty_every_admin_is_e
     assert granted.status == 200, granted.body
     other_id = granted.body["admins"][0]["admin_id"]
     other.session.refresh()
-    admin_token, other_token = _register_device(admin), _register_device(other)
+    admin_token, other_token = register_device(admin), register_device(other)
     me = next(a for a in admin.get("admin_admins").body["admins"] if a["email"] == ADMIN_EMAIL)
     alerts = watches(Watch.collection("admin_alerts"))
 
@@ -257,14 +223,14 @@ def test_only_admins_on_duty_are_pushed_and_with_nobody_on_duty_every_admin_is_e
     try:
         duty(other_id, False)
         first = alert_for(send_text(pair.client, pair.session_id, "i want to end my life")["message_id"])
-        (pushed,) = _pushes(stack, admin_token)
+        (pushed,) = pushes_to(stack, admin_token)
         assert pushed["data"] == {"type": "safety_alert", "alert_id": first, "session_id": pair.session_id}
-        assert _pushes(stack, other_token, timeout=0) == [], "off duty, while another admin is on duty"
+        assert pushes_to(stack, other_token, timeout=0) == [], "off duty, while another admin is on duty"
 
         duty(me["admin_id"], False)
         second = alert_for(send_text(pair.client, pair.session_id, "aku pengen bunuh diri aja")["message_id"])
         for token, count in ((admin_token, 2), (other_token, 1)):
-            escalated = _pushes(stack, token, at_least=count)[-1]
+            escalated = pushes_to(stack, token, at_least=count)[-1]
             assert escalated["data"] == {
                 "type": "safety_alert",
                 "alert_id": second,
@@ -423,7 +389,7 @@ def test_deleting_a_client_anonymises_them_erases_texts_and_keeps_the_ledger(
     session_doc = watches(Watch.document(f"sessions/{pair.session_id}"))
     send_text(client, pair.session_id, "ini rahasia aku")
     send_text(mitra, pair.session_id, "aman bersamaku")
-    _register_device(client)
+    register_device(client)
     messages.wait_for(lambda d: len(d) == 2)
     client_id = client_id_of(halo_db, client)
     client_uid = uid_of(client)
@@ -491,8 +457,8 @@ def test_retention_erases_texts_of_long_closed_sessions_only_and_is_idempotent(
     _close(halo_db, old.session_id, days_ago=400)
     _close(halo_db, recent.session_id, days_ago=300)
 
-    first = _deliver(stack, "retention_sweep", {})
-    second = _deliver(stack, "retention_sweep", {})
+    first = push_event(stack, "retention_sweep", {})
+    second = push_event(stack, "retention_sweep", {})
 
     assert first.status_code in (200, 204) and second.status_code in (200, 204), first.text
     with halo_db.transaction() as tx:
@@ -631,12 +597,12 @@ def test_a_push_outage_does_not_hold_the_crisis_check_back(
         outage = {"status": 503, "count": 3, "token": token}
         requests.post(f"http://127.0.0.1:{stack.ports.fcm}/_sink/failures", json=outage, timeout=10).raise_for_status()
 
-        first = _deliver(stack, "on_chat_message", event)
+        first = push_event(stack, "on_chat_message", event)
         assert first.status_code >= 500, "the failed push has Pub/Sub deliver the event again"
         assert [flag["message_id"] for flag in _flags(halo_db, pair.session_id)] == [risky["message_id"]]
         assert _message_pushes(stack, token) == []
 
-        second = _deliver(stack, "on_chat_message", event)
+        second = push_event(stack, "on_chat_message", event)
         assert second.status_code in (200, 204), second.text
         assert _message_pushes(stack, token) == [risky["message_id"]]
         assert len(_flags(halo_db, pair.session_id)) == 1, "the check that had succeeded does nothing again"

@@ -7,26 +7,23 @@ newest state says."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import requests
 
-from emulators.pubsub_wiring import push_endpoint
 from emulators.simulator import App, Watch, wait_for_one
 from emulators.stack import PROJECT, LocalStack
-from functions.manifest import BY_NAME
 from shared import bootstrap
 from shared.adapters.postgres.database import Database
 from shared.domain.events import Committed, DocumentWrite, decode
 from shared.services import projector
+from tests.support.delivery import push_event
 from tests.support.people import Pair, send_text, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
@@ -74,20 +71,8 @@ def _row(db: Database, destination: str, condition: str) -> dict[str, Any]:
 
 
 def _sweep_retention(stack: LocalStack) -> None:
-    """The scheduler's tick of `retention_sweep`, as Pub/Sub pushes it through the gateway."""
-    topic = BY_NAME["retention_sweep"].topic
-    assert topic is not None
-    envelope: dict[str, Any] = {
-        "message": {
-            "data": base64.b64encode(b"{}").decode(),
-            "messageId": uuid.uuid4().hex,
-            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "attributes": {},
-        },
-        "subscription": f"projects/{PROJECT}/subscriptions/{topic}--retention_sweep",
-    }
-    # Through the push relay, which signs it as Pub/Sub's push does (a direct call is 401).
-    swept = requests.post(push_endpoint(stack.relay_url, "retention_sweep", PROJECT, topic), json=envelope, timeout=60)
+    """The scheduler's tick of `retention_sweep`, as Pub/Sub pushes it."""
+    swept = push_event(stack, "retention_sweep")
     assert swept.status_code in (200, 204), swept.text
 
 

@@ -16,26 +16,10 @@ import requests
 from emulators.simulator import App, AuthEmulator
 from emulators.stack import PROJECT, LocalStack
 from shared.adapters.postgres.database import Database
+from tests.support.delivery import pushes_to, register_device
 from tests.support.people import Pair, pair_up, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
-
-
-def _register_device(app: App) -> str:
-    token = f"fcm-token-{uid_of(app)}-{uuid.uuid4().hex[:8]}"
-    assert app.post("devices_register", {"token": token, "platform": "android"}).status == 200
-    return token
-
-
-def _pushes(stack: LocalStack, token: str, *, at_least: int = 1, timeout: float = 15) -> list[dict[str, Any]]:
-    """What the FCM stand-in received for this device, once at least `at_least` arrived (or the time is up)."""
-    sink = f"http://127.0.0.1:{stack.ports.fcm}/_sink/messages"
-    deadline = time.monotonic() + timeout
-    while True:
-        messages = requests.get(sink, params={"token": token}, timeout=5).json()["messages"]
-        if len(messages) >= at_least or time.monotonic() > deadline:
-            return [message["message"] for message in messages]
-        time.sleep(0.1)
 
 
 def _send(app: App, session_id: str, text: str) -> str:
@@ -48,7 +32,7 @@ def _message_push(stack: LocalStack, token: str, message_id: str, *, timeout: fl
     """The one push this device received for this message, waited for."""
     deadline = time.monotonic() + timeout
     while True:
-        found = [p for p in _pushes(stack, token, timeout=0) if p["data"].get("message_id") == message_id]
+        found = [p for p in pushes_to(stack, token, timeout=0) if p["data"].get("message_id") == message_id]
         if found or time.monotonic() > deadline:
             (push,) = found
             return push
@@ -62,7 +46,7 @@ def test_pushes_show_no_words_by_default_and_the_client_s_own_only_when_they_opt
     stack: LocalStack, paired: Callable[..., Pair]
 ) -> None:
     pair = paired()
-    client_token, mitra_token = _register_device(pair.client), _register_device(pair.mitra)
+    client_token, mitra_token = register_device(pair.client), register_device(pair.mitra)
     assert pair.client.get("client_profile").body["push_previews"] is False, "off by default"
 
     to_mitra = _send(pair.client, pair.session_id, "aku capek banget sama semuanya")
@@ -95,7 +79,7 @@ def test_a_mitra_s_offer_push_never_shows_an_anonymous_client_s_real_name(
     stack: LocalStack, new_client: Callable[..., App], new_mitra: Callable[..., App], quiet_world: None
 ) -> None:
     mitra = new_mitra()
-    token = _register_device(mitra)
+    token = register_device(mitra)
     client = new_client("Ratna Kusumawardani")
     hidden = client.post("client_profile", {"anonymous": True})
     assert hidden.status == 200, hidden.body
@@ -104,7 +88,7 @@ def test_a_mitra_s_offer_push_never_shows_an_anonymous_client_s_real_name(
     request = client.post("pairing_request", {"free_trial": True})
     assert request.status == 200 and request.body["status"] == "searching", request.body
 
-    (push,) = [p for p in _pushes(stack, token) if p["data"]["type"] == "pairing_offer"]
+    (push,) = [p for p in pushes_to(stack, token) if p["data"]["type"] == "pairing_offer"]
     assert alias in push["notification"]["body"]
     assert "Ratna" not in str(push) and "Kusumawardani" not in str(push)
     assert client.post("pairing_cancel", {"request_id": request.body["request_id"]}).status == 200
