@@ -260,16 +260,19 @@ def test_a_request_cut_off_from_postgresql_fails_cleanly_and_its_retry_lands_exa
     def keep_cutting() -> None:
         while not stop.is_set():
             cut_connections(halo_db)
-            # Often enough to reach requests in flight, seldom enough that a loaded machine (a new backend takes
-            # tens of ms to start) still lets a retry through within its tries.
-            time.sleep(0.1)
+            # Seldom enough that a loaded machine (a new backend takes tens of ms to start) still lets a retry
+            # through within its tries; messages go on until a cut has reached one in flight (below).
+            time.sleep(0.05)
 
     cutter = threading.Thread(target=keep_cutting, daemon=True)
     statuses: list[int] = []
     client_message_ids = [first_try]
     cutter.start()
     try:
-        for n in range(12):
+        # At least 12 messages, and more (at most 60, within each side's messages_per_minute) until a cut has
+        # reached a request in flight: how soon one does depends on the machine's speed, not on the code.
+        n = 0
+        while n < 12 or (503 not in statuses and n < 60):
             client_message_id = str(uuid.uuid4())
             client_message_ids.append(client_message_id)
             app = pair.client if n % 2 == 0 else pair.mitra
@@ -281,6 +284,7 @@ def test_a_request_cut_off_from_postgresql_fails_cleanly_and_its_retry_lands_exa
                     break
             else:
                 pytest.fail(f"message {n} never got through")
+            n += 1
     finally:
         stop.set()
         cutter.join()
