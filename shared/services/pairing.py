@@ -198,7 +198,11 @@ def accept(ports: Ports, mitra_id: str, request_id: str, *, keyed: KeyedCall | N
         raise NotFound("no such offer")
     if (won := pairing.won_already(standing)) is not None:
         return won
-    _refuse(pairing.settled(standing))
+    refused = pairing.settled(standing)
+    if refused is not None and (first := idempotency.peek(ports, keyed, Match)) is not None:
+        # A copy of this keyed call won while this one read: its answer committed with the match, so it is there.
+        return first
+    _refuse(refused)
     session_id = str(uuid.uuid4())
     with ports.uow() as uow:
         if (first := idempotency.first_answer(uow, keyed, Match)) is not None:
