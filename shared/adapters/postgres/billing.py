@@ -123,6 +123,14 @@ class BillingRepository:
         this one if it was the first."""
         row = self._sql.one(_ATTACH, {"id": transaction_id, "invoice": invoice.invoice_id, "url": invoice.invoice_url})
         assert row is not None, "the transaction was opened before its invoice"
+        if row["invoice_url"] is None:
+            # A concurrent attach this statement waited for may have committed after the statement's snapshot was
+            # taken: a statement of its own sees it (or sees the transaction really has no invoice).
+            row = self._sql.one(
+                "SELECT invoice_url, expires_at FROM customer_transactions WHERE id = CAST(:id AS uuid)",
+                {"id": transaction_id},
+            )
+            assert row is not None
         return AttachedInvoice(**row)
 
     # -- payments ----------------------------------------------------------------------------------------------------
