@@ -112,8 +112,7 @@ def list_alerts(
         alerts = uow.safety.alerts(
             acknowledged=acknowledged, after=(after[0], str(after[1])) if after else None, limit=limit + 1
         )
-    _, next_cursor = page([{"at": a.created_at, "id": a.alert_id} for a in alerts], limit, "at", "id")
-    return alerts[:limit], next_cursor
+    return page(alerts, limit, "created_at", "alert_id")
 
 
 def acknowledge(ports: Ports, admin_uid: str, alert_id: str, note: str | None) -> Alert:
