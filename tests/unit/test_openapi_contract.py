@@ -4,8 +4,6 @@ codes it carries, and Retry-After where one is due), the limits of the fields pe
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema_rs
@@ -13,23 +11,15 @@ import pytest
 
 import main
 from functions._http import COMMON_ERRORS, ENDPOINTS, endpoint
-from functions.openapi import ERRORS, LOCAL_SERVER, TAGS, document
+from functions.openapi import ERRORS, LOCAL_SERVER, TAGS
 from shared.schemas import Empty
 from shared.schemas.examples import example
+from tests.support.openapi import generated_document, operations
 
 
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
-    for name in main.__all__:
-        getattr(main, name)
-    result: dict[str, Any] = json.loads(json.dumps(document()))
-    return result
-
-
-def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for path, item in doc["paths"].items():
-        for method, operation in item.items():
-            yield path, method, operation
+    return generated_document()
 
 
 def _validator(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
@@ -39,7 +29,7 @@ def _validator(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
 
 def test_every_operation_is_described_in_whole_sentences_with_a_summary_and_an_area(doc: dict[str, Any]) -> None:
     tags = {tag["name"] for tag in doc["tags"]}
-    for path, method, operation in _operations(doc):
+    for path, method, operation in operations(doc):
         description = operation["description"]
         assert description[0].isupper() and description.rstrip().endswith((".", ")")), (path, method, description)
         assert operation["summary"] and len(operation["summary"]) <= len(description), (path, method)
@@ -55,7 +45,7 @@ def test_get_and_post_of_one_function_are_described_separately(doc: dict[str, An
 
 
 def test_every_request_and_reply_has_an_example_its_schema_accepts(doc: dict[str, Any]) -> None:
-    for path, method, operation in _operations(doc):
+    for path, method, operation in operations(doc):
         reply = operation["responses"]["200"]["content"]["application/json"]
         assert _validator(doc, reply["schema"]).is_valid(reply["example"]), (path, method, reply["example"])
         body = operation.get("requestBody", {}).get("content", {}).get("application/json")
@@ -76,7 +66,7 @@ def test_every_example_is_one_the_function_would_parse_or_answer() -> None:
 
 
 def test_every_operation_declares_its_error_statuses_with_their_codes(doc: dict[str, Any]) -> None:
-    for path, method, operation in _operations(doc):
+    for path, method, operation in operations(doc):
         statuses = {int(status) for status in operation["responses"] if status != "200"}
         assert COMMON_ERRORS <= statuses <= set(ERRORS), (path, method)
         spec = ENDPOINTS[path.strip("/")]

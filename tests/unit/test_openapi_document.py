@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-import main
 from functions.manifest import FUNCTIONS
-from functions.openapi import document
+from tests.support.openapi import generated_document, operations
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi.json"
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -22,17 +21,7 @@ _COMPONENT_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 @pytest.fixture(scope="module")
 def generated() -> dict[str, Any]:
-    for name in main.__all__:
-        getattr(main, name)
-    # Through JSON, as the file is written, so tuples and lists compare alike.
-    result: dict[str, Any] = json.loads(json.dumps(document()))
-    return result
-
-
-def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for path, item in doc["paths"].items():
-        for method, operation in item.items():
-            yield path, method, operation
+    return generated_document()
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -85,7 +74,7 @@ def test_component_names_are_legal(generated: dict[str, Any]) -> None:
 
 
 def test_operation_ids_are_unique(generated: dict[str, Any]) -> None:
-    ids = Counter(operation.get("operationId") for _path, _method, operation in _operations(generated))
+    ids = Counter(operation.get("operationId") for _path, _method, operation in operations(generated))
 
     assert None not in ids
     assert [operation_id for operation_id, count in ids.items() if count > 1] == []
@@ -93,7 +82,7 @@ def test_operation_ids_are_unique(generated: dict[str, Any]) -> None:
 
 def test_every_operation_is_well_formed(generated: dict[str, Any]) -> None:
     schemes = generated["components"]["securitySchemes"]
-    for path, method, operation in _operations(generated):
+    for path, method, operation in operations(generated):
         where = f"{method.upper()} {path}"
         assert path.startswith("/"), where
         assert method in _METHODS, where
