@@ -92,6 +92,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "idempotency_sweep", "functions.idempotency", "pubsub", topic="idempotency-sweep", schedule="25 * * * *"
     ),
     FunctionSpec("task_project_outbox", "functions.outbox", "task", queue="outbox-retry"),
+    # Issue 25 (payment history and receipts).
+    FunctionSpec("billing_history", "functions.billing_history", "http"),
+    FunctionSpec("billing_receipt", "functions.billing_history", "http"),
 )
 
 QUEUES: tuple[QueueSpec, ...] = (

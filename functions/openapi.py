@@ -49,7 +49,7 @@ _RETRY_AFTER = {
 TAGS = {
     "accounts": "Sign-up and profiles: clients register, mitras sign in with their phone.",
     "pricing": "What a session costs, the client's unused paid sessions and the free trial.",
-    "billing": "Paying for sessions through Xendit invoices.",
+    "billing": "Paying for sessions through Xendit invoices; a client's payment history and receipts.",
     "pairing": "A client asks for a mitra; every available mitra is offered the request; the first to accept wins.",
     "presence": "Mitras going online and offline, and staying online.",
     "chat": "Messages, receipts and typing in a session, and reading sessions back.",

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     # How long an instance trusts its cached view of a caller's role and suspension.
     identity_cache_s: float = 5.0
 
+    # What a receipt prints about the seller (`billing_receipt`, docs/operations.md): placeholders until the company's
+    # legal name, registered address and tax number (NPWP) are set. A PPN rate above 0 prints the tax contained in
+    # each price (prices are tax-inclusive; shared.domain.billing_history.tax_split); 0 prints no tax line.
+    receipt_merchant_name: str = "Halo Bestie"
+    receipt_merchant_address: str = "Jakarta, Indonesia"
+    receipt_merchant_npwp: str = "00.000.000.0-000.000"
+    receipt_ppn_rate_percent: float = Field(default=0.0, ge=0, le=100)
+
     # Set by Cloud Logging-aware deployments; lets log lines join the request's trace.
     log_level: str = "INFO"
 

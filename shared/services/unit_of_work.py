@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from shared.services.admin_sessions import AdminSessionsRepository
     from shared.services.admin_users import AdminUsersRepository
     from shared.services.billing import BillingRepository, RefundsRepository
+    from shared.services.billing.history import BillingHistoryRepository
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
     from shared.services.health import HealthRepository
@@ -149,6 +150,9 @@ class UnitOfWork(Protocol):
 
     @property
     def safety(self) -> SafetyRepository: ...
+
+    @property
+    def billing_history(self) -> BillingHistoryRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -33,6 +33,7 @@ from tests.support.fake_admin_mitras import FakeAdminMitrasRepository
 from tests.support.fake_admin_sessions import FakeAdminSessionsRepository
 from tests.support.fake_admin_users import FakeAdminUsersRepository
 from tests.support.fake_billing import FakeBillingRepository, FakeRefundsRepository
+from tests.support.fake_billing_history import FakeBillingHistoryRepository
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
 from tests.support.fake_health import FakeHealthRepository
@@ -212,6 +213,7 @@ class FakeUnitOfWork:
         self.pricing = FakePricingRepository(db)
         self.privacy = FakePrivacyRepository(db)
         self.safety = FakeSafetyRepository(db)
+        self.billing_history = FakeBillingHistoryRepository(db)
 
     def __enter__(self) -> Self:
         if not self._one_statement:

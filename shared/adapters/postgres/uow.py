@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from shared.adapters.postgres.admin_sessions import AdminSessionsRepository
     from shared.adapters.postgres.admin_users import AdminUsersRepository
     from shared.adapters.postgres.billing import BillingRepository
+    from shared.adapters.postgres.billing_history import BillingHistoryRepository
     from shared.adapters.postgres.billing_refunds import RefundsRepository
     from shared.adapters.postgres.chat import ChatRepository
     from shared.adapters.postgres.credits import CreditsRepository
@@ -215,6 +216,12 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.safety import SafetyRepository
 
         return self._repository(SafetyRepository)
+
+    @property
+    def billing_history(self) -> BillingHistoryRepository:
+        from shared.adapters.postgres.billing_history import BillingHistoryRepository
+
+        return self._repository(BillingHistoryRepository)
 
     def _repository(self, kind: type[Repository]) -> Repository:
         found = self._repositories.get(kind)
