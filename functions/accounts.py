@@ -6,7 +6,15 @@ from functions._http import Call, endpoint
 from shared import bootstrap
 from shared.domain.roles import Role
 from shared.errors import Forbidden
-from shared.schemas import ClientProfile, ClientProfileUpdate, ClientRegister, Empty, HistoryConfirmed, MitraProfile
+from shared.schemas import (
+    ClientProfile,
+    ClientProfileUpdate,
+    ClientRegister,
+    Empty,
+    HistoryConfirmed,
+    MitraLogin,
+    MitraProfile,
+)
 from shared.services import accounts
 
 
@@ -28,8 +36,8 @@ def client_register(call: Call[ClientRegister]) -> ClientProfile:
 
 @endpoint(get=Empty, post=ClientProfileUpdate, roles={Role.CLIENT}, response=ClientProfile, errors={404})
 def client_profile(call: Call[Empty | ClientProfileUpdate]) -> ClientProfile:
-    """GET: the caller's profile. POST: change the display name, the anonymity choice and/or message previews in
-    pushes."""
+    """GET: the caller's profile. POST: change the display name, the anonymity choice, message previews in pushes
+    and/or the language (`locale`) of pushes, system messages and receipts."""
     client_id = call.caller.participant().account_id
     if isinstance(call.body, ClientProfileUpdate):
         body = call.body
@@ -39,17 +47,23 @@ def client_profile(call: Call[Empty | ClientProfileUpdate]) -> ClientProfile:
             display_name=body.display_name,
             anonymous=body.anonymous,
             push_previews=body.push_previews,
+            locale=body.locale,
         )
     else:
         client = accounts.get_client(bootstrap.ports(), client_id)
     return ClientProfile.model_validate(client, from_attributes=True)
 
 
-@endpoint(post=Empty, response=MitraProfile, check_revoked=True, errors={409})
-def mitra_login(call: Call[Empty]) -> MitraProfile:
-    """A phone sign-in of an active mitra registered by an admin: links the uid and sets role `mitra`."""
+@endpoint(post=MitraLogin, response=MitraProfile, check_revoked=True, errors={409})
+def mitra_login(call: Call[MitraLogin]) -> MitraProfile:
+    """A phone sign-in of an active mitra registered by an admin: links the uid and sets role `mitra`; `locale`, if
+    sent, is the language of the mitra's pushes from now on."""
     mitra = accounts.mitra_login(
-        bootstrap.ports(), bootstrap.firebase_auth(), bootstrap.identities(), call.caller.token
+        bootstrap.ports(),
+        bootstrap.firebase_auth(),
+        bootstrap.identities(),
+        call.caller.token,
+        locale=call.body.locale,
     )
     return MitraProfile.model_validate(mitra, from_attributes=True)
 

@@ -170,6 +170,8 @@ class Client:
     push_previews: bool = False
     # Sessions started before this are not this login's to read (`client_sees_session`): set by a takeover.
     history_from: datetime | None = None
+    # The language the backend writes to this client in (shared/domain/texts).
+    locale: str = "id"
 
     @property
     def alias(self) -> str:
@@ -186,6 +188,8 @@ class Mitra:
     phone: str
     active: bool
     presence: str
+    # The language the backend writes to this mitra in (shared/domain/texts), chosen at `mitra_login`.
+    locale: str = "id"
 
 
 def may_register_as_client(sign_in: SignIn) -> bool:

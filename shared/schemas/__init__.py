@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
+from shared.domain import texts
 from shared.domain.accounts import NAME_MAX, NAME_MIN, InvalidName, clean_display_name
 
 
@@ -106,6 +107,23 @@ def _display_name(value: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
+def _locale(value: str) -> str:
+    if not texts.is_locale(value):
+        raise ValueError(f"one of {', '.join(texts.locales())}")
+    return value
+
+
+Locale = Annotated[
+    str,
+    AfterValidator(_locale),
+    Field(
+        description="The language the backend writes in for this person: a file of shared/domain/texts "
+        "(`id` Indonesian, the default; `en` English).",
+        examples=["id", "en"],
+    ),
+]
+
+
 DisplayName = Annotated[
     str,
     AfterValidator(_display_name),
@@ -127,11 +145,12 @@ class ClientProfileUpdate(Model):
     anonymous: bool | None = None
     # Pushes to this client may show the beginning of a message (off by default: a lock screen is public).
     push_previews: bool | None = None
+    locale: Locale | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> ClientProfileUpdate:
-        if self.display_name is None and self.anonymous is None and self.push_previews is None:
-            raise ValueError("send display_name, anonymous and/or push_previews")
+        if (self.display_name, self.anonymous, self.push_previews, self.locale) == (None, None, None, None):
+            raise ValueError("send display_name, anonymous, push_previews and/or locale")
         return self
 
 
@@ -149,6 +168,8 @@ class ClientProfile(BaseModel):
     # Since a takeover by this login, sessions started before this are hidden from it until the previous login
     # confirms (`client_history_confirm`); null: every session of the profile is this login's.
     history_from: datetime | None
+    # The language of this client's pushes, system messages and receipts (`id` until chosen).
+    locale: str = "id"
 
 
 class HistoryConfirmed(BaseModel):
@@ -158,11 +179,19 @@ class HistoryConfirmed(BaseModel):
     confirmed: bool = True
 
 
+class MitraLogin(Model):
+    """Optional: the language of this mitra's pushes (kept until a later sign-in names another)."""
+
+    locale: Locale | None = None
+
+
 class MitraProfile(BaseModel):
     mitra_id: str
     display_name: str
     phone: str
     presence: str
+    # The language of this mitra's pushes (`id` until chosen at `mitra_login`).
+    locale: str = "id"
 
 
 class MitraStatusChange(Model):

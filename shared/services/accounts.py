@@ -8,6 +8,7 @@ after the commit; the claim is a hint for the apps, PostgreSQL decides (shared/s
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from typing import Protocol
@@ -51,7 +52,13 @@ class AccountsRepository(Protocol):
     def move_client(self, client_id: str, *, uid: str, phone: str | None, email: str | None) -> Client: ...
 
     def update_client(
-        self, client_id: str, *, display_name: str | None, anonymous: bool | None, push_previews: bool | None = None
+        self,
+        client_id: str,
+        *,
+        display_name: str | None,
+        anonymous: bool | None,
+        push_previews: bool | None = None,
+        locale: str | None = None,
     ) -> Client | None: ...
 
     def mitra_by_phone(self, phone: str) -> Mitra | None: ...
@@ -59,6 +66,8 @@ class AccountsRepository(Protocol):
     def is_client(self, uid: str) -> bool: ...
 
     def link_mitra(self, mitra_id: str, uid: str) -> None: ...
+
+    def set_mitra_locale(self, mitra_id: str, locale: str) -> None: ...
 
     def relink_status(self, mitra_id: str, uid: str) -> RelinkStatus | None: ...
 
@@ -191,10 +200,11 @@ def update_client(
     display_name: str | None,
     anonymous: bool | None,
     push_previews: bool | None = None,
+    locale: str | None = None,
 ) -> Client:
     with ports.uow(one_statement=True) as uow:
         client = uow.accounts.update_client(
-            client_id, display_name=display_name, anonymous=anonymous, push_previews=push_previews
+            client_id, display_name=display_name, anonymous=anonymous, push_previews=push_previews, locale=locale
         )
     if client is None:
         raise NotFound("no such client")
@@ -204,7 +214,9 @@ def update_client(
 # -- mitras ------------------------------------------------------------------------------------------------------------
 
 
-def mitra_login(ports: Ports, idp: IdentityProvider, identities: IdentityCache, sign_in: SignIn) -> Mitra:
+def mitra_login(
+    ports: Ports, idp: IdentityProvider, identities: IdentityCache, sign_in: SignIn, *, locale: str | None = None
+) -> Mitra:
     """Only a phone sign-in whose number an admin registered as an active mitra. The mitra's first sign-in links its
     uid; another uid than the linked one waits for an admin (`shared.domain.accounts.mitra_sign_in`): 409
     `relink_pending` (the request is recorded once) until an admin approves it in `admin_mitra_relinks`, 403
@@ -222,6 +234,9 @@ def mitra_login(ports: Ports, idp: IdentityProvider, identities: IdentityCache, 
             linking = rules.mitra_sign_in(linked_uid=mitra.firebase_uid, uid=sign_in.uid)
             if linking is rules.MitraSignIn.FIRST:
                 uow.accounts.link_mitra(mitra.mitra_id, sign_in.uid)
+            if locale is not None and linking is not rules.MitraSignIn.RELINK and locale != mitra.locale:
+                uow.accounts.set_mitra_locale(mitra.mitra_id, locale)
+                mitra = dataclasses.replace(mitra, locale=locale)
             elif linking is rules.MitraSignIn.RELINK:
                 relink = _ask_relink(uow, mitra, sign_in.uid)
         uow.commit()

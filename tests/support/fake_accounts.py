@@ -183,11 +183,19 @@ class FakeAccountsRepository:
         return moved
 
     def update_client(
-        self, client_id: str, *, display_name: str | None, anonymous: bool | None, push_previews: bool | None = None
+        self,
+        client_id: str,
+        *,
+        display_name: str | None,
+        anonymous: bool | None,
+        push_previews: bool | None = None,
+        locale: str | None = None,
     ) -> Client | None:
         row = self._clients().get(client_id)
         if row is None:
             return None
+        if locale is not None:
+            row["locale"] = locale
         if push_previews is not None:
             row["push_previews"] = push_previews
         if display_name is not None:
@@ -202,6 +210,9 @@ class FakeAccountsRepository:
 
     def is_client(self, uid: str) -> bool:
         return self._first("clients", firebase_uid=uid) is not None
+
+    def set_mitra_locale(self, mitra_id: str, locale: str) -> None:
+        self._db.table("mitras")[mitra_id]["locale"] = locale
 
     def link_mitra(self, mitra_id: str, uid: str) -> None:
         self._db.table("mitras")[mitra_id]["firebase_uid"] = uid
@@ -310,6 +321,7 @@ def _client(row: Row | None) -> Client | None:
         created_at=row["created_at"],
         push_previews=row.get("push_previews", False),
         history_from=row.get("history_from"),
+        locale=row.get("locale", "id"),
     )
 
 
@@ -321,4 +333,5 @@ def _mitra(row: Row) -> Mitra:
         phone=row["phone"],
         active=row["active"],
         presence=row.get("presence", "offline"),
+        locale=row.get("locale", "id"),
     )

@@ -8,8 +8,8 @@ from shared.domain.accounts import Client, Identity, Mitra, OpenSession, RelinkS
 from shared.domain.roles import Role
 
 _CLIENT = """id::text AS client_id, firebase_uid, display_name, anonymous, alias_number, phone, email,
-             suspended_at IS NOT NULL AS suspended, created_at, push_previews, history_from"""
-_MITRA = "id::text AS mitra_id, firebase_uid, display_name, phone, active, presence"
+             suspended_at IS NOT NULL AS suspended, created_at, push_previews, history_from, locale"""
+_MITRA = "id::text AS mitra_id, firebase_uid, display_name, phone, active, presence, locale"
 
 # The rule `shared.domain.accounts.identity_of`: the first of a uid's accounts that counts, and the uid's last
 # revocation (`sign_in_revoked`), in one indexed statement (every authenticated call runs it, unless the instance's
@@ -186,16 +186,29 @@ class AccountsRepository:
         )
 
     def update_client(
-        self, client_id: str, *, display_name: str | None, anonymous: bool | None, push_previews: bool | None = None
+        self,
+        client_id: str,
+        *,
+        display_name: str | None,
+        anonymous: bool | None,
+        push_previews: bool | None = None,
+        locale: str | None = None,
     ) -> Client | None:
         """Changes what is given and keeps the rest; None when there is no such client."""
         return _client(
             self._sql.one(
                 f"""UPDATE clients SET display_name = COALESCE(:name, display_name),
                            anonymous = COALESCE(:anonymous, anonymous),
-                           push_previews = COALESCE(:previews, push_previews), updated_at = now()
+                           push_previews = COALESCE(:previews, push_previews),
+                           locale = COALESCE(:locale, locale), updated_at = now()
                     WHERE id = CAST(:id AS uuid) RETURNING {_CLIENT}""",
-                {"name": display_name, "anonymous": anonymous, "previews": push_previews, "id": client_id},
+                {
+                    "name": display_name,
+                    "anonymous": anonymous,
+                    "previews": push_previews,
+                    "locale": locale,
+                    "id": client_id,
+                },
             )
         )
 
@@ -207,6 +220,13 @@ class AccountsRepository:
 
     def is_client(self, uid: str) -> bool:
         return bool(self._sql.scalar("SELECT EXISTS (SELECT 1 FROM clients WHERE firebase_uid = :uid)", {"uid": uid}))
+
+    def set_mitra_locale(self, mitra_id: str, locale: str) -> None:
+        """The language the mitra chose at sign-in."""
+        self._sql.execute(
+            "UPDATE mitras SET locale = :locale, updated_at = now() WHERE id = CAST(:id AS uuid) AND locale <> :locale",
+            {"locale": locale, "id": mitra_id},
+        )
 
     def link_mitra(self, mitra_id: str, uid: str) -> None:
         """The mitra signs in as `uid` from now on."""
