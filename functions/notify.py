@@ -19,6 +19,9 @@ class NotifyEvent(BaseModel):
     data: dict[str, str]
     title: str | None = None
     body: str | None = None
+    # The texts' key and fillers (shared/domain/texts): written in each recipient's language when sent.
+    text_key: str | None = Field(default=None, max_length=200)
+    params: dict[str, str] = Field(default_factory=dict)
 
 
 @endpoint(post=DeviceRegister, roles={Role.CLIENT, Role.MITRA, Role.ADMIN}, response=DeviceRegistered, errors={409})

@@ -210,8 +210,7 @@ def rerouted_events(session: SessionToReroute, to: MitraTakingOver, moved: Moved
         dedup_key=f"rerouted:{moved.closure_id}:to",
         recipients=[to.firebase_uid],
         data={"type": "session_assigned", "session_id": session_id},
-        title="Sesi dialihkan kepadamu",
-        body="Lanjutkan percakapan yang sedang berjalan",
+        text_key="push.session_assigned",
     )
     events: list[Event] = [document, assigned]
     if session.mitra_uid is not None:
@@ -220,8 +219,7 @@ def rerouted_events(session: SessionToReroute, to: MitraTakingOver, moved: Moved
                 dedup_key=f"rerouted:{moved.closure_id}:from",
                 recipients=[session.mitra_uid],
                 data={"type": "session_rerouted", "session_id": session_id},
-                title="Sesi dialihkan",
-                body="Sesi ini dilanjutkan oleh Bestie lain",
+                text_key="push.session_rerouted",
             )
         )
     return events

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
+from shared.domain import texts
 from shared.domain.accounts import client_sees_session
 from shared.domain.documents import (
     MESSAGE_TOPIC,
@@ -40,8 +41,6 @@ TYPING_RENEW_AFTER = timedelta(seconds=6)
 RECEIPTS_COALESCE = timedelta(seconds=2)
 HISTORY_PAGE_MAX = 100
 # What a push shows on the lock screen when it does not show the message.
-PUSH_TITLE = "Halo Bestie"
-PUSH_HIDDEN_BODY = "Pesan baru"
 PUSH_PREVIEW_MAX = 80
 
 Side = Literal["client", "mitra"]
@@ -128,6 +127,9 @@ class NewMessage:
     sender_uid: str | None
     text: str
     client_message_id: str | None = None
+    # A system message's text key and fillers (shared/domain/texts): its document carries it in every language.
+    text_key: str | None = None
+    params: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,10 @@ def message_document(message: NewMessage) -> DocumentWrite:
     }
     if message.client_message_id is not None:
         data["client_message_id"] = message.client_message_id
+    if message.text_key is not None:
+        data["text_key"] = message.text_key
+        data["params"] = dict(message.params or {})
+        data["text_by_locale"] = texts.by_locale(message.text_key, message.params)
     return DocumentWrite.at(
         message_path(message.session_id, message.message_id), MessageDocument.model_validate(data), merge=False
     )
@@ -210,13 +216,13 @@ def message_push(
 ) -> TopicMessage:
     """The recipient's push: the message's beginning only where `push_shows_words` allows it, else just that one
     came."""
-    body = text[:PUSH_PREVIEW_MAX] if show_text and text else PUSH_HIDDEN_BODY
+    shown = text[:PUSH_PREVIEW_MAX] if show_text and text else None
     return push(
         dedup_key=f"message:{message_id}",
         recipients=[recipient_uid],
         data={"type": "message", "session_id": session_id, "message_id": message_id},
-        title=PUSH_TITLE,
-        body=body,
+        text_key="push.message" if shown is None else "push.message_preview",
+        params={} if shown is None else {"preview": shown},
     )
 
 

@@ -248,6 +248,17 @@ class MessageDocument(Document):
     seq: int | None = Field(default=None, description="The message's place in the session, from 1.")
     created_at: Stamp | None = None
     erased: bool | None = None
+    text_key: str | None = Field(
+        default=None,
+        description="A system message the backend wrote: the key of its text (shared/domain/texts); `text` is then "
+        "the Indonesian one.",
+    )
+    params: dict[str, str] | None = Field(default=None, description="What fills the text's placeholders.")
+    text_by_locale: dict[str, str] | None = Field(
+        default=None,
+        description="A system message in every language, by locale (`id`, `en`): an app shows its user's, and "
+        "`text` when its user's is missing.",
+    )
 
 
 class PaymentDocument(Document):

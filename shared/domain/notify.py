@@ -12,6 +12,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from shared.domain import texts
 from shared.domain.documents import NOTIFY_TOPIC
 from shared.domain.events import TopicMessage
 from shared.domain.pushes import push_data
@@ -20,13 +21,17 @@ from shared.domain.pushes import push_data
 @dataclass(frozen=True)
 class Notification:
     """`data` is what the app acts on; `title` and `body` are what a lock screen shows (data-only without a
-    title)."""
+    title). With a `text_key`, the title and body are the texts `<text_key>.title` and `<text_key>.body` filled from
+    `params`, written in each recipient's language when sent (`message_to`); `title` and `body` are then the
+    default language's, for a sender that predates languages."""
 
     dedup_key: str
     recipients: list[str]
     data: dict[str, str]
     title: str | None = None
     body: str | None = None
+    text_key: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
 
 
 def push(
@@ -36,19 +41,28 @@ def push(
     data: Mapping[str, str],
     title: str | None = None,
     body: str | None = None,
+    text_key: str | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> TopicMessage:
     """The event asking for a notification: sent once per (dedup_key, recipient), to every device the recipient
-    registered."""
-    return TopicMessage(
-        NOTIFY_TOPIC,
-        {
-            "dedup_key": dedup_key,
-            "recipients": list(recipients),
-            "data": push_data(data),  # through its model (shared/domain/pushes.py)
-            "title": title,
-            "body": body,
-        },
-    )
+    registered. Its lock-screen texts are `text_key`'s (shared/domain/texts: `<text_key>.title`, `.body`), written in
+    each recipient's language when sent; `title`/`body` without a key are sent as they are."""
+    message: dict[str, object] = {
+        "dedup_key": dedup_key,
+        "recipients": list(recipients),
+        "data": push_data(data),  # through its model (shared/domain/pushes.py)
+        "title": title,
+        "body": body,
+    }
+    if text_key is not None:
+        filled = {name: str(value) for name, value in (params or {}).items()}
+        message.update(
+            title=texts.text(f"{text_key}.title", texts.DEFAULT_LOCALE, **filled),
+            body=texts.text(f"{text_key}.body", texts.DEFAULT_LOCALE, **filled),
+            text_key=text_key,
+            params=filled,
+        )
+    return TopicMessage(NOTIFY_TOPIC, message)
 
 
 @dataclass(frozen=True)
@@ -78,10 +92,17 @@ class PushMessage:
 class Device:
     token: str
     uid: str
+    # The language of the device's user (`clients.locale` / `mitras.locale`; the default for an admin).
+    locale: str = texts.DEFAULT_LOCALE
 
 
 def message_to(device: Device, notification: Notification) -> PushMessage:
-    shown = {"title": notification.title, "body": notification.body or ""} if notification.title else None
+    """The push as this device shows it: a keyed notification's texts in the device's user's language."""
+    title, body = notification.title, notification.body
+    if notification.text_key is not None:
+        title = texts.text(f"{notification.text_key}.title", device.locale, **notification.params)
+        body = texts.text(f"{notification.text_key}.body", device.locale, **notification.params)
+    shown = {"title": title, "body": body or ""} if title else None
     return PushMessage(token=device.token, data=notification.data, notification=shown)
 
 

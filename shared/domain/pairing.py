@@ -338,8 +338,8 @@ def offers_made(request: OfferedRequest, mitra_uids: Sequence[str], config: AppC
         dedup_key=f"offer:{request.request_id}",
         recipients=mitra_uids,
         data={"type": "pairing_offer", "request_id": request.request_id},
-        title="Ada yang ingin curhat",
-        body=f"{name} menunggu, {minutes} menit",
+        text_key="push.pairing_offer",
+        params={"name": name, "minutes": minutes},
     )
     return [document, offered]
 
@@ -497,8 +497,8 @@ def session_started(
         dedup_key=f"matched:{request_id}",
         recipients=[client_uid],
         data={"type": "matched", "request_id": request_id, "session_id": session_id},
-        title="Bestie kamu sudah siap",
-        body=f"{claim.display_name} siap mendengarkan",
+        text_key="push.matched",
+        params={"name": claim.display_name},
     )
     timers = session_timers(
         session_id,
@@ -545,8 +545,7 @@ def search_ended(
                 dedup_key=f"no_mitra:{request_id}",
                 recipients=[ended.client_uid],
                 data={"type": "no_mitra", "request_id": request_id},
-                title="Semua Bestie sedang sibuk",
-                body="Coba lagi sebentar lagi, ya",
+                text_key="push.no_mitra",
             )
         )
     return events

@@ -19,6 +19,7 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
+from shared.domain import texts
 from shared.domain.accounts import alias
 from shared.domain.chat import NewMessage
 from shared.domain.documents import AlertDocument, alert_path
@@ -339,12 +340,10 @@ class Alert:
 # -- what the client sees --------------------------------------------------------------------------------------------
 
 
-def hotline_card(hotline_numbers: str) -> str:
-    """The system message shown in the client's session after a signal: warm, short, with the numbers to call."""
-    return (
-        "Kamu tidak sendirian, dan keselamatanmu penting bagi kami. Kalau kamu merasa tidak aman, kamu bisa segera "
-        f"menghubungi: {hotline_numbers}. Bestie kamu tetap di sini untuk mendengarkan."
-    )
+def hotline_card(hotline_numbers: str, locale: str = texts.DEFAULT_LOCALE) -> str:
+    """The system message shown in the client's session after a signal: warm, short, with the numbers to call
+    (`system.hotline_card` in shared/domain/texts)."""
+    return texts.text("system.hotline_card", locale, hotline_numbers=hotline_numbers)
 
 
 def hotline_message(message_id: str, session_id: str, hotline_numbers: str) -> NewMessage:
@@ -357,12 +356,12 @@ def hotline_message(message_id: str, session_id: str, hotline_numbers: str) -> N
         sender_role="system",
         sender_uid=None,
         text=hotline_card(hotline_numbers),
+        text_key="system.hotline_card",
+        params={"hotline_numbers": hotline_numbers},
     )
 
 
 # -- what the control center sees ------------------------------------------------------------------------------------
-
-ALERT_PUSH_TITLE = "Sinyal krisis"
 
 
 def alert_raised(
@@ -407,11 +406,19 @@ def alert_pushes(alert_id: str, *, session_id: str, client_alias: str, to: Alert
     if not to.uids:
         return []
     data = {"type": "safety_alert", "alert_id": alert_id, "session_id": session_id}
-    body = f"{client_alias} mungkin butuh bantuan segera. Buka pusat kendali."
+    text_key = "push.safety_alert"
     if to.escalated:
         data["escalated"] = "true"
-        body = f"Tidak ada admin yang bertugas. {body}"
-    return [push(dedup_key=f"safety:{alert_id}", recipients=to.uids, data=data, title=ALERT_PUSH_TITLE, body=body)]
+        text_key = "push.safety_alert_escalated"
+    return [
+        push(
+            dedup_key=f"safety:{alert_id}",
+            recipients=to.uids,
+            data=data,
+            text_key=text_key,
+            params={"alias": client_alias},
+        )
+    ]
 
 
 def alert_acknowledged(alert_id: str, *, by: str, at: datetime) -> DocumentWrite:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.domain import texts
 from shared.domain.chat import Sent, Side
 from shared.domain.config import AppConfig
 from shared.domain.documents import SessionDocument, session_path
@@ -284,10 +285,19 @@ def warning_at(ends_at: datetime, warning: timedelta, started_at: datetime) -> d
     return max(ends_at - warning, started_at)
 
 
-def time_left_text(left: timedelta) -> str:
-    """The warning's system message, in whole minutes (seconds in the last minute)."""
+def time_left(left: timedelta) -> tuple[str, dict[str, str]]:
+    """The warning's system message (its text key and fillers, shared/domain/texts), in whole minutes (seconds in
+    the last minute)."""
     seconds = max(0, int(left.total_seconds()))
-    return f"Sesi tinggal {seconds // 60} menit lagi." if seconds >= 60 else f"Sesi tinggal {seconds} detik lagi."
+    if seconds >= 60:
+        return "system.time_left_minutes", {"minutes": str(seconds // 60)}
+    return "system.time_left_seconds", {"seconds": str(seconds)}
+
+
+def time_left_text(left: timedelta, locale: str = texts.DEFAULT_LOCALE) -> str:
+    """The warning's system message as written in `locale`."""
+    key, params = time_left(left)
+    return texts.text(key, locale, **params)
 
 
 def warning_task_id(session_id: str, version: int) -> str:
@@ -353,11 +363,17 @@ def session_document(session_id: str, data: dict[str, object]) -> DocumentWrite:
 
 
 def _push_to(
-    recipients: list[str | None], *, dedup_key: str, data: dict[str, str], title: str, body: str
+    recipients: list[str | None],
+    *,
+    dedup_key: str,
+    data: dict[str, str],
+    text_key: str,
+    params: dict[str, object] | None = None,
 ) -> list[Event]:
-    """A push to whoever of `recipients` still has an account; none when nobody does."""
+    """A push to whoever of `recipients` still has an account; none when nobody does. Its texts are `text_key`'s
+    (shared/domain/texts), in each recipient's language."""
     uids = [uid for uid in recipients if uid is not None]
-    return [push(dedup_key=dedup_key, recipients=uids, data=data, title=title, body=body)] if uids else []
+    return [push(dedup_key=dedup_key, recipients=uids, data=data, text_key=text_key, params=params)] if uids else []
 
 
 def warning_events(session: LockedSession) -> list[Event]:
@@ -369,8 +385,7 @@ def warning_events(session: LockedSession) -> list[Event]:
             [session.client_uid],
             dedup_key=f"warning:{session.session_id}:{version}",
             data={"type": "session_warning", "session_id": session.session_id},
-            title="Waktu sesi hampir habis",
-            body="Mau perpanjang sesi?",
+            text_key="push.session_warning",
         ),
     ]
 
@@ -391,8 +406,7 @@ def closing_events(session: LockedSession, closing: Closing, reason: ClosureReas
             [session.client_uid, session.mitra_uid],
             dedup_key=f"closing:{session.session_id}",
             data={"type": "session_closing", "session_id": session.session_id, "reason": reason},
-            title="Sesi berakhir",
-            body="Sampaikan salam perpisahanmu",
+            text_key="push.session_closing",
         ),
         close_timer(session.session_id, closing.goodbye_until),
     ]
@@ -422,8 +436,8 @@ def extension_requested_events(session: LockedSession, requested: RequestedExten
                 "session_id": session.session_id,
                 "extension_id": requested.extension_id,
             },
-            title="Permintaan perpanjangan",
-            body=f"+{tier.minutes} menit",
+            text_key="push.extension_request",
+            params={"minutes": tier.minutes},
         ),
         extension_timer(requested.extension_id, requested.respond_by),
     ]

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.domain import session as rules
+from shared.domain import texts
 from shared.domain.chat import NewMessage, Participant, Sent, Side
 from shared.domain.config import AppConfig
 from shared.domain.idempotency import KeyedCall
@@ -98,8 +99,8 @@ def warn(ports: Ports, session_id: str, version: int) -> str:
         if not session.needs_warning(version):
             return "already_warned"
         uow.lifecycle.mark_warned(session_id, version)
-        left = rules.time_left_text(session.state.ends_at - session.now)
-        chat.post(uow, _system_message(session_id, left), sender_id=None)
+        text_key, params = rules.time_left(session.state.ends_at - session.now)
+        chat.post(uow, _system_message(session_id, text_key, params), sender_id=None)
         uow.outbox.add(*rules.warning_events(session))
         committed = uow.commit()
     projector.deliver(ports, committed)
@@ -354,14 +355,17 @@ def _save_move(uow: UnitOfWork, extension: LockedExtension, target: ExtensionSta
     assert moved, "the change holds the extension's row lock"
 
 
-def _system_message(session_id: str, text: str) -> NewMessage:
+def _system_message(session_id: str, text_key: str, params: dict[str, str]) -> NewMessage:
+    """`text` in the default language; the message's document carries it in every language (shared/domain/texts)."""
     return NewMessage(
         message_id=str(uuid.uuid4()),
         session_id=session_id,
         kind="system",
         sender_role="system",
         sender_uid=None,
-        text=text,
+        text=texts.text(text_key, texts.DEFAULT_LOCALE, **params),
+        text_key=text_key,
+        params=params,
     )
 
 

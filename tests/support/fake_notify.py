@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shared.domain import texts
 from shared.domain.notify import Device, PushMessage, PushResult
 
 if TYPE_CHECKING:
@@ -57,8 +58,18 @@ class FakeNotifyRepository:
 
     def devices_of(self, uids: Sequence[str]) -> list[Device]:
         return [
-            Device(row["token"], row["firebase_uid"]) for row in self._devices().values() if row["firebase_uid"] in uids
+            Device(row["token"], row["firebase_uid"], self._locale(row["firebase_uid"]))
+            for row in self._devices().values()
+            if row["firebase_uid"] in uids
         ]
+
+    def _locale(self, uid: str) -> str:
+        """As the statement's join: the client's or the mitra's language, else (an admin) the default."""
+        for table in ("clients", "mitras"):
+            for row in self._db.table(table).values():
+                if row.get("firebase_uid") == uid:
+                    return str(row.get("locale", texts.DEFAULT_LOCALE))
+        return texts.DEFAULT_LOCALE
 
     def prune_devices(self, tokens: Sequence[str]) -> None:
         for token in tokens:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared.adapters.postgres.sql import Sql
+from shared.domain import texts
 from shared.domain.notify import Device
 
 
@@ -44,8 +45,13 @@ class NotifyRepository:
         if not uids:
             return []
         rows = self._sql.all(
-            "SELECT token, firebase_uid AS uid FROM devices WHERE firebase_uid = ANY(CAST(:uids AS text[]))",
-            {"uids": list(uids)},
+            # The language each device's user reads (an admin's: the default).
+            """SELECT d.token, d.firebase_uid AS uid, COALESCE(c.locale, m.locale, :default) AS locale
+               FROM devices d
+               LEFT JOIN clients c ON c.firebase_uid = d.firebase_uid
+               LEFT JOIN mitras m ON m.firebase_uid = d.firebase_uid
+               WHERE d.firebase_uid = ANY(CAST(:uids AS text[]))""",
+            {"uids": list(uids), "default": texts.DEFAULT_LOCALE},
         )
         return [Device(**row) for row in rows]
 
