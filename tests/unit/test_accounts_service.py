@@ -130,6 +130,28 @@ def test_a_client_reads_and_changes_their_profile(ports: FakePorts, db: FakeData
         accounts.get_client(ports, "c2")
 
 
+def test_a_client_chooses_the_language_of_what_the_backend_writes_to_them(ports: FakePorts, db: FakeDatabase) -> None:
+    add_client(db, "c1", firebase_uid="uid-1", display_name="Sari")
+    assert accounts.get_client(ports, "c1").locale == "id", "Indonesian until chosen"
+
+    changed = accounts.update_client(ports, "c1", display_name=None, anonymous=None, locale="en")
+
+    assert changed.locale == "en" and changed.display_name == "Sari"
+    assert accounts.update_client(ports, "c1", display_name="Sari W", anonymous=None).locale == "en", "kept"
+
+
+def test_a_mitra_chooses_a_language_at_sign_in_and_keeps_it(
+    ports: FakePorts, idp: FakeIdentityProvider, identities: IdentityCache, db: FakeDatabase
+) -> None:
+    add_mitra(db, "m1", phone=PHONE)
+    sign_in = FakeSignIn("uid-m", "phone", phone_number=PHONE)
+    assert accounts.mitra_login(ports, idp, identities, sign_in).locale == "id"
+
+    assert accounts.mitra_login(ports, idp, identities, sign_in, locale="en").locale == "en"
+    assert accounts.mitra_login(ports, idp, identities, sign_in).locale == "en", "a sign-in naming none keeps it"
+    assert db.table("mitras")["m1"]["locale"] == "en"
+
+
 def test_a_mitra_s_first_sign_in_links_and_another_account_on_the_phone_waits_for_an_admin(
     ports: FakePorts, idp: FakeIdentityProvider, identities: IdentityCache, db: FakeDatabase
 ) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.domain.notify import Notification, PushResult
+from functions.notify import NotifyEvent
+from shared.domain.notify import Notification, PushResult, push
 from shared.errors import Unavailable
 from shared.services import notify
 from tests.support.fake_notify import FakeFcm
@@ -87,3 +88,25 @@ def test_a_data_only_notification_shows_nothing_on_the_lock_screen(ports: FakePo
     notify.deliver(ports, fcm, Notification("typing:s1", ["uid-rina"], {"type": "typing"}))
 
     assert [m.notification for m in fcm.sent] == [None]
+
+
+def test_a_keyed_notification_is_written_in_each_recipients_language(ports: FakePorts, db: FakeDatabase) -> None:
+    db.table("clients")["c1"] = {"id": "c1", "firebase_uid": "uid-sari", "locale": "en"}
+    db.table("mitras")["m1"] = {"id": "m1", "firebase_uid": "uid-rina", "locale": "id"}
+    notify.register_device(ports, "uid-admin", "token-admin-console-04", "web")
+    fcm = FakeFcm()
+    event = push(
+        dedup_key="matched:r1",
+        recipients=["uid-sari", "uid-rina", "uid-admin"],
+        data={"type": "matched", "request_id": "r1", "session_id": "s1"},
+        text_key="push.matched",
+        params={"name": "Anisa"},
+    )
+    assert (event.data["title"], event.data["body"]) == ("Bestie kamu sudah siap", "Anisa siap mendengarkan")
+
+    notify.deliver(ports, fcm, Notification(**NotifyEvent.model_validate(event.data).model_dump()))  # as on_notify
+
+    shown = {message.token: message.notification for message in fcm.sent}
+    assert shown[TOKEN_A] == shown[TOKEN_B] == {"title": "Your Bestie is ready", "body": "Anisa is ready to listen"}
+    assert shown[TOKEN_C] == {"title": "Bestie kamu sudah siap", "body": "Anisa siap mendengarkan"}
+    assert shown["token-admin-console-04"] == shown[TOKEN_C], "an admin (no locale) reads the default"
