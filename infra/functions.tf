@@ -115,6 +115,11 @@ locals {
     HALO_PUSH_SERVICE_ACCOUNT  = google_service_account.eventarc.email
     HALO_FCM_USE_CREDENTIALS   = "true"
     HALO_PUBLIC_CLIENT_API     = tostring(var.public_client_api)
+    # What receipts print about the seller (billing_receipt; docs/operations.md "Receipts").
+    HALO_RECEIPT_MERCHANT_NAME    = var.receipt_merchant.name
+    HALO_RECEIPT_MERCHANT_ADDRESS = var.receipt_merchant.address
+    HALO_RECEIPT_MERCHANT_NPWP    = var.receipt_merchant.npwp
+    HALO_RECEIPT_PPN_RATE_PERCENT = tostring(var.receipt_merchant.ppn_rate_percent)
   }
 }
 

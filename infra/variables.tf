@@ -170,3 +170,19 @@ variable "task_retry_alert_count" {
   type        = number
   default     = 20
 }
+
+variable "receipt_merchant" {
+  description = "What a client's receipt prints about the seller: legal name, registered address, NPWP, and the PPN rate contained in prices (0: no tax line). Placeholders until set."
+  type = object({
+    name             = string
+    address          = string
+    npwp             = string
+    ppn_rate_percent = number
+  })
+  default = {
+    name             = "Halo Bestie"
+    address          = "Jakarta, Indonesia"
+    npwp             = "00.000.000.0-000.000"
+    ppn_rate_percent = 0
+  }
+}
