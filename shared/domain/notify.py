@@ -96,12 +96,22 @@ class Device:
     locale: str = texts.DEFAULT_LOCALE
 
 
+def _written(notification: Notification, part: str, locale: str, stored: str | None) -> str | None:
+    """A keyed notification's title or body in `locale`. One whose words were erased before it was sent (its
+    `params` and `body` removed with the session's texts, shared/adapters/postgres/outbox.py WITHOUT_WORDS) cannot
+    be filled: it is sent with what is left of it, as before languages."""
+    if notification.text_key is None:
+        return stored
+    try:
+        return texts.text(f"{notification.text_key}.{part}", locale, **notification.params)
+    except KeyError:
+        return stored
+
+
 def message_to(device: Device, notification: Notification) -> PushMessage:
     """The push as this device shows it: a keyed notification's texts in the device's user's language."""
-    title, body = notification.title, notification.body
-    if notification.text_key is not None:
-        title = texts.text(f"{notification.text_key}.title", device.locale, **notification.params)
-        body = texts.text(f"{notification.text_key}.body", device.locale, **notification.params)
+    title = _written(notification, "title", device.locale, notification.title)
+    body = _written(notification, "body", device.locale, notification.body)
     shown = {"title": title, "body": body or ""} if title else None
     return PushMessage(token=device.token, data=notification.data, notification=shown)
 

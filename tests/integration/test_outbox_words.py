@@ -143,3 +143,24 @@ def test_a_deferred_row_another_write_carried_keeps_no_words(db: Database) -> No
 
     (row,) = _rows(db, [row_id])
     assert row["published_at"] is not None and "text" not in row["payload"]["data"]
+
+
+def test_a_keyed_push_keeps_neither_its_body_nor_the_params_its_texts_are_filled_from(
+    db: Database, writer: FirestoreWriter
+) -> None:
+    session_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
+    preview = push(
+        dedup_key=f"message:{message_id}",
+        recipients=["uid-client"],
+        data={"type": "message", "session_id": session_id, "message_id": message_id},
+        text_key="push.message_preview",
+        params={"preview": WORDS},
+    )
+    ports = _ports(db, documents=writer)
+
+    ids = _commit(ports, [preview])
+
+    assert WORDS.encode() in ports.publisher.messages[0][1]  # type: ignore[attr-defined]
+    (row,) = _rows(db, ids)
+    assert row["published_at"] is not None and WORDS not in str(row["payload"])
+    assert row["payload"]["data"]["text_key"] == "push.message_preview", "what it was stays"

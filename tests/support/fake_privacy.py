@@ -161,11 +161,11 @@ class FakePrivacyRepository:
                 path.split("/")[:2] == ["sessions", sid] for path in event.paths for sid in session_ids
             ):
                 if isinstance(event.data.get("text"), str):
-                    data = {k: v for k, v in event.data.items() if k != "text"}
+                    data = {k: v for k, v in event.data.items() if k not in ("text", "params", "text_by_locale")}
                     row.event = DocumentWrite(event.paths, {**data, "erased": True}, event.merge)
             elif isinstance(event, TopicMessage) and (event.data.get("data") or {}).get("session_id") in session_ids:
                 row.event = TopicMessage(
-                    event.topic, {k: v for k, v in event.data.items() if k != "body"}, event.attributes
+                    event.topic, {k: v for k, v in event.data.items() if k not in ("body", "params")}, event.attributes
                 )
 
     def forget_published_about(self, keys: Sequence[str]) -> int:

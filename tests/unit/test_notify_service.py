@@ -110,3 +110,14 @@ def test_a_keyed_notification_is_written_in_each_recipients_language(ports: Fake
     assert shown[TOKEN_A] == shown[TOKEN_B] == {"title": "Your Bestie is ready", "body": "Anisa is ready to listen"}
     assert shown[TOKEN_C] == {"title": "Bestie kamu sudah siap", "body": "Anisa siap mendengarkan"}
     assert shown["token-admin-console-04"] == shown[TOKEN_C], "an admin (no locale) reads the default"
+
+
+def test_a_keyed_notification_whose_words_were_erased_is_still_sent_without_them(ports: FakePorts) -> None:
+    fcm = FakeFcm()
+    erased = Notification(
+        "message:m9", ["uid-rina"], {"type": "message", "message_id": "m9"}, "Halo Bestie", None, "push.message_preview"
+    )
+
+    assert notify.deliver(ports, fcm, erased) == 1
+
+    assert fcm.sent[0].notification == {"title": "Halo Bestie", "body": ""}

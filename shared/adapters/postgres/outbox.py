@@ -29,10 +29,11 @@ MAX_BACKOFF_S = 300
 TIMER_MAX_BACKOFF_S = 2
 
 # What a row keeps once it has done its work: the event without the words it carried to people, a document's `text`
-# (a chat message, a goodbye note) and a push's `body` (a message preview, a name on a lock screen). Every statement
+# (a chat message, a goodbye note) and a push's `body` (a message preview, a name on a lock screen), with the
+# `params` its texts are filled from and a system message's `text_by_locale` (shared/domain/texts). Every statement
 # that marks a row published applies it, so no text outlives its delivery in the outbox (docs/privacy.md); the
 # deletion and retention of texts apply it to the rows still pending (shared/adapters/postgres/privacy.py).
-WITHOUT_WORDS = "payload #- '{data,text}' #- '{data,body}'"
+WITHOUT_WORDS = "payload #- '{data,text}' #- '{data,body}' #- '{data,params}' #- '{data,text_by_locale}'"
 
 
 class PostgresOutbox:
