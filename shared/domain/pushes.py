@@ -2,7 +2,8 @@
 push's data through (a push whose data its model lacks a field of, or has one too many, is refused when it is built).
 
 FCM data is text only: every value is a string. The lock screen's title and body travel beside it (FCM
-`notification`), in Indonesian, and may be absent (a data-only push). The JSON Schemas in contract/push/ are generated
+`notification`), in the recipient's language (their `locale`, Indonesian by default: shared/domain/texts), and may be
+absent (a data-only push). The JSON Schemas in contract/push/ are generated
 from these models (`python -m kit.contract`).
 """
 
