@@ -69,10 +69,10 @@ WITH recent AS (
     FROM pairing_requests
     WHERE status = 'matched' AND ended_at > now() - make_interval(days => :days)
     ORDER BY ended_at DESC
-), similar AS (
+), alike AS (
     SELECT wait_s FROM recent WHERE LEAST(hours_apart, 24 - hours_apart) <= :span LIMIT :limit
 )
-SELECT count(*) AS matched, percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_s) AS median_s FROM similar
+SELECT count(*) AS matched, percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_s) AS median_s FROM alike
 """
 
 
