@@ -63,14 +63,13 @@ _OFFER_OR_REVIVE = """
 # WAIT_HISTORY_DAYS asked at an hour of the Jakarta clock within WAIT_HOUR_SPAN of now's (around midnight too).
 _RECENT_WAITS = """
 WITH recent AS (
-    SELECT EXTRACT(epoch FROM ended_at - created_at) AS wait_s,
+    SELECT ended_at, EXTRACT(epoch FROM ended_at - created_at) AS wait_s,
            abs(EXTRACT(hour FROM created_at AT TIME ZONE 'Asia/Jakarta')
                - EXTRACT(hour FROM now() AT TIME ZONE 'Asia/Jakarta')) AS hours_apart
     FROM pairing_requests
     WHERE status = 'matched' AND ended_at > now() - make_interval(days => :days)
-    ORDER BY ended_at DESC
 ), alike AS (
-    SELECT wait_s FROM recent WHERE LEAST(hours_apart, 24 - hours_apart) <= :span LIMIT :limit
+    SELECT wait_s FROM recent WHERE LEAST(hours_apart, 24 - hours_apart) <= :span ORDER BY ended_at DESC LIMIT :limit
 )
 SELECT count(*) AS matched, percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_s) AS median_s FROM alike
 """
