@@ -30,6 +30,7 @@ from shared.services.admin_mitras import (
     list_relinks,
     reactivate,
     rename,
+    set_capacity,
     status_history,
 )
 
@@ -60,8 +61,13 @@ def _change(admin_uid: str, action: CreateMitra | UpdateMitra | SetMitraActive) 
         return create(ports, admin_uid, phone=action.phone, display_name=action.display_name)
     mitra_id = str(action.mitra_id)
     if isinstance(action, UpdateMitra):
-        assert action.display_name is not None
-        return rename(ports, admin_uid, mitra_id, action.display_name)
+        changed = None
+        if action.display_name is not None:
+            changed = rename(ports, admin_uid, mitra_id, action.display_name)
+        if "max_concurrent_clients" in action.model_fields_set:
+            changed = set_capacity(ports, admin_uid, mitra_id, action.max_concurrent_clients)
+        assert changed is not None
+        return changed
     if action.action == "deactivate":
         return deactivate(ports, bootstrap.firebase_auth(), bootstrap.identities(), admin_uid, mitra_id)
     return reactivate(ports, admin_uid, mitra_id)

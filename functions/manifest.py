@@ -47,6 +47,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("pairing_decline", "functions.pairing", "http"),
     FunctionSpec("on_pairing_requested", "functions.pairing", "pubsub", topic="pairing-requested"),
     FunctionSpec("task_pairing_timeout", "functions.pairing", "task", queue="pairing-timeouts"),
+    # Issue 24: a past mitra's preference window ends; a mitra's session closed (a slot is free).
+    FunctionSpec("task_pairing_widen", "functions.pairing", "task", queue="pairing-timeouts"),
+    FunctionSpec("on_mitra_slot_freed", "functions.pairing", "pubsub", topic="mitra-slot-freed"),
     FunctionSpec("billing_checkout", "functions.billing", "http"),
     FunctionSpec("xendit_webhook", "functions.billing_webhook", "webhook"),
     FunctionSpec("task_payment_timeout", "functions.billing", "task", queue="payment-timeouts"),

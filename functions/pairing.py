@@ -24,14 +24,20 @@ class RequestEvent(BaseModel):
     request_id: str
 
 
+class MitraEvent(BaseModel):
+    mitra_id: str
+
+
 @endpoint(post=PairingRequestBody, roles={Role.CLIENT}, response=PairingRequestReply, errors={404, 409, 429})
 def pairing_request(call: Call[PairingRequestBody]) -> PairingRequestReply:
-    """Ask every available mitra at once; `no_mitra` at once when nobody is available."""
+    """Ask every available mitra at once (with `mitra_id`, a past mitra alone first); with nobody available, search
+    the window all the same or end `no_mitra` at once, as the setting `wait_when_nobody_online` says."""
     outcome = pairing.request_pairing(
         bootstrap.ports(),
         call.caller.participant().account_id,
         tier_id=call.body.tier_id,
         free_trial=call.body.free_trial,
+        mitra_id=str(call.body.mitra_id) if call.body.mitra_id is not None else None,
         keyed=call.keyed,
     )
     return PairingRequestReply.model_validate(outcome, from_attributes=True)
@@ -72,3 +78,15 @@ def on_pairing_requested(event: RequestEvent, _message_id: str) -> None:
 def task_pairing_timeout(payload: RequestEvent) -> str:
     """The search window has passed: `no_mitra` unless someone accepted meanwhile."""
     return pairing.expire_search(bootstrap.ports(), payload.request_id)
+
+
+@task_handler(RequestEvent)
+def task_pairing_widen(payload: RequestEvent) -> str:
+    """A past mitra's preference window has passed: the request is offered to everyone available."""
+    return pairing.widen(bootstrap.ports(), payload.request_id)
+
+
+@pubsub_handler(MitraEvent)
+def on_mitra_slot_freed(event: MitraEvent, _message_id: str) -> None:
+    """A session of this mitra closed: they are offered the searching requests they can take (idempotent)."""
+    pairing.offer_freed_slot(bootstrap.ports(), event.mitra_id)

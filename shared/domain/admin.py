@@ -241,6 +241,8 @@ class MitraOnRoster:
     last_heartbeat_at: datetime | None
     created_at: datetime
     open_sessions: int
+    # The mitra's own maximum of concurrent clients; None: the global setting (shared.domain.pairing.capacity_of).
+    max_concurrent_clients: int | None = None
 
     @property
     def signed_in(self) -> bool:

@@ -29,6 +29,12 @@ class AppConfig(BaseModel):
     early_end_mitra: bool = False
     max_concurrent_clients: int = Field(3, ge=1, le=20)
     pairing_search_window_s: int = Field(60, ge=5, le=900)
+    # With nobody available, a request still searches its window (someone may come online) instead of ending
+    # `no_mitra` at once (shared.domain.pairing.opening_status).
+    wait_when_nobody_online: bool = True
+    # A request for a past mitra (`pairing_request.mitra_id`) is offered to that mitra alone this long, then to
+    # everyone available (shared.domain.pairing.preference).
+    preferred_mitra_first_s: int = Field(60, ge=0, le=900)
     heartbeat_grace_s: int = Field(90, ge=5, le=3600)
     goodbye_window_s: int = Field(60, ge=0, le=600)
     # A client opening requests (or a participant sending messages) faster than this gets 429 with Retry-After.

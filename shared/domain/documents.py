@@ -158,6 +158,18 @@ class PairingRequestDocument(Document):
     duration_s: int | None = Field(default=None, description="The length of the session asked for, in seconds.")
     session_id: str | None = Field(default=None, description="Set when matched.")
     mitra: MatchedMitra | None = Field(default=None, description="Set when matched: who listens.")
+    offered_count: int | None = Field(
+        default=None, description="How many mitras the request has been offered to so far (grows as re-offers happen)."
+    )
+    estimated_wait_s: int | None = Field(
+        default=None,
+        description="The median wait of recent matched requests at a similar hour, in seconds; null: too little "
+        "history (docs/contract.md, Pairing).",
+    )
+    preferred_mitra_until: Stamp | None = Field(
+        default=None,
+        description="Asked for a past mitra: offered to that mitra alone until then, then to everyone available.",
+    )
 
 
 class OfferDocument(Document):

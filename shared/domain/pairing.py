@@ -35,6 +35,17 @@ from shared.domain.session import session_timers
 
 TIMEOUT_QUEUE = "pairing-timeouts"
 TIMEOUT_HANDLER = "task_pairing_timeout"
+# The end of a past mitra's preference window: the request is offered to everyone available.
+WIDEN_HANDLER = "task_pairing_widen"
+# A mitra's session has closed: the searching requests they can take are offered to them (functions/pairing.py
+# `on_mitra_slot_freed`).
+SLOT_FREED_TOPIC = "mitra-slot-freed"
+# The estimated wait (`estimated_wait`): the median wait of at most WAIT_HISTORY_LIMIT requests matched within
+# WAIT_HISTORY_DAYS, asked within WAIT_HOUR_SPAN hours (Jakarta clock) of now; null below WAIT_HISTORY_MIN of them.
+WAIT_HISTORY_DAYS = 14
+WAIT_HISTORY_LIMIT = 50
+WAIT_HISTORY_MIN = 5
+WAIT_HOUR_SPAN = 1
 # A timeout task that fires a little early (Cloud Tasks' own jitter) still ends the search.
 DEADLINE_TOLERANCE = timedelta(seconds=1)
 # The window `pairing_requests_per_hour` counts requests in.
@@ -85,6 +96,7 @@ class Refusal(StrEnum):
     ALREADY_TAKEN = "already_taken"
     REQUEST_CLOSED = "request_closed"
     CAPACITY_REACHED = "capacity_reached"
+    NOT_A_PAST_MITRA = "not_a_past_mitra"
 
 
 @dataclass(frozen=True)
@@ -186,9 +198,63 @@ def search_deadline(asked_at: datetime, window_s: int) -> datetime:
     return asked_at + timedelta(seconds=window_s)
 
 
-def opening_status(anyone_available: bool) -> RequestStatus:
-    """A request nobody could be offered ends at once, `no_mitra`, rather than searching for nobody."""
-    return RequestStatus.SEARCHING if anyone_available else RequestStatus.NO_MITRA
+def opening_status(anyone_available: bool, *, wait_when_nobody_online: bool) -> RequestStatus:
+    """With nobody available the request still searches its window when the setting `wait_when_nobody_online` says
+    so (someone is likely to come online, and is offered it then); otherwise it ends at once, `no_mitra`."""
+    return RequestStatus.SEARCHING if anyone_available or wait_when_nobody_online else RequestStatus.NO_MITRA
+
+
+@dataclass(frozen=True)
+class PastMitra:
+    """What decides a request for a mitra the client had before (`pairing_request.mitra_id`)."""
+
+    # The client has had a session with this mitra.
+    had_session: bool
+    # Not refused by the mitra (`PairingRepository.preferred_mitra_allowed`: blocks, issue 25).
+    allowed: bool
+    # Available right now (`is_available`).
+    available: bool
+
+
+def preference(
+    past: PastMitra, *, asked_at: datetime, deadline: datetime, config: AppConfig
+) -> datetime | Refused | None:
+    """Until when a request for a past mitra is offered to that mitra alone (then to everyone available, by the
+    timer `preference_timer`): `preferred_mitra_first_s` after asking, never past the search's deadline. A mitra the
+    client never had a session with is refused (409 `not_a_past_mitra`). A mitra who is not available right now
+    (offline, at capacity) or who does not take this client (`allowed`) is no reason to wait: the request goes to
+    everyone at once (None), saying nothing of why."""
+    if not past.had_session:
+        return Refused(Refusal.NOT_A_PAST_MITRA)
+    if not (past.allowed and past.available) or config.preferred_mitra_first_s == 0:
+        return None
+    return min(asked_at + timedelta(seconds=config.preferred_mitra_first_s), deadline)
+
+
+def preference_timer(request_id: str, until: datetime) -> TaskRequest:
+    """At the end of the preference window the request is offered to everyone available (`task_pairing_widen`)."""
+    return TaskRequest(TIMEOUT_QUEUE, f"pairing-widen-{request_id}", WIDEN_HANDLER, {"request_id": request_id}, until)
+
+
+def preference_over(window: SearchWindow) -> bool:
+    """The preference window has ended (within DEADLINE_TOLERANCE: a timer may fire a little early)."""
+    return window.preferred_until is None or window.now >= window.preferred_until - DEADLINE_TOLERANCE
+
+
+@dataclass(frozen=True)
+class RecentWaits:
+    """The waits of recent matched requests at a similar hour (`PairingRepository.recent_waits`)."""
+
+    matched: int
+    median_s: float | None
+
+
+def estimated_wait(recent: RecentWaits) -> int | None:
+    """What the client is told to expect: the median wait (asked → matched) of recent requests at a similar hour
+    (WAIT_HISTORY_*), rounded up to the second; None with fewer than WAIT_HISTORY_MIN of them."""
+    if recent.matched < WAIT_HISTORY_MIN or recent.median_s is None:
+        return None
+    return max(0, math.ceil(recent.median_s))
 
 
 @dataclass(frozen=True)
@@ -199,6 +265,8 @@ class NewRequest:
     purchase: Purchase
     tier_id: str | None
     search_deadline: datetime
+    preferred_mitra_id: str | None = None
+    preferred_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +274,8 @@ class RequestOutcome:
     request_id: str
     status: RequestStatus
     search_deadline: datetime
+    estimated_wait_s: int | None = None
+    preferred_mitra_until: datetime | None = None
 
 
 def request_document(
@@ -220,8 +290,12 @@ def request_document(
     )
 
 
-def request_opened(request: NewRequest, *, client_uid: str, asked_at: datetime) -> list[Event]:
-    """The request's document and, while it searches, the blast that offers it and the timer that ends it."""
+def request_opened(
+    request: NewRequest, *, client_uid: str, asked_at: datetime, estimated_wait_s: int | None = None
+) -> list[Event]:
+    """The request's document (with the estimated wait, and nobody offered yet) and, while it searches, the blast
+    that offers it, the timer that ends it and, for a past mitra preferred, the timer that widens it to everyone."""
+    preferred = {"preferred_mitra_until": ts(request.preferred_until)} if request.preferred_until else {}
     document = request_document(
         request.request_id,
         client_uid=client_uid,
@@ -230,10 +304,26 @@ def request_opened(request: NewRequest, *, client_uid: str, asked_at: datetime) 
         search_deadline=ts(request.search_deadline),
         kind=request.purchase.kind,
         duration_s=request.purchase.duration_s,
+        offered_count=0,
+        estimated_wait_s=estimated_wait_s,
+        **preferred,
     )
     if not request.status.is_open:
         return [document]
-    return [document, blast_requested(request.request_id), search_timeout(request.request_id, request.search_deadline)]
+    events: list[Event] = [
+        document,
+        blast_requested(request.request_id),
+        search_timeout(request.request_id, request.search_deadline),
+    ]
+    if request.preferred_until is not None:
+        events.append(preference_timer(request.request_id, request.preferred_until))
+    return events
+
+
+def offered_count_document(request_id: str, offered_count: int) -> DocumentWrite:
+    """The client sees how many mitras their request has been offered to, as re-offers happen (a merge of that
+    field alone: it never undoes the request's status)."""
+    return DocumentWrite.at(request_path(request_id), PairingRequestDocument(offered_count=offered_count))
 
 
 def blast_requested(request_id: str) -> TopicMessage:
@@ -255,6 +345,14 @@ def search_timeout(request_id: str, deadline: datetime) -> TaskRequest:
 # -- offering it -------------------------------------------------------------------------------------------------------
 
 
+def capacity_of(own_max: int | None, config: AppConfig) -> int:
+    """A mitra's maximum of concurrent clients: their own (`mitras.max_concurrent_clients`, set by an admin), or the
+    global setting `max_concurrent_clients` when they have none. The SQL's COALESCE(m.max_concurrent_clients,
+    :max_clients) in AVAILABLE_MITRAS and `PairingRepository.withdraw_offers_if_full` is this rule; an accept reads
+    the mitra's own with its claim (`Claim.max_clients`)."""
+    return own_max if own_max is not None else config.max_concurrent_clients
+
+
 def has_capacity(open_sessions: int, max_concurrent_clients: int) -> bool:
     """A mitra holds at most `max_concurrent_clients` open (active or closing) sessions at once: counted under the
     mitra's row lock by `PairingRepository.start_session_if_first` for an accept, and by AVAILABLE_MITRAS for an
@@ -271,19 +369,21 @@ class Availability:
     has_uid: bool
     last_heartbeat_at: datetime | None
     open_sessions: int
+    # The mitra's own maximum of concurrent clients (None: the global setting).
+    max_clients: int | None = None
 
 
 def is_available(mitra: Availability, *, now: datetime, config: AppConfig) -> bool:
     """Who is offered a request right now: an active mitra with a Firebase uid, online, heard from within the grace
-    (shared.domain.presence.heartbeat_fresh), below capacity (`has_capacity`). Applied to every mitra at once by the
-    repository's AVAILABLE_MITRAS (`PairingRepository.offer_to_available_mitras`, `anyone_available`; the control
-    center counts and reroutes with it too)."""
+    (shared.domain.presence.heartbeat_fresh), below their capacity (`has_capacity`, `capacity_of`). Applied to every
+    mitra at once by the repository's AVAILABLE_MITRAS (`PairingRepository.offer_to_available_mitras`,
+    `anyone_available`; the control center counts and reroutes with it too)."""
     return (
         mitra.active
         and mitra.online
         and mitra.has_uid
         and heartbeat_fresh(mitra.last_heartbeat_at, now, config.heartbeat_grace_s)
-        and has_capacity(mitra.open_sessions, config.max_concurrent_clients)
+        and has_capacity(mitra.open_sessions, capacity_of(mitra.max_clients, config))
     )
 
 
@@ -313,11 +413,13 @@ class OfferedRequest:
     duration_s: int
     search_deadline: datetime
     client: ClientShown
+    # An offer withdrawn earlier (the mitra went offline, or reached capacity) made again, at this moment.
+    again_at: datetime | None = None
 
 
 def offers_made(request: OfferedRequest, mitra_uids: Sequence[str], config: AppConfig) -> list[Event]:
     """The offer document of every mitra just offered the request, as one write (a blast to a thousand mitras is
-    one event), and one push to all of them."""
+    one event), and one push to all of them. An offer made again is pushed again (its own dedup key)."""
     if not mitra_uids:
         return []
     name = request.client.name(config)
@@ -334,8 +436,9 @@ def offers_made(request: OfferedRequest, mitra_uids: Sequence[str], config: AppC
             status=OfferStatus.OFFERED,
         ),
     )
+    again = f":{request.again_at.isoformat()}" if request.again_at is not None else ""
     offered = push(
-        dedup_key=f"offer:{request.request_id}",
+        dedup_key=f"offer:{request.request_id}{again}",
         recipients=mitra_uids,
         data={"type": "pairing_offer", "request_id": request.request_id},
         text_key="push.pairing_offer",
@@ -404,6 +507,12 @@ class Claim:
     display_name: str
     offer: OfferStatus
     config: AppConfig
+    # The mitra's own maximum of concurrent clients (None: the global setting).
+    own_max_clients: int | None = None
+
+    @property
+    def max_clients(self) -> int:
+        return capacity_of(self.own_max_clients, self.config)
 
 
 @dataclass(frozen=True)
@@ -518,6 +627,7 @@ class SearchWindow:
     status: RequestStatus
     search_deadline: datetime
     now: datetime
+    preferred_until: datetime | None = None
 
 
 def search_expired(window: SearchWindow) -> bool:
@@ -549,3 +659,12 @@ def search_ended(
             )
         )
     return events
+
+
+# -- re-offers ---------------------------------------------------------------------------------------------------------
+
+
+def slot_freed(mitra_id: str) -> TopicMessage:
+    """A session of this mitra closed: they may have room again, and are offered the searching requests they can
+    take (functions/pairing.py `on_mitra_slot_freed`; shared.services.pairing.offer_freed_slot)."""
+    return TopicMessage(SLOT_FREED_TOPIC, {"mitra_id": mitra_id})

@@ -212,6 +212,11 @@ class PairingRequestBody(Model):
 
     tier_id: str | None = Field(default=None, min_length=1, max_length=40)
     free_trial: bool = False
+    mitra_id: UUID | None = Field(
+        default=None,
+        description="A mitra the client had a session with: offered the request alone for `preferred_mitra_first_s`, "
+        "then everyone available; 409 `not_a_past_mitra` for any other mitra.",
+    )
 
     @model_validator(mode="after")
     def _one_way_to_pay(self) -> PairingRequestBody:
@@ -224,6 +229,13 @@ class PairingRequestReply(BaseModel):
     request_id: str
     status: Literal["searching", "no_mitra"]
     search_deadline: datetime
+    estimated_wait_s: int | None = Field(
+        default=None,
+        description="The median wait of recent matched requests at a similar hour; null: too little history.",
+    )
+    preferred_mitra_until: datetime | None = Field(
+        default=None, description="Asked for a past mitra: offered to them alone until then."
+    )
 
 
 class RequestRef(Model):

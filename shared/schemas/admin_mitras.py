@@ -32,6 +32,9 @@ class AdminMitra(BaseModel):
     # Whether the mitra has signed in at least once (a Firebase account is linked).
     signed_in: bool
     created_at: datetime
+    max_concurrent_clients: int | None = Field(
+        default=None, description="The mitra's own maximum of concurrent clients; null: the global setting."
+    )
 
 
 class MitraPage(BaseModel):
@@ -48,14 +51,22 @@ class CreateMitra(Model):
 
 
 class UpdateMitra(Model):
+    """Send `display_name`, `max_concurrent_clients`, or both (each audited as its own change)."""
+
     action: Literal["update"]
     mitra_id: UUID
     display_name: DisplayName | None = None
+    max_concurrent_clients: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="The mitra's own maximum of concurrent clients; null: back to the global setting.",
+    )
 
     @model_validator(mode="after")
     def _something_to_change(self) -> UpdateMitra:
-        if self.display_name is None:
-            raise ValueError("send display_name")
+        if self.display_name is None and "max_concurrent_clients" not in self.model_fields_set:
+            raise ValueError("send display_name or max_concurrent_clients")
         return self
 
 

@@ -95,6 +95,7 @@ class SessionSummary(BaseModel):
     ends_at: datetime
     client_name: str
     mitra_name: str
+    mitra_id: str = Field(description="The mitra's id: `pairing_request.mitra_id` asks for this mitra again")
 
 
 class SessionsPage(BaseModel):

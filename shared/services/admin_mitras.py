@@ -11,7 +11,7 @@ from shared.domain.accounts import MitraRelink, RelinkStatus
 from shared.domain.admin import MitraOnRoster, OnlineDay, PresenceHistory, Refused, StatusChange
 from shared.domain.presence import Presence, PresenceReason, is_transition
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.services import accounts, presence, projector
+from shared.services import accounts, pairing, presence, projector
 from shared.services.admin_paging import keyset, page, read_cursor
 from shared.services.identity import IdentityCache
 from shared.services.ports import IdentityProvider, Ports
@@ -38,6 +38,8 @@ class AdminMitrasRepository(Protocol):
     def add_if_phone_free(self, phone: str, display_name: str) -> str | None: ...
 
     def rename(self, mitra_id: str, display_name: str) -> None: ...
+
+    def set_capacity(self, mitra_id: str, max_clients: int | None) -> None: ...
 
     def open_sessions(self, mitra_id: str) -> list[str]: ...
 
@@ -112,6 +114,29 @@ def rename(ports: Ports, admin_uid: str, mitra_id: str, display_name: str) -> Mi
             target=mitra_id,
             old={"display_name": before.display_name},
             new={"display_name": display_name},
+        )
+        after = _mitra(uow, mitra_id)
+        committed = uow.commit()
+    projector.deliver(ports, committed)
+    return after
+
+
+def set_capacity(ports: Ports, admin_uid: str, mitra_id: str, max_clients: int | None) -> MitraOnRoster:
+    """The mitra's own maximum of concurrent clients (None: the global setting), used by availability, the blast and
+    accept from now on. Lowered to what they hold, their open offers are withdrawn; raised, they are offered what is
+    searching. Audited with the old and new value."""
+    with ports.uow() as uow:
+        before = _mitra(uow, mitra_id, lock=True)
+        uow.admin_mitras.set_capacity(mitra_id, max_clients)
+        if before.active and before.firebase_uid is not None:
+            pairing.offer_room(uow, mitra_id, before.firebase_uid)
+        uow.audit.record(
+            actor_uid=admin_uid,
+            actor_role="admin",
+            action="mitra.update",
+            target=mitra_id,
+            old={"max_concurrent_clients": before.max_concurrent_clients},
+            new={"max_concurrent_clients": max_clients},
         )
         after = _mitra(uow, mitra_id)
         committed = uow.commit()

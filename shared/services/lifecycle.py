@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from shared.domain import pairing as pairing_events
 from shared.domain import session as rules
 from shared.domain import texts
 from shared.domain.chat import NewMessage, Participant, Sent, Side
@@ -136,9 +137,17 @@ def close(ports: Ports, session_id: str) -> str:
         closed_at = uow.lifecycle.close_if_closing(session_id)
         assert closed_at is not None, "the change holds the session's row lock and saw it closing"
         uow.outbox.add(rules.closed_document(session_id, closed_at))
+        slot_freed(uow, session)
         committed = uow.commit()
     projector.deliver(ports, committed)
     return "closed"
+
+
+def slot_freed(uow: UnitOfWork, session: LockedSession) -> None:
+    """A closed session frees a slot of its mitra, inside the closing change: the event that offers them the
+    searching requests they can take (shared.services.pairing.offer_freed_slot). Every path that closes a session
+    calls it."""
+    uow.outbox.add(pairing_events.slot_freed(session.mitra_id))
 
 
 # -- participants ------------------------------------------------------------------------------------------------------

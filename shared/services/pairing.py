@@ -23,7 +23,9 @@ from shared.domain.pairing import (
     NewRequest,
     OfferedRequest,
     OfferStanding,
+    PastMitra,
     Purchase,
+    RecentWaits,
     Refusal,
     Refused,
     RequestEnded,
@@ -53,13 +55,27 @@ class PairingRepository(Protocol):
 
     def anyone_available(self, config: AppConfig) -> bool: ...
 
+    def past_mitra(self, client_id: str, mitra_id: str, config: AppConfig) -> PastMitra: ...
+
+    def preferred_mitra_allowed(self, client_id: str, mitra_id: str) -> bool: ...
+
+    def recent_waits(self) -> RecentWaits: ...
+
     def add_request(self, request: NewRequest) -> None: ...
 
     def searching_request_for_offers(self, request_id: str) -> OfferedRequest | None: ...
 
     def offer_to_available_mitras(self, request_id: str, config: AppConfig) -> list[str]: ...
 
-    def offer_searching_requests_to(self, mitra_id: str) -> list[OfferedRequest]: ...
+    def offer_searching_requests_to(self, mitra_id: str, config: AppConfig) -> list[OfferedRequest]: ...
+
+    def lock_mitra_for_offers(self, mitra_id: str) -> str | None: ...
+
+    def offered_counts(self, request_ids: list[str]) -> dict[str, int]: ...
+
+    def withdraw_offers_if_full(self, mitra_id: str, config: AppConfig) -> list[tuple[str, str]]: ...
+
+    def end_preference(self, request_id: str, *, declined_by: str | None = None) -> bool: ...
 
     def offer_standing(self, request_id: str, mitra_id: str) -> OfferStanding | None: ...
 
@@ -90,9 +106,17 @@ class PairingRepository(Protocol):
 
 
 def request_pairing(
-    ports: Ports, client_id: str, *, tier_id: str | None, free_trial: bool, keyed: KeyedCall | None = None
+    ports: Ports,
+    client_id: str,
+    *,
+    tier_id: str | None,
+    free_trial: bool,
+    mitra_id: str | None = None,
+    keyed: KeyedCall | None = None,
 ) -> RequestOutcome:
-    """Searching, offered to every available mitra by the blast; or `no_mitra` at once when nobody is available.
+    """Searching, offered to every available mitra by the blast; with nobody available, searching all the same
+    (someone may come online) or `no_mitra` at once, as the setting `wait_when_nobody_online` says. With `mitra_id`
+    (a mitra the client had before), offered to that mitra alone first (`shared.domain.pairing.preference`).
     A retry with the same Idempotency-Key gets the first answer (shared/services/idempotency.py); without one, a
     second request while the first searches is 409 `request_open`, naming it."""
     request_id = str(uuid.uuid4())
@@ -105,6 +129,11 @@ def request_pairing(
         standing = uow.pairing.standing(client_id)
         config = uow.settings.load()
         _refuse(pairing.may_ask(standing, now=client.now, per_hour=config.pairing_requests_per_hour), tier_id)
+        deadline = pairing.search_deadline(client.now, config.pairing_search_window_s)
+        preferred_until = None
+        if mitra_id is not None:
+            past = uow.pairing.past_mitra(client_id, mitra_id, config)
+            preferred_until = _refuse(pairing.preference(past, asked_at=client.now, deadline=deadline, config=config))
         bought = _what_is_bought(
             uow,
             config,
@@ -119,16 +148,27 @@ def request_pairing(
         request = NewRequest(
             request_id=request_id,
             client_id=client_id,
-            status=pairing.opening_status(uow.pairing.anyone_available(config)),
+            status=pairing.opening_status(
+                uow.pairing.anyone_available(config), wait_when_nobody_online=config.wait_when_nobody_online
+            ),
             purchase=purchase,
             tier_id=tier_id,
-            search_deadline=pairing.search_deadline(client.now, config.pairing_search_window_s),
+            search_deadline=deadline,
+            preferred_mitra_id=mitra_id,
+            preferred_until=preferred_until,
         )
         uow.pairing.add_request(request)
-        if not request.status.is_open:
+        estimated = None
+        if request.status.is_open:
+            estimated = pairing.estimated_wait(uow.pairing.recent_waits())
+        else:
             uow.credits.release(request_id)  # ended before it began: a paid credit stays with the client
-        uow.outbox.add(*pairing.request_opened(request, client_uid=client.firebase_uid, asked_at=client.now))
-        outcome = RequestOutcome(request_id, request.status, request.search_deadline)
+        uow.outbox.add(
+            *pairing.request_opened(
+                request, client_uid=client.firebase_uid, asked_at=client.now, estimated_wait_s=estimated
+            )
+        )
+        outcome = RequestOutcome(request_id, request.status, deadline, estimated, preferred_until)
         idempotency.remember(uow, keyed, outcome)
         committed = uow.commit()
     projector.deliver(ports, committed)
@@ -158,8 +198,9 @@ def _what_is_bought(
 
 
 def blast(ports: Ports, request_id: str) -> int:
-    """Offer a searching request to every available mitra not yet offered it. Safe to run again: a redelivered
-    message finds the offers already recorded and sends nothing twice. Returns how many new offers were made."""
+    """Offer a searching request to every available mitra not yet offered it (only to the past mitra asked for while
+    its preference window is open). Safe to run again: a redelivered message finds the offers already recorded and
+    sends nothing twice. Returns how many new offers were made."""
     with ports.uow() as uow:
         request = uow.pairing.searching_request_for_offers(request_id)
         if request is None:
@@ -169,18 +210,62 @@ def blast(ports: Ports, request_id: str) -> int:
         if not offered:
             return 0
         uow.outbox.add(*pairing.offers_made(request, offered, config))
+        _tell_offered_counts(uow, [request_id])
         committed = uow.commit()
     projector.deliver(ports, committed)
     return len(offered)
 
 
+def widen(ports: Ports, request_id: str) -> str:
+    """The preference window of a request for a past mitra has ended: it is offered to everyone available. Returns
+    what happened, for the task log."""
+    with ports.uow() as uow:
+        window = uow.pairing.search_window(request_id)
+        if window is None or not window.status.is_open:
+            return "stale"
+        if not pairing.preference_over(window):
+            raise Unavailable("the preference window is still open")  # fired early: Cloud Tasks retries shortly
+        uow.pairing.end_preference(request_id)
+        uow.commit()
+    return f"offered {blast(ports, request_id)}"
+
+
 def offer_searching_requests_to(uow: UnitOfWork, mitra_id: str, mitra_uid: str) -> None:
-    """A mitra who just came online is offered every request still searching, at once."""
-    requests = uow.pairing.offer_searching_requests_to(mitra_id)
-    if requests:
-        config = uow.settings.load()
-        for request in requests:
-            uow.outbox.add(*pairing.offers_made(request, [mitra_uid], config))
+    """A mitra who just came online, or has room again, is offered every request still searching that they can be
+    offered, at once (offers withdrawn earlier made again); none when they are not available."""
+    config = uow.settings.load()
+    requests = uow.pairing.offer_searching_requests_to(mitra_id, config)
+    for request in requests:
+        uow.outbox.add(*pairing.offers_made(request, [mitra_uid], config))
+    _tell_offered_counts(uow, [request.request_id for request in requests])
+
+
+def offer_room(uow: UnitOfWork, mitra_id: str, mitra_uid: str) -> None:
+    """A mitra's room changed (a session of theirs closed, or an admin set their capacity), inside the caller's
+    change, the mitra's row locked: at capacity, their open offers are withdrawn; with room, they are offered what
+    is searching."""
+    withdrawn = uow.pairing.withdraw_offers_if_full(mitra_id, uow.settings.load())
+    uow.outbox.add(*pairing.offers_withdrawn(withdrawn))
+    offer_searching_requests_to(uow, mitra_id, mitra_uid)
+
+
+def offer_freed_slot(ports: Ports, mitra_id: str) -> int:
+    """A session of this mitra closed (`shared.domain.pairing.slot_freed`): they are offered the searching requests
+    they can take. Safe to run again: offers already open are not made twice. Returns how many events it added."""
+    with ports.uow() as uow:
+        mitra_uid = uow.pairing.lock_mitra_for_offers(mitra_id)
+        if mitra_uid is None:
+            return 0
+        offer_room(uow, mitra_id, mitra_uid)
+        committed = uow.commit()
+    projector.deliver(ports, committed)
+    return len(committed)
+
+
+def _tell_offered_counts(uow: UnitOfWork, request_ids: list[str]) -> None:
+    if request_ids:
+        counts = uow.pairing.offered_counts(request_ids)
+        uow.outbox.add(*(pairing.offered_count_document(r, counts.get(r, 0)) for r in request_ids))
 
 
 # -- a mitra answers ---------------------------------------------------------------------------------------------------
@@ -211,7 +296,7 @@ def accept(ports: Ports, mitra_id: str, request_id: str, *, keyed: KeyedCall | N
         if claim is None:
             raise NotFound("no such offer")
         _refuse(pairing.may_take(claim.offer))
-        max_clients = claim.config.max_concurrent_clients
+        max_clients = claim.max_clients
         attempt = uow.pairing.start_session_if_first(request_id, mitra_id, session_id, max_clients=max_clients)
         if attempt is None:
             raise NotFound("no such offer")
@@ -226,8 +311,9 @@ def accept(ports: Ports, mitra_id: str, request_id: str, *, keyed: KeyedCall | N
         if attempt.kind is not RequestKind.FREE_TRIAL:
             credits.consume_held(uow, request_id)
         withdrawn = uow.pairing.withdraw_offers_on_match(request_id, mitra_id)
+        now_full = uow.pairing.withdraw_offers_if_full(mitra_id, claim.config)
         uow.outbox.add(
-            *pairing.offers_withdrawn([(uid, request_id) for uid in withdrawn]),
+            *pairing.offers_withdrawn([(uid, request_id) for uid in withdrawn] + now_full),
             *pairing.session_started(request_id, session_id, claim=claim, attempt=attempt, started=started),
         )
         match = Match(session_id=session_id, request_id=request_id, ends_at=started.ends_at)
@@ -251,6 +337,8 @@ def decline(ports: Ports, mitra_id: str, request_id: str, *, keyed: KeyedCall | 
         mitra_uid = uow.pairing.decline_if_offered(request_id, mitra_id)
         if mitra_uid is not None:
             uow.outbox.add(*pairing.offers_withdrawn([(mitra_uid, request_id)]))
+            if uow.pairing.end_preference(request_id, declined_by=mitra_id):
+                uow.outbox.add(pairing.blast_requested(request_id))  # the past mitra said no: everyone, now
         elif not uow.pairing.has_offer(request_id, mitra_id):
             raise NotFound("no such offer")
         idempotency.remember(uow, keyed, declined)
@@ -353,4 +441,5 @@ _REFUSED = {
     Refusal.ALREADY_TAKEN: "another mitra accepted first",
     Refusal.REQUEST_CLOSED: "this request is no longer searching",
     Refusal.CAPACITY_REACHED: "you are at your maximum of concurrent clients",
+    Refusal.NOT_A_PAST_MITRA: "you can only ask again for a mitra you had a session with",
 }

@@ -40,7 +40,8 @@ class PresenceRepository(Protocol):
 
 
 def set_status(ports: Ports, mitra_id: str, status: Presence, *, keyed: KeyedCall | None = None) -> PresenceChange:
-    """Going online also offers the mitra every request still searching; going offline withdraws open offers.
+    """Going online also offers the mitra every request still searching that they can take (offers withdrawn when
+    they left made again); going offline withdraws open offers.
     Running sessions are not touched either way. Asked again (the reply was lost), the answer is the first one:
     `changed` says whether this call or the one it repeats made the transition (`answer_changed`)."""
     with ports.uow() as uow:

@@ -488,6 +488,7 @@ def test_a_paid_request_nobody_takes_keeps_the_credit_for_the_next_request(
 ) -> None:
     client = new_client()
     transaction_id = money.paid_credit(client)
+    app_config(wait_when_nobody_online=False)
 
     nobody_online = client.post("pairing_request", {"tier_id": "sesi-30"})
 

@@ -71,7 +71,10 @@ def test_an_offer_reaches_every_available_mitra_and_exactly_one_wins(
     )
 
 
-def test_nobody_available_means_no_mitra_at_once(new_client: Callable[..., App]) -> None:
+def test_nobody_available_means_no_mitra_at_once_when_so_configured(
+    new_client: Callable[..., App], app_config: Callable[..., None]
+) -> None:
+    app_config(wait_when_nobody_online=False)  # by default the request waits its window (test_pairing_depth.py)
     reply = new_client().post("pairing_request", {"free_trial": True})
 
     assert (reply.status, reply.body["status"]) == (200, "no_mitra")
@@ -197,6 +200,7 @@ def test_a_mitra_at_capacity_cannot_accept(
     full = mitra.post("pairing_accept", {"request_id": second})
 
     assert (full.status, full.error_code) == (409, "capacity_reached")
+    app_config(wait_when_nobody_online=False)
     third = new_client().post("pairing_request", {"free_trial": True})
     assert third.body["status"] == "no_mitra", "a mitra at capacity is not available"
 
@@ -265,7 +269,7 @@ def test_offers_reach_the_mitras_phone_by_push(
 def test_opening_requests_faster_than_configured_is_429_with_retry_after(
     new_client: Callable[..., App], app_config: Callable[..., None]
 ) -> None:
-    app_config(pairing_requests_per_hour=2)
+    app_config(pairing_requests_per_hour=2, wait_when_nobody_online=False)
     client = new_client()
     for _ in range(2):
         assert client.post("pairing_request", {"free_trial": True}).body["status"] == "no_mitra"

@@ -211,7 +211,10 @@ def test_a_blast_publishes_exactly_what_it_recorded_and_marks_it(db: Database) -
     docs, messages = _as_published(rows)
     assert _sorted_docs(writer.ops) == docs
     assert _sorted_messages(publisher) == messages
-    assert [path.split("/")[1] for path, _, _ in docs] == _uids(db, mitras)
+    assert [path.split("/")[1] for path, _, _ in docs if "/offers/" in path] == _uids(db, mitras)
+    assert [(path, data) for path, _, data in docs if path.startswith("pairing_requests/")] == [
+        (f"pairing_requests/{request_id}", {"offered_count": 3})
+    ], "the client sees how many mitras were offered"
     assert [(topic, sorted(message["recipients"])) for topic, message in messages] == [("notify", _uids(db, mitras))]
     assert all(row["published_at"] is not None for row in rows)
     assert tasks.scheduled == []
@@ -224,16 +227,16 @@ def test_a_blast_whose_publish_fails_leaves_every_row_to_the_retry_task_and_the_
 
     assert pairing.blast(failing, request_id) == 3
 
-    rows = _outbox_rows(db, request_id)  # the three offer documents' row, the push
-    assert len(rows) == 2 and all(row["published_at"] is None for row in rows)
+    rows = _outbox_rows(db, request_id)  # the three offer documents' row, the request's offered_count, the push
+    assert len(rows) == 3 and all(row["published_at"] is None for row in rows)
     _, _, tasks = _recorded(failing)
     assert [(task["handler"], task["payload"]["ids"]) for task in tasks.scheduled] == [
         (projector.RETRY_HANDLER, [row["id"] for row in rows])
     ]
     retry = _ports(db)
     writer, publisher, _ = _recorded(retry)
-    assert projector.project(retry, ids=tasks.scheduled[0]["payload"]["ids"]).published == 2
-    assert len(writer.ops) == 3
+    assert projector.project(retry, ids=tasks.scheduled[0]["payload"]["ids"]).published == 3
+    assert len(writer.ops) == 4
     assert (_sorted_docs(writer.ops), _sorted_messages(publisher)) == _as_published(rows)
 
 

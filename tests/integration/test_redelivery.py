@@ -479,9 +479,61 @@ def test_a_pairing_timeout_delivered_again_ends_the_search_once_and_never_after_
     assert doc_writes(halo, f"pairing_requests/{matched}") == doc_writes(halo, f"pairing_requests/{early}") == []
 
 
-def test_session_timers_delivered_twice_and_out_of_order_warn_once_and_close_once(
-    stack: LocalStack, halo: Database, deliver: Deliveries
+def test_a_freed_slot_delivered_again_and_at_once_offers_once_and_pushes_once(
+    stack: LocalStack, halo: Database, deliver: Deliveries, quiet: None
 ) -> None:
+    client_id, _ = add_client(halo)
+    mitra_id, mitra_uid = add_mitra(halo)
+    token = add_device(halo, mitra_uid)
+    request_id = add_request(halo, client_id, deadline_in_s=120)
+    freed = {"mitra_id": mitra_id}
+
+    answers = at_once([lambda: deliver.push("on_mitra_slot_freed", freed)] * 3)
+    again = deliver.push("on_mitra_slot_freed", freed)
+
+    assert all(status in OK for status in [*answers, again]), answers
+    offers = rows(
+        halo, "SELECT mitra_id::text, status FROM pairing_offers WHERE request_id = CAST(:r AS uuid)", r=request_id
+    )
+    assert offers == [{"mitra_id": mitra_id, "status": "offered"}]
+    assert settled_pushes(stack, [token]) == {token: 1}
+
+
+def test_a_preference_timer_delivered_early_waits_and_delivered_again_offers_everyone_once(
+    stack: LocalStack, halo: Database, deliver: Deliveries, quiet: None
+) -> None:
+    client_id, _ = add_client(halo)
+    preferred_id, _ = add_mitra(halo)
+    other_id, other_uid = add_mitra(halo)
+    token = add_device(halo, other_uid)
+    request_id = add_request(halo, client_id, deadline_in_s=120)
+    widen = {"request_id": request_id}
+    with halo.transaction() as tx:
+        tx.execute(
+            """UPDATE pairing_requests
+               SET preferred_mitra_id = CAST(:m AS uuid), preferred_until = now() + interval '1 hour'
+               WHERE id = CAST(:r AS uuid)""",
+            {"m": preferred_id, "r": request_id},
+        )
+
+    assert deliver.task("task_pairing_widen", widen) == (503, "unavailable")
+    with halo.transaction() as tx:
+        tx.execute(
+            "UPDATE pairing_requests SET preferred_until = now() - interval '2 seconds' WHERE id = CAST(:r AS uuid)",
+            {"r": request_id},
+        )
+    answers = at_once([lambda: deliver.task("task_pairing_widen", widen)] * 3)
+
+    assert all(status == 200 for status, _ in answers), answers
+    offers = rows(halo, "SELECT mitra_id::text FROM pairing_offers WHERE request_id = CAST(:r AS uuid)", r=request_id)
+    assert sorted(row["mitra_id"] for row in offers) == sorted([preferred_id, other_id])
+    assert settled_pushes(stack, [token]) == {token: 1}
+
+
+def test_session_timers_delivered_twice_and_out_of_order_warn_once_and_close_once(
+    stack: LocalStack, halo: Database, deliver: Deliveries, quiet: None
+) -> None:
+    # quiet: the close frees the mitra's slot, and an earlier test's search would be offered to them (one more push).
     client_id, client_uid = add_client(halo)
     mitra_id, mitra_uid = add_mitra(halo)
     client_phone, mitra_phone = add_device(halo, client_uid), add_device(halo, mitra_uid)
@@ -668,6 +720,8 @@ def test_every_pubsub_and_task_handler_is_delivered_twice_somewhere() -> None:
         "task_session_close",
         "task_extension_timeout",
         "task_payment_timeout",
+        "on_mitra_slot_freed",
+        "task_pairing_widen",
     }
     handlers = {spec.name for spec in FUNCTIONS if spec.trigger in ("pubsub", "task")}
 

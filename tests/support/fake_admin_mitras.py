@@ -37,6 +37,7 @@ class FakeAdminMitrasRepository:
             last_heartbeat_at=row.get("last_heartbeat_at"),
             created_at=row.get("created_at", self._db.now),
             open_sessions=open_sessions(self._db, row["id"]),
+            max_concurrent_clients=row.get("max_concurrent_clients"),
         )
 
     def roster(
@@ -84,6 +85,9 @@ class FakeAdminMitrasRepository:
 
     def rename(self, mitra_id: str, display_name: str) -> None:
         self._mitras()[mitra_id]["display_name"] = display_name
+
+    def set_capacity(self, mitra_id: str, max_clients: int | None) -> None:
+        self._mitras()[mitra_id]["max_concurrent_clients"] = max_clients
 
     def open_sessions(self, mitra_id: str) -> list[str]:
         return [

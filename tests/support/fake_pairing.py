@@ -4,8 +4,10 @@ free trial's primary key, one open request per client) applied in Python."""
 
 from __future__ import annotations
 
+import statistics
 import uuid
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.domain import pairing
@@ -21,6 +23,8 @@ from shared.domain.pairing import (
     OfferedRequest,
     OfferStanding,
     OfferStatus,
+    PastMitra,
+    RecentWaits,
     RequestKind,
     RequestStatus,
     SearchEnded,
@@ -64,9 +68,15 @@ def add_client(
 
 
 def add_mitra(
-    db: FakeDatabase, *, online: bool = True, heard_s_ago: float = 0, active: bool = True, name: str = "Mitra Anisa"
+    db: FakeDatabase,
+    *,
+    online: bool = True,
+    heard_s_ago: float = 0,
+    active: bool = True,
+    name: str = "Mitra Anisa",
+    max_clients: int | None = None,
 ) -> str:
-    """A mitra; online ones were heard from `heard_s_ago` seconds ago."""
+    """A mitra; online ones were heard from `heard_s_ago` seconds ago; `max_clients`: their own capacity."""
     mitra_id = str(uuid.uuid4())
     db.table("mitras")[mitra_id] = {
         "id": mitra_id,
@@ -75,6 +85,7 @@ def add_mitra(
         "active": active,
         "presence": "online" if online else "offline",
         "last_heartbeat_at": db.now - timedelta(seconds=heard_s_ago) if online else None,
+        "max_concurrent_clients": max_clients,
     }
     return mitra_id
 
@@ -164,6 +175,7 @@ class FakePairingRepository:
                     has_uid=m["firebase_uid"] is not None,
                     last_heartbeat_at=m["last_heartbeat_at"],
                     open_sessions=self._open_sessions(m["id"]),
+                    max_clients=m.get("max_concurrent_clients"),
                 ),
                 now=self._db.now,
                 config=config,
@@ -172,6 +184,28 @@ class FakePairingRepository:
 
     def anyone_available(self, config: AppConfig) -> bool:
         return bool(self._available(config))
+
+    def past_mitra(self, client_id: str, mitra_id: str, config: AppConfig) -> PastMitra:
+        had = any(
+            s["client_id"] == client_id and s["mitra_id"] == mitra_id for s in self._db.table("sessions").values()
+        )
+        available = any(m["id"] == mitra_id for m in self._available(config))
+        return PastMitra(had, self.preferred_mitra_allowed(client_id, mitra_id), available)
+
+    def preferred_mitra_allowed(self, client_id: str, mitra_id: str) -> bool:
+        """The blocks hook (issue 25): a test may mark a pair refused in the table `refused_pairs`."""
+        return (mitra_id, client_id) not in self._db.table("refused_pairs")
+
+    def recent_waits(self) -> RecentWaits:
+        """Every matched request within the history window (the fakes have no clock hours to compare)."""
+        since = self._db.now - timedelta(days=pairing.WAIT_HISTORY_DAYS)
+        matched = sorted(
+            (r for r in self._requests().values() if r["status"] == RequestStatus.MATCHED and r["ended_at"] > since),
+            key=lambda r: r["ended_at"],
+            reverse=True,
+        )[: pairing.WAIT_HISTORY_LIMIT]
+        waits = [(r["ended_at"] - r["created_at"]).total_seconds() for r in matched]
+        return RecentWaits(len(waits), statistics.median(waits) if waits else None)
 
     def add_request(self, request: NewRequest) -> None:
         if request.status is RequestStatus.SEARCHING and self.standing(request.client_id).open_request_id:
@@ -189,6 +223,8 @@ class FakePairingRepository:
             "mitra_id": None,
             "created_at": self._db.now,
             "ended_at": None if searching else self._db.now,
+            "preferred_mitra_id": request.preferred_mitra_id,
+            "preferred_until": request.preferred_until,
         }
 
     # -- offering it -----------------------------------------------------------------------------------------------
@@ -197,9 +233,18 @@ class FakePairingRepository:
         request = self._requests().get(request_id)
         return self._offered(request) if request and request["status"] == RequestStatus.SEARCHING else None
 
-    def _offer(self, request_id: str, mitra_id: str) -> bool:
-        if (request_id, mitra_id) in self._offers():
-            return False
+    def _preference_allows(self, request: Row, mitra_id: str) -> bool:
+        until: datetime | None = request.get("preferred_until")
+        return until is None or until <= self._db.now or request.get("preferred_mitra_id") == mitra_id
+
+    def _offer(self, request_id: str, mitra_id: str, *, revive: bool = False) -> datetime | bool:
+        """True for a new offer; the moment of a revived one (withdrawn before); False when nothing changed."""
+        offer = self._offers().get((request_id, mitra_id))
+        if offer is not None:
+            if not revive or offer["status"] != OfferStatus.WITHDRAWN:
+                return False
+            offer.update(status=OfferStatus.OFFERED, offered_at=self._db.now, responded_at=None)
+            return self._db.now
         self._offers()[(request_id, mitra_id)] = {
             "request_id": request_id,
             "mitra_id": mitra_id,
@@ -210,17 +255,61 @@ class FakePairingRepository:
         return True
 
     def offer_to_available_mitras(self, request_id: str, config: AppConfig) -> list[str]:
-        offered = [m["firebase_uid"] for m in self._available(config) if self._offer(request_id, m["id"])]
+        request = self._requests()[request_id]
+        offered = [
+            m["firebase_uid"]
+            for m in self._available(config)
+            if self._preference_allows(request, m["id"]) and self._offer(request_id, m["id"])
+        ]
         return sorted(offered)
 
-    def offer_searching_requests_to(self, mitra_id: str) -> list[OfferedRequest]:
-        return [
-            self._offered(r)
-            for r in sorted(self._requests().values(), key=lambda r: r["created_at"])
-            if r["status"] == RequestStatus.SEARCHING
-            and r["search_deadline"] > self._db.now
-            and self._offer(r["id"], mitra_id)
-        ]
+    def offer_searching_requests_to(self, mitra_id: str, config: AppConfig) -> list[OfferedRequest]:
+        if not any(m["id"] == mitra_id for m in self._available(config)):
+            return []
+        offered = []
+        for r in sorted(self._requests().values(), key=lambda r: r["created_at"]):
+            if not (
+                r["status"] == RequestStatus.SEARCHING
+                and r["search_deadline"] > self._db.now
+                and self._preference_allows(r, mitra_id)
+            ):
+                continue
+            made = self._offer(r["id"], mitra_id, revive=True)
+            if made is not False:
+                again = made if isinstance(made, datetime) else None
+                offered.append(replace(self._offered(r), again_at=again))
+        return offered
+
+    def lock_mitra_for_offers(self, mitra_id: str) -> str | None:
+        mitra = self._db.table("mitras").get(mitra_id)
+        return mitra["firebase_uid"] if mitra and mitra["active"] else None
+
+    def offered_counts(self, request_ids: list[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for request_id, _ in self._offers():
+            if request_id in request_ids:
+                counts[request_id] = counts.get(request_id, 0) + 1
+        return counts
+
+    def withdraw_offers_if_full(self, mitra_id: str, config: AppConfig) -> list[tuple[str, str]]:
+        mitra = self._db.table("mitras")[mitra_id]
+        room = pairing.capacity_of(mitra.get("max_concurrent_clients"), config)
+        if pairing.has_capacity(self._open_sessions(mitra_id), room):
+            return []
+        return self.withdraw_open_offers_of([mitra_id])
+
+    def end_preference(self, request_id: str, *, declined_by: str | None = None) -> bool:
+        request = self._requests().get(request_id)
+        if (
+            request is None
+            or request["status"] != RequestStatus.SEARCHING
+            or request.get("preferred_until") is None
+            or request["preferred_until"] <= self._db.now
+            or (declined_by is not None and request["preferred_mitra_id"] != declined_by)
+        ):
+            return False
+        request["preferred_until"] = self._db.now
+        return True
 
     # -- a mitra answers -------------------------------------------------------------------------------------------
 
@@ -240,7 +329,13 @@ class FakePairingRepository:
         mitra = self._db.table("mitras").get(mitra_id)
         if offer is None or mitra is None or not mitra["active"]:
             return None
-        return Claim(mitra["firebase_uid"], mitra["display_name"], OfferStatus(offer["status"]), self._db.config)
+        return Claim(
+            mitra["firebase_uid"],
+            mitra["display_name"],
+            OfferStatus(offer["status"]),
+            self._db.config,
+            own_max_clients=mitra.get("max_concurrent_clients"),
+        )
 
     def start_session_if_first(
         self, request_id: str, mitra_id: str, session_id: str, *, max_clients: int
@@ -330,7 +425,9 @@ class FakePairingRepository:
         request = self._requests().get(request_id)
         if request is None:
             return None
-        return SearchWindow(RequestStatus(request["status"]), request["search_deadline"], self._db.now)
+        return SearchWindow(
+            RequestStatus(request["status"]), request["search_deadline"], self._db.now, request.get("preferred_until")
+        )
 
     def end_search_if_searching(self, request_id: str, status: RequestStatus) -> SearchEnded | None:
         request = self._requests().get(request_id)

@@ -75,7 +75,10 @@ def test_a_request_searches_with_its_blast_and_its_timer_once_someone_is_availab
     assert db.pending() == []
 
 
-def test_nobody_available_means_no_mitra_at_once_and_no_search(ports: FakePorts, db: FakeDatabase) -> None:
+def test_nobody_available_means_no_mitra_at_once_and_no_search_when_so_configured(
+    ports: FakePorts, db: FakeDatabase
+) -> None:
+    with_config(db, wait_when_nobody_online=False)
     add_mitra(db, online=False)
     add_mitra(db, heard_s_ago=db.config.heartbeat_grace_s + 1)  # online by its word, silent too long
     add_mitra(db, active=False)
@@ -108,7 +111,7 @@ def test_a_client_in_a_session_may_not_ask_again(ports: FakePorts, db: FakeDatab
 
 
 def test_asking_faster_than_the_hourly_limit_is_told_when_to_retry(ports: FakePorts, db: FakeDatabase) -> None:
-    with_config(db, pairing_requests_per_hour=2)
+    with_config(db, pairing_requests_per_hour=2, wait_when_nobody_online=False)
     client = add_client(db)
     _ask(ports, client)
     db.tick(600)
@@ -211,8 +214,9 @@ def test_the_blast_offers_every_available_mitra_in_one_write_and_one_push(ports:
 
     assert pairing.blast(ports, request_id) == 2
 
-    (offers,) = ports.documents.written[written:]
-    assert isinstance(offers, DocumentWrite)
+    offers, count = ports.documents.written[written:]
+    assert isinstance(offers, DocumentWrite) and isinstance(count, DocumentWrite)
+    assert (count.paths, count.data) == ((f"pairing_requests/{request_id}",), {"offered_count": 2})
     assert offers.paths == _offer_paths(db, request_id, available)
     assert offers.data["client_name"].startswith("Bestie #"), "anonymity: an alias by default"
     assert offers.data["status"] == "offered"
@@ -280,6 +284,7 @@ def test_a_mitra_at_capacity_cannot_accept_and_is_not_offered_more(ports: FakePo
         pairing.accept(ports, mitra, second)
 
     assert full.value.code == "capacity_reached"
+    with_config(db, wait_when_nobody_online=False)
     later = pairing.request_pairing(ports, add_client(db), tier_id=None, free_trial=True)
     assert later.status == "no_mitra", "a mitra at capacity is not available"
 

@@ -12,7 +12,7 @@ from shared.domain.accounts import MitraRelink, RelinkStatus
 from shared.domain.admin import MitraOnRoster, OnlineDay, StatusChange
 
 _MITRA = """SELECT m.id::text AS mitra_id, m.firebase_uid, m.display_name, m.phone, m.active, m.presence,
-                   m.last_heartbeat_at, m.created_at,
+                   m.last_heartbeat_at, m.created_at, m.max_concurrent_clients,
                    (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
                        AS open_sessions
             FROM mitras m"""
@@ -106,6 +106,13 @@ class AdminMitrasRepository:
         self._sql.execute(
             "UPDATE mitras SET display_name = :name, updated_at = now() WHERE id = CAST(:id AS uuid)",
             {"name": display_name, "id": mitra_id},
+        )
+
+    def set_capacity(self, mitra_id: str, max_clients: int | None) -> None:
+        """The mitra's own maximum of concurrent clients (NULL: the global setting); the CHECK holds it to 1..20."""
+        self._sql.execute(
+            "UPDATE mitras SET max_concurrent_clients = :max, updated_at = now() WHERE id = CAST(:id AS uuid)",
+            {"max": max_clients, "id": mitra_id},
         )
 
     def open_sessions(self, mitra_id: str) -> list[str]:

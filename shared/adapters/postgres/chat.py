@@ -72,7 +72,8 @@ FROM recent LEFT JOIN ins ON true
 
 _MESSAGE_COLUMNS = "id::text AS message_id, seq, kind, sender_role, text, created_at"
 _SESSION_VIEW = """s.id::text AS session_id, s.status, s.kind, s.started_at, s.ends_at,
-                   c.display_name AS client_display_name, c.anonymous, c.alias_number, m.display_name AS mitra_name"""
+                   c.display_name AS client_display_name, c.anonymous, c.alias_number, m.display_name AS mitra_name,
+                   s.mitra_id::text AS mitra_id"""
 
 # The rule `shared.domain.accounts.client_sees_session`: since a takeover, the client's login lists only the sessions
 # started after it (until the previous login confirms).
@@ -234,7 +235,7 @@ class ChatRepository:
     def session_view(self, session_id: str) -> Row | None:
         """A session as its readers see it, with both participants' ids to decide who may."""
         return self._sql.one(
-            f"""SELECT {_SESSION_VIEW}, s.client_id::text, s.mitra_id::text, c.history_from AS client_history_from
+            f"""SELECT {_SESSION_VIEW}, s.client_id::text, c.history_from AS client_history_from
                 FROM sessions s JOIN clients c ON c.id = s.client_id JOIN mitras m ON m.id = s.mitra_id
                 WHERE s.id = CAST(:sid AS uuid)""",
             {"sid": session_id},

@@ -12,6 +12,9 @@ from shared.domain.config import AppConfig
 from shared.domain.pairing import (
     FREE_TRIAL_CANCEL_WINDOW,
     RATE_WINDOW,
+    WAIT_HISTORY_DAYS,
+    WAIT_HISTORY_LIMIT,
+    WAIT_HOUR_SPAN,
     AskingClient,
     Claim,
     ClientShown,
@@ -21,6 +24,8 @@ from shared.domain.pairing import (
     OfferedRequest,
     OfferStanding,
     OfferStatus,
+    PastMitra,
+    RecentWaits,
     RequestKind,
     RequestStatus,
     SearchEnded,
@@ -29,13 +34,44 @@ from shared.domain.pairing import (
 )
 
 # The rule `shared.domain.pairing.is_available` for every mitra at once: who may be offered a request right now.
+# A mitra's capacity is their own maximum, or the global one (`shared.domain.pairing.capacity_of`).
 # Shared with the control center (its live figures, and the reroute's check); takes `available_params`.
 AVAILABLE_MITRAS = """
     SELECT m.id, m.firebase_uid FROM mitras m
     WHERE m.active AND m.presence = 'online' AND m.firebase_uid IS NOT NULL
       AND m.last_heartbeat_at >= now() - make_interval(secs => :grace_s)
       AND (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
-          < :max_clients
+          < COALESCE(m.max_concurrent_clients, :max_clients)
+"""
+
+# Who a searching request `r` may be offered to now: while its preference window is open
+# (`shared.domain.pairing.preference`), only the past mitra the client asked for; then everyone. Takes the
+# mitra as `:mitra_id`-free column `candidate.id`.
+_PREFERENCE_ALLOWS = """
+    (r.preferred_until IS NULL OR r.preferred_until <= now() OR r.preferred_mitra_id = candidate.id)
+"""
+
+# A revived offer: one withdrawn earlier (the mitra went offline, or reached capacity) is offered again; an offer
+# declined, accepted or still open stays as it is. `revived` tells a revival (an UPDATE: xmax set) from a new row.
+_OFFER_OR_REVIVE = """
+    ON CONFLICT (request_id, mitra_id) DO UPDATE SET status = 'offered', offered_at = now(), responded_at = NULL
+    WHERE pairing_offers.status = 'withdrawn'
+    RETURNING request_id, mitra_id, (xmax <> 0) AS revived, offered_at
+"""
+
+# The estimated wait's history (`shared.domain.pairing.estimated_wait`): the latest matched requests within
+# WAIT_HISTORY_DAYS asked at an hour of the Jakarta clock within WAIT_HOUR_SPAN of now's (around midnight too).
+_RECENT_WAITS = """
+WITH recent AS (
+    SELECT ended_at, EXTRACT(epoch FROM ended_at - created_at) AS wait_s,
+           abs(EXTRACT(hour FROM created_at AT TIME ZONE 'Asia/Jakarta')
+               - EXTRACT(hour FROM now() AT TIME ZONE 'Asia/Jakarta')) AS hours_apart
+    FROM pairing_requests
+    WHERE status = 'matched' AND ended_at > now() - make_interval(days => :days)
+), alike AS (
+    SELECT wait_s FROM recent WHERE LEAST(hours_apart, 24 - hours_apart) <= :span ORDER BY ended_at DESC LIMIT :limit
+)
+SELECT count(*) AS matched, percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_s) AS median_s FROM alike
 """
 
 
@@ -85,7 +121,7 @@ _OFFER_STANDING = """
 # The mitra's row lock makes the capacity count in _START safe against this mitra's other accepts: that count is
 # a later statement's, so it sees every session they committed. The settings ride along (no statement of their own).
 _CLAIM = f"""
-    SELECT m.firebase_uid, m.display_name, o.status AS offer, {CONFIG_COLUMN}
+    SELECT m.firebase_uid, m.display_name, o.status AS offer, m.max_concurrent_clients AS own_max, {CONFIG_COLUMN}
     FROM mitras m JOIN pairing_offers o ON o.mitra_id = m.id AND o.request_id = CAST(:r AS uuid)
     WHERE m.id = CAST(:m AS uuid) AND m.active
     FOR UPDATE OF m
@@ -183,6 +219,35 @@ class PairingRepository:
         """Whether any mitra is available (`shared.domain.pairing.is_available`)."""
         return bool(self._sql.scalar(f"SELECT EXISTS ({AVAILABLE_MITRAS})", available_params(config)))
 
+    def past_mitra(self, client_id: str, mitra_id: str, config: AppConfig) -> PastMitra:
+        """Whether the client had a session with this mitra, and whether the mitra is available right now."""
+        row = self._sql.one(
+            f"""SELECT EXISTS (SELECT 1 FROM sessions
+                               WHERE client_id = CAST(:client AS uuid) AND mitra_id = CAST(:mitra AS uuid))
+                           AS had_session,
+                       EXISTS (SELECT 1 FROM ({AVAILABLE_MITRAS}) AS available
+                               WHERE available.id = CAST(:mitra AS uuid)) AS available""",
+            {"client": client_id, "mitra": mitra_id, **available_params(config)},
+        )
+        assert row is not None
+        allowed = self.preferred_mitra_allowed(client_id, mitra_id)
+        return PastMitra(had_session=row["had_session"], allowed=allowed, available=row["available"])
+
+    def preferred_mitra_allowed(self, client_id: str, mitra_id: str) -> bool:
+        """THE HOOK for blocks (issue 25): False when this mitra does not take this client (blocked them); the
+        request then goes to everyone, never saying why (`shared.domain.pairing.preference`). Allowed for now:
+        the `blocks` table and its check come with issue 25."""
+        return True
+
+    def recent_waits(self) -> RecentWaits:
+        """See _RECENT_WAITS."""
+        row = self._sql.one(
+            _RECENT_WAITS, {"days": WAIT_HISTORY_DAYS, "span": WAIT_HOUR_SPAN, "limit": WAIT_HISTORY_LIMIT}
+        )
+        assert row is not None
+        median = row["median_s"]
+        return RecentWaits(matched=row["matched"], median_s=float(median) if median is not None else None)
+
     def add_request(self, request: NewRequest) -> None:
         """Created now (the transaction's moment, as `lock_client` read it); a request that does not search ended
         as it began. The unique index `pairing_requests_one_open` refuses a client's second searching request, should
@@ -190,10 +255,11 @@ class PairingRepository:
         purchase = request.purchase
         self._sql.execute(
             """INSERT INTO pairing_requests (id, client_id, status, kind, tier_id, duration_s, transaction_id,
-                                             search_deadline, ended_at)
+                                             search_deadline, ended_at, preferred_mitra_id, preferred_until)
                VALUES (CAST(:id AS uuid), CAST(:client AS uuid), :status, :kind, :tier, :duration,
                        CAST(:transaction AS uuid), :deadline,
-                       CASE WHEN :status = 'searching' THEN NULL ELSE now() END)""",
+                       CASE WHEN :status = 'searching' THEN NULL ELSE now() END,
+                       CAST(:preferred AS uuid), :preferred_until)""",
             {
                 "id": request.request_id,
                 "client": request.client_id,
@@ -203,6 +269,8 @@ class PairingRepository:
                 "duration": purchase.duration_s,
                 "transaction": purchase.transaction_id,
                 "deadline": request.search_deadline,
+                "preferred": request.preferred_mitra_id,
+                "preferred_until": request.preferred_until,
             },
         )
 
@@ -220,13 +288,15 @@ class PairingRepository:
         return _offered(row) if row else None
 
     def offer_to_available_mitras(self, request_id: str, config: AppConfig) -> list[str]:
-        """The request offered to every available mitra (`shared.domain.pairing.is_available`) not offered it yet;
-        the uids of those offered now."""
+        """The request offered to every available mitra (`shared.domain.pairing.is_available`) not offered it yet,
+        only to the preferred one while its preference window is open (_PREFERENCE_ALLOWS); the uids of those
+        offered now."""
         rows = self._sql.all(
             f"""WITH available AS ({AVAILABLE_MITRAS}),
                 added AS (
                     INSERT INTO pairing_offers (request_id, mitra_id)
-                    SELECT CAST(:request AS uuid), id FROM available
+                    SELECT r.id, candidate.id FROM pairing_requests r, available candidate
+                    WHERE r.id = CAST(:request AS uuid) AND {_PREFERENCE_ALLOWS}
                     ON CONFLICT DO NOTHING RETURNING mitra_id)
                 SELECT available.firebase_uid FROM added JOIN available ON available.id = added.mitra_id
                 ORDER BY available.firebase_uid""",
@@ -234,20 +304,67 @@ class PairingRepository:
         )
         return [row["firebase_uid"] for row in rows]
 
-    def offer_searching_requests_to(self, mitra_id: str) -> list[OfferedRequest]:
-        """Every request still searching offered to this mitra, unless it was already; those offered now."""
+    def offer_searching_requests_to(self, mitra_id: str, config: AppConfig) -> list[OfferedRequest]:
+        """If this mitra is available (online, with room: `shared.domain.pairing.is_available`), every request
+        still searching that it may be offered (_PREFERENCE_ALLOWS) offered to it: new offers, and offers withdrawn
+        earlier made again (_OFFER_OR_REVIVE); declined ones stay declined. Those offered now."""
         rows = self._sql.all(
-            f"""WITH added AS (
+            f"""WITH candidate AS (
+                    SELECT available.id FROM ({AVAILABLE_MITRAS}) AS available
+                    WHERE available.id = CAST(:mitra AS uuid)),
+                added AS (
                     INSERT INTO pairing_offers (request_id, mitra_id)
-                    SELECT r.id, CAST(:mitra AS uuid) FROM pairing_requests r
-                    WHERE r.status = 'searching' AND r.search_deadline > now()
-                    ON CONFLICT DO NOTHING RETURNING request_id)
-                SELECT r.id::text AS request_id, r.kind, r.duration_s, r.search_deadline, {_CLIENT_SHOWN}
+                    SELECT r.id, candidate.id FROM pairing_requests r, candidate
+                    WHERE r.status = 'searching' AND r.search_deadline > now() AND {_PREFERENCE_ALLOWS}
+                    {_OFFER_OR_REVIVE})
+                SELECT r.id::text AS request_id, r.kind, r.duration_s, r.search_deadline, {_CLIENT_SHOWN},
+                       CASE WHEN added.revived THEN added.offered_at END AS again_at
                 FROM added JOIN pairing_requests r ON r.id = added.request_id JOIN clients c ON c.id = r.client_id
                 ORDER BY r.created_at""",
-            {"mitra": mitra_id},
+            {"mitra": mitra_id, **available_params(config)},
         )
         return [_offered(row) for row in rows]
+
+    def lock_mitra_for_offers(self, mitra_id: str) -> str | None:
+        """An active mitra's uid, its row locked until the change ends: its accepts (which lock it too, _CLAIM) wait,
+        so the capacity counted for its offers is not changing meanwhile."""
+        return self._sql.scalar(  # type: ignore[no-any-return]
+            "SELECT firebase_uid FROM mitras WHERE id = CAST(:id AS uuid) AND active FOR UPDATE", {"id": mitra_id}
+        )
+
+    def offered_counts(self, request_ids: list[str]) -> dict[str, int]:
+        """How many mitras each request has been offered to (every offer row, whatever became of it)."""
+        rows = self._sql.all(
+            """SELECT request_id::text, count(*) AS offered FROM pairing_offers
+               WHERE request_id = ANY(CAST(:ids AS uuid[])) GROUP BY request_id""",
+            {"ids": request_ids},
+        )
+        return {row["request_id"]: row["offered"] for row in rows}
+
+    def withdraw_offers_if_full(self, mitra_id: str, config: AppConfig) -> list[tuple[str, str]]:
+        """A mitra at capacity (`shared.domain.pairing.has_capacity`, `capacity_of`) holds no open offer: each one
+        withdrawn (made again when a slot frees, `offer_searching_requests_to`); (mitra uid, request id) of each."""
+        rows = self._sql.all(
+            """UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
+               WHERE o.mitra_id = CAST(:mitra AS uuid) AND o.status = 'offered' AND m.id = o.mitra_id
+                 AND (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
+                     >= COALESCE(m.max_concurrent_clients, :max_clients)
+               RETURNING m.firebase_uid, o.request_id::text""",
+            {"mitra": mitra_id, "max_clients": config.max_concurrent_clients},
+        )
+        return [(row["firebase_uid"], row["request_id"]) for row in rows]
+
+    def end_preference(self, request_id: str, *, declined_by: str | None = None) -> bool:
+        """A searching request's preference window ends now (its timer fired, or, `declined_by` given, the preferred
+        mitra declined): it goes to everyone. False when there was no window open to end (for that mitra)."""
+        row = self._sql.one(
+            """UPDATE pairing_requests SET preferred_until = now()
+               WHERE id = CAST(:r AS uuid) AND status = 'searching' AND preferred_until > now()
+                 AND (CAST(:m AS uuid) IS NULL OR preferred_mitra_id = CAST(:m AS uuid))
+               RETURNING id""",
+            {"r": request_id, "m": declined_by},
+        )
+        return row is not None
 
     # -- a mitra answers -------------------------------------------------------------------------------------------
 
@@ -263,7 +380,13 @@ class PairingRepository:
         row = self._sql.one(_CLAIM, {"r": request_id, "m": mitra_id})
         if row is None:
             return None
-        return Claim(row["firebase_uid"], row["display_name"], OfferStatus(row["offer"]), config_from(row["config"]))
+        return Claim(
+            row["firebase_uid"],
+            row["display_name"],
+            OfferStatus(row["offer"]),
+            config_from(row["config"]),
+            own_max_clients=row["own_max"],
+        )
 
     def start_session_if_first(
         self, request_id: str, mitra_id: str, session_id: str, *, max_clients: int
@@ -338,10 +461,13 @@ class PairingRepository:
 
     def search_window(self, request_id: str) -> SearchWindow | None:
         row = self._sql.one(
-            "SELECT status, search_deadline, now() AS now FROM pairing_requests WHERE id = CAST(:r AS uuid)",
+            """SELECT status, search_deadline, now() AS now, preferred_until
+               FROM pairing_requests WHERE id = CAST(:r AS uuid)""",
             {"r": request_id},
         )
-        return SearchWindow(RequestStatus(row["status"]), row["search_deadline"], row["now"]) if row else None
+        if row is None:
+            return None
+        return SearchWindow(RequestStatus(row["status"]), row["search_deadline"], row["now"], row["preferred_until"])
 
     def end_search_if_searching(self, request_id: str, status: RequestStatus) -> SearchEnded | None:
         """A request ends exactly once (`RequestStatus.can_become`): only while it searches; None when it had
@@ -386,4 +512,5 @@ def _offered(row: Row) -> OfferedRequest:
         duration_s=row["duration_s"],
         search_deadline=row["search_deadline"],
         client=_client_shown(row),
+        again_at=row.get("again_at"),
     )
