@@ -140,7 +140,10 @@ def csv_allows(group: Group) -> bool:
 
 # -- the earnings statement ----------------------------------------------------------------------------------------
 
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# Reports reach from 2000 to 2099: far past the service's history, and clear of the calendar's ends.
+MONTH_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
 
 
 def month_days(month: str) -> tuple[date, date]:

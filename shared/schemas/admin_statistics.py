@@ -9,13 +9,17 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.admin_statistics import MONTH_PATTERN
+from shared.domain.admin_statistics import FIRST_DAY, LAST_DAY, MONTH_PATTERN
 from shared.schemas import Model
 
 
 class StatisticsQuery(Model):
-    from_date: date | None = Field(default=None, description="Jakarta day, included; default: 6 days before to_date")
-    to_date: date | None = Field(default=None, description="Jakarta day, included; default: today; at most 92 days")
+    from_date: date | None = Field(
+        default=None, ge=FIRST_DAY, le=LAST_DAY, description="Jakarta day, included; default: 6 days before to_date"
+    )
+    to_date: date | None = Field(
+        default=None, ge=FIRST_DAY, le=LAST_DAY, description="Jakarta day, included; default: today; at most 92 days"
+    )
     group: Literal["day", "mitra", "both"] | None = Field(
         default=None, description="rows per day, per mitra, or both tables (JSON only); default: both, day for CSV"
     )
@@ -65,7 +69,7 @@ class StatementQuery(Model):
     )
 
     mitra_id: UUID
-    month: str = Field(pattern=MONTH_PATTERN, description="YYYY-MM, a month in Jakarta")
+    month: str = Field(pattern=MONTH_PATTERN, description="YYYY-MM (2000-2099), a month in Jakarta")
     format: Literal["json", "csv"] = Field(default="json", description="csv: text/csv, one row per session")
 
 

@@ -128,6 +128,8 @@ def test_the_day_report_has_every_day_of_the_range_and_a_csv_of_it(admin: App) -
         ({"from_date": "2026-11-02", "to_date": "2026-11-01"}, "from_date"),
         ({"from_date": "2026-01-01", "to_date": "2026-12-31"}, "from_date"),
         ({"from_date": "yesterday"}, "from_date"),
+        ({"from_date": "0001-01-01", "to_date": "0001-01-02"}, "from_date"),
+        ({"to_date": "9999-12-31"}, "to_date"),
         ({"group": "week"}, "group"),
         ({"format": "xlsx"}, "format"),
         ({"group": "both", "format": "csv"}, "group"),
@@ -144,6 +146,7 @@ def test_a_bad_report_query_is_a_400_naming_the_field(admin: App, query: dict[st
         ({"month": "2026-11"}, "mitra_id"),
         ({"mitra_id": str(uuid.uuid4()), "month": "2026-13"}, "month"),
         ({"mitra_id": str(uuid.uuid4())}, "month"),
+        ({"mitra_id": str(uuid.uuid4()), "month": "0000-01"}, "month"),
     ],
 )
 def test_a_bad_statement_query_is_a_400_naming_the_field(admin: App, query: dict[str, str], field: str) -> None:

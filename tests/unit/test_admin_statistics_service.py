@@ -98,6 +98,7 @@ def test_the_share_is_taken_once_on_the_month_not_per_session() -> None:
         ("2026-11", date(2026, 11, 1), date(2026, 11, 30)),
         ("2026-12", date(2026, 12, 1), date(2026, 12, 31)),
         ("2028-02", date(2028, 2, 1), date(2028, 2, 29)),
+        ("2099-12", date(2099, 12, 1), date(2099, 12, 31)),
     ],
 )
 def test_a_month_is_its_jakarta_days(month: str, first: date, last: date) -> None:
@@ -108,7 +109,7 @@ def test_a_month_is_its_jakarta_days(month: str, first: date, last: date) -> Non
     assert starts.astimezone(UTC).hour == 17, "Jakarta midnight is 17:00 UTC the day before"
 
 
-@pytest.mark.parametrize("month", ["2026-13", "2026-00", "2026-1", "26-11", "november"])
+@pytest.mark.parametrize("month", ["2026-13", "2026-00", "2026-1", "26-11", "november", "0000-01", "9999-12"])
 def test_a_month_that_is_not_yyyy_mm_is_refused(month: str) -> None:
     with pytest.raises(ValueError, match="YYYY-MM"):
         reports.month_days(month)
