@@ -89,6 +89,16 @@ class Endpoint:
     descriptions: dict[str, str] = field(default_factory=dict)
     tag: str = ""
     errors: frozenset[int] = frozenset()
+    # Also answers a CSV file (`CsvFile`, text/csv) when asked with `format=csv`.
+    csv: bool = False
+
+
+class CsvFile(BaseModel):
+    """A reply sent as a file instead of JSON (text/csv, `Content-Disposition: attachment`): for an endpoint
+    declared with `csv=True`."""
+
+    filename: str
+    text: str
 
 
 # Any operation may answer these: 400 input it refuses, 401 no valid token, 403 a role it does not admit or a
@@ -112,6 +122,7 @@ def endpoint(
     check_revoked: bool = False,
     errors: Collection[int] = (),
     tag: str | None = None,
+    csv: bool = False,
 ) -> Callable[[Callable[[Call[Any]], BaseModel]], HttpFunction]:
     """`roles=None` admits any signed-in user (e.g. before registration gives them a role).
     `check_revoked` asks Firebase whether the token was revoked: one more call, for sensitive functions.
@@ -136,6 +147,7 @@ def endpoint(
             descriptions=descriptions,
             tag=tag or _area(handler),
             errors=COMMON_ERRORS | frozenset(errors),
+            csv=csv,
         )
         ENDPOINTS[spec.name] = spec
 
@@ -154,13 +166,22 @@ def endpoint(
                 result = handler(Call(caller, req.method, body, _idempotency_key(req), spec.name))
                 if caller.role is Role.ADMIN and req.method == "GET":
                     _audit_read(caller, spec.name, body)
-                return json_response(200, result.model_dump(mode="json"))
+                return _reply(result)
             except Exception as exc:
                 return failure_response(exc, spec.name)
 
         return http_function
 
     return decorate
+
+
+def _reply(result: BaseModel) -> flask.Response:
+    if isinstance(result, CsvFile):
+        disposition = f'attachment; filename="{result.filename}"'
+        return flask.Response(
+            result.text, status=200, mimetype="text/csv", headers={"Content-Disposition": disposition}
+        )
+    return json_response(200, result.model_dump(mode="json"))
 
 
 def method_descriptions(doc: str, methods: list[str]) -> dict[str, str]:

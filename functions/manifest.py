@@ -72,6 +72,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("admin_mitra_logs", "functions.admin_mitras", "admin"),
     FunctionSpec("admin_mitra_relinks", "functions.admin_mitras", "admin"),
     FunctionSpec("admin_admins", "functions.admin_admins", "admin"),
+    # Reports (issue 24): per day and per mitra over a range, and a mitra's monthly earnings statement.
+    FunctionSpec("admin_statistics", "functions.admin_statistics", "admin"),
+    FunctionSpec("admin_mitra_statement", "functions.admin_statistics", "admin"),
     FunctionSpec("session_end", "functions.lifecycle", "http"),
     FunctionSpec("session_goodbye", "functions.lifecycle", "http"),
     FunctionSpec("extension_request", "functions.lifecycle", "http"),

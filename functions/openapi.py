@@ -58,6 +58,16 @@ TAGS = {
     "privacy": "A client's own data: export and account deletion.",
     "admin": "The control center (admins only; most are audited).",
 }
+# The reply of an endpoint declared `csv=True` when asked `format=csv` (functions/_http.py CsvFile).
+_CSV = {
+    "text/csv": {
+        "schema": {
+            "type": "string",
+            "description": "RFC 4180 CSV (UTF-8, CRLF): a header row, then one row per item; amounts in whole IDR. "
+            "Sent as an attachment named in Content-Disposition.",
+        }
+    }
+}
 _ROLES = {"client": "clients", "mitra": "mitras", "admin": "admins"}
 
 
@@ -197,7 +207,10 @@ def _operation(spec: Endpoint, method: str, request: type[BaseModel], refs: dict
         "responses": {
             "200": {
                 "description": "OK",
-                "content": {"application/json": _content(refs[spec.response], spec.response, request=False)},
+                "content": {
+                    "application/json": _content(refs[spec.response], spec.response, request=False),
+                    **(_CSV if spec.csv else {}),
+                },
             },
             **{str(status): _error_response(status) for status in sorted(spec.errors)},
         },

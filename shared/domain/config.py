@@ -52,6 +52,9 @@ class AppConfig(BaseModel):
     hotline_numbers: str = Field("119 ext 8 (SEJIWA), 112", min_length=3, max_length=200, pattern=HOTLINE_PATTERN)
     # Message texts of sessions closed longer ago than this are erased (the sessions and the ledger stay).
     retention_days: int = Field(365, ge=30, le=3650)
+    # The mitra's part of what clients paid for the sessions of a month less refunds (`admin_mitra_statement`,
+    # docs/contract.md "Reports"), floored to the whole rupiah.
+    mitra_share_percent: int = Field(70, ge=0, le=100)
 
     @classmethod
     def from_rows(cls, rows: dict[str, Any]) -> AppConfig:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from shared.services.admin_dashboard import AdminDashboardRepository
     from shared.services.admin_mitras import AdminMitrasRepository
     from shared.services.admin_sessions import AdminSessionsRepository
+    from shared.services.admin_statistics import AdminStatisticsRepository
     from shared.services.admin_users import AdminUsersRepository
     from shared.services.billing import BillingRepository, RefundsRepository
     from shared.services.billing.history import BillingHistoryRepository
@@ -108,6 +109,9 @@ class UnitOfWork(Protocol):
 
     @property
     def admin_users(self) -> AdminUsersRepository: ...
+
+    @property
+    def admin_statistics(self) -> AdminStatisticsRepository: ...
 
     @property
     def billing(self) -> BillingRepository: ...

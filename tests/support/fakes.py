@@ -31,6 +31,7 @@ from tests.support.fake_admin_config import FakeAdminConfigRepository
 from tests.support.fake_admin_dashboard import FakeAdminDashboardRepository
 from tests.support.fake_admin_mitras import FakeAdminMitrasRepository
 from tests.support.fake_admin_sessions import FakeAdminSessionsRepository
+from tests.support.fake_admin_statistics import FakeAdminStatisticsRepository
 from tests.support.fake_admin_users import FakeAdminUsersRepository
 from tests.support.fake_billing import FakeBillingRepository, FakeRefundsRepository
 from tests.support.fake_billing_history import FakeBillingHistoryRepository
@@ -197,6 +198,7 @@ class FakeUnitOfWork:
         self.admin_admins = FakeAdminAdminsRepository(db)
         self.admin_config = FakeAdminConfigRepository(db)
         self.admin_dashboard = FakeAdminDashboardRepository(db)
+        self.admin_statistics = FakeAdminStatisticsRepository(db)
         self.admin_mitras = FakeAdminMitrasRepository(db)
         self.admin_sessions = FakeAdminSessionsRepository(db)
         self.admin_users = FakeAdminUsersRepository(db)

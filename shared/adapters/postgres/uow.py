@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from shared.adapters.postgres.admin_dashboard import AdminDashboardRepository
     from shared.adapters.postgres.admin_mitras import AdminMitrasRepository
     from shared.adapters.postgres.admin_sessions import AdminSessionsRepository
+    from shared.adapters.postgres.admin_statistics import AdminStatisticsRepository
     from shared.adapters.postgres.admin_users import AdminUsersRepository
     from shared.adapters.postgres.billing import BillingRepository
     from shared.adapters.postgres.billing_history import BillingHistoryRepository
@@ -114,6 +115,12 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.admin_dashboard import AdminDashboardRepository
 
         return self._repository(AdminDashboardRepository)
+
+    @property
+    def admin_statistics(self) -> AdminStatisticsRepository:
+        from shared.adapters.postgres.admin_statistics import AdminStatisticsRepository
+
+        return self._repository(AdminStatisticsRepository)
 
     @property
     def admin_mitras(self) -> AdminMitrasRepository:
