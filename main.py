@@ -23,4 +23,25 @@ def __getattr__(name: str) -> Any:
     from functions._replies import MAX_BODY_BYTES, MAX_EVENT_BODY_BYTES, limit_bodies
 
     limit_bodies(MAX_EVENT_BODY_BYTES if spec.trigger == "pubsub" else MAX_BODY_BYTES)
-    return function
+    from shared import metering
+
+    return _metered(name, function) if metering.enabled() else function
+
+
+def _metered(name: str, function: Any) -> Any:
+    """The function counting its invocations and CPU time for the cost model (bench/cost.py; HALO_METER_DIR)."""
+    import functools
+    import time
+
+    from shared import metering
+
+    @functools.wraps(function)
+    def metered(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            metering.count(f"invocation {name}")
+            metering.count(f"cpu_ms {name}", round((time.thread_time() - started) * 1000, 3))
+
+    return metered
