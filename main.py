@@ -18,6 +18,9 @@ def __getattr__(name: str) -> Any:
     spec = BY_NAME.get(name)
     if spec is None:
         raise AttributeError(f"module 'main' has no function {name!r}")
+    from shared import bootstrap
+
+    bootstrap.warm_up()  # beside the import below
     function = getattr(importlib.import_module(spec.module), name)
     # functions-framework looks the function up while it builds the function's app: the app refuses large bodies.
     from functions._replies import MAX_BODY_BYTES, MAX_EVENT_BODY_BYTES, limit_bodies

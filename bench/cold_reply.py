@@ -97,7 +97,8 @@ class Case:
 
 def _first_reply(target: str, source: Path, signature: str, call: Call) -> float:
     """Milliseconds from starting a fresh gunicorn to the 200 of its first request."""
-    instance = _stack.FunctionInstance(target, source=source, signature=signature)
+    # As on Cloud Run, which sets K_SERVICE: the instance warms its first connection up (shared/bootstrap.py).
+    instance = _stack.FunctionInstance(target, source=source, signature=signature, env={"HALO_WARM_UP": "1"})
     started = time.perf_counter()
     instance.process.start()
     try:
@@ -141,8 +142,6 @@ def _cases() -> tuple[list[Case], dict[str, Callable[[], Call]]]:
     admin = App(local.functions_url, _stack.auth().sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
     assert admin.session is not None
     tier = _stack.add_tier(1800)
-    mitra = _stack.new_mitra("Mitra Cold")
-    assert mitra.session is not None
 
     def chat_send() -> Call:
         body = {"session_id": pair.session_id, "text": "halo", "client_message_id": uuid.uuid4().hex}
@@ -158,27 +157,34 @@ def _cases() -> tuple[list[Case], dict[str, Callable[[], Call]]]:
         return Call(_json({"free_trial": True}), _bearer(client.session.id_token), cancel)
 
     def pairing_accept() -> Call:
+        mitra = _stack.new_mitra("Mitra Cold")  # a free one each time: the last one's session is still closing
+        assert mitra.session is not None
         client = _stack.new_client("Cold Accept")
         request = _stack.people.ok(client.post("pairing_request", {"free_trial": True}), "pairing_request")
         db = _stack.halo_db()
-        deadline = time.monotonic() + 20
-        while True:  # the blast's offer to the one online mitra, as its app would see it
+        deadline = time.monotonic() + 60
+        while True:  # the blast's offer to the mitra, as its app would see it
             with db.transaction() as tx:
                 offered = tx.scalar(
-                    "SELECT count(*) FROM pairing_offers WHERE request_id = :r AND status = 'offered'",
-                    {"r": request["request_id"]},
+                    """SELECT count(*) FROM pairing_offers o JOIN mitras m ON m.id = o.mitra_id
+                       WHERE o.request_id = CAST(:r AS uuid) AND o.status = 'offered' AND m.firebase_uid = :uid""",
+                    {"r": request["request_id"], "uid": mitra.session.uid},
                 )
-            if offered or time.monotonic() > deadline:
+            if offered:
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no offer to the mitra for {request['request_id']}")
             time.sleep(0.05)
 
         def end() -> None:
-            found = mitra.get("sessions_list")
-            for item in (found.body or {}).get("sessions", []) if isinstance(found.body, dict) else []:
-                if item.get("status") == "active":
-                    mitra.post("session_end", {"session_id": item["session_id"]})
+            with db.transaction() as tx:
+                session_id = tx.scalar(
+                    "SELECT id::text FROM sessions WHERE request_id = CAST(:r AS uuid)", {"r": request["request_id"]}
+                )
+            if session_id is not None:
+                _stack.people.ok(client.post("session_end", {"session_id": session_id}), "session_end")
 
-        return Call(_json({"request_id": request["request_id"]}), _bearer(mitra.session.id_token), end)  # type: ignore[union-attr]
+        return Call(_json({"request_id": request["request_id"]}), _bearer(mitra.session.id_token), end)
 
     def billing_checkout() -> Call:
         client = _stack.new_client("Cold Checkout")

@@ -8,6 +8,8 @@ bounded.
 
 from __future__ import annotations
 
+import os
+import threading
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,15 @@ def database() -> Database:
         ping_after_s=settings.db_ping_after_s,
         max_age_s=settings.db_max_age_s,
     )
+
+
+def warm_up() -> None:
+    """On a deployed instance (Cloud Run sets K_SERVICE; HALO_WARM_UP=1 elsewhere), open the first PostgreSQL
+    connection on a thread while the function's code is still being imported: the first request, which would wait
+    for it (a Cloud SQL connector's certificates and TLS handshake, in production), finds it in the pool."""
+    if not (os.environ.get("K_SERVICE") or os.environ.get("HALO_WARM_UP") == "1"):
+        return
+    threading.Thread(target=database().warm, name="halo-warm-up", daemon=True).start()
 
 
 @cache
