@@ -7,6 +7,7 @@ for its own function's dependencies and nothing else.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from functions.manifest import BY_NAME
@@ -18,9 +19,12 @@ def __getattr__(name: str) -> Any:
     spec = BY_NAME.get(name)
     if spec is None:
         raise AttributeError(f"module 'main' has no function {name!r}")
-    from shared import bootstrap
+    if spec.trigger != "webhook" and (os.environ.get("K_SERVICE") or os.environ.get("HALO_WARM_UP") == "1"):
+        # On a deployed instance (Cloud Run sets K_SERVICE): the first PostgreSQL connection opens beside the
+        # import below. Not for the webhook, whose cold start stays light (tests/unit/test_webhook_instance.py).
+        from shared import bootstrap
 
-    bootstrap.warm_up()  # beside the import below
+        bootstrap.warm_up()
     function = getattr(importlib.import_module(spec.module), name)
     # functions-framework looks the function up while it builds the function's app: the app refuses large bodies.
     from functions._replies import MAX_BODY_BYTES, MAX_EVENT_BODY_BYTES, limit_bodies

@@ -8,7 +8,6 @@ bounded.
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import cache
 from typing import TYPE_CHECKING
@@ -44,11 +43,9 @@ def database() -> Database:
 
 
 def warm_up() -> None:
-    """On a deployed instance (Cloud Run sets K_SERVICE; HALO_WARM_UP=1 elsewhere), open the first PostgreSQL
-    connection on a thread while the function's code is still being imported: the first request, which would wait
-    for it (a Cloud SQL connector's certificates and TLS handshake, in production), finds it in the pool."""
-    if not (os.environ.get("K_SERVICE") or os.environ.get("HALO_WARM_UP") == "1"):
-        return
+    """Open the first PostgreSQL connection on a thread while the function's code is still being imported (main.py
+    asks on a deployed instance): the first request, which would wait for it (a Cloud SQL connector's certificates
+    and TLS handshake, in production), finds it in the pool."""
     threading.Thread(target=database().warm, name="halo-warm-up", daemon=True).start()
 
 
