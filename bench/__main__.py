@@ -16,7 +16,7 @@ REPORT = Path(__file__).resolve().parent / "REPORT.md"
 
 
 # Run on their own (`make soak`), with a section of the report they rewrite themselves.
-SEPARATE = ("soak",)
+SEPARATE = ("soak", "load")
 
 
 def _modules() -> list[str]:
