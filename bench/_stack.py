@@ -308,6 +308,8 @@ class FunctionInstance:
         )
         self.env = env or {}
         environment = {**os.environ, **self.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        if "HALO_METER_DIR" not in self.env:  # an instance being measured does not count for the cost model
+            environment.pop("HALO_METER_DIR", None)
         self.process = ManagedProcess(
             f"instance-{target}",
             [
