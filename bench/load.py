@@ -146,10 +146,12 @@ def _tree_cpu(pid: int) -> float:
 
 
 def _parts_cpu(stack: Any) -> dict[str, float]:
+    processes = {process.name: process for process in stack.processes}
+    processes["postgres"] = stack.postgres.process
     found = {}
     for name in ("gateway", "postgres", "firestore", "pubsub"):
-        process = stack._process(name)
-        found[name] = _tree_cpu(process.proc.pid) if process.proc is not None else 0.0
+        process = processes.get(name)
+        found[name] = _tree_cpu(process.proc.pid) if process is not None and process.proc is not None else 0.0
     return found
 
 
