@@ -122,6 +122,7 @@ class Phase:
     timings: Timings
     record: soak.Record
     cpu_s: dict[str, float]
+    load_average: float
 
     @property
     def errors(self) -> int:
@@ -179,6 +180,7 @@ def _phase(
     ]
     client_actors = [LoadClient(c, world, stop_clients, timings) for c in clients]
     cpu_before = _parts_cpu(stack)
+    load_average = os.getloadavg()[0]
     started = time.monotonic()
     for actor in (*mitra_actors, *client_actors):
         actor.start()
@@ -198,6 +200,7 @@ def _phase(
         timings,
         record,
         {part: cpu_after[part] - cpu_before[part] for part in cpu_after},
+        load_average,
     )
 
 
@@ -226,7 +229,8 @@ def render(phases: list[Phase], base: int) -> str:
         )
         parts = ", ".join(f"{part} {phase.cpu_ms_per_session(part):.0f}" for part in phase.cpu_s)
         lines.append(
-            f"{phase.multiple}x ({phase.clients} clients): completed sessions {phase.timings.completed}, errors "
+            f"{phase.multiple}x ({phase.clients} clients, load average {phase.load_average:.1f} at its start): "
+            f"completed sessions {phase.timings.completed}, errors "
             f"{phase.errors} {verdict(phase.errors == 0)}; chat_send → listener {chat_text}; CPU ms per completed "
             f"session: {parts}"
         )
