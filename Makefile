@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Generators kept out of the app's virtualenv (requirements-tools.txt).
 TOOLS := .local/tools-venv
 
-.PHONY: help dev demo test bootstrap lint unit integration e2e bench soak openapi contract infra reset psql clean clients docs \
+.PHONY: help dev demo test bootstrap lint unit integration e2e bench soak load openapi contract infra reset psql clean clients docs \
 	lock deploy deploy-plan
 .DEFAULT_GOAL := help
 
@@ -56,6 +56,12 @@ bench: bootstrap ## the benchmarks; writes bench/REPORT.md
 # rewritten. SOAK_MINUTES (default 5), SOAK_CLIENTS, SOAK_MITRAS. Not part of `make test` or `make bench`.
 soak: bootstrap ## full sessions under restarts of every part, then the invariants (SOAK_MINUTES=5)
 	$(BIN)/python -m bench.soak
+
+# Full sessions (the soak's population, no restarts) at 1x, 2x and 4x LOAD_BASE clients (default 3) for
+# LOAD_PHASE_S seconds each (default 60): per-function p50/p99, chat_send → listener, errors, CPU per session; rewrites
+# bench/REPORT.md's load section. Loopback only, about 8 minutes. Not part of `make bench`.
+load: bootstrap ## sessions at 1x, 2x, 4x a base rate: latency, errors, CPU per session (bench/REPORT.md)
+	$(BIN)/python -m bench.load
 
 # Regenerates the committed OpenAPI document and contract/ schemas (a test fails when either drifts from the code).
 openapi: bootstrap contract ## regenerate openapi.json (and contract/) from the code

@@ -16,13 +16,17 @@ REPORT = Path(__file__).resolve().parent / "REPORT.md"
 
 
 # Run on their own (`make soak`), with a section of the report they rewrite themselves.
-SEPARATE = ("soak",)
+SEPARATE = ("soak", "load")
+# Modules of bench/ that are not benchmarks: the cost model's price table.
+NOT_BENCHMARKS = ("prices",)
 
 
 def _modules() -> list[str]:
     here = str(Path(__file__).resolve().parent)
     names = (info.name for info in pkgutil.iter_modules([here]))
-    return sorted(name for name in names if not name.startswith("_") and name not in SEPARATE)
+    return sorted(
+        name for name in names if not name.startswith("_") and name not in SEPARATE and name not in NOT_BENCHMARKS
+    )
 
 
 def _separate_sections() -> list[str]:

@@ -77,6 +77,10 @@ def stack() -> LocalStack:
 
 
 def _start(state: Path) -> LocalStack:
+    # Every process of the stack counts its operations for the cost model (shared/metering.py, bench/cost.py).
+    meter = state / "meter"
+    meter.mkdir(exist_ok=True)
+    os.environ["HALO_METER_DIR"] = str(meter)
     return start_on_free_ports(state, tick_s=5.0, identity_cache_s=5.0, progress=_progress)
 
 
@@ -304,6 +308,8 @@ class FunctionInstance:
         )
         self.env = env or {}
         environment = {**os.environ, **self.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        if "HALO_METER_DIR" not in self.env:  # an instance being measured does not count for the cost model
+            environment.pop("HALO_METER_DIR", None)
         self.process = ManagedProcess(
             f"instance-{target}",
             [

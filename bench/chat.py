@@ -13,7 +13,7 @@
 (d) Firestore writes per message in a scripted typical session (typing and receipts included);
 (e) PostgreSQL round trips per `chat_send`, counted on the connection itself: statements, and the wire round
     trips pg8000 makes for them.
-Targets (docs/targets.md): (b)/(a') p50 ≤ 1.5; (c) ≥ 25 %; (d) ≤ 1.5; (e) ≤ 3.
+Targets (docs/targets.md): (b)/(a') p50 ≤ 1.25 (issue 26; 1.5 before); (c) ≥ 25 %; (d) ≤ 1.5; (e) ≤ 3.
 During (a)-(c) the events each message sets off (for on_chat_message, on_notify) are held in the Pub/Sub emulator, as
 their instances would be other machines in production; chat_send still publishes and waits for every message.
 """
@@ -69,7 +69,7 @@ THROUGHPUT_SESSIONS = 64  # many sessions at a few messages a second each, as an
 TYPICAL_MESSAGES = 60
 ROUND_TRIP_SENDS = 50
 
-TARGET_LATENCY_RATIO = 1.5
+TARGET_LATENCY_RATIO = 1.25
 TARGET_THROUGHPUT_SHARE = 0.25
 TARGET_WRITES_PER_MESSAGE = 1.5
 TARGET_ROUND_TRIPS = 3.0

@@ -63,7 +63,7 @@ def chat_typing(call: Call[ChatTyping]) -> TypingAck:
     written = chat.typing(
         bootstrap.ports(), call.caller.participant(), session_id=str(call.body.session_id), is_typing=call.body.typing
     )
-    return TypingAck(written=written)
+    return TypingAck(written=written, renew_after_s=chat.TYPING_RENEW_AFTER_S)
 
 
 @endpoint(get=SessionsQuery, roles=PARTICIPANTS, response=SessionsPage)

@@ -8,6 +8,7 @@ bounded.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,13 @@ def database() -> Database:
         ping_after_s=settings.db_ping_after_s,
         max_age_s=settings.db_max_age_s,
     )
+
+
+def warm_up() -> None:
+    """Open the first PostgreSQL connection on a thread while the function's code is still being imported (main.py
+    asks on a deployed instance): the first request, which would wait for it (a Cloud SQL connector's certificates
+    and TLS handshake, in production), finds it in the pool."""
+    threading.Thread(target=database().warm, name="halo-warm-up", daemon=True).start()
 
 
 @cache

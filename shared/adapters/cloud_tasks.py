@@ -13,6 +13,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared import metering
 from shared.logging import TRACE_HEADER
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class CloudTasksScheduler:
             ),
             schedule_time=at,
         )
+        metering.count("tasks.create")
         try:
             self._tasks().create_task(parent=self._queue_path(queue), task=task)
         except exceptions.AlreadyExists:
@@ -76,6 +78,7 @@ class CloudTasksScheduler:
         """Delete the task; False when there is none (never created, already ran, or already cancelled)."""
         from google.api_core import exceptions
 
+        metering.count("tasks.delete")
         try:
             self._tasks().delete_task(name=self._task_name(queue, task_id))
         except exceptions.NotFound:

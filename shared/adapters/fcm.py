@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from shared import metering
 from shared.domain.notify import PushMessage, PushResult
 from shared.logging import event
 
@@ -67,6 +68,7 @@ class FcmSender:
 
     def _deliver(self, message: PushMessage) -> PushResult:
         payload = {"message": encode(message)}
+        metering.count("fcm.send")
         session = self._ready_session()
         for attempt in range(1, self._max_attempts + 1):
             retry_after: float | None = None

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared import metering
 from shared.adapters.group_commit import GroupCommit
 from shared.domain import projection
 from shared.domain.events import DELETE_FIELD, DocumentDelete, DocumentEvent
@@ -140,6 +141,10 @@ class FirestoreWriter:
                 writes = [write for write in writes if not (self._creates(write) and self._path_of(write) in found)]
 
     def _send_writes(self, writes: list[Any]) -> None:
+        if metering.enabled():
+            deletes = sum(1 for write in writes if _is_delete(write))
+            metering.count("firestore.write", len(writes) - deletes)
+            metering.count("firestore.delete", deletes)
         if self.public_api:
             self._commit_public(writes)
             return
@@ -208,6 +213,7 @@ class FirestoreWriter:
         """Each document's `_versions` and update time (None: it does not exist), in one read."""
         if not paths:
             return {}
+        metering.count("firestore.read", len(paths))
         if self.public_api:
             client = self.client
             references = [client.document(_document_path(path)) for path in paths]
@@ -661,3 +667,11 @@ def _encode_mapping(target: Any, value: dict[str, Any]) -> None:
         if not isinstance(key, str):
             raise TypeError(f"a field name is a string, not {type(key).__name__}")
         _encode_value(entries.fields[key], item)
+
+
+def _is_delete(write: Any) -> bool:
+    """A write protobuf (or the library's own) that deletes its document (for the cost model's counts)."""
+    try:
+        return bool(write.WhichOneof("operation") == "delete")
+    except (AttributeError, TypeError, ValueError):
+        return bool(getattr(write, "delete", None))

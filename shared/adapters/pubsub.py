@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from shared import metering
 from shared.adapters.group_commit import GroupCommit
 
 # An outage must not hold a request: a publish that has not landed by then fails, and the outbox row it came from
@@ -122,6 +123,7 @@ class PubSubPublisher:
         ids in the order given. Every topic is tried; then the first failure is raised (a message Pub/Sub's types
         refuse fails its caller alone, before anything is sent)."""
         if self.public_api:
+            metering.count("pubsub.message", len(messages))
             return self._publish_all_public(messages)
         self._publish_rpc()
         _, message_type = self._types
@@ -158,6 +160,7 @@ class PubSubPublisher:
         """One Publish RPC for `group`, resent once after a transient failure; each caller gets its ids."""
         request_type, _ = self._types
         request = request_type(topic=path, messages=[message for pending in group for message in pending.messages])
+        metering.count("pubsub.message", len(request.messages))
         metadata = [("x-goog-request-params", f"topic={quote(path, safe='')}")]
         for attempt in (1, 2):
             try:

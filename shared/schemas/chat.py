@@ -60,6 +60,9 @@ class ChatTyping(Model):
 
 class TypingAck(BaseModel):
     written: bool
+    # How long the app waits before it sends `typing: true` again while the person keeps typing: sooner would
+    # write nothing (the lease is renewed only once this old), so it would only cost a call.
+    renew_after_s: int
 
 
 class HistoryQuery(Model):

@@ -179,6 +179,10 @@ def receipts(
     return {"delivered_seq": delivered, "read_seq": read}
 
 
+# What chat_typing tells the app: send `typing: true` again no sooner than this while the person keeps typing.
+TYPING_RENEW_AFTER_S = int(rules.TYPING_RENEW_AFTER.total_seconds())
+
+
 def typing(ports: Ports, typist: Participant, *, session_id: str, is_typing: bool) -> bool:
     """Returns whether this call was written to Firestore. Typing is ephemeral, so it skips the outbox: a lease
     (shared.domain.chat.typing_renewable / typing_clearable) written straight to the session document, with this

@@ -256,6 +256,15 @@ class Database:
             self._close_quietly(conn)
 
     @property
+    def warm(self) -> None:
+        """Open one connection ahead of the first request (a cold instance's warm-up, on a thread of its own); a
+        failure is left for the first request to meet and answer."""
+        try:
+            conn = self._checkout()
+        except Exception:
+            return
+        self._checkin(conn)
+
     def open_connections(self) -> int:
         """Connections this pool holds now, idle or in use."""
         with self._lock:

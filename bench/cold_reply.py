@@ -1,0 +1,285 @@
+"""Cold start as a person feels it: process start → the first 200 reply of a real request, against a floor.
+
+`cold_start` times `import main`; a person waits for more than that: the SDK clients, the first PostgreSQL
+connection, the Firestore channel and the token check all happen on the first request. Here each function is
+started in a fresh gunicorn (the gateway's flags, from a copy compiled to bytecode as the buildpack deploys it) with
+the stack already warm, and one real request is sent as soon as the port accepts a connection (it waits in the
+listen backlog while the worker imports): the figure is process start → that request's 200.
+
+The floor, started the same way and interleaved run by run: a minimal functions-framework function that imports the
+same SDKs and makes the same first calls (one PostgreSQL query over a new connection, one Firestore write, one token
+verification: a Firebase ID token for app-facing functions, a Google OIDC token for task and Pub/Sub handlers).
+Target (docs/targets.md): at most 1.2 times the floor for every function.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import _stack
+from bench.cold_start import deployed_copy
+
+RUNS = int(os.environ.get("HALO_BENCH_COLD_RUNS", "3"))
+TARGET_RATIO = 1.2
+
+_FLOOR = '''
+"""The floor: the same SDKs, the same first calls, nothing of ours."""
+import os, uuid
+
+import flask, functions_framework, pydantic, pg8000.native  # noqa: F401
+import firebase_admin
+from firebase_admin import auth as firebase_auth
+from google.cloud import firestore
+
+
+def _first_calls(request, verify):
+    env = os.environ.get
+    connection = pg8000.native.Connection(
+        user=env("HALO_DB_USER", "postgres"), password=env("HALO_DB_PASSWORD") or None,
+        host=env("HALO_DB_HOST", "127.0.0.1"), port=int(env("HALO_DB_PORT", "5432")),
+        database=env("HALO_DB_NAME", "halo"),
+    )
+    connection.run("SELECT 1")
+    verify(request.headers["Authorization"].split(" ", 1)[1])
+    client = firestore.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "demo-halo"))
+    client.document(f"bench_floor/{uuid.uuid4().hex}").set({"at": firestore.SERVER_TIMESTAMP})
+    return {"ok": True}
+
+
+def floor_http(request):
+    def verify(token):
+        app = firebase_admin.initialize_app(options={"projectId": os.environ.get("GOOGLE_CLOUD_PROJECT", "demo-halo")})
+        firebase_auth.verify_id_token(token, app=app)
+    return _first_calls(request, verify)
+
+
+def floor_internal(request):
+    def verify(token):
+        from google.auth.transport import requests as google_requests
+        from google.oauth2 import id_token
+        id_token.verify_token(token, google_requests.Request(), audience=None,
+                              certs_url=os.environ["HALO_OIDC_CERTS_URL"])
+    return _first_calls(request, verify)
+'''
+
+
+@dataclass(frozen=True)
+class Call:
+    """One real request to a fresh instance: what to post, with which headers (made just before each start)."""
+
+    body: bytes
+    headers: dict[str, str]
+    done: Callable[[], None] = lambda: None
+    method: str = "POST"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    signature: str
+    floor: str
+    prepare: Callable[[], Call]
+
+
+def _first_reply(target: str, source: Path, signature: str, call: Call) -> float:
+    """Milliseconds from starting a fresh gunicorn to the 200 of its first request."""
+    # As on Cloud Run, which sets K_SERVICE: the instance warms its first connection up (shared/bootstrap.py).
+    instance = _stack.FunctionInstance(target, source=source, signature=signature, env={"HALO_WARM_UP": "1"})
+    started = time.perf_counter()
+    instance.process.start()
+    try:
+        deadline = started + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", instance.port), timeout=0.05).close()
+                break
+            except OSError:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"{target} never listened") from None
+                time.sleep(0.002)
+        reply = requests.request(
+            call.method, f"{instance.url}/{target}", data=call.body or None, headers=call.headers, timeout=60
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        if reply.status_code not in (200, 204):
+            raise RuntimeError(f"{target}: HTTP {reply.status_code} {reply.text[:300]}")
+        return elapsed
+    finally:
+        instance.stop()
+        call.done()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode()
+
+
+def _cases() -> tuple[list[Case], dict[str, Callable[[], Call]]]:
+    from emulators.seed import ADMIN_EMAIL, ADMIN_PASSWORD
+    from emulators.simulator import App
+
+    local = _stack.stack()
+    _stack.quiet_world()
+    pair = _stack.paired()
+    assert pair.client.session is not None
+    admin = App(local.functions_url, _stack.auth().sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD))
+    assert admin.session is not None
+    tier = _stack.add_tier(1800)
+
+    def chat_send() -> Call:
+        body = {"session_id": pair.session_id, "text": "halo", "client_message_id": uuid.uuid4().hex}
+        return Call(_json(body), _bearer(pair.client.session.id_token))  # type: ignore[union-attr]
+
+    def pairing_request() -> Call:
+        client = _stack.new_client("Cold Request")
+        assert client.session is not None
+
+        def cancel() -> None:
+            client.post("pairing_cancel", {})
+
+        return Call(_json({"free_trial": True}), _bearer(client.session.id_token), cancel)
+
+    def pairing_accept() -> Call:
+        mitra = _stack.new_mitra("Mitra Cold")  # a free one each time: the last one's session is still closing
+        assert mitra.session is not None
+        client = _stack.new_client("Cold Accept")
+        request = _stack.people.ok(client.post("pairing_request", {"free_trial": True}), "pairing_request")
+        db = _stack.halo_db()
+        deadline = time.monotonic() + 60
+        while True:  # the blast's offer to the mitra, as its app would see it
+            with db.transaction() as tx:
+                offered = tx.scalar(
+                    """SELECT count(*) FROM pairing_offers o JOIN mitras m ON m.id = o.mitra_id
+                       WHERE o.request_id = CAST(:r AS uuid) AND o.status = 'offered' AND m.firebase_uid = :uid""",
+                    {"r": request["request_id"], "uid": mitra.session.uid},
+                )
+            if offered:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no offer to the mitra for {request['request_id']}")
+            time.sleep(0.05)
+
+        def end() -> None:
+            with db.transaction() as tx:
+                session_id = tx.scalar(
+                    "SELECT id::text FROM sessions WHERE request_id = CAST(:r AS uuid)", {"r": request["request_id"]}
+                )
+            if session_id is not None:
+                _stack.people.ok(client.post("session_end", {"session_id": session_id}), "session_end")
+
+        return Call(_json({"request_id": request["request_id"]}), _bearer(mitra.session.id_token), end)
+
+    def billing_checkout() -> Call:
+        client = _stack.new_client("Cold Checkout")
+        assert client.session is not None
+        headers = {**_bearer(client.session.id_token), "Idempotency-Key": uuid.uuid4().hex}
+        return Call(_json({"tier_id": tier, "purpose": "session"}), headers)
+
+    def admin_dashboard() -> Call:
+        return Call(b"", _bearer(admin.session.id_token), method="GET")  # type: ignore[union-attr]
+
+    def task_project_outbox() -> Call:
+        with _stack.halo_db().transaction() as tx:
+            outbox_id = tx.scalar("SELECT max(id) FROM outbox")
+        token = local.caller_token("task_project_outbox")
+        return Call(_json({"ids": [int(outbox_id)]}), _bearer(token))
+
+    def outbox_sweep() -> Call:
+        token = local.caller_token("outbox_sweep")
+        message = {
+            "message": {"data": base64.b64encode(b"{}").decode(), "messageId": uuid.uuid4().hex, "attributes": {}},
+            "subscription": "projects/halo/subscriptions/outbox-sweep",
+        }
+        return Call(_json(message), _bearer(token))
+
+    floor_call = {
+        "floor_http": lambda: Call(b"{}", _bearer(pair.client.session.id_token)),  # type: ignore[union-attr]
+        "floor_internal": lambda: Call(b"{}", _bearer(local.caller_token("outbox_sweep"))),
+    }
+    return [
+        Case("chat_send", "http", "floor_http", chat_send),
+        Case("pairing_request", "http", "floor_http", pairing_request),
+        Case("pairing_accept", "http", "floor_http", pairing_accept),
+        Case("billing_checkout", "http", "floor_http", billing_checkout),
+        Case("admin_dashboard", "http", "floor_http", admin_dashboard),
+        Case("task_project_outbox", "http", "floor_internal", task_project_outbox),
+        Case("outbox_sweep", "cloudevent", "floor_internal", outbox_sweep),
+    ], floor_call
+
+
+@dataclass(frozen=True)
+class Row:
+    case: Case
+    code_ms: float
+    floor_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.code_ms / self.floor_ms
+
+
+def run() -> str:
+    if (skipped := _stack.skip_without_gcloud()) is not None:
+        return skipped
+    cases, floor_call = _cases()
+    only = os.environ.get("HALO_BENCH_COLD_ONLY")  # e.g. "chat_send,pairing_accept" while working on one
+    if only:
+        cases = [case for case in cases if case.name in only.split(",")]
+    source = deployed_copy()
+    floor_source = source / "floor.py"
+    floor_source.write_text(_FLOOR)
+    try:
+        rows = []
+        for case in cases:
+            code, floor = [], []
+            for _ in range(RUNS):
+                code.append(_first_reply(case.name, source / "main.py", case.signature, case.prepare()))
+                floor.append(_first_reply(case.floor, floor_source, "http", floor_call[case.floor]()))
+            rows.append(Row(case, statistics.median(code), statistics.median(floor)))
+            print(f"   [cold_reply] {case.name}: {code} floor {floor}", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+    header = f"{'function':<22} {'first 200 ms':>12} {'floor ms':>9} {'ratio':>6}  target"
+    lines = [
+        f"process start → first 200 reply of a real request, median of {RUNS} fresh gunicorn instances each "
+        "(gthread, 1 worker), floor interleaved run by run; stack warm",
+        "floor: functions-framework + flask + pydantic + pg8000 + firebase_admin + google-cloud-firestore imported, "
+        "then one PostgreSQL query on a new connection, one token verification (Firebase ID token, or Google OIDC "
+        "for task/Pub/Sub), one Firestore write",
+        "",
+        header,
+        "-" * len(header),
+    ]
+    for row in rows:
+        lines.append(
+            f"{row.case.name:<22} {row.code_ms:>12.0f} {row.floor_ms:>9.0f} {row.ratio:>5.2f}x  "
+            f"≤{TARGET_RATIO}x {_stack.verdict(row.ratio <= TARGET_RATIO)}"
+        )
+    worst = max(rows, key=lambda row: row.ratio)
+    lines.append("")
+    lines.append(
+        f"worst: {worst.case.name} {worst.ratio:.2f}x the floor (target ≤ {TARGET_RATIO}x): "
+        f"{_stack.verdict(all(row.ratio <= TARGET_RATIO for row in rows))}"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(run())
