@@ -48,7 +48,7 @@ def webhook(
         @functions_framework.http
         @functools.wraps(handler)
         def webhook_function(req: flask.Request) -> flask.Response:
-            # Settings (pydantic-settings) load with the first delivery, not at cold start.
+            # Settings load with the first delivery, not at cold start.
             from shared.config import get_settings
 
             configure(get_settings().log_level)
