@@ -210,8 +210,17 @@ class FakePairingRepository:
         return True
 
     def offer_to_available_mitras(self, request_id: str, config: AppConfig) -> list[str]:
-        offered = [m["firebase_uid"] for m in self._available(config) if self._offer(request_id, m["id"])]
+        client_id = self._requests()[request_id]["client_id"]
+        offered = [
+            m["firebase_uid"]
+            for m in self._available(config)
+            if not self._blocked(client_id, m["id"]) and self._offer(request_id, m["id"])
+        ]
         return sorted(offered)
+
+    def _blocked(self, client_id: str, mitra_id: str) -> bool:
+        """NOT_BLOCKED (shared/adapters/postgres/pairing.py)."""
+        return any(b["client_id"] == client_id and b["mitra_id"] == mitra_id for b in self._db.table("blocks").values())
 
     def offer_searching_requests_to(self, mitra_id: str) -> list[OfferedRequest]:
         return [
@@ -219,6 +228,7 @@ class FakePairingRepository:
             for r in sorted(self._requests().values(), key=lambda r: r["created_at"])
             if r["status"] == RequestStatus.SEARCHING
             and r["search_deadline"] > self._db.now
+            and not self._blocked(r["client_id"], mitra_id)
             and self._offer(r["id"], mitra_id)
         ]
 

@@ -39,6 +39,15 @@ AVAILABLE_MITRAS = """
 """
 
 
+# Blocks (`shared.domain.blocks`): the client `{client}` and the mitra `{mitra}` are never offered to each other when
+# either blocked the other. Kept apart from AVAILABLE_MITRAS, which says who is available to anyone.
+NOT_BLOCKED = "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.client_id = {client} AND b.mitra_id = {mitra})"
+
+
+# The client of the request `:request`, for NOT_BLOCKED.
+_REQUEST_CLIENT = "(SELECT client_id FROM pairing_requests WHERE id = CAST(:request AS uuid))"
+
+
 def trial_key() -> str:
     """The secret `shared.domain.pairing.trial_identities` keys its hashes with (HALO_IDENTITY_HASH_KEY)."""
     return get_settings().identity_hash_key
@@ -227,6 +236,7 @@ class PairingRepository:
                 added AS (
                     INSERT INTO pairing_offers (request_id, mitra_id)
                     SELECT CAST(:request AS uuid), id FROM available
+                    WHERE {NOT_BLOCKED.format(client=_REQUEST_CLIENT, mitra="available.id")}
                     ON CONFLICT DO NOTHING RETURNING mitra_id)
                 SELECT available.firebase_uid FROM added JOIN available ON available.id = added.mitra_id
                 ORDER BY available.firebase_uid""",
@@ -241,6 +251,7 @@ class PairingRepository:
                     INSERT INTO pairing_offers (request_id, mitra_id)
                     SELECT r.id, CAST(:mitra AS uuid) FROM pairing_requests r
                     WHERE r.status = 'searching' AND r.search_deadline > now()
+                      AND {NOT_BLOCKED.format(client="r.client_id", mitra="CAST(:mitra AS uuid)")}
                     ON CONFLICT DO NOTHING RETURNING request_id)
                 SELECT r.id::text AS request_id, r.kind, r.duration_s, r.search_deadline, {_CLIENT_SHOWN}
                 FROM added JOIN pairing_requests r ON r.id = added.request_id JOIN clients c ON c.id = r.client_id

@@ -1,0 +1,123 @@
+"""Either side of a session reports the other (`shared.domain.reports`): the report joins the control center's
+review queue, the admins on duty are pushed, and a report of a crisis or of self-harm risk also raises a crisis
+alert (`admin_alerts`). Admins list the queue and resolve or dismiss each report once (audited)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Protocol
+
+from shared.domain import accounts, safety
+from shared.domain import reports as rules
+from shared.domain.chat import Participant
+from shared.domain.parties import SessionParties, may_write_about
+from shared.domain.reports import Report, ReportCategory, ReportStatus
+from shared.domain.safety import Category, Flag
+from shared.errors import NotFound
+from shared.logging import event
+from shared.services import projector
+from shared.services.admin_paging import keyset, page
+from shared.services.parties import own_session, refuse
+from shared.services.ports import Ports
+
+log = logging.getLogger(__name__)
+
+
+class ReportsRepository(Protocol):
+    """What reports need from storage (shared/adapters/postgres/reports.py)."""
+
+    def parties(self, session_id: str) -> SessionParties | None: ...
+
+    def add(self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str) -> str: ...
+
+    def flag(self, report_id: str, parties: SessionParties, category: Category) -> Flag: ...
+
+    def reports(
+        self,
+        *,
+        status: ReportStatus | None,
+        category: ReportCategory | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Report]: ...
+
+    def report(self, report_id: str) -> Report | None: ...
+
+    def decide_if_open(self, report_id: str, status: ReportStatus, admin_uid: str, note: str | None) -> bool: ...
+
+
+def report(ports: Ports, caller: Participant, session_id: str, category: ReportCategory, text: str) -> Report:
+    """From a session the caller took part in, in any state (refused once its words are erased)."""
+    with ports.uow() as uow:
+        parties = own_session(uow.reports.parties(session_id), caller)
+        refuse(may_write_about(parties))
+        report_id = uow.reports.add(parties, reporter_role=caller.role.value, category=category, text=text)
+        on_duty = uow.safety.admins_on_duty()
+        to = safety.alert_recipients(on_duty=on_duty, every_admin=[] if on_duty else uow.safety.every_admin())
+        alert_category = rules.crisis_alert_category(category)
+        if alert_category is None:
+            uow.outbox.add(*rules.report_pushes(report_id, session_id, category, to))
+        else:
+            # The crisis alert's push (more urgent) stands for the report's own.
+            flag = uow.reports.flag(report_id, parties, alert_category)
+            alias = accounts.alias(parties.alias_number)
+            uow.outbox.add(
+                safety.alert_raised(
+                    flag,
+                    session_id=session_id,
+                    message_id=None,
+                    report_id=report_id,
+                    client_alias=alias,
+                    category=alert_category,
+                ),
+                *safety.alert_pushes(flag.alert_id, session_id=session_id, client_alias=alias, to=to),
+            )
+        filed = uow.reports.report(report_id)
+        committed = uow.commit()
+    projector.deliver(ports, committed)
+    event(log, "report filed", category=category.value, by=caller.role.value, admins=len(to.uids))
+    assert filed is not None
+    return filed
+
+
+def list_reports(
+    ports: Ports,
+    *,
+    status: ReportStatus | None,
+    category: ReportCategory | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Report], str | None]:
+    """Newest first, keyset on (created_at, id)."""
+    with ports.uow(one_statement=True) as uow:
+        rows = uow.reports.reports(
+            status=status,
+            category=category,
+            after=keyset(cursor, datetime.fromisoformat, uuid.UUID),
+            limit=limit + 1,
+        )
+    return page(rows, limit, "created_at", "report_id")
+
+
+def decide(ports: Ports, admin_uid: str, report_id: str, status: ReportStatus, note: str | None) -> Report:
+    """Resolved or dismissed once (`ReportsRepository.decide_if_open`; again: 409 `report_decided`). Audited
+    without the note, which stays in PostgreSQL, erased with the session's words."""
+    with ports.uow() as uow:
+        if not uow.reports.decide_if_open(report_id, status, admin_uid, note):
+            if uow.reports.report(report_id) is None:
+                raise NotFound("no such report")
+            refuse(rules.REPORT_DECIDED)
+        uow.audit.record(
+            actor_uid=admin_uid,
+            actor_role="admin",
+            action=f"report.{status.value}",
+            target=report_id,
+            old={"status": ReportStatus.OPEN.value},
+            new={"status": status.value},
+        )
+        decided = uow.reports.report(report_id)
+        uow.commit()
+    assert decided is not None
+    return decided
