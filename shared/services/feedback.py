@@ -11,6 +11,7 @@ from shared.domain import feedback as rules
 from shared.domain.chat import Participant
 from shared.domain.feedback import Comment, Feedback, MitraRating
 from shared.domain.parties import SessionParties
+from shared.domain.roles import Role
 from shared.errors import NotFound
 from shared.services.admin_paging import keyset, page, read_cursor
 from shared.services.parties import conflict, own_session, refuse
@@ -38,7 +39,7 @@ class FeedbackRepository(Protocol):
 def give(ports: Ports, client: Participant, session_id: str, *, rating: int, comment: str | None) -> Feedback:
     """Once per session: a second rating is refused (409 `feedback_exists`); the first is edited instead."""
     with ports.uow() as uow:
-        parties = own_session(uow.feedback.parties(session_id), client)
+        parties = _client_session(uow.feedback.parties(session_id), client)
         refuse(rules.may_rate(parties))
         given = uow.feedback.add_once(parties, rating=rating, comment=comment)
         if given is None:
@@ -51,7 +52,7 @@ def edit(ports: Ports, client: Participant, session_id: str, *, rating: int, com
     """Within 24 hours of the first rating (`shared.domain.feedback.may_edit`): the rating and the comment are
     replaced (no comment clears it)."""
     with ports.uow() as uow:
-        parties = own_session(uow.feedback.parties(session_id), client)
+        parties = _client_session(uow.feedback.parties(session_id), client)
         refuse(rules.may_rate(parties))
         given = uow.feedback.locked(session_id)
         if given is None:
@@ -64,7 +65,7 @@ def edit(ports: Ports, client: Participant, session_id: str, *, rating: int, com
 
 def own(ports: Ports, client: Participant, session_id: str) -> Feedback:
     with ports.uow() as uow:
-        own_session(uow.feedback.parties(session_id), client)
+        _client_session(uow.feedback.parties(session_id), client)
         given = uow.feedback.own(session_id)
     if given is None:
         raise NotFound("this session has no rating yet")
@@ -104,3 +105,10 @@ def comments(
         )
         uow.commit()
     return shown, next_cursor
+
+
+def _client_session(parties: SessionParties | None, client: Participant) -> SessionParties:
+    """Only the session's client rates it (a mitra is told there is no such session)."""
+    if client.role is not Role.CLIENT:
+        raise NotFound("no such session")
+    return own_session(parties, client)
