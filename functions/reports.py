@@ -27,7 +27,8 @@ def session_report(call: Call[FileReport]) -> ReportFiled:
     get=ReportQuery, post=DecideReport, roles={Role.ADMIN}, response=ReportPage, check_revoked=True, errors={404, 409}
 )
 def admin_reports(call: Call[ReportQuery | DecideReport]) -> ReportPage:
-    """GET: reports, newest first (status, category, pages). POST: resolve or dismiss one, once, with a note."""
+    """GET: reports, newest first (status, category, pages); each page read is audited. POST: resolve or dismiss
+    one, once, with a note."""
     body = call.body
     if isinstance(body, DecideReport):
         decided = reports.decide(
@@ -36,6 +37,7 @@ def admin_reports(call: Call[ReportQuery | DecideReport]) -> ReportPage:
         return ReportPage(reports=[AdminReport.model_validate(decided, from_attributes=True)])
     rows, cursor = reports.list_reports(
         bootstrap.ports(),
+        call.caller.uid,
         status=ReportStatus(body.status) if body.status else None,
         category=ReportCategory(body.category) if body.category else None,
         cursor=body.cursor,

@@ -15,7 +15,7 @@ from enum import StrEnum
 from shared.domain.accounts import alias
 from shared.domain.events import TopicMessage
 from shared.domain.notify import push
-from shared.domain.parties import Refused
+from shared.domain.parties import Refused, SessionParties
 from shared.domain.safety import AlertRecipients, Category
 
 TEXT_MAX = 2000
@@ -72,6 +72,12 @@ def crisis_alert_category(category: ReportCategory) -> Category | None:
     """A report of a crisis or of self-harm risk, by either side, is about the client's safety: it raises a crisis
     alert of this category (`shared.services.reports.report`)."""
     return _ALERTS.get(category)
+
+
+def shows_hotline(parties: SessionParties) -> bool:
+    """A report of a crisis from a session still running puts the hotline card in it (once per session, as a crisis
+    signal in a message does: `SafetyRepository.hotline_shown`); a closed session takes no new message."""
+    return parties.status == "active"
 
 
 def report_push_title() -> str:

@@ -17,7 +17,7 @@ from shared.domain.reports import Report, ReportCategory, ReportStatus
 from shared.domain.safety import Category, Flag
 from shared.errors import NotFound
 from shared.logging import event
-from shared.services import projector
+from shared.services import chat, projector
 from shared.services.admin_paging import keyset, page
 from shared.services.parties import own_session, refuse
 from shared.services.ports import Ports
@@ -50,18 +50,25 @@ class ReportsRepository(Protocol):
 
 def report(ports: Ports, caller: Participant, session_id: str, category: ReportCategory, text: str) -> Report:
     """From a session the caller took part in, in any state (refused once its words are erased)."""
+    alert_category = rules.crisis_alert_category(category)
     with ports.uow() as uow:
         parties = own_session(uow.reports.parties(session_id), caller)
         refuse(may_write_about(parties))
+        if alert_category is not None:
+            # Before anything is written: orders the hotline card with the session's other messages (`seq`).
+            uow.safety.locked_session(session_id)
         report_id = uow.reports.add(parties, reporter_role=caller.role.value, category=category, text=text)
         on_duty = uow.safety.admins_on_duty()
         to = safety.alert_recipients(on_duty=on_duty, every_admin=[] if on_duty else uow.safety.every_admin())
-        alert_category = rules.crisis_alert_category(category)
         if alert_category is None:
             uow.outbox.add(*rules.report_pushes(report_id, session_id, category, to))
         else:
             # The crisis alert's push (more urgent) stands for the report's own.
             flag = uow.reports.flag(report_id, parties, alert_category)
+            if rules.shows_hotline(parties) and not uow.safety.hotline_shown(session_id):
+                card = safety.hotline_message(str(uuid.uuid4()), session_id, uow.settings.load().hotline_numbers)
+                chat.post(uow, card, sender_id=None)
+                uow.safety.record_hotline(flag.alert_id, card.message_id)
             alias = accounts.alias(parties.alias_number)
             uow.outbox.add(
                 safety.alert_raised(
@@ -84,21 +91,33 @@ def report(ports: Ports, caller: Participant, session_id: str, category: ReportC
 
 def list_reports(
     ports: Ports,
+    admin_uid: str,
     *,
     status: ReportStatus | None,
     category: ReportCategory | None,
     cursor: str | None,
     limit: int,
 ) -> tuple[list[Report], str | None]:
-    """Newest first, keyset on (created_at, id)."""
-    with ports.uow(one_statement=True) as uow:
+    """Newest first, keyset on (created_at, id). The reports' texts are people's words: each page read is in the
+    audit log (`reports.read`: the admin, the filters, how many), committed before the page is handed out."""
+    with ports.uow() as uow:
         rows = uow.reports.reports(
             status=status,
             category=category,
             after=keyset(cursor, datetime.fromisoformat, uuid.UUID),
             limit=limit + 1,
         )
-    return page(rows, limit, "created_at", "report_id")
+        shown, next_cursor = page(rows, limit, "created_at", "report_id")
+        uow.audit.record(
+            actor_uid=admin_uid,
+            actor_role="admin",
+            action="reports.read",
+            target=category.value if category else "all",
+            old=None,
+            new={"status": status.value if status else None, "reports": len(shown)},
+        )
+        uow.commit()
+    return shown, next_cursor
 
 
 def decide(ports: Ports, admin_uid: str, report_id: str, status: ReportStatus, note: str | None) -> Report:

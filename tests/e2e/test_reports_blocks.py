@@ -84,6 +84,12 @@ def test_a_report_joins_the_queue_the_admin_on_duty_is_pushed_and_it_is_decided_
     with halo_db.transaction() as tx:
         audits = tx.all("SELECT action, new_value FROM audit_log WHERE target = :t ORDER BY id", {"t": report_id})
     assert audits == [{"action": "report.resolved", "new_value": {"status": "resolved"}}], "audited, no note"
+    with halo_db.transaction() as tx:
+        reads = tx.all(
+            "SELECT new_value FROM audit_log WHERE action = 'reports.read' AND actor_uid = :u AND target = :t",
+            {"u": uid_of(admin), "t": "abusive_language"},
+        )
+    assert {"status": "open", "reports": len(queue.body["reports"])} in [r["new_value"] for r in reads]
     bad = pair.client.post("session_report", {"session_id": pair.session_id, "category": "rude", "text": "x"})
     assert bad.status == 400 and [f["field"] for f in bad.body["error"]["fields"]] == ["category"]
     assert pair.client.get("admin_reports").status == 403
@@ -94,6 +100,7 @@ def test_a_client_s_report_of_a_crisis_raises_a_crisis_alert(
 ) -> None:
     pair = paired()
     alerts = watches(Watch.collection("admin_alerts"))
+    messages = watches(Watch.collection(f"sessions/{pair.session_id}/messages"))
 
     filed = pair.client.post(
         "session_report", {"session_id": pair.session_id, "category": "crisis", "text": "aku tidak aman malam ini"}
@@ -107,6 +114,9 @@ def test_a_client_s_report_of_a_crisis_raises_a_crisis_alert(
     assert "aman" not in json.dumps(alert, default=str)
     listed = admin.get("admin_alerts", status="unacknowledged")
     assert [a["report_id"] for a in listed.body["alerts"] if a["alert_id"] == alert["alert_id"]] == [report_id]
+    shown = messages.wait_for(lambda docs: any(d.get("kind") == "system" for d in docs.values()))
+    (card,) = [d for d in shown.values() if d.get("kind") == "system"]
+    assert card["sender_role"] == "system", "the session still running shows the hotline card"
 
 
 # -- blocks ------------------------------------------------------------------------------------------------------------

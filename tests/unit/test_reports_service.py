@@ -18,12 +18,13 @@ from shared.errors import Conflict, NotFound
 from shared.services import feedback, notes, privacy, reports, safety
 from tests.support.fake_accounts import add_admin
 from tests.support.fake_chat import add_session
-from tests.support.fakes import FakeDatabase, FakePorts, fake_ports
+from tests.support.fakes import FakeDatabase, FakePorts, fake_ports, with_config
 
 SESSION = "5e551011-0000-4000-8000-000000000001"
 CLIENT = Participant(Role.CLIENT, "c1", "uid-client")
 MITRA = Participant(Role.MITRA, "m1", "uid-mitra")
 STRANGER = Participant(Role.MITRA, "m2", "uid-stranger")
+HOTLINES = "119 ext 8 (SEJIWA), 112"
 
 
 @pytest.fixture
@@ -38,6 +39,7 @@ def db() -> FakeDatabase:
     database.table("mitras")["m2"] = {"id": "m2", "firebase_uid": "uid-stranger", "display_name": "Budi"}
     add_admin(database, "a1", firebase_uid="uid-admin")
     add_admin(database, "a2", firebase_uid="uid-resting", on_duty=False)
+    with_config(database, hotline_numbers=HOTLINES)
     return database
 
 
@@ -64,8 +66,14 @@ def test_a_report_joins_the_queue_and_the_admins_on_duty_are_pushed(ports: FakeP
     }
     assert "memaki" not in json.dumps(pushed), "a push carries no words of the report"
     assert db.table("safety_flags") == {}, "not a crisis: no alert"
-    queue, _ = reports.list_reports(ports, status=ReportStatus.OPEN, category=None, cursor=None, limit=10)
+    queue, _ = reports.list_reports(ports, "uid-admin", status=ReportStatus.OPEN, category=None, cursor=None, limit=10)
     assert [r.report_id for r in queue] == [filed.report_id]
+    (audit,) = db.audit
+    assert (audit["action"], audit["actor_uid"], audit["new"]) == (
+        "reports.read",
+        "uid-admin",
+        {"status": "open", "reports": 1},
+    )
 
 
 def test_only_the_session_s_two_sides_report_it(ports: FakePorts, db: FakeDatabase) -> None:
@@ -87,6 +95,17 @@ def test_a_client_s_report_of_a_crisis_raises_a_crisis_alert(ports: FakePorts, d
     assert pushed["data"]["type"] == "safety_alert", "the crisis alert's push stands for the report's"
     (alert,), _ = safety.list_alerts(ports, acknowledged=False, cursor=None, limit=10)
     assert (alert.report_id, alert.message_id) == (filed.report_id, None)
+    (card,) = db.table("chat_messages").values()
+    assert (card["kind"], card["session_id"]) == ("system", SESSION) and HOTLINES in card["text"]
+    assert flag["hotline_message_id"] == card["id"], "the card is shown once per session"
+
+
+def test_a_report_of_a_crisis_from_a_closed_session_puts_no_card_in_it(ports: FakePorts, db: FakeDatabase) -> None:
+    db.table("sessions")[SESSION].update(status="closed", closed_at=db.now)
+
+    reports.report(ports, CLIENT, SESSION, ReportCategory.CRISIS, "aku tidak aman")
+
+    assert len(db.table("safety_flags")) == 1 and db.table("chat_messages") == {}
 
 
 def test_an_admin_decides_a_report_once_audited_without_the_note(ports: FakePorts, db: FakeDatabase) -> None:
@@ -119,9 +138,11 @@ def test_the_queue_filters_by_status_and_category_in_pages(ports: FakePorts, db:
         db.tick(1)
     reports.decide(ports, "uid-admin", ids[2], ReportStatus.DISMISSED, None)
 
-    first, cursor = reports.list_reports(ports, status=None, category=ReportCategory.OTHER, cursor=None, limit=1)
-    second, end = reports.list_reports(ports, status=None, category=ReportCategory.OTHER, cursor=cursor, limit=1)
-    open_ones, _ = reports.list_reports(ports, status=ReportStatus.OPEN, category=None, cursor=None, limit=10)
+    other = ReportCategory.OTHER
+    first, cursor = reports.list_reports(ports, "uid-admin", status=None, category=other, cursor=None, limit=1)
+    second, end = reports.list_reports(ports, "uid-admin", status=None, category=other, cursor=cursor, limit=1)
+    still_open = ReportStatus.OPEN
+    open_ones, _ = reports.list_reports(ports, "uid-admin", status=still_open, category=None, cursor=None, limit=9)
 
     assert [r.report_id for r in first + second] == [ids[2], ids[1]] and end is None
     assert [r.report_id for r in open_ones] == [ids[1], ids[0]]
