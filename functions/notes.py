@@ -17,7 +17,7 @@ def mitra_notes(call: Call[NotesQuery | NoteAction]) -> Notes:
     if isinstance(call.body, NoteAction):
         action = call.body.root
         if isinstance(action, WriteNote):
-            written = notes.write(bootstrap.ports(), mitra, str(action.session_id), action.text)
+            written = notes.write(bootstrap.ports(), mitra, str(action.session_id), action.text, keyed=call.keyed)
         else:
             written = notes.edit(bootstrap.ports(), mitra, str(action.note_id), action.text)
         return Notes(notes=[Note.model_validate(written, from_attributes=True)])

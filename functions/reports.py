@@ -15,10 +15,16 @@ _DECISIONS = {"resolve": ReportStatus.RESOLVED, "dismiss": ReportStatus.DISMISSE
 @endpoint(post=FileReport, roles={Role.CLIENT, Role.MITRA}, response=ReportFiled, errors={404, 409}, tag="safety")
 def session_report(call: Call[FileReport]) -> ReportFiled:
     """Report the other side of a session: a reason category and what happened. The control center reviews it;
-    `crisis` and `self_harm_risk` also raise a crisis alert."""
+    `crisis` and `self_harm_risk` also raise a crisis alert. Send an Idempotency-Key: its retry gets the first
+    report."""
     body = call.body
     filed = reports.report(
-        bootstrap.ports(), call.caller.participant(), str(body.session_id), ReportCategory(body.category), body.text
+        bootstrap.ports(),
+        call.caller.participant(),
+        str(body.session_id),
+        ReportCategory(body.category),
+        body.text,
+        keyed=call.keyed,
     )
     return ReportFiled.model_validate(filed, from_attributes=True)
 

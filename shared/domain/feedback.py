@@ -61,3 +61,9 @@ def may_rate(parties: SessionParties) -> Refused | None:
 def may_edit(first_given: datetime, now: datetime) -> Refused | None:
     """For `EDIT_WINDOW` after the rating was first given; then it stands."""
     return FEEDBACK_LOCKED if now - first_given > EDIT_WINDOW else None
+
+
+def repeats(given: Feedback, *, rating: int, comment: str | None) -> bool:
+    """A create that asks what is on file already is a retry of the first (its reply was lost), not a second
+    rating."""
+    return (given.rating, given.comment) == (rating, comment)

@@ -22,3 +22,11 @@ class Note:
     text: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NoteWritten:
+    """What a keyed retry of a new note is answered again: the note's id (its text is read afresh, never kept with
+    the key)."""
+
+    note_id: str

@@ -68,6 +68,24 @@ class Report:
         return alias(self.alias_number)
 
 
+@dataclass(frozen=True)
+class FiledReport:
+    """What the reporter is answered, and what a keyed retry is answered again: no words (the kept answer outlives
+    nothing, but holds no text either)."""
+
+    report_id: str
+    session_id: str
+    category: str
+    status: str
+    created_at: datetime
+
+
+def filed(report: Report) -> FiledReport:
+    return FiledReport(
+        report.report_id, report.session_id, report.category.value, report.status.value, report.created_at
+    )
+
+
 def crisis_alert_category(category: ReportCategory) -> Category | None:
     """A report of a crisis or of self-harm risk, by either side, is about the client's safety: it raises a crisis
     alert of this category (`shared.services.reports.report`)."""

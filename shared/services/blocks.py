@@ -8,7 +8,6 @@ from typing import Protocol
 from shared.domain.blocks import Block, BlockOnFile, as_shown
 from shared.domain.chat import Participant
 from shared.domain.parties import SessionParties
-from shared.errors import NotFound
 from shared.services.parties import own_session
 from shared.services.ports import Ports
 
@@ -43,12 +42,13 @@ def block(ports: Ports, caller: Participant, session_id: str) -> Block:
     return as_shown(blocked, caller.role, mode)
 
 
-def unblock(ports: Ports, caller: Participant, block_id: str) -> None:
-    """Only the caller's own block (another's is not found)."""
+def unblock(ports: Ports, caller: Participant, block_id: str) -> bool:
+    """Only the caller's own block; whether it was lifted now. Lifting a block that is not (or no longer) the
+    caller's changes nothing and is not an error, so a repeat is answered as the first call."""
     with ports.uow() as uow:
-        if not uow.blocks.remove_own(block_id, caller.role.value, caller.account_id):
-            raise NotFound("no such block")
+        lifted = uow.blocks.remove_own(block_id, caller.role.value, caller.account_id)
         uow.commit()
+    return lifted
 
 
 def own(ports: Ports, caller: Participant) -> list[Block]:

@@ -37,13 +37,17 @@ class FeedbackRepository(Protocol):
 
 
 def give(ports: Ports, client: Participant, session_id: str, *, rating: int, comment: str | None) -> Feedback:
-    """Once per session: a second rating is refused (409 `feedback_exists`); the first is edited instead."""
+    """Once per session: a second, different rating is refused (409 `feedback_exists`; the first is edited
+    instead); the same rating and comment again is a repeat, answered the rating on file."""
     with ports.uow() as uow:
         parties = _client_session(uow.feedback.parties(session_id), client)
         refuse(rules.may_rate(parties))
         given = uow.feedback.add_once(parties, rating=rating, comment=comment)
         if given is None:
-            raise conflict(rules.FEEDBACK_EXISTS)
+            first = uow.feedback.own(session_id)
+            if first is None or not rules.repeats(first, rating=rating, comment=comment):
+                raise conflict(rules.FEEDBACK_EXISTS)
+            return first
         uow.commit()
     return given
 

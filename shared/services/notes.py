@@ -7,9 +7,11 @@ from typing import Protocol
 
 from shared.domain import notes as rules
 from shared.domain.chat import Participant
-from shared.domain.notes import Note
+from shared.domain.idempotency import KeyedCall
+from shared.domain.notes import Note, NoteWritten
 from shared.domain.parties import SessionParties, may_write_about
 from shared.errors import NotFound
+from shared.services import idempotency
 from shared.services.parties import own_session, refuse
 from shared.services.ports import Ports
 
@@ -30,12 +32,19 @@ class NotesRepository(Protocol):
     def of_session(self, session_id: str) -> list[Note]: ...
 
 
-def write(ports: Ports, mitra: Participant, session_id: str, text: str) -> Note:
-    """On a session of theirs, in any state (refused once the session's words are erased)."""
+def write(ports: Ports, mitra: Participant, session_id: str, text: str, *, keyed: KeyedCall | None = None) -> Note:
+    """On a session of theirs, in any state (refused once the session's words are erased). Without a key a repeat
+    cannot be told from a second note: apps send an Idempotency-Key, and its retry is answered the first note."""
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, NoteWritten)) is not None:
+            kept = uow.notes.note(first.note_id)
+            if kept is None:
+                raise NotFound("no such note")
+            return kept
         parties = own_session(uow.notes.parties(session_id), mitra)
         refuse(may_write_about(parties))
         note = uow.notes.add(session_id, mitra.account_id, text)
+        idempotency.remember(uow, keyed, NoteWritten(note.note_id))
         uow.commit()
     return note
 

@@ -12,12 +12,13 @@ from typing import Protocol
 from shared.domain import accounts, safety
 from shared.domain import reports as rules
 from shared.domain.chat import Participant
+from shared.domain.idempotency import KeyedCall
 from shared.domain.parties import SessionParties, may_write_about
-from shared.domain.reports import Report, ReportCategory, ReportStatus
+from shared.domain.reports import FiledReport, Report, ReportCategory, ReportStatus
 from shared.domain.safety import Category, Flag
 from shared.errors import NotFound
 from shared.logging import event
-from shared.services import chat, projector
+from shared.services import chat, idempotency, projector
 from shared.services.admin_paging import keyset, page
 from shared.services.parties import own_session, refuse
 from shared.services.ports import Ports
@@ -48,10 +49,22 @@ class ReportsRepository(Protocol):
     def decide_if_open(self, report_id: str, status: ReportStatus, admin_uid: str, note: str | None) -> bool: ...
 
 
-def report(ports: Ports, caller: Participant, session_id: str, category: ReportCategory, text: str) -> Report:
-    """From a session the caller took part in, in any state (refused once its words are erased)."""
+def report(
+    ports: Ports,
+    caller: Participant,
+    session_id: str,
+    category: ReportCategory,
+    text: str,
+    *,
+    keyed: KeyedCall | None = None,
+) -> FiledReport:
+    """From a session the caller took part in, in any state (refused once its words are erased). Without a key a
+    repeat cannot be told from a second report: apps send an Idempotency-Key, and its retry is answered the first
+    report (one report, one push)."""
     alert_category = rules.crisis_alert_category(category)
     with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, FiledReport)) is not None:
+            return first
         parties = own_session(uow.reports.parties(session_id), caller)
         refuse(may_write_about(parties))
         if alert_category is not None:
@@ -81,12 +94,14 @@ def report(ports: Ports, caller: Participant, session_id: str, category: ReportC
                 ),
                 *safety.alert_pushes(flag.alert_id, session_id=session_id, client_alias=alias, to=to),
             )
-        filed = uow.reports.report(report_id)
+        made = uow.reports.report(report_id)
+        assert made is not None
+        answer = rules.filed(made)
+        idempotency.remember(uow, keyed, answer)
         committed = uow.commit()
     projector.deliver(ports, committed)
     event(log, "report filed", category=category.value, by=caller.role.value, admins=len(to.uids))
-    assert filed is not None
-    return filed
+    return answer
 
 
 def list_reports(

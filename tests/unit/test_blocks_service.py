@@ -53,7 +53,8 @@ def test_a_client_s_block_keeps_that_mitra_from_their_requests_until_lifted(port
     with ports.uow() as uow:
         assert uow.pairing.offer_searching_requests_to(blocked) == [], "coming online offers no blocked request"
 
-    blocks.unblock(ports, _as(db, Role.CLIENT, client), made.block_id)
+    assert blocks.unblock(ports, _as(db, Role.CLIENT, client), made.block_id)
+    assert not blocks.unblock(ports, _as(db, Role.CLIENT, client), made.block_id), "a repeat changes nothing"
 
     assert blocks.own(ports, _as(db, Role.CLIENT, client)) == []
     pairing.cancel(ports, client, next(iter(db.table("pairing_requests"))))
@@ -86,8 +87,7 @@ def test_each_side_sees_and_lifts_only_its_own_blocks(ports: FakePorts, db: Fake
     assert [(b.block_id, b.other_name) for b in blocks.own(ports, _as(db, Role.MITRA, mitra))] == [
         (by_mitra.block_id, "Sari")
     ]
-    with pytest.raises(NotFound):
-        blocks.unblock(ports, _as(db, Role.MITRA, mitra), by_client.block_id)
+    assert not blocks.unblock(ports, _as(db, Role.MITRA, mitra), by_client.block_id), "another's block stays"
     with pytest.raises(NotFound):
         blocks.block(ports, _as(db, Role.CLIENT, stranger), SESSION)
     assert len(db.table("blocks")) == 2

@@ -52,6 +52,7 @@ def test_a_closed_session_is_rated_once_and_a_second_rating_is_refused(ports: Fa
     given = feedback.give(ports, CLIENT, SESSION, rating=4, comment="Terima kasih")
 
     assert (given.rating, given.comment, given.mitra_id) == (4, "Terima kasih", M1)
+    assert feedback.give(ports, CLIENT, SESSION, rating=4, comment="Terima kasih") == given, "a repeat: the first"
     with pytest.raises(Conflict) as again:
         feedback.give(ports, CLIENT, SESSION, rating=1, comment=None)
     assert again.value.code == "feedback_exists"

@@ -14,6 +14,7 @@ from shared.errors import Conflict, NotFound
 from shared.services import notes, privacy
 from tests.support.fake_accounts import FakeIdentityProvider
 from tests.support.fake_chat import add_session
+from tests.support.fake_idempotency import keyed
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports
 
 SESSION = "5e551011-0000-4000-8000-000000000001"
@@ -96,3 +97,13 @@ def test_the_client_s_deletion_erases_the_notes_and_an_erased_note_stays_erased(
     with pytest.raises(Conflict) as closed:
         notes.write(ports, MITRA, SESSION, "baru")
     assert closed.value.code == "session_erased"
+
+
+def test_a_keyed_retry_is_answered_the_first_note_and_writes_nothing_more(ports: FakePorts, db: FakeDatabase) -> None:
+    call = keyed("mitra_notes", {"action": "create", "session_id": SESSION, "text": "sekali"}, "k1")
+
+    first = notes.write(ports, MITRA, SESSION, "sekali", keyed=call)
+    again = notes.write(ports, MITRA, SESSION, "sekali", keyed=call)
+
+    assert again == first and len(db.table("mitra_notes")) == 1
+    assert "sekali" not in str(db.table("idempotency_keys")), "the kept answer is the note's id, not its words"

@@ -18,6 +18,7 @@ from shared.errors import Conflict, NotFound
 from shared.services import feedback, notes, privacy, reports, safety
 from tests.support.fake_accounts import add_admin
 from tests.support.fake_chat import add_session
+from tests.support.fake_idempotency import keyed
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports, with_config
 
 SESSION = "5e551011-0000-4000-8000-000000000001"
@@ -55,7 +56,9 @@ def _pushes(ports: FakePorts) -> list[dict[str, object]]:
 def test_a_report_joins_the_queue_and_the_admins_on_duty_are_pushed(ports: FakePorts, db: FakeDatabase) -> None:
     filed = reports.report(ports, MITRA, SESSION, ReportCategory.ABUSIVE_LANGUAGE, "klien memaki terus")
 
-    assert (filed.reporter_role, filed.status, filed.text) == ("mitra", ReportStatus.OPEN, "klien memaki terus")
+    assert (filed.status, filed.category) == ("open", "abusive_language")
+    (row,) = db.table("reports").values()
+    assert (row["reporter_role"], row["text"]) == ("mitra", "klien memaki terus")
     (pushed,) = _pushes(ports)
     assert pushed["recipients"] == ["uid-admin"]
     assert pushed["data"] == {
@@ -168,3 +171,16 @@ def test_retention_erases_the_words_of_reports_notes_and_feedback(ports: FakePor
     with pytest.raises(Conflict) as erased:
         reports.report(ports, CLIENT, SESSION, ReportCategory.OTHER, "lagi")
     assert erased.value.code == "session_erased"
+
+
+def test_a_keyed_retry_is_answered_the_first_report_and_files_nothing_more(ports: FakePorts, db: FakeDatabase) -> None:
+    body = {"session_id": SESSION, "category": "crisis", "text": "tolong"}
+    call = keyed("session_report", body, "k1", caller_uid=CLIENT.uid)
+
+    first = reports.report(ports, CLIENT, SESSION, ReportCategory.CRISIS, "tolong", keyed=call)
+    again = reports.report(ports, CLIENT, SESSION, ReportCategory.CRISIS, "tolong", keyed=call)
+
+    assert again == first
+    assert len(db.table("reports")) == 1 and len(db.table("safety_flags")) == 1
+    assert len(_pushes(ports)) == 1, "one report, one push"
+    assert "tolong" not in str(db.table("idempotency_keys")), "the kept answer holds no words"
