@@ -101,6 +101,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # Issue 25 (payment history and receipts).
     FunctionSpec("billing_history", "functions.billing_history", "http"),
     FunctionSpec("billing_receipt", "functions.billing_history", "http"),
+    # After a session and safety between people (issue 25).
+    FunctionSpec("session_feedback", "functions.feedback", "http"),
+    FunctionSpec("admin_feedback", "functions.feedback", "admin"),
+    FunctionSpec("admin_feedback_comments", "functions.feedback", "admin"),
+    FunctionSpec("mitra_notes", "functions.notes", "http"),
+    FunctionSpec("admin_session_notes", "functions.notes", "admin"),
+    FunctionSpec("session_report", "functions.reports", "http"),
+    FunctionSpec("admin_reports", "functions.reports", "admin"),
+    FunctionSpec("blocks", "functions.blocks", "http"),
 )
 
 QUEUES: tuple[QueueSpec, ...] = (

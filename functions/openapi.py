@@ -56,6 +56,7 @@ TAGS = {
     "lifecycle": "Ending sessions, goodbyes and extensions.",
     "notify": "Registering a device for pushes.",
     "privacy": "A client's own data: export and account deletion.",
+    "safety": "After a session and safety between people: feedback, a mitra's private notes, reports and blocks.",
     "admin": "The control center (admins only; most are audited).",
 }
 # The reply of an endpoint declared `csv=True` when asked `format=csv` (functions/_http.py CsvFile).

@@ -56,7 +56,7 @@ variable "db_availability_type" {
 variable "db_max_connections" {
   description = "PostgreSQL max_connections (changing it restarts the instance). Each function instance holds at most its pool size (the pool's cap), so this less db_reserved_connections bounds the sum of max instances x pool size over all functions (infra/functions.tf, trigger_class)."
   type        = number
-  default     = 800
+  default     = 850
 }
 
 variable "db_reserved_connections" {

@@ -295,6 +295,9 @@ class AlertDocument(Document):
     alert_id: str | None = None
     session_id: str | None = None
     message_id: str | None = None
+    report_id: str | None = Field(
+        default=None, description="Instead of `message_id`: the report of a crisis that raised the alert."
+    )
     client_alias: str | None = None
     category: CategoryValue | None = None
     status: AlertStatusValue | None = None

@@ -210,7 +210,7 @@ class PastMitra:
 
     # The client has had a session with this mitra.
     had_session: bool
-    # Not refused by the mitra (`PairingRepository.preferred_mitra_allowed`: blocks, issue 25).
+    # Neither blocked the other (`PairingRepository.past_mitra`: NOT_BLOCKED, issue 25).
     allowed: bool
     # Available right now (`is_available`).
     available: bool

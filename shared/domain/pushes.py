@@ -96,6 +96,17 @@ class SafetyAlertPush(PushData):
     escalated: Literal["true"] | None = None
 
 
+class ReportFiledPush(PushData):
+    """To the admins on duty: a report of the other side of a session; review it in `admin_reports`."""
+
+    type: Literal["report_filed"]
+    report_id: str
+    session_id: str
+    category: str
+    # "true" when nobody was on duty and every admin is pushed (shared/domain/reports.py).
+    escalated: Literal["true"] | None = None
+
+
 PUSHES: tuple[type[PushData], ...] = (
     PairingOfferPush,
     MatchedPush,
@@ -107,6 +118,7 @@ PUSHES: tuple[type[PushData], ...] = (
     SessionAssignedPush,
     SessionReroutedPush,
     SafetyAlertPush,
+    ReportFiledPush,
 )
 
 AnyPush = Annotated[
@@ -119,7 +131,8 @@ AnyPush = Annotated[
     | ExtensionRequestPush
     | SessionAssignedPush
     | SessionReroutedPush
-    | SafetyAlertPush,
+    | SafetyAlertPush
+    | ReportFiledPush,
     Field(discriminator="type"),
 ]
 _ANY_PUSH: TypeAdapter[AnyPush] = TypeAdapter(AnyPush)

@@ -322,7 +322,8 @@ class Alert:
 
     alert_id: str
     session_id: str
-    message_id: str
+    # None for a flag of a report (then `report_id` names it).
+    message_id: str | None
     client_id: str
     alias_number: int
     category: Category
@@ -331,6 +332,7 @@ class Alert:
     acknowledged_by: str | None
     # Kept in PostgreSQL and the audit log only, never in the alert document.
     note: str | None
+    report_id: str | None = None
 
     @property
     def client_alias(self) -> str:
@@ -365,20 +367,28 @@ def hotline_message(message_id: str, session_id: str, hotline_numbers: str) -> N
 
 
 def alert_raised(
-    flag: Flag, *, session_id: str, message_id: str, client_alias: str, category: Category
+    flag: Flag,
+    *,
+    session_id: str,
+    message_id: str | None,
+    client_alias: str,
+    category: Category,
+    report_id: str | None = None,
 ) -> DocumentWrite:
     """The alert's document in `admin_alerts`, which the control center listens to (admins only, firestore.rules):
-    ids, the client's alias and the category, never the message's words."""
+    ids, the client's alias and the category, never the message's words. A flag of a message names the message; a
+    flag of a report of a crisis (shared/services/reports.py) names the report instead."""
     return DocumentWrite.at(
         alert_path(flag.alert_id),
         AlertDocument(
             alert_id=flag.alert_id,
             session_id=session_id,
-            message_id=message_id,
             client_alias=client_alias,
             category=category.value,
             status="open",
             created_at=ts(flag.created_at),
+            # A flag names its message, or else its report.
+            **({"message_id": message_id} if report_id is None else {"report_id": report_id}),
         ),
         merge=False,
     )

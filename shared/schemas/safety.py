@@ -22,7 +22,8 @@ class AdminAlert(BaseModel):
 
     alert_id: str
     session_id: str
-    message_id: str
+    # Null for an alert raised by a report of a crisis (`report_id` names it).
+    message_id: str | None
     client_id: str
     client_alias: str
     category: Literal["suicidal_ideation", "self_harm", "acute_distress"]
@@ -30,6 +31,7 @@ class AdminAlert(BaseModel):
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     note: str | None
+    report_id: str | None = None
 
 
 class AlertPage(BaseModel):

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from shared.domain import pairing
+from shared.domain import blocks, pairing
 from shared.domain.config import AppConfig
 from shared.domain.idempotency import KeyedCall
 from shared.domain.pairing import (
@@ -38,6 +38,7 @@ from shared.domain.pairing import (
 )
 from shared.errors import AppError, Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
 from shared.services import credits, idempotency, projector
+from shared.services.parties import refuse
 from shared.services.ports import Ports
 from shared.services.unit_of_work import UnitOfWork
 
@@ -56,8 +57,6 @@ class PairingRepository(Protocol):
     def anyone_available(self, config: AppConfig) -> bool: ...
 
     def past_mitra(self, client_id: str, mitra_id: str, config: AppConfig) -> PastMitra: ...
-
-    def preferred_mitra_allowed(self, client_id: str, mitra_id: str) -> bool: ...
 
     def recent_waits(self) -> RecentWaits: ...
 
@@ -296,6 +295,8 @@ def accept(ports: Ports, mitra_id: str, request_id: str, *, keyed: KeyedCall | N
         if claim is None:
             raise NotFound("no such offer")
         _refuse(pairing.may_take(claim.offer))
+        if uow.blocks.blocks_request(request_id, mitra_id):
+            refuse(blocks.BLOCKED)
         max_clients = claim.max_clients
         attempt = uow.pairing.start_session_if_first(request_id, mitra_id, session_id, max_clients=max_clients)
         if attempt is None:

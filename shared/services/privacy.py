@@ -60,6 +60,8 @@ class PrivacyRepository(Protocol):
 
     def erase_copies_in(self, session_ids: Sequence[str]) -> None: ...
 
+    def erase_safety_texts_in(self, session_ids: Sequence[str]) -> None: ...
+
     def forget_published_about(self, keys: Sequence[str]) -> int: ...
 
     def purge_published(self, keep_days: int, *, limit: int) -> int: ...
@@ -138,6 +140,7 @@ def _forget(uow: UnitOfWork, client_id: str, client: ClientOnRecord) -> int:
     erased = uow.privacy.erase_texts_of(client_id)
     sessions = uow.privacy.sessions_with_mitras(client_id)
     uow.privacy.erase_copies_in([session.session_id for session in sessions])
+    uow.privacy.erase_safety_texts_in([session.session_id for session in sessions])
     request_ids = uow.privacy.request_ids(client_id)
     transaction_ids = uow.privacy.transaction_ids(client_id)
     keys = [session.session_id for session in sessions] + request_ids + transaction_ids
@@ -217,6 +220,7 @@ def _erase_batch(ports: Ports) -> int | None:
             return None
         erased = uow.privacy.erase_texts_in(due, limit=_MESSAGES_PER_BATCH)
         uow.privacy.erase_copies_in(due)
+        uow.privacy.erase_safety_texts_in(due)
         uow.privacy.mark_texts_erased(due)
         uow.outbox.add(*rules.erased(erased))
         committed = uow.commit()

@@ -37,16 +37,22 @@ if TYPE_CHECKING:
     from shared.services.admin_users import AdminUsersRepository
     from shared.services.billing import BillingRepository, RefundsRepository
     from shared.services.billing.history import BillingHistoryRepository
+
+    # After a session and safety between people (issue 25).
+    from shared.services.blocks import BlocksRepository
     from shared.services.chat import ChatRepository
     from shared.services.credits import CreditsRepository
+    from shared.services.feedback import FeedbackRepository
     from shared.services.health import HealthRepository
     from shared.services.idempotency import IdempotencyRepository
     from shared.services.lifecycle import LifecycleRepository
+    from shared.services.notes import NotesRepository
     from shared.services.notify import NotifyRepository
     from shared.services.pairing import PairingRepository
     from shared.services.presence import PresenceRepository
     from shared.services.pricing import PricingRepository
     from shared.services.privacy import PrivacyRepository
+    from shared.services.reports import ReportsRepository
     from shared.services.safety import SafetyRepository
 
 
@@ -157,6 +163,19 @@ class UnitOfWork(Protocol):
 
     @property
     def billing_history(self) -> BillingHistoryRepository: ...
+
+    # After a session and safety between people (issue 25).
+    @property
+    def feedback(self) -> FeedbackRepository: ...
+
+    @property
+    def notes(self) -> NotesRepository: ...
+
+    @property
+    def reports(self) -> ReportsRepository: ...
+
+    @property
+    def blocks(self) -> BlocksRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -152,6 +152,24 @@ def _a_conversation_with_every_kind_of_copy(
     assert flagged is not None and flagged["phrase"] and flagged["note"] == marker
     assert pending_words == 1, "the failing delivery holds the words, as nothing else in the outbox does"
     _close(db, pair.session_id)
+    _words_written_about_the_session(pair, admin, marker)
+
+
+def _words_written_about_the_session(pair: Pair, admin: App, marker: str) -> None:
+    """After the session (issue 25): the mitra's private note, a report by each side and the admin's note deciding
+    one, and the client's feedback comment, each carrying `marker`."""
+    session = pair.session_id
+    note = pair.mitra.post("mitra_notes", {"action": "create", "session_id": session, "text": f"catatan {marker}"})
+    assert note.status == 200, note.body
+    for app in (pair.client, pair.mitra):
+        filed = app.post("session_report", {"session_id": session, "category": "other", "text": f"lapor {marker}"})
+        assert filed.status == 200, filed.body
+    decided = admin.post("admin_reports", {"action": "dismiss", "report_id": filed.body["report_id"], "note": marker})
+    assert decided.status == 200, decided.body
+    rated = pair.client.post(
+        "session_feedback", {"action": "create", "session_id": session, "rating": 4, "comment": f"makasih {marker}"}
+    )
+    assert rated.status == 200, rated.body
 
 
 # -- erasure that erases ---------------------------------------------------------------------------------------------
@@ -171,9 +189,16 @@ def test_a_client_deleting_their_account_leaves_their_words_in_no_table_and_no_d
     pair = pair_up(client, new_mitra(), {"free_trial": True})
     _a_conversation_with_every_kind_of_copy(pair, admin, halo_db, watches, marker)
     before = _tables_holding(halo_db, marker)
-    assert {"chat_messages.text", "outbox.payload", "safety_flags.note", "audit_log.new_value"} <= set(before), (
-        "the scan finds the words where they are"
-    )
+    assert {
+        "chat_messages.text",
+        "outbox.payload",
+        "safety_flags.note",
+        "audit_log.new_value",
+        "mitra_notes.text",
+        "reports.text",
+        "reports.decision_note",
+        "session_feedback.comment",
+    } <= set(before), "the scan finds the words where they are"
     assert _documents_holding(pair.session_id, marker), "and in Firestore"
     with halo_db.transaction() as tx:
         published_words = tx.scalar(
@@ -224,6 +249,9 @@ def test_retention_leaves_the_words_of_a_long_closed_session_in_no_table_and_no_
     pair = paired("Lama", "Mitra Lama")
     _a_conversation_with_every_kind_of_copy(pair, admin, halo_db, watches, marker)
     assert _documents_holding(pair.session_id, marker)
+    assert {"mitra_notes.text", "reports.text", "reports.decision_note", "session_feedback.comment"} <= set(
+        _tables_holding(halo_db, marker)
+    )
     _close(halo_db, pair.session_id, days_ago=400)
 
     swept = push_event(stack, "retention_sweep", {})

@@ -190,11 +190,7 @@ class FakePairingRepository:
             s["client_id"] == client_id and s["mitra_id"] == mitra_id for s in self._db.table("sessions").values()
         )
         available = any(m["id"] == mitra_id for m in self._available(config))
-        return PastMitra(had, self.preferred_mitra_allowed(client_id, mitra_id), available)
-
-    def preferred_mitra_allowed(self, client_id: str, mitra_id: str) -> bool:
-        """The blocks hook (issue 25): a test may mark a pair refused in the table `refused_pairs`."""
-        return (mitra_id, client_id) not in self._db.table("refused_pairs")
+        return PastMitra(had, not self._blocked(client_id, mitra_id), available)
 
     def recent_waits(self) -> RecentWaits:
         """Every matched request within the history window (the fakes have no clock hours to compare)."""
@@ -259,9 +255,15 @@ class FakePairingRepository:
         offered = [
             m["firebase_uid"]
             for m in self._available(config)
-            if self._preference_allows(request, m["id"]) and self._offer(request_id, m["id"])
+            if self._preference_allows(request, m["id"])
+            and not self._blocked(request["client_id"], m["id"])
+            and self._offer(request_id, m["id"])
         ]
         return sorted(offered)
+
+    def _blocked(self, client_id: str, mitra_id: str) -> bool:
+        """NOT_BLOCKED (shared/adapters/postgres/pairing.py)."""
+        return any(b["client_id"] == client_id and b["mitra_id"] == mitra_id for b in self._db.table("blocks").values())
 
     def offer_searching_requests_to(self, mitra_id: str, config: AppConfig) -> list[OfferedRequest]:
         if not any(m["id"] == mitra_id for m in self._available(config)):
@@ -272,6 +274,7 @@ class FakePairingRepository:
                 r["status"] == RequestStatus.SEARCHING
                 and r["search_deadline"] > self._db.now
                 and self._preference_allows(r, mitra_id)
+                and not self._blocked(r["client_id"], mitra_id)
             ):
                 continue
             made = self._offer(r["id"], mitra_id, revive=True)

@@ -143,6 +143,16 @@ class FakePrivacyRepository:
             if all(m["text"] is None for m in self._messages_in([session_id])):
                 self._db.table("sessions")[session_id]["texts_erased_at"] = self._db.now
 
+    def erase_safety_texts_in(self, session_ids: Sequence[str]) -> None:
+        for table, columns in (
+            ("session_feedback", ("comment",)),
+            ("mitra_notes", ("text",)),
+            ("reports", ("text", "decision_note")),
+        ):
+            for row in self._db.table(table).values():
+                if row["session_id"] in session_ids:
+                    row.update(dict.fromkeys(columns))
+
     def erase_copies_in(self, session_ids: Sequence[str]) -> None:
         noted = set()
         for flag in self._db.table("safety_flags").values():

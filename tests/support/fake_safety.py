@@ -100,4 +100,5 @@ class FakeSafetyRepository:
             acknowledged_at=flag["acknowledged_at"],
             acknowledged_by=flag["acknowledged_by"],
             note=flag["note"],
+            report_id=flag.get("report_id"),
         )

@@ -35,16 +35,22 @@ from tests.support.fake_admin_statistics import FakeAdminStatisticsRepository
 from tests.support.fake_admin_users import FakeAdminUsersRepository
 from tests.support.fake_billing import FakeBillingRepository, FakeRefundsRepository
 from tests.support.fake_billing_history import FakeBillingHistoryRepository
+
+# After a session and safety between people (issue 25).
+from tests.support.fake_blocks import FakeBlocksRepository
 from tests.support.fake_chat import FakeChatRepository
 from tests.support.fake_credits import FakeCreditsRepository
+from tests.support.fake_feedback import FakeFeedbackRepository
 from tests.support.fake_health import FakeHealthRepository
 from tests.support.fake_idempotency import FakeIdempotencyRepository
 from tests.support.fake_lifecycle import FakeLifecycleRepository
+from tests.support.fake_notes import FakeNotesRepository
 from tests.support.fake_notify import FakeNotifyRepository
 from tests.support.fake_pairing import FakePairingRepository
 from tests.support.fake_presence import FakePresenceRepository
 from tests.support.fake_pricing import FakePricingRepository
 from tests.support.fake_privacy import FakePrivacyRepository
+from tests.support.fake_reports import FakeReportsRepository
 from tests.support.fake_safety import FakeSafetyRepository
 
 Row = dict[str, Any]
@@ -216,6 +222,12 @@ class FakeUnitOfWork:
         self.privacy = FakePrivacyRepository(db)
         self.safety = FakeSafetyRepository(db)
         self.billing_history = FakeBillingHistoryRepository(db)
+
+        # After a session and safety between people (issue 25).
+        self.feedback = FakeFeedbackRepository(db)
+        self.notes = FakeNotesRepository(db)
+        self.reports = FakeReportsRepository(db)
+        self.blocks = FakeBlocksRepository(db)
 
     def __enter__(self) -> Self:
         if not self._one_statement:

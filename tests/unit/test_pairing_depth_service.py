@@ -346,7 +346,7 @@ def test_a_past_mitra_who_cannot_take_it_now_means_everyone_at_once(
     if why == "at_capacity":
         pairing.accept(ports, before, _searching(ports, db))
     if why == "refused_by_mitra":
-        db.table("refused_pairs")[(before, client)] = {}
+        db.table("blocks")["b1"] = {"id": "b1", "client_id": client, "mitra_id": before, "blocked_by": "mitra"}
 
     outcome = _ask(ports, client, mitra_id=before)
     written = len(ports.documents.written)

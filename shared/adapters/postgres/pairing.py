@@ -75,6 +75,11 @@ SELECT count(*) AS matched, percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_s) 
 """
 
 
+# Blocks (`shared.domain.blocks`): the client `{client}` and the mitra `{mitra}` are never offered to each other when
+# either blocked the other. Kept apart from AVAILABLE_MITRAS, which says who is available to anyone.
+NOT_BLOCKED = "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.client_id = {client} AND b.mitra_id = {mitra})"
+
+
 def trial_key() -> str:
     """The secret `shared.domain.pairing.trial_identities` keys its hashes with (HALO_IDENTITY_HASH_KEY)."""
     return get_settings().identity_hash_key
@@ -220,24 +225,19 @@ class PairingRepository:
         return bool(self._sql.scalar(f"SELECT EXISTS ({AVAILABLE_MITRAS})", available_params(config)))
 
     def past_mitra(self, client_id: str, mitra_id: str, config: AppConfig) -> PastMitra:
-        """Whether the client had a session with this mitra, and whether the mitra is available right now."""
+        """Whether the client had a session with this mitra, whether either blocked the other (NOT_BLOCKED), and
+        whether the mitra is available right now."""
         row = self._sql.one(
             f"""SELECT EXISTS (SELECT 1 FROM sessions
                                WHERE client_id = CAST(:client AS uuid) AND mitra_id = CAST(:mitra AS uuid))
                            AS had_session,
                        EXISTS (SELECT 1 FROM ({AVAILABLE_MITRAS}) AS available
-                               WHERE available.id = CAST(:mitra AS uuid)) AS available""",
+                               WHERE available.id = CAST(:mitra AS uuid)) AS available,
+                       {NOT_BLOCKED.format(client="CAST(:client AS uuid)", mitra="CAST(:mitra AS uuid)")} AS allowed""",
             {"client": client_id, "mitra": mitra_id, **available_params(config)},
         )
         assert row is not None
-        allowed = self.preferred_mitra_allowed(client_id, mitra_id)
-        return PastMitra(had_session=row["had_session"], allowed=allowed, available=row["available"])
-
-    def preferred_mitra_allowed(self, client_id: str, mitra_id: str) -> bool:
-        """THE HOOK for blocks (issue 25): False when this mitra does not take this client (blocked them); the
-        request then goes to everyone, never saying why (`shared.domain.pairing.preference`). Allowed for now:
-        the `blocks` table and its check come with issue 25."""
-        return True
+        return PastMitra(had_session=row["had_session"], allowed=row["allowed"], available=row["available"])
 
     def recent_waits(self) -> RecentWaits:
         """See _RECENT_WAITS."""
@@ -297,6 +297,7 @@ class PairingRepository:
                     INSERT INTO pairing_offers (request_id, mitra_id)
                     SELECT r.id, candidate.id FROM pairing_requests r, available candidate
                     WHERE r.id = CAST(:request AS uuid) AND {_PREFERENCE_ALLOWS}
+                      AND {NOT_BLOCKED.format(client="r.client_id", mitra="candidate.id")}
                     ON CONFLICT DO NOTHING RETURNING mitra_id)
                 SELECT available.firebase_uid FROM added JOIN available ON available.id = added.mitra_id
                 ORDER BY available.firebase_uid""",
@@ -316,6 +317,7 @@ class PairingRepository:
                     INSERT INTO pairing_offers (request_id, mitra_id)
                     SELECT r.id, candidate.id FROM pairing_requests r, candidate
                     WHERE r.status = 'searching' AND r.search_deadline > now() AND {_PREFERENCE_ALLOWS}
+                      AND {NOT_BLOCKED.format(client="r.client_id", mitra="candidate.id")}
                     {_OFFER_OR_REVIVE})
                 SELECT r.id::text AS request_id, r.kind, r.duration_s, r.search_deadline, {_CLIENT_SHOWN},
                        CASE WHEN added.revived THEN added.offered_at END AS again_at

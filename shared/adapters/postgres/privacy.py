@@ -143,6 +143,22 @@ class PrivacyRepository:
             {"due": list(session_ids)},
         )
 
+    def erase_safety_texts_in(self, session_ids: Sequence[str]) -> None:
+        """The words written about these sessions after them (migration 0024): the client's feedback comment, the
+        mitra's notes, the reports' texts and the deciding admins' notes. The rows stay (a rating, a report's
+        category and status), their words go."""
+        self._sql.execute(
+            """WITH feedback AS (
+                   UPDATE session_feedback SET comment = NULL
+                   WHERE session_id = ANY(CAST(:due AS uuid[])) AND comment IS NOT NULL RETURNING 1),
+               notes AS (
+                   UPDATE mitra_notes SET text = NULL
+                   WHERE session_id = ANY(CAST(:due AS uuid[])) AND text IS NOT NULL RETURNING 1)
+               UPDATE reports SET text = NULL, decision_note = NULL
+               WHERE session_id = ANY(CAST(:due AS uuid[])) AND (text IS NOT NULL OR decision_note IS NOT NULL)""",
+            {"due": list(session_ids)},
+        )
+
     def forget_published_about(self, keys: Sequence[str]) -> int:
         """Published outbox rows that name any of `keys` (a deleted client's uid, sessions, requests, payments) go at
         once rather than after the week they are otherwise kept; returns how many."""

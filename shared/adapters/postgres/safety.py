@@ -9,7 +9,8 @@ from shared.adapters.postgres.sql import Sql
 from shared.domain.safety import Alert, Category, Flag, FlaggedSession, SentMessage, Signal
 
 _ALERT = """f.id::text AS alert_id, f.session_id::text, f.message_id::text, f.client_id::text, c.alias_number,
-            f.category, f.created_at, f.acknowledged_at, f.acknowledged_by, f.note"""
+            f.category, f.created_at, f.acknowledged_at, f.acknowledged_by, f.note,
+            f.report_id::text"""
 # Spelled out, so that the open alerts' list uses the index of open alerts (safety_flags_open).
 _ACKNOWLEDGED = {None: "true", True: "f.acknowledged_at IS NOT NULL", False: "f.acknowledged_at IS NULL"}
 

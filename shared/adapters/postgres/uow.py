@@ -26,16 +26,22 @@ if TYPE_CHECKING:
     from shared.adapters.postgres.billing import BillingRepository
     from shared.adapters.postgres.billing_history import BillingHistoryRepository
     from shared.adapters.postgres.billing_refunds import RefundsRepository
+
+    # After a session and safety between people (issue 25).
+    from shared.adapters.postgres.blocks import BlocksRepository
     from shared.adapters.postgres.chat import ChatRepository
     from shared.adapters.postgres.credits import CreditsRepository
+    from shared.adapters.postgres.feedback import FeedbackRepository
     from shared.adapters.postgres.health import HealthRepository
     from shared.adapters.postgres.idempotency import IdempotencyRepository
     from shared.adapters.postgres.lifecycle import LifecycleRepository
+    from shared.adapters.postgres.notes import NotesRepository
     from shared.adapters.postgres.notify import NotifyRepository
     from shared.adapters.postgres.pairing import PairingRepository
     from shared.adapters.postgres.presence import PresenceRepository
     from shared.adapters.postgres.pricing import PricingRepository
     from shared.adapters.postgres.privacy import PrivacyRepository
+    from shared.adapters.postgres.reports import ReportsRepository
     from shared.adapters.postgres.safety import SafetyRepository
 
 Repository = TypeVar("Repository")
@@ -229,6 +235,31 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.billing_history import BillingHistoryRepository
 
         return self._repository(BillingHistoryRepository)
+
+    # After a session and safety between people (issue 25).
+    @property
+    def feedback(self) -> FeedbackRepository:
+        from shared.adapters.postgres.feedback import FeedbackRepository
+
+        return self._repository(FeedbackRepository)
+
+    @property
+    def notes(self) -> NotesRepository:
+        from shared.adapters.postgres.notes import NotesRepository
+
+        return self._repository(NotesRepository)
+
+    @property
+    def reports(self) -> ReportsRepository:
+        from shared.adapters.postgres.reports import ReportsRepository
+
+        return self._repository(ReportsRepository)
+
+    @property
+    def blocks(self) -> BlocksRepository:
+        from shared.adapters.postgres.blocks import BlocksRepository
+
+        return self._repository(BlocksRepository)
 
     def _repository(self, kind: type[Repository]) -> Repository:
         found = self._repositories.get(kind)

@@ -1,0 +1,111 @@
+"""Reports in memory: the promises of shared/adapters/postgres/reports.py (a report is decided once)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.domain.parties import SessionParties
+from shared.domain.reports import Report, ReportCategory, ReportStatus
+from shared.domain.safety import Category, Flag
+from tests.support.fake_parties import session_parties
+
+if TYPE_CHECKING:
+    from tests.support.fakes import FakeDatabase
+
+Row = dict[str, Any]
+
+
+class FakeReportsRepository:
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    def _rows(self) -> dict[Any, Row]:
+        return self._db.table("reports")
+
+    def parties(self, session_id: str) -> SessionParties | None:
+        return session_parties(self._db, session_id)
+
+    def add(self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str) -> str:
+        report_id = str(uuid.uuid4())
+        self._rows()[report_id] = {
+            "id": report_id,
+            "session_id": parties.session_id,
+            "reporter_role": reporter_role,
+            "client_id": parties.client_id,
+            "mitra_id": parties.mitra_id,
+            "category": category.value,
+            "text": text,
+            "status": "open",
+            "created_at": self._db.now,
+            "decided_at": None,
+            "decided_by": None,
+            "decision_note": None,
+        }
+        return report_id
+
+    def flag(self, report_id: str, parties: SessionParties, category: Category) -> Flag:
+        alert_id = str(uuid.uuid4())
+        self._db.table("safety_flags")[alert_id] = {
+            "id": alert_id,
+            "message_id": None,
+            "report_id": report_id,
+            "session_id": parties.session_id,
+            "client_id": parties.client_id,
+            "category": category,
+            "phrase": None,
+            "hotline_message_id": None,
+            "created_at": self._db.now,
+            "seq": self._db.next_id(),
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+            "note": None,
+        }
+        return Flag(alert_id, self._db.now)
+
+    def reports(
+        self,
+        *,
+        status: ReportStatus | None,
+        category: ReportCategory | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Report]:
+        newest_first = sorted(self._rows().values(), key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        return [
+            self._report(r)
+            for r in newest_first
+            if (status is None or r["status"] == status.value)
+            and (category is None or r["category"] == category.value)
+            and (after is None or (r["created_at"], r["id"]) < after)
+        ][:limit]
+
+    def report(self, report_id: str) -> Report | None:
+        row = self._rows().get(report_id)
+        return self._report(row) if row else None
+
+    def decide_if_open(self, report_id: str, status: ReportStatus, admin_uid: str, note: str | None) -> bool:
+        row = self._rows().get(report_id)
+        if row is None or row["status"] != "open":
+            return False
+        row.update(status=status.value, decided_at=self._db.now, decided_by=admin_uid, decision_note=note)
+        return True
+
+    def _report(self, row: Row) -> Report:
+        return Report(
+            report_id=row["id"],
+            session_id=row["session_id"],
+            reporter_role=row["reporter_role"],
+            client_id=row["client_id"],
+            alias_number=self._db.table("clients")[row["client_id"]]["alias_number"],
+            mitra_id=row["mitra_id"],
+            mitra_name=self._db.table("mitras")[row["mitra_id"]]["display_name"],
+            category=ReportCategory(row["category"]),
+            text=row["text"],
+            status=ReportStatus(row["status"]),
+            created_at=row["created_at"],
+            decided_at=row["decided_at"],
+            decided_by=row["decided_by"],
+            decision_note=row["decision_note"],
+        )
