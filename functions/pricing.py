@@ -5,7 +5,7 @@ from __future__ import annotations
 from functions._http import Call, endpoint
 from shared import bootstrap
 from shared.domain.roles import Role
-from shared.schemas import CreditBalance, Empty, FreeTrial, PricingQuote, Tier
+from shared.schemas import CreditBalance, CreditedBack, Empty, FreeTrial, PricingQuote, Tier
 from shared.services import pricing
 
 
@@ -19,5 +19,15 @@ def pricing_quote(call: Call[Empty]) -> PricingQuote:
         credits=[
             CreditBalance(tier_id=c.tier_id, minutes=c.duration_s // 60, duration_s=c.duration_s, available=c.available)
             for c in found.credits
+        ],
+        credited_back=[
+            CreditedBack(
+                session_id=c.session_id,
+                minutes=c.unused_s // 60,
+                unused_s=c.unused_s,
+                amount=c.amount,
+                credited_at=c.created_at,
+            )
+            for c in found.credited_back
         ],
     )

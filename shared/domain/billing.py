@@ -638,3 +638,14 @@ class CallbackRecord:
     amount: Decimal | None = None
     paid_amount: Decimal | None = None
     currency: str | None = None
+
+
+@dataclass(frozen=True)
+class CreditedBack:
+    """The unused time of a session an admin ended, credited back to its client (`admin_session_end` with
+    `credit_unused`): its value pro rata of what the client paid; finance settles it."""
+
+    session_id: str
+    unused_s: int
+    amount: int
+    created_at: datetime

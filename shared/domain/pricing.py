@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from shared.domain.billing import Balance
+from shared.domain.billing import Balance, CreditedBack
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class Quote:
     free_trial_minutes: int
     # Paid sessions the client has not used yet.
     credits: list[Balance]
+    # The unused time of sessions an admin ended, credited back.
+    credited_back: list[CreditedBack] = field(default_factory=list)
 
 
 def free_trial_available(*, offered: bool, used: bool) -> bool:

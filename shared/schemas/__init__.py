@@ -92,10 +92,23 @@ class CreditBalance(BaseModel):
     available: int
 
 
+class CreditedBack(BaseModel):
+    """The unused time of a session an admin ended, credited back to the client (`admin_session_end` with
+    `credit_unused`): its value in rupiah, pro rata of what they paid. Finance settles it; it does not start a
+    session by itself."""
+
+    session_id: str
+    minutes: int
+    unused_s: int
+    amount: int
+    credited_at: datetime
+
+
 class PricingQuote(BaseModel):
     tiers: list[Tier]
     free_trial: FreeTrial
     credits: list[CreditBalance]
+    credited_back: list[CreditedBack] = Field(default_factory=list)
     currency: str = "IDR"
 
 

@@ -4,7 +4,7 @@ as shared.domain.billing.CreditStatus allows) and appends its ledger row, so the
 from __future__ import annotations
 
 from shared.adapters.postgres.sql import Sql
-from shared.domain.billing import Balance, Credit, CreditStatus
+from shared.domain.billing import Balance, Credit, CreditedBack, CreditStatus
 
 
 class CreditsRepository:
@@ -75,3 +75,12 @@ class CreditsRepository:
             {"client": client_id},
         )
         return [Balance(**row) for row in rows]
+
+    def credited_back(self, client_id: str) -> list[CreditedBack]:
+        """The unused time of the client's sessions an admin ended with `credit_unused`, newest first."""
+        rows = self._sql.all(
+            """SELECT session_id::text, unused_s, amount, created_at FROM session_credit_backs
+               WHERE client_id = CAST(:client AS uuid) ORDER BY created_at DESC""",
+            {"client": client_id},
+        )
+        return [CreditedBack(**row) for row in rows]
