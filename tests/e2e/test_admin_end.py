@@ -1,0 +1,128 @@
+"""An admin ends a session, end to end: through the gateway, on PostgreSQL, seen on the session document both apps
+listen to and pushed to both phones; the unused paid time credited back shows in the client's `pricing_quote`; a
+repeat with the key answers the same; the session's own timers change nothing afterwards."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from emulators.simulator import App, Watch
+from emulators.stack import LocalStack
+from shared.adapters.postgres.database import Database
+from tests.support.delivery import pushes_to, register_device
+from tests.support.people import Pair, uid_of
+
+pytestmark = pytest.mark.needs_gcloud
+
+
+@pytest.fixture(autouse=True)
+def short_goodbyes(app_config: Callable[..., None]) -> None:
+    app_config(goodbye_window_s=3)
+
+
+def _doc(snapshot: dict[str, dict[str, object]]) -> dict[str, object]:
+    return next(iter(snapshot.values()), {})
+
+
+def _status(status: str) -> Callable[[dict[str, dict[str, object]]], bool]:
+    return lambda snapshot: _doc(snapshot).get("status") == status
+
+
+def _end(admin: App, session_id: str, *, goodbye: bool, credit_unused: bool, key: str | None = None) -> Any:
+    body = {"session_id": session_id, "reason": "abusive messages", "goodbye": goodbye, "credit_unused": credit_unused}
+    return admin.post("admin_session_end", body, idempotency_key=key)
+
+
+def _audited(db: Database, session_id: str) -> list[dict[str, Any]]:
+    with db.transaction() as tx:
+        return tx.all(
+            "SELECT actor_uid, old_value, new_value FROM audit_log WHERE action = 'session.end' AND target = :t",
+            {"t": session_id},
+        )
+
+
+def test_an_admin_closes_a_paid_session_at_once_and_its_unused_time_is_credited_back(
+    stack: LocalStack,
+    admin: App,
+    timed_session: Callable[[int], Pair],
+    halo_db: Database,
+    watches: Callable[[Watch], Watch],
+) -> None:
+    pair = timed_session(600)
+    client_token, mitra_token = register_device(pair.client), register_device(pair.mitra)
+    watch = watches(Watch.document(f"sessions/{pair.session_id}"))
+    watch.wait_for(_status("active"))
+    key = f"end-{uuid.uuid4()}"
+
+    ended = _end(admin, pair.session_id, goodbye=False, credit_unused=True, key=key)
+
+    assert ended.status == 200, ended.body
+    body = ended.body
+    assert (body["status"], body["close_reason"], body["goodbye_until"]) == ("closed", "admin", None)
+    assert 540 < body["credited_s"] <= 600
+    assert body["credited_amount"] == 5000 * body["credited_s"] // 600
+    shown = _doc(watch.wait_for(_status("closed"), timeout=10))
+    assert shown["close_reason"] == "admin" and shown["closed_at"] is not None
+    for token in (client_token, mitra_token):
+        (push,) = [p for p in pushes_to(stack, token) if p["data"]["type"] == "session_closing"]
+        assert push["data"] == {"type": "session_closing", "session_id": pair.session_id, "reason": "admin"}
+    refused = pair.client.post(
+        "chat_send", {"session_id": pair.session_id, "client_message_id": str(uuid.uuid4()), "text": "halo?"}
+    )
+    assert (refused.status, refused.error_code) == (409, "session_not_active")
+    quote = pair.client.get("pricing_quote")
+    assert [(c["session_id"], c["unused_s"], c["amount"]) for c in quote.body["credited_back"]] == [
+        (pair.session_id, body["credited_s"], body["credited_amount"])
+    ]
+    (audit,) = _audited(halo_db, pair.session_id)
+    assert audit["actor_uid"] == uid_of(admin) and audit["old_value"]["status"] == "active"
+    assert audit["new_value"]["reason"] == "abusive messages"
+    assert audit["new_value"]["credited_amount"] == body["credited_amount"]
+
+    again = _end(admin, pair.session_id, goodbye=False, credit_unused=True, key=key)
+    unkeyed = _end(admin, pair.session_id, goodbye=False, credit_unused=True)
+
+    assert (again.status, again.body) == (200, body), "a lost reply asked again with its key"
+    assert (unkeyed.status, unkeyed.error_code) == (409, "session_not_active")
+    assert len(_audited(halo_db, pair.session_id)) == 1
+    assert len(pair.client.get("pricing_quote").body["credited_back"]) == 1
+
+
+def test_with_the_goodbye_window_both_may_say_goodbye_then_it_closes(
+    admin: App, paired: Callable[..., Pair], halo_db: Database, watches: Callable[[Watch], Watch]
+) -> None:
+    pair = paired()
+    watch = watches(Watch.document(f"sessions/{pair.session_id}"))
+
+    ended = _end(admin, pair.session_id, goodbye=True, credit_unused=True)
+
+    assert ended.status == 200, ended.body
+    assert (ended.body["status"], ended.body["credited_s"], ended.body["credited_amount"]) == ("closing", 0, 0)
+    closing = _doc(watch.wait_for(_status("closing"), timeout=10))
+    assert (closing["close_reason"], closing["goodbye_until"] is not None) == ("admin", True)
+    said = pair.mitra.post("session_goodbye", {"session_id": pair.session_id, "text": "jaga dirimu ya"})
+    assert said.status == 200, said.body
+    started = time.monotonic()
+    watch.wait_for(_status("closed"), timeout=15)
+    assert time.monotonic() - started < 15
+    with halo_db.transaction() as tx:
+        credited = tx.scalar(
+            "SELECT count(*) FROM session_credit_backs WHERE session_id = CAST(:s AS uuid)", {"s": pair.session_id}
+        )
+    assert credited == 0, "a free trial has nothing to credit back"
+
+
+def test_bad_input_names_the_field_and_an_unknown_session_is_not_found(admin: App) -> None:
+    no_reason = {"session_id": str(uuid.uuid4()), "goodbye": True, "credit_unused": False}
+    missing = admin.post("admin_session_end", no_reason)
+    blank = _end(admin, "not-a-uuid", goodbye=True, credit_unused=False)
+    unknown = _end(admin, str(uuid.uuid4()), goodbye=True, credit_unused=False)
+
+    assert (missing.status, [f["field"] for f in missing.body["error"]["fields"]]) == (400, ["reason"])
+    assert (blank.status, [f["field"] for f in blank.body["error"]["fields"]]) == (400, ["session_id"])
+    assert (unknown.status, unknown.error_code) == (404, "not_found")
