@@ -61,7 +61,8 @@ def admin_session_transcript(call: Call[AdminTranscriptQuery]) -> Transcript:
 def admin_session_end(call: Call[EndSession]) -> SessionEnded:
     """End an active session: both sides see `close_reason` admin and are pushed; with `goodbye` the goodbye window
     applies, without it the session is closed at once; with `credit_unused` the unused share of what the client paid
-    is credited back to them. Audited (`session.end`) with the reason. A session no longer active is 409
+    is credited back to them. Without `goodbye`, a session in its goodbye window is closed at once too. Audited
+    (`session.end`) with the reason. A closed session (or a closing one asked with `goodbye`) is 409
     `session_not_active`; a repeat with the same Idempotency-Key gets the first answer."""
     body = call.body
     ended = end_session(

@@ -355,7 +355,8 @@ def may_revoke(admin: AdminOnFile, *, actor_uid: str) -> Refused | None:
 # -- an admin ends a session -------------------------------------------------------------------------------------------
 
 SESSION_ALREADY_ENDED = Refused(
-    "session_not_active", "this session has already ended (or is in its goodbye window): nothing to end"
+    "session_not_active",
+    "this session has already ended, or is in its goodbye window (end it with goodbye false to close it now)",
 )
 
 
@@ -376,10 +377,14 @@ class CreditBack:
     amount: int
 
 
-def may_end(state: Session) -> Refused | None:
-    """An admin ends a session that is still active; one already closing or closed is `session_not_active` (its
-    end is under way or done: the Idempotency-Key is how a lost reply is asked again)."""
-    return None if state.status is SessionStatus.ACTIVE else SESSION_ALREADY_ENDED
+def may_end(state: Session, *, goodbye: bool) -> Refused | None:
+    """An admin ends a session that is still active; one in its goodbye window only to close it at once (`goodbye`
+    false: the window is cut short, its ending stays the one it had). One closed, or closing when the admin asks for
+    the goodbye window, is `session_not_active` (its end is under way or done: the Idempotency-Key is how a lost
+    reply is asked again)."""
+    if state.status is SessionStatus.ACTIVE or (state.status is SessionStatus.CLOSING and not goodbye):
+        return None
+    return SESSION_ALREADY_ENDED
 
 
 def unused_seconds(state: Session, now: datetime) -> int:

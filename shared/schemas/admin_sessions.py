@@ -76,7 +76,9 @@ class SessionEnded(BaseModel):
 
     session_id: str
     status: Literal["closing", "closed"]
-    close_reason: Literal["admin"]
+    close_reason: Literal["admin", "expired", "ended_by_client", "ended_by_mitra"] = Field(
+        description="`admin`; a session that was already in its goodbye window keeps the ending it had."
+    )
     goodbye_until: datetime | None = Field(
         description="With the goodbye window: goodbye notes are accepted until then."
     )

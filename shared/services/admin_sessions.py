@@ -153,31 +153,31 @@ def end_session(
     keyed: KeyedCall | None = None,
 ) -> EndedByAdmin:
     """An admin ends an active session (`shared.domain.admin.may_end`): with the goodbye window or at once
-    (`lifecycle.end_by_admin`); with `credit_unused`, the unused share of what the client paid for its time is
-    credited back to them (`shared.domain.admin.credit_back`). Audited with the session's state before and after and
-    the admin's reason. A repeat with the same Idempotency-Key is answered as the first time; without one, ending a
-    session no longer active is 409 `session_not_active`."""
+    (`lifecycle.end_by_admin`), or cuts a goodbye window short; with `credit_unused`, the unused share of what the
+    client paid for an active session's time is credited back to them (`shared.domain.admin.credit_back`). Audited
+    with the session's state before and after and the admin's reason. A repeat with the same Idempotency-Key is
+    answered as the first time; without one, ending a session that has ended is 409 `session_not_active`."""
     with ports.uow() as uow:
         if (first := idempotency.first_answer(uow, keyed, EndedByAdmin)) is not None:
             return first
         session = uow.lifecycle.locked_session(session_id)
         if session is None:
             raise NotFound("no such session")
-        _refuse(admin.may_end(session.state))
+        _refuse(admin.may_end(session.state, goodbye=goodbye))
+        was_active = session.state.status is SessionStatus.ACTIVE
         credit = None
-        if credit_unused:
+        if credit_unused and was_active:
             unused_s = admin.unused_seconds(session.state, session.now)
             credit = admin.credit_back(uow.admin_sessions.paid_time(session_id), unused_s)
-        closing = lifecycle.end_by_admin(uow, session, admin_uid, goodbye=goodbye)
-        status = SessionStatus.CLOSING if goodbye else SessionStatus.CLOSED
+        status, goodbye_until = lifecycle.end_by_admin(uow, session, admin_uid, goodbye=goodbye)
         if credit is not None:
             recorded = uow.admin_sessions.record_credit_back(session_id, session.client_id, credit, admin_uid=admin_uid)
             assert recorded, "the change holds the session's row lock and saw it active: never credited before"
         answer = EndedByAdmin(
             session_id=session_id,
             status=status,
-            close_reason=ClosureReason.ADMIN,
-            goodbye_until=closing.goodbye_until if goodbye else None,
+            close_reason=ClosureReason.ADMIN if was_active else uow.lifecycle.ending_of(session_id) or "",
+            goodbye_until=goodbye_until,
             credited_s=credit.unused_s if credit else 0,
             credited_amount=credit.amount if credit else 0,
         )

@@ -148,3 +148,17 @@ def test_an_unknown_session_is_not_found(ports: FakePorts, db: FakeDatabase) -> 
             ports, ADMIN, "5e551011-0000-4000-8000-00000000dead", reason="x", goodbye=True, credit_unused=False
         )
     assert db.audit == []
+
+
+def test_a_goodbye_window_is_cut_short_only_when_asked_without_one(ports: FakePorts, db: FakeDatabase) -> None:
+    db.table("sessions")[SESSION].update(status="closing", goodbye_until=db.now + timedelta(minutes=5))
+    db.table("session_closures")[1] = {"session_id": SESSION, "reason": "ended_by_client", "mitra_id": "m"}
+
+    with pytest.raises(Conflict):
+        _end(ports, goodbye=True, credit_unused=True)
+    ended = admin_sessions.end_session(ports, ADMIN, SESSION, reason="stuck", goodbye=False, credit_unused=True)
+
+    assert (ended.status, ended.close_reason, ended.credited_s) == ("closed", "ended_by_client", 0)
+    assert _session_document(ports)["status"] == "closed"
+    assert db.table("session_credit_backs") == {} and db.audit[-1]["old"]["status"] == "closing"
+    assert lifecycle.close(ports, SESSION) == "stale"
