@@ -9,6 +9,10 @@ from pydantic import BaseModel, Field
 
 from shared.schemas.admin_paging import PageQuery
 
+# Days an audit entry can have (and one past them is still a day).
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2999, 12, 31)
+
 
 class AuditQuery(PageQuery):
     actor_uid: str | None = Field(default=None, min_length=1, max_length=128, description="Who acted (a Firebase uid).")
@@ -16,8 +20,8 @@ class AuditQuery(PageQuery):
         default=None, min_length=1, max_length=100, description="e.g. `session.end`, `admin_sessions.read`."
     )
     target: str | None = Field(default=None, min_length=1, max_length=200, description="What was acted on (an id).")
-    from_date: date | None = Field(default=None, description="Jakarta day, included")
-    to_date: date | None = Field(default=None, description="Jakarta day, included")
+    from_date: date | None = Field(default=None, ge=EARLIEST, le=LATEST, description="Jakarta day, included")
+    to_date: date | None = Field(default=None, ge=EARLIEST, le=LATEST, description="Jakarta day, included")
 
 
 class AuditEntry(BaseModel):

@@ -38,6 +38,17 @@ def _end(admin: App, session_id: str, *, goodbye: bool, credit_unused: bool, key
     return admin.post("admin_session_end", body, idempotency_key=key)
 
 
+def _closing_pushes(stack: LocalStack, token: str, timeout: float = 20) -> list[dict[str, Any]]:
+    """The `session_closing` pushes this device got, once one has arrived (another push, e.g. the `matched` one of
+    the pairing just before, may come first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        closing = [p for p in pushes_to(stack, token, timeout=0) if p["data"]["type"] == "session_closing"]
+        if closing or time.monotonic() > deadline:
+            return closing
+        time.sleep(0.2)
+
+
 def _audited(db: Database, session_id: str) -> list[dict[str, Any]]:
     with db.transaction() as tx:
         return tx.all(
@@ -69,7 +80,7 @@ def test_an_admin_closes_a_paid_session_at_once_and_its_unused_time_is_credited_
     shown = _doc(watch.wait_for(_status("closed"), timeout=10))
     assert shown["close_reason"] == "admin" and shown["closed_at"] is not None
     for token in (client_token, mitra_token):
-        (push,) = [p for p in pushes_to(stack, token) if p["data"]["type"] == "session_closing"]
+        (push,) = _closing_pushes(stack, token)
         assert push["data"] == {"type": "session_closing", "session_id": pair.session_id, "reason": "admin"}
     refused = pair.client.post(
         "chat_send", {"session_id": pair.session_id, "client_message_id": str(uuid.uuid4()), "text": "halo?"}
