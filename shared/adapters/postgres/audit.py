@@ -31,15 +31,16 @@ class AuditRepository:
 
     def count_read(self, *, actor_uid: str, actor_role: str, function: str, query: Mapping[str, Any]) -> None:
         """One more read of `function` by this admin in this hour (UTC): the hour's row counts it, and keeps the
-        question if it is new (`shared.domain.admin.read_query`), up to READ_QUERIES_KEPT of them. One statement
-        (the trigger audit_reads_count_up lets it only count up)."""
+        question if it is new (`shared.domain.admin.read_query`; equal as a whole, not merely contained), up to
+        READ_QUERIES_KEPT of them. One statement (the trigger audit_reads_count_up lets it only count up)."""
         self._sql.execute(
             """INSERT INTO audit_reads (actor_uid, actor_role, function, hour, queries)
                VALUES (:uid, :role, :function, date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
                        jsonb_build_array(CAST(:query AS jsonb)))
                ON CONFLICT (actor_uid, function, hour) DO UPDATE
                SET reads = audit_reads.reads + 1, last_at = greatest(audit_reads.last_at, now()),
-                   queries = CASE WHEN audit_reads.queries @> EXCLUDED.queries
+                   queries = CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(audit_reads.queries) AS asked
+                                               WHERE asked = EXCLUDED.queries -> 0)
                                     OR jsonb_array_length(audit_reads.queries) >= :kept
                                   THEN audit_reads.queries
                                   ELSE audit_reads.queries || EXCLUDED.queries END""",
