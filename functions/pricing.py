@@ -14,7 +14,10 @@ def pricing_quote(call: Call[Empty]) -> PricingQuote:
     """Active pricing tiers, the client's unused paid sessions, and whether the free trial is still available."""
     found = pricing.quote(bootstrap.ports(), call.caller.participant().account_id)
     return PricingQuote(
-        tiers=[Tier(id=t.id, minutes=t.minutes, duration_s=t.duration_s, price=t.price) for t in found.tiers],
+        tiers=[
+            Tier(id=t.id, minutes=t.minutes, duration_s=t.duration_s, price=t.price, charge=found.charge(t))
+            for t in found.tiers
+        ],
         free_trial=FreeTrial(available=found.free_trial_available, minutes=found.free_trial_minutes),
         credits=[
             CreditBalance(tier_id=c.tier_id, minutes=c.duration_s // 60, duration_s=c.duration_s, available=c.available)
@@ -30,4 +33,5 @@ def pricing_quote(call: Call[Empty]) -> PricingQuote:
             )
             for c in found.credited_back
         ],
+        credit_back_balance=found.credit_back_balance,
     )

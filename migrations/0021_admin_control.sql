@@ -54,8 +54,8 @@ CREATE TRIGGER audit_reads_no_truncate BEFORE TRUNCATE ON audit_reads
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 
 -- The unused time of a session an admin ended early with `credit_unused` (`admin_session_end`): once per session,
--- at the price the client paid for the session's time (its credit and the extensions paid for it) pro rata. The
--- client sees it in `pricing_quote` (`credited_back`); finance settles it. Append-only, as the ledger is.
+-- at the price the client paid for the session's time (its credit and the extensions paid for it) pro rata. It is
+-- the client's balance: `billing_checkout` spends it before Xendit (credit_back_uses). Append-only, as the ledger is.
 CREATE TABLE session_credit_backs (
     session_id   uuid PRIMARY KEY REFERENCES sessions (id),
     client_id    uuid NOT NULL REFERENCES clients (id),
@@ -68,3 +68,30 @@ CREATE TABLE session_credit_backs (
 CREATE INDEX session_credit_backs_by_client ON session_credit_backs (client_id, created_at DESC);
 CREATE TRIGGER session_credit_backs_append_only BEFORE UPDATE OR DELETE ON session_credit_backs
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
+
+-- What checkouts took from the credited-back balance, and what came back to it: a `use` when a checkout is paid
+-- from the balance (all of the tier's price, or part of it and the rest through its Xendit invoice), a `return`
+-- when that transaction expires unpaid or its credit is refunded. At most one of each per transaction. The
+-- balance is sum(session_credit_backs) - sum(use) + sum(return) (shared/adapters/postgres/billing.py
+-- `credit_back_balance`), read and spent under the client's row lock (`locked_client_uid`). Append-only.
+CREATE TABLE credit_back_uses (
+    id              bigserial PRIMARY KEY,
+    transaction_id  uuid NOT NULL REFERENCES customer_transactions (id),
+    client_id       uuid NOT NULL REFERENCES clients (id),
+    kind            text NOT NULL CHECK (kind IN ('use', 'return')),
+    amount          integer NOT NULL CHECK (amount > 0),
+    currency        text NOT NULL DEFAULT 'IDR' CHECK (currency = 'IDR'),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (transaction_id, kind)
+);
+CREATE INDEX credit_back_uses_by_client ON credit_back_uses (client_id);
+CREATE TRIGGER credit_back_uses_append_only BEFORE UPDATE OR DELETE ON credit_back_uses
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER credit_back_uses_no_truncate BEFORE TRUNCATE ON credit_back_uses
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+
+-- A transaction's `amount` is what Xendit charges: the tier's price less what the balance paid. A transaction the
+-- balance paid whole has amount 0, is paid at once (method `credit_back`) and never has an invoice.
+ALTER TABLE customer_transactions DROP CONSTRAINT customer_transactions_amount_check;
+ALTER TABLE customer_transactions ADD CONSTRAINT customer_transactions_amount_check
+    CHECK (amount > 0 OR (amount = 0 AND xendit_invoice_id IS NULL));
