@@ -43,7 +43,12 @@ class FakeCreditsRepository:
             "transaction_id": transaction_id,
             "client_id": transaction["client_id"],
             "kind": kind,
-            "amount": transaction["amount"],
+            "amount": transaction["amount"]
+            + sum(
+                u["amount"]
+                for u in self._db.table("credit_back_uses").values()
+                if u["transaction_id"] == transaction_id and u["kind"] == "use"
+            ),
             "request_id": request_id,
         }
 
