@@ -1,6 +1,7 @@
 """An admin ends a session, end to end: through the gateway, on PostgreSQL, seen on the session document both apps
-listen to and pushed to both phones; the unused paid time credited back shows in the client's `pricing_quote`; a
-repeat with the key answers the same; the session's own timers change nothing afterwards."""
+listen to and pushed to both phones; the unused paid time credited back shows in the client's `pricing_quote` and
+pays (all or part of) the client's next checkouts; a repeat with the key answers the same; the session's own timers
+change nothing afterwards."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 
 from emulators.simulator import App, Watch
-from emulators.stack import LocalStack
+from emulators.stack import XENDIT_SECRET_KEY, LocalStack
 from shared.adapters.postgres.database import Database
+from tests.support import world
 from tests.support.delivery import pushes_to, register_device
 from tests.support.people import Pair, uid_of
 
@@ -102,6 +105,68 @@ def test_an_admin_closes_a_paid_session_at_once_and_its_unused_time_is_credited_
     assert (unkeyed.status, unkeyed.error_code) == (409, "session_not_active")
     assert len(_audited(halo_db, pair.session_id)) == 1
     assert len(pair.client.get("pricing_quote").body["credited_back"]) == 1
+
+
+def _invoices(stack: LocalStack, transaction_id: str) -> list[dict[str, Any]]:
+    """The invoices Xendit (the stand-in) holds for a transaction, as its dashboard would list them."""
+    found = requests.get(
+        f"http://127.0.0.1:{stack.ports.xendit}/v2/invoices",
+        params={"external_id": transaction_id},
+        auth=(XENDIT_SECRET_KEY, ""),
+        timeout=10,
+    )
+    assert found.status_code == 200, found.text
+    listed: list[dict[str, Any]] = found.json()
+    return listed
+
+
+def test_the_credited_back_balance_pays_the_next_checkouts_whole_or_in_part(
+    stack: LocalStack,
+    admin: App,
+    timed_session: Callable[[int], Pair],
+    short_tier: Callable[..., str],
+    halo_db: Database,
+) -> None:
+    pair = timed_session(600)
+    ended = _end(admin, pair.session_id, goodbye=False, credit_unused=True)
+    assert ended.status == 200, ended.body
+    credited = ended.body["credited_amount"]
+    cheap = short_tier(600, 1000)
+    quote = pair.client.get("pricing_quote").body
+    charges = {t["id"]: (t["price"], t["charge"]) for t in quote["tiers"]}
+    assert quote["credit_back_balance"] == credited > 1000
+    assert charges[cheap] == (1000, 0) and charges["sesi-30"] == (35_000, 35_000 - credited)
+
+    # Covered whole: paid at once from the balance, a session credit, no invoice at Xendit.
+    whole = pair.client.post("billing_checkout", {"tier_id": cheap, "purpose": "session"}, idempotency_key="beli-1")
+    again = pair.client.post("billing_checkout", {"tier_id": cheap, "purpose": "session"}, idempotency_key="beli-1")
+
+    assert whole.status == 200, whole.body
+    assert (whole.body["status"], whole.body["invoice_url"], whole.body["credit_back_used"]) == ("paid", None, 1000)
+    assert again.body == whole.body, "the same key, the same answer, the balance used once"
+    assert _invoices(stack, whole.body["transaction_id"]) == []
+    quote = pair.client.get("pricing_quote").body
+    assert [(c["tier_id"], c["available"]) for c in quote["credits"]] == [(cheap, 1)]
+    assert quote["credit_back_balance"] == credited - 1000
+
+    # Covered in part: Xendit's invoice is for the rest.
+    part = pair.client.post("billing_checkout", {"tier_id": "sesi-30", "purpose": "session"})
+
+    assert part.status == 200, part.body
+    assert (part.body["status"], part.body["credit_back_used"]) == ("pending", credited - 1000)
+    (invoice,) = _invoices(stack, part.body["transaction_id"])
+    assert invoice["amount"] == part.body["amount"] == 35_000 - (credited - 1000)
+    world.pay_invoice(halo_db, stack.ports.xendit, part.body["transaction_id"])
+    quote = pair.client.get("pricing_quote").body
+    assert quote["credit_back_balance"] == 0
+    assert sorted((c["tier_id"], c["available"]) for c in quote["credits"]) == sorted([(cheap, 1), ("sesi-30", 1)])
+    with halo_db.transaction() as tx:
+        uses = tx.all(
+            """SELECT u.kind, u.amount FROM credit_back_uses u JOIN clients c ON c.id = u.client_id
+               WHERE c.firebase_uid = :uid ORDER BY u.id""",
+            {"uid": uid_of(pair.client)},
+        )
+    assert [(u["kind"], u["amount"]) for u in uses] == [("use", 1000), ("use", credited - 1000)]
 
 
 def test_with_the_goodbye_window_both_may_say_goodbye_then_it_closes(
