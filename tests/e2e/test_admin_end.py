@@ -169,6 +169,51 @@ def test_the_credited_back_balance_pays_the_next_checkouts_whole_or_in_part(
     assert [(u["kind"], u["amount"]) for u in uses] == [("use", 1000), ("use", credited - 1000)]
 
 
+def _status_of(db: Database, transaction_id: str) -> str:
+    with db.transaction() as tx:
+        return str(
+            tx.scalar("SELECT status FROM customer_transactions WHERE id = CAST(:id AS uuid)", {"id": transaction_id})
+        )
+
+
+def test_what_a_checkout_took_from_the_balance_comes_back_on_refund_and_on_expiry(
+    stack: LocalStack,
+    admin: App,
+    timed_session: Callable[[int], Pair],
+    short_tier: Callable[..., str],
+    halo_db: Database,
+) -> None:
+    pair = timed_session(600)
+    ended = _end(admin, pair.session_id, goodbye=False, credit_unused=True)
+    assert ended.status == 200, ended.body
+    credited = ended.body["credited_amount"]
+    cheap = short_tier(600, 1000)
+
+    # A credit the balance paid whole, refunded: at once, to the balance, nothing through Xendit.
+    whole = pair.client.post("billing_checkout", {"tier_id": cheap, "purpose": "session"})
+    assert whole.body["status"] == "paid", whole.body
+    refunded = admin.post("admin_refund", {"transaction_id": whole.body["transaction_id"], "reason": "klien minta"})
+
+    assert refunded.status == 200, refunded.body
+    assert (refunded.body["status"], refunded.body["refund_id"], refunded.body["amount"]) == ("refunded", None, 0)
+    assert pair.client.get("pricing_quote").body["credit_back_balance"] == credited
+
+    # A checkout covered in part whose invoice expires at Xendit: what it took comes back.
+    part = pair.client.post("billing_checkout", {"tier_id": "sesi-30", "purpose": "session"})
+    assert part.body["credit_back_used"] == credited, part.body
+    assert pair.client.get("pricing_quote").body["credit_back_balance"] == 0
+    (invoice,) = _invoices(stack, part.body["transaction_id"])
+    expired = requests.post(
+        f"http://127.0.0.1:{stack.ports.xendit}/_standin/invoices/{invoice['id']}/expire", timeout=10
+    )
+    assert expired.status_code == 200, expired.text
+    deadline = time.monotonic() + 15
+    while _status_of(halo_db, part.body["transaction_id"]) != "expired":
+        assert time.monotonic() < deadline, "the expiry callback never landed"
+        time.sleep(0.1)
+    assert pair.client.get("pricing_quote").body["credit_back_balance"] == credited
+
+
 def test_with_the_goodbye_window_both_may_say_goodbye_then_it_closes(
     admin: App, paired: Callable[..., Pair], halo_db: Database, watches: Callable[[Watch], Watch]
 ) -> None:
