@@ -214,12 +214,13 @@ class Demo:
         for who, watch in (("client", client_session), (mitra.name, mitra_session)):
             closed = wait_for_one(watch, lambda doc: doc.get("status") == "closed")
             self.say.say(who, f"listener: closed, close_reason '{closed['close_reason']}'")
-        credited = client.quote().get("credited_back", [])
-        mine = next((c for c in credited if c["session_id"] == session_id), None)
+        quote = client.quote()
+        mine = next((c for c in quote.get("credited_back", []) if c["session_id"] == session_id), None)
         self.say.say(
             "client",
             "pricing_quote: "
-            + (f"credited back {mine['unused_s']} s ({idr(mine['amount'])})" if mine else "no credit shown (!)"),
+            + (f"credited back {mine['unused_s']} s ({idr(mine['amount'])})" if mine else "no credit shown (!)")
+            + f"; balance {idr(quote.get('credit_back_balance', 0))}, spent by the next billing_checkout",
         )
         audited = self.admin.get("admin_audit", target=session_id)
         actions = [entry["action"] for entry in audited.body.get("entries", [])] if audited.status == 200 else []
