@@ -124,6 +124,7 @@ class Demo:
     def run(self) -> None:
         self.section("Control center")
         self.admin_signs_in()
+        self.end_leftover_sessions()
         self.dashboard("before")
         self.prepare()
         self.section("Mitras come online")
@@ -156,11 +157,74 @@ class Demo:
         self.section("Afterwards")
         self.transcript(scene)
         self.dashboard("after")
+        self.section("The control center ends a session: an admin steps in")
+        self.admin_ends_a_session(client, offers)
 
     def admin_signs_in(self) -> None:
         session = self.auth.sign_in_with_email(ADMIN_EMAIL, ADMIN_PASSWORD)
         self.admin = App(self.args.functions_url, session)
         self.say.say("admin", f"{ADMIN_EMAIL} signs in (email/password, role claim '{session.claims.get('role')}')")
+
+    def end_leftover_sessions(self) -> None:
+        """Sessions of the seeded mitras left open by an earlier run (interrupted, or a stack kept across restarts)
+        are ended by the admin at once (`admin_session_end`, no goodbye window), so every mitra has room again."""
+        assert self.admin is not None
+        with self.database() as tx:
+            rows = tx.all("SELECT id::text FROM mitras WHERE phone = ANY(:phones)", {"phones": [p for p, _ in MITRAS]})
+        leftovers = []
+        for row in rows:
+            for status in ("active", "closing"):
+                listed = self.admin.get("admin_sessions", status=status, mitra_id=row["id"], limit=200)
+                if listed.status != 200:
+                    raise RuntimeError(f"admin_sessions: HTTP {listed.status} {listed.body}")
+                leftovers += [s["session_id"] for s in listed.body["sessions"]]
+        for session_id in leftovers:
+            body = {"session_id": session_id, "reason": "demo: left open by an earlier run", "goodbye": False}
+            ended = self.admin.post("admin_session_end", {**body, "credit_unused": False})
+            if ended.status not in (200, 409):  # 409: it closed on its own meanwhile
+                raise RuntimeError(f"admin_session_end: HTTP {ended.status} {ended.body}")
+        if leftovers:
+            self.say.say("admin", f"admin_session_end: {len(leftovers)} session(s) left open by earlier runs closed")
+
+    def admin_ends_a_session(self, client: Client, offers: dict[str, Watch]) -> None:
+        """A second paid session; an admin ends it at once (say, the mitra has to hand over a crisis) and credits the
+        unused time back: both apps see `closed` with `close_reason: admin`, the client's quote shows the credit."""
+        assert self.admin is not None
+        self.buy(client, SESSION_TIER, "session")
+        request_id, _ = self.tap_mulai_curhat(client)
+        mitra = self.with_room[0]
+        wait_for_one(offers[mitra.uid], lambda doc: doc.get("request_id") == request_id)
+        accepted = mitra.accept(request_id)
+        if accepted.status != 200:
+            raise RuntimeError(f"pairing_accept: HTTP {accepted.status} {accepted.body}")
+        session_id = self.session_id = str(accepted.body["session_id"])
+        client_session = self.keep(client.watch_session(session_id))
+        mitra_session = self.keep(mitra.watch_session(session_id))
+        wait_for_one(client_session, lambda doc: doc.get("status") == "active")
+        self.say.say(mitra.name, f"pairing_accept → session {session_id[:8]}…, active")
+        body = {"session_id": session_id, "reason": "crisis hand-off to the on-duty counsellor", "goodbye": False}
+        ended = self.admin.post("admin_session_end", {**body, "credit_unused": True}, idempotency_key=str(uuid.uuid4()))
+        if ended.status != 200:
+            raise RuntimeError(f"admin_session_end: HTTP {ended.status} {ended.body}")
+        self.say.say(
+            "admin",
+            f"admin_session_end (reason given, no goodbye window, credit_unused) → {ended.body['status']}, "
+            f"{ended.body['credited_s']} s unused credited back ({idr(ended.body['credited_amount'])})",
+        )
+        for who, watch in (("client", client_session), (mitra.name, mitra_session)):
+            closed = wait_for_one(watch, lambda doc: doc.get("status") == "closed")
+            self.say.say(who, f"listener: closed, close_reason '{closed['close_reason']}'")
+        quote = client.quote()
+        mine = next((c for c in quote.get("credited_back", []) if c["session_id"] == session_id), None)
+        self.say.say(
+            "client",
+            "pricing_quote: "
+            + (f"credited back {mine['unused_s']} s ({idr(mine['amount'])})" if mine else "no credit shown (!)")
+            + f"; balance {idr(quote.get('credit_back_balance', 0))}, spent by the next billing_checkout",
+        )
+        audited = self.admin.get("admin_audit", target=session_id)
+        actions = [entry["action"] for entry in audited.body.get("entries", [])] if audited.status == 200 else []
+        self.say.say("admin", f"admin_audit target={session_id[:8]}… → {actions}")
 
     def dashboard(self, when: str) -> None:
         if "admin_dashboard" not in BY_NAME:

@@ -229,18 +229,17 @@ def authenticate(req: flask.Request, spec: Endpoint) -> Caller:
 
 
 def _audit_read(caller: Caller, function: str, query: BaseModel) -> None:
-    """Every admin call lands in the audit log; changes are recorded by their services with old and new values,
-    reads here with what was asked."""
+    """Every admin call lands in the audit trail; changes are recorded by their services with old and new values
+    (one audit_log row each), reads here: one row per admin, function and hour counts them, with the questions
+    asked (`AuditRepository.count_read`), so a dashboard polled every few seconds is not a row per poll."""
     from shared import bootstrap
 
     with bootstrap.ports().uow(one_statement=True) as uow:
-        uow.audit.record(
+        uow.audit.count_read(
             actor_uid=caller.uid,
             actor_role="admin",
-            action=f"{function}.read",
-            target=function,
-            old=None,
-            new=query.model_dump(mode="json", exclude_none=True),
+            function=function,
+            query=query.model_dump(mode="json", exclude_none=True),
         )
 
 

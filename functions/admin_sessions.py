@@ -1,5 +1,5 @@
-"""The control center's sessions: finding them, reading one's conversation (a reason given, audited), and rerouting
-a running one to another mitra (audited)."""
+"""The control center's sessions: finding them, reading one's conversation (a reason given, audited), rerouting
+a running one to another mitra and ending one (both audited)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from shared.domain.roles import Role
 from shared.schemas.admin_sessions import (
     AdminSession,
     AdminTranscriptQuery,
+    EndSession,
     RerouteSession,
+    SessionEnded,
     SessionPage,
     SessionQuery,
 )
 from shared.schemas.chat import Message, SessionSummary, Transcript
-from shared.services.admin_sessions import list_sessions, reroute, transcript
+from shared.services.admin_sessions import end_session, list_sessions, reroute, transcript
 
 
 @endpoint(
@@ -53,3 +55,23 @@ def admin_session_transcript(call: Call[AdminTranscriptQuery]) -> Transcript:
     return Transcript(
         session=SessionSummary.model_validate(session), messages=[Message.model_validate(m) for m in messages]
     )
+
+
+@endpoint(post=EndSession, roles={Role.ADMIN}, response=SessionEnded, check_revoked=True, errors={404, 409})
+def admin_session_end(call: Call[EndSession]) -> SessionEnded:
+    """End an active session: both sides see `close_reason` admin and are pushed; with `goodbye` the goodbye window
+    applies, without it the session is closed at once; with `credit_unused` the unused share of what the client paid
+    is credited back to them. Without `goodbye`, a session in its goodbye window is closed at once too. Audited
+    (`session.end`) with the reason. A closed session (or a closing one asked with `goodbye`) is 409
+    `session_not_active`; a repeat with the same Idempotency-Key gets the first answer."""
+    body = call.body
+    ended = end_session(
+        bootstrap.ports(),
+        call.caller.uid,
+        str(body.session_id),
+        reason=body.reason,
+        goodbye=body.goodbye,
+        credit_unused=body.credit_unused,
+        keyed=call.keyed,
+    )
+    return SessionEnded.model_validate(ended, from_attributes=True)

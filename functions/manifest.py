@@ -69,6 +69,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("admin_config", "functions.admin_config", "admin"),
     FunctionSpec("admin_sessions", "functions.admin_sessions", "admin"),
     FunctionSpec("admin_session_transcript", "functions.admin_sessions", "admin"),
+    FunctionSpec("admin_session_end", "functions.admin_sessions", "admin"),
+    FunctionSpec("admin_audit", "functions.admin_audit", "admin"),
     FunctionSpec("admin_mitra_logs", "functions.admin_mitras", "admin"),
     FunctionSpec("admin_mitra_relinks", "functions.admin_mitras", "admin"),
     FunctionSpec("admin_admins", "functions.admin_admins", "admin"),

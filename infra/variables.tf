@@ -37,9 +37,9 @@ variable "db_instance_name" {
 }
 
 variable "db_tier" {
-  description = "Cloud SQL machine type: 4 vCPUs and 15 GB hold db_max_connections (about 12 MB each beside the shared buffers) and the queries of as many busy instances."
+  description = "Cloud SQL machine type: 4 vCPUs and 26 GB hold db_max_connections (about 12 MB each, 12 GB at 1000, beside the shared buffers) and the queries of as many busy instances."
   type        = string
-  default     = "db-custom-4-15360"
+  default     = "db-custom-4-26624"
 }
 
 variable "db_availability_type" {
@@ -56,7 +56,7 @@ variable "db_availability_type" {
 variable "db_max_connections" {
   description = "PostgreSQL max_connections (changing it restarts the instance). Each function instance holds at most its pool size (the pool's cap), so this less db_reserved_connections bounds the sum of max instances x pool size over all functions (infra/functions.tf, trigger_class)."
   type        = number
-  default     = 850
+  default     = 1000
 }
 
 variable "db_reserved_connections" {

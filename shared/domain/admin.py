@@ -16,7 +16,7 @@ from typing import Any
 from shared.domain import accounts, days
 from shared.domain.events import DocumentWrite, Event, ts
 from shared.domain.notify import push
-from shared.domain.session import Session, session_document
+from shared.domain.session import Session, SessionStatus, session_document
 
 # The presence history an admin sees unless they ask for other days: the last seven Jakarta days.
 HISTORY_DAYS = 7
@@ -350,3 +350,96 @@ def may_grant(sign_in: accounts.EmailSignIn, *, client_or_mitra: bool) -> Refuse
 def may_revoke(admin: AdminOnFile, *, actor_uid: str) -> Refused | None:
     """An admin cannot revoke their own role: the control center always keeps the admin who is acting."""
     return CANNOT_REVOKE_SELF if admin.firebase_uid == actor_uid else None
+
+
+# -- an admin ends a session -------------------------------------------------------------------------------------------
+
+SESSION_ALREADY_ENDED = Refused(
+    "session_not_active",
+    "this session has already ended, or is in its goodbye window (end it with goodbye false to close it now)",
+)
+
+
+@dataclass(frozen=True)
+class PaidTime:
+    """What the client paid for a session's time: its credit and the extensions paid for and applied
+    (`AdminSessionsRepository.paid_time`); nothing for a free trial."""
+
+    amount: int
+    duration_s: int
+
+
+@dataclass(frozen=True)
+class CreditBack:
+    """The unused time of a session an admin ended, credited back to its client."""
+
+    unused_s: int
+    amount: int
+
+
+def may_end(state: Session, *, goodbye: bool) -> Refused | None:
+    """An admin ends a session that is still active; one in its goodbye window only to close it at once (`goodbye`
+    false: the window is cut short, its ending stays the one it had). One closed, or closing when the admin asks for
+    the goodbye window, is `session_not_active` (its end is under way or done: the Idempotency-Key is how a lost
+    reply is asked again)."""
+    if state.status is SessionStatus.ACTIVE or (state.status is SessionStatus.CLOSING and not goodbye):
+        return None
+    return SESSION_ALREADY_ENDED
+
+
+def unused_seconds(state: Session, now: datetime) -> int:
+    """The session's time not yet used when an admin ends it: whole seconds up to its end."""
+    return max(0, int((state.ends_at - now).total_seconds()))
+
+
+def credit_back(paid: PaidTime, unused_s: int) -> CreditBack | None:
+    """The unused share of what the client paid, rounded down to the rupiah (pro rata of the paid time); None when
+    nothing was paid (a free trial) or no time is left. Recorded once per session
+    (`AdminSessionsRepository.record_credit_back`, the primary key of session_credit_backs)."""
+    if paid.amount <= 0 or paid.duration_s <= 0 or unused_s <= 0:
+        return None
+    unused = min(unused_s, paid.duration_s)
+    return CreditBack(unused_s=unused, amount=paid.amount * unused // paid.duration_s)
+
+
+@dataclass(frozen=True)
+class EndedByAdmin:
+    """`admin_session_end`'s answer, given again to a repeat with the same Idempotency-Key."""
+
+    session_id: str
+    status: str
+    close_reason: str
+    goodbye_until: datetime | None
+    credited_s: int
+    credited_amount: int
+
+
+# -- the audit log -----------------------------------------------------------------------------------------------------
+
+# The distinct questions an admin's reads of one function in one hour keep (audit_reads.queries); beyond that they are
+# counted only.
+READ_QUERIES_KEPT = 20
+
+
+def read_query(asked: Mapping[str, Any]) -> dict[str, Any]:
+    """What an admin read asked, as its hour's row keeps it: the filters, not the page's cursor (paging through one
+    question is one question)."""
+    return {key: value for key, value in asked.items() if key != "cursor"}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log as the reader shows it: a change (one row of audit_log, `reads` 1) or an admin's
+    reads of one function in one hour (one row of audit_reads: `at` is the first read, `last_at` the last, `new`
+    the questions asked)."""
+
+    entry_id: str
+    at: datetime
+    last_at: datetime
+    actor_uid: str
+    actor_role: str
+    action: str
+    target: str | None
+    old: Any
+    new: Any
+    reads: int

@@ -202,6 +202,16 @@ def payment_timeout_task_id(transaction_id: str) -> str:
 
 # -- checkout --------------------------------------------------------------------------------------------------------
 
+# How a transaction the credited-back balance paid whole was paid (customer_transactions.payment_method/_channel).
+CREDIT_BACK = "credit_back"
+
+
+def credit_back_cover(balance: int, price: int) -> int:
+    """What of a tier's price the client's credited-back balance pays: all of it when the balance covers it, else
+    the whole balance (Xendit's invoice is for the rest). Spent under the client's row lock
+    (`BillingRepository.locked_client_uid`), recorded once per transaction (credit_back_uses, `use_credit_back`)."""
+    return max(0, min(balance, price))
+
 
 @dataclass(frozen=True)
 class CheckoutRequest:
@@ -226,6 +236,14 @@ class PendingTransaction:
     invoice_url: str | None
     expires_at: datetime
     now: datetime
+    # What the client's credited-back balance paid of the tier's price (`credit_back_cover`); `amount` is the rest,
+    # what Xendit charges.
+    credit_back_used: int = 0
+
+    @property
+    def paid_from_balance(self) -> bool:
+        """Paid whole from the credited-back balance at checkout: no invoice, nothing for Xendit."""
+        return self.status is TransactionStatus.PAID and self.amount == 0
 
     def ordered(self, request: CheckoutRequest) -> bool:
         """One Idempotency-Key is one checkout: a retry with the key must ask for the same thing."""
@@ -638,3 +656,14 @@ class CallbackRecord:
     amount: Decimal | None = None
     paid_amount: Decimal | None = None
     currency: str | None = None
+
+
+@dataclass(frozen=True)
+class CreditedBack:
+    """The unused time of a session an admin ended, credited back to its client (`admin_session_end` with
+    `credit_unused`): its value pro rata of what the client paid; finance settles it."""
+
+    session_id: str
+    unused_s: int
+    amount: int
+    created_at: datetime

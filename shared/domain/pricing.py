@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from shared.domain.billing import Balance
+from shared.domain.billing import Balance, CreditedBack, credit_back_cover
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,14 @@ class Quote:
     free_trial_minutes: int
     # Paid sessions the client has not used yet.
     credits: list[Balance]
+    # The unused time of sessions an admin ended, credited back.
+    credited_back: list[CreditedBack] = field(default_factory=list)
+    # Credited-back rupiah not yet spent (shared.domain.billing.credit_back_cover spends it at checkout).
+    credit_back_balance: int = 0
+
+    def charge(self, tier: PricingTier) -> int:
+        """What a checkout of the tier would charge through Xendit now."""
+        return tier.price - credit_back_cover(self.credit_back_balance, tier.price)
 
 
 def free_trial_available(*, offered: bool, used: bool) -> bool:

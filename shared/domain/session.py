@@ -464,3 +464,33 @@ def extended_events(extension: LockedExtension, extended: Session, warning: time
             warning=warning,
         ),
     ]
+
+
+# -- an admin ends a session (shared/services/lifecycle.py `end_by_admin`) -------------------------------------------
+
+
+def ended_by_admin_events(session: LockedSession, closing: Closing, *, closed_at: datetime | None) -> list[Event]:
+    """An admin ended the session: with the goodbye window (`closed_at` None) it is closing as any ending is, and its
+    close timer ends the window; without it, it is closed at once (no timer). Both participants are pushed."""
+    data: dict[str, object] = {
+        "status": SessionStatus.CLOSING if closed_at is None else SessionStatus.CLOSED,
+        "close_reason": ClosureReason.ADMIN,
+        "closing_at": ts(closing.closing_at),
+        "goodbye_until": ts(closing.goodbye_until),
+    }
+    if closed_at is not None:
+        data["closed_at"] = ts(closed_at)
+    if closing.voided_extension_id is not None:
+        data["extension"] = {"extension_id": closing.voided_extension_id, "status": ExtensionStatus.VOID}
+    events: list[Event] = [
+        session_document(session.session_id, data),
+        *_push_to(
+            [session.client_uid, session.mitra_uid],
+            dedup_key=f"closing:{session.session_id}",
+            data={"type": "session_closing", "session_id": session.session_id, "reason": ClosureReason.ADMIN},
+            text_key="push.session_closing_admin" if closed_at is None else "push.session_closed_admin",
+        ),
+    ]
+    if closed_at is None:
+        events.append(close_timer(session.session_id, closing.goodbye_until))
+    return events

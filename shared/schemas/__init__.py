@@ -77,6 +77,9 @@ class Tier(BaseModel):
     minutes: int
     duration_s: int
     price: int
+    # What a checkout of this tier would charge through Xendit now: the price less the credited-back balance
+    # (`PricingQuote.credit_back_balance`); 0 when the balance pays it whole.
+    charge: int | None = None
 
 
 class FreeTrial(BaseModel):
@@ -93,10 +96,26 @@ class CreditBalance(BaseModel):
     available: int
 
 
+class CreditedBack(BaseModel):
+    """The unused time of a session an admin ended, credited back to the client (`admin_session_end` with
+    `credit_unused`): its value in rupiah, pro rata of what they paid. It adds to `credit_back_balance`, which the
+    next `billing_checkout` spends before Xendit."""
+
+    session_id: str
+    minutes: int
+    unused_s: int
+    amount: int
+    credited_at: datetime
+
+
 class PricingQuote(BaseModel):
     tiers: list[Tier]
     free_trial: FreeTrial
     credits: list[CreditBalance]
+    credited_back: list[CreditedBack] = Field(default_factory=list)
+    # Credited-back rupiah not yet spent: what was credited back, less what checkouts used, plus what came back
+    # from checkouts that expired or were refunded.
+    credit_back_balance: int = 0
     currency: str = "IDR"
 
 

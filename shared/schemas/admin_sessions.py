@@ -57,3 +57,31 @@ class AdminTranscriptQuery(Model):
 
     session_id: UUID
     reason: Reason
+
+
+class EndSession(Model):
+    """An admin ends an active session (abuse, a crisis hand-off, a mitra who vanished). `reason` says why, for the
+    audit log (no personal data: describe, do not quote). `goodbye`: the goodbye window applies (the session is
+    `closing`) or it closes at once (`closed`). `credit_unused`: the unused share of what the client paid for the
+    session's time is credited back to them (nothing for a free trial)."""
+
+    session_id: UUID
+    reason: Reason
+    goodbye: bool
+    credit_unused: bool
+
+
+class SessionEnded(BaseModel):
+    """The session as the admin left it; the same answer to a repeat with the same Idempotency-Key."""
+
+    session_id: str
+    status: Literal["closing", "closed"]
+    close_reason: Literal["admin", "expired", "ended_by_client", "ended_by_mitra"] = Field(
+        description="`admin`; a session that was already in its goodbye window keeps the ending it had."
+    )
+    goodbye_until: datetime | None = Field(
+        description="With the goodbye window: goodbye notes are accepted until then."
+    )
+    credited_s: int = Field(description="The unused seconds credited back (0 when none).")
+    credited_amount: int = Field(description="Their value in rupiah, pro rata of what the client paid.")
+    currency: str = "IDR"

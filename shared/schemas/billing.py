@@ -29,10 +29,18 @@ class CheckoutBody(Model):
 
 
 class CheckoutReply(BaseModel):
+    """`pending`: pay `amount` at `invoice_url`. `paid`: the client's credited-back balance paid the whole price
+    (`credit_back_used`), there is no invoice, and the session credit (or the extension) is delivered already."""
+
     transaction_id: str
     # Xendit's payment page: open it in a browser; the payment lands at Firestore `payments/{transaction_id}`.
-    invoice_url: str
+    # None when `status` is paid.
+    invoice_url: str | None
     expires_at: datetime
+    status: Literal["pending", "paid"] = "pending"
+    # What the invoice charges (IDR): the tier's price less `credit_back_used`, what the balance paid.
+    amount: int = 0
+    credit_back_used: int = 0
 
 
 class RefundBody(Model):
@@ -47,7 +55,9 @@ class RefundReply(BaseModel):
     `admin_refund` then makes a new attempt). Asking again while it is `refunding` returns the same refund."""
 
     transaction_id: str
-    refund_id: str
+    # None for a credit the credited-back balance paid whole: refunded at once to that balance, not through Xendit.
+    refund_id: str | None
+    # What Xendit gives back: only the part paid through its invoice.
     amount: int
     currency: str
     status: Literal["refunded", "refunding"]

@@ -1,5 +1,5 @@
-"""The control center's sessions: finding them, reading one's conversation (with a reason, audited), and rerouting
-a running one to another mitra."""
+"""The control center's sessions: finding them, reading one's conversation (with a reason, audited), rerouting
+a running one to another mitra, and ending one (abuse, a crisis hand-off, a mitra who vanished)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,22 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.domain import admin, days
-from shared.domain.admin import MitraTakingOver, Moved, Refused, SessionOnFile, SessionToReroute
+from shared.domain.admin import (
+    CreditBack,
+    EndedByAdmin,
+    MitraTakingOver,
+    Moved,
+    PaidTime,
+    Refused,
+    SessionOnFile,
+    SessionToReroute,
+)
 from shared.domain.config import AppConfig
+from shared.domain.idempotency import KeyedCall
 from shared.domain.roles import Role
+from shared.domain.session import ClosureReason, SessionStatus
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.services import projector
+from shared.services import idempotency, lifecycle, projector
 from shared.services.admin_paging import keyset, page
 from shared.services.chat import client_name
 from shared.services.ports import Ports
@@ -42,6 +53,10 @@ class AdminSessionsRepository(Protocol):
     def is_available(self, mitra_id: str, config: AppConfig) -> bool: ...
 
     def move(self, session_id: str, *, from_mitra: str, to_mitra: str, admin_uid: str) -> Moved: ...
+
+    def paid_time(self, session_id: str) -> PaidTime: ...
+
+    def record_credit_back(self, session_id: str, client_id: str, credit: CreditBack, *, admin_uid: str) -> bool: ...
 
 
 def list_sessions(
@@ -125,6 +140,66 @@ def reroute(ports: Ports, admin_uid: str, session_id: str, mitra_id: str) -> Ses
     projector.deliver(ports, committed)
     assert rerouted is not None
     return rerouted
+
+
+def end_session(
+    ports: Ports,
+    admin_uid: str,
+    session_id: str,
+    *,
+    reason: str,
+    goodbye: bool,
+    credit_unused: bool,
+    keyed: KeyedCall | None = None,
+) -> EndedByAdmin:
+    """An admin ends an active session (`shared.domain.admin.may_end`): with the goodbye window or at once
+    (`lifecycle.end_by_admin`), or cuts a goodbye window short; with `credit_unused`, the unused share of what the
+    client paid for an active session's time is credited back to them (`shared.domain.admin.credit_back`). Audited
+    with the session's state before and after and the admin's reason. A repeat with the same Idempotency-Key is
+    answered as the first time; without one, ending a session that has ended is 409 `session_not_active`."""
+    with ports.uow() as uow:
+        if (first := idempotency.first_answer(uow, keyed, EndedByAdmin)) is not None:
+            return first
+        session = uow.lifecycle.locked_session(session_id)
+        if session is None:
+            raise NotFound("no such session")
+        _refuse(admin.may_end(session.state, goodbye=goodbye))
+        was_active = session.state.status is SessionStatus.ACTIVE
+        credit = None
+        if credit_unused and was_active:
+            unused_s = admin.unused_seconds(session.state, session.now)
+            credit = admin.credit_back(uow.admin_sessions.paid_time(session_id), unused_s)
+        status, goodbye_until = lifecycle.end_by_admin(uow, session, admin_uid, goodbye=goodbye)
+        if credit is not None:
+            recorded = uow.admin_sessions.record_credit_back(session_id, session.client_id, credit, admin_uid=admin_uid)
+            assert recorded, "the change holds the session's row lock and saw it active: never credited before"
+        answer = EndedByAdmin(
+            session_id=session_id,
+            status=status,
+            close_reason=ClosureReason.ADMIN if was_active else uow.lifecycle.ending_of(session_id) or "",
+            goodbye_until=goodbye_until,
+            credited_s=credit.unused_s if credit else 0,
+            credited_amount=credit.amount if credit else 0,
+        )
+        uow.audit.record(
+            actor_uid=admin_uid,
+            actor_role="admin",
+            action="session.end",
+            target=session_id,
+            old={"status": session.state.status, "ends_at": session.state.ends_at},
+            new={
+                "status": status,
+                "reason": reason,
+                "goodbye": goodbye,
+                "credit_unused": credit_unused,
+                "credited_s": answer.credited_s,
+                "credited_amount": answer.credited_amount,
+            },
+        )
+        idempotency.remember(uow, keyed, answer)
+        committed = uow.commit()
+    projector.deliver(ports, committed)
+    return answer
 
 
 def _refuse(refused: Refused | None) -> None:

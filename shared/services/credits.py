@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.domain.billing import Balance, Credit
+from shared.domain.billing import Balance, Credit, CreditedBack
 from shared.errors import Conflict
 from shared.services.unit_of_work import UnitOfWork
 
-__all__ = ["Balance", "Credit", "CreditsRepository", "consume_held"]
+__all__ = ["Balance", "Credit", "CreditedBack", "CreditsRepository", "consume_held"]
 
 
 class CreditsRepository(Protocol):
@@ -25,6 +25,8 @@ class CreditsRepository(Protocol):
     def consume(self, request_id: str) -> bool: ...
 
     def balances(self, client_id: str) -> list[Balance]: ...
+
+    def credited_back(self, client_id: str) -> list[CreditedBack]: ...
 
 
 def consume_held(uow: UnitOfWork, request_id: str) -> None:

@@ -384,3 +384,37 @@ def _goodbye_window(config: AppConfig) -> timedelta:
 
 def _warning(config: AppConfig) -> timedelta:
     return timedelta(seconds=config.session_warning_s)
+
+
+# -- an admin ends a session (shared/services/admin_sessions.py `end_session`) ----------------------------------------
+
+
+def end_by_admin(
+    uow: UnitOfWork, session: LockedSession, admin_uid: str, *, goodbye: bool
+) -> tuple[SessionStatus, datetime | None]:
+    """Inside the admin's change, on the session's locked row (`shared.domain.admin.may_end` allowed it): an active
+    session starts closing with `close_reason` admin, with the goodbye window, or closes at once; one already in its
+    goodbye window closes at once. Its timers find themselves stale: the warning and expiry speak for an active
+    session (`Session.timer_is_current`), the close timer for a closing one, and its pending extension is voided.
+    The status it is left in, and the end of its goodbye window when it has one."""
+    if session.state.status is SessionStatus.CLOSING:
+        closed_at = uow.lifecycle.close_if_closing(session.session_id)
+        assert closed_at is not None, "the change holds the session's row lock and saw it closing"
+        uow.outbox.add(rules.closed_document(session.session_id, closed_at))
+        slot_freed(uow, session)
+        return SessionStatus.CLOSED, None
+    window = _goodbye_window(uow.settings.load()) if goodbye else timedelta(0)
+    ended = session.state.end_early(session.now, window)
+    assert ended.goodbye_until is not None, "a session that ends has a goodbye window"
+    closing = uow.lifecycle.start_closing_if_active(
+        session.session_id, goodbye_until=ended.goodbye_until, reason=ClosureReason.ADMIN, closed_by=admin_uid
+    )
+    assert closing is not None, "the change holds the session's row lock and saw it active"
+    closed_at = None
+    if not goodbye:
+        ended.close(session.now)
+        closed_at = uow.lifecycle.close_if_closing(session.session_id)
+        assert closed_at is not None, "the change holds the session's row lock and saw it closing"
+        slot_freed(uow, session)
+    uow.outbox.add(*rules.ended_by_admin_events(session, closing, closed_at=closed_at))
+    return (SessionStatus.CLOSING, closing.goodbye_until) if goodbye else (SessionStatus.CLOSED, None)

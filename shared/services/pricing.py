@@ -23,9 +23,13 @@ def quote(ports: Ports, client_id: str) -> Quote:
         tiers = uow.pricing.active_tiers()
         trial_used = uow.pricing.free_trial_used(client_id)
         balances = uow.credits.balances(client_id)
+        credited_back = uow.credits.credited_back(client_id)
+        credit_back_balance = uow.billing.credit_back_balance(client_id)
     return Quote(
         tiers=tiers,
         free_trial_available=rules.free_trial_available(offered=config.free_trial_enabled, used=trial_used),
         free_trial_minutes=config.free_trial_minutes,
         credits=balances,
+        credited_back=credited_back,
+        credit_back_balance=credit_back_balance,
     )

@@ -19,7 +19,7 @@ Services are unit-tested on `tests/support/fakes.py`'s FakeUnitOfWork, which kee
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -29,6 +29,7 @@ from shared.domain.events import Claimed, Committed, Event
 if TYPE_CHECKING:
     from shared.services.accounts import AccountsRepository
     from shared.services.admin_admins import AdminAdminsRepository
+    from shared.services.admin_audit import AdminAuditRepository
     from shared.services.admin_config import AdminConfigRepository
     from shared.services.admin_dashboard import AdminDashboardRepository
     from shared.services.admin_mitras import AdminMitrasRepository
@@ -87,6 +88,8 @@ class SettingsStore(Protocol):
 class AuditLog(Protocol):
     def record(self, *, actor_uid: str, actor_role: str, action: str, target: str, old: Any, new: Any) -> None: ...
 
+    def count_read(self, *, actor_uid: str, actor_role: str, function: str, query: Mapping[str, Any]) -> None: ...
+
 
 class UnitOfWork(Protocol):
     @property
@@ -100,6 +103,9 @@ class UnitOfWork(Protocol):
 
     @property
     def admin_admins(self) -> AdminAdminsRepository: ...
+
+    @property
+    def admin_audit(self) -> AdminAuditRepository: ...
 
     @property
     def admin_config(self) -> AdminConfigRepository: ...

@@ -1,5 +1,6 @@
-"""`make demo` on a stack that has been used: a seeded mitra kept at capacity by sessions from earlier use gets no
-offer, as the pairing rule says, and the demo plays on with the other mitras (README "See it work")."""
+"""`make demo` on a stack that has been used: a seeded mitra kept at capacity by a session left open by earlier use
+has it ended by the admin first (`admin_session_end`), and the demo plays on with every mitra, its own step showing an
+admin ending a session with the unused time credited back (README "See it work")."""
 
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ import pytest
 from emulators import demo
 from emulators.simulator import App
 from emulators.stack import LocalStack
+from shared.adapters.postgres.database import Database
 from tests.support.people import Stage, ok, pair_up
 
 pytestmark = pytest.mark.needs_gcloud
 
 
-def test_the_demo_plays_on_when_a_seeded_mitra_is_at_capacity(
+def test_the_demo_ends_a_leftover_session_and_shows_an_admin_ending_one(
     stack: LocalStack,
     stage: Stage,
     new_client: Callable[..., App],
     app_config: Callable[..., None],
     quiet_world: None,
+    halo_db: Database,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     app_config(max_concurrent_clients=1)
@@ -51,9 +54,20 @@ def test_the_demo_plays_on_when_a_seeded_mitra_is_at_capacity(
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-        ok(earlier.client.post("session_end", {"session_id": earlier.session_id}), "session_end")
+        earlier.client.post("session_end", {"session_id": earlier.session_id})  # should the demo have failed early
 
     assert outcome == 0, told
-    assert f"{anisa_name}" in told and "gets no offer this run" in told
+    assert "1 session(s) left open by earlier runs closed" in told
+    assert "gets no offer this run" not in told, f"{anisa_name} has room again"
     assert "pairing_accept → 200" in told
-    assert "closed" in told
+    assert "admin_session_end (reason given, no goodbye window, credit_unused) → closed" in told
+    assert "listener: closed, close_reason 'admin'" in told
+    assert "pricing_quote: credited back" in told
+    assert "'session.end'" in told
+    with halo_db.transaction() as tx:
+        leftover = tx.one(
+            """SELECT s.status, c.reason FROM sessions s JOIN session_closures c ON c.session_id = s.id
+               WHERE s.id = CAST(:id AS uuid)""",
+            {"id": earlier.session_id},
+        )
+    assert leftover == {"status": "closed", "reason": "admin"}

@@ -67,6 +67,15 @@ def _audited(db: Database, action: str, target: str) -> list[dict[str, Any]]:
         )
 
 
+def _reads(db: Database, admin_uid: str, function: str) -> list[dict[str, Any]]:
+    """An admin's reads of a function, one row per hour (functions/_http.py `_audit_read`)."""
+    with db.transaction() as tx:
+        return tx.all(
+            "SELECT reads, queries FROM audit_reads WHERE actor_uid = :uid AND function = :f ORDER BY hour",
+            {"uid": admin_uid, "f": function},
+        )
+
+
 def _close(db: Database, session_id: str, days_ago: int = 0) -> None:
     """As the session timer would have left it (arranged, so a test need not wait out a session)."""
     with db.transaction() as tx:
@@ -305,7 +314,7 @@ def test_admins_list_and_acknowledge_alerts_audited_and_projected(
     assert [(a["actor_uid"], a["new_value"]) for a in audit] == [
         (uid_of(admin), {"acknowledged": True, "note": "Mitra informed, client safe"})
     ]
-    assert _audited(halo_db, "admin_alerts.read", "admin_alerts")[-1]["actor_uid"] == uid_of(admin)
+    assert _reads(halo_db, uid_of(admin), "admin_alerts"), "the read is counted (audit_reads)"
     missing = admin.post("admin_alerts", {"action": "acknowledge", "alert_id": str(uuid.uuid4())})
     assert (missing.status, missing.error_code) == (404, "not_found")
     assert admin.get("admin_alerts", status="maybe").status == 400
@@ -362,11 +371,10 @@ def test_a_clients_data_is_exported_as_json_and_the_export_is_audited(
     assert [(t["transaction_id"], t["status"], t["amount"]) for t in body["transactions"]] == [
         (transaction_id, "paid", 35000)
     ]
-    audit = _audited(halo_db, "admin_client_data.read", "admin_client_data")[-1]
-    assert (audit["actor_uid"], audit["new_value"]) == (
-        uid_of(admin),
-        {"client_id": client_id, "reason": "permintaan klien"},
-    )
+    audit = _audited(halo_db, "client.export", client_id)[-1]
+    assert (audit["actor_uid"], audit["new_value"]) == (uid_of(admin), {"messages": 2, "reason": "permintaan klien"})
+    asked = [query for row in _reads(halo_db, uid_of(admin), "admin_client_data") for query in row["queries"]]
+    assert {"client_id": client_id, "reason": "permintaan klien"} in asked
     assert admin.get("admin_client_data", client_id=str(uuid.uuid4()), reason="permintaan klien").status == 404
     assert admin.get("admin_client_data", client_id="nope", reason="permintaan klien").status == 400
     assert client.get("admin_client_data", client_id=client_id, reason="permintaan klien").status == 403

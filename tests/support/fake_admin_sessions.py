@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.domain import pairing
-from shared.domain.admin import MitraTakingOver, Moved, SessionOnFile, SessionToReroute
+from shared.domain.admin import CreditBack, MitraTakingOver, Moved, PaidTime, SessionOnFile, SessionToReroute
 from shared.domain.config import AppConfig
 from shared.domain.pairing import Availability
 from shared.domain.session import Session, SessionStatus
@@ -116,3 +116,39 @@ class FakeAdminSessionsRepository:
             "at": self._db.now,
         }
         return Moved(closure_id, self._db.now)
+
+    def paid_time(self, session_id: str) -> PaidTime:
+        session = self._db.table("sessions").get(session_id)
+        if session is None:
+            return PaidTime(0, 0)
+        request = self._db.table("pairing_requests").get(session.get("request_id"), {})
+        applied = {
+            e["id"]
+            for e in self._db.table("session_extensions").values()
+            if e["session_id"] == session_id and e["status"] == "applied"
+        }
+        amount = sum(
+            t["amount"]
+            for key, t in self._db.table("customer_transactions").items()
+            if t.get("status") == "paid"
+            and (
+                (t.get("purpose") == "session" and key == request.get("transaction_id"))
+                or (t.get("purpose") == "extension" and t.get("extension_id") in applied)
+            )
+        )
+        duration_s = max(0, int((session["ends_at"] - session["started_at"]).total_seconds()))
+        return PaidTime(amount, duration_s)
+
+    def record_credit_back(self, session_id: str, client_id: str, credit: CreditBack, *, admin_uid: str) -> bool:
+        credited = self._db.table("session_credit_backs")
+        if session_id in credited:
+            return False
+        credited[session_id] = {
+            "session_id": session_id,
+            "client_id": client_id,
+            "unused_s": credit.unused_s,
+            "amount": credit.amount,
+            "created_by": admin_uid,
+            "created_at": self._db.now,
+        }
+        return True

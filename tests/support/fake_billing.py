@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.domain.billing import (
     CHECKOUT_WINDOW,
+    CREDIT_BACK,
     CURRENCY,
     AttachedInvoice,
     CallbackRecord,
@@ -83,7 +84,9 @@ class FakeBillingRepository:
         *,
         idempotency_key: str | None,
         expires_in_s: int,
+        credit_back_used: int = 0,
     ) -> PendingTransaction:
+        assert 0 <= credit_back_used <= tier.price
         assert idempotency_key is None or self.checkout_by_key(client_id, idempotency_key) is None, "unique key"
         row: Row = {
             "id": transaction_id,
@@ -92,7 +95,7 @@ class FakeBillingRepository:
             "tier_id": tier.id,
             "extension_id": request.extension_id,
             "duration_s": tier.duration_s,
-            "amount": tier.price,
+            "amount": tier.price - credit_back_used,
             "currency": CURRENCY,
             "status": TransactionStatus.PENDING,
             "idempotency_key": idempotency_key,
@@ -116,7 +119,61 @@ class FakeBillingRepository:
             invoice_url=row["invoice_url"],
             expires_at=row["expires_at"],
             now=self._db.now,
+            credit_back_used=sum(
+                u["amount"]
+                for u in self._db.table("credit_back_uses").values()
+                if u["transaction_id"] == row["id"] and u["kind"] == "use"
+            ),
         )
+
+    # -- the credited-back balance: sum(session_credit_backs) - sum(use) + sum(return) --------------------------------
+
+    def credit_back_balance(self, client_id: str) -> int:
+        backs = sum(r["amount"] for r in self._db.table("session_credit_backs").values() if r["client_id"] == client_id)
+        moves = sum(
+            u["amount"] if u["kind"] == "use" else -u["amount"]
+            for u in self._db.table("credit_back_uses").values()
+            if u["client_id"] == client_id
+        )
+        return int(backs - moves)
+
+    def _use(self, transaction_id: str, kind: str) -> Row | None:
+        uses = self._db.table("credit_back_uses").values()
+        return next((u for u in uses if u["transaction_id"] == transaction_id and u["kind"] == kind), None)
+
+    def use_credit_back(self, transaction_id: str, amount: int) -> None:
+        assert amount > 0 and self._use(transaction_id, "use") is None, "one use per transaction (its unique key)"
+        client_id = self._transactions()[transaction_id]["client_id"]
+        self._db.table("credit_back_uses")[self._db.next_id()] = {
+            "transaction_id": transaction_id,
+            "client_id": client_id,
+            "kind": "use",
+            "amount": amount,
+        }
+
+    def return_credit_back_if_used(self, transaction_id: str) -> int:
+        used = self._use(transaction_id, "use")
+        if used is None or self._use(transaction_id, "return") is not None:
+            return 0
+        self._db.table("credit_back_uses")[self._db.next_id()] = {**used, "kind": "return"}
+        return int(used["amount"])
+
+    def mark_paid_from_balance_if_pending(self, transaction_id: str) -> datetime | None:
+        row = self._transactions().get(transaction_id)
+        if (
+            row is None
+            or row["status"] != TransactionStatus.PENDING
+            or row["amount"] != 0
+            or row["xendit_invoice_id"] is not None
+        ):
+            return None
+        row.update(
+            status=TransactionStatus.PENDING.move(TransactionStatus.PAID),
+            paid_at=self._db.now,
+            payment_method=CREDIT_BACK,
+            payment_channel=CREDIT_BACK,
+        )
+        return self._db.now
 
     def attach_invoice_if_none(self, transaction_id: str, invoice: Invoice) -> AttachedInvoice:
         row = self._transactions()[transaction_id]
@@ -181,6 +238,7 @@ class FakeBillingRepository:
         created_by: str | None = None,
     ) -> None:
         transaction = self._transactions()[transaction_id]
+        assert transaction["amount"] > 0, "a ledger row moves money (CHECK amount > 0)"
         ledger = self._db.table("ledger_entries")
         unique = {"payment_received", "refund"}
         assert kind not in unique or not any(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.billing import Balance, Credit, CreditStatus
+from shared.domain.billing import Balance, Credit, CreditedBack, CreditStatus
 
 if TYPE_CHECKING:
     from tests.support.fakes import FakeDatabase
@@ -43,7 +43,12 @@ class FakeCreditsRepository:
             "transaction_id": transaction_id,
             "client_id": transaction["client_id"],
             "kind": kind,
-            "amount": transaction["amount"],
+            "amount": transaction["amount"]
+            + sum(
+                u["amount"]
+                for u in self._db.table("credit_back_uses").values()
+                if u["transaction_id"] == transaction_id and u["kind"] == "use"
+            ),
             "request_id": request_id,
         }
 
@@ -98,3 +103,8 @@ class FakeCreditsRepository:
             if c["client_id"] == client_id and c["status"] == CreditStatus.AVAILABLE:
                 counts[(c["tier_id"], c["duration_s"])] = counts.get((c["tier_id"], c["duration_s"]), 0) + 1
         return [Balance(tier, duration, n) for (tier, duration), n in sorted(counts.items())]
+
+    def credited_back(self, client_id: str) -> list[CreditedBack]:
+        rows = [r for r in self._db.table("session_credit_backs").values() if r["client_id"] == client_id]
+        rows.sort(key=lambda r: r["created_at"], reverse=True)
+        return [CreditedBack(r["session_id"], r["unused_s"], r["amount"], r["created_at"]) for r in rows]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -27,6 +27,7 @@ from shared.domain.events import Claimed, Committed, DocumentEvent, Event, TaskR
 from shared.services.ports import Ports
 from tests.support.fake_accounts import FakeAccountsRepository
 from tests.support.fake_admin_admins import FakeAdminAdminsRepository
+from tests.support.fake_admin_audit import FakeAdminAuditRepository, count_read
 from tests.support.fake_admin_config import FakeAdminConfigRepository
 from tests.support.fake_admin_dashboard import FakeAdminDashboardRepository
 from tests.support.fake_admin_mitras import FakeAdminMitrasRepository
@@ -187,8 +188,13 @@ class FakeAudit:
                 "target": target,
                 "old": old,
                 "new": new,
+                "id": self._db.next_id(),
+                "at": self._db.now,
             }
         )
+
+    def count_read(self, *, actor_uid: str, actor_role: str, function: str, query: Mapping[str, Any]) -> None:
+        count_read(self._db, actor_uid=actor_uid, actor_role=actor_role, function=function, query=query)
 
 
 class FakeUnitOfWork:
@@ -202,6 +208,7 @@ class FakeUnitOfWork:
         self.audit = FakeAudit(db)
         self.accounts = FakeAccountsRepository(db)
         self.admin_admins = FakeAdminAdminsRepository(db)
+        self.admin_audit = FakeAdminAuditRepository(db)
         self.admin_config = FakeAdminConfigRepository(db)
         self.admin_dashboard = FakeAdminDashboardRepository(db)
         self.admin_statistics = FakeAdminStatisticsRepository(db)

@@ -51,7 +51,9 @@ def test_a_client_s_block_keeps_that_mitra_from_their_requests_until_lifted(port
     assert blocks.block(ports, _as(db, Role.CLIENT, client), SESSION).block_id == made.block_id, "again: the same"
     assert _offered(ports, db, client) == {other}
     with ports.uow() as uow:
-        assert uow.pairing.offer_searching_requests_to(blocked, uow.settings.load()) == [], "coming online offers no blocked request"
+        assert uow.pairing.offer_searching_requests_to(blocked, uow.settings.load()) == [], (
+            "coming online offers no blocked request"
+        )
 
     assert blocks.unblock(ports, _as(db, Role.CLIENT, client), made.block_id)
     assert not blocks.unblock(ports, _as(db, Role.CLIENT, client), made.block_id), "a repeat changes nothing"

@@ -541,7 +541,7 @@ def test_the_pool_size_reaches_the_functions_and_terraform_refuses_a_plan_over_b
     [
         pytest.param("functions.tf", "max_instances   = 6", "max_instances   = 10", id="more-app-instances"),
         pytest.param("functions.tf", "db_pool_size    = 3", "db_pool_size    = 8", id="bigger-app-pool"),
-        pytest.param("variables.tf", "default     = 850", "default     = 400", id="fewer-connections"),
+        pytest.param("variables.tf", "default     = 1000", "default     = 400", id="fewer-connections"),
     ],
 )
 def test_the_budget_check_fails_when_terraform_breaks_it(file: str, before: str, after: str) -> None:

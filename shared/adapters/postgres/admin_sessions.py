@@ -1,4 +1,5 @@
-"""The control center's sessions in SQL: finding them, and moving a running one to another mitra."""
+"""The control center's sessions in SQL: finding them, moving a running one to another mitra, and crediting back the
+unused time of one an admin ended."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from shared.adapters.postgres.admin_paging import after, where
 from shared.adapters.postgres.pairing import AVAILABLE_MITRAS, available_params
 from shared.adapters.postgres.sql import Sql
-from shared.domain.admin import MitraTakingOver, Moved, SessionOnFile, SessionToReroute
+from shared.domain.admin import CreditBack, MitraTakingOver, Moved, PaidTime, SessionOnFile, SessionToReroute
 from shared.domain.config import AppConfig
 from shared.domain.session import Session, SessionStatus
 
@@ -122,3 +123,40 @@ class AdminSessionsRepository:
         )
         assert row is not None
         return Moved(**row)
+
+    # -- an admin ends a session ---------------------------------------------------------------------------------------
+
+    def paid_time(self, session_id: str) -> PaidTime:
+        """What the client paid for the session's whole time (`shared.domain.admin.credit_back`): its paid credit and
+        the extensions paid for and applied, over the session's length (a free extension's time included)."""
+        row = self._sql.one(
+            """SELECT COALESCE((SELECT sum(t.amount) FROM customer_transactions t
+                                WHERE t.status = 'paid'
+                                  AND ((t.purpose = 'session' AND t.id = r.transaction_id)
+                                       OR (t.purpose = 'extension' AND t.extension_id IN (
+                                               SELECT e.id FROM session_extensions e
+                                               WHERE e.session_id = s.id AND e.status = 'applied')))), 0)::int
+                          AS amount,
+                      GREATEST(0, extract(epoch FROM s.ends_at - s.started_at))::int AS duration_s
+               FROM sessions s JOIN pairing_requests r ON r.id = s.request_id
+               WHERE s.id = CAST(:id AS uuid)""",
+            {"id": session_id},
+        )
+        return PaidTime(**row) if row else PaidTime(0, 0)
+
+    def record_credit_back(self, session_id: str, client_id: str, credit: CreditBack, *, admin_uid: str) -> bool:
+        """Once per session (the primary key of session_credit_backs); False when it was credited already."""
+        return bool(
+            self._sql.scalar(
+                """INSERT INTO session_credit_backs (session_id, client_id, unused_s, amount, created_by)
+                   VALUES (CAST(:session AS uuid), CAST(:client AS uuid), :unused_s, :amount, :admin)
+                   ON CONFLICT (session_id) DO NOTHING RETURNING true""",
+                {
+                    "session": session_id,
+                    "client": client_id,
+                    "unused_s": credit.unused_s,
+                    "amount": credit.amount,
+                    "admin": admin_uid,
+                },
+            )
+        )

@@ -12,6 +12,7 @@ from shared.adapters.postgres.database import Row
 from shared.adapters.postgres.sql import Sql
 from shared.domain.billing import (
     CHECKOUT_WINDOW,
+    CREDIT_BACK,
     AttachedInvoice,
     CallbackRecord,
     CheckoutRequest,
@@ -27,7 +28,10 @@ from shared.domain.billing import (
 from shared.domain.pricing import PricingTier
 
 _PENDING_COLUMNS = """id::text AS transaction_id, purpose, tier_id, extension_id::text, duration_s, amount, status,
-                      invoice_url, expires_at, now() AS now"""
+                      invoice_url, expires_at, now() AS now,
+                      coalesce((SELECT u.amount FROM credit_back_uses u
+                                WHERE u.transaction_id = customer_transactions.id AND u.kind = 'use'), 0)
+                          AS credit_back_used"""
 
 # Only the first attempt attaches its invoice; any other (a concurrent retry with the same Idempotency-Key, or one
 # that asked Xendit after the transaction expired) reads what is there, in the same statement.
@@ -95,8 +99,10 @@ class BillingRepository:
         *,
         idempotency_key: str | None,
         expires_in_s: int,
+        credit_back_used: int = 0,
     ) -> PendingTransaction:
-        """A pending transaction for what the tier costs now (a later change of the tier does not touch it)."""
+        """A pending transaction for what the tier costs now (a later change of the tier does not touch it), less
+        what the credited-back balance pays of it (`shared.domain.billing.credit_back_cover`)."""
         row = self._sql.one(
             f"""INSERT INTO customer_transactions
                     (id, client_id, purpose, tier_id, duration_s, amount, extension_id, idempotency_key, expires_at)
@@ -109,7 +115,7 @@ class BillingRepository:
                 "purpose": request.purpose,
                 "tier": tier.id,
                 "duration": tier.duration_s,
-                "amount": tier.price,
+                "amount": tier.price - credit_back_used,
                 "extension": request.extension_id,
                 "key": idempotency_key,
                 "expiry": expires_in_s,
@@ -132,6 +138,52 @@ class BillingRepository:
             )
             assert row is not None
         return AttachedInvoice(**row)
+
+    # -- the credited-back balance -----------------------------------------------------------------------------------
+
+    def credit_back_balance(self, client_id: str) -> int:
+        """What the client has credited back and not spent: sum(session_credit_backs) - sum(use) + sum(return). Read
+        under the client's row lock (`locked_client_uid`) so two checkouts never spend it twice."""
+        found = self._sql.scalar(
+            """SELECT (SELECT coalesce(sum(amount), 0) FROM session_credit_backs WHERE client_id = CAST(:c AS uuid))
+                    - (SELECT coalesce(sum(CASE kind WHEN 'use' THEN amount ELSE -amount END), 0)
+                       FROM credit_back_uses WHERE client_id = CAST(:c AS uuid))""",
+            {"c": client_id},
+        )
+        return int(found or 0)
+
+    def use_credit_back(self, transaction_id: str, amount: int) -> None:
+        """The rule `shared.domain.billing.credit_back_cover`: one `use` per transaction (its unique key)."""
+        self._sql.execute(
+            """INSERT INTO credit_back_uses (transaction_id, client_id, kind, amount)
+               SELECT id, client_id, 'use', :amount FROM customer_transactions WHERE id = CAST(:id AS uuid)""",
+            {"id": transaction_id, "amount": amount},
+        )
+
+    def return_credit_back_if_used(self, transaction_id: str) -> int:
+        """What the transaction took from the balance comes back, once (the unique key): the rupiah returned now, 0
+        when it took nothing or they came back before."""
+        found = self._sql.scalar(
+            """INSERT INTO credit_back_uses (transaction_id, client_id, kind, amount)
+               SELECT transaction_id, client_id, 'return', amount FROM credit_back_uses
+               WHERE transaction_id = CAST(:id AS uuid) AND kind = 'use'
+               ON CONFLICT (transaction_id, kind) DO NOTHING RETURNING amount""",
+            {"id": transaction_id},
+        )
+        return int(found or 0)
+
+    def mark_paid_from_balance_if_pending(self, transaction_id: str) -> datetime | None:
+        """The rule `TransactionStatus.can_become` (pending → paid, once) for a transaction the balance paid whole
+        (amount 0, no invoice): when it was paid, or None when it was not such a pending transaction."""
+        paid_at = self._sql.scalar(
+            """UPDATE customer_transactions
+               SET status = 'paid', paid_at = now(), paid_amount = amount, payment_method = :how,
+                   payment_channel = :how
+               WHERE id = CAST(:id AS uuid) AND status = 'pending' AND amount = 0 AND xendit_invoice_id IS NULL
+               RETURNING paid_at""",
+            {"id": transaction_id, "how": CREDIT_BACK},
+        )
+        return paid_at if isinstance(paid_at, datetime) else None
 
     # -- payments ----------------------------------------------------------------------------------------------------
 

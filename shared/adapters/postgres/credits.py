@@ -4,7 +4,12 @@ as shared.domain.billing.CreditStatus allows) and appends its ledger row, so the
 from __future__ import annotations
 
 from shared.adapters.postgres.sql import Sql
-from shared.domain.billing import Balance, Credit, CreditStatus
+from shared.domain.billing import Balance, Credit, CreditedBack, CreditStatus
+
+# What a credit is worth in the ledger: its tier's price, i.e. what Xendit charged plus what the credited-back
+# balance paid (credit_back_uses); a credit the balance paid whole has a transaction amount of 0.
+_CREDIT_VALUE = """t.amount + coalesce((SELECT u.amount FROM credit_back_uses u
+                                         WHERE u.transaction_id = t.id AND u.kind = 'use'), 0)"""
 
 
 class CreditsRepository:
@@ -23,7 +28,7 @@ class CreditsRepository:
     def reserve(self, client_id: str, *, tier_id: str, request_id: str) -> Credit | None:
         """Hold the client's oldest available credit of this tier for one pairing request; None when there is none."""
         row = self._sql.one(
-            """WITH reserved AS (
+            f"""WITH reserved AS (
                    UPDATE session_credits c SET status = 'reserved', updated_at = now()
                    WHERE c.transaction_id = (
                            SELECT transaction_id FROM session_credits
@@ -33,7 +38,7 @@ class CreditsRepository:
                    RETURNING c.transaction_id, c.duration_s),
                logged AS (
                    INSERT INTO ledger_entries (transaction_id, client_id, kind, amount, currency, request_id)
-                   SELECT t.id, t.client_id, 'credit_reserved', t.amount, t.currency, CAST(:request AS uuid)
+                   SELECT t.id, t.client_id, 'credit_reserved', {_CREDIT_VALUE}, t.currency, CAST(:request AS uuid)
                    FROM reserved JOIN customer_transactions t ON t.id = reserved.transaction_id)
                SELECT transaction_id::text, duration_s FROM reserved""",
             {"client": client_id, "tier": tier_id, "request": request_id},
@@ -51,7 +56,7 @@ class CreditsRepository:
     def _move_held(self, request_id: str, *, to: CreditStatus, kind: str) -> bool:
         CreditStatus.RESERVED.move(to)
         moved = self._sql.scalar(
-            """WITH moved AS (
+            f"""WITH moved AS (
                    UPDATE session_credits c SET status = :to, updated_at = now()
                    FROM pairing_requests r
                    WHERE r.id = CAST(:request AS uuid) AND c.transaction_id = r.transaction_id
@@ -59,7 +64,7 @@ class CreditsRepository:
                    RETURNING c.transaction_id),
                logged AS (
                    INSERT INTO ledger_entries (transaction_id, client_id, kind, amount, currency, request_id)
-                   SELECT t.id, t.client_id, :kind, t.amount, t.currency, CAST(:request AS uuid)
+                   SELECT t.id, t.client_id, :kind, {_CREDIT_VALUE}, t.currency, CAST(:request AS uuid)
                    FROM moved JOIN customer_transactions t ON t.id = moved.transaction_id)
                SELECT count(*) FROM moved""",
             {"request": request_id, "to": to, "kind": kind},
@@ -75,3 +80,12 @@ class CreditsRepository:
             {"client": client_id},
         )
         return [Balance(**row) for row in rows]
+
+    def credited_back(self, client_id: str) -> list[CreditedBack]:
+        """The unused time of the client's sessions an admin ended with `credit_unused`, newest first."""
+        rows = self._sql.all(
+            """SELECT session_id::text, unused_s, amount, created_at FROM session_credit_backs
+               WHERE client_id = CAST(:client AS uuid) ORDER BY created_at DESC""",
+            {"client": client_id},
+        )
+        return [CreditedBack(**row) for row in rows]

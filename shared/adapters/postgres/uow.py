@@ -17,6 +17,7 @@ from shared.domain.events import Committed
 if TYPE_CHECKING:
     from shared.adapters.postgres.accounts import AccountsRepository
     from shared.adapters.postgres.admin_admins import AdminAdminsRepository
+    from shared.adapters.postgres.admin_audit import AdminAuditRepository
     from shared.adapters.postgres.admin_config import AdminConfigRepository
     from shared.adapters.postgres.admin_dashboard import AdminDashboardRepository
     from shared.adapters.postgres.admin_mitras import AdminMitrasRepository
@@ -109,6 +110,12 @@ class PostgresUnitOfWork:
         from shared.adapters.postgres.admin_admins import AdminAdminsRepository
 
         return self._repository(AdminAdminsRepository)
+
+    @property
+    def admin_audit(self) -> AdminAuditRepository:
+        from shared.adapters.postgres.admin_audit import AdminAuditRepository
+
+        return self._repository(AdminAuditRepository)
 
     @property
     def admin_config(self) -> AdminConfigRepository:

@@ -9,6 +9,7 @@ done; whatever arrives that cannot be matched to exactly what we ordered is quar
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from shared.domain import billing
@@ -73,6 +74,13 @@ def _apply(uow: UnitOfWork, order: LockedOrder, callback: InvoiceCallback, targe
     if paid_at is None:
         raise Unavailable("the transaction changed while the callback was applied; retry")
     uow.billing.record_ledger(order.transaction_id, "payment_received", external_ref=callback.id)
+    deliver(uow, order, paid_at)
+
+
+def deliver(uow: UnitOfWork, order: LockedOrder, paid_at: datetime) -> None:
+    """What a transaction just marked paid delivers, whoever paid it (Xendit's invoice, or the credited-back balance
+    at checkout): its purpose, or a session credit of its tier when the purpose can no longer be delivered; and the
+    client's payment document says it is paid."""
     if not PURPOSES[order.purpose].deliver(uow, order.paid):
         uow.credits.issue(order.transaction_id)
         event(
@@ -93,6 +101,8 @@ def _expire(uow: UnitOfWork, transaction_id: str) -> bool:
     expired = uow.billing.mark_expired_if_pending(transaction_id)
     if expired is None:
         return False
+    # What the credited-back balance paid of it is the client's again.
+    uow.billing.return_credit_back_if_used(transaction_id)
     uow.outbox.add(
         billing.payment_document(
             transaction_id,

@@ -48,7 +48,9 @@ RefundSource = Literal["answer", "callback", "reconciled"]
 @dataclass(frozen=True)
 class RefundDone:
     transaction_id: str
-    refund_id: str
+    # None when the credit was paid whole from the credited-back balance: it went back there, not through Xendit.
+    refund_id: str | None
+    # What Xendit gave back (0 for a credit the balance paid whole).
     amount: int
     currency: str
     # `refunded` once Xendit confirmed the money is back; `refunding` while it has accepted the refund but not yet.
@@ -92,12 +94,37 @@ def _claim(ports: Ports, admin_uid: str, transaction_id: str, reason: str) -> St
             raise Conflict(f"this credit is {credit} and cannot be refunded", code=refusal)
         if credit is CreditStatus.REFUNDED:
             made = uow.refunds.refund_made(transaction_id)
-            return RefundDone(transaction_id, str(made), charged.amount, charged.currency, credit)
+            return RefundDone(transaction_id, made, charged.amount, charged.currency, credit)
+        if charged.amount == 0:
+            return _refund_to_balance(uow, admin_uid, transaction_id, reason, credit_was=credit)
         if credit is CreditStatus.AVAILABLE:
             uow.refunds.move_credit(transaction_id, from_status=credit, to=credit.move(CreditStatus.REFUNDING))
         attempt = _open_attempt(uow, admin_uid, transaction_id, reason, credit_was=credit)
         uow.commit()
     return attempt
+
+
+def _refund_to_balance(
+    uow: UnitOfWork, admin_uid: str, transaction_id: str, reason: str, *, credit_was: CreditStatus
+) -> RefundDone:
+    """A credit the credited-back balance paid whole: nothing went through Xendit, so it is refunded at once, to the
+    balance it was paid from."""
+    refunding = credit_was.move(CreditStatus.REFUNDING)
+    if not uow.refunds.move_credit(transaction_id, from_status=credit_was, to=refunding) or not (
+        uow.refunds.move_credit(transaction_id, from_status=refunding, to=CreditStatus.REFUNDED)
+    ):
+        raise Unavailable("the credit changed while it was refunded; retry")
+    returned = uow.billing.return_credit_back_if_used(transaction_id)
+    uow.audit.record(
+        actor_uid=admin_uid,
+        actor_role="admin",
+        action="billing.refund",
+        target=f"customer_transactions/{transaction_id}",
+        old={"credit": credit_was},
+        new={"credit": CreditStatus.REFUNDED, "credit_back_returned": returned, "reason": reason},
+    )
+    uow.commit()
+    return RefundDone(transaction_id, None, 0, billing.CURRENCY, CreditStatus.REFUNDED)
 
 
 def _open_attempt(
@@ -207,6 +234,8 @@ def settle(
     if not uow.refunds.move_credit(attempt.transaction_id, from_status=CreditStatus.REFUNDING, to=credit):
         raise Unavailable("the credit changed while its refund was settled; retry")
     if target is RefundStatus.SUCCEEDED:
+        # Xendit gave back what went through it; what the credited-back balance paid goes back to the balance.
+        uow.billing.return_credit_back_if_used(attempt.transaction_id)
         uow.billing.record_ledger(
             attempt.transaction_id,
             "refund",
