@@ -40,6 +40,7 @@ from emulators.simulator import (
     Reply,
     SimulatorError,
     Watch,
+    expect_ok,
     wait_for_one,
 )
 from emulators.stack import DATABASE, StackPorts
@@ -156,6 +157,7 @@ class Demo:
         self.early_end_and_goodbyes(scene)
         self.section("Afterwards")
         self.transcript(scene)
+        self.feedback(scene)
         self.dashboard("after")
         self.section("The control center ends a session: an admin steps in")
         self.admin_ends_a_session(client, offers)
@@ -495,6 +497,27 @@ class Demo:
             f"session_transcript names the client '{theirs['session']['client_name']}' "
             f"(the client's own copy: '{mine['session']['client_name']}')",
         )
+
+    def feedback(self, scene: Scene) -> None:
+        """The client rates the closed session (`session_feedback`); the mitra never sees a rating, the control
+        center sees each mitra's average (`admin_feedback`)."""
+        assert self.admin is not None
+        client, mitra, session_id = scene.client, scene.mitra, scene.session_id
+        comment = "Terima kasih, aku merasa didengar."
+        body = {"action": "create", "session_id": session_id, "rating": 5, "comment": comment}
+        given = client.call("session_feedback", body)
+        self.say.say(
+            "client",
+            f"session_feedback: rated {given['rating']}/5 with a comment (editable until {given['editable_until']})",
+        )
+        mitra_id = next(s["mitra_id"] for s in client.sessions()["sessions"] if s["session_id"] == session_id)
+        ratings = expect_ok("admin_feedback", self.admin.get("admin_feedback", mitra_id=mitra_id))["mitras"]
+        for row in ratings:
+            self.say.say(
+                "admin",
+                f"admin_feedback: {row['mitra_name']} averages {row['average']:.1f} over {row['ratings']} ratings "
+                f"({row['comments']} with a comment; {mitra.name} sees no individual rating)",
+            )
 
     # -- set-up and clean-up -----------------------------------------------------------------------------------------
 

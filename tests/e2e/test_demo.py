@@ -64,6 +64,8 @@ def test_the_demo_ends_a_leftover_session_and_shows_an_admin_ending_one(
     assert "listener: closed, close_reason 'admin'" in told
     assert "pricing_quote: credited back" in told
     assert "'session.end'" in told
+    assert "session_feedback: rated 5/5 with a comment" in told
+    assert "admin_feedback: " in told and "sees no individual rating" in told
     with halo_db.transaction() as tx:
         leftover = tx.one(
             """SELECT s.status, c.reason FROM sessions s JOIN session_closures c ON c.session_id = s.id
