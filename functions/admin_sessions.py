@@ -8,10 +8,10 @@ from shared import bootstrap
 from shared.domain.roles import Role
 from shared.schemas.admin_sessions import (
     AdminSession,
+    AdminSessionEnded,
     AdminTranscriptQuery,
     EndSession,
     RerouteSession,
-    SessionEnded,
     SessionPage,
     SessionQuery,
 )
@@ -57,8 +57,8 @@ def admin_session_transcript(call: Call[AdminTranscriptQuery]) -> Transcript:
     )
 
 
-@endpoint(post=EndSession, roles={Role.ADMIN}, response=SessionEnded, check_revoked=True, errors={404, 409})
-def admin_session_end(call: Call[EndSession]) -> SessionEnded:
+@endpoint(post=EndSession, roles={Role.ADMIN}, response=AdminSessionEnded, check_revoked=True, errors={404, 409})
+def admin_session_end(call: Call[EndSession]) -> AdminSessionEnded:
     """End an active session: both sides see `close_reason` admin and are pushed; with `goodbye` the goodbye window
     applies, without it the session is closed at once; with `credit_unused` the unused share of what the client paid
     is credited back to them. Without `goodbye`, a session in its goodbye window is closed at once too. Audited
@@ -74,4 +74,4 @@ def admin_session_end(call: Call[EndSession]) -> SessionEnded:
         credit_unused=body.credit_unused,
         keyed=call.keyed,
     )
-    return SessionEnded.model_validate(ended, from_attributes=True)
+    return AdminSessionEnded.model_validate(ended, from_attributes=True)

@@ -5,17 +5,23 @@ from __future__ import annotations
 from functions._http import Call, endpoint
 from shared import bootstrap
 from shared.domain.roles import Role
-from shared.schemas.billing_history import HistoryItem, HistoryPage, HistoryQuery, ReceiptQuery, ReceiptView
+from shared.schemas.billing_history import (
+    HistoryItem,
+    PaymentHistoryPage,
+    PaymentHistoryQuery,
+    ReceiptQuery,
+    ReceiptView,
+)
 from shared.services.billing import history
 
 
-@endpoint(get=HistoryQuery, roles={Role.CLIENT}, response=HistoryPage, tag="billing")
-def billing_history(call: Call[HistoryQuery]) -> HistoryPage:
+@endpoint(get=PaymentHistoryQuery, roles={Role.CLIENT}, response=PaymentHistoryPage, tag="billing")
+def billing_history(call: Call[PaymentHistoryQuery]) -> PaymentHistoryPage:
     """The caller's transactions, newest first (keyset paged): tier, amount, status, when created and paid, how
     paid, and any refund."""
     client_id = call.caller.participant().account_id
     entries, cursor = history.history(bootstrap.ports(), client_id, cursor=call.body.cursor, limit=call.body.limit)
-    return HistoryPage(
+    return PaymentHistoryPage(
         transactions=[HistoryItem.model_validate(entry, from_attributes=True) for entry in entries],
         next_cursor=cursor,
     )

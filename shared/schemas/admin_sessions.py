@@ -71,7 +71,7 @@ class EndSession(Model):
     credit_unused: bool
 
 
-class SessionEnded(BaseModel):
+class AdminSessionEnded(BaseModel):
     """The session as the admin left it; the same answer to a repeat with the same Idempotency-Key."""
 
     session_id: str

@@ -44,7 +44,7 @@ class DayFigures(ReportFigures):
     day: date
 
 
-class MitraFigures(ReportFigures):
+class MitraReportFigures(ReportFigures):
     mitra_id: str
     display_name: str
 
@@ -56,7 +56,7 @@ class Statistics(BaseModel):
     currency: str = "IDR"
     totals: ReportFigures
     days: list[DayFigures] | None = Field(description="every day of the range, zeros included (group day or both)")
-    mitras: list[MitraFigures] | None = Field(
+    mitras: list[MitraReportFigures] | None = Field(
         description="each mitra with any activity, by name (group mitra or both); a request that found nobody and a "
         "payment not yet used by a session belong to no mitra"
     )

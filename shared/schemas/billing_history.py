@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from shared.schemas import Model
 
 
-class HistoryQuery(Model):
+class PaymentHistoryQuery(Model):
     cursor: str | None = Field(default=None, max_length=300)
     limit: int = Field(default=20, ge=1, le=100)
 
@@ -46,7 +46,7 @@ class HistoryItem(BaseModel):
     refunds: list[RefundView]
 
 
-class HistoryPage(BaseModel):
+class PaymentHistoryPage(BaseModel):
     """The caller's own transactions, newest first; pass `next_cursor` as `cursor` for the next page (null: the
     last page)."""
 

@@ -51,6 +51,7 @@ _BY_NAME: dict[str, Any] = {
 # Overrides where a name means different things in different models.
 _BY_MODEL: dict[str, dict[str, Any]] = {
     "SessionEnded": {"status": "closing"},
+    "AdminSessionEnded": {"status": "closed"},
     "PairingCancelReply": {"status": "cancelled"},
     "ExtensionState": {"status": "requested"},
     "SessionSummary": {"status": "active"},

@@ -22,7 +22,13 @@ def test_pricing_quote_through_the_gateway_with_an_emulator_token(new_client: Ca
 
     assert reply.status == 200, reply.body
     assert [tier["id"] for tier in reply.body["tiers"]] == ["sesi-30", "sesi-60", "sesi-90"]
-    assert reply.body["tiers"][0] == {"id": "sesi-30", "minutes": 30, "duration_s": 1800, "price": 35000}
+    assert reply.body["tiers"][0] == {
+        "id": "sesi-30",
+        "minutes": 30,
+        "duration_s": 1800,
+        "price": 35000,
+        "charge": 35000,
+    }, "a new client has no credited-back balance: the checkout charges the whole price"
     assert reply.body["free_trial"] == {"available": True, "minutes": 15}
     assert reply.body["currency"] == "IDR"
 

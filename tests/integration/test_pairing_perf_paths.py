@@ -121,17 +121,21 @@ def _outbox_rows(db: Database, request_id: str) -> list[dict[str, Any]]:
         )
 
 
+# What a published outbox row no longer holds: its words (shared/adapters/postgres/outbox.py WITHOUT_WORDS).
+_WORDS = {"text", "body", "params", "text_by_locale"}
+
+
 def _as_published(rows: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
     """The documents and messages these outbox rows say, in the shape the writer and the publisher receive, less the
-    words a row drops once published (a document's text, a push's body: docs/privacy.md)."""
+    words a row drops once published (a document's texts, a push's body and its text's parameters: docs/privacy.md)."""
     docs = [
-        (path, r["payload"]["op"], {k: v for k, v in r["payload"]["data"].items() if k != "text"})
+        (path, r["payload"]["op"], {k: v for k, v in r["payload"]["data"].items() if k not in _WORDS})
         for r in rows
         if r["kind"] == "firestore"
         for path in r["payload"].get("paths") or [r["destination"]]
     ]
     messages = [
-        (r["destination"], {k: v for k, v in r["payload"]["data"].items() if k != "body"})
+        (r["destination"], {k: v for k, v in r["payload"]["data"].items() if k not in _WORDS})
         for r in rows
         if r["kind"] == "pubsub"
     ]
@@ -139,14 +143,14 @@ def _as_published(rows: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
 
 
 def _sorted_docs(ops: list[Op]) -> list[Any]:
-    """What was written, as its published row keeps it: without a document's text (docs/privacy.md)."""
-    return _sorted([(op.path, op.op, {k: v for k, v in op.data.items() if k != "text"}) for op in ops])
+    """What was written, as its published row keeps it: without its words (docs/privacy.md)."""
+    return _sorted([(op.path, op.op, {k: v for k, v in op.data.items() if k not in _WORDS}) for op in ops])
 
 
 def _sorted_messages(publisher: RecordingPublisher) -> list[Any]:
-    """What was published, as its published row keeps it: without a push's body (docs/privacy.md)."""
+    """What was published, as its published row keeps it: without a push's words (docs/privacy.md)."""
     return _sorted(
-        [(topic, {k: v for k, v in json.loads(data).items() if k != "body"}) for topic, data in publisher.messages]
+        [(topic, {k: v for k, v in json.loads(data).items() if k not in _WORDS}) for topic, data in publisher.messages]
     )
 
 

@@ -73,6 +73,13 @@ def test_component_names_are_legal(generated: dict[str, Any]) -> None:
         assert _COMPONENT_NAME.fullmatch(name), name
 
 
+def test_no_two_models_share_a_name(generated: dict[str, Any]) -> None:
+    """Two models of one name become `shared__schemas__<module>__<Name>` components, and the generated clients get
+    names nobody chose (and that change when a third appears): each schema model's name is its own."""
+    shared = [name for name in generated["components"]["schemas"] if "__" in name]
+    assert shared == [], "rename one of each pair in shared/schemas"
+
+
 def test_operation_ids_are_unique(generated: dict[str, Any]) -> None:
     ids = Counter(operation.get("operationId") for _path, _method, operation in operations(generated))
 
