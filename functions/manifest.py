@@ -21,6 +21,9 @@ class FunctionSpec:
     queue: str | None = None
     # Cron for Pub/Sub functions that Cloud Scheduler triggers.
     schedule: str | None = None
+    # Keeps a warm instance (infra/functions.tf: the class's min_instances; every other function scales to zero).
+    # Only for the app-facing steps a person waits on in a session: see the note above FUNCTIONS.
+    warm: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,15 @@ class QueueSpec:
     max_doublings: int
 
 
+# Warm instances (issue 26, the bill; docs/operations.md "Warm instances"). One costs ~$9.7 a month at the idle rate
+# (bench/cost.py); a cold start costs the person waiting on it some 2.5-6 s (bench/REPORT.md, cold_reply). Warm only
+# where a person in a session waits on the answer and the wait hurts: asking for a mitra and the mitra's accept (the
+# client waits to be heard), a message (chat_send: the conversation itself, the crisis path), and the extension asked
+# and answered while the session's clock runs. The rest scale to zero: typing and read receipts are cosmetic and come
+# beside chat_sends of the same session (the first of a quiet hour is late, nothing is lost); heartbeats are
+# background calls nobody watches, which online mitras keep warm by themselves; sign-up, profile, checkout (Xendit's
+# page is the slow part), history and lists are one-off, before or after a session; timers, events, the webhook and
+# the control center never had one.
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("client_register", "functions.accounts", "http"),
     FunctionSpec("client_profile", "functions.accounts", "http"),
@@ -41,9 +53,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("mitra_set_status", "functions.presence", "http"),
     FunctionSpec("mitra_heartbeat", "functions.presence", "http"),
     FunctionSpec("presence_sweep", "functions.presence", "pubsub", topic="presence-sweep", schedule="* * * * *"),
-    FunctionSpec("pairing_request", "functions.pairing", "http"),
+    FunctionSpec("pairing_request", "functions.pairing", "http", warm=True),
     FunctionSpec("pairing_cancel", "functions.pairing", "http"),
-    FunctionSpec("pairing_accept", "functions.pairing", "http"),
+    FunctionSpec("pairing_accept", "functions.pairing", "http", warm=True),
     FunctionSpec("pairing_decline", "functions.pairing", "http"),
     FunctionSpec("on_pairing_requested", "functions.pairing", "pubsub", topic="pairing-requested"),
     FunctionSpec("task_pairing_timeout", "functions.pairing", "task", queue="pairing-timeouts"),
@@ -57,7 +69,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("admin_payment_events", "functions.billing", "admin"),
     # A refund whose callback was lost is settled by asking Xendit; every 15 minutes is soon enough for money back.
     FunctionSpec("refund_sweep", "functions.billing_sweep", "pubsub", topic="refund-sweep", schedule="*/15 * * * *"),
-    FunctionSpec("chat_send", "functions.chat", "http"),
+    FunctionSpec("chat_send", "functions.chat", "http", warm=True),
     FunctionSpec("chat_receipts", "functions.chat", "http"),
     FunctionSpec("chat_typing", "functions.chat", "http"),
     FunctionSpec("sessions_list", "functions.chat", "http"),
@@ -79,8 +91,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("admin_mitra_statement", "functions.admin_statistics", "admin"),
     FunctionSpec("session_end", "functions.lifecycle", "http"),
     FunctionSpec("session_goodbye", "functions.lifecycle", "http"),
-    FunctionSpec("extension_request", "functions.lifecycle", "http"),
-    FunctionSpec("extension_respond", "functions.lifecycle", "http"),
+    FunctionSpec("extension_request", "functions.lifecycle", "http", warm=True),
+    FunctionSpec("extension_respond", "functions.lifecycle", "http", warm=True),
     FunctionSpec("task_session_warning", "functions.lifecycle", "task", queue="session-timers"),
     FunctionSpec("task_session_expire", "functions.lifecycle", "task", queue="session-timers"),
     FunctionSpec("task_session_close", "functions.lifecycle", "task", queue="session-timers"),

@@ -25,8 +25,8 @@ locals {
   # precondition on the Cloud SQL instance and checked by tests/unit/test_deployment_agrees.py.
   trigger_class = {
     # App-facing: I/O-bound handlers share an instance 40 at a time; 3 connections serve them (a chat_send holds
-    # one for ~1 ms, so one instance's connections carry far more than its one vCPU can send). One warm instance
-    # spares chat a cold start.
+    # one for ~1 ms, so one instance's connections carry far more than its one vCPU can send). min_instances is what
+    # a warm function of the class keeps (see min_instance_count below).
     http = {
       memory          = "512M"
       cpu             = "1"
@@ -184,11 +184,14 @@ resource "google_cloudfunctions2_function" "function" {
   }
 
   service_config {
+    # min_instance_count: warm only the functions the manifest marks warm (functions/manifest.py: the steps a person
+    # waits on in a session); every other function scales to zero. A warm instance costs ~$9.7 a month idle, a cold
+    # start a waiting person 2.5-6 s: docs/operations.md "Warm instances".
     available_memory                 = local.trigger_class[each.value.trigger].memory
     available_cpu                    = local.trigger_class[each.value.trigger].cpu
     max_instance_request_concurrency = local.trigger_class[each.value.trigger].concurrency
     timeout_seconds                  = local.trigger_class[each.value.trigger].timeout_seconds
-    min_instance_count               = local.trigger_class[each.value.trigger].min_instances
+    min_instance_count               = each.value.warm ? local.trigger_class[each.value.trigger].min_instances : 0
     max_instance_count               = local.trigger_class[each.value.trigger].max_instances
     ingress_settings                 = local.trigger_class[each.value.trigger].ingress
     all_traffic_on_latest_revision   = true

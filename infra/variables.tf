@@ -25,7 +25,7 @@ variable "control_center_invoker" {
 }
 
 variable "http_min_instances" {
-  description = "Warm instances per app-facing function; 0 trades chat latency for cost in a staging project."
+  description = "Warm instances per app-facing function the manifest marks warm (functions/manifest.py); 0 trades their latency for cost in a staging project."
   type        = number
   default     = 1
 }

@@ -704,3 +704,61 @@ def test_every_alert_pages_the_notification_channels_and_the_dashboard_shows_eve
     (dashboard,) = _braced(text, re.compile(r"^\s*dashboard_charts\s*=\s*\[", re.M))
     for metric in re.findall(r'^resource "google_logging_metric" "(\w+)"', text, re.M):
         assert f"google_logging_metric.{metric}.name" in dashboard, f"the dashboard does not chart {metric}"
+
+
+# -- (j) warm instances: only the functions the manifest marks warm keep one -------------------------------------
+
+_CLASS_MIN = "local.trigger_class[each.value.trigger].min_instances"
+
+
+def warm_instances(tf_files: dict[str, str], deployment: dict[str, Any], tfvars: str = "") -> dict[str, int]:
+    """Each deployed function's min_instance_count as infra/functions.tf computes it: the attribute is read from the
+    function resource and evaluated for the two forms it may take (the class's min_instances for every function, or
+    only for functions whose manifest entry is warm)."""
+    (body,) = _resource_bodies(tf_files["functions.tf"], "google_cloudfunctions2_function")
+    (config,) = _braced(body, re.compile(r"^\s*service_config\s*\{", re.M))
+    expression = _attributes(config)["min_instance_count"]
+    classes = _map_of_blocks(tf_files["functions.tf"], "trigger_class")
+    overrides = _tfvars(tfvars)
+
+    def class_min(trigger: str) -> int:
+        value = classes[trigger]["min_instances"]
+        if value.startswith("var."):
+            value = overrides.get(value[4:]) or _variable_default(tf_files["variables.tf"], value[4:]) or ""
+        assert value.isdigit(), f"min_instances of {trigger} is not a number: {value}"
+        return int(value)
+
+    found: dict[str, int] = {}
+    for name, spec in deployment["functions"].items():
+        if expression == _CLASS_MIN:
+            found[name] = class_min(spec["trigger"])
+        elif expression == f"each.value.warm ? {_CLASS_MIN} : 0":
+            found[name] = class_min(spec["trigger"]) if spec["warm"] else 0
+        else:
+            raise AssertionError(f"min_instance_count = {expression}: teach warm_instances this form")
+    return found
+
+
+@pytest.mark.parametrize("tfvars", [None, *_environment_files()], ids=lambda path: path.name if path else "defaults")
+def test_only_the_functions_the_manifest_marks_warm_keep_a_warm_instance(tfvars: Path | None) -> None:
+    instances = warm_instances(_terraform_text(), _deployment(), tfvars.read_text() if tfvars else "")
+    warm = {spec.name for spec in manifest.FUNCTIONS if spec.warm}
+    assert {name for name, count in instances.items() if count} <= warm, "a function the manifest leaves cold is warm"
+    if tfvars is None:  # the defaults (production): every function marked warm keeps one
+        assert {name for name, count in instances.items() if count} == warm
+
+
+def test_only_app_facing_functions_are_marked_warm() -> None:
+    """Only the http class has warm instances to give; a warm mark elsewhere would promise what infra never does."""
+    assert {spec.trigger for spec in manifest.FUNCTIONS if spec.warm} == {"http"}
+    app_facing = sum(spec.trigger == "http" for spec in manifest.FUNCTIONS)
+    assert 0 < sum(spec.warm for spec in manifest.FUNCTIONS) < app_facing
+
+
+def test_the_warm_check_fails_when_terraform_warms_every_app_function() -> None:
+    broken = _terraform_text()
+    before = f"each.value.warm ? {_CLASS_MIN} : 0"
+    assert before in broken["functions.tf"], "the mutation no longer applies to functions.tf: update this test"
+    broken["functions.tf"] = broken["functions.tf"].replace(before, _CLASS_MIN, 1)
+    instances = warm_instances(broken, _deployment())
+    assert {name for name, count in instances.items() if count} != {s.name for s in manifest.FUNCTIONS if s.warm}
