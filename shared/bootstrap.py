@@ -44,6 +44,7 @@ def database() -> Database:
     )
 
 
+WARMABLE = ("firebase_auth", "oidc", "firestore", "publisher", "tasks")
 # The clients a function's first request builds besides PostgreSQL's, built early by `warm_up` (lazy but early).
 # Checked against what each function's first request really loads by `python -m bench cold_reply` (bench/REPORT.md).
 EARLY_CLIENTS: dict[str, tuple[str, ...]] = {
