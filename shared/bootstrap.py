@@ -44,14 +44,14 @@ def database() -> Database:
     )
 
 
-WARMABLE = ("firebase_auth", "oidc", "firestore", "publisher", "tasks")
+WARMABLE = ("firebase_auth", "oidc", "firestore", "publisher", "tasks", "payments")
 # The clients a function's first request builds besides PostgreSQL's, built early by `warm_up` (lazy but early).
 # Checked against what each function's first request really loads by `python -m bench cold_reply` (bench/REPORT.md).
 EARLY_CLIENTS: dict[str, tuple[str, ...]] = {
     "chat_send": ("firebase_auth", "firestore", "publisher"),
     "pairing_request": ("firebase_auth", "firestore", "publisher", "tasks"),
     "pairing_accept": ("firebase_auth", "firestore", "publisher", "tasks"),
-    "billing_checkout": ("firebase_auth", "firestore", "tasks"),
+    "billing_checkout": ("firebase_auth", "firestore", "tasks", "payments"),
     "admin_dashboard": ("firebase_auth",),
     "task_project_outbox": ("oidc", "firestore"),
 }
@@ -85,6 +85,8 @@ def _warm_client(client: str) -> None:
         publisher().warm()
     elif client == "tasks":
         tasks().warm()
+    elif client == "payments":
+        payments()._api("invoice")  # the Xendit SDK imported, its client and invoice API built
 
 
 @cache
