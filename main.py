@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
         # import below. Not for the webhook, whose cold start stays light (tests/unit/test_webhook_instance.py).
         from shared import bootstrap
 
-        bootstrap.warm_up()
+        bootstrap.warm_up(name)
     function = getattr(importlib.import_module(spec.module), name)
     # functions-framework looks the function up while it builds the function's app: the app refuses large bodies.
     from functions._replies import MAX_BODY_BYTES, MAX_EVENT_BODY_BYTES, limit_bodies

@@ -8,6 +8,8 @@ bounded.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from functools import cache
 from typing import TYPE_CHECKING
@@ -42,11 +44,49 @@ def database() -> Database:
     )
 
 
-def warm_up() -> None:
+WARMABLE = ("firebase_auth", "oidc", "firestore", "publisher", "tasks", "payments")
+# The clients a function's first request builds besides PostgreSQL's, built early by `warm_up` (lazy but early).
+# Checked against what each function's first request really loads by `python -m bench cold_reply` (bench/REPORT.md).
+EARLY_CLIENTS: dict[str, tuple[str, ...]] = {
+    "chat_send": ("firebase_auth", "firestore", "publisher"),
+    "pairing_request": ("firebase_auth", "firestore", "publisher", "tasks"),
+    "pairing_accept": ("firebase_auth", "firestore", "publisher", "tasks"),
+    "billing_checkout": ("firebase_auth", "firestore", "tasks", "payments"),
+    "admin_dashboard": ("firebase_auth",),
+    "task_project_outbox": ("oidc", "firestore"),
+}
+
+
+def warm_up(function: str = "") -> None:
     """Open the first PostgreSQL connection on a thread while the function's code is still being imported (main.py
     asks on a deployed instance): the first request, which would wait for it (a Cloud SQL connector's certificates
-    and TLS handshake, in production), finds it in the pool."""
-    threading.Thread(target=database().warm, name="halo-warm-up", daemon=True).start()
+    and TLS handshake, in production), finds it in the pool. Then, on the same thread, the clients `EARLY_CLIENTS`
+    names for the function: their SDK imports, channels and certificates overlap the import and the connection
+    (HALO_WARM_CLIENTS=0: the connection alone, to measure the difference)."""
+    clients = EARLY_CLIENTS.get(function, ()) if os.environ.get("HALO_WARM_CLIENTS", "1") == "1" else ()
+    threading.Thread(target=_warm, args=(clients,), name="halo-warm-up", daemon=True).start()
+
+
+def _warm(clients: tuple[str, ...]) -> None:
+    database().warm()
+    for client in clients:
+        with contextlib.suppress(Exception):  # a failure is left for the first request to meet and answer
+            _warm_client(client)
+
+
+def _warm_client(client: str) -> None:
+    if client == "firebase_auth":
+        firebase_auth()._auth()  # the SDK imported and its app initialized
+    elif client == "oidc":
+        oidc()._certs_for("")  # Google's signing certificates fetched
+    elif client == "firestore":
+        firestore().client  # noqa: B018 (the property builds the client and its channel)
+    elif client == "publisher":
+        publisher().warm()
+    elif client == "tasks":
+        tasks().warm()
+    elif client == "payments":
+        payments()._api("invoice")  # the Xendit SDK imported, its client and invoice API built
 
 
 @cache

@@ -106,6 +106,10 @@ class CloudTasksScheduler:
         except exceptions.AlreadyExists:
             return
 
+    def warm(self) -> None:
+        """Import the client library and open the channel ahead of the first task (shared/bootstrap.py)."""
+        self._tasks()
+
     def _tasks(self) -> CloudTasksClient:
         with self._client_lock:
             if self._client is None:

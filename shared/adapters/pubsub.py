@@ -112,6 +112,13 @@ class PubSubPublisher:
                 )
             return self._rpc
 
+    def warm(self) -> None:
+        """Import the client and open the channel ahead of the first publish (shared/bootstrap.py)."""
+        if self.public_api:
+            self._public_client()
+        else:
+            self._publish_rpc()
+
     def topic_path(self, topic: str) -> str:
         return f"projects/{self._project_id}/topics/{topic}"
 

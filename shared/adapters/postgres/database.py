@@ -255,7 +255,6 @@ class Database:
         for conn, _ in idle:
             self._close_quietly(conn)
 
-    @property
     def warm(self) -> None:
         """Open one connection ahead of the first request (a cold instance's warm-up, on a thread of its own); a
         failure is left for the first request to meet and answer."""
