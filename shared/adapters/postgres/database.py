@@ -264,6 +264,7 @@ class Database:
             return
         self._checkin(conn)
 
+    @property
     def open_connections(self) -> int:
         """Connections this pool holds now, idle or in use."""
         with self._lock:
