@@ -54,6 +54,9 @@ class ExportedProfile(BaseModel):
     anonymous: bool
     phone: str | None
     email: str | None
+    # The language the backend writes to them in, and whether their pushes show a message's words.
+    locale: str
+    push_previews: bool
     created_at: datetime
     suspended_at: datetime | None
     deleted_at: datetime | None
@@ -95,6 +98,57 @@ class ExportedTransaction(BaseModel):
     expired_at: datetime | None
 
 
+class ExportedFeedback(BaseModel):
+    session_id: str
+    rating: int
+    # Null when none was given, or once erased.
+    comment: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ExportedReport(BaseModel):
+    """A report the client filed (never one filed about them; never the deciding admin's note)."""
+
+    report_id: str
+    session_id: str
+    category: str
+    # Null once erased.
+    text: str | None
+    status: str
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class ExportedBlock(BaseModel):
+    """A block the client made (never a mitra's block of them)."""
+
+    block_id: str
+    session_id: str
+    mitra_name: str
+    created_at: datetime
+
+
+class ExportedCreditBack(BaseModel):
+    """The unused time of a session an admin ended early, credited back to the client's balance."""
+
+    session_id: str
+    unused_s: int
+    amount: int
+    currency: str
+    created_at: datetime
+
+
+class ExportedCreditBackUse(BaseModel):
+    """What a checkout took from the credited-back balance (`use`), or gave back to it (`return`)."""
+
+    transaction_id: str
+    kind: str
+    amount: int
+    currency: str
+    created_at: datetime
+
+
 class ClientData(BaseModel):
     """Everything held about one client. After a deletion, what remains of it."""
 
@@ -103,3 +157,8 @@ class ClientData(BaseModel):
     sessions: list[ExportedSession]
     messages: list[ExportedMessage]
     transactions: list[ExportedTransaction]
+    feedback: list[ExportedFeedback]
+    reports: list[ExportedReport]
+    blocks: list[ExportedBlock]
+    credit_backs: list[ExportedCreditBack]
+    credit_back_uses: list[ExportedCreditBackUse]

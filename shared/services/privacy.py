@@ -38,6 +38,16 @@ class PrivacyRepository(Protocol):
 
     def transactions(self, client_id: str) -> list[Record]: ...
 
+    def feedback(self, client_id: str) -> list[Record]: ...
+
+    def reports_filed(self, client_id: str) -> list[Record]: ...
+
+    def blocks_made(self, client_id: str) -> list[Record]: ...
+
+    def credit_backs(self, client_id: str) -> list[Record]: ...
+
+    def credit_back_uses(self, client_id: str) -> list[Record]: ...
+
     def locked_client(self, client_id: str) -> ClientOnRecord | None: ...
 
     def has_open_session_or_search(self, client_id: str) -> bool: ...
@@ -160,7 +170,9 @@ def _forget(uow: UnitOfWork, client_id: str, client: ClientOnRecord) -> int:
 
 def _export(uow: UnitOfWork, client_id: str, *, own: bool = False) -> dict[str, Any]:
     """`own`: the client's login asks, which since a takeover gets only the sessions it may read
-    (`shared.domain.accounts.client_sees_session`); an admin's export (a lawful request) holds them all."""
+    (`shared.domain.accounts.client_sees_session`), and only what was written about those; an admin's export (a
+    lawful request) holds them all. What is left out of both, and why, is in docs/privacy.md (a mitra's notes, a
+    mitra's reports and blocks of the client)."""
     profile = uow.privacy.profile(client_id)
     if profile is None:
         raise NotFound("no such client")
@@ -168,6 +180,10 @@ def _export(uow: UnitOfWork, client_id: str, *, own: bool = False) -> dict[str, 
     profile["alias"] = accounts.alias(profile.pop("alias_number"))
     sessions = uow.privacy.sessions(client_id)
     messages = uow.privacy.messages(client_id)
+    feedback = uow.privacy.feedback(client_id)
+    reports = uow.privacy.reports_filed(client_id)
+    blocks = uow.privacy.blocks_made(client_id)
+    credit_backs = uow.privacy.credit_backs(client_id)
     client = uow.accounts.client(client_id) if own else None
     if client is not None and client.history_from is not None:
         history_from = client.history_from
@@ -175,13 +191,21 @@ def _export(uow: UnitOfWork, client_id: str, *, own: bool = False) -> dict[str, 
             s for s in sessions if accounts.client_sees_session(started_at=s["started_at"], history_from=history_from)
         ]
         shown = {s["session_id"] for s in sessions}
-        messages = [m for m in messages if m["session_id"] in shown]
+        messages, feedback, reports, blocks, credit_backs = (
+            [row for row in rows if row["session_id"] in shown]
+            for rows in (messages, feedback, reports, blocks, credit_backs)
+        )
     return {
         "exported_at": exported_at,
         "profile": profile,
         "sessions": sessions,
         "messages": messages,
         "transactions": uow.privacy.transactions(client_id),
+        "feedback": feedback,
+        "reports": reports,
+        "blocks": blocks,
+        "credit_backs": credit_backs,
+        "credit_back_uses": uow.privacy.credit_back_uses(client_id),
     }
 
 

@@ -64,7 +64,8 @@ class FakePrivacyRepository:
         row = self._db.table("clients").get(client_id)
         if row is None:
             return None
-        return {"client_id": client_id, **_picked(row, _PROFILE), "exported_at": self._db.now}
+        settings = {"locale": row.get("locale", "id"), "push_previews": row.get("push_previews", False)}
+        return {"client_id": client_id, **_picked(row, _PROFILE), **settings, "exported_at": self._db.now}
 
     def sessions(self, client_id: str) -> list[Record]:
         mitras = self._db.table("mitras")
@@ -82,6 +83,47 @@ class FakePrivacyRepository:
     def transactions(self, client_id: str) -> list[Record]:
         transactions = self._owned("customer_transactions", client_id)
         return [{"transaction_id": t["id"], **_picked(t, _TRANSACTION)} for t in transactions]
+
+    def feedback(self, client_id: str) -> list[Record]:
+        rows = sorted(self._owned("session_feedback", client_id), key=lambda f: (f["created_at"], f["session_id"]))
+        return [_picked(f, ("session_id", "rating", "comment", "created_at", "updated_at")) for f in rows]
+
+    def reports_filed(self, client_id: str) -> list[Record]:
+        rows = [r for r in self._owned("reports", client_id) if r["reporter_role"] == "client"]
+        return [
+            {
+                "report_id": r["id"],
+                **_picked(r, ("session_id", "category", "text", "status", "created_at", "decided_at")),
+            }
+            for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+        ]
+
+    def blocks_made(self, client_id: str) -> list[Record]:
+        rows = [b for b in self._owned("blocks", client_id) if b["blocked_by"] == "client"]
+        mitras = self._db.table("mitras")
+        return [
+            {
+                "block_id": b["id"],
+                "session_id": b["session_id"],
+                "mitra_name": mitras[b["mitra_id"]]["display_name"],
+                "created_at": b["created_at"],
+            }
+            for b in sorted(rows, key=lambda b: (b["created_at"], b["id"]))
+        ]
+
+    def credit_backs(self, client_id: str) -> list[Record]:
+        rows = sorted(self._owned("session_credit_backs", client_id), key=lambda c: (c["created_at"], c["session_id"]))
+        return [{**_picked(c, ("session_id", "unused_s", "amount", "created_at")), "currency": "IDR"} for c in rows]
+
+    def credit_back_uses(self, client_id: str) -> list[Record]:
+        return [
+            {
+                **_picked(u, ("transaction_id", "kind", "amount")),
+                "currency": "IDR",
+                "created_at": u.get("created_at", self._db.now),
+            }
+            for u in self._owned("credit_back_uses", client_id)
+        ]
 
     def locked_client(self, client_id: str) -> ClientOnRecord | None:
         row = self._db.table("clients").get(client_id)

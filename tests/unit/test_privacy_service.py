@@ -14,9 +14,10 @@ from shared.domain.accounts import Identity
 from shared.domain.chat import Participant
 from shared.domain.events import DELETE_FIELD, DocumentDelete, DocumentWrite, TopicMessage
 from shared.domain.privacy import Requester
+from shared.domain.reports import ReportCategory, ReportStatus
 from shared.domain.roles import Role
 from shared.errors import Conflict, NotFound
-from shared.services import chat, notify, privacy
+from shared.services import blocks, chat, feedback, notes, notify, privacy, reports
 from tests.support.fake_accounts import FakeIdentityProvider
 from tests.support.fake_chat import add_session
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports, with_config
@@ -90,6 +91,48 @@ def test_the_export_holds_the_profile_sessions_messages_and_transactions_and_is_
         ("uid-admin", "admin", "client.export", "c1", {"messages": 2, "reason": "permintaan klien lewat email"}),
         ("uid-client", "client", "client.export", "c1", {"messages": 2}),
     ]
+
+
+def test_the_export_holds_what_the_client_wrote_after_a_session_their_settings_and_their_balance(
+    ports: FakePorts, db: FakeDatabase
+) -> None:
+    db.table("clients")["c1"].update(locale="en", push_previews=True)
+    _close(db, SESSION, days_ago=0)
+    feedback.give(ports, CLIENT, SESSION, rating=4, comment="membantu sekali")
+    mine = reports.report(ports, CLIENT, SESSION, ReportCategory.OTHER, "mitra terlambat")
+    reports.report(ports, MITRA, SESSION, ReportCategory.ABUSIVE_LANGUAGE, "klien memaki")
+    reports.decide(ports, "uid-admin", mine.report_id, ReportStatus.RESOLVED, "sudah ditegur")
+    blocks.block(ports, CLIENT, SESSION)
+    blocks.block(ports, MITRA, SESSION)
+    notes.write(ports, MITRA, SESSION, "catatan pribadi mitra")
+    db.table("session_credit_backs")[SESSION] = {
+        "session_id": SESSION,
+        "client_id": "c1",
+        "unused_s": 600,
+        "amount": 10000,
+        "created_by": "uid-admin",
+        "created_at": db.now,
+    }
+    db.table("credit_back_uses")[1] = {"transaction_id": "t1", "client_id": "c1", "kind": "use", "amount": 10000}
+
+    exported = privacy.export(ports, THEMSELF, "c1")
+
+    assert (exported["profile"]["locale"], exported["profile"]["push_previews"]) == ("en", True)
+    assert [(f["session_id"], f["rating"], f["comment"]) for f in exported["feedback"]] == [
+        (SESSION, 4, "membantu sekali")
+    ]
+    assert [(r["report_id"], r["category"], r["text"], r["status"]) for r in exported["reports"]] == [
+        (mine.report_id, "other", "mitra terlambat", "resolved")
+    ], "their own report only: never the mitra's report of them"
+    assert "sudah ditegur" not in str(exported) and "klien memaki" not in str(exported)
+    assert "catatan pribadi mitra" not in str(exported), "a mitra's notes are the mitra's (docs/privacy.md)"
+    assert [(b["session_id"], b["mitra_name"]) for b in exported["blocks"]] == [(SESSION, "Mitra Anisa")]
+    assert [(c["session_id"], c["unused_s"], c["amount"]) for c in exported["credit_backs"]] == [(SESSION, 600, 10000)]
+    assert "uid-admin" not in str(exported["credit_backs"])
+    assert [(u["transaction_id"], u["kind"], u["amount"]) for u in exported["credit_back_uses"]] == [
+        ("t1", "use", 10000)
+    ]
+    assert privacy.export(ports, ADMIN, "c1") | {"exported_at": exported["exported_at"]} == exported
 
 
 def test_a_client_is_deleted_only_once_nothing_is_open_and_then_forgotten_everywhere(

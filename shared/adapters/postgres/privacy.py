@@ -21,8 +21,8 @@ class PrivacyRepository:
 
     def profile(self, client_id: str) -> Record | None:
         return self._sql.one(
-            """SELECT id::text AS client_id, display_name, anonymous, alias_number, phone, email, created_at,
-                      suspended_at, deleted_at, now() AS exported_at
+            """SELECT id::text AS client_id, display_name, anonymous, alias_number, phone, email, locale, push_previews,
+                      created_at, suspended_at, deleted_at, now() AS exported_at
                FROM clients WHERE id = CAST(:id AS uuid)""",
             {"id": client_id},
         )
@@ -49,6 +49,46 @@ class PrivacyRepository:
             """SELECT id::text AS transaction_id, purpose, tier_id, duration_s, amount, currency, status,
                       payment_method, payment_channel, created_at, paid_at, expired_at
                FROM customer_transactions WHERE client_id = CAST(:id AS uuid) ORDER BY created_at, id""",
+            {"id": client_id},
+        )
+
+    def feedback(self, client_id: str) -> list[Record]:
+        return self._sql.all(
+            """SELECT session_id::text, rating, comment, created_at, updated_at FROM session_feedback
+               WHERE client_id = CAST(:id AS uuid) ORDER BY created_at, session_id""",
+            {"id": client_id},
+        )
+
+    def reports_filed(self, client_id: str) -> list[Record]:
+        """The reports the client filed; never those a mitra filed about them, nor an admin's decision note."""
+        return self._sql.all(
+            """SELECT id::text AS report_id, session_id::text, category, text, status, created_at, decided_at
+               FROM reports WHERE client_id = CAST(:id AS uuid) AND reporter_role = 'client'
+               ORDER BY created_at, id""",
+            {"id": client_id},
+        )
+
+    def blocks_made(self, client_id: str) -> list[Record]:
+        """The blocks the client made; never a mitra's block of them."""
+        return self._sql.all(
+            """SELECT b.id::text AS block_id, b.session_id::text, m.display_name AS mitra_name, b.created_at
+               FROM blocks b JOIN mitras m ON m.id = b.mitra_id
+               WHERE b.client_id = CAST(:id AS uuid) AND b.blocked_by = 'client' ORDER BY b.created_at, b.id""",
+            {"id": client_id},
+        )
+
+    def credit_backs(self, client_id: str) -> list[Record]:
+        """What was credited back to the client's balance (not which admin did it)."""
+        return self._sql.all(
+            """SELECT session_id::text, unused_s, amount, currency, created_at FROM session_credit_backs
+               WHERE client_id = CAST(:id AS uuid) ORDER BY created_at, session_id""",
+            {"id": client_id},
+        )
+
+    def credit_back_uses(self, client_id: str) -> list[Record]:
+        return self._sql.all(
+            """SELECT transaction_id::text, kind, amount, currency, created_at FROM credit_back_uses
+               WHERE client_id = CAST(:id AS uuid) ORDER BY created_at, id""",
             {"id": client_id},
         )
 
