@@ -12,11 +12,13 @@ from shared.services import reports
 _DECISIONS = {"resolve": ReportStatus.RESOLVED, "dismiss": ReportStatus.DISMISSED}
 
 
-@endpoint(post=FileReport, roles={Role.CLIENT, Role.MITRA}, response=ReportFiled, errors={404, 409}, tag="safety")
+@endpoint(post=FileReport, roles={Role.CLIENT, Role.MITRA}, response=ReportFiled, errors={404, 409, 429}, tag="safety")
 def session_report(call: Call[FileReport]) -> ReportFiled:
     """Report the other side of a session: a reason category and what happened. The control center reviews it;
     `crisis` and `self_harm_risk` also raise a crisis alert. Send an Idempotency-Key: its retry gets the first
-    report."""
+    report. One report per session, side and category: a second is answered the first (its text not kept). At most
+    `reports_per_hour` new reports per account an hour, then 429 `rate_limited` (never for `crisis` or
+    `self_harm_risk`)."""
     body = call.body
     filed = reports.report(
         bootstrap.ports(),

@@ -44,6 +44,8 @@ class AppConfig(BaseModel):
     # invoice), and free-trial searches a client may cancel per day (each pushed every online mitra); then 429.
     checkouts_per_hour: int = Field(10, ge=1, le=100)
     free_trial_cancels_per_day: int = Field(3, ge=1, le=50)
+    # Reports an account may file per hour (each pushes every admin on duty; shared.domain.reports.report_wait).
+    reports_per_hour: int = Field(10, ge=1, le=100)
     # The "5 minutes left, extend?" warning comes this long before the end (at once for shorter sessions).
     session_warning_s: int = Field(300, ge=0, le=3600)
     anonymity_mode: AnonymityMode = AnonymityMode.ALIAS

@@ -4,12 +4,16 @@ duty, as crisis alerts are); a report of a crisis or of self-harm risk also rais
 (`admin_alerts`), as a crisis signal in a message does. A report's text is personal data: erased with the client's
 data and by retention.
 
-The rule PostgreSQL enforces: a report is decided once (`ReportsRepository.decide_if_open`)."""
+The rules PostgreSQL enforces: a report is decided once (`ReportsRepository.decide_if_open`); one report per session,
+side and category (`ReportsRepository.add_unless_filed`, migration 0026's unique index): a second is answered the
+first. And the abuse limit (`report_wait`): each report pushes every admin on duty, so an account files at most
+`reports_per_hour` (app_config) in REPORT_WINDOW, a report of a crisis or of self-harm risk excepted."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.domain.accounts import alias
@@ -38,6 +42,9 @@ class ReportStatus(StrEnum):
     RESOLVED = "resolved"
     DISMISSED = "dismissed"
 
+
+# The window `reports_per_hour` counts an account's reports in (`report_wait`).
+REPORT_WINDOW = timedelta(hours=1)
 
 REPORT_DECIDED = Refused("report_decided", "this report was resolved or dismissed already")
 
@@ -84,6 +91,29 @@ def filed(report: Report) -> FiledReport:
     return FiledReport(
         report.report_id, report.session_id, report.category.value, report.status.value, report.created_at
     )
+
+
+@dataclass(frozen=True)
+class RecentReports:
+    """The reports one account (a client, or a mitra) filed within REPORT_WINDOW, read under that account's report
+    lock (`ReportsRepository.lock_reporter`), and the change's moment."""
+
+    count: int
+    earliest: datetime | None
+    now: datetime
+
+
+def report_wait(recent: RecentReports, per_hour: int, category: ReportCategory) -> int | None:
+    """Each report pushes every admin on duty (every admin when nobody is): an account files at most `per_hour` in
+    REPORT_WINDOW. A keyed retry, and a second report of the same session, side and category (answered the first),
+    are not new reports and are never refused by this. Nor is a report of a crisis or of self-harm risk: someone's
+    safety is never refused for being late in a busy hour, and such reports stay bounded by one per session, side
+    and category (they count towards the hour all the same). None when the report may be filed; else the seconds
+    until the earliest leaves the window (429 `rate_limited` with Retry-After)."""
+    if recent.count < per_hour or crisis_alert_category(category) is not None:
+        return None
+    wait = (recent.earliest or recent.now) + REPORT_WINDOW - recent.now
+    return max(1, math.ceil(wait.total_seconds()))
 
 
 def crisis_alert_category(category: ReportCategory) -> Category | None:

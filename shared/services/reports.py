@@ -14,9 +14,9 @@ from shared.domain import reports as rules
 from shared.domain.chat import Participant
 from shared.domain.idempotency import KeyedCall
 from shared.domain.parties import SessionParties, may_write_about
-from shared.domain.reports import FiledReport, Report, ReportCategory, ReportStatus
+from shared.domain.reports import FiledReport, RecentReports, Report, ReportCategory, ReportStatus
 from shared.domain.safety import Category, Flag
-from shared.errors import NotFound
+from shared.errors import NotFound, RateLimited
 from shared.logging import event
 from shared.services import chat, idempotency, projector
 from shared.services.admin_paging import keyset, page
@@ -31,7 +31,15 @@ class ReportsRepository(Protocol):
 
     def parties(self, session_id: str) -> SessionParties | None: ...
 
-    def add(self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str) -> str: ...
+    def lock_reporter(self, reporter: Participant) -> None: ...
+
+    def recent_by(self, reporter: Participant) -> RecentReports: ...
+
+    def filed(self, session_id: str, *, reporter_role: str, category: ReportCategory) -> Report | None: ...
+
+    def add_unless_filed(
+        self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str
+    ) -> str | None: ...
 
     def flag(self, report_id: str, parties: SessionParties, category: Category) -> Flag: ...
 
@@ -58,19 +66,32 @@ def report(
     *,
     keyed: KeyedCall | None = None,
 ) -> FiledReport:
-    """From a session the caller took part in, in any state (refused once its words are erased). Without a key a
-    repeat cannot be told from a second report: apps send an Idempotency-Key, and its retry is answered the first
-    report (one report, one push)."""
+    """From a session the caller took part in, in any state (refused once its words are erased). Apps send an
+    Idempotency-Key: its retry is answered the first report (one report, one push). Without one, a second report of
+    the same session by the same side in the same category is answered the first too (its text is not kept; no new
+    push). An account files at most `reports_per_hour` new reports an hour (429 `rate_limited`; `rules.report_wait`)."""
     alert_category = rules.crisis_alert_category(category)
     with ports.uow() as uow:
         if (first := idempotency.first_answer(uow, keyed, FiledReport)) is not None:
             return first
         parties = own_session(uow.reports.parties(session_id), caller)
         refuse(may_write_about(parties))
+        uow.reports.lock_reporter(caller)
+        earlier = uow.reports.filed(session_id, reporter_role=caller.role.value, category=category)
+        if earlier is not None:
+            answer = rules.filed(earlier)
+            idempotency.remember(uow, keyed, answer)
+            uow.commit()
+            return answer
+        wait = rules.report_wait(uow.reports.recent_by(caller), uow.settings.load().reports_per_hour, category)
+        if wait is not None:
+            raise RateLimited("too many reports in the last hour", retry_after_s=wait)
         if alert_category is not None:
             # Before anything is written: orders the hotline card with the session's other messages (`seq`).
             uow.safety.locked_session(session_id)
-        report_id = uow.reports.add(parties, reporter_role=caller.role.value, category=category, text=text)
+        report_id = uow.reports.add_unless_filed(parties, reporter_role=caller.role.value, category=category, text=text)
+        # Filed by this side under its report lock since `filed` above: none can be.
+        assert report_id is not None
         on_duty = uow.safety.admins_on_duty()
         to = safety.alert_recipients(on_duty=on_duty, every_admin=[] if on_duty else uow.safety.every_admin())
         if alert_category is None:

@@ -328,6 +328,64 @@ def test_a_client_exports_their_own_data_as_an_admin_would_and_the_export_is_aud
     assert admin.get("client_data_export").status == 403
 
 
+def test_the_export_holds_what_the_client_wrote_after_a_session_their_settings_and_their_balance_only(
+    admin: App, timed_session: Callable[[int], Pair], halo_db: Database
+) -> None:
+    pair = timed_session(600)
+    session = pair.session_id
+    note = pair.mitra.post("mitra_notes", {"action": "create", "session_id": session, "text": "catatan-mitra-rahasia"})
+    about_them = {"session_id": session, "category": "abusive_language", "text": "laporan-mitra-tentang-klien"}
+    by_mitra = pair.mitra.post("session_report", about_them)
+    by_client = pair.client.post(
+        "session_report", {"session_id": session, "category": "other", "text": "laporan-klien-sendiri"}
+    )
+    assert (note.status, by_mitra.status, by_client.status) == (200, 200, 200), (note.body, by_client.body)
+    decided = admin.post(
+        "admin_reports", {"action": "resolve", "report_id": by_client.body["report_id"], "note": "catatan-admin"}
+    )
+    ended = admin.post(
+        "admin_session_end", {"session_id": session, "reason": "uji", "goodbye": False, "credit_unused": True}
+    )
+    assert (decided.status, ended.status) == (200, 200), (decided.body, ended.body)
+    credited = ended.body["credited_amount"]
+    rated = pair.client.post(
+        "session_feedback", {"action": "create", "session_id": session, "rating": 4, "comment": "terima kasih"}
+    )
+    blocked = pair.client.post("blocks", {"action": "block", "session_id": session})
+    blocked_back = pair.mitra.post("blocks", {"action": "block", "session_id": session})
+    settings = pair.client.post("client_profile", {"locale": "en", "push_previews": True})
+    spent = pair.client.post("billing_checkout", {"tier_id": "sesi-30", "purpose": "session"})
+    assert [r.status for r in (rated, blocked, blocked_back, settings, spent)] == [200] * 5, spent.body
+    assert spent.body["credit_back_used"] == credited > 0
+
+    mine = pair.client.get("client_data_export")
+    theirs = admin.get("admin_client_data", client_id=client_id_of(halo_db, pair.client), reason="salinan klien")
+
+    assert mine.status == 200, mine.body
+    assert theirs.status == 200, theirs.body
+    for part in ("profile", "sessions", "feedback", "reports", "blocks", "credit_backs", "credit_back_uses"):
+        assert mine.body[part] == theirs.body[part], part
+    assert (mine.body["profile"]["locale"], mine.body["profile"]["push_previews"]) == ("en", True)
+    (feedback,) = mine.body["feedback"]
+    assert (feedback["session_id"], feedback["rating"], feedback["comment"]) == (session, 4, "terima kasih")
+    (report,) = mine.body["reports"]
+    assert (report["report_id"], report["category"], report["text"], report["status"]) == (
+        by_client.body["report_id"],
+        "other",
+        "laporan-klien-sendiri",
+        "resolved",
+    )
+    (block,) = mine.body["blocks"]
+    assert (block["block_id"], block["session_id"]) == (blocked.body["blocks"][0]["block_id"], session)
+    (credit_back,) = mine.body["credit_backs"]
+    assert (credit_back["session_id"], credit_back["amount"], credit_back["currency"]) == (session, credited, "IDR")
+    (use,) = mine.body["credit_back_uses"]
+    assert (use["transaction_id"], use["kind"], use["amount"]) == (spent.body["transaction_id"], "use", credited)
+    whole = json.dumps(mine.body)
+    for left_out in ("catatan-mitra-rahasia", "laporan-mitra-tentang-klien", "catatan-admin", uid_of(admin)):
+        assert left_out not in whole, f"{left_out} is not the client's to read (docs/privacy.md)"
+
+
 def test_a_client_deletes_their_account_only_when_nothing_is_open_and_the_same_email_starts_afresh(
     stack: LocalStack,
     auth: AuthEmulator,

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.domain.chat import Participant
 from shared.domain.parties import SessionParties
-from shared.domain.reports import Report, ReportCategory, ReportStatus
+from shared.domain.reports import REPORT_WINDOW, RecentReports, Report, ReportCategory, ReportStatus
 from shared.domain.safety import Category, Flag
 from tests.support.fake_parties import session_parties
 
@@ -27,7 +28,31 @@ class FakeReportsRepository:
     def parties(self, session_id: str) -> SessionParties | None:
         return session_parties(self._db, session_id)
 
-    def add(self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str) -> str:
+    def lock_reporter(self, reporter: Participant) -> None:
+        """One test runs one change at a time."""
+
+    def recent_by(self, reporter: Participant) -> RecentReports:
+        column = {"client": "client_id", "mitra": "mitra_id"}[reporter.role.value]
+        times = [
+            r["created_at"]
+            for r in self._rows().values()
+            if r["reporter_role"] == reporter.role.value
+            and r[column] == reporter.account_id
+            and r["created_at"] > self._db.now - REPORT_WINDOW
+        ]
+        return RecentReports(len(times), min(times, default=None), self._db.now)
+
+    def filed(self, session_id: str, *, reporter_role: str, category: ReportCategory) -> Report | None:
+        for r in self._rows().values():
+            if (r["session_id"], r["reporter_role"], r["category"]) == (session_id, reporter_role, category.value):
+                return self._report(r)
+        return None
+
+    def add_unless_filed(
+        self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str
+    ) -> str | None:
+        if self.filed(parties.session_id, reporter_role=reporter_role, category=category) is not None:
+            return None
         report_id = str(uuid.uuid4())
         self._rows()[report_id] = {
             "id": report_id,

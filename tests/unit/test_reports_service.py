@@ -6,15 +6,15 @@ tests/e2e/test_reports_blocks.py."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.domain.chat import Participant
 from shared.domain.events import DocumentWrite
-from shared.domain.reports import ReportCategory, ReportStatus
+from shared.domain.reports import RecentReports, ReportCategory, ReportStatus, report_wait
 from shared.domain.roles import Role
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, RateLimited
 from shared.services import feedback, notes, privacy, reports, safety
 from tests.support.fake_accounts import add_admin
 from tests.support.fake_chat import add_session
@@ -22,6 +22,7 @@ from tests.support.fake_idempotency import keyed
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports, with_config
 
 SESSION = "5e551011-0000-4000-8000-000000000001"
+REPORTS_PER_HOUR = 10
 CLIENT = Participant(Role.CLIENT, "c1", "uid-client")
 MITRA = Participant(Role.MITRA, "m1", "uid-mitra")
 STRANGER = Participant(Role.MITRA, "m2", "uid-stranger")
@@ -136,8 +137,12 @@ def test_an_admin_decides_a_report_once_audited_without_the_note(ports: FakePort
 
 def test_the_queue_filters_by_status_and_category_in_pages(ports: FakePorts, db: FakeDatabase) -> None:
     ids = []
-    for category in (ReportCategory.SPAM_OR_SCAM, ReportCategory.OTHER, ReportCategory.OTHER):
-        ids.append(reports.report(ports, MITRA, SESSION, category, "teks").report_id)
+    for who, category in (
+        (MITRA, ReportCategory.SPAM_OR_SCAM),
+        (MITRA, ReportCategory.OTHER),
+        (CLIENT, ReportCategory.OTHER),
+    ):
+        ids.append(reports.report(ports, who, SESSION, category, "teks").report_id)
         db.tick(1)
     reports.decide(ports, "uid-admin", ids[2], ReportStatus.DISMISSED, None)
 
@@ -149,6 +154,63 @@ def test_the_queue_filters_by_status_and_category_in_pages(ports: FakePorts, db:
 
     assert [r.report_id for r in first + second] == [ids[2], ids[1]] and end is None
     assert [r.report_id for r in open_ones] == [ids[1], ids[0]]
+
+
+def test_one_side_files_one_report_per_session_and_category_and_a_second_is_answered_the_first(
+    ports: FakePorts, db: FakeDatabase
+) -> None:
+    first = reports.report(ports, CLIENT, SESSION, ReportCategory.HARASSMENT, "pertama")
+    db.tick(5)
+
+    again = reports.report(ports, CLIENT, SESSION, ReportCategory.HARASSMENT, "kedua")
+    other_side = reports.report(ports, MITRA, SESSION, ReportCategory.HARASSMENT, "dari mitra")
+    other_category = reports.report(ports, CLIENT, SESSION, ReportCategory.OTHER, "lain")
+
+    assert again == first, "the first report, as filed"
+    assert len({first.report_id, other_side.report_id, other_category.report_id}) == 3
+    assert sorted(r["text"] for r in db.table("reports").values()) == ["dari mitra", "lain", "pertama"]
+    assert [p["data"]["report_id"] for p in _pushes(ports)] == [
+        first.report_id,
+        other_side.report_id,
+        other_category.report_id,
+    ], "no push for the answered repeat"
+
+
+def test_an_account_files_at_most_reports_per_hour_new_reports_but_a_crisis_is_never_refused(
+    ports: FakePorts, db: FakeDatabase
+) -> None:
+    with_config(db, reports_per_hour=REPORTS_PER_HOUR)
+    sessions = [f"5e551011-0000-4000-8000-0000000001{n:02d}" for n in range(REPORTS_PER_HOUR + 1)]
+    for session_id in sessions:
+        add_session(db, session_id, client=dict(db.table("clients")["c1"]), mitra=dict(db.table("mitras")["m1"]))
+    for session_id in sessions[:REPORTS_PER_HOUR]:
+        reports.report(ports, CLIENT, session_id, ReportCategory.OTHER, "teks")
+        db.tick(60)
+
+    with pytest.raises(RateLimited) as refused:
+        reports.report(ports, CLIENT, sessions[-1], ReportCategory.OTHER, "satu lagi")
+
+    assert refused.value.retry_after_s == 3600 - 60 * REPORTS_PER_HOUR
+    assert reports.report(ports, CLIENT, sessions[0], ReportCategory.OTHER, "ulang").session_id == sessions[0], (
+        "a repeat answered the first is not a new report"
+    )
+    assert reports.report(ports, MITRA, sessions[-1], ReportCategory.OTHER, "mitra").report_id, "per account"
+    db.tick(refused.value.retry_after_s)
+    assert reports.report(ports, CLIENT, sessions[-1], ReportCategory.OTHER, "satu lagi").session_id == sessions[-1]
+    with pytest.raises(RateLimited):
+        reports.report(ports, CLIENT, sessions[-1], ReportCategory.HARASSMENT, "dan lagi")
+    crisis = reports.report(ports, CLIENT, sessions[-1], ReportCategory.CRISIS, "dia dalam bahaya")
+    assert crisis.category == "crisis", "a crisis is never refused by the limit"
+
+
+def test_the_limit_counts_an_accounts_reports_in_a_rolling_hour() -> None:
+    now = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    other = ReportCategory.OTHER
+    assert report_wait(RecentReports(9, now - timedelta(minutes=30), now), 10, other) is None
+    assert report_wait(RecentReports(10, now - timedelta(minutes=30), now), 10, other) == 1800
+    almost = now - timedelta(minutes=59, seconds=59, milliseconds=500)
+    assert report_wait(RecentReports(10, almost, now), 10, other) == 1
+    assert report_wait(RecentReports(50, now, now), 10, ReportCategory.SELF_HARM_RISK) is None
 
 
 def test_retention_erases_the_words_of_reports_notes_and_feedback(ports: FakePorts, db: FakeDatabase) -> None:

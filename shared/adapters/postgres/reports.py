@@ -7,8 +7,9 @@ from typing import Any
 
 from shared.adapters.postgres.parties import session_parties
 from shared.adapters.postgres.sql import Sql
+from shared.domain.chat import Participant
 from shared.domain.parties import SessionParties
-from shared.domain.reports import Report, ReportCategory, ReportStatus
+from shared.domain.reports import REPORT_WINDOW, RecentReports, Report, ReportCategory, ReportStatus
 from shared.domain.safety import Category, Flag
 
 _REPORT = """
@@ -16,6 +17,9 @@ _REPORT = """
            r.mitra_id::text, m.display_name AS mitra_name, r.category, r.text, r.status, r.created_at, r.decided_at,
            r.decided_by, r.decision_note
     FROM reports r JOIN clients c ON c.id = r.client_id JOIN mitras m ON m.id = r.mitra_id"""
+
+# The column naming the reporting account, by the reporter's role (never the caller's input).
+_REPORTER = {"client": "client_id", "mitra": "mitra_id"}
 
 
 class ReportsRepository:
@@ -25,23 +29,55 @@ class ReportsRepository:
     def parties(self, session_id: str) -> SessionParties | None:
         return session_parties(self._sql, session_id)
 
-    def add(self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str) -> str:
-        return str(
-            self._sql.scalar(
-                """INSERT INTO reports (session_id, reporter_role, client_id, mitra_id, category, text)
-                   VALUES (CAST(:session AS uuid), :role, CAST(:client AS uuid), CAST(:mitra AS uuid), :category,
-                           :text)
-                   RETURNING id::text""",
-                {
-                    "session": parties.session_id,
-                    "role": reporter_role,
-                    "client": parties.client_id,
-                    "mitra": parties.mitra_id,
-                    "category": category.value,
-                    "text": text,
-                },
-            )
+    def lock_reporter(self, reporter: Participant) -> None:
+        """One account's reports one at a time, until the change ends: its count (`recent_by`) and its first report
+        of a session and category (`filed`) cannot change under it. An advisory lock, so no account row is held."""
+        self._sql.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('report:' || :role || ':' || :account, 0))",
+            {"role": reporter.role.value, "account": reporter.account_id},
         )
+
+    def recent_by(self, reporter: Participant) -> RecentReports:
+        """The reports this account filed within REPORT_WINDOW (`shared.domain.reports.report_wait`)."""
+        column = _REPORTER[reporter.role.value]
+        row = self._sql.one(
+            f"""SELECT count(*) AS count, min(created_at) AS earliest, now() AS now FROM reports
+                WHERE reporter_role = :role AND {column} = CAST(:account AS uuid)
+                  AND created_at > now() - make_interval(secs => :window_s)""",
+            {"role": reporter.role.value, "account": reporter.account_id, "window_s": REPORT_WINDOW.total_seconds()},
+        )
+        assert row is not None
+        return RecentReports(**row)
+
+    def filed(self, session_id: str, *, reporter_role: str, category: ReportCategory) -> Report | None:
+        """This side's report of this session in this category, if it filed one (`add_unless_filed`)."""
+        row = self._sql.one(
+            f"""{_REPORT}
+                WHERE r.session_id = CAST(:session AS uuid) AND r.reporter_role = :role AND r.category = :category""",
+            {"session": session_id, "role": reporter_role, "category": category.value},
+        )
+        return _report(row) if row else None
+
+    def add_unless_filed(
+        self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str
+    ) -> str | None:
+        """The rule `shared.domain.reports`: one report per session, side and category (the unique index
+        reports_once_per_session_side_category, migration 0026). None when this side filed one already."""
+        found = self._sql.scalar(
+            """INSERT INTO reports (session_id, reporter_role, client_id, mitra_id, category, text)
+               VALUES (CAST(:session AS uuid), :role, CAST(:client AS uuid), CAST(:mitra AS uuid), :category, :text)
+               ON CONFLICT (session_id, reporter_role, category) DO NOTHING
+               RETURNING id::text""",
+            {
+                "session": parties.session_id,
+                "role": reporter_role,
+                "client": parties.client_id,
+                "mitra": parties.mitra_id,
+                "category": category.value,
+                "text": text,
+            },
+        )
+        return str(found) if found is not None else None
 
     def flag(self, report_id: str, parties: SessionParties, category: Category) -> Flag:
         """The report's crisis alert: a flag of the report (no message, no matched phrase)."""
