@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -94,6 +95,45 @@ def test_a_report_joins_the_queue_the_admin_on_duty_is_pushed_and_it_is_decided_
     bad = pair.client.post("session_report", {"session_id": pair.session_id, "category": "rude", "text": "x"})
     assert bad.status == 400 and [f["field"] for f in bad.body["error"]["fields"]] == ["category"]
     assert pair.client.get("admin_reports").status == 403
+
+
+def test_reports_are_one_per_session_side_and_category_and_at_most_reports_per_hour(
+    paired: Callable[..., Pair], app_config: Callable[..., None], halo_db: Database
+) -> None:
+    app_config(reports_per_hour=2)
+    pair = paired()
+
+    def report(category: str, text: str = "dia kasar") -> Any:
+        return pair.mitra.post("session_report", {"session_id": pair.session_id, "category": category, "text": text})
+
+    first = report("harassment")
+    again = report("harassment", "lagi dan lagi")
+    second = report("abusive_language")
+    limited = report("spam_or_scam")
+    from_the_client = pair.client.post(
+        "session_report", {"session_id": pair.session_id, "category": "other", "text": "mitra tidak sopan"}
+    )
+    crisis = report("crisis", "klien bilang ingin mengakhiri hidup")
+
+    assert (first.status, second.status) == (200, 200), (first.body, second.body)
+    assert again.status == 200 and again.body == first.body, "a second of the same category is answered the first"
+    assert (limited.status, limited.error_code) == (429, "rate_limited")
+    assert 3500 < int(limited.headers["Retry-After"]) <= 3600
+    assert limited.body["error"]["retry_after_s"] == int(limited.headers["Retry-After"])
+    assert from_the_client.status == 200, "the limit is per account"
+    assert crisis.status == 200, "a report of a crisis is never refused by the hourly limit"
+    with halo_db.transaction() as tx:
+        filed = tx.all(
+            "SELECT reporter_role, category, text FROM reports WHERE session_id = CAST(:s AS uuid)"
+            " ORDER BY created_at, id",
+            {"s": pair.session_id},
+        )
+    assert [(r["reporter_role"], r["category"], r["text"]) for r in filed] == [
+        ("mitra", "harassment", "dia kasar"),
+        ("mitra", "abusive_language", "dia kasar"),
+        ("client", "other", "mitra tidak sopan"),
+        ("mitra", "crisis", "klien bilang ingin mengakhiri hidup"),
+    ]
 
 
 def test_a_client_s_report_of_a_crisis_raises_a_crisis_alert(
