@@ -5,9 +5,10 @@ duty, as crisis alerts are); a report of a crisis or of self-harm risk also rais
 data and by retention.
 
 The rules PostgreSQL enforces: a report is decided once (`ReportsRepository.decide_if_open`); one report per session,
-side and category (`ReportsRepository.add_unless_filed`, migration 0026's unique index): a second is answered the
-first. And the abuse limit (`report_wait`): each report pushes every admin on duty, so an account files at most
-`reports_per_hour` (app_config) in REPORT_WINDOW, a report of a crisis or of self-harm risk excepted."""
+side and category of a pair (`ReportsRepository.add_unless_filed`, migration 0026's unique index; a session
+rerouted to another mitra is another pair): a second is answered the first. And the abuse limit (`report_wait`):
+each report pushes every admin on duty, so an account files at most `reports_per_hour` (app_config) in
+REPORT_WINDOW, a report of a crisis or of self-harm risk excepted."""
 
 from __future__ import annotations
 

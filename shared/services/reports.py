@@ -35,7 +35,7 @@ class ReportsRepository(Protocol):
 
     def recent_by(self, reporter: Participant) -> RecentReports: ...
 
-    def filed(self, session_id: str, *, reporter_role: str, category: ReportCategory) -> Report | None: ...
+    def filed(self, parties: SessionParties, *, reporter_role: str, category: ReportCategory) -> Report | None: ...
 
     def add_unless_filed(
         self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str
@@ -77,7 +77,7 @@ def report(
         parties = own_session(uow.reports.parties(session_id), caller)
         refuse(may_write_about(parties))
         uow.reports.lock_reporter(caller)
-        earlier = uow.reports.filed(session_id, reporter_role=caller.role.value, category=category)
+        earlier = uow.reports.filed(parties, reporter_role=caller.role.value, category=category)
         if earlier is not None:
             answer = rules.filed(earlier)
             idempotency.remember(uow, keyed, answer)

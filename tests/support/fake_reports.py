@@ -42,16 +42,17 @@ class FakeReportsRepository:
         ]
         return RecentReports(len(times), min(times, default=None), self._db.now)
 
-    def filed(self, session_id: str, *, reporter_role: str, category: ReportCategory) -> Report | None:
+    def filed(self, parties: SessionParties, *, reporter_role: str, category: ReportCategory) -> Report | None:
+        key = (parties.session_id, reporter_role, category.value, parties.client_id, parties.mitra_id)
         for r in self._rows().values():
-            if (r["session_id"], r["reporter_role"], r["category"]) == (session_id, reporter_role, category.value):
+            if (r["session_id"], r["reporter_role"], r["category"], r["client_id"], r["mitra_id"]) == key:
                 return self._report(r)
         return None
 
     def add_unless_filed(
         self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str
     ) -> str | None:
-        if self.filed(parties.session_id, reporter_role=reporter_role, category=category) is not None:
+        if self.filed(parties, reporter_role=reporter_role, category=category) is not None:
             return None
         report_id = str(uuid.uuid4())
         self._rows()[report_id] = {

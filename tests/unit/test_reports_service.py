@@ -166,13 +166,18 @@ def test_one_side_files_one_report_per_session_and_category_and_a_second_is_answ
     other_side = reports.report(ports, MITRA, SESSION, ReportCategory.HARASSMENT, "dari mitra")
     other_category = reports.report(ports, CLIENT, SESSION, ReportCategory.OTHER, "lain")
 
+    db.table("sessions")[SESSION]["mitra_id"] = "m2"  # rerouted by an admin: another pair
+    rerouted = reports.report(ports, CLIENT, SESSION, ReportCategory.HARASSMENT, "mitra baru")
+
     assert again == first, "the first report, as filed"
+    assert rerouted.report_id != first.report_id, "a report of the new mitra is its own"
     assert len({first.report_id, other_side.report_id, other_category.report_id}) == 3
-    assert sorted(r["text"] for r in db.table("reports").values()) == ["dari mitra", "lain", "pertama"]
+    assert sorted(r["text"] for r in db.table("reports").values()) == ["dari mitra", "lain", "mitra baru", "pertama"]
     assert [p["data"]["report_id"] for p in _pushes(ports)] == [
         first.report_id,
         other_side.report_id,
         other_category.report_id,
+        rerouted.report_id,
     ], "no push for the answered repeat"
 
 

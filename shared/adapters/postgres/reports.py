@@ -49,24 +49,32 @@ class ReportsRepository:
         assert row is not None
         return RecentReports(**row)
 
-    def filed(self, session_id: str, *, reporter_role: str, category: ReportCategory) -> Report | None:
-        """This side's report of this session in this category, if it filed one (`add_unless_filed`)."""
+    def filed(self, parties: SessionParties, *, reporter_role: str, category: ReportCategory) -> Report | None:
+        """This side's report of this session's pair in this category, if it filed one (`add_unless_filed`)."""
         row = self._sql.one(
             f"""{_REPORT}
-                WHERE r.session_id = CAST(:session AS uuid) AND r.reporter_role = :role AND r.category = :category""",
-            {"session": session_id, "role": reporter_role, "category": category.value},
+                WHERE r.session_id = CAST(:session AS uuid) AND r.reporter_role = :role AND r.category = :category
+                  AND r.client_id = CAST(:client AS uuid) AND r.mitra_id = CAST(:mitra AS uuid)""",
+            {
+                "session": parties.session_id,
+                "role": reporter_role,
+                "category": category.value,
+                "client": parties.client_id,
+                "mitra": parties.mitra_id,
+            },
         )
         return _report(row) if row else None
 
     def add_unless_filed(
         self, parties: SessionParties, *, reporter_role: str, category: ReportCategory, text: str
     ) -> str | None:
-        """The rule `shared.domain.reports`: one report per session, side and category (the unique index
-        reports_once_per_session_side_category, migration 0026). None when this side filed one already."""
+        """The rule `shared.domain.reports`: one report per session, side and category of a pair (the unique index
+        reports_once_per_session_side_category, migration 0026; a session rerouted to another mitra is another
+        pair). None when this side filed one already."""
         found = self._sql.scalar(
             """INSERT INTO reports (session_id, reporter_role, client_id, mitra_id, category, text)
                VALUES (CAST(:session AS uuid), :role, CAST(:client AS uuid), CAST(:mitra AS uuid), :category, :text)
-               ON CONFLICT (session_id, reporter_role, category) DO NOTHING
+               ON CONFLICT (session_id, reporter_role, category, client_id, mitra_id) DO NOTHING
                RETURNING id::text""",
             {
                 "session": parties.session_id,
