@@ -43,6 +43,8 @@ ONLINE = 150
 DAYS = 120
 RUNS = 50
 TARGET_MS = 100.0
+# The reports are asked for on demand (finance, a review), not polled as the dashboard is (docs/targets.md).
+REPORT_TARGET_MS = 1000.0
 PAID_SESSIONS = 40_000
 EXTENDED = 5_000
 REFUNDED = 2_000
@@ -215,8 +217,8 @@ def _reports(db: Database, ports: Ports) -> list[str]:
     for label, call in cases:
         samples = _timed(call, REPORT_RUNS)
         p50, p95 = statistics.median(samples), statistics.quantiles(samples, n=20)[-1]
-        verdict = "ok" if p95 <= TARGET_MS else "MISSES"
-        rows.append(f"| {label} | {p50:.2f} ms | {p95:.2f} ms | <= {TARGET_MS:.0f} ms {verdict} |")
+        verdict = "ok" if p95 <= REPORT_TARGET_MS else "MISSES"
+        rows.append(f"| {label} | {p50:.2f} ms | {p95:.2f} ms | <= {REPORT_TARGET_MS:.0f} ms {verdict} |")
         result = call()
         totals = result["totals"]
         shown = (
@@ -232,7 +234,8 @@ def _reports(db: Database, ports: Ports) -> list[str]:
         *rows,
         "",
         *found,
-        f"load average {load:.1f} when the reports were timed ({os.cpu_count()} cores): figures of a shared machine",
+        f"load average {load:.1f} when the reports were timed ({os.cpu_count()} cores)"
+        + (": figures of a shared machine" if load > (os.cpu_count() or 1) / 2 else ""),
     ]
 
 
