@@ -138,6 +138,35 @@ def quiet_world() -> None:
     people.quiet_world(halo_db())
 
 
+def settle_earlier_runs() -> None:
+    """Every session earlier benches left open closed (in SQL: no goodbyes, no events) and every Cloud Tasks queue
+    purged, so a bench that counts operations (bench/cost.py) counts only its own: the sessions of bench/chat.py's
+    throughput drive would otherwise fire their warnings, expiries and closes, and free their mitras' slots, inside
+    its window (they did: 67 warnings in one "typical session")."""
+    import grpc
+    from google.cloud import tasks_v2
+    from google.cloud.tasks_v2.services.cloud_tasks import transports
+
+    from functions.manifest import QUEUES
+    from shared.config import get_settings
+
+    local = stack()
+    with halo_db().transaction() as tx:
+        tx.execute(
+            "UPDATE sessions SET status = 'closed', closed_at = COALESCE(closed_at, now()) "
+            "WHERE status IN ('active', 'closing')"
+        )
+    quiet_world()
+    channel = grpc.insecure_channel(f"127.0.0.1:{local.ports.tasks}")
+    try:
+        client = tasks_v2.CloudTasksClient(transport=transports.CloudTasksGrpcTransport(channel=channel))
+        location = get_settings().tasks_location
+        for queue in QUEUES:
+            client.purge_queue(name=f"projects/{PROJECT}/locations/{location}/queues/{queue.name}")
+    finally:
+        channel.close()
+
+
 def paired(*, tier_id: str | None = None) -> Pair:
     """A client and a fresh mitra in an active session, through the real flow: request, blast, offer, accept.
     With `tier_id` the client first buys that tier (checkout, then paying on the Xendit stand-in's page)."""

@@ -497,6 +497,7 @@ def report(before: Counts, after: Counts) -> str:
 def run() -> str:
     if (skipped := _stack.skip_without_gcloud()) is not None:
         return skipped
+    _stack.settle_earlier_runs()
     before = _typical_session(EVERY_SECOND)
     after = _typical_session(RENEW_AFTER)
     return report(before, after)
