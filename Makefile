@@ -58,9 +58,10 @@ soak: bootstrap ## full sessions under restarts of every part, then the invarian
 	$(BIN)/python -m bench.soak
 
 # Full sessions (the soak's population, no restarts) at 1x, 2x and 4x LOAD_BASE clients (default 3) for
-# LOAD_PHASE_S seconds each (default 60): per-function p50/p99, chat_send → listener, errors, CPU per session; rewrites
-# bench/REPORT.md's load section. Loopback only, about 8 minutes. Not part of `make bench`.
-load: bootstrap ## sessions at 1x, 2x, 4x a base rate: latency, errors, CPU per session (bench/REPORT.md)
+# LOAD_PHASE_S seconds each (default 60): per-function p50/p99, chat_send → listener, errors, CPU per session; then
+# doubling (8x, 16x, ... up to LOAD_MAX_MULTIPLE, default 32) until p99 chat latency passes 250 ms; rewrites
+# bench/REPORT.md's load section. Loopback only, 8 to 16 minutes. Not part of `make bench`.
+load: bootstrap ## sessions at 1x, 2x, 4x a base rate, then doubling to where chat p99 passes 250 ms (bench/REPORT.md)
 	$(BIN)/python -m bench.load
 
 # Regenerates the committed OpenAPI document and contract/ schemas (a test fails when either drifts from the code).
