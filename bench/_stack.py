@@ -143,13 +143,6 @@ def settle_earlier_runs() -> None:
     purged, so a bench that counts operations (bench/cost.py) counts only its own: the sessions of bench/chat.py's
     throughput drive would otherwise fire their warnings, expiries and closes, and free their mitras' slots, inside
     its window (they did: 67 warnings in one "typical session")."""
-    import grpc
-    from google.cloud import tasks_v2
-    from google.cloud.tasks_v2.services.cloud_tasks import transports
-
-    from functions.manifest import QUEUES
-    from shared.config import get_settings
-
     local = stack()
     with halo_db().transaction() as tx:
         tx.execute(
@@ -157,14 +150,7 @@ def settle_earlier_runs() -> None:
             "WHERE status IN ('active', 'closing')"
         )
     quiet_world()
-    channel = grpc.insecure_channel(f"127.0.0.1:{local.ports.tasks}")
-    try:
-        client = tasks_v2.CloudTasksClient(transport=transports.CloudTasksGrpcTransport(channel=channel))
-        location = get_settings().tasks_location
-        for queue in QUEUES:
-            client.purge_queue(name=f"projects/{PROJECT}/locations/{location}/queues/{queue.name}")
-    finally:
-        channel.close()
+    local.purge_queues()
 
 
 def paired(*, tier_id: str | None = None) -> Pair:

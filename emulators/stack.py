@@ -20,10 +20,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emulators.postgres import PostgresCluster
 from emulators.process import ManagedProcess, free_port, options, port_open
 from functions.manifest import FUNCTIONS, QUEUES
+
+if TYPE_CHECKING:
+    from shared.adapters.cloud_tasks import CloudTasksScheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "demo-halo"
@@ -422,16 +426,25 @@ class LocalStack:
         if self.has_gcloud:
             self.progress(f"pubsub     topics → push (signed by the relay): {', '.join(self._wire_pubsub())}")
 
-    def _ensure_queues(self) -> None:
+    def purge_queues(self) -> None:
+        """Every task of every queue deleted: timers left by earlier work will not fire."""
+        scheduler = self._scheduler()
+        for queue in QUEUES:
+            scheduler.purge_queue(queue.name)
+
+    def _scheduler(self) -> CloudTasksScheduler:
         from shared.adapters.cloud_tasks import CloudTasksScheduler
 
-        scheduler = CloudTasksScheduler(
+        return CloudTasksScheduler(
             project=PROJECT,
             location="asia-southeast2",
             target_base_url=self.functions_url,
             service_account_email=TASKS_SERVICE_ACCOUNT,
             emulator_host=f"127.0.0.1:{self.ports.tasks}",
         )
+
+    def _ensure_queues(self) -> None:
+        scheduler = self._scheduler()
         for queue in QUEUES:
             scheduler.ensure_queue(
                 queue=queue.name,

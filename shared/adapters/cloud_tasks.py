@@ -106,6 +106,11 @@ class CloudTasksScheduler:
         except exceptions.AlreadyExists:
             return
 
+    def purge_queue(self, queue: str) -> None:
+        """Every task of the queue deleted (Cloud Tasks' PurgeQueue): for local stacks and benchmarks, never called by
+        a function."""
+        self._tasks().purge_queue(name=self._queue_path(queue))
+
     def warm(self) -> None:
         """Import the client library and open the channel ahead of the first task (shared/bootstrap.py)."""
         self._tasks()

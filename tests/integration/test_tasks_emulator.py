@@ -203,6 +203,10 @@ def assert_gone(client: tasks_v2.CloudTasksClient, name: str) -> None:
     raise AssertionError(f"{name} still exists")
 
 
+def assert_empty(client: tasks_v2.CloudTasksClient, queue: str) -> None:
+    assert list(client.list_tasks(parent=queue)) == []
+
+
 def jwt_parts(authorization: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     scheme, token = authorization.split(" ", 1)
     assert scheme == "Bearer"
@@ -664,6 +668,20 @@ def test_adapter_cancel_prevents_dispatch(scheduler: CloudTasksScheduler, receiv
     assert scheduler.cancel(queue=queue_id, task_id="never-scheduled") is False
     time.sleep(0.8)
     assert receiver.requests_for(queue_id) == []
+
+
+def test_adapter_purge_deletes_every_waiting_task(
+    scheduler: CloudTasksScheduler, client: tasks_v2.CloudTasksClient
+) -> None:
+    queue_id = adapter_queue(scheduler)
+    at = datetime.now(UTC) + timedelta(hours=1)
+    for n in range(3):
+        scheduler.schedule(queue=queue_id, task_id=f"later-{n}", handler="tasks/x", payload={}, at=at)
+    assert len(list(client.list_tasks(parent=f"{PARENT}/queues/{queue_id}"))) == 3
+
+    scheduler.purge_queue(queue_id)
+
+    eventually(lambda: assert_empty(client, f"{PARENT}/queues/{queue_id}"))
 
 
 @pytest.mark.parametrize("task_id", ["", "a/b", "has space", "ümlaut", "x" * 501])
