@@ -217,11 +217,12 @@ def verdict(ok: bool) -> str:
 
 
 class Timed:
-    """Times every call of one method of an adapter."""
+    """Times every call of one method of an adapter; `before`, given, is called as each call starts."""
 
-    def __init__(self, target: Any, method: str) -> None:
+    def __init__(self, target: Any, method: str, before: Callable[[], None] | None = None) -> None:
         self._target = target
         self._method = method
+        self._before = before
         self.seconds = 0.0
 
     def __getattr__(self, name: str) -> Any:
@@ -230,6 +231,8 @@ class Timed:
             return attribute
 
         def timed(*args: Any, **kwargs: Any) -> Any:
+            if self._before is not None:
+                self._before()
             started = time.perf_counter()
             try:
                 return attribute(*args, **kwargs)

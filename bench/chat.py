@@ -734,11 +734,12 @@ def _round_trips() -> tuple[str, BeforeWrite]:
     client_id = _stack.account_id(pair.client)
     counter = PgCounter()
     db = Database(counting_connect(counter), max_idle=4)
-    documents, publisher = Timed(bootstrap.firestore(), "apply"), Timed(bootstrap.publisher(), "publish_all")
     clock = _WriteClock(counter)
-    ports = replace(  # type: ignore[arg-type]
-        bootstrap.ports_on(db), documents=_AtApply(documents, clock.at_apply), publisher=publisher
+    documents, publisher = (
+        Timed(bootstrap.firestore(), "apply", before=clock.at_apply),
+        Timed(bootstrap.publisher(), "publish_all"),
     )
+    ports = replace(bootstrap.ports_on(db), documents=documents, publisher=publisher)  # type: ignore[arg-type]
     ttl = get_settings().identity_cache_s
     identities = IdentityCache(ttl)
 
@@ -821,25 +822,6 @@ class _WriteClock:
             total_ms=sum(total for total, _ in self.seen) * 1000 / n,
             postgres_ms=sum(pg for _, pg in self.seen) * 1000 / n,
         )
-
-
-class _AtApply:
-    """An adapter whose `apply` first calls `seen` (the moment a send writes its documents)."""
-
-    def __init__(self, target: Any, seen: Callable[[], None]) -> None:
-        self._target = target
-        self._seen = seen
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._target, name)
-        if name != "apply":
-            return attribute
-
-        def apply(*args: Any, **kwargs: Any) -> Any:
-            self._seen()
-            return attribute(*args, **kwargs)
-
-        return apply
 
 
 if __name__ == "__main__":

@@ -136,6 +136,10 @@ class Phase:
         )
         return server + self.record.failures.total()
 
+    @property
+    def sessions_per_minute(self) -> float:
+        return self.timings.completed * 60 / self.seconds
+
     def cpu_ms_per_session(self, part: str) -> float:
         return self.cpu_s[part] * 1000 / max(1, self.timings.completed)
 
@@ -162,7 +166,7 @@ def _parts_cpu(stack: Any) -> dict[str, float]:
     return found
 
 
-def chat_p99_over(phase: Phase) -> bool:
+def _chat_p99_over(phase: Phase) -> bool:
     return bool(phase.timings.chat_ms) and percentile(phase.timings.chat_ms, 99) > CHAT_P99_MS
 
 
@@ -238,10 +242,9 @@ def render(phases: list[Phase], base: int) -> str:
             f"p50 {p50(chat):.0f} ms, p99 {percentile(chat, 99):.0f} ms ({len(chat)} messages)" if chat else "none"
         )
         parts = ", ".join(f"{part} {phase.cpu_ms_per_session(part):.0f}" for part in phase.cpu_s)
-        per_minute = phase.timings.completed * 60 / phase.seconds
         lines.append(
             f"{phase.multiple}x ({phase.clients} clients, load average {phase.load_average:.1f} at its start): "
-            f"completed sessions {phase.timings.completed} ({per_minute:.1f}/min), errors "
+            f"completed sessions {phase.timings.completed} ({phase.sessions_per_minute:.1f}/min), errors "
             f"{phase.errors} {verdict(phase.errors == 0)}; chat_send → listener {chat_text}; CPU ms per completed "
             f"session: {parts}"
         )
@@ -252,7 +255,7 @@ def render(phases: list[Phase], base: int) -> str:
         f"gateway CPU per session at {grown.multiple}x / at {first.multiple}x = {growth:.2f} "
         f"(target ≤ {CPU_GROWTH})  {verdict(growth <= CPU_GROWTH)}"
     )
-    over = next((p for p in phases if chat_p99_over(p)), None)
+    over = next((p for p in phases if _chat_p99_over(p)), None)
     if over is None:
         lines.append(
             f"p99 chat latency stayed ≤ {CHAT_P99_MS:.0f} ms up to {last.multiple}x ({last.clients} clients, "
@@ -263,7 +266,7 @@ def render(phases: list[Phase], base: int) -> str:
         box = sum(share for share, _ in shares)
         lines.append(
             f"p99 chat latency first over {CHAT_P99_MS:.0f} ms at {over.multiple}x ({over.clients} clients, "
-            f"{over.timings.completed * 60 / over.seconds:.1f} completed sessions/min); CPU over that phase, in "
+            f"{over.sessions_per_minute:.1f} completed sessions/min); CPU over that phase, in "
             "cores: " + ", ".join(f"{part} {share:.2f}" for share, part in shares) + f" = {box:.2f} of the box's "
             f"{os.cpu_count()}: "
             + (
@@ -332,8 +335,8 @@ def main() -> int:
             print(f"[load] phase {multiple}x", flush=True)
             phases.append(_phase(stack, multiple=multiple, base=base, seconds=seconds, make=make, tiers=tiers))
         # The saturation search: doubling while p99 chat latency holds, bounded.
-        multiple = MULTIPLES[-1] * 2
-        while not any(chat_p99_over(p) for p in phases) and multiple <= int(_env("LOAD_MAX_MULTIPLE", 32)):
+        multiple, most = MULTIPLES[-1] * 2, int(_env("LOAD_MAX_MULTIPLE", 32))
+        while not any(_chat_p99_over(p) for p in phases) and multiple <= most:
             print(
                 f"[load] phase {multiple}x (looking for where p99 chat latency passes {CHAT_P99_MS:.0f} ms)", flush=True
             )
