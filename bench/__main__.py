@@ -1,5 +1,6 @@
-"""`python -m bench [NAME ...]`: run every benchmark module (or the named ones) and print one report; the full run
-also writes bench/REPORT.md."""
+"""`python -m bench [NAME ...]`: run every benchmark module (or the named ones) and print one report. The full run
+writes bench/REPORT.md anew (keeping the sections of soak and load); a run by name replaces the named sections only,
+each marked as run alone, with when and the load average it started at."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ import importlib
 import os
 import pkgutil
 import platform
-import re
 import sys
 import time
 from pathlib import Path
 
-REPORT = Path(__file__).resolve().parent / "REPORT.md"
-
+from bench import _report
 
 # Run on their own (`make soak`), with a section of the report they rewrite themselves.
 SEPARATE = ("soak", "load")
@@ -31,14 +30,8 @@ def _modules() -> list[str]:
 
 def _separate_sections() -> list[str]:
     """The sections the separate runs wrote into the report, kept when the whole set rewrites it."""
-    if not REPORT.exists():
-        return []
-    text = REPORT.read_text()
-    return [
-        match.group(0).rstrip("\n")
-        for name in SEPARATE
-        if (match := re.search(rf"^## {name}\n.*?(?=^## |\Z)", text, re.S | re.M))
-    ]
+    text = _report.REPORT.read_text() if _report.REPORT.exists() else ""
+    return [found.rstrip("\n") for name in SEPARATE if (found := _report.find(text, name))]
 
 
 def main(argv: list[str]) -> int:
@@ -48,24 +41,38 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr)
         return 2
+    load_average = os.getloadavg()[0]
+    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
-        "# Halo Bestie benchmarks",
+        _report.TITLE,
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with Python {platform.python_version()} on "
-        f"{platform.platform()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start. "
-        "Targets: docs/targets.md; every ratio is taken within this run.",
+        f"Run {started_at} with Python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} cores, "
+        f"load average {load_average:.1f} at the start. Targets: docs/targets.md; "
+        "every ratio is taken within this run.",
     ]
     print("\n".join(lines), flush=True)
+    # A run by name says so at the top of each section it replaces: the rest of the report is another run's.
+    alone = f"run alone (`python -m bench {' '.join(argv)}`) {started_at}, load average {load_average:.1f} at the start"
+    sections: list[tuple[str, str]] = []
     for name in chosen:
         started = time.perf_counter()
         report = importlib.import_module(f"bench.{name}").run()
-        section = f"\n## {name} ({time.perf_counter() - started:.1f} s)\n\n```\n{report}\n```"
-        print(section, flush=True)
-        lines.append(section)
-    if not argv:
+        body = f"{alone}\n{report}" if argv else report
+        section = _report.section(name, body, heading=f"{name} ({time.perf_counter() - started:.1f} s)")
+        print("\n" + section, flush=True)
+        sections.append((name, section))
+    if argv:
+        for name, section in sections:
+            _report.write_section(name, section)
+        print(f"\nsections {', '.join(argv)} replaced in {_report.REPORT}")
+    else:
         # The whole set makes the report kept in the repository.
-        REPORT.write_text("\n".join([*lines, *("\n" + section for section in _separate_sections())]) + "\n")
-        print(f"\nwritten to {REPORT}")
+        kept = _separate_sections()
+        text = "\n".join(lines) + "\n"
+        for name, section in sections:
+            text = _report.replace(text, name, section)
+        _report.REPORT.write_text(text + "".join("\n" + section + "\n" for section in kept))
+        print(f"\nwritten to {_report.REPORT}")
     return 0
 
 

@@ -17,7 +17,6 @@ The figures replace the `load` section of bench/REPORT.md.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import soak
+from bench import _report, soak
 from bench._stack import cpu_seconds, p50, percentile, verdict
 
 REPORT = soak.REPORT
@@ -279,13 +278,8 @@ def render(phases: list[Phase], base: int) -> str:
 
 
 def write_report(figures: str) -> None:
-    section = f"## load\n\n```\n{figures}\n```\n"
-    text = REPORT.read_text() if REPORT.exists() else "# Halo Bestie benchmarks\n"
-    if re.search(r"^## load\n", text, re.M):
-        text = re.sub(r"^## load\n.*?(?=^## |\Z)", section + "\n", text, flags=re.S | re.M)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    REPORT.write_text(text)
+    """The `load` section of bench/REPORT.md, replaced (the rest of the report is `make bench`'s)."""
+    _report.write_section("load", _report.section("load", figures), REPORT)
 
 
 def main() -> int:

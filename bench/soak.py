@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import shutil
 import sys
 import tempfile
@@ -36,8 +35,10 @@ from typing import Any
 
 import requests
 
+from bench import _report
+
 ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "bench" / "REPORT.md"
+REPORT = _report.REPORT
 PARTS = ("postgres", "firestore", "pubsub", "tasks", "gateway")
 SESSION_S = 40
 EXTENSION_S = 15
@@ -828,11 +829,8 @@ def render(findings: Findings, record: Record, shape: str, unfinished: int) -> s
 
 def write_report(figures: str) -> None:
     """The `soak` section of bench/REPORT.md, replaced (the rest of the report is `make bench`'s)."""
-    section = f"## soak\n\n```\n{figures}\n```\n"
-    text = REPORT.read_text() if REPORT.exists() else "# Halo Bestie benchmarks\n"
-    pattern = re.compile(r"^## soak\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    REPORT.write_text(text)
+    section = _report.section("soak", figures)
+    _report.write_section("soak", section, REPORT)
     print(f"\n{section}", flush=True)
 
 
