@@ -53,10 +53,11 @@ REPORT_RUNS = 20
 _SEED = [
     """INSERT INTO clients (firebase_uid, display_name, alias_number)
        SELECT 'client-' || n, 'Klien ' || n, 1000 + n FROM generate_series(1, :clients) AS n""",
-    """INSERT INTO mitras (phone, display_name, firebase_uid, presence, last_heartbeat_at)
+    """INSERT INTO mitras (phone, display_name, firebase_uid, presence, last_heartbeat_at, heard_until)
        SELECT '+62811' || lpad(n::text, 8, '0'), 'Mitra ' || n, 'mitra-' || n,
               CASE WHEN n <= :online THEN 'online' ELSE 'offline' END,
-              CASE WHEN n <= :online THEN now() ELSE now() - interval '1 day' END
+              CASE WHEN n <= :online THEN now() ELSE now() - interval '1 day' END,
+              CASE WHEN n <= :online THEN now() + interval '90 seconds' ELSE now() - interval '1 day' END
        FROM generate_series(1, :mitras) AS n""",
     # Requests spread evenly over the period; matched ones waited 2 to 90 s.
     """WITH c AS (SELECT array_agg(id) AS ids FROM clients)

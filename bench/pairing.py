@@ -332,7 +332,9 @@ def _blasts(ports: Any, counter: PgCounter) -> str:
                 raws.append(_raw_write(client, uids))
             with db.transaction() as tx:
                 tx.execute(
-                    "UPDATE mitras SET last_heartbeat_at = now() WHERE id = ANY(CAST(:m AS uuid[]))", {"m": mitras}
+                    """UPDATE mitras SET last_heartbeat_at = now(), heard_until = now() + interval '1 hour'
+                       WHERE id = ANY(CAST(:m AS uuid[]))""",
+                    {"m": mitras},
                 )
             request_id = world.add_searching_request(db, world.add_client(db), [])
             requests.append(request_id)

@@ -425,18 +425,22 @@ class Mitra(Participant):
     def heartbeat(self) -> dict[str, Any]:
         return dict(self.call("mitra_heartbeat"))
 
-    def keep_alive(self, every_s: float = 30) -> None:
-        """Heartbeat in the background while online, as the app does in the foreground."""
+    def keep_alive(self, every_s: float | None = None) -> None:
+        """Heartbeat in the background while online, as the app does in the foreground: the next beat when the last
+        reply's `next_heartbeat_s` says (30 s before the first reply), or every `every_s` if given."""
         if self._alive is not None:
             return
         alive = self._alive = threading.Event()
 
         def beat() -> None:
-            while not alive.wait(every_s):
+            wait_s = every_s or 30.0
+            while not alive.wait(wait_s):
                 try:
-                    self.heartbeat()
+                    told = self.heartbeat().get("next_heartbeat_s")
                 except (SimulatorError, requests.RequestException):
-                    pass  # the next beat tries again, as the app would
+                    continue  # the next beat tries again, as the app would
+                if every_s is None and isinstance(told, int) and told > 0:
+                    wait_s = float(told)
 
         threading.Thread(target=beat, name=f"heartbeat-{self.uid}", daemon=True).start()
 

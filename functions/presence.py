@@ -27,12 +27,13 @@ def mitra_set_status(call: Call[MitraStatusChange]) -> MitraStatus:
 
 @endpoint(post=Empty, roles={Role.MITRA}, response=HeartbeatReply)
 def mitra_heartbeat(call: Call[Empty]) -> HeartbeatReply:
-    """Keep an online mitra online; `offline` in the reply means the app must go online again."""
-    status = presence.heartbeat(bootstrap.ports(), call.caller.participant().account_id)
-    return HeartbeatReply.model_validate({"status": status})
+    """Keep an online mitra online; `next_heartbeat_s` says when to beat next. `offline` in the reply means the app
+    must go online again."""
+    beat = presence.heartbeat(bootstrap.ports(), call.caller.participant().account_id)
+    return HeartbeatReply.model_validate(beat, from_attributes=True)
 
 
 @pubsub_handler(SweepTick)
 def presence_sweep(_tick: SweepTick, _message_id: str) -> None:
-    """Scheduled: mitras silent for longer than the heartbeat grace go offline (`heartbeat_timeout`)."""
+    """Scheduled: mitras silent past their lease go offline (`heartbeat_timeout`); the heartbeats' pace is set."""
     presence.sweep(bootstrap.ports())

@@ -36,6 +36,9 @@ class AppConfig(BaseModel):
     # everyone available (shared.domain.pairing.preference).
     preferred_mitra_first_s: int = Field(60, ge=0, le=900)
     heartbeat_grace_s: int = Field(90, ge=5, le=3600)
+    # The heartbeats a second all online mitras together are held to: beyond it each is asked to beat less often
+    # (shared.domain.presence.pace), so presence costs the same whatever the number online.
+    heartbeats_per_s_max: int = Field(30, ge=1, le=10_000)
     goodbye_window_s: int = Field(60, ge=0, le=600)
     # A client opening requests (or a participant sending messages) faster than this gets 429 with Retry-After.
     pairing_requests_per_hour: int = Field(20, ge=1, le=1000)

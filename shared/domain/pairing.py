@@ -367,14 +367,15 @@ class Availability:
     active: bool
     online: bool
     has_uid: bool
-    last_heartbeat_at: datetime | None
+    # Heard from until then (shared.domain.presence.heartbeat_fresh).
+    heard_until: datetime | None
     open_sessions: int
     # The mitra's own maximum of concurrent clients (None: the global setting).
     max_clients: int | None = None
 
 
 def is_available(mitra: Availability, *, now: datetime, config: AppConfig) -> bool:
-    """Who is offered a request right now: an active mitra with a Firebase uid, online, heard from within the grace
+    """Who is offered a request right now: an active mitra with a Firebase uid, online, heard from within its lease
     (shared.domain.presence.heartbeat_fresh), below their capacity (`has_capacity`, `capacity_of`). Applied to every
     mitra at once by the repository's AVAILABLE_MITRAS (`PairingRepository.offer_to_available_mitras`,
     `anyone_available`; the control center counts and reroutes with it too)."""
@@ -382,7 +383,7 @@ def is_available(mitra: Availability, *, now: datetime, config: AppConfig) -> bo
         mitra.active
         and mitra.online
         and mitra.has_uid
-        and heartbeat_fresh(mitra.last_heartbeat_at, now, config.heartbeat_grace_s)
+        and heartbeat_fresh(mitra.heard_until, now)
         and has_capacity(mitra.open_sessions, capacity_of(mitra.max_clients, config))
     )
 

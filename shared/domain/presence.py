@@ -1,17 +1,20 @@
 """Mitra presence: online or offline by the mitra's word, offline by silence, and every transition logged.
 
-A mitra online keeps telling the backend so (a heartbeat); one not heard from within the heartbeat grace is taken
-offline by the sweep. The presence repository (shared/adapters/postgres/presence.py) guards each change in its
-statement; the rules below name those statements.
+A mitra online keeps telling the backend so (a heartbeat); one not heard from within its lease (`heard_until`: the
+grace its last heartbeat, or going online, gave it) is taken offline by the sweep. The heartbeats are paced (`pace`):
+each reply tells the app when to beat next, longer as more mitras are online, so presence costs the same whatever the
+population. The presence repository (shared/adapters/postgres/presence.py) guards each change in its statement; the
+rules below name those statements.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
+from shared.domain.config import AppConfig
 from shared.domain.idempotency import REPEAT_WINDOW
 
 
@@ -78,22 +81,47 @@ def answer_changed(before: MitraPresence, asked: Presence) -> bool:
     )
 
 
-def heartbeat_fresh(last_heartbeat_at: datetime | None, now: datetime, grace_s: int) -> bool:
-    """Heard from within the grace (setting `heartbeat_grace_s`). Only a mitra whose heartbeat is fresh is offered
-    requests (shared.domain.pairing.is_available); one online whose heartbeat is not goes offline (`silent`)."""
-    return last_heartbeat_at is not None and now - last_heartbeat_at <= timedelta(seconds=grace_s)
+# A mitra beats this many times within its grace, so one or two lost beats never take it offline.
+BEATS_PER_GRACE = 3
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How often online mitras are asked to heartbeat (`interval_s`, the replies' `next_heartbeat_s`) and how long
+    one beat keeps a mitra heard from (`grace_s`, its lease), for `online` mitras."""
+
+    interval_s: int
+    grace_s: int
+    online: int
+
+
+def pace(online: int, config: AppConfig) -> Pace:
+    """A beat every third of `heartbeat_grace_s` while the online mitras, so paced, stay within `heartbeats_per_s_max`
+    beats a second together; beyond that each beats less often (online / the maximum seconds apart), so the fleet's
+    heartbeats cost the same at 5,000 mitras as at 1,500. A mitra that vanishes without going offline is then
+    noticed later, when many are online and so one missing matters least; the grace stays three beats."""
+    interval = max(config.heartbeat_grace_s // BEATS_PER_GRACE, -(-online // config.heartbeats_per_s_max), 1)
+    return Pace(interval_s=interval, grace_s=max(config.heartbeat_grace_s, interval * BEATS_PER_GRACE), online=online)
+
+
+def heartbeat_fresh(heard_until: datetime | None, now: datetime) -> bool:
+    """Within the lease its last heartbeat (or going online) gave it (`Pace.grace_s` at that moment). Only a mitra
+    whose heartbeat is fresh is offered requests (shared.domain.pairing.is_available); one online whose heartbeat is
+    not goes offline (`silent`)."""
+    return heard_until is not None and now <= heard_until
 
 
 @dataclass(frozen=True)
 class Heard:
-    """An online mitra and when it was last heard from."""
+    """An online mitra, when it was last heard from, and until when that keeps it heard from."""
 
     mitra_id: str
     last_heartbeat_at: datetime | None
+    heard_until: datetime | None
 
 
-def silent(online: Sequence[Heard], *, now: datetime, grace_s: int) -> list[Heard]:
-    """The online mitras whose heartbeat is no longer fresh: they go offline, reason `heartbeat_timeout`.
+def silent(online: Sequence[Heard], *, now: datetime) -> list[Heard]:
+    """The online mitras whose lease ran out: they go offline, reason `heartbeat_timeout`.
     `PresenceRepository.take_offline_unless_heard_since` applies the verdict unless a heartbeat (or the mitra's own
     word) came after it was reached."""
-    return [mitra for mitra in online if not heartbeat_fresh(mitra.last_heartbeat_at, now, grace_s)]
+    return [mitra for mitra in online if not heartbeat_fresh(mitra.heard_until, now)]

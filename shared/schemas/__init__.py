@@ -224,6 +224,11 @@ class MitraStatus(BaseModel):
 
 class HeartbeatReply(BaseModel):
     status: Literal["online", "offline"]
+    next_heartbeat_s: int | None = Field(
+        default=None,
+        description="While online: send the next heartbeat within this many seconds (longer as more mitras are "
+        "online; three missed beats take the mitra offline). Null when offline: go online again first.",
+    )
 
 
 class PairingRequestBody(Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -30,9 +31,11 @@ class PresenceRepository(Protocol):
 
     def set_presence(self, mitra_id: str, presence: Presence) -> None: ...
 
-    def heartbeat_if_online(self, mitra_id: str) -> bool: ...
+    def heartbeat_if_online(self, mitra_id: str) -> int | None: ...
 
     def online_heartbeats(self) -> tuple[datetime, list[Heard]]: ...
+
+    def set_online_count(self, online: int) -> None: ...
 
     def take_offline_unless_heard_since(self, silent: list[Heard]) -> list[str]: ...
 
@@ -64,22 +67,34 @@ def set_status(ports: Ports, mitra_id: str, status: Presence, *, keyed: KeyedCal
     return change
 
 
-def heartbeat(ports: Ports, mitra_id: str) -> Presence:
-    """Keeps an online mitra online; returns the presence, so an app swept offline knows to go online again."""
+@dataclass(frozen=True)
+class Beat:
+    """A heartbeat's answer: the presence (an app swept offline must go online again) and, while online, the seconds
+    until the next beat (the current pace)."""
+
+    status: Presence
+    next_heartbeat_s: int | None
+
+
+def heartbeat(ports: Ports, mitra_id: str) -> Beat:
+    """Keeps an online mitra online for the current pace's grace, in one statement."""
     with ports.uow(one_statement=True) as uow:
-        online = uow.presence.heartbeat_if_online(mitra_id)
-    return Presence.ONLINE if online else Presence.OFFLINE
+        next_heartbeat_s = uow.presence.heartbeat_if_online(mitra_id)
+    if next_heartbeat_s is None:
+        return Beat(Presence.OFFLINE, None)
+    return Beat(Presence.ONLINE, next_heartbeat_s)
 
 
 def sweep(ports: Ports) -> int:
-    """Everyone silent for longer than the grace goes offline with reason `heartbeat_timeout`."""
+    """Everyone whose lease ran out goes offline with reason `heartbeat_timeout`; the number still online sets the
+    pace of the heartbeats to come (shared.domain.presence.pace, with the settings as they are at each beat)."""
     with ports.uow() as uow:
-        grace_s = uow.settings.load().heartbeat_grace_s
         now, online = uow.presence.online_heartbeats()
-        gone = uow.presence.take_offline_unless_heard_since(silent(online, now=now, grace_s=grace_s))
+        gone = uow.presence.take_offline_unless_heard_since(silent(online, now=now))
         if gone:
             log_presence_change(uow, gone, Presence.ONLINE, Presence.OFFLINE, PresenceReason.HEARTBEAT_TIMEOUT)
             withdraw_open_offers(uow, gone)
+        uow.presence.set_online_count(len(online) - len(gone))
         committed = uow.commit()
     projector.deliver(ports, committed)
     return len(gone)

@@ -225,14 +225,15 @@ def test_silence_longer_than_the_grace_takes_a_mitra_offline(
     silent, chatty = new_mitra(), new_mitra()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        assert chatty.post("mitra_heartbeat").body == {"status": "online"}
+        beat = chatty.post("mitra_heartbeat").body
+        assert beat["status"] == "online" and beat["next_heartbeat_s"] >= 1, beat
         with halo_db.transaction() as tx:
             presence = tx.scalar("SELECT presence FROM mitras WHERE firebase_uid = :uid", {"uid": uid_of(silent)})
         if presence == "offline":
             break
         time.sleep(1)
     assert presence == "offline"
-    assert silent.post("mitra_heartbeat").body == {"status": "offline"}
+    assert silent.post("mitra_heartbeat").body == {"status": "offline", "next_heartbeat_s": None}
     with halo_db.transaction() as tx:
         reasons = tx.all(
             """SELECT l.from_status, l.to_status, l.reason FROM mitra_status_logs l JOIN mitras m ON m.id = l.mitra_id
@@ -245,6 +246,32 @@ def test_silence_longer_than_the_grace_takes_a_mitra_offline(
         ("online", "offline", "heartbeat_timeout"),
     ]
     assert chatty_presence == "online"
+
+
+def test_heartbeats_are_paced_to_the_number_online_and_each_keeps_its_lease(
+    new_mitra: Callable[..., App], app_config: Callable[..., None], halo_db: Database
+) -> None:
+    # A beat every 2 s (a third of the grace) while the online stay within one heartbeat a second together: four
+    # online are then asked to beat every 4 s, heard from for three beats.
+    app_config(heartbeat_grace_s=6, heartbeats_per_s_max=1)
+    mitras = [new_mitra(f"Mitra Pace {n}") for n in range(4)]
+    deadline = time.monotonic() + 30
+    told: list[object] = []
+    while time.monotonic() < deadline:
+        # Every one beats each second (more often than asked: still served), until the sweep (every few seconds
+        # on the local stack) has counted the four and the replies carry the longer interval.
+        told = [mitra.post("mitra_heartbeat").body.get("next_heartbeat_s") for mitra in mitras]
+        if told == [4] * 4:
+            break
+        time.sleep(1)
+    assert told == [4] * 4
+    with halo_db.transaction() as tx:
+        leases = tx.all(
+            """SELECT EXTRACT(epoch FROM heard_until - last_heartbeat_at)::int AS lease_s FROM mitras
+               WHERE firebase_uid = ANY(CAST(:uids AS text[]))""",
+            {"uids": [uid_of(mitra) for mitra in mitras]},
+        )
+    assert [row["lease_s"] for row in leases] == [12] * 4
 
 
 def test_offers_reach_the_mitras_phone_by_push(

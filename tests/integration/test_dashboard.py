@@ -34,9 +34,10 @@ def _history(db: Database, mitra_id: str, first: date, last: date) -> PresenceHi
 def _mitra(tx: Tx, *, presence: str = "offline", heartbeat_age_s: int | None = None, active: bool = True) -> str:
     return str(
         tx.scalar(
-            """INSERT INTO mitras (phone, display_name, firebase_uid, active, presence, last_heartbeat_at)
+            """INSERT INTO mitras (phone, display_name, firebase_uid, active, presence, last_heartbeat_at, heard_until)
                VALUES ('+62815' || lpad((random() * 99999999)::bigint::text, 8, '0'), 'Mitra', gen_random_uuid()::text,
-                       :active, :presence, now() - make_interval(secs => :age))
+                       :active, :presence, now() - make_interval(secs => :age),
+                       now() - make_interval(secs => :age) + interval '90 seconds')
                RETURNING id::text""",
             {"active": active, "presence": presence, "age": heartbeat_age_s},
         )

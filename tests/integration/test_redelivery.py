@@ -134,8 +134,9 @@ def add_mitra(halo: Database) -> tuple[str, str]:
     uid = f"mitra-{uuid.uuid4().hex}"
     with halo.transaction() as tx:
         mitra_id = tx.scalar(
-            """INSERT INTO mitras (phone, display_name, firebase_uid, presence, last_heartbeat_at)
-               VALUES (:phone, 'Mitra Ulang', :uid, 'online', now()) RETURNING id::text""",
+            """INSERT INTO mitras (phone, display_name, firebase_uid, presence, last_heartbeat_at, heard_until)
+               VALUES (:phone, 'Mitra Ulang', :uid, 'online', now(), now() + interval '90 seconds')
+               RETURNING id::text""",
             {"phone": f"+62816{uuid.uuid4().int % 10**8:08d}", "uid": uid},
         )
     return str(mitra_id), uid
@@ -329,7 +330,8 @@ def test_presence_sweeps_running_together_take_each_silent_mitra_offline_once(
     # Silent from here on, in one statement: the stack's own sweep may be the one that notices, but only once.
     with halo.transaction() as tx:
         tx.execute(
-            "UPDATE mitras SET last_heartbeat_at = now() - interval '1 hour' WHERE id = ANY(CAST(:ids AS uuid[]))",
+            """UPDATE mitras SET last_heartbeat_at = now() - interval '1 hour', heard_until = now() - interval '1 hour'
+               WHERE id = ANY(CAST(:ids AS uuid[]))""",
             {"ids": ids},
         )
 

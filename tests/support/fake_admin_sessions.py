@@ -98,7 +98,7 @@ class FakeAdminSessionsRepository:
                 active=mitra["active"],
                 online=mitra["presence"] == "online",
                 has_uid=mitra["firebase_uid"] is not None,
-                last_heartbeat_at=mitra.get("last_heartbeat_at"),
+                heard_until=mitra.get("heard_until"),
                 open_sessions=open_sessions(self._db, mitra_id),
             ),
             now=self._db.now,

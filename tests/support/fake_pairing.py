@@ -85,6 +85,7 @@ def add_mitra(
         "active": active,
         "presence": "online" if online else "offline",
         "last_heartbeat_at": db.now - timedelta(seconds=heard_s_ago) if online else None,
+        "heard_until": db.now - timedelta(seconds=heard_s_ago - db.config.heartbeat_grace_s) if online else None,
         "max_concurrent_clients": max_clients,
     }
     return mitra_id
@@ -173,7 +174,7 @@ class FakePairingRepository:
                     active=m["active"],
                     online=m["presence"] == "online",
                     has_uid=m["firebase_uid"] is not None,
-                    last_heartbeat_at=m["last_heartbeat_at"],
+                    heard_until=m["heard_until"],
                     open_sessions=self._open_sessions(m["id"]),
                     max_clients=m.get("max_concurrent_clients"),
                 ),

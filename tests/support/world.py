@@ -27,8 +27,8 @@ def add_online_mitras(db: Database, count: int) -> list[str]:
     phone number keep thousands of them (a blast bench) from colliding."""
     with db.transaction() as tx:
         rows = tx.all(
-            """INSERT INTO mitras (phone, display_name, firebase_uid, presence, last_heartbeat_at)
-               SELECT phone, 'Mitra ' || n, 'mitra-' || md5(phone), 'online', now()
+            """INSERT INTO mitras (phone, display_name, firebase_uid, presence, last_heartbeat_at, heard_until)
+               SELECT phone, 'Mitra ' || n, 'mitra-' || md5(phone), 'online', now(), now() + interval '1 hour'
                FROM unnest(CAST(:phones AS text[])) WITH ORDINALITY AS rows (phone, n) RETURNING id::text""",
             {"phones": [f"+6281{uuid.uuid4().int % 10**11:011d}" for _ in range(count)]},
         )

@@ -130,13 +130,13 @@ def test_the_estimated_wait_is_the_median_of_recent_matches_and_null_with_too_li
     mitra = add_mitra(db)
     waits = [10, 20, 30, 40]
     for wait in waits:
-        db.table("mitras")[mitra]["last_heartbeat_at"] = db.now  # heard from all along
+        presence.heartbeat(ports, mitra)  # heard from all along
         request_id = _searching(ports, db)
         db.tick(wait)
         pairing.accept(ports, mitra, request_id)
     assert _ask(ports, add_client(db)).estimated_wait_s is None, "4 matches are too little history"
 
-    db.table("mitras")[mitra]["last_heartbeat_at"] = db.now
+    presence.heartbeat(ports, mitra)
     request_id = _searching(ports, db)
     db.tick(100)
     pairing.accept(ports, mitra, request_id)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from shared.domain.config import AppConfig
 from shared.domain.events import DocumentDelete, DocumentWrite
-from shared.domain.presence import Presence, silent
+from shared.domain.presence import Pace, Presence, pace, silent
 from shared.errors import NotFound
 from shared.services import pairing, presence
 from tests.support.fake_pairing import add_client, add_mitra, uid
@@ -81,8 +82,8 @@ def test_only_an_active_mitra_has_a_presence(ports: FakePorts, db: FakeDatabase)
 def test_a_heartbeat_keeps_an_online_mitra_online_and_tells_an_offline_one(ports: FakePorts, db: FakeDatabase) -> None:
     online, offline = add_mitra(db, heard_s_ago=20), add_mitra(db, online=False)
 
-    assert presence.heartbeat(ports, online) == "online"
-    assert presence.heartbeat(ports, offline) == "offline"
+    assert presence.heartbeat(ports, online) == presence.Beat(Presence.ONLINE, next_heartbeat_s=30)
+    assert presence.heartbeat(ports, offline) == presence.Beat(Presence.OFFLINE, next_heartbeat_s=None)
     assert db.table("mitras")[online]["last_heartbeat_at"] == db.now
     assert db.table("mitras")[offline]["presence"] == "offline"
 
@@ -108,7 +109,7 @@ def test_a_heartbeat_after_the_sweep_s_verdict_keeps_the_mitra_online(ports: Fak
     mitra = add_mitra(db, heard_s_ago=db.config.heartbeat_grace_s + 1)
     with ports.uow() as uow:
         now, online = uow.presence.online_heartbeats()
-    verdict = silent(online, now=now, grace_s=db.config.heartbeat_grace_s)
+    verdict = silent(online, now=now)
     assert [heard.mitra_id for heard in verdict] == [mitra]
 
     presence.heartbeat(ports, mitra)  # heard from after the verdict was reached
@@ -116,3 +117,53 @@ def test_a_heartbeat_after_the_sweep_s_verdict_keeps_the_mitra_online(ports: Fak
     with ports.uow() as uow:
         assert uow.presence.take_offline_unless_heard_since(verdict) == []
     assert db.table("mitras")[mitra]["presence"] == "online"
+
+
+@pytest.mark.parametrize(
+    ("online", "interval_s", "grace_s"),
+    [(0, 30, 90), (900, 30, 90), (901, 31, 93), (1_500, 50, 150), (5_000, 167, 501), (50_000, 1667, 5001)],
+)
+def test_the_pace_keeps_a_beat_every_third_of_the_grace_until_the_fleet_would_pass_its_rate(
+    online: int, interval_s: int, grace_s: int
+) -> None:
+    config = AppConfig.from_rows({})  # grace 90 s, at most 30 heartbeats a second
+    assert pace(online, config) == Pace(interval_s=interval_s, grace_s=grace_s, online=online)
+    assert online / pace(online, config).interval_s <= config.heartbeats_per_s_max
+
+
+def test_the_sweep_sets_the_pace_for_those_still_online_and_heartbeats_carry_it(
+    ports: FakePorts, db: FakeDatabase
+) -> None:
+    with_config(db, heartbeats_per_s_max=1)  # so a few mitras are already many
+    mitras = [add_mitra(db) for _ in range(40)]
+    silent_one = add_mitra(db, heard_s_ago=db.config.heartbeat_grace_s + 1)
+
+    assert presence.heartbeat(ports, mitras[0]).next_heartbeat_s == 30, "the seeded pace, before any sweep"
+    assert presence.sweep(ports) == 1
+    assert db.table("mitras")[silent_one]["presence"] == "offline"
+
+    # 40 still online at one beat a second together: each beats every 40 s, heard from for three beats.
+    beat = presence.heartbeat(ports, mitras[0])
+    assert beat == presence.Beat(Presence.ONLINE, next_heartbeat_s=40)
+    assert (db.table("mitras")[mitras[0]]["heard_until"] - db.now).total_seconds() == 120
+    presence.set_status(ports, mitras[1], Presence.OFFLINE)
+    presence.set_status(ports, mitras[1], Presence.ONLINE)
+    assert (db.table("mitras")[mitras[1]]["heard_until"] - db.now).total_seconds() == 120, "going online too"
+
+
+def test_a_mitra_told_a_long_interval_is_not_swept_when_the_pace_shortens(ports: FakePorts, db: FakeDatabase) -> None:
+    with_config(db, heartbeats_per_s_max=1)
+    mitras = [add_mitra(db) for _ in range(40)]
+    presence.sweep(ports)
+    told = presence.heartbeat(ports, mitras[0]).next_heartbeat_s
+    assert told == 40
+    for mitra in mitras[1:]:
+        presence.set_status(ports, mitra, Presence.OFFLINE)
+    presence.sweep(ports)  # one online now: the pace is back to a beat every 30 s, a grace of 90 s
+    assert presence.heartbeat(ports, mitras[1]) == presence.Beat(Presence.OFFLINE, next_heartbeat_s=None)
+
+    db.tick(100)  # past the new grace, within the lease the long interval gave (120 s)
+    assert presence.sweep(ports) == 0
+    assert db.table("mitras")[mitras[0]]["presence"] == "online"
+    db.tick(21)
+    assert presence.sweep(ports) == 1, "the lease ran out"

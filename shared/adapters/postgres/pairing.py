@@ -39,7 +39,7 @@ from shared.domain.pairing import (
 AVAILABLE_MITRAS = """
     SELECT m.id, m.firebase_uid FROM mitras m
     WHERE m.active AND m.presence = 'online' AND m.firebase_uid IS NOT NULL
-      AND m.last_heartbeat_at >= now() - make_interval(secs => :grace_s)
+      AND m.heard_until >= now()
       AND (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
           < COALESCE(m.max_concurrent_clients, :max_clients)
 """
@@ -87,7 +87,7 @@ def trial_key() -> str:
 
 def available_params(config: AppConfig) -> dict[str, Any]:
     """The parameters AVAILABLE_MITRAS takes."""
-    return {"grace_s": config.heartbeat_grace_s, "max_clients": config.max_concurrent_clients}
+    return {"max_clients": config.max_concurrent_clients}
 
 
 _CLIENT_SHOWN = "c.display_name, c.anonymous, c.alias_number"
