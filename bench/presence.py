@@ -7,10 +7,12 @@ many apps at once); the instance's process CPU time (user + system of the master
 those N is the CPU per heartbeat. The PostgreSQL server's CPU over the same window (every backend, so background work
 such as the stack's sweeps is included: an upper bound) is shown beside it.
 
-The heartbeat interval: the apps heartbeat three times per `heartbeat_grace_s` (the setting read from the
-database, as the control center set it), so one lost beat never takes a mitra offline; the simulator's
-`keep_alive` beats every 30 s against the default grace of 90 s. There is no setting of its own for the interval.
-Load: 5,000 / interval heartbeats a second; as a share of one core: that rate x CPU seconds per heartbeat.
+The heartbeat interval is the one the backend gives 5,000 online mitras (each reply's `next_heartbeat_s`, the rule
+shared.domain.presence.pace on the settings read from the database, as the control center set them): a third of
+`heartbeat_grace_s` while the fleet stays within `heartbeats_per_s_max`, longer beyond it (docs/contract.md
+"Presence"). Load: 5,000 / interval heartbeats a second; as a share of one core: that rate x CPU seconds per
+heartbeat. Beside it, the same at the unpaced interval (a third of the grace), and how late a vanished mitra is
+noticed at that pace (its lease).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 import requests
 
 from bench import _stack
+from shared.domain.config import AppConfig
+from shared.domain.presence import pace
 
 ROOT = Path(__file__).resolve().parents[1]
 MITRAS = 5_000
@@ -32,12 +36,11 @@ SENDERS = 8  # online mitras taking turns
 CALLERS = 4  # heartbeats in flight at once
 WARM_UP = 50
 HEARTBEATS = 1_000
-BEATS_PER_GRACE = 3
 
 
-def _configured_grace_s() -> int:
+def _configured() -> AppConfig:
     with _stack.service_ports(max_idle=2) as ports, ports.uow() as uow:
-        return int(uow.settings.load().heartbeat_grace_s)
+        return uow.settings.load()
 
 
 def _postgres_cpu_s() -> float:
@@ -95,8 +98,10 @@ def _beat(session: requests.Session, url: str, token: str) -> str:
 def run() -> str:
     if (skipped := _stack.skip_without_gcloud()) is not None:
         return skipped
-    grace_s = _configured_grace_s()
-    interval_s = grace_s / BEATS_PER_GRACE
+    config = _configured()
+    paced = pace(MITRAS, config)
+    unpaced = pace(0, config)
+    interval_s = paced.interval_s
     mitras = [_stack.new_mitra(f"Mitra Hadir {n}") for n in range(SENDERS)]
     tokens = [mitra.session.id_token for mitra in mitras if mitra.session is not None]
     assert len(tokens) == SENDERS
@@ -121,10 +126,13 @@ def run() -> str:
     rate = MITRAS / interval_s
     share = rate * per_beat_s
     with_pg = rate * (per_beat_s + pg_per_beat_s)
+    unpaced_share = MITRAS / unpaced.interval_s * per_beat_s
     figures = {
         "function_ms_per_heartbeat": round(per_beat_s * 1000, 3),
         "postgres_ms_per_heartbeat": round(pg_per_beat_s * 1000, 3),
         "share_of_one_core": round(share, 4),
+        "interval_s": interval_s,
+        "unpaced_share_of_one_core": round(unpaced_share, 4),
         "handler_ms_per_heartbeat": round(handler_s * 1000, 3),
     }
     # The interval at which the measured cost would fit the target.
@@ -134,20 +142,25 @@ def run() -> str:
             f"mitra_heartbeat in its own gunicorn (gthread, 1 worker, 16 threads) on the real stack; {HEARTBEATS} "
             f"heartbeats from {SENDERS} online mitras through {CALLERS} callers after {WARM_UP} to warm up, "
             f"{elapsed:.1f} s ({HEARTBEATS / elapsed:.0f}/s); replies not 'online': {offline}",
-            f"interval: heartbeat_grace_s = {grace_s} s (the configured setting) / {BEATS_PER_GRACE} beats per grace "
-            f"= {interval_s:.0f} s -> {MITRAS:,} mitras send {rate:.0f} heartbeats/s",
+            f"interval: the pace for {MITRAS:,} online (heartbeat_grace_s {config.heartbeat_grace_s} s, "
+            f"heartbeats_per_s_max {config.heartbeats_per_s_max}: the configured settings) = one beat every "
+            f"{interval_s} s -> {rate:.0f} heartbeats/s; a vanished mitra is noticed within {paced.grace_s} s "
+            f"(within {unpaced.grace_s} s while at most "
+            f"{config.heartbeats_per_s_max * unpaced.interval_s:,} are online)",
             f"function CPU per heartbeat (instance process CPU / N): {per_beat_s * 1000:.2f} ms",
             f"PostgreSQL server CPU per heartbeat (every backend over the window, background included): "
             f"{pg_per_beat_s * 1000:.2f} ms",
             f"presence of {MITRAS:,} mitras: {rate:.0f}/s x {per_beat_s * 1000:.2f} ms = {share:.1%} of one core "
             f"(target ≤ {TARGET_SHARE:.0%})  {_stack.verdict(share <= TARGET_SHARE)}",
             f"  with the PostgreSQL server's share: {with_pg:.1%} of one core",
+            f"  unpaced (every {unpaced.interval_s} s, as before the pace): {MITRAS / unpaced.interval_s:.0f}/s = "
+            f"{unpaced_share:.1%} of one core",
             f"what dominates: of the {per_beat_s * 1000:.2f} ms, the handler alone (functions-framework + Flask + our "
             f"endpoint + token check + the UPDATE through pg8000, in-process, no HTTP server) takes "
             f"{handler_s * 1000:.2f} ms; the serving layer (gunicorn's HTTP parsing, threads, sockets) the other "
             f"{max(per_beat_s - handler_s, 0) * 1000:.2f} ms",
             f"at this cost per heartbeat, {MITRAS:,} mitras fit {TARGET_SHARE:.0%} of one core with one heartbeat "
-            f"every {fitting_interval_s:.0f} s (heartbeat_grace_s {fitting_interval_s * BEATS_PER_GRACE:.0f} s)",
+            f"every {fitting_interval_s:.0f} s (heartbeats_per_s_max {MITRAS / fitting_interval_s:.0f})",
             f"figures: {json.dumps(figures)}",
         ]
     )
