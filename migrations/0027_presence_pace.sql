@@ -6,7 +6,7 @@
 -- number of mitras online that the sweep (`presence_sweep`, every minute) left, kept in `presence_pace`'s one row.
 ALTER TABLE mitras ADD COLUMN heard_until timestamptz;
 
-UPDATE mitras m SET heard_until = m.last_heartbeat_at + make_interval(secs => c.value::text::int)
+UPDATE mitras m SET heard_until = m.last_heartbeat_at + make_interval(secs => (c.value #>> '{}')::int)
 FROM app_config c
 WHERE c.key = 'heartbeat_grace_s' AND m.last_heartbeat_at IS NOT NULL;
 

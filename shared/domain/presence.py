@@ -98,8 +98,8 @@ class Pace:
 def pace(online: int, config: AppConfig) -> Pace:
     """A beat every third of `heartbeat_grace_s` while the online mitras, so paced, stay within `heartbeats_per_s_max`
     beats a second together; beyond that each beats less often (online / the maximum seconds apart), so the fleet's
-    heartbeats cost the same at 5,000 mitras as at 1,500. A mitra that vanishes without going offline is then
-    noticed later, when many are online and so one missing matters least; the grace stays three beats."""
+    heartbeats cost the same at 5,000 mitras as at 900 (the defaults). A mitra that vanishes without going offline is
+    then noticed later, when many are online and so one missing matters least; the grace stays three beats."""
     interval = max(config.heartbeat_grace_s // BEATS_PER_GRACE, -(-online // config.heartbeats_per_s_max), 1)
     return Pace(interval_s=interval, grace_s=max(config.heartbeat_grace_s, interval * BEATS_PER_GRACE), online=online)
 

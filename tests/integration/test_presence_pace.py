@@ -54,7 +54,16 @@ def _lease_s(db: Database, mitra_id: str) -> float:
 
 @pytest.mark.parametrize(
     ("online", "grace_s", "rate"),
-    [(0, 90, 30), (900, 90, 30), (901, 90, 30), (5_000, 90, 30), (5_000, 600, 30), (7, 10, 1), (40, None, None)],
+    [
+        (0, 90, 30),
+        (0, 100, 30),  # a grace that is no multiple of three: whole seconds, rounded down
+        (900, 90, 30),
+        (901, 90, 30),
+        (5_000, 90, 30),
+        (5_000, 600, 30),
+        (7, 10, 1),
+        (40, None, None),
+    ],
 )
 def test_a_heartbeat_is_given_the_domain_s_pace_from_the_settings_as_they_are(
     db: Database, online: int, grace_s: int | None, rate: int | None

@@ -19,10 +19,11 @@ _PACE = """
                COALESCE((SELECT (value #>> '{}')::int FROM app_config WHERE key = 'heartbeats_per_s_max'),
                         :default_rate) AS rate
     ), paced AS (
-        SELECT GREATEST(s.grace_s / :beats, CEIL(p.online::numeric / s.rate)::int, 1) AS interval_s, s.grace_s
+        SELECT GREATEST(s.grace_s / CAST(:beats AS integer), CEIL(p.online::numeric / s.rate)::int, 1) AS interval_s,
+               s.grace_s
         FROM settings s CROSS JOIN presence_pace p
     ), pace AS (
-        SELECT interval_s, GREATEST(grace_s, interval_s * :beats) AS grace_s FROM paced
+        SELECT interval_s, GREATEST(grace_s, interval_s * CAST(:beats AS integer)) AS grace_s FROM paced
     )
 """
 _DEFAULTS = AppConfig.from_rows({})
