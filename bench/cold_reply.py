@@ -15,6 +15,12 @@ in a fresh instance wrapped to write down `sys.modules` after that reply; every 
 is imported by that function's floor, by its full name, before the floor serves. So the floor loads exactly the SDK
 code the function's first request loaded, and only our own code (and the non-SDK libraries it uses, e.g. pydantic)
 is what the ratio weighs. Target (docs/targets.md): at most 1.2 times the floor for every function.
+
+Where the difference comes from, printed beside it: our own import, timed in a fresh interpreter of the same copy
+after the function's recorded SDK modules are loaded (`import main`, then the function looked up, as the framework
+does), split into pydantic's own import (`from pydantic import BaseModel`), the building of our pydantic model
+classes (the time inside pydantic's model metaclass, timed in the probe alone) and the rest (our modules and the
+other libraries they import).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import os
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -141,6 +148,72 @@ class Case:
     signature: str
     floor: str
     prepare: Callable[[], Call]
+
+
+# Our own import once the SDKs are loaded: pydantic's import, our model classes, the rest (a fresh interpreter).
+_OWN_IMPORT = """
+import importlib, json, sys, time
+for module in {sdks!r}:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        pass  # a module only importable inside its package's own start-up order; the package is loaded anyway
+started = time.perf_counter()
+from pydantic import BaseModel  # noqa: F401
+from pydantic._internal import _model_construction
+pydantic_ms = (time.perf_counter() - started) * 1000
+building = [0.0, 0, 0]  # seconds, classes, nesting
+original = _model_construction.ModelMetaclass.__new__
+def timed(mcs, *args, **kwargs):
+    building[2] += 1
+    begun = time.perf_counter()
+    try:
+        return original(mcs, *args, **kwargs)
+    finally:
+        building[2] -= 1
+        building[1] += 1
+        if building[2] == 0:
+            building[0] += time.perf_counter() - begun
+_model_construction.ModelMetaclass.__new__ = timed
+started = time.perf_counter()
+import main
+getattr(main, {name!r})
+rest_ms = (time.perf_counter() - started) * 1000
+print(json.dumps({{"pydantic_ms": pydantic_ms, "models_ms": building[0] * 1000, "models": building[1],
+                  "own_ms": pydantic_ms + rest_ms}}))
+"""
+
+
+@dataclass(frozen=True)
+class OwnImport:
+    own_ms: float
+    pydantic_ms: float
+    models_ms: float
+    models: int
+
+    @property
+    def rest_ms(self) -> float:
+        return self.own_ms - self.pydantic_ms - self.models_ms
+
+
+def _own_import(case: Case, source: Path, sdks: list[str]) -> OwnImport:
+    """The median of RUNS fresh interpreters: our import of the function once its SDK modules are loaded."""
+    samples = []
+    for _ in range(RUNS):
+        completed = subprocess.run(
+            [sys.executable, "-c", _OWN_IMPORT.format(sdks=sdks, name=case.name)],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        samples.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    return OwnImport(
+        own_ms=statistics.median(sample["own_ms"] for sample in samples),
+        pydantic_ms=statistics.median(sample["pydantic_ms"] for sample in samples),
+        models_ms=statistics.median(sample["models_ms"] for sample in samples),
+        models=int(statistics.median(sample["models"] for sample in samples)),
+    )
 
 
 def _first_reply(target: str, source: Path, signature: str, call: Call, env: dict[str, str] | None = None) -> float:
@@ -321,6 +394,7 @@ class Row:
     code_ms: float
     floor_ms: float
     sdks: list[str]
+    own: OwnImport
 
     @property
     def ratio(self) -> float:
@@ -346,7 +420,8 @@ def run() -> str:
             for _ in range(RUNS):
                 code.append(_first_reply(case.name, source / "main.py", case.signature, case.prepare(), CODE_ENV))
                 floor.append(_first_reply(case.floor, floor_source, "http", floor_call[case.floor]()))
-            rows.append(Row(case, statistics.median(code), statistics.median(floor), _packages(sdks)))
+            own = _own_import(case, source, sdks)
+            rows.append(Row(case, statistics.median(code), statistics.median(floor), _packages(sdks), own))
             print(f"   [cold_reply] {case.name}: {code} floor {floor}", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(source, ignore_errors=True)
@@ -367,6 +442,22 @@ def run() -> str:
             f"{row.case.name:<22} {row.code_ms:>12.0f} {row.floor_ms:>9.0f} {row.ratio:>5.2f}x  "
             f"≤{TARGET_RATIO}x {_stack.verdict(row.ratio <= TARGET_RATIO)}"
         )
+    lines += [
+        "",
+        f"our own import, SDKs already loaded (median of {RUNS} fresh interpreters each), beside the difference:",
+        f"{'function':<22} {'difference':>10} {'own import':>10} {'pydantic':>9} {'models':>13} {'the rest':>9}",
+    ]
+    for row in rows:
+        own = row.own
+        lines.append(
+            f"{row.case.name:<22} {row.code_ms - row.floor_ms:>8.0f}ms {own.own_ms:>8.0f}ms {own.pydantic_ms:>7.0f}ms "
+            f"{own.models_ms:>5.0f}ms ({own.models:>3}) {own.rest_ms:>7.0f}ms"
+        )
+    lines.append(
+        "  difference: first 200 less the floor; pydantic: its own import; models: building our pydantic model "
+        "classes (how many; pydantic code first loaded for them included); the rest: our modules and the other "
+        "libraries they import"
+    )
     lines.append("")
     lines.append("SDKs each floor imports (recorded):")
     for row in rows:
