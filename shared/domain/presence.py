@@ -88,11 +88,10 @@ BEATS_PER_GRACE = 3
 @dataclass(frozen=True)
 class Pace:
     """How often online mitras are asked to heartbeat (`interval_s`, the replies' `next_heartbeat_s`) and how long
-    one beat keeps a mitra heard from (`grace_s`, its lease), for `online` mitras."""
+    one beat keeps a mitra heard from (`grace_s`, its lease)."""
 
     interval_s: int
     grace_s: int
-    online: int
 
 
 def pace(online: int, config: AppConfig) -> Pace:
@@ -101,7 +100,7 @@ def pace(online: int, config: AppConfig) -> Pace:
     heartbeats cost the same at 5,000 mitras as at 900 (the defaults). A mitra that vanishes without going offline is
     then noticed later, when many are online and so one missing matters least; the grace stays three beats."""
     interval = max(config.heartbeat_grace_s // BEATS_PER_GRACE, -(-online // config.heartbeats_per_s_max), 1)
-    return Pace(interval_s=interval, grace_s=max(config.heartbeat_grace_s, interval * BEATS_PER_GRACE), online=online)
+    return Pace(interval_s=interval, grace_s=max(config.heartbeat_grace_s, interval * BEATS_PER_GRACE))
 
 
 def heartbeat_fresh(heard_until: datetime | None, now: datetime) -> bool:

@@ -127,7 +127,7 @@ def test_the_pace_keeps_a_beat_every_third_of_the_grace_until_the_fleet_would_pa
     online: int, interval_s: int, grace_s: int
 ) -> None:
     config = AppConfig.from_rows({})  # grace 90 s, at most 30 heartbeats a second
-    assert pace(online, config) == Pace(interval_s=interval_s, grace_s=grace_s, online=online)
+    assert pace(online, config) == Pace(interval_s=interval_s, grace_s=grace_s)
     assert online / pace(online, config).interval_s <= config.heartbeats_per_s_max
 
 
