@@ -28,10 +28,10 @@ def _modules() -> list[str]:
     )
 
 
-def _separate_sections() -> list[str]:
-    """The sections the separate runs wrote into the report, kept when the whole set rewrites it."""
+def _separate_sections() -> list[tuple[str, str]]:
+    """The sections the separate runs wrote into the report (name, section), kept when the whole set rewrites it."""
     text = _report.REPORT.read_text() if _report.REPORT.exists() else ""
-    return [found.rstrip("\n") for name in SEPARATE if (found := _report.find(text, name))]
+    return [(name, found) for name in SEPARATE if (found := _report.find(text, name))]
 
 
 def main(argv: list[str]) -> int:
@@ -67,11 +67,10 @@ def main(argv: list[str]) -> int:
         print(f"\nsections {', '.join(argv)} replaced in {_report.REPORT}")
     else:
         # The whole set makes the report kept in the repository.
-        kept = _separate_sections()
         text = "\n".join(lines) + "\n"
-        for name, section in sections:
+        for name, section in [*sections, *_separate_sections()]:
             text = _report.replace(text, name, section)
-        _report.REPORT.write_text(text + "".join("\n" + section + "\n" for section in kept))
+        _report.REPORT.write_text(text)
         print(f"\nwritten to {_report.REPORT}")
     return 0
 

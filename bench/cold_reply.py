@@ -31,7 +31,6 @@ import os
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -43,7 +42,7 @@ from typing import Any
 import requests
 
 from bench import _stack
-from bench.cold_start import deployed_copy
+from bench.cold_start import deployed_copy, run_probe
 
 RUNS = int(os.environ.get("HALO_BENCH_COLD_RUNS", "3"))
 TARGET_RATIO = 1.2
@@ -158,7 +157,7 @@ for module in {sdks!r}:
     try:
         importlib.import_module(module)
     except ImportError:
-        pass  # a module only importable inside its package's own start-up order; the package is loaded anyway
+        pass  # as in the floor: a name some SDK put in sys.modules under an alias, loaded by its package
 started = time.perf_counter()
 from pydantic import BaseModel  # noqa: F401
 from pydantic._internal import _model_construction
@@ -199,16 +198,7 @@ class OwnImport:
 
 def _own_import(case: Case, source: Path, sdks: list[str]) -> OwnImport:
     """The median of RUNS fresh interpreters: our import of the function once its SDK modules are loaded."""
-    samples = []
-    for _ in range(RUNS):
-        completed = subprocess.run(
-            [sys.executable, "-c", _OWN_IMPORT.format(sdks=sdks, name=case.name)],
-            cwd=source,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        samples.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    samples = [run_probe(_OWN_IMPORT.format(sdks=sdks, name=case.name), source) for _ in range(RUNS)]
     return OwnImport(
         own_ms=statistics.median(sample["own_ms"] for sample in samples),
         pydantic_ms=statistics.median(sample["pydantic_ms"] for sample in samples),

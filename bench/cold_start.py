@@ -20,6 +20,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from functions.manifest import FUNCTIONS, Trigger
 
@@ -69,11 +70,15 @@ class Row:
         return self.code.ms / self.sdks.ms
 
 
+def run_probe(code: str, source: Path) -> dict[str, Any]:
+    """Run `code` in a fresh interpreter in `source` (the deployed copy); the JSON its last line prints."""
+    completed = subprocess.run([sys.executable, "-c", code], cwd=source, capture_output=True, text=True, check=True)
+    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return figures
+
+
 def _probe(body: str, source: Path) -> Sample:
-    completed = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(body=body)], cwd=source, capture_output=True, text=True, check=True
-    )
-    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    figures = run_probe(_PROBE.format(body=body), source)
     return Sample(ms=figures["ms"], rss_mib=figures["rss_mib"])
 
 

@@ -32,7 +32,6 @@ from typing import Any
 from bench import _report, soak
 from bench._stack import cpu_seconds, p50, percentile, verdict
 
-REPORT = soak.REPORT
 MULTIPLES = (1, 2, 4)
 # The phase whose CPU per session is held to CPU_GROWTH x the first's.
 GROWTH_AT = 4
@@ -279,7 +278,7 @@ def render(phases: list[Phase], base: int) -> str:
 
 def write_report(figures: str) -> None:
     """The `load` section of bench/REPORT.md, replaced (the rest of the report is `make bench`'s)."""
-    _report.write_section("load", _report.section("load", figures), REPORT)
+    _report.write_section("load", _report.section("load", figures))
 
 
 def main() -> int:
@@ -343,7 +342,7 @@ def main() -> int:
     figures = render(phases, base)
     print(figures)
     write_report(figures)
-    print(f"written to {REPORT}")
+    print(f"written to {_report.REPORT}")
     return 0
 
 

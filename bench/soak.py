@@ -38,7 +38,6 @@ import requests
 from bench import _report
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORT = _report.REPORT
 PARTS = ("postgres", "firestore", "pubsub", "tasks", "gateway")
 SESSION_S = 40
 EXTENSION_S = 15
@@ -728,7 +727,7 @@ def main() -> int:
         if not os.environ.get("HALO_SOAK_KEEP"):
             shutil.rmtree(state, ignore_errors=True)
     write_report(figures)
-    say(f"written to {REPORT}")
+    say(f"written to {_report.REPORT}")
     return 0
 
 
@@ -830,7 +829,7 @@ def render(findings: Findings, record: Record, shape: str, unfinished: int) -> s
 def write_report(figures: str) -> None:
     """The `soak` section of bench/REPORT.md, replaced (the rest of the report is `make bench`'s)."""
     section = _report.section("soak", figures)
-    _report.write_section("soak", section, REPORT)
+    _report.write_section("soak", section)
     print(f"\n{section}", flush=True)
 
 
