@@ -7,7 +7,6 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from shared.adapters.postgres.audit import AuditRepository
 from shared.adapters.postgres.database import Database, Transaction
 from shared.adapters.postgres.outbox import PostgresOutbox
 from shared.adapters.postgres.settings import SettingsRepository
@@ -16,6 +15,7 @@ from shared.domain.events import Committed
 
 if TYPE_CHECKING:
     from shared.adapters.postgres.accounts import AccountsRepository
+    from shared.adapters.postgres.audit import AuditRepository
     from shared.adapters.postgres.admin_admins import AdminAdminsRepository
     from shared.adapters.postgres.admin_audit import AdminAuditRepository
     from shared.adapters.postgres.admin_config import AdminConfigRepository
@@ -103,6 +103,8 @@ class PostgresUnitOfWork:
 
     @property
     def audit(self) -> AuditRepository:
+        from shared.adapters.postgres.audit import AuditRepository
+
         return self._repository(AuditRepository)
 
     @property
