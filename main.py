@@ -6,7 +6,6 @@ for its own function's dependencies and nothing else.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 from typing import Any
@@ -23,12 +22,11 @@ def __getattr__(name: str) -> Any:
     deployed = bool(os.environ.get("K_SERVICE")) or os.environ.get("HALO_WARM_UP") == "1"  # Cloud Run sets K_SERVICE
     if not deployed:
         return _function(name, spec)
-    # On a deployed instance, the cold start is what the first request waits for. The collector stays paused while
-    # the function's code and its SDKs load: a full collection then would walk every object the imports have made
-    # (tens of milliseconds, measured by `python -m bench cold_reply`) to find almost no garbage. Then what the
-    # start built is frozen (never walked again by later collections; gc.freeze) and collection resumes.
-    paused = gc.isenabled()
-    gc.disable()
+    # On a deployed instance the cold start is what the first request waits for: the collector stays paused until
+    # that request is answered (shared/collector.py).
+    from shared.collector import StartPause
+
+    pause = StartPause()
     try:
         if spec.trigger != "webhook":
             # The first PostgreSQL connection opens beside the import below. Not for the webhook, whose cold start
@@ -36,11 +34,10 @@ def __getattr__(name: str) -> Any:
             from shared import bootstrap
 
             bootstrap.warm_up(name)
-        return _function(name, spec)
-    finally:
-        if paused:
-            gc.freeze()
-            gc.enable()
+        return pause.until_first_answer(_function(name, spec))
+    except BaseException:
+        pause.resume()
+        raise
 
 
 def _function(name: str, spec: FunctionSpec) -> Any:

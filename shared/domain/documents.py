@@ -131,7 +131,7 @@ AlertStatusValue = Annotated[str, OneOf(("open", "acknowledged"))]
 class Part(BaseModel):
     """A map inside a document; a merge sets only the keys it names."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True, defer_build=True)
 
 
 class Document(Part):

@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import Field, RootModel
 
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 
 
-class AdminAccount(BaseModel):
+class AdminAccount(Reply):
     admin_id: str
     email: str
     created_at: datetime
@@ -19,7 +19,7 @@ class AdminAccount(BaseModel):
     on_duty: bool  # pushed when a client's message raises a crisis signal
 
 
-class AdminPage(BaseModel):
+class AdminPage(Reply):
     admins: list[AdminAccount]
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from shared.schemas import Reply
 from shared.schemas.admin_paging import PageQuery
 
 # Days an audit entry can have (and one past them is still a day).
@@ -24,7 +25,7 @@ class AuditQuery(PageQuery):
     to_date: date | None = Field(default=None, ge=EARLIEST, le=LATEST, description="Jakarta day, included")
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Reply):
     """A change (`reads` 1, `old`/`new` its values) or an admin's reads of one function in one hour (`action`
     `<function>.read`, `reads` how many, `at`/`last_at` the first and last, `new` the questions asked)."""
 
@@ -40,6 +41,6 @@ class AuditEntry(BaseModel):
     reads: int
 
 
-class AuditPage(BaseModel):
+class AuditPage(Reply):
     entries: list[AuditEntry]
     next_cursor: str | None = None

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 from shared.domain.config import AppConfig
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 
 
 def _every_setting_optional() -> type[BaseModel]:
@@ -53,13 +53,13 @@ class ConfigChange(Model):
         return self
 
 
-class SettingVersion(BaseModel):
+class SettingVersion(Reply):
     version: int
     updated_at: datetime | None
     updated_by: str | None
 
 
-class TierView(BaseModel):
+class TierView(Reply):
     id: str
     duration_s: int
     price: int
@@ -67,7 +67,7 @@ class TierView(BaseModel):
     sort_order: int
 
 
-class ConfigView(BaseModel):
+class ConfigView(Reply):
     settings: AppConfig
     versions: dict[str, SettingVersion]
     tiers: list[TierView]

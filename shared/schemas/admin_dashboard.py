@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from shared.schemas import Reply
 
 
-class MitraFigures(BaseModel):
+class MitraFigures(Reply):
     active: int
     online: int
     # Online with a fresh heartbeat and below capacity: would be offered a request now.
@@ -17,7 +19,7 @@ class MitraFigures(BaseModel):
     at_capacity: int
 
 
-class RequestFigures(BaseModel):
+class RequestFigures(Reply):
     total: int
     searching: int
     matched: int
@@ -25,13 +27,13 @@ class RequestFigures(BaseModel):
     cancelled: int
 
 
-class Revenue(BaseModel):
+class Revenue(Reply):
     amount: int
     payments: int
     currency: str = "IDR"
 
 
-class Health(BaseModel):
+class Health(Reply):
     """What on-call looks at first (docs/operations.md): work owed to the outside world, people waiting on a human."""
 
     outbox_pending: int = Field(description="outbox rows not yet delivered to Firestore, Pub/Sub or Cloud Tasks")
@@ -41,7 +43,7 @@ class Health(BaseModel):
     unacknowledged_alerts: int = Field(description="crisis alerts no admin has acknowledged for 5 minutes")
 
 
-class Dashboard(BaseModel):
+class Dashboard(Reply):
     as_of: datetime
     # "Today" is this day in Jakarta.
     day: date

@@ -6,9 +6,9 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, RootModel, model_validator
+from pydantic import Field, RootModel, model_validator
 
-from shared.schemas import DisplayName, Model
+from shared.schemas import DisplayName, Model, Reply
 from shared.schemas.admin_paging import PageQuery, Search
 
 # The same rule as the mitras table's CHECK.
@@ -21,7 +21,7 @@ class MitraQuery(PageQuery):
     q: Search | None = None
 
 
-class AdminMitra(BaseModel):
+class AdminMitra(Reply):
     mitra_id: str
     display_name: str
     phone: str
@@ -37,7 +37,7 @@ class AdminMitra(BaseModel):
     )
 
 
-class MitraPage(BaseModel):
+class MitraPage(Reply):
     """GET: one page of the roster. POST: the mitra as the change left it (`next_cursor` null)."""
 
     mitras: list[AdminMitra]
@@ -87,19 +87,19 @@ class MitraLogQuery(Model):
     to_date: date | None = Field(default=None, description="Jakarta day, included; default: today")
 
 
-class StatusChange(BaseModel):
+class StatusChange(Reply):
     at: datetime
     from_status: str
     to_status: str
     reason: str
 
 
-class OnlineDay(BaseModel):
+class OnlineDay(Reply):
     day: date
     online_s: int
 
 
-class MitraLogs(BaseModel):
+class MitraLogs(Reply):
     mitra_id: str
     from_date: date
     to_date: date
@@ -112,7 +112,7 @@ class RelinkQuery(PageQuery):
     status: Literal["pending", "approved", "refused"] | None = None
 
 
-class AdminMitraRelink(BaseModel):
+class AdminMitraRelink(Reply):
     """A sign-in asking to become a mitra's: the mitra's phone signed in from another Firebase account."""
 
     relink_id: str
@@ -129,7 +129,7 @@ class AdminMitraRelink(BaseModel):
     note: str | None
 
 
-class RelinkPage(BaseModel):
+class RelinkPage(Reply):
     """GET: one page of requests, newest first. POST: the request as the decision left it (`next_cursor` null)."""
 
     relinks: list[AdminMitraRelink]

@@ -6,9 +6,9 @@ from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 from shared.schemas.admin_paging import PageQuery
 from shared.schemas.privacy import Reason
 
@@ -21,7 +21,7 @@ class SessionQuery(PageQuery):
     to_date: date | None = Field(default=None, description="Jakarta day, included")
 
 
-class AdminSession(BaseModel):
+class AdminSession(Reply):
     session_id: str
     request_id: str
     status: str
@@ -37,7 +37,7 @@ class AdminSession(BaseModel):
     messages: int
 
 
-class SessionPage(BaseModel):
+class SessionPage(Reply):
     """GET: one page of sessions. POST: the session as the reroute left it (`next_cursor` null)."""
 
     sessions: list[AdminSession]
@@ -71,7 +71,7 @@ class EndSession(Model):
     credit_unused: bool
 
 
-class AdminSessionEnded(BaseModel):
+class AdminSessionEnded(Reply):
     """The session as the admin left it; the same answer to a repeat with the same Idempotency-Key."""
 
     session_id: str

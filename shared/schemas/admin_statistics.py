@@ -7,10 +7,10 @@ from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.domain.admin_statistics import FIRST_DAY, LAST_DAY, MONTH_PATTERN
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 
 
 class StatisticsQuery(Model):
@@ -26,7 +26,7 @@ class StatisticsQuery(Model):
     format: Literal["json", "csv"] = Field(default="json", description="csv: text/csv, one row per day or mitra")
 
 
-class ReportFigures(BaseModel):
+class ReportFigures(Reply):
     sessions: int = Field(description="sessions started")
     minutes: float = Field(description="minutes the sessions ran (to the goodbye window, or now while running)")
     payments: int = Field(description="payments received")
@@ -49,7 +49,7 @@ class MitraReportFigures(ReportFigures):
     display_name: str
 
 
-class Statistics(BaseModel):
+class Statistics(Reply):
     from_date: date
     to_date: date
     group: Literal["day", "mitra", "both"]
@@ -73,7 +73,7 @@ class StatementQuery(Model):
     format: Literal["json", "csv"] = Field(default="json", description="csv: text/csv, one row per session")
 
 
-class StatementSessionRow(BaseModel):
+class StatementSessionRow(Reply):
     session_id: str
     kind: str
     tier_id: str | None
@@ -87,7 +87,7 @@ class StatementSessionRow(BaseModel):
     net: int
 
 
-class StatementTotalsRow(BaseModel):
+class StatementTotalsRow(Reply):
     sessions: int
     paid_minutes: float
     gross_paid: int
@@ -97,7 +97,7 @@ class StatementTotalsRow(BaseModel):
     mitra_share: int = Field(description="floor(net x share_percent / 100), IDR: what finance pays the mitra")
 
 
-class MitraStatement(BaseModel):
+class MitraStatement(Reply):
     mitra_id: str
     display_name: str
     month: str

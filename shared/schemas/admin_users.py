@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 from shared.schemas.admin_paging import PageQuery, Search
 
 
@@ -17,7 +17,7 @@ class ClientQuery(PageQuery):
     suspended: bool | None = None
 
 
-class AdminClient(BaseModel):
+class AdminClient(Reply):
     client_id: str
     display_name: str
     alias: str
@@ -28,7 +28,7 @@ class AdminClient(BaseModel):
     created_at: datetime
 
 
-class ClientPage(BaseModel):
+class ClientPage(Reply):
     """GET: one page of clients. POST: the client as the change left it (`next_cursor` null)."""
 
     clients: list[AdminClient]

@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from shared.domain.billing import TransactionStatus, transaction_status_of
 from shared.errors import InvalidRequest
-from shared.schemas import Model, invalid_fields
+from shared.schemas import Model, Reply, invalid_fields
 
 
 class CheckoutBody(Model):
@@ -28,7 +28,7 @@ class CheckoutBody(Model):
         return self
 
 
-class CheckoutReply(BaseModel):
+class CheckoutReply(Reply):
     """`pending`: pay `amount` at `invoice_url`. `paid`: the client's credited-back balance paid the whole price
     (`credit_back_used`), there is no invoice, and the session credit (or the extension) is delivered already."""
 
@@ -49,7 +49,7 @@ class RefundBody(Model):
     reason: str = Field(min_length=3, max_length=500)
 
 
-class RefundReply(BaseModel):
+class RefundReply(Reply):
     """`refunded`: Xendit confirmed the money is back. `refunding`: Xendit accepted the refund and will confirm it by
     callback; the credit stays held until then, and goes back to the client if the refund fails (a new
     `admin_refund` then makes a new attempt). Asking again while it is `refunding` returns the same refund."""
@@ -63,7 +63,7 @@ class RefundReply(BaseModel):
     status: Literal["refunded", "refunding"]
 
 
-class TransactionRef(BaseModel):
+class TransactionRef(Reply):
     transaction_id: UUID
 
 
@@ -76,7 +76,7 @@ class PaymentEventQuery(Model):
     limit: int = Field(default=50, ge=1, le=200)
 
 
-class QuarantinedPayment(BaseModel):
+class QuarantinedPayment(Reply):
     """A Xendit callback reporting money we could not match to what was ordered or refunded: nothing moved for it.
     `kind` says which callback: an invoice's (`external_id` is then our transaction id) or a refund's
     (`external_id` is the refund's reference_id). Its raw payload stays in PostgreSQL (it may carry the payer's
@@ -109,7 +109,7 @@ class QuarantinedPayment(BaseModel):
     review_note: str | None
 
 
-class PaymentEventPage(BaseModel):
+class PaymentEventPage(Reply):
     """GET: one page of quarantined callbacks, newest first. POST: the callback as the review left it."""
 
     events: list[QuarantinedPayment]
@@ -131,7 +131,7 @@ class ReviewPaymentEvent(Model):
 _REFUND_EVENT_STATUS = {"refund.succeeded": "SUCCEEDED", "refund.failed": "FAILED"}
 
 
-class InvoiceCallback(BaseModel):
+class InvoiceCallback(Reply):
     """The fields of Xendit's invoice callback we act on; Xendit adds fields freely, so the rest is ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -159,7 +159,7 @@ def parse_invoice_callback(payload: dict[str, Any]) -> InvoiceCallback | None:
         return None
 
 
-class RefundCallbackData(BaseModel):
+class RefundCallbackData(Reply):
     """The refund a refund callback reports on, as far as we act on it."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
@@ -174,7 +174,7 @@ class RefundCallbackData(BaseModel):
     failure_code: str | None = None
 
 
-class RefundCallback(BaseModel):
+class RefundCallback(Reply):
     """Xendit's `refund.succeeded` / `refund.failed` callback: an envelope naming the event around the refund."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)

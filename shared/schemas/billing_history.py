@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 
 
 class PaymentHistoryQuery(Model):
@@ -16,7 +16,7 @@ class PaymentHistoryQuery(Model):
     limit: int = Field(default=20, ge=1, le=100)
 
 
-class RefundView(BaseModel):
+class RefundView(Reply):
     """One attempt at giving the transaction's money back (an admin's refund of an unused credit): `pending` while
     Xendit pays it out, `succeeded` once the money is back, `failed` when it could not be (the credit is the client's
     again; `failure_code` is Xendit's). `reason` is a code: `requested_by_customer`."""
@@ -30,7 +30,7 @@ class RefundView(BaseModel):
     updated_at: datetime
 
 
-class HistoryItem(BaseModel):
+class HistoryItem(Reply):
     transaction_id: str
     purpose: Literal["session", "extension"]
     tier_id: str
@@ -46,7 +46,7 @@ class HistoryItem(BaseModel):
     refunds: list[RefundView]
 
 
-class PaymentHistoryPage(BaseModel):
+class PaymentHistoryPage(Reply):
     """The caller's own transactions, newest first; pass `next_cursor` as `cursor` for the next page (null: the
     last page)."""
 
@@ -58,20 +58,20 @@ class ReceiptQuery(Model):
     transaction_id: UUID
 
 
-class ReceiptMerchant(BaseModel):
+class ReceiptMerchant(Reply):
     name: str
     address: str
     npwp: str
 
 
-class ReceiptTax(BaseModel):
+class ReceiptTax(Reply):
     """PPN contained in the total (prices are tax-inclusive)."""
 
     rate_percent: float
     amount: int
 
 
-class ReceiptView(BaseModel):
+class ReceiptView(Reply):
     """A paid transaction's receipt, for the app to render. `labels` are the captions in the client's language
     (`locale`): title, merchant, npwp, number, date, description, subtotal, tax (only with a tax line), total,
     payment_method, transaction_id, invoice_id, refunds."""

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import Field, RootModel
 
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 
 
 class BlocksQuery(Model):
@@ -33,7 +33,7 @@ class BlockAction(RootModel[Annotated[BlockFromSession | Unblock, Field(discrimi
     pass
 
 
-class Block(BaseModel):
+class Block(Reply):
     block_id: str
     session_id: str
     blocked_by: Literal["client", "mitra"]
@@ -42,7 +42,7 @@ class Block(BaseModel):
     created_at: datetime
 
 
-class Blocks(BaseModel):
+class Blocks(Reply):
     """GET: the caller's blocks, newest first. POST: `block`: the block made (or found); `unblock`: none."""
 
     blocks: list[Block]

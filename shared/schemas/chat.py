@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from shared.domain.chat import HISTORY_PAGE_MAX, MAX_TEXT, InvalidText, clean_text
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 
 
 def _text(value: str) -> str:
@@ -36,7 +36,7 @@ class ChatSend(Model):
     text: MessageText
 
 
-class ChatSent(BaseModel):
+class ChatSent(Reply):
     message_id: str
     seq: int
     created_at: datetime
@@ -48,7 +48,7 @@ class ChatReceipts(Model):
     status: Literal["delivered", "read"]
 
 
-class Watermarks(BaseModel):
+class Watermarks(Reply):
     delivered_seq: int
     read_seq: int
 
@@ -58,7 +58,7 @@ class ChatTyping(Model):
     typing: bool
 
 
-class TypingAck(BaseModel):
+class TypingAck(Reply):
     written: bool
     # How long the app waits before it sends `typing: true` again while the person keeps typing: sooner would
     # write nothing (the lease is renewed only once this old), so it would only cost a call.
@@ -71,7 +71,7 @@ class HistoryQuery(Model):
     limit: int = Field(default=50, ge=1, le=HISTORY_PAGE_MAX)
 
 
-class Message(BaseModel):
+class Message(Reply):
     message_id: str
     seq: int
     kind: str
@@ -80,7 +80,7 @@ class Message(BaseModel):
     created_at: datetime
 
 
-class HistoryPage(BaseModel):
+class HistoryPage(Reply):
     messages: list[Message]
     next_before: int | None
 
@@ -90,7 +90,7 @@ class SessionsQuery(Model):
     limit: int = Field(default=20, ge=1, le=50)
 
 
-class SessionSummary(BaseModel):
+class SessionSummary(Reply):
     session_id: str
     status: str
     kind: str
@@ -101,7 +101,7 @@ class SessionSummary(BaseModel):
     mitra_id: str = Field(description="The mitra's id: `pairing_request.mitra_id` asks for this mitra again")
 
 
-class SessionsPage(BaseModel):
+class SessionsPage(Reply):
     sessions: list[SessionSummary]
     next_cursor: str | None
 
@@ -110,6 +110,6 @@ class TranscriptQuery(Model):
     session_id: UUID
 
 
-class Transcript(BaseModel):
+class Transcript(Reply):
     session: SessionSummary
     messages: list[Message]

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from shared.domain.feedback import COMMENT_MAX
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 from shared.schemas.admin_paging import PageQuery
 from shared.schemas.privacy import Reason
 
@@ -38,7 +38,7 @@ class GiveFeedback(Model):
     comment: Comment | None = None
 
 
-class SessionFeedback(BaseModel):
+class SessionFeedback(Reply):
     """The client's own rating of the session. The mitra never sees it."""
 
     session_id: str
@@ -54,7 +54,7 @@ class RatingsQuery(PageQuery):
     mitra_id: UUID | None = None
 
 
-class MitraRating(BaseModel):
+class MitraRating(Reply):
     mitra_id: str
     mitra_name: str
     ratings: int
@@ -62,7 +62,7 @@ class MitraRating(BaseModel):
     comments: int
 
 
-class RatingsPage(BaseModel):
+class RatingsPage(Reply):
     """Each rated mitra's average and counts, by mitra id; no comment and no session."""
 
     mitras: list[MitraRating]
@@ -76,7 +76,7 @@ class CommentsQuery(PageQuery):
     reason: Reason
 
 
-class FeedbackComment(BaseModel):
+class FeedbackComment(Reply):
     session_id: str
     mitra_id: str
     mitra_name: str
@@ -86,7 +86,7 @@ class FeedbackComment(BaseModel):
     updated_at: datetime
 
 
-class CommentsPage(BaseModel):
+class CommentsPage(Reply):
     """Ratings with their comments, newest first."""
 
     comments: list[FeedbackComment]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 from shared.schemas.chat import MessageText
 
 
@@ -15,7 +15,7 @@ class SessionRef(Model):
     session_id: UUID
 
 
-class SessionEnded(BaseModel):
+class SessionEnded(Reply):
     session_id: str
     status: str
 
@@ -25,7 +25,7 @@ class Goodbye(Model):
     text: MessageText
 
 
-class GoodbyeSent(BaseModel):
+class GoodbyeSent(Reply):
     message_id: str
     seq: int
     created_at: datetime
@@ -41,7 +41,7 @@ class ExtensionRespond(Model):
     accept: bool
 
 
-class ExtensionState(BaseModel):
+class ExtensionState(Reply):
     extension_id: str
     status: str
     respond_by: datetime

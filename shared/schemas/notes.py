@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, RootModel
+from pydantic import AfterValidator, Field, RootModel
 
 from shared.domain.notes import NOTE_MAX
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 from shared.schemas.feedback import said_something
 from shared.schemas.privacy import Reason
 
@@ -41,7 +41,7 @@ class NoteAction(RootModel[Annotated[WriteNote | EditNote, Field(discriminator="
     pass
 
 
-class Note(BaseModel):
+class Note(Reply):
     note_id: str
     session_id: str
     # Null once erased with the session's words.
@@ -50,7 +50,7 @@ class Note(BaseModel):
     updated_at: datetime
 
 
-class Notes(BaseModel):
+class Notes(Reply):
     """Oldest first."""
 
     notes: list[Note]
@@ -67,5 +67,5 @@ class AdminNote(Note):
     mitra_id: str
 
 
-class AdminNotes(BaseModel):
+class AdminNotes(Reply):
     notes: list[AdminNote]

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from shared.domain.privacy import REASON_MAX
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 
 
 def _said_something(reason: str) -> str:
@@ -47,7 +47,7 @@ class DeleteClientData(Model):
     client_id: UUID
 
 
-class ExportedProfile(BaseModel):
+class ExportedProfile(Reply):
     client_id: str
     display_name: str
     alias: str
@@ -62,7 +62,7 @@ class ExportedProfile(BaseModel):
     deleted_at: datetime | None
 
 
-class ExportedSession(BaseModel):
+class ExportedSession(Reply):
     session_id: str
     kind: str
     status: str
@@ -72,7 +72,7 @@ class ExportedSession(BaseModel):
     closed_at: datetime | None
 
 
-class ExportedMessage(BaseModel):
+class ExportedMessage(Reply):
     message_id: str
     session_id: str
     seq: int
@@ -83,7 +83,7 @@ class ExportedMessage(BaseModel):
     created_at: datetime
 
 
-class ExportedTransaction(BaseModel):
+class ExportedTransaction(Reply):
     transaction_id: str
     purpose: str
     tier_id: str
@@ -98,7 +98,7 @@ class ExportedTransaction(BaseModel):
     expired_at: datetime | None
 
 
-class ExportedFeedback(BaseModel):
+class ExportedFeedback(Reply):
     session_id: str
     rating: int
     # Null when none was given, or once erased.
@@ -107,7 +107,7 @@ class ExportedFeedback(BaseModel):
     updated_at: datetime
 
 
-class ExportedReport(BaseModel):
+class ExportedReport(Reply):
     """A report the client filed (never one filed about them; never the deciding admin's note)."""
 
     report_id: str
@@ -120,7 +120,7 @@ class ExportedReport(BaseModel):
     decided_at: datetime | None
 
 
-class ExportedBlock(BaseModel):
+class ExportedBlock(Reply):
     """A block the client made (never a mitra's block of them)."""
 
     block_id: str
@@ -129,7 +129,7 @@ class ExportedBlock(BaseModel):
     created_at: datetime
 
 
-class ExportedCreditBack(BaseModel):
+class ExportedCreditBack(Reply):
     """The unused time of a session an admin ended early, credited back to the client's balance."""
 
     session_id: str
@@ -139,7 +139,7 @@ class ExportedCreditBack(BaseModel):
     created_at: datetime
 
 
-class ExportedCreditBackUse(BaseModel):
+class ExportedCreditBackUse(Reply):
     """What a checkout took from the credited-back balance (`use`), or gave back to it (`return`)."""
 
     transaction_id: str
@@ -149,7 +149,7 @@ class ExportedCreditBackUse(BaseModel):
     created_at: datetime
 
 
-class ClientData(BaseModel):
+class ClientData(Reply):
     """Everything held about one client. After a deletion, what remains of it."""
 
     exported_at: datetime

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from shared.domain.reports import DECISION_NOTE_MAX, TEXT_MAX
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 from shared.schemas.admin_paging import PageQuery
 from shared.schemas.feedback import said_something
 
@@ -29,7 +29,7 @@ class FileReport(Model):
     text: Annotated[str, Field(min_length=1, max_length=TEXT_MAX), AfterValidator(said_something)]
 
 
-class ReportFiled(BaseModel):
+class ReportFiled(Reply):
     """What the reporter is told: the report is in the queue."""
 
     report_id: str
@@ -44,7 +44,7 @@ class ReportQuery(PageQuery):
     category: ReportCategoryValue | None = None
 
 
-class AdminReport(BaseModel):
+class AdminReport(Reply):
     report_id: str
     session_id: str
     reporter_role: Literal["client", "mitra"]
@@ -62,7 +62,7 @@ class AdminReport(BaseModel):
     decision_note: str | None
 
 
-class ReportPage(BaseModel):
+class ReportPage(Reply):
     """GET: one page of reports, newest first. POST: the report as the decision left it (`next_cursor` null)."""
 
     reports: list[AdminReport]

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from shared.schemas import Model
+from shared.schemas import Model, Reply
 from shared.schemas.admin_paging import PageQuery
 
 
@@ -16,7 +16,7 @@ class AlertQuery(PageQuery):
     status: Literal["acknowledged", "unacknowledged"] | None = None
 
 
-class AdminAlert(BaseModel):
+class AdminAlert(Reply):
     """A crisis signal in a client's message: which session and client, and the category that matched, never the
     message's words (an admin reads the transcript, audited, when needed)."""
 
@@ -34,7 +34,7 @@ class AdminAlert(BaseModel):
     report_id: str | None = None
 
 
-class AlertPage(BaseModel):
+class AlertPage(Reply):
     """GET: one page of alerts, newest first. POST: the alert as the acknowledgement left it (`next_cursor` null)."""
 
     alerts: list[AdminAlert]

@@ -15,7 +15,6 @@ from shared.domain.events import Committed
 
 if TYPE_CHECKING:
     from shared.adapters.postgres.accounts import AccountsRepository
-    from shared.adapters.postgres.audit import AuditRepository
     from shared.adapters.postgres.admin_admins import AdminAdminsRepository
     from shared.adapters.postgres.admin_audit import AdminAuditRepository
     from shared.adapters.postgres.admin_config import AdminConfigRepository
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from shared.adapters.postgres.admin_sessions import AdminSessionsRepository
     from shared.adapters.postgres.admin_statistics import AdminStatisticsRepository
     from shared.adapters.postgres.admin_users import AdminUsersRepository
+    from shared.adapters.postgres.audit import AuditRepository
     from shared.adapters.postgres.billing import BillingRepository
     from shared.adapters.postgres.billing_history import BillingHistoryRepository
     from shared.adapters.postgres.billing_refunds import RefundsRepository
