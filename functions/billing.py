@@ -22,7 +22,11 @@ from shared.schemas.billing import (
     ReviewPaymentEvent,
     TransactionRef,
 )
-from shared.services.billing import checkout, payments, quarantine, refunds
+from shared.services.billing import checkout
+
+# Each function imports the part of billing it runs in its body (payments, refunds, quarantine): billing_checkout's
+# cold start loads neither what a paid transaction delivers (purposes.py, and the pairing and chat behind it) nor
+# the refunds.
 
 
 @endpoint(post=CheckoutBody, roles={Role.CLIENT}, response=CheckoutReply, errors={404, 409, 429})
@@ -44,6 +48,8 @@ def billing_checkout(call: Call[CheckoutBody]) -> CheckoutReply:
 @task_handler(TransactionRef)
 def task_payment_timeout(payload: TransactionRef) -> str:
     """The payment window has passed: expire the invoice and the transaction unless Xendit says it was paid."""
+    from shared.services.billing import payments
+
     return payments.expire_unpaid(bootstrap.ports(), bootstrap.payments(), str(payload.transaction_id))
 
 
@@ -51,6 +57,8 @@ def task_payment_timeout(payload: TransactionRef) -> str:
 def admin_refund(call: Call[RefundBody]) -> RefundReply:
     """Refund a paid session credit the client has not used, through Xendit; refused once a session used it.
     `refunding` until Xendit confirms the money is back (its refund callback), `refunded` once it has."""
+    from shared.services.billing import refunds
+
     body = call.body
     done = refunds.refund(
         bootstrap.ports(), bootstrap.payments(), call.caller.uid, str(body.transaction_id), body.reason
@@ -69,6 +77,8 @@ def admin_refund(call: Call[RefundBody]) -> RefundReply:
 def admin_payment_events(call: Call[PaymentEventQuery | ReviewPaymentEvent]) -> PaymentEventPage:
     """GET: the quarantined Xendit callbacks (money not matched as ordered or refunded), newest first; a refund's
     callback has `kind` refund. POST: record an admin's review of one."""
+    from shared.services.billing import quarantine
+
     body = call.body
     if isinstance(body, ReviewPaymentEvent):
         row = quarantine.review(bootstrap.ports(), call.caller.uid, body.event_id, body.note)

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from shared.domain import accounts
-from shared.domain.billing import Credit
 from shared.domain.config import AppConfig
 from shared.domain.documents import (
     BLAST_TOPIC,
@@ -32,6 +32,9 @@ from shared.domain.events import DocumentDelete, DocumentWrite, Event, TaskReque
 from shared.domain.notify import push
 from shared.domain.presence import heartbeat_fresh
 from shared.domain.session import session_timers
+
+if TYPE_CHECKING:
+    from shared.domain.billing import Credit  # a type only: pairing's instances need none of billing
 
 TIMEOUT_QUEUE = "pairing-timeouts"
 TIMEOUT_HANDLER = "task_pairing_timeout"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from shared.domain import texts
 from shared.domain.chat import Sent, Side
@@ -18,7 +19,9 @@ from shared.domain.config import AppConfig
 from shared.domain.documents import SessionDocument, session_path
 from shared.domain.events import DocumentWrite, Event, TaskRequest, ts
 from shared.domain.notify import push
-from shared.domain.pricing import PricingTier
+
+if TYPE_CHECKING:
+    from shared.domain.pricing import PricingTier  # a type only
 
 # Cloud Tasks may fire a little early; a timer within this of its moment counts as due.
 TIMER_TOLERANCE = timedelta(seconds=1)

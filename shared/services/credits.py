@@ -4,13 +4,13 @@ consumes credits inside its own units of work; billing issues them and refunds t
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from shared.domain.billing import Balance, Credit, CreditedBack
 from shared.errors import Conflict
 from shared.services.unit_of_work import UnitOfWork
 
-__all__ = ["Balance", "Credit", "CreditedBack", "CreditsRepository", "consume_held"]
+if TYPE_CHECKING:  # types only: pairing's instances, which consume credits, load none of billing
+    from shared.domain.billing import Balance, Credit, CreditedBack
 
 
 class CreditsRepository(Protocol):

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.domain.billing import CheckoutRequest, PaidTransaction, Purpose
-from shared.services import lifecycle
 from shared.services.unit_of_work import UnitOfWork
 
 
@@ -33,10 +32,14 @@ def _issue_credit(uow: UnitOfWork, paid: PaidTransaction) -> bool:
 
 
 def _extension_payable(uow: UnitOfWork, client_id: str, request: CheckoutRequest) -> None:
+    from shared.services import lifecycle  # an extension's only: a session's checkout loads none of the lifecycle
+
     lifecycle.extension_payable(uow, request.extension_id, client_id, request.tier_id)
 
 
 def _apply_extension(uow: UnitOfWork, paid: PaidTransaction) -> bool:
+    from shared.services import lifecycle
+
     return paid.extension_id is not None and lifecycle.apply_paid_extension(uow, paid.extension_id)
 
 
