@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shared.domain import pairing as pairing_events
 from shared.domain import session as rules
@@ -20,7 +20,6 @@ from shared.domain import texts
 from shared.domain.chat import NewMessage, Participant, Sent, Side
 from shared.domain.config import AppConfig
 from shared.domain.idempotency import KeyedCall
-from shared.domain.pricing import PricingTier
 from shared.domain.session import (
     Closing,
     ClosureReason,
@@ -39,6 +38,9 @@ from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavail
 from shared.services import chat, idempotency, projector
 from shared.services.ports import Ports
 from shared.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from shared.domain.pricing import PricingTier  # a type only: the session's instances load none of billing
 
 
 class LifecycleRepository(Protocol):
