@@ -19,6 +19,12 @@ def __getattr__(name: str) -> Any:
     spec = BY_NAME.get(name)
     if spec is None:
         raise AttributeError(f"module 'main' has no function {name!r}")
+    # Looked up once: functions-framework asks twice (`hasattr`, then `getattr`), and an instance warms up once.
+    function = globals()[name] = _lookup(name, spec)
+    return function
+
+
+def _lookup(name: str, spec: FunctionSpec) -> Any:
     deployed = bool(os.environ.get("K_SERVICE")) or os.environ.get("HALO_WARM_UP") == "1"  # Cloud Run sets K_SERVICE
     if not deployed:
         return _function(name, spec)

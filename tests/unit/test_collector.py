@@ -101,16 +101,22 @@ def test_a_process_running_without_the_collector_keeps_it_off() -> None:
 _INSTANCE = """
 import gc, json, sys
 import flask
+from functions_framework import _function_registry
 import main
+from shared import bootstrap
 
+warm_ups = []
+bootstrap.warm_up = warm_ups.append  # counted, not run: no stack here
 enabled_before = gc.isenabled()
-function = main.admin_config  # looked up as functions-framework does; its first request fails auth (no token)
+# Looked up as functions-framework looks a function up (hasattr, then getattr).
+function = _function_registry.get_user_function("main.py", main, "admin_config")
 paused = not gc.isenabled()
+again = main.admin_config is function
 app = flask.Flask("probe")
-with app.test_request_context("/admin_config", method="GET"):
+with app.test_request_context("/admin_config", method="GET"):  # refused for want of a token
     status = function(flask.request).status_code
-print(json.dumps({"enabled_before": enabled_before, "paused": paused, "status": status,
-                  "after": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+print(json.dumps({"enabled_before": enabled_before, "paused": paused, "status": status, "warm_ups": warm_ups,
+                  "again": again, "after": gc.isenabled(), "frozen": gc.get_freeze_count()}))
 """
 
 
@@ -127,11 +133,11 @@ def _instance(env: dict[str, str]) -> dict[str, object]:
 
 
 def test_a_deployed_instance_pauses_from_the_lookup_to_its_first_answer() -> None:
-    # K_SERVICE as Cloud Run sets it; nothing listens on the database port, and the warm-up's failure is left to the
-    # first request, which this one never reaches (it is refused for want of a token).
-    figures = _instance({"K_SERVICE": "admin_config", "HALO_DB_PORT": "1"})
+    figures = _instance({"K_SERVICE": "admin_config"})  # as Cloud Run sets it
     assert figures["enabled_before"] is True
     assert figures["paused"] is True
+    assert figures["warm_ups"] == ["admin_config"]  # once, though the framework looks the function up twice
+    assert figures["again"] is True
     assert figures["status"] == 401
     assert figures["after"] is True
     assert isinstance(figures["frozen"], int) and figures["frozen"] > 0
