@@ -25,7 +25,7 @@ from typing import Any
 from functions.manifest import FUNCTIONS, Trigger
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = 3  # five before cold_reply measured the first reply; this import-only figure is kept for comparison
+RUNS = 5  # three let one of ~70 functions land over 1.1x by chance in most runs
 TARGET_RATIO = 1.1
 
 _HTTP = ("functions_framework", "flask", "pydantic", "pg8000", "firebase_admin.auth")
