@@ -73,7 +73,19 @@ def stack() -> LocalStack:
         from shared.config import get_settings
 
         get_settings.cache_clear()
+        _forget_clients()
         return _RUN.stack
+
+
+def _forget_clients() -> None:
+    """Drop the clients a bench built before the stack existed (admin_dashboard runs on a private PostgreSQL, and
+    `bootstrap.ports_on` builds the process's Firestore, Pub/Sub and Cloud Tasks clients from the settings of the
+    moment): a later bench would otherwise reach the real Cloud Tasks instead of the emulator."""
+    from shared import bootstrap
+
+    for built in vars(bootstrap).values():
+        if getattr(built, "__module__", None) == bootstrap.__name__ and hasattr(built, "cache_clear"):
+            built.cache_clear()
 
 
 def _start(state: Path) -> LocalStack:
