@@ -75,6 +75,14 @@ def hold_pushes(project: str, host: str, function: str) -> None:
     )
 
 
+def detach(project: str, host: str, function: str) -> None:
+    """Delete a function's subscription: what is published meanwhile is never kept for it, so no push can reach the
+    function until `wire_push_subscriptions` creates the subscription again. Unlike `hold_pushes`, whose new push
+    config the emulator may apply only after a message published just after it has already been pushed."""
+    spec = next(spec for spec in FUNCTIONS if spec.name == function)
+    _call("DELETE", f"http://{host}/v1/projects/{project}/subscriptions/{spec.topic}--{spec.name}")
+
+
 def drop_backlog(project: str, host: str, push_url: str, function: str) -> None:
     """Delete a function's subscription and create it afresh, pushing again (to `push_url`, the stack's relay):
     what waited in it is gone."""
