@@ -86,6 +86,5 @@ def detach(project: str, host: str, function: str) -> None:
 def drop_backlog(project: str, host: str, push_url: str, function: str) -> None:
     """Delete a function's subscription and create it afresh, pushing again (to `push_url`, the stack's relay):
     what waited in it is gone."""
-    spec = next(spec for spec in FUNCTIONS if spec.name == function)
-    _call("DELETE", f"http://{host}/v1/projects/{project}/subscriptions/{spec.topic}--{spec.name}")
+    detach(project, host, function)
     wire_push_subscriptions(project, host, push_url)
