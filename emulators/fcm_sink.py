@@ -191,12 +191,13 @@ class Sink:
         self._lock = threading.Lock()
         self._messages: list[dict[str, Any]] = []
         self._unregistered: set[str] = set()
-        self._outages: list[tuple[int, str | None]] = []  # (status, only for this token or any)
+        # (status, only for this token or any, only for sends whose data holds all of these or any)
+        self._outages: list[tuple[int, str | None, dict[str, str]]] = []
 
     def send(self, project: str, body: Any) -> str:
         message, validate_only = parse_send_request(body)
         with self._lock:
-            outage = next((o for o in self._outages if o[1] is None or o[1] == message.get("token")), None)
+            outage = next((o for o in self._outages if _hits(o, message)), None)
             if outage is not None:
                 self._outages.remove(outage)
         if outage is not None:
@@ -230,9 +231,18 @@ class Sink:
         with self._lock:
             self._unregistered.add(token)
 
-    def fail_next(self, status: int, count: int, token: str | None = None) -> None:
+    def fail_next(self, status: int, count: int, token: str | None = None, data: dict[str, str] | None = None) -> None:
+        """The next `count` sends that match answer `status`: all sends, or only those to `token` and/or those whose
+        data carries every field of `data` (so a test can fail one push while other pushes reach the same device)."""
         with self._lock:
-            self._outages.extend([(status, token)] * count)
+            self._outages.extend([(status, token, dict(data or {}))] * count)
+
+
+def _hits(outage: tuple[int, str | None, dict[str, str]], message: dict[str, Any]) -> bool:
+    _, token, fields = outage
+    data = message.get("data")
+    carried = data if isinstance(data, dict) else {}
+    return (token is None or token == message.get("token")) and all(carried.get(k) == v for k, v in fields.items())
 
 
 def describe_target(message: Any) -> str:
@@ -297,13 +307,23 @@ def create_app(sink: Sink) -> Flask:
         status = body.get("status") if isinstance(body, dict) else None
         count = body.get("count", 1) if isinstance(body, dict) else None
         token = body.get("token") if isinstance(body, dict) else None
-        if status not in OUTAGES or not isinstance(count, int) or count < 1 or not isinstance(token, str | None):
+        data = body.get("data", {}) if isinstance(body, dict) else None
+        if (
+            status not in OUTAGES
+            or not isinstance(count, int)
+            or count < 1
+            or not isinstance(token, str | None)
+            or not isinstance(data, dict)
+            or not all(isinstance(v, str) for v in data.values())
+        ):
             return jsonify(
-                error=f'body must be {{"status": one of {sorted(OUTAGES)}, "count": N >= 1, "token": optional}}'
+                error=f'body must be {{"status": one of {sorted(OUTAGES)}, "count": N >= 1, "token": optional,'
+                ' "data": optional {"field": "value", ...} that the data of a failing send carries}'
             ), 400
-        sink.fail_next(status, count, token)
-        log.info("next %d sends%s answer %d", count, " to one token" if token else "", status)
-        return jsonify(status=status, count=count, token=token), 200
+        sink.fail_next(status, count, token, data)
+        which = (" to one token" if token else "") + (" carrying " + ", ".join(sorted(data)) if data else "")
+        log.info("next %d sends%s answer %d", count, which, status)
+        return jsonify(status=status, count=count, token=token, data=data), 200
 
     return app
 

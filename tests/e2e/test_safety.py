@@ -602,8 +602,9 @@ def test_a_push_outage_does_not_hold_the_crisis_check_back(
         token = f"fcm-outage-{uuid.uuid4().hex}"
         registered = pair.mitra.post("devices_register", {"token": token, "platform": "android"})
         assert registered.status == 200, registered.body
-        # FCM answers 503 to every attempt the sender makes for that device.
-        outage = {"status": 503, "count": 3, "token": token}
+        # FCM answers 503 to every attempt the sender makes to push this message to that device. Bound to the message:
+        # a push of the pairing (the offer) that lands late on the new device must not use the outage up.
+        outage = {"status": 503, "count": 3, "token": token, "data": {"message_id": risky["message_id"]}}
         requests.post(f"http://127.0.0.1:{stack.ports.fcm}/_sink/failures", json=outage, timeout=10).raise_for_status()
 
         first = push_event(stack, "on_chat_message", event)

@@ -190,6 +190,24 @@ def test_an_outage_for_one_token_leaves_the_others_alone(sender: FcmSender, sink
     assert len(recorded(sink, "calm-token")) == 1 and len(recorded(sink, "stormy-token")) == 1
 
 
+def test_an_outage_for_one_push_leaves_other_pushes_to_the_same_device_alone(sender: FcmSender, sink: str) -> None:
+    outage = {"status": 503, "count": 3, "token": "busy-token", "data": {"message_id": "m-1"}}
+    requests.post(f"{sink}/_sink/failures", json=outage, timeout=5).raise_for_status()
+
+    assert sender.send(token="busy-token", data={"type": "offer", "request_id": "r-1"}) is PushResult.SENT
+    assert sender.send(token="busy-token", data={"type": "message", "message_id": "m-1"}) is PushResult.FAILED
+    assert sender.send(token="busy-token", data={"type": "message", "message_id": "m-1"}) is PushResult.SENT
+    assert [m["message"]["data"].get("type") for m in recorded(sink, "busy-token")] == ["offer", "message"]
+
+
+@pytest.mark.parametrize("data", [["message_id"], {"message_id": 1}, "m-1"])
+def test_an_outage_with_a_malformed_data_filter_is_refused(sink: str, data: object) -> None:
+    answer = requests.post(f"{sink}/_sink/failures", json={"status": 503, "data": data}, timeout=5)
+
+    assert answer.status_code == 400
+    assert '"data"' in answer.json()["error"]
+
+
 def test_unreachable_fcm_fails_without_raising() -> None:
     nowhere = FcmSender(project=PROJECT, base_url=f"http://127.0.0.1:{free_port()}", use_credentials=False, backoff_s=0)
 
