@@ -65,6 +65,16 @@ def push(
     return TopicMessage(NOTIFY_TOPIC, message)
 
 
+def offered_request(notification: Notification) -> str | None:
+    """The request a `pairing_offer` push invites its recipients to take, else None. Such a push is worth sending
+    only to the mitras whose offer is still open when it is sent: delivered late (Pub/Sub redelivers after an FCM
+    outage, minutes on), "someone wants to talk" would otherwise ring for a request already taken, cancelled or
+    ended, or for an offer the mitra has declined or lost."""
+    if notification.data.get("type") != "pairing_offer":
+        return None
+    return notification.data.get("request_id")
+
+
 @dataclass(frozen=True)
 class Registered:
     """A device registered: registering it again, by anyone, answers the same (the token is the last registrant's)."""

@@ -20,7 +20,7 @@ class PushData(BaseModel):
 
 
 class PairingOfferPush(PushData):
-    """To every mitra a request is offered to: open `mitras/{uid}/offers/{request_id}`."""
+    """To every mitra a request is offered to, while it is: open `mitras/{uid}/offers/{request_id}`."""
 
     type: Literal["pairing_offer"]
     request_id: str

@@ -21,6 +21,8 @@ class NotifyRepository(Protocol):
 
     def claim_pushes(self, dedup_key: str, uids: Sequence[str]) -> list[str]: ...
 
+    def still_offered(self, request_id: str, uids: Sequence[str]) -> list[str]: ...
+
     def release_pushes(self, dedup_key: str, uids: Sequence[str]) -> None: ...
 
     def devices_of(self, uids: Sequence[str]) -> list[Device]: ...
@@ -52,10 +54,16 @@ def register_device(ports: Ports, uid: str, token: str, platform: str, *, keyed:
 
 def deliver(ports: Ports, fcm: PushSender, notification: Notification) -> int:
     """Returns the number of messages sent. The claims on the dedup key are held in the transaction while FCM
-    sends, so a crash mid-way leaves nobody marked as reached. Recipients whose every device failed transiently are
+    sends, so a crash mid-way leaves nobody marked as reached. A pairing offer's push goes only to the mitras whose
+    offer is still open (`rules.offered_request`). Recipients whose every device failed transiently are
     released and the call raises, so Pub/Sub redelivers and only they are tried again."""
     with ports.uow() as uow:
-        fresh = uow.notify.claim_pushes(notification.dedup_key, notification.recipients)
+        recipients = notification.recipients
+        if (request_id := rules.offered_request(notification)) is not None:
+            # Only while the offer is open; a mitra left out is not marked as reached (nor asked again: an offer made
+            # again is a new notification, with a key of its own).
+            recipients = uow.notify.still_offered(request_id, recipients)
+        fresh = uow.notify.claim_pushes(notification.dedup_key, recipients)
         devices = uow.notify.devices_of(fresh)
         results = fcm.send_many([rules.message_to(device, notification) for device in devices])
         outcome = rules.delivery(devices, results)

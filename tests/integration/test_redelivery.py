@@ -288,6 +288,44 @@ def test_a_blast_delivered_again_and_at_once_offers_each_mitra_once_and_pushes_o
     assert len(notifications(halo, f"offer:{request_id}")) == 2
 
 
+def test_an_offer_s_push_rings_only_the_mitras_the_request_is_still_offered_to(
+    stack: LocalStack, halo: Database, deliver: Deliveries, quiet: None
+) -> None:
+    client_id, _ = add_client(halo)
+    mitras = [add_mitra(halo) for _ in range(3)]
+    request_id = add_request(halo, client_id, deadline_in_s=120)
+    add_offers(halo, request_id, [mitra_id for mitra_id, _ in mitras])
+    tokens = [add_device(halo, mitra_uid) for _, mitra_uid in mitras]
+    with halo.transaction() as tx:  # the first mitra declined before the push went out
+        tx.execute(
+            """UPDATE pairing_offers SET status = 'declined', responded_at = now()
+               WHERE request_id = CAST(:r AS uuid) AND mitra_id = CAST(:m AS uuid)""",
+            {"r": request_id, "m": mitras[0][0]},
+        )
+
+    def offer(dedup_key: str) -> dict[str, Any]:
+        return {
+            "dedup_key": dedup_key,
+            "recipients": [mitra_uid for _, mitra_uid in mitras],
+            "data": {"type": "pairing_offer", "request_id": request_id},
+            "title": "Ada yang ingin curhat",
+            "body": "Klien ingin bicara 15 menit",
+        }
+
+    # on_notify sends before it answers: what FCM got is settled when the push is acknowledged.
+    assert deliver.push("on_notify", offer(f"offer:{request_id}")) in OK
+    assert [len(pushes(stack, token)) for token in tokens] == [0, 1, 1]
+
+    with halo.transaction() as tx:  # the client gave up; the same offer's push arrives late, under a new key
+        tx.execute(
+            "UPDATE pairing_requests SET status = 'cancelled', ended_at = now() WHERE id = CAST(:r AS uuid)",
+            {"r": request_id},
+        )
+    assert deliver.push("on_notify", offer(f"offer:{request_id}:late")) in OK
+    assert [len(pushes(stack, token)) for token in tokens] == [0, 1, 1]
+    assert count(halo, "SELECT count(*) FROM push_log WHERE dedup_key = :k", k=f"offer:{request_id}:late") == 0
+
+
 def test_a_notification_retried_after_fcm_failed_reaches_each_device_exactly_once(
     stack: LocalStack, halo: Database, deliver: Deliveries
 ) -> None:

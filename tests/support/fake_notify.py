@@ -52,6 +52,18 @@ class FakeNotifyRepository:
             log[(dedup_key, uid)] = {"dedup_key": dedup_key, "firebase_uid": uid}
         return fresh
 
+    def still_offered(self, request_id: str, uids: Sequence[str]) -> list[str]:
+        request = self._db.table("pairing_requests").get(request_id)
+        if request is None or request["status"] != "searching":
+            return []
+        mitras = self._db.table("mitras")
+        open_to = {
+            mitras[offer["mitra_id"]].get("firebase_uid")
+            for (offered, _), offer in self._db.table("pairing_offers").items()
+            if offered == request_id and offer["status"] == "offered"
+        }
+        return [uid for uid in uids if uid in open_to]
+
     def release_pushes(self, dedup_key: str, uids: Sequence[str]) -> None:
         for uid in uids:
             self._db.table("push_log").pop((dedup_key, uid), None)

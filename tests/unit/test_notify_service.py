@@ -4,13 +4,16 @@ own answers are proven by tests/integration/test_fcm_sink.py, delivery end to en
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from functions.notify import NotifyEvent
 from shared.domain.notify import Notification, PushResult, push
 from shared.errors import Unavailable
-from shared.services import notify
+from shared.services import notify, pairing
 from tests.support.fake_notify import FakeFcm
+from tests.support.fake_pairing import add_client, add_mitra, uid
 from tests.support.fakes import FakeDatabase, FakePorts, fake_ports
 
 TOKEN_A, TOKEN_B, TOKEN_C = "token-phone-of-sari-0001", "token-tablet-of-sari-002", "token-phone-of-rina-0003"
@@ -121,3 +124,65 @@ def test_a_keyed_notification_whose_words_were_erased_is_still_sent_without_them
     assert notify.deliver(ports, fcm, erased) == 1
 
     assert fcm.sent[0].notification == {"title": "Halo Bestie", "body": ""}
+
+
+# -- a pairing offer's push --------------------------------------------------------------------------------------------
+
+
+def _offer_push(ports: FakePorts, request_id: str) -> Notification:
+    """The offer's push the blast asked for, as on_notify reads it from the `notify` topic."""
+    (payload,) = [
+        json.loads(data)
+        for topic, data, _ in ports.publisher.published
+        if topic == "notify" and json.loads(data)["data"] == {"type": "pairing_offer", "request_id": request_id}
+    ]
+    return Notification(**NotifyEvent.model_validate(payload).model_dump())
+
+
+def _offered_mitras_with_phones(ports: FakePorts, db: FakeDatabase, count: int) -> tuple[str, list[str], list[str]]:
+    """A request blasted to `count` online mitras, each with a phone: (request, mitra ids, their tokens)."""
+    mitras = [add_mitra(db) for _ in range(count)]
+    tokens = [f"token-mitra-phone-{n:04d}" for n in range(count)]
+    for mitra_id, token in zip(mitras, tokens, strict=True):
+        notify.register_device(ports, uid(db, "mitras", mitra_id), token, "android")
+    request_id = pairing.request_pairing(ports, add_client(db), tier_id=None, free_trial=True).request_id
+    assert pairing.blast(ports, request_id) == count
+    return request_id, mitras, tokens
+
+
+def test_an_offer_s_push_goes_to_the_mitras_whose_offer_is_still_open(ports: FakePorts, db: FakeDatabase) -> None:
+    request_id, (declined, *_), tokens = _offered_mitras_with_phones(ports, db, 3)
+    pairing.decline(ports, declined, request_id)
+    fcm = FakeFcm()
+
+    assert notify.deliver(ports, fcm, _offer_push(ports, request_id)) == 2
+
+    assert sorted(message.token for message in fcm.sent) == tokens[1:], "not the mitra who declined before it went"
+
+
+@pytest.mark.parametrize("ended", ["accepted by another mitra", "cancelled by the client"])
+def test_an_offer_s_push_delivered_after_the_request_was_taken_or_cancelled_rings_nobody(
+    ports: FakePorts, db: FakeDatabase, ended: str
+) -> None:
+    request_id, mitras, _ = _offered_mitras_with_phones(ports, db, 2)
+    if ended == "accepted by another mitra":
+        pairing.accept(ports, mitras[0], request_id)
+    else:
+        client_id = db.table("pairing_requests")[request_id]["client_id"]
+        pairing.cancel(ports, client_id, request_id)
+    fcm = FakeFcm()
+    late = _offer_push(ports, request_id)
+
+    assert notify.deliver(ports, fcm, late) == 0
+
+    assert fcm.sent == []
+    assert db.table("push_log") == {}, "nobody is marked as reached by a push that was never sent"
+
+
+def test_an_open_offer_s_push_goes_once_however_often_it_is_delivered(ports: FakePorts, db: FakeDatabase) -> None:
+    request_id, _, tokens = _offered_mitras_with_phones(ports, db, 1)
+    fcm = FakeFcm()
+
+    assert notify.deliver(ports, fcm, _offer_push(ports, request_id)) == 1
+    assert notify.deliver(ports, fcm, _offer_push(ports, request_id)) == 0, "the same offer's push goes once"
+    assert [message.token for message in fcm.sent] == tokens

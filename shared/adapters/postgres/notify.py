@@ -33,6 +33,20 @@ class NotifyRepository:
         )
         return [row["firebase_uid"] for row in rows]
 
+    def still_offered(self, request_id: str, uids: Sequence[str]) -> list[str]:
+        """Of these mitras (by Firebase uid), those the request is offered to right now: their offer open, the request
+        still searching."""
+        if not uids:
+            return []
+        rows = self._sql.all(
+            """SELECT m.firebase_uid AS uid
+               FROM pairing_offers o JOIN pairing_requests r ON r.id = o.request_id JOIN mitras m ON m.id = o.mitra_id
+               WHERE o.request_id = CAST(:request AS uuid) AND o.status = 'offered' AND r.status = 'searching'
+                 AND m.firebase_uid = ANY(CAST(:uids AS text[]))""",
+            {"request": request_id, "uids": list(uids)},
+        )
+        return [row["uid"] for row in rows]
+
     def release_pushes(self, dedup_key: str, uids: Sequence[str]) -> None:
         """These recipients were not reached after all: a redelivery tries them again."""
         if uids:
