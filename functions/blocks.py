@@ -1,10 +1,12 @@
-"""Blocks: a client blocks a mitra, a mitra blocks a client, from a session they shared; never matched again."""
+"""Blocks: a client blocks a mitra, a mitra blocks a client, from a session they shared; never matched again. The
+control center sees them all and may lift one (`admin_blocks`)."""
 
 from __future__ import annotations
 
 from functions._http import Call, endpoint
 from shared import bootstrap
 from shared.domain.roles import Role
+from shared.schemas.admin_blocks import AdminBlock, AdminBlocks, AdminBlocksQuery, LiftBlock
 from shared.schemas.blocks import Block, BlockAction, BlockFromSession, Blocks, BlocksQuery
 from shared.services import blocks as blocking
 
@@ -30,3 +32,23 @@ def blocks(call: Call[BlocksQuery | BlockAction]) -> Blocks:
         return Blocks(blocks=[])
     own = blocking.own(bootstrap.ports(), caller)
     return Blocks(blocks=[Block.model_validate(b, from_attributes=True) for b in own])
+
+
+@endpoint(
+    get=AdminBlocksQuery, post=LiftBlock, roles={Role.ADMIN}, response=AdminBlocks, check_revoked=True, tag="safety"
+)
+def admin_blocks(call: Call[AdminBlocksQuery | LiftBlock]) -> AdminBlocks:
+    """GET: blocks, newest first (of a client, a mitra, or a pair; pages). POST: lift a block, whoever made it
+    (audited with the reason); lifting one already gone answers no block and changes nothing."""
+    body = call.body
+    if isinstance(body, LiftBlock):
+        lifted = blocking.lift(bootstrap.ports(), call.caller.uid, str(body.block_id), reason=body.reason)
+        return AdminBlocks(blocks=[] if lifted is None else [AdminBlock.model_validate(lifted, from_attributes=True)])
+    found, cursor = blocking.on_record(
+        bootstrap.ports(),
+        client_id=None if body.client_id is None else str(body.client_id),
+        mitra_id=None if body.mitra_id is None else str(body.mitra_id),
+        cursor=body.cursor,
+        limit=body.limit,
+    )
+    return AdminBlocks(blocks=[AdminBlock.model_validate(b, from_attributes=True) for b in found], next_cursor=cursor)

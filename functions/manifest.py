@@ -86,6 +86,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("admin_mitra_logs", "functions.admin_mitras", "admin"),
     FunctionSpec("admin_mitra_relinks", "functions.admin_mitras", "admin"),
     FunctionSpec("admin_admins", "functions.admin_admins", "admin"),
+    FunctionSpec("admin_blocks", "functions.blocks", "admin"),
     # Reports (issue 24): per day and per mitra over a range, and a mitra's monthly earnings statement.
     FunctionSpec("admin_statistics", "functions.admin_statistics", "admin"),
     FunctionSpec("admin_mitra_statement", "functions.admin_statistics", "admin"),

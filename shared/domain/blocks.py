@@ -38,6 +38,20 @@ class BlockOnFile:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class BlockOnRecord:
+    """A block as the control center sees it: both sides by id and name (the client's own name: admins see it)."""
+
+    block_id: str
+    session_id: str
+    blocked_by: str
+    client_id: str
+    client_name: str
+    mitra_id: str
+    mitra_name: str
+    created_at: datetime
+
+
 def as_shown(block: BlockOnFile, role: Role, mode: AnonymityMode) -> Block:
     """A block as its maker lists it: a client sees the mitra's name, a mitra sees the client as offers and sessions
     show them (`shared.domain.accounts.name_for_mitra`)."""

@@ -15,7 +15,7 @@ from emulators.simulator import App, Watch
 from emulators.stack import LocalStack
 from shared.adapters.postgres.database import Database
 from tests.support.delivery import pushes_to, register_device
-from tests.support.people import Pair, add_tier, pay_checkout, retire_tiers, uid_of
+from tests.support.people import Pair, account_id, add_tier, pay_checkout, retire_tiers, uid_of
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -221,4 +221,73 @@ def test_a_mitra_s_block_refuses_an_accept_of_an_offer_made_before_it(
     assert (refused.status, refused.body["error"]["code"]) == (409, "blocked")
     assert [b["block_id"] for b in pair.mitra.get("blocks").body["blocks"]] == [made.body["blocks"][0]["block_id"]]
     assert pair.client.get("blocks").body["blocks"] == [], "a block says nothing to the other side"
+    assert pair.client.post("pairing_cancel", {"request_id": request_id}).status == 200
+
+
+def test_an_admin_sees_who_blocked_whom_and_lifts_a_block_with_a_reason(
+    stack: LocalStack, paired: Callable[..., Pair], admin: App, halo_db: Database, tier: str
+) -> None:
+    pair = paired("Sari", "Mitra Pemblokir")
+    _close(halo_db, pair.session_id)
+    made = pair.mitra.post("blocks", {"action": "block", "session_id": pair.session_id})
+    assert made.status == 200, made.body
+    block_id = made.body["blocks"][0]["block_id"]
+    client_id, mitra_id = account_id(halo_db, pair.client), account_id(halo_db, pair.mitra)
+
+    by_mitra = admin.get("admin_blocks", mitra_id=mitra_id)
+    by_pair = admin.get("admin_blocks", client_id=client_id, mitra_id=mitra_id)
+
+    assert by_mitra.status == 200, by_mitra.body
+    (seen,) = by_mitra.body["blocks"]
+    assert seen["block_id"] == block_id and seen["session_id"] == pair.session_id
+    assert (seen["blocked_by"], seen["client_id"], seen["mitra_id"]) == ("mitra", client_id, mitra_id)
+    assert (seen["client_name"], seen["mitra_name"]) == ("Sari", "Mitra Pemblokir")
+    assert by_pair.body["blocks"] == by_mitra.body["blocks"]
+    for person in (pair.client, pair.mitra):
+        assert person.get("admin_blocks").status == 403, "the control center's alone"
+    no_reason = admin.post("admin_blocks", {"action": "lift", "block_id": block_id})
+    assert no_reason.status == 400 and "reason" in str(no_reason.body), no_reason.body
+    bad_id = admin.get("admin_blocks", client_id="not-a-uuid")
+    assert bad_id.status == 400 and "client_id" in str(bad_id.body), bad_id.body
+    assert admin.get("admin_blocks", mitra_id=mitra_id).body["blocks"] == [seen], "refusals changed nothing"
+
+    lifted = admin.post(
+        "admin_blocks", {"action": "lift", "block_id": block_id, "reason": "diblokir karena salah tekan"}
+    )
+
+    assert lifted.status == 200, lifted.body
+    assert [b["block_id"] for b in lifted.body["blocks"]] == [block_id]
+    assert admin.get("admin_blocks", mitra_id=mitra_id).body["blocks"] == []
+    assert pair.mitra.get("blocks").body["blocks"] == [], "gone from its maker's list too"
+    with halo_db.transaction() as tx:
+        audited = tx.all(
+            "SELECT actor_uid, old_value, new_value FROM audit_log WHERE action = 'block.lift' AND target = :b",
+            {"b": block_id},
+        )
+    assert admin.session is not None
+    assert [row["actor_uid"] for row in audited] == [admin.session.uid]
+    assert audited[0]["old_value"] == {
+        "client_id": client_id,
+        "mitra_id": mitra_id,
+        "blocked_by": "mitra",
+        "session_id": pair.session_id,
+    }
+    assert audited[0]["new_value"] == {"reason": "diblokir karena salah tekan"}
+    repeat = admin.post(
+        "admin_blocks", {"action": "lift", "block_id": block_id, "reason": "diblokir karena salah tekan"}
+    )
+    assert (repeat.status, repeat.body["blocks"]) == (200, []), "a repeat is answered as the first, changing nothing"
+    with halo_db.transaction() as tx:
+        assert (
+            tx.scalar("SELECT count(*) FROM audit_log WHERE action = 'block.lift' AND target = :b", {"b": block_id})
+            == 1
+        )
+
+    # The pair may meet again: the client's next request is offered to that mitra.
+    request_id = _paid_request(stack, halo_db, pair.client, tier)
+    offers = Watch.collection(f"mitras/{uid_of(pair.mitra)}/offers")
+    try:
+        offers.wait_for(lambda docs: any(path.endswith(request_id) for path in docs))
+    finally:
+        offers.close()
     assert pair.client.post("pairing_cancel", {"request_id": request_id}).status == 200

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.blocks import BlockOnFile
+from shared.domain.blocks import BlockOnFile, BlockOnRecord
 from shared.domain.parties import SessionParties
 from tests.support.fake_parties import session_parties
 
@@ -62,6 +63,35 @@ class FakeBlocksRepository:
     def blocks_request(self, request_id: str, mitra_id: str) -> bool:
         client_id = self._db.table("pairing_requests")[request_id]["client_id"]
         return any(r["client_id"] == client_id and r["mitra_id"] == mitra_id for r in self._rows().values())
+
+    def on_record(
+        self, *, client_id: str | None, mitra_id: str | None, after_block: tuple[datetime, str] | None, limit: int
+    ) -> list[BlockOnRecord]:
+        rows = sorted(self._rows().values(), key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        chosen = [
+            r
+            for r in rows
+            if client_id in (None, r["client_id"])
+            and mitra_id in (None, r["mitra_id"])
+            and (after_block is None or (r["created_at"], r["id"]) < after_block)
+        ]
+        return [self._on_record(r) for r in chosen[:limit]]
+
+    def remove(self, block_id: str) -> BlockOnRecord | None:
+        row = self._rows().pop(block_id, None)
+        return None if row is None else self._on_record(row)
+
+    def _on_record(self, row: Row) -> BlockOnRecord:
+        return BlockOnRecord(
+            block_id=row["id"],
+            session_id=row["session_id"],
+            blocked_by=row["blocked_by"],
+            client_id=row["client_id"],
+            client_name=self._db.table("clients")[row["client_id"]]["display_name"],
+            mitra_id=row["mitra_id"],
+            mitra_name=self._db.table("mitras")[row["mitra_id"]]["display_name"],
+            created_at=row["created_at"],
+        )
 
     def _on_file(self, row: Row) -> BlockOnFile:
         client = self._db.table("clients")[row["client_id"]]

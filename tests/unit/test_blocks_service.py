@@ -93,3 +93,65 @@ def test_each_side_sees_and_lifts_only_its_own_blocks(ports: FakePorts, db: Fake
     with pytest.raises(NotFound):
         blocks.block(ports, _as(db, Role.CLIENT, stranger), SESSION)
     assert len(db.table("blocks")) == 2
+
+
+# -- the control center ------------------------------------------------------------------------------------------------
+
+
+def test_an_admin_lists_blocks_by_client_mitra_or_pair_in_pages(ports: FakePorts, db: FakeDatabase) -> None:
+    client, other_client = add_client(db), add_client(db)
+    mitra, other_mitra = add_mitra(db, name="Anisa"), add_mitra(db, name="Budi")
+    made = []
+    for n, (c, m, role) in enumerate(
+        [(client, mitra, Role.CLIENT), (client, other_mitra, Role.MITRA), (other_client, mitra, Role.MITRA)]
+    ):
+        session = f"5e551011-0000-4000-8000-00000000001{n}"
+        add_session(db, session, client=db.table("clients")[c], mitra=db.table("mitras")[m], status="closed")
+        made.append(blocks.block(ports, _as(db, role, c if role is Role.CLIENT else m), session).block_id)
+
+    def listed(**named: str | None) -> set[str]:
+        found, cursor = blocks.on_record(ports, cursor=None, limit=50, **{"client_id": None, "mitra_id": None, **named})
+        assert cursor is None
+        return {b.block_id for b in found}
+
+    assert listed(client_id=client) == {made[0], made[1]}
+    assert listed(mitra_id=mitra) == {made[0], made[2]}
+    assert listed(client_id=client, mitra_id=mitra) == {made[0]}
+    assert listed() == set(made)
+    first, cursor = blocks.on_record(ports, client_id=None, mitra_id=None, cursor=None, limit=2)
+    rest, last = blocks.on_record(ports, client_id=None, mitra_id=None, cursor=cursor, limit=2)
+    assert (len(first), len(rest), last) == (2, 1, None)
+    assert {b.block_id for b in [*first, *rest]} == set(made), "every block once across the pages"
+    (shown,) = [b for b in first + rest if b.block_id == made[1]]
+    assert (shown.blocked_by, shown.client_id, shown.mitra_id, shown.mitra_name) == (
+        "mitra",
+        client,
+        other_mitra,
+        "Budi",
+    )
+
+
+def test_an_admin_lifts_a_block_whoever_made_it_audited_and_the_pair_is_offered_again(
+    ports: FakePorts, db: FakeDatabase
+) -> None:
+    client, mitra = add_client(db), add_mitra(db, name="Anisa")
+    _shared_a_session(db, client, mitra)
+    made = blocks.block(ports, _as(db, Role.MITRA, mitra), SESSION)
+    assert _offered(ports, db, client) == set()
+    (asked,) = db.table("pairing_requests")
+    pairing.cancel(ports, client, asked)
+
+    lifted = blocks.lift(ports, "uid-admin", made.block_id, reason="salah tekan")
+
+    assert lifted is not None and (lifted.block_id, lifted.blocked_by, lifted.mitra_id) == (
+        made.block_id,
+        "mitra",
+        mitra,
+    )
+    assert blocks.own(ports, _as(db, Role.MITRA, mitra)) == [], "gone from its maker's list"
+    assert [(a["action"], a["target"], a["new"]) for a in db.audit] == [
+        ("block.lift", made.block_id, {"reason": "salah tekan"})
+    ]
+    assert blocks.lift(ports, "uid-admin", made.block_id, reason="salah tekan") is None, "a repeat changes nothing"
+    assert len(db.audit) == 1, "and is not audited again"
+    assert _offered(ports, db, client) == {mitra}

@@ -1,12 +1,26 @@
-"""Blocks in SQL: made from a session, lifted by their maker; whether a request's client and a mitra are blocked.
-The offers' exclusion of blocked pairs is NOT_BLOCKED, beside the availability rule in pairing.py."""
+"""Blocks in SQL: made from a session, lifted by their maker or an admin; whether a request's client and a mitra are
+blocked. The offers' exclusion of blocked pairs is NOT_BLOCKED, beside the availability rule in pairing.py."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from shared.adapters.postgres.admin_paging import after, where
 from shared.adapters.postgres.parties import session_parties
 from shared.adapters.postgres.sql import Sql
-from shared.domain.blocks import BlockOnFile
+from shared.domain.blocks import BlockOnFile, BlockOnRecord
 from shared.domain.parties import SessionParties
+
+# A block as the control center reads it, from `blocks b` (or the rows a statement just deleted, named `b` too).
+_ON_RECORD = """b.id::text AS block_id, b.session_id::text, b.blocked_by, b.client_id::text,
+                c.display_name AS client_name, b.mitra_id::text, m.display_name AS mitra_name, b.created_at"""
+_SIDES = "JOIN clients c ON c.id = b.client_id JOIN mitras m ON m.id = b.mitra_id"
+_FILTERS = {
+    "client": "b.client_id = CAST(:client AS uuid)",
+    "mitra": "b.mitra_id = CAST(:mitra AS uuid)",
+    "after_id": "(b.created_at, b.id) < (CAST(:after_sort AS timestamptz), CAST(:after_id AS uuid))",
+}
 
 
 class BlocksRepository:
@@ -76,3 +90,26 @@ class BlocksRepository:
                 {"request": request_id, "mitra": mitra_id},
             )
         )
+
+    # -- the control center ------------------------------------------------------------------------------------------
+
+    def on_record(
+        self, *, client_id: str | None, mitra_id: str | None, after_block: tuple[datetime, str] | None, limit: int
+    ) -> list[BlockOnRecord]:
+        """Newest first; of one client, one mitra, one pair, or everyone."""
+        bound: dict[str, Any] = {"client": client_id, "mitra": mitra_id, **after(after_block)}
+        rows = self._sql.all(
+            f"""SELECT {_ON_RECORD} FROM blocks b {_SIDES} WHERE {where(_FILTERS, bound)}
+                ORDER BY b.created_at DESC, b.id DESC LIMIT :limit""",
+            {**bound, "limit": limit},
+        )
+        return [BlockOnRecord(**row) for row in rows]
+
+    def remove(self, block_id: str) -> BlockOnRecord | None:
+        """The block as it was, now gone; None if there was none."""
+        row = self._sql.one(
+            f"""WITH gone AS (DELETE FROM blocks WHERE id = CAST(:id AS uuid) RETURNING *)
+                SELECT {_ON_RECORD} FROM gone b {_SIDES}""",
+            {"id": block_id},
+        )
+        return BlockOnRecord(**row) if row else None
