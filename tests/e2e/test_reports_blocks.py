@@ -52,6 +52,15 @@ def _offered(db: Database, request_id: str) -> set[str]:
     return {row["firebase_uid"] for row in rows}
 
 
+def _sees_the_offer(mitra: App, request_id: str) -> None:
+    """Waits until the request's offer document is on the mitra's Firestore listener."""
+    offers = Watch.collection(f"mitras/{uid_of(mitra)}/offers")
+    try:
+        offers.wait_for(lambda docs: any(path.endswith(request_id) for path in docs))
+    finally:
+        offers.close()
+
+
 # -- reports -----------------------------------------------------------------------------------------------------------
 
 
@@ -182,11 +191,7 @@ def test_a_client_s_block_keeps_the_mitra_from_their_requests_until_lifted(
     again = pair.client.post("blocks", {"action": "block", "session_id": pair.session_id})
     assert again.body["blocks"][0]["block_id"] == block["block_id"], "blocking again answers the same block"
     request_id = _paid_request(stack, halo_db, pair.client, tier)
-    offers = Watch.collection(f"mitras/{uid_of(other)}/offers")
-    try:
-        offers.wait_for(lambda docs: any(path.endswith(request_id) for path in docs))
-    finally:
-        offers.close()
+    _sees_the_offer(other, request_id)
     assert _offered(halo_db, request_id) == {uid_of(other)}, "the blast left the blocked mitra out"
     assert pair.mitra.post("mitra_set_status", {"status": "offline"}).status == 200
     assert pair.mitra.post("mitra_set_status", {"status": "online"}).status == 200
@@ -207,11 +212,7 @@ def test_a_mitra_s_block_refuses_an_accept_of_an_offer_made_before_it(
     pair = paired("Sari", "Mitra Uji")
     _close(halo_db, pair.session_id)
     request_id = _paid_request(stack, halo_db, pair.client, tier)
-    offers = Watch.collection(f"mitras/{uid_of(pair.mitra)}/offers")
-    try:
-        offers.wait_for(lambda docs: any(path.endswith(request_id) for path in docs))
-    finally:
-        offers.close()
+    _sees_the_offer(pair.mitra, request_id)
 
     made = pair.mitra.post("blocks", {"action": "block", "session_id": pair.session_id})
 
@@ -285,9 +286,5 @@ def test_an_admin_sees_who_blocked_whom_and_lifts_a_block_with_a_reason(
 
     # The pair may meet again: the client's next request is offered to that mitra.
     request_id = _paid_request(stack, halo_db, pair.client, tier)
-    offers = Watch.collection(f"mitras/{uid_of(pair.mitra)}/offers")
-    try:
-        offers.wait_for(lambda docs: any(path.endswith(request_id) for path in docs))
-    finally:
-        offers.close()
+    _sees_the_offer(pair.mitra, request_id)
     assert pair.client.post("pairing_cancel", {"request_id": request_id}).status == 200
