@@ -46,8 +46,8 @@ def admin_blocks(call: Call[AdminBlocksQuery | LiftBlock]) -> AdminBlocks:
         return AdminBlocks(blocks=[] if lifted is None else [AdminBlock.model_validate(lifted, from_attributes=True)])
     found, cursor = blocking.on_record(
         bootstrap.ports(),
-        client_id=None if body.client_id is None else str(body.client_id),
-        mitra_id=None if body.mitra_id is None else str(body.mitra_id),
+        client_id=str(body.client_id) if body.client_id else None,
+        mitra_id=str(body.mitra_id) if body.mitra_id else None,
         cursor=body.cursor,
         limit=body.limit,
     )
