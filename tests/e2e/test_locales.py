@@ -14,7 +14,7 @@ from emulators.simulator import App, Watch
 from emulators.stack import LocalStack
 from tests.support import people
 from tests.support.delivery import pushes_to, register_device
-from tests.support.people import Pair, Stage, ok, pair_up
+from tests.support.people import Pair, Stage, pair_up
 
 pytestmark = pytest.mark.needs_gcloud
 
@@ -32,12 +32,16 @@ def _push(stack_token: tuple[LocalStack, str], kind: str, *, timeout: float = 15
 
 
 def _paired_once_offered(stack: LocalStack, client: App, mitra: App, mitra_token: str) -> tuple[Pair, dict[str, Any]]:
-    """The client asks and the mitra accepts once the offer's push reached their phone (a push still on its way when
-    the request is taken is not sent: shared/domain/notify.py `offered_request`); the pair, and that push."""
-    request = ok(client.post("pairing_request", {"free_trial": True}), "pairing_request")
-    offer = _push((stack, mitra_token), "pairing_offer")
-    accepted = ok(mitra.post("pairing_accept", {"request_id": request["request_id"]}), "pairing_accept")
-    return Pair(client, mitra, accepted["session_id"], request["request_id"]), offer
+    """Paired, the mitra accepting once the offer's push reached their phone (a push still on its way when the
+    request is taken is not sent: shared/domain/notify.py `offered_request`); the pair, and that push."""
+    pushed: list[dict[str, Any]] = []
+    pair = pair_up(
+        client,
+        mitra,
+        {"free_trial": True},
+        before_accept=lambda _: pushed.append(_push((stack, mitra_token), "pairing_offer")),
+    )
+    return pair, pushed[0]
 
 
 def test_a_client_who_chose_english_gets_english_pushes_and_the_mitra_keeps_indonesian(

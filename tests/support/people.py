@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -96,8 +96,16 @@ def quiet_world(db: Database) -> None:
         tx.execute("UPDATE pairing_offers SET status = 'withdrawn' WHERE status = 'offered'")
 
 
-def pair_up(client: App, mitra: App, request_body: dict[str, object], *, timeout: float = 20) -> Pair:
-    """The client taps "Mulai Curhat", the (only available) mitra sees the offer on Firestore and accepts."""
+def pair_up(
+    client: App,
+    mitra: App,
+    request_body: dict[str, object],
+    *,
+    timeout: float = 20,
+    before_accept: Callable[[str], object] | None = None,
+) -> Pair:
+    """The client taps "Mulai Curhat", the (only available) mitra sees the offer on Firestore and accepts; first
+    `before_accept(request_id)`, when given (say, waiting for the offer's push to reach the mitra's phone)."""
     assert mitra.session is not None
     offers = Watch.collection(f"mitras/{mitra.session.uid}/offers")
     try:
@@ -107,6 +115,8 @@ def pair_up(client: App, mitra: App, request_body: dict[str, object], *, timeout
         offers.wait_for(lambda docs: any(path.endswith(request["request_id"]) for path in docs), timeout=timeout)
     finally:
         offers.close()
+    if before_accept is not None:
+        before_accept(request["request_id"])
     accepted = ok(mitra.post("pairing_accept", {"request_id": request["request_id"]}), "pairing_accept")
     return Pair(client, mitra, accepted["session_id"], request["request_id"])
 
