@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -38,8 +39,16 @@ _NOT_FORWARDED = {"host", "content-length", "connection", "keep-alive", "transfe
 
 
 class Relay:
-    def __init__(self, issuer: LocalIssuer, functions_url: str, service_account: str) -> None:
+    def __init__(
+        self,
+        issuer: LocalIssuer,
+        functions_url: str,
+        service_account: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.issuer = issuer
+        self._clock = clock
         self.functions_url = functions_url.rstrip("/")
         self.service_account = service_account
         self._tokens: dict[str, tuple[str, float]] = {}
@@ -48,11 +57,15 @@ class Relay:
 
     def token_for(self, function: str) -> str:
         audience = f"{self.functions_url}/{function}"
+        now = self._clock()
         with self._lock:
-            token, made = self._tokens.get(audience, ("", 0.0))
-            if time.monotonic() - made > _TOKEN_REUSE_S:
-                token = self.issuer.token(email=self.service_account, audience=audience)
-                self._tokens[audience] = (token, time.monotonic())
+            # No made-at of 0 for "never": the monotonic clock counts from boot, so on a machine up for less than
+            # _TOKEN_REUSE_S that would pass for a fresh token and every push went out with an empty bearer.
+            known = self._tokens.get(audience)
+            if known is not None and now - known[1] <= _TOKEN_REUSE_S:
+                return known[0]
+            token = self.issuer.token(email=self.service_account, audience=audience)
+            self._tokens[audience] = (token, now)
             return token
 
     def forward(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, str]:
