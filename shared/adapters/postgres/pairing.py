@@ -44,6 +44,17 @@ AVAILABLE_MITRAS = """
           < COALESCE(m.max_concurrent_clients, :max_clients)
 """
 
+# The offers a blast has just made to mitras that an accept filled while it ran, withdrawn before anyone sees them
+# (`offer_to_available_mitras`); the capacity rule is AVAILABLE_MITRAS's.
+_FULL_AFTER_BLAST = """
+    UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
+    WHERE o.request_id = CAST(:request AS uuid) AND o.mitra_id = ANY(CAST(:mitras AS uuid[])) AND o.status = 'offered'
+      AND m.id = o.mitra_id
+      AND (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
+          >= COALESCE(m.max_concurrent_clients, :max_clients)
+    RETURNING m.firebase_uid
+"""
+
 # Who a searching request `r` may be offered to now: while its preference window is open
 # (`shared.domain.pairing.preference`), only the past mitra the client asked for; then everyone. Takes the
 # mitra as `:mitra_id`-free column `candidate.id`.
@@ -294,7 +305,16 @@ class PairingRepository:
 
         The uids are read back through the mitras' primary key, not by joining the CTE again: the planner cannot
         estimate how many mitras are available (a recent-heartbeat range and a per-mitra capacity), guesses a few,
-        and joined two CTEs of 5,000 rows each in a nested loop (25 million comparisons, 2.4 s; bench/pairing.py)."""
+        and joined two CTEs of 5,000 rows each in a nested loop (25 million comparisons, 2.4 s; bench/pairing.py).
+
+        An accept racing the blast cannot leave a full mitra holding its offer. The insert's snapshot is taken as it
+        starts, so a mitra whose accept is deciding meanwhile still looks available. Each offer's foreign key then
+        locks its mitra's row (FOR KEY SHARE) until this change commits, and the accept holds that row FOR UPDATE:
+        - An accept that locked the row first commits before the insert goes on. The second statement, with a
+          snapshot of its own, sees its session and withdraws the offers of every mitra now full (_FULL_AFTER_BLAST).
+        - An accept that comes later waits for this commit, then withdraws the offer itself
+          (`withdraw_offers_if_full`)."""
+        params = {"request": request_id, **available_params(config)}
         rows = self._sql.all(
             f"""WITH added AS (
                     INSERT INTO pairing_offers (request_id, mitra_id)
@@ -302,11 +322,15 @@ class PairingRepository:
                     WHERE r.id = CAST(:request AS uuid) AND {_PREFERENCE_ALLOWS}
                       AND {NOT_BLOCKED.format(client="r.client_id", mitra="candidate.id")}
                     ON CONFLICT DO NOTHING RETURNING mitra_id)
-                SELECT m.firebase_uid FROM added JOIN mitras m ON m.id = added.mitra_id
+                SELECT added.mitra_id::text, m.firebase_uid FROM added JOIN mitras m ON m.id = added.mitra_id
                 ORDER BY m.firebase_uid""",
-            {"request": request_id, **available_params(config)},
+            params,
         )
-        return [row["firebase_uid"] for row in rows]
+        if not rows:
+            return []
+        full = self._sql.all(_FULL_AFTER_BLAST, {**params, "mitras": [row["mitra_id"] for row in rows]})
+        withdrawn = {row["firebase_uid"] for row in full}
+        return [row["firebase_uid"] for row in rows if row["firebase_uid"] not in withdrawn]
 
     def offer_searching_requests_to(self, mitra_id: str, config: AppConfig) -> list[OfferedRequest]:
         """If this mitra is available (online, with room: `shared.domain.pairing.is_available`), every request
