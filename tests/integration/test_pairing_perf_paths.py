@@ -401,6 +401,51 @@ def test_an_accept_waits_for_a_blast_in_flight_and_withdraws_the_offers_it_made(
     assert sorted(op.path.split("/")[1] for op in writer.ops if op.op == "delete") == _uids(db, mitras)
 
 
+def test_a_blast_racing_an_accept_that_fills_a_mitra_makes_them_no_offer(db: Database) -> None:
+    """The other way round: an accept of another request holds a mitra's row and fills their one slot while the blast
+    decides. The blast saw them available (the accept had not committed), and its offer's foreign key waits on that
+    row. Once the accept commits, the blast withdraws that offer before anything is sent; the slot freed, it is made
+    again. The mitra with room is offered the request as usual."""
+    full, free = world.add_online_mitras(db, 2)
+    first = world.add_searching_request(db, world.add_client(db), [full])
+    second = world.add_searching_request(db, world.add_client(db), [])
+    with db.transaction() as tx:
+        tx.execute("UPDATE mitras SET max_concurrent_clients = 1 WHERE id = CAST(:m AS uuid)", {"m": full})
+    ports = _ports(db)
+    with db.transaction() as accepting:  # as an accept: the mitra's row held (_CLAIM), its session not yet committed
+        accepting.one("SELECT 1 FROM mitras WHERE id = CAST(:m AS uuid) FOR UPDATE", {"m": full})
+        accepting.execute(
+            """INSERT INTO sessions (request_id, client_id, mitra_id, kind, ends_at)
+               SELECT id, client_id, CAST(:m AS uuid), kind, now() + interval '15 minutes'
+               FROM pairing_requests WHERE id = CAST(:r AS uuid)""",
+            {"m": full, "r": first},
+        )
+        blasted = _in_background(lambda: pairing.blast(ports, second))
+        _waiting_on_a_lock(db, "WITH added AS")
+
+    assert blasted.result(timeout=10) == 1
+    with db.transaction() as tx:
+        offers = tx.all(
+            "SELECT mitra_id::text, status FROM pairing_offers WHERE request_id = CAST(:r AS uuid)", {"r": second}
+        )
+    assert {o["mitra_id"]: o["status"] for o in offers} == {full: "withdrawn", free: "offered"}
+    writer, publisher, _ = _recorded(ports)
+    assert [op.path.split("/")[1] for op in writer.ops if "/offers/" in op.path] == _uids(db, [free])
+    assert [json.loads(data)["recipients"] for topic, data in publisher.messages if topic == "notify"] == [
+        _uids(db, [free])
+    ]
+
+    with db.transaction() as tx:
+        tx.execute("UPDATE sessions SET status = 'closed' WHERE request_id = CAST(:r AS uuid)", {"r": first})
+    assert pairing.offer_freed_slot(ports, full) > 0
+    with db.transaction() as tx:
+        again = tx.scalar(
+            "SELECT status FROM pairing_offers WHERE request_id = CAST(:r AS uuid) AND mitra_id = CAST(:m AS uuid)",
+            {"r": second, "m": full},
+        )
+    assert again == "offered", "the slot freed: the request still searching is offered to them again"
+
+
 def test_a_cancel_committed_while_an_accept_starts_the_session_leaves_no_session(db: Database) -> None:
     mitra = world.add_online_mitras(db, 1)
     request_id = world.add_searching_request(db, world.add_client(db), mitra)
