@@ -351,8 +351,9 @@ def search_timeout(request_id: str, deadline: datetime) -> TaskRequest:
 def capacity_of(own_max: int | None, config: AppConfig) -> int:
     """A mitra's maximum of concurrent clients: their own (`mitras.max_concurrent_clients`, set by an admin), or the
     global setting `max_concurrent_clients` when they have none. The SQL's COALESCE(m.max_concurrent_clients,
-    :max_clients) in AVAILABLE_MITRAS and `PairingRepository.withdraw_offers_if_full` is this rule; an accept reads
-    the mitra's own with its claim (`Claim.max_clients`)."""
+    :max_clients) in the repository's _AT_CAPACITY (shared by AVAILABLE_MITRAS, the blast's withdrawal of offers to
+    mitras filled meanwhile, and `PairingRepository.withdraw_offers_if_full`) is this rule; an accept reads the
+    mitra's own with its claim (`Claim.max_clients`)."""
     return own_max if own_max is not None else config.max_concurrent_clients
 
 

@@ -33,25 +33,27 @@ from shared.domain.pairing import (
     StartAttempt,
 )
 
+# The rule `shared.domain.pairing.has_capacity` for the mitra `m`: their open sessions against their own maximum, or
+# the global one (`shared.domain.pairing.capacity_of`, `:max_clients`).
+_OPEN_SESSIONS = "(SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))"
+_CAPACITY = "COALESCE(m.max_concurrent_clients, :max_clients)"
+_AT_CAPACITY = f"{_OPEN_SESSIONS} >= {_CAPACITY}"
+
 # The rule `shared.domain.pairing.is_available` for every mitra at once: who may be offered a request right now.
-# A mitra's capacity is their own maximum, or the global one (`shared.domain.pairing.capacity_of`).
 # Shared with the control center (its live figures, and the reroute's check); takes `available_params`.
-AVAILABLE_MITRAS = """
+AVAILABLE_MITRAS = f"""
     SELECT m.id, m.firebase_uid FROM mitras m
     WHERE m.active AND m.presence = 'online' AND m.firebase_uid IS NOT NULL
       AND m.heard_until >= now()
-      AND (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
-          < COALESCE(m.max_concurrent_clients, :max_clients)
+      AND {_OPEN_SESSIONS} < {_CAPACITY}
 """
 
 # The offers a blast has just made to mitras that an accept filled while it ran, withdrawn before anyone sees them
-# (`offer_to_available_mitras`); the capacity rule is AVAILABLE_MITRAS's.
-_FULL_AFTER_BLAST = """
+# (`offer_to_available_mitras`).
+_FULL_AFTER_BLAST = f"""
     UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
     WHERE o.request_id = CAST(:request AS uuid) AND o.mitra_id = ANY(CAST(:mitras AS uuid[])) AND o.status = 'offered'
-      AND m.id = o.mitra_id
-      AND (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
-          >= COALESCE(m.max_concurrent_clients, :max_clients)
+      AND m.id = o.mitra_id AND {_AT_CAPACITY}
     RETURNING m.firebase_uid
 """
 
@@ -374,11 +376,10 @@ class PairingRepository:
         """A mitra at capacity (`shared.domain.pairing.has_capacity`, `capacity_of`) holds no open offer: each one
         withdrawn (made again when a slot frees, `offer_searching_requests_to`); (mitra uid, request id) of each."""
         rows = self._sql.all(
-            """UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
-               WHERE o.mitra_id = CAST(:mitra AS uuid) AND o.status = 'offered' AND m.id = o.mitra_id
-                 AND (SELECT count(*) FROM sessions s WHERE s.mitra_id = m.id AND s.status IN ('active', 'closing'))
-                     >= COALESCE(m.max_concurrent_clients, :max_clients)
-               RETURNING m.firebase_uid, o.request_id::text""",
+            f"""UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
+                WHERE o.mitra_id = CAST(:mitra AS uuid) AND o.status = 'offered' AND m.id = o.mitra_id
+                  AND {_AT_CAPACITY}
+                RETURNING m.firebase_uid, o.request_id::text""",
             {"mitra": mitra_id, "max_clients": config.max_concurrent_clients},
         )
         return [(row["firebase_uid"], row["request_id"]) for row in rows]
