@@ -88,7 +88,7 @@ def on_record(
 def lift(ports: Ports, admin_uid: str, block_id: str, *, reason: str) -> BlockOnRecord | None:
     """An admin lifts a block (a mistaken one, or one an investigation found abusive): the pair may be offered to
     each other again from the next offer on. Audited with the reason. The block lifted now; None when there was none
-    (lifted already, by its maker or another admin), which changes nothing, so a repeat is answered as the first."""
+    (lifted already, by its maker or another admin): a repeat changes nothing and records no audit row."""
     with ports.uow() as uow:
         lifted = uow.blocks.remove(block_id)
         if lifted is not None:
