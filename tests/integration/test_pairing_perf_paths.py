@@ -404,8 +404,9 @@ def test_an_accept_waits_for_a_blast_in_flight_and_withdraws_the_offers_it_made(
 def test_a_blast_racing_an_accept_that_fills_a_mitra_makes_them_no_offer(db: Database) -> None:
     """The other way round: an accept of another request holds a mitra's row and fills their one slot while the blast
     decides. The blast saw them available (the accept had not committed), and its offer's foreign key waits on that
-    row. Once the accept commits, the blast withdraws that offer before anything is sent; the slot freed, it is made
-    again. The mitra with room is offered the request as usual."""
+    row. Once the accept commits, the blast takes that offer back before anything is sent (no row is left, and the
+    client's count leaves it out); the slot freed, it is made again. The mitra with room is offered the request as
+    usual."""
     full, free = world.add_online_mitras(db, 2)
     first = world.add_searching_request(db, world.add_client(db), [full])
     second = world.add_searching_request(db, world.add_client(db), [])
@@ -428,9 +429,13 @@ def test_a_blast_racing_an_accept_that_fills_a_mitra_makes_them_no_offer(db: Dat
         offers = tx.all(
             "SELECT mitra_id::text, status FROM pairing_offers WHERE request_id = CAST(:r AS uuid)", {"r": second}
         )
-    assert {o["mitra_id"]: o["status"] for o in offers} == {full: "withdrawn", free: "offered"}
+    assert {o["mitra_id"]: o["status"] for o in offers} == {free: "offered"}, "never offered: no row for the full one"
     writer, publisher, _ = _recorded(ports)
     assert [op.path.split("/")[1] for op in writer.ops if "/offers/" in op.path] == _uids(db, [free])
+    docs, _ = _as_published(_outbox_rows(db, second))
+    assert [data for path, _, data in docs if path.startswith("pairing_requests/")] == [{"offered_count": 1}], (
+        "the client is told of the one mitra offered, not of the one taken back"
+    )
     assert [json.loads(data)["recipients"] for topic, data in publisher.messages if topic == "notify"] == [
         _uids(db, [free])
     ]

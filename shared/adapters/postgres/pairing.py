@@ -48,10 +48,11 @@ AVAILABLE_MITRAS = f"""
       AND {_OPEN_SESSIONS} < {_CAPACITY}
 """
 
-# The offers a blast has just made to mitras that an accept filled while it ran, withdrawn before anyone sees them
-# (`offer_to_available_mitras`).
+# The offers a blast has just made to mitras that an accept filled while it ran, taken back before anyone sees them
+# (`offer_to_available_mitras`). They are rows of the blast's own change, so they are deleted, not withdrawn: the mitra
+# was never offered the request, and the client's `offered_count` (every offer row) does not count them.
 _FULL_AFTER_BLAST = f"""
-    UPDATE pairing_offers o SET status = 'withdrawn', responded_at = now() FROM mitras m
+    DELETE FROM pairing_offers o USING mitras m
     WHERE o.request_id = CAST(:request AS uuid) AND o.mitra_id = ANY(CAST(:mitras AS uuid[])) AND o.status = 'offered'
       AND m.id = o.mitra_id AND {_AT_CAPACITY}
     RETURNING m.firebase_uid
@@ -313,7 +314,8 @@ class PairingRepository:
         starts, so a mitra whose accept is deciding meanwhile still looks available. Each offer's foreign key then
         locks its mitra's row (FOR KEY SHARE) until this change commits, and the accept holds that row FOR UPDATE:
         - An accept that locked the row first commits before the insert goes on. The second statement, with a
-          snapshot of its own, sees its session and withdraws the offers of every mitra now full (_FULL_AFTER_BLAST).
+          snapshot of its own, sees its session and takes back the offers made to every mitra now full
+          (_FULL_AFTER_BLAST).
         - An accept that comes later waits for this commit, then withdraws the offer itself
           (`withdraw_offers_if_full`)."""
         params = {"request": request_id, **available_params(config)}
