@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pg8000.dbapi
 import pytest
 
 from emulators.stack import LocalStack
+from shared.adapters.postgres import database
 from shared.adapters.postgres.database import Database, Tx
 from shared.errors import Unavailable
 
@@ -196,3 +200,89 @@ def test_connections_send_small_segments_at_once(stack: LocalStack) -> None:
         assert (time.perf_counter() - started) / 5 < 0.03, "no delayed-ACK stall on a 60 kB parameter"
     finally:
         conn.close()
+
+
+class _Flushes:
+    """pg8000's buffered socket: each flush sends what was buffered, then the client waits for the answer (one round
+    trip)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def wrap(self, conn: Any) -> Any:
+        flushes = self
+
+        class Counted:
+            def __init__(self, sock: Any) -> None:
+                self._sock = sock
+
+            def flush(self) -> Any:
+                flushes.count += 1
+                return self._sock.flush()
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._sock, name)
+
+        conn._sock = Counted(conn._sock)
+        return conn
+
+
+def test_a_change_of_n_statements_costs_n_plus_two_round_trips_once_its_statements_are_prepared(
+    stack: LocalStack, db: Database
+) -> None:
+    name = db.read_one("SELECT current_database() AS name")["name"]  # type: ignore[index]
+    flushes = _Flushes()
+    counted = Database(lambda: flushes.wrap(stack.postgres.connect(name)), max_idle=1)
+
+    def change(action: str) -> int:
+        with counted.transaction() as tx:
+            _record(tx, action)
+            seen = int(tx.scalar("SELECT count(*) FROM audit_log WHERE action = :action", {"action": action}))
+            tx.one("SELECT actor_uid FROM audit_log WHERE action = :action", {"action": action})
+        return seen
+
+    try:
+        assert change("first") == 1  # its connection prepares the three statements
+        before = flushes.count
+        assert change("second") == 1
+        assert flushes.count - before == 3 + 2, "BEGIN, one round trip per statement, COMMIT"
+    finally:
+        counted.close()
+    assert _audit_rows(db, "second") == 1
+
+
+def test_a_statement_whose_columns_a_migration_changed_fails_once_then_is_prepared_again(db: Database) -> None:
+    """PostgreSQL will not run a prepared `SELECT *` of a table altered since: that request fails, the next one
+    prepares it afresh on the same connection."""
+    with db.transaction() as tx:
+        tx.execute("CREATE TABLE plan_probe (id int)")
+        tx.execute("INSERT INTO plan_probe VALUES (1)")
+
+    def read() -> list[dict[str, Any]]:
+        with db.transaction() as tx:
+            return tx.all("SELECT * FROM plan_probe WHERE id = :id", {"id": 1})
+
+    assert read() == [{"id": 1}]
+    with db.transaction() as tx:
+        tx.execute("ALTER TABLE plan_probe ADD COLUMN note text")
+    with pytest.raises(pg8000.dbapi.DatabaseError, match="cached plan must not change result type"):
+        read()
+    assert read() == [{"id": 1, "note": None}]
+
+
+def test_a_connection_keeps_at_most_prepared_max_statements_the_least_recently_used_closed(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "PREPARED_MAX", 3)
+    with db.transaction() as tx:
+        for n in range(4):  # the fourth closes the first
+            assert tx.scalar(f"SELECT CAST(:n AS int) + {n}", {"n": 1}) == 1 + n
+        assert tx.scalar("SELECT CAST(:n AS int) + 1", {"n": 2}) == 3  # used again: the most recent now
+        assert tx.scalar("SELECT CAST(:n AS int) + 4", {"n": 1}) == 5  # closes the least recently used (+ 2)
+        kept = tx.all("SELECT statement FROM pg_prepared_statements")
+
+    assert sorted(row["statement"] for row in kept) == [
+        "SELECT CAST($1 AS int) + 1",
+        "SELECT CAST($1 AS int) + 3",
+        "SELECT CAST($1 AS int) + 4",
+    ]

@@ -15,8 +15,9 @@ import logging
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pg8000.dbapi
@@ -61,21 +62,20 @@ def _lost_connection(exc: BaseException) -> Unavailable:
 
 
 class Tx:
-    """One open transaction. SQL is passed as written; parameters are always bound, never interpolated."""
+    """One open transaction. SQL is passed as written; parameters are always bound, never interpolated.
+
+    A statement with parameters is prepared once per connection (`_prepared`): each later run is one round trip,
+    where pg8000's DB-API parses it anew every time (three). BEGIN goes before the first statement and COMMIT is one
+    simple query, so a change of n statements costs n + 2 round trips instead of 3n + 4."""
 
     def __init__(self, conn: pg8000.dbapi.Connection) -> None:
-        self._cursor = conn.cursor()
+        self._conn = conn
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        self._run(sql, params)
-        return int(self._cursor.rowcount)
+        return int(self._run(sql, params).row_count)
 
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        self._run(sql, params)
-        if self._cursor.description is None:
-            return []
-        names = [column[0] for column in self._cursor.description]
-        return [dict(zip(names, values, strict=True)) for values in self._cursor.fetchall()]
+        return _rows(self._run(sql, params))
 
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
         rows = self.all(sql, params)
@@ -87,18 +87,22 @@ class Tx:
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         try:
-            self._cursor.executemany(sql, rows)
+            self._conn.cursor().executemany(sql, rows)
         except pg8000.dbapi.DatabaseError as exc:
             if unavailable_state(exc):
                 raise _lost_connection(exc) from exc
             raise
 
-    def _run(self, sql: str, params: Mapping[str, Any] | None) -> None:
+    def _run(self, sql: str, params: Mapping[str, Any] | None) -> Any:
+        """The statement's pg8000 Context (rows, columns, row_count). Without parameters it is sent as a simple
+        query, which may hold several statements (a migration's file)."""
+        conn = self._conn
         try:
+            if not conn._in_transaction and not conn.autocommit:  # as pg8000's own cursor begins one
+                conn.execute_simple("begin transaction")
             if params:
-                self._cursor.execute(sql, dict(params))
-            else:
-                self._cursor.execute(sql)
+                return _prepared(conn, sql).run(conn, params)
+            return conn.execute_simple(sql)
         except pg8000.dbapi.DatabaseError as exc:
             if unavailable_state(exc):
                 raise _lost_connection(exc) from exc
@@ -117,7 +121,7 @@ class Transaction(Tx):
     def commit(self) -> None:
         conn = self._take()
         try:
-            conn.commit()
+            conn.execute_simple("commit")  # pg8000's commit() parses it as a statement: three round trips, not one
         except _BROKEN as exc:
             self._database._lost(conn)
             raise _lost_connection(exc) from exc
@@ -142,7 +146,8 @@ class Transaction(Tx):
             self._database._lost(conn)
             return
         try:
-            conn.rollback()
+            if conn._in_transaction:  # pg8000's rollback() parses it as a statement: three round trips, not one
+                conn.execute_simple("rollback")
         except _BROKEN as exc:
             # The block's own error is the one to report, even when the rollback finds the connection dead.
             self._database._lost(conn)
@@ -437,16 +442,66 @@ def _cloud_sql_connector(settings: Settings) -> Connect:
 
 
 def _run_prepared(conn: pg8000.dbapi.Connection, sql: str, params: Mapping[str, Any] | None) -> list[Row]:
-    """pg8000's DB-API parses every statement anew (three round trips); a prepared one costs one. Each connection
-    keeps its own statements, so the hot SQL is parsed once per connection for the instance's lifetime."""
-    from pg8000.native import PreparedStatement
+    """One statement on a connection in autocommit, prepared (`_prepared`): one round trip."""
+    return _rows(_prepared(conn, sql).run(conn, params or {}))
 
-    cache: dict[str, PreparedStatement] = conn.__dict__.setdefault("_halo_prepared", {})
-    statement = cache.get(sql)
-    if statement is None:
-        statement = cache[sql] = PreparedStatement(conn, sql)
-    rows = statement.run(**(params or {}))
-    if not rows:
+
+def _rows(context: Any) -> list[Row]:
+    if not context.rows or not context.columns:
         return []
-    names = [column["name"] for column in statement.columns or []]
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    names = [column["name"] for column in context.columns]
+    return [dict(zip(names, row, strict=True)) for row in context.rows]
+
+
+# Statements each connection keeps prepared, the least recently used closed beyond it: a function runs a few dozen,
+# and an admin's filters make texts of their own, so the server's memory per connection stays bounded.
+PREPARED_MAX = 128
+# PostgreSQL refuses to run a prepared statement whose result columns a migration changed (`SELECT *` of an altered
+# table): SQLSTATE 0A000, "cached plan must not change result type". That statement is forgotten, so only the
+# request that met it fails.
+_STALE_PLAN = "0A000"
+
+
+class _Statement:
+    """A statement parsed once on its connection: each run is one round trip (bind, execute, sync), where pg8000's
+    DB-API parses every statement anew (three). Parameters are named as everywhere (`:id`); the server infers their
+    types, as it does for the DB-API's unnamed statements."""
+
+    def __init__(self, conn: pg8000.dbapi.Connection, sql: str) -> None:
+        from pg8000.native import to_statement
+
+        self.sql = sql
+        self.text, self._values = to_statement(sql)
+        self.name, self._columns, self._input_funcs = conn.prepare_statement(self.text, ())
+
+    def run(self, conn: pg8000.dbapi.Connection, params: Mapping[str, Any]) -> Any:
+        from pg8000.converters import make_params
+
+        values = make_params(conn.py_types, self._values(params))
+        try:
+            return conn.execute_named(self.name, values, self._columns, self._input_funcs, self.text)
+        except pg8000.dbapi.DatabaseError as exc:
+            if _sqlstate(exc) == _STALE_PLAN:
+                with suppress(pg8000.dbapi.DatabaseError):  # the error to report is the statement's
+                    _forget(conn, self)
+            raise
+
+
+def _prepared(conn: pg8000.dbapi.Connection, sql: str) -> _Statement:
+    cache: OrderedDict[str, _Statement] | None = conn.__dict__.get("_halo_prepared")
+    if cache is None:
+        cache = conn.__dict__["_halo_prepared"] = OrderedDict()
+    statement = cache.get(sql)
+    if statement is not None:
+        cache.move_to_end(sql)
+        return statement
+    statement = cache[sql] = _Statement(conn, sql)
+    if len(cache) > PREPARED_MAX:
+        _forget(conn, next(iter(cache.values())))
+    return statement
+
+
+def _forget(conn: pg8000.dbapi.Connection, statement: _Statement) -> None:
+    """Closed on the server too (a protocol message, allowed in a failed transaction)."""
+    conn.__dict__["_halo_prepared"].pop(statement.sql, None)
+    conn.close_prepared_statement(statement.name)
