@@ -227,7 +227,7 @@ class _Flushes:
         return conn
 
 
-def test_a_change_of_n_statements_costs_n_plus_two_round_trips_once_its_statements_are_prepared(
+def test_once_prepared_a_change_of_n_statements_costs_n_plus_two_round_trips_and_one_alone_costs_one(
     stack: LocalStack, db: Database
 ) -> None:
     name = db.read_one("SELECT current_database() AS name")["name"]  # type: ignore[index]
@@ -241,14 +241,25 @@ def test_a_change_of_n_statements_costs_n_plus_two_round_trips_once_its_statemen
             tx.one("SELECT actor_uid FROM audit_log WHERE action = :action", {"action": action})
         return seen
 
+    def alone(price: int) -> int:
+        return counted.execute_alone(
+            "UPDATE pricing_tiers SET price = :price WHERE id = :id", {"price": price, "id": "sesi-30"}
+        )
+
     try:
         assert change("first") == 1  # its connection prepares the three statements
         before = flushes.count
         assert change("second") == 1
         assert flushes.count - before == 3 + 2, "BEGIN, one round trip per statement, COMMIT"
+
+        assert alone(36000) == 1  # prepared on that connection
+        before = flushes.count
+        assert alone(35000) == 1
+        assert flushes.count - before == 1, "a statement alone: one round trip, no BEGIN or COMMIT"
     finally:
         counted.close()
     assert _audit_rows(db, "second") == 1
+    assert db.read_one("SELECT price FROM pricing_tiers WHERE id = :id", {"id": "sesi-30"}) == {"price": 35000}
 
 
 def test_a_statement_whose_columns_a_migration_changed_fails_once_then_is_prepared_again(db: Database) -> None:

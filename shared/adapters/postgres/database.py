@@ -225,9 +225,9 @@ class Database:
     def execute_alone(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """One statement in autocommit that returns no rows; the number of rows it changed."""
         with self._autocommitted() as conn:
-            cursor = conn.cursor()
-            cursor.execute(sql, dict(params) if params else None)
-            return int(cursor.rowcount)
+            if params:
+                return int(_prepared(conn, sql).run(conn, params).row_count)
+            return int(conn.execute_simple(sql).row_count)
 
     @contextmanager
     def _autocommitted(self) -> Iterator[Any]:
