@@ -330,3 +330,18 @@ def test_the_statement_as_csv_ends_with_its_totals(history: dict[str, str], db: 
 def test_an_unknown_mitra_has_no_statement(db: Database) -> None:
     with pytest.raises(NotFound):
         admin_statistics.statement_json(bootstrap.ports_on(db), str(uuid.uuid4()), "2026-11")
+
+
+def test_a_report_is_planned_for_its_own_range_every_time(history: dict[str, str], db: Database) -> None:
+    """Its statements are prepared on the connection; a generic plan kept after five runs would guess how many rows
+    a range holds. Each run is planned for its values instead (SET LOCAL plan_cache_mode in the report's change)."""
+    for run in range(7):
+        _report(db, Group.MITRA, first=D - timedelta(days=run * 10))
+    with db.transaction() as tx:  # the same pooled connection; without parameters, not prepared itself
+        plans = tx.all(
+            """SELECT generic_plans, custom_plans FROM pg_prepared_statements
+               WHERE statement LIKE '%customer_transactions%'"""
+        )
+
+    assert sum(plan["custom_plans"] == 7 for plan in plans) >= 2, "the day and mitra tallies, each prepared once"
+    assert all(plan["generic_plans"] == 0 for plan in plans), plans
