@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from shared.adapters.postgres.database import Row
 from shared.adapters.postgres.sql import Sql
 from shared.domain.admin_statistics import MitraTally, StatementSession, Tally
 
@@ -187,25 +188,31 @@ def _tally(row: dict[str, Any]) -> Tally:
 # Statements are prepared once per connection (shared/adapters/postgres/database.py), and after five runs PostgreSQL
 # may keep a generic plan, made without the values. For a report over a date range that plan guesses how many rows
 # a range holds, and a 92-day report ran ~1.4x slower on it (bench admin_dashboard). The reports' own change plans
-# each run for its range (custom plans; SET LOCAL: until the change ends, and a no-op outside a transaction).
+# each run for its range (custom plans; SET LOCAL: until the change ends, and a no-op outside a transaction), set once
+# per change: a repository lives as long as its unit of work.
 _PLAN_FOR_THE_RANGE = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
 class AdminStatisticsRepository:
     def __init__(self, sql: Sql) -> None:
         self._sql = sql
+        self._planning_each_run = False
+
+    def _over_the_range(self, sql: str, params: dict[str, Any]) -> list[Row]:
+        if not self._planning_each_run:
+            self._sql.execute(_PLAN_FOR_THE_RANGE)
+            self._planning_each_run = True
+        return self._sql.all(sql, params)
 
     def by_day(self, *, starts: datetime, ends: datetime, zone: str) -> dict[date, Tally]:
         """The tallies of each day of [starts, ends) in `zone` that had any activity."""
-        self._sql.execute(_PLAN_FOR_THE_RANGE)
-        rows = self._sql.all(_BY_DAY, {"starts": starts, "ends": ends, "zone": zone})
+        rows = self._over_the_range(_BY_DAY, {"starts": starts, "ends": ends, "zone": zone})
         return {row["day"]: _tally(row) for row in rows}
 
     def by_mitra(self, *, starts: datetime, ends: datetime) -> list[MitraTally]:
         """The tallies of each mitra with any activity in [starts, ends), by display name: sessions started, and
         payments, refunds and matched requests of their sessions."""
-        self._sql.execute(_PLAN_FOR_THE_RANGE)
-        rows = self._sql.all(_BY_MITRA, {"starts": starts, "ends": ends})
+        rows = self._over_the_range(_BY_MITRA, {"starts": starts, "ends": ends})
         return [MitraTally(row["mitra_id"], row["display_name"], _tally(row)) for row in rows]
 
     def mitra_name(self, mitra_id: str) -> str | None:
@@ -214,8 +221,7 @@ class AdminStatisticsRepository:
 
     def statement(self, mitra_id: str, *, starts: datetime, ends: datetime) -> list[StatementSession]:
         """The mitra's sessions closed in [starts, ends), in the order they closed."""
-        self._sql.execute(_PLAN_FOR_THE_RANGE)
-        rows = self._sql.all(_STATEMENT, {"mitra": mitra_id, "starts": starts, "ends": ends})
+        rows = self._over_the_range(_STATEMENT, {"mitra": mitra_id, "starts": starts, "ends": ends})
         return [
             StatementSession(
                 session_id=row["session_id"],

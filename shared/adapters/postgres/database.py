@@ -94,15 +94,12 @@ class Tx:
             raise
 
     def _run(self, sql: str, params: Mapping[str, Any] | None) -> Any:
-        """The statement's pg8000 Context (rows, columns, row_count). Without parameters it is sent as a simple
-        query, which may hold several statements (a migration's file)."""
+        """The statement's pg8000 Context, in this transaction (`_send`)."""
         conn = self._conn
         try:
             if not conn._in_transaction and not conn.autocommit:  # as pg8000's own cursor begins one
                 conn.execute_simple("begin transaction")
-            if params:
-                return _prepared(conn, sql).run(conn, params)
-            return conn.execute_simple(sql)
+            return _send(conn, sql, params)
         except pg8000.dbapi.DatabaseError as exc:
             if unavailable_state(exc):
                 raise _lost_connection(exc) from exc
@@ -225,9 +222,7 @@ class Database:
     def execute_alone(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """One statement in autocommit that returns no rows; the number of rows it changed."""
         with self._autocommitted() as conn:
-            if params:
-                return int(_prepared(conn, sql).run(conn, params).row_count)
-            return int(conn.execute_simple(sql).row_count)
+            return int(_send(conn, sql, params).row_count)
 
     @contextmanager
     def _autocommitted(self) -> Iterator[Any]:
@@ -444,6 +439,14 @@ def _cloud_sql_connector(settings: Settings) -> Connect:
 def _run_prepared(conn: pg8000.dbapi.Connection, sql: str, params: Mapping[str, Any] | None) -> list[Row]:
     """One statement on a connection in autocommit, prepared (`_prepared`): one round trip."""
     return _rows(_prepared(conn, sql).run(conn, params or {}))
+
+
+def _send(conn: pg8000.dbapi.Connection, sql: str, params: Mapping[str, Any] | None) -> Any:
+    """The statement's pg8000 Context (rows, columns, row_count): prepared when it has parameters; without, a simple
+    query, which may hold several statements (a migration's file)."""
+    if params:
+        return _prepared(conn, sql).run(conn, params)
+    return conn.execute_simple(sql)
 
 
 def _rows(context: Any) -> list[Row]:
